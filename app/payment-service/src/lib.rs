@@ -1,0 +1,22 @@
+//! payment-service: PortOne payments.
+//!
+//! The booking-flow endpoints arrive with the booking-flow work; this crate
+//! already owns its schema (`payment_service`), its migrations and
+//! the probes that decide its readiness.
+
+use axum::Router;
+use ticketing_catalog::ServiceName;
+use ticketing_http::ServiceApp;
+use ticketing_runtime::{RuntimeError, ServiceContext};
+
+/// Migrations of this service's schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Builds the service from its context.
+pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
+    Ok(ServiceApp {
+        name: ServiceName::PaymentService,
+        routes: Router::new(),
+        probes: vec![ctx.postgres_probe()?, ctx.kafka_probe()],
+    })
+}

@@ -1,0 +1,152 @@
+//! The catalog of shared facts: service names, database schemas and Kafka
+//! topics. Code, CloudFormation templates, runbooks and dashboards read these or
+//! are checked against them by tests; nothing else spells them out.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The six services of the platform, named as they are on ECS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceName {
+    ApiGateway,
+    UserService,
+    EventService,
+    QueueService,
+    ReservationService,
+    PaymentService,
+}
+
+impl ServiceName {
+    /// Every service, in start-up order (the gateway last, as it fronts the rest).
+    pub const ALL: [ServiceName; 6] = [
+        ServiceName::UserService,
+        ServiceName::EventService,
+        ServiceName::QueueService,
+        ServiceName::ReservationService,
+        ServiceName::PaymentService,
+        ServiceName::ApiGateway,
+    ];
+
+    /// The name used on ECS, in log groups and in metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::ApiGateway => "api-gateway",
+            ServiceName::UserService => "user-service",
+            ServiceName::EventService => "event-service",
+            ServiceName::QueueService => "queue-service",
+            ServiceName::ReservationService => "reservation-service",
+            ServiceName::PaymentService => "payment-service",
+        }
+    }
+
+    /// The PostgreSQL schema the service owns (ADR-001: one schema per service
+    /// in one instance). The gateway keeps no data of its own.
+    pub const fn schema(self) -> Option<&'static str> {
+        match self {
+            ServiceName::ApiGateway => None,
+            ServiceName::UserService => Some("user_service"),
+            ServiceName::EventService => Some("event_service"),
+            ServiceName::QueueService => Some("queue_service"),
+            ServiceName::ReservationService => Some("reservation_service"),
+            ServiceName::PaymentService => Some("payment_service"),
+        }
+    }
+
+    /// The configuration key of the service under `[services]`.
+    pub const fn config_key(self) -> &'static str {
+        match self {
+            ServiceName::ApiGateway => "api_gateway",
+            ServiceName::UserService => "user_service",
+            ServiceName::EventService => "event_service",
+            ServiceName::QueueService => "queue_service",
+            ServiceName::ReservationService => "reservation_service",
+            ServiceName::PaymentService => "payment_service",
+        }
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a string that names no service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownService(pub String);
+
+impl fmt::Display for UnknownService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = ServiceName::ALL.iter().map(|s| s.as_str()).collect();
+        write!(
+            f,
+            "unknown service `{}`; expected one of: {}",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownService {}
+
+impl FromStr for ServiceName {
+    type Err = UnknownService;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|name| name.as_str() == s)
+            .ok_or_else(|| UnknownService(s.to_owned()))
+    }
+}
+
+/// Kafka topics (MVP: one partition, replication factor one each).
+pub mod topics {
+    /// Payment outcomes, keyed by reservation id.
+    pub const PAYMENT_EVENTS: &str = "payment.events";
+    /// Reservation lifecycle, keyed by reservation id.
+    pub const RESERVATION_EVENTS: &str = "reservation.events";
+    /// Dead letters: messages a consumer gave up on, with headers saying why.
+    pub const DLQ: &str = "DLQ";
+
+    /// Every topic the platform needs, created by the local stack and by infra.
+    pub const ALL: [&str; 3] = [PAYMENT_EVENTS, RESERVATION_EVENTS, DLQ];
+    /// Partitions per topic in the MVP profile.
+    pub const MVP_PARTITIONS: i32 = 1;
+    /// Replication factor in the MVP profile (one broker).
+    pub const MVP_REPLICATION_FACTOR: i32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_round_trip() {
+        for name in ServiceName::ALL {
+            assert_eq!(name.as_str().parse::<ServiceName>(), Ok(name));
+        }
+    }
+
+    #[test]
+    fn unknown_service_lists_the_known_ones() {
+        let err = "billing-service".parse::<ServiceName>().unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("billing-service"), "{msg}");
+        assert!(msg.contains("payment-service"), "{msg}");
+    }
+
+    #[test]
+    fn schemas_are_distinct_and_only_the_gateway_has_none() {
+        let schemas: Vec<_> = ServiceName::ALL.iter().filter_map(|s| s.schema()).collect();
+        assert_eq!(schemas.len(), 5);
+        let mut dedup = schemas.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), schemas.len());
+        assert_eq!(ServiceName::ApiGateway.schema(), None);
+    }
+}

@@ -1,0 +1,262 @@
+//! The settings tree. Every section denies unknown keys, so a typo in a
+//! profile file or an environment variable stops start-up instead of being
+//! silently ignored.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ticketing_catalog::ServiceName;
+use url::Url;
+
+use crate::{ConfigError, Profile};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub profile: Profile,
+    pub telemetry: TelemetrySettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub kafka: KafkaSettings,
+    pub aws: AwsSettings,
+    pub services: ServicesSettings,
+    pub portone: PortOneSettings,
+    /// Local-stack facts used by the scripts and `opsctl` (absent in AWS).
+    #[serde(default)]
+    pub stack: Option<StackSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for CloudWatch Logs.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive; `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The database; each service uses its own schema in it (ADR-001).
+    pub name: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Url,
+    /// Prepended to every key (tests use it to stay apart).
+    #[serde(default)]
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Prepended to every topic name (tests use it to stay apart).
+    #[serde(default)]
+    pub topic_prefix: String,
+    pub client_id: String,
+    #[serde(default = "default_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+impl KafkaSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The physical name of a catalog topic.
+    pub fn topic(&self, logical: &str) -> String {
+        format!("{}{}", self.topic_prefix, logical)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    pub region: String,
+    /// An AWS API emulator (moto server) on the local stack; unset in AWS.
+    #[serde(default)]
+    pub endpoint_url: Option<Url>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEndpoint {
+    /// Port the service listens on (0 picks a free one; tests do that).
+    pub port: u16,
+    /// Where other services and `opsctl` reach it.
+    pub url: Url,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSettings {
+    pub bind_host: String,
+    pub api_gateway: ServiceEndpoint,
+    pub user_service: ServiceEndpoint,
+    pub event_service: ServiceEndpoint,
+    pub queue_service: ServiceEndpoint,
+    pub reservation_service: ServiceEndpoint,
+    pub payment_service: ServiceEndpoint,
+}
+
+impl ServicesSettings {
+    pub fn endpoint(&self, service: ServiceName) -> &ServiceEndpoint {
+        match service {
+            ServiceName::ApiGateway => &self.api_gateway,
+            ServiceName::UserService => &self.user_service,
+            ServiceName::EventService => &self.event_service,
+            ServiceName::QueueService => &self.queue_service,
+            ServiceName::ReservationService => &self.reservation_service,
+            ServiceName::PaymentService => &self.payment_service,
+        }
+    }
+
+    pub fn endpoint_mut(&mut self, service: ServiceName) -> &mut ServiceEndpoint {
+        match service {
+            ServiceName::ApiGateway => &mut self.api_gateway,
+            ServiceName::UserService => &mut self.user_service,
+            ServiceName::EventService => &mut self.event_service,
+            ServiceName::QueueService => &mut self.queue_service,
+            ServiceName::ReservationService => &mut self.reservation_service,
+            ServiceName::PaymentService => &mut self.payment_service,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortOneMode {
+    /// No real money moves; test cards, 1-won payments, instant refunds.
+    Test,
+    /// Real payments under a PG contract.
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortOneSettings {
+    /// `https://api.iamport.kr` in AWS; the sandbox on the local stack.
+    pub base_url: Url,
+    /// Merchant code `imp...`.
+    pub imp_code: String,
+    pub mode: PortOneMode,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSettings {
+    /// Where the local stack keeps data, logs and pid files, relative to the
+    /// repository root unless absolute.
+    pub state_dir: String,
+    pub portone_sandbox_port: u16,
+    pub moto_port: u16,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+fn default_timeout_ms() -> u64 {
+    3000
+}
+
+impl Settings {
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let value = |key: &str, problem: String, expected: &str| ConfigError::Value {
+            key: key.to_owned(),
+            problem,
+            expected: expected.to_owned(),
+        };
+        if self.database.host.trim().is_empty() {
+            return Err(value(
+                "database.host",
+                "it is empty".into(),
+                "a host name or IP address",
+            ));
+        }
+        if self.database.port == 0 {
+            return Err(value(
+                "database.port",
+                "0 is not a port".into(),
+                "a TCP port 1-65535",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(value(
+                "database.max_connections",
+                "0 would make every query wait forever".into(),
+                "an integer of at least 1",
+            ));
+        }
+        if !matches!(self.redis.url.scheme(), "redis" | "rediss") {
+            return Err(value(
+                "redis.url",
+                format!("scheme `{}` is not Redis", self.redis.url.scheme()),
+                "a URL like redis://host:6379",
+            ));
+        }
+        for server in self.kafka.bootstrap_servers.split(',') {
+            let ok = server
+                .trim()
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                return Err(value(
+                    "kafka.bootstrap_servers",
+                    format!("`{server}` is not host:port"),
+                    "a comma-separated list of host:port",
+                ));
+            }
+        }
+        if self.kafka.request_timeout_ms == 0 {
+            return Err(value(
+                "kafka.request_timeout_ms",
+                "0 ms".into(),
+                "a timeout in milliseconds of at least 1",
+            ));
+        }
+        if self.aws.region.trim().is_empty() {
+            return Err(value(
+                "aws.region",
+                "it is empty".into(),
+                "an AWS region such as us-east-1",
+            ));
+        }
+        if !self.portone.imp_code.starts_with("imp") {
+            return Err(value(
+                "portone.imp_code",
+                format!("`{}` does not start with `imp`", self.portone.imp_code),
+                "a PortOne merchant code like imp12345678",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_profile_file_loads_without_overrides() {
+    for profile in Profile::ALL {
+        let settings = load_from(profile, &[]).unwrap_or_else(|e| panic!("{profile}: {e}"));
+        assert_eq!(settings.profile, profile);
+    }
+}
+
+#[test]
+fn local_profile_points_at_the_local_stack() {
+    let s = load_from(Profile::Local, &[]).expect("local loads");
+    assert_eq!(s.database.host, "127.0.0.1");
+    assert_eq!(s.telemetry.log_format, LogFormat::Pretty);
+    assert_eq!(s.portone.mode, PortOneMode::Test);
+    assert!(s.stack.is_some());
+}
+
+#[test]
+fn prod_logs_json_and_runs_portone_in_production_mode() {
+    let s = load_from(Profile::Prod, &[]).expect("prod loads");
+    assert_eq!(s.telemetry.log_format, LogFormat::Json);
+    assert_eq!(s.portone.mode, PortOneMode::Production);
+    assert!(s.stack.is_none());
+}
+
+#[test]
+fn environment_variables_override_the_profile_file() {
+    let s = load_from(
+        Profile::Local,
+        &vars(&[
+            ("TICKETING__DATABASE__PORT", "6543"),
+            ("TICKETING__SERVICES__EVENT_SERVICE__PORT", "0"),
+            ("TICKETING__KAFKA__TOPIC_PREFIX", "t1."),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(s.database.port, 6543);
+    assert_eq!(s.services.event_service.port, 0);
+    assert_eq!(s.kafka.topic("payment.events"), "t1.payment.events");
+}
+
+#[test]
+fn a_malformed_value_names_the_key_and_the_expected_form() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__DATABASE__PORT", "fifty-five")]),
+    )
+    .expect_err("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("database.port"), "{msg}");
+    assert!(msg.contains("TICKETING__DATABASE__PORT"), "{msg}");
+}
+
+#[test]
+fn a_bad_url_names_the_key() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__REDIS__URL", "not a url")]),
+    )
+    .expect_err("must fail");
+    assert!(err.to_string().contains("redis.url"), "{err}");
+}
+
+#[test]
+fn a_wrong_scheme_is_refused_with_the_expected_form() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__REDIS__URL", "http://127.0.0.1:6379")]),
+    )
+    .expect_err("must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("redis.url") && msg.contains("redis://"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_bootstrap_servers_are_refused() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "localhost")]),
+    )
+    .expect_err("must fail");
+    assert!(err.to_string().contains("kafka.bootstrap_servers"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_refused_rather_than_ignored() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__DATABASE__PASWORD", "typo")]),
+    )
+    .expect_err("must fail");
+    assert!(err.to_string().contains("paswor"), "{err}");
+}
+
+#[test]
+fn the_profile_cannot_be_overridden() {
+    let err =
+        load_from(Profile::Local, &vars(&[("TICKETING__PROFILE", "prod")])).expect_err("must fail");
+    assert!(err.to_string().contains("profile"), "{err}");
+}
+
+#[test]
+fn unknown_profile_lists_the_known_ones() {
+    let err = "staging".parse::<Profile>().expect_err("must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("staging") && msg.contains("local, dev, prod"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn profile_files_hold_no_secrets() {
+    for profile in Profile::ALL {
+        let text = profile.file_contents().to_lowercase();
+        for word in ["password", "api_secret", "api_key", "signing_key"] {
+            assert!(
+                !text.contains(&format!("{word} =")),
+                "config/{profile}.toml must not hold `{word}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_fall_back_only_in_local() {
+    let local = Secrets::from_vars(Profile::Local, &[]).expect("local has placeholders");
+    assert!(Secrets::is_local_placeholder(&local.jwt_signing_key));
+
+    let err = Secrets::from_vars(Profile::Prod, &[]).expect_err("prod needs real ones");
+    let msg = err.to_string();
+    assert!(msg.contains("JWT_SIGNING_KEY"), "{msg}");
+}
+
+#[test]
+fn short_keys_are_refused_outside_local() {
+    let all = vars(&[
+        ("JWT_SIGNING_KEY", "short"),
+        ("QUEUE_TOKEN_SIGNING_KEY", "q".repeat(40).as_str()),
+        ("IDENTITY_HASH_KEY", "i".repeat(40).as_str()),
+        ("PORTONE_API_KEY", "k"),
+        ("PORTONE_API_SECRET", "s"),
+        ("RECAPTCHA_SECRET", "r"),
+    ]);
+    let err = Secrets::from_vars(Profile::Dev, &all).expect_err("short key");
+    assert!(err.to_string().contains("JWT_SIGNING_KEY"), "{err}");
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let all = vars(&[
+        (
+            "JWT_SIGNING_KEY",
+            "j-very-secret-value-that-is-long-enough-000",
+        ),
+        (
+            "QUEUE_TOKEN_SIGNING_KEY",
+            "q-very-secret-value-that-is-long-enough-000",
+        ),
+        (
+            "IDENTITY_HASH_KEY",
+            "i-very-secret-value-that-is-long-enough-000",
+        ),
+        ("PORTONE_API_KEY", "live_api_key_abcdef"),
+        ("PORTONE_API_SECRET", "live_api_secret_abcdef"),
+        ("RECAPTCHA_SECRET", "recaptcha-secret"),
+        ("TICKETING_DATABASE_PASSWORD", "pg-password"),
+    ]);
+    let secrets = Secrets::from_vars(Profile::Prod, &all).expect("all set");
+    let shown = format!("{secrets:?}");
+    for (_, value) in &all {
+        assert!(!shown.contains(value.as_str()), "{value} leaked in {shown}");
+    }
+}

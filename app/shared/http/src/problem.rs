@@ -1,0 +1,125 @@
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer: a status, a stable machine-readable `code`, and a detail
+/// for people. Internal errors keep their cause for the log and show the
+/// client only a generic message.
+#[derive(Debug, thiserror::Error)]
+#[error("{status} {code}: {detail}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    extensions: Map<String, Value>,
+    #[source]
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            extensions: Map::new(),
+            source: None,
+        }
+    }
+
+    /// Adds a member to the problem document (for example `checks`).
+    pub fn with(mut self, key: &str, value: Value) -> ApiError {
+        self.extensions.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+    }
+
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+
+    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_GATEWAY, code, detail)
+    }
+
+    /// An unexpected failure: logged with its cause chain, shown as a plain 500.
+    pub fn internal(source: anyhow::Error) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            detail: "an unexpected error occurred; it has been logged with this request's id"
+                .to_owned(),
+            extensions: Map::new(),
+            source: Some(source),
+        }
+    }
+
+    /// The problem document.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("https://docs.ticketing.example/problems/{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Value::Object(map) = &mut body {
+            for (k, v) in &self.extensions {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        body
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(source: anyhow::Error) -> ApiError {
+        ApiError::internal(source)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, code = self.code, "request failed");
+        } else if self.status.is_server_error() {
+            tracing::warn!(code = self.code, detail = %self.detail, "request failed");
+        }
+        let body = self.body().to_string();
+        let mut response = (self.status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}

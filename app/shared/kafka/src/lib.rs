@@ -1,0 +1,206 @@
+//! Kafka plumbing shared by services and `opsctl`: client configuration from
+//! settings, metadata (the broker probe) and topic administration.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use ticketing_config::KafkaSettings;
+use ticketing_health::Probe;
+
+pub use rdkafka;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("Kafka client could not be created for {bootstrap}: {source}")]
+    Client {
+        bootstrap: String,
+        #[source]
+        source: RdKafkaError,
+    },
+    #[error("Kafka broker at {bootstrap} did not answer a metadata request within {timeout:?}: {source}")]
+    Metadata {
+        bootstrap: String,
+        timeout: Duration,
+        #[source]
+        source: RdKafkaError,
+    },
+    #[error("creating topic `{topic}` failed: {code}")]
+    CreateTopic {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("Kafka admin request failed: {0}")]
+    Admin(#[source] RdKafkaError),
+    #[error("a blocking Kafka call did not finish: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Base client configuration: bootstrap servers, client id and timeouts.
+pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", &settings.client_id)
+        .set(
+            "socket.timeout.ms",
+            settings.request_timeout_ms.max(10).to_string(),
+        )
+        // Keep librdkafka quiet about a broker that is down: the probe and
+        // the relay report that themselves.
+        .set("log_level", "3");
+    config
+}
+
+/// What a metadata request saw.
+#[derive(Debug, Clone)]
+pub struct ClusterInfo {
+    pub brokers: Vec<BrokerInfo>,
+    pub topics: Vec<TopicInfo>,
+    pub latency: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: usize,
+    pub error: Option<String>,
+}
+
+/// Fetches cluster metadata (all topics), bounded by the request timeout.
+pub async fn cluster_info(settings: &KafkaSettings) -> Result<ClusterInfo, KafkaError> {
+    let config = client_config(settings);
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
+        let started = Instant::now();
+        let metadata =
+            consumer
+                .fetch_metadata(None, timeout)
+                .map_err(|source| KafkaError::Metadata {
+                    bootstrap: bootstrap.clone(),
+                    timeout,
+                    source,
+                })?;
+        let latency = started.elapsed();
+        Ok(ClusterInfo {
+            brokers: metadata
+                .brokers()
+                .iter()
+                .map(|b| BrokerInfo {
+                    id: b.id(),
+                    host: b.host().to_owned(),
+                    port: b.port(),
+                })
+                .collect(),
+            topics: metadata
+                .topics()
+                .iter()
+                .map(|t| TopicInfo {
+                    name: t.name().to_owned(),
+                    partitions: t.partitions().len(),
+                    error: t
+                        .error()
+                        .map(|e| format!("{:?}", RDKafkaErrorCode::from(e))),
+                })
+                .collect(),
+            latency,
+        })
+    })
+    .await?
+}
+
+/// A readiness probe: a metadata request answered by the broker.
+pub fn probe(name: impl Into<String>, settings: KafkaSettings) -> Probe {
+    Probe::new(name, move || {
+        let settings = settings.clone();
+        async move {
+            let info = cluster_info(&settings).await.map_err(|e| e.to_string())?;
+            Ok(Some(format!(
+                "{} broker(s), {} topic(s)",
+                info.brokers.len(),
+                info.topics.len()
+            )))
+        }
+    })
+}
+
+/// Creates the catalog's topics (with the settings' prefix) where missing.
+/// Topics that already exist are left alone; returns the ones created.
+pub async fn ensure_topics(
+    settings: &KafkaSettings,
+    logical_names: &[&str],
+    partitions: i32,
+    replication: i32,
+) -> Result<Vec<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(settings)
+            .create()
+            .map_err(|source| KafkaError::Client {
+                bootstrap: settings.bootstrap_servers.clone(),
+                source,
+            })?;
+    let names: Vec<String> = logical_names.iter().map(|n| settings.topic(n)).collect();
+    let new_topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(settings.request_timeout()));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(KafkaError::Admin)?;
+    let mut created = Vec::new();
+    for result in results {
+        match result {
+            Ok(topic) => created.push(topic),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
+        }
+    }
+    Ok(created)
+}
+
+/// Deletes topics by physical name (tests clean up with it). Missing topics
+/// are not an error.
+pub async fn delete_topics(settings: &KafkaSettings, names: &[String]) -> Result<(), KafkaError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(settings)
+            .create()
+            .map_err(|source| KafkaError::Client {
+                bootstrap: settings.bootstrap_servers.clone(),
+                source,
+            })?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(settings.request_timeout()));
+    let results = admin
+        .delete_topics(&refs, &options)
+        .await
+        .map_err(KafkaError::Admin)?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            if code != RDKafkaErrorCode::UnknownTopicOrPartition {
+                tracing::warn!(%topic, ?code, "topic deletion failed");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The context a service is built from. The launcher (the `ticketing`
+//! binary, or a test) makes one per service; the service takes what it
+//! needs and names the probes that decide its readiness.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use ticketing_catalog::ServiceName;
+use ticketing_config::{Secrets, Settings};
+use ticketing_health::Probe;
+use ticketing_redis::Redis;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Db(#[from] ticketing_db::DbError),
+    #[error(transparent)]
+    Redis(#[from] ticketing_redis::RedisError),
+    #[error("building the HTTP client failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{service} has no database schema")]
+    NoSchema { service: ServiceName },
+}
+
+/// Everything one service needs to start.
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    pub service: ServiceName,
+    pub settings: Settings,
+    pub secrets: Secrets,
+    /// A pool whose `search_path` is the service's schema (none for the gateway).
+    pub db: Option<PgPool>,
+    pub redis: Redis,
+    /// For calls to other services and to external APIs.
+    pub http: reqwest::Client,
+}
+
+impl ServiceContext {
+    /// Prepares connections lazily: nothing here waits for a dependency, so a
+    /// service starts (not ready) while one is down.
+    pub fn new(
+        service: ServiceName,
+        settings: Settings,
+        secrets: Secrets,
+    ) -> Result<ServiceContext, RuntimeError> {
+        let db = match service.schema() {
+            Some(schema) => Some(ticketing_db::lazy_pool(
+                &settings.database,
+                secrets.database_password.as_ref(),
+                Some(schema),
+            )?),
+            None => None,
+        };
+        let redis = Redis::new(&settings.redis)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(ServiceContext {
+            service,
+            settings,
+            secrets,
+            db,
+            redis,
+            http,
+        })
+    }
+
+    /// The service's pool; an error for the gateway, which has none.
+    pub fn db(&self) -> Result<&PgPool, RuntimeError> {
+        self.db.as_ref().ok_or(RuntimeError::NoSchema {
+            service: self.service,
+        })
+    }
+
+    pub fn postgres_probe(&self) -> Result<Probe, RuntimeError> {
+        Ok(ticketing_db::probe("postgres", self.db()?.clone()))
+    }
+
+    pub fn redis_probe(&self) -> Probe {
+        ticketing_redis::probe("redis", self.redis.clone())
+    }
+
+    pub fn kafka_probe(&self) -> Probe {
+        ticketing_kafka::probe("kafka", self.settings.kafka.clone())
+    }
+
+    /// Applies the service's migrations to its schema, waiting up to `wait`
+    /// for PostgreSQL.
+    pub async fn migrate(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+        wait: Duration,
+    ) -> Result<(), RuntimeError> {
+        let schema = self.service.schema().ok_or(RuntimeError::NoSchema {
+            service: self.service,
+        })?;
+        ticketing_db::migrate(self.db()?, &self.settings.database, schema, migrator, wait).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The command line, defined with clap derive.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ticketing_config::Profile;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "opsctl",
+    version,
+    about = "Operations toolkit for the ticketing platform",
+    long_about = "Operations toolkit for the ticketing platform: every runbook step as a safe, \
+                  tested command. Commands that change anything print a plan and change nothing \
+                  without --execute."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Environment to act on.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "local",
+        env = "OPSCTL_ENV"
+    )]
+    pub env: EnvArg,
+    /// AWS region (defaults to the environment's configured region).
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Output format: `table` for people, `json` for CI.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "table",
+        env = "OPSCTL_OUTPUT"
+    )]
+    pub output: OutputFormat,
+    /// More logging on stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvArg {
+    Local,
+    Dev,
+    Prod,
+}
+
+impl From<EnvArg> for Profile {
+    fn from(env: EnvArg) -> Profile {
+        match env {
+            EnvArg::Local => Profile::Local,
+            EnvArg::Dev => Profile::Dev,
+            EnvArg::Prod => Profile::Prod,
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One screen of health: PostgreSQL, Redis, Kafka and every service's
+    /// readiness, with latency. Exits 1 when anything is down.
+    Status(crate::commands::status::StatusArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_parse_anywhere() {
+        let cli = Cli::try_parse_from(["opsctl", "status", "--env", "prod", "--output", "json"])
+            .expect("parses");
+        assert_eq!(cli.global.env, EnvArg::Prod);
+        assert_eq!(cli.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn an_unknown_environment_is_refused_with_the_choices() {
+        let err = Cli::try_parse_from(["opsctl", "--env", "staging", "status"])
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains("staging") && err.contains("local"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! One module per command group.
+
+pub mod status;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::error::CliError;
+
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let ctx = Context::load(&cli.global)?;
+    match cli.command {
+        Command::Status(args) => status::exec(&ctx, args).await,
+    }
+}

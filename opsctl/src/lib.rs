@@ -1,0 +1,59 @@
+//! `opsctl`: the runbooks of the ticketing platform as commands.
+//!
+//! Global flags choose the environment (`--env local|dev|prod`), the AWS
+//! region and the output (`--output table` for people, `json` for CI). One
+//! module per command group under `commands/`.
+//!
+//! Exit codes: 0 success, 1 the command ran and found a problem (for
+//! `status`: something is down), 2 usage or configuration error, 3 the
+//! command could not do its job (a dependency it needs is unreachable).
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::Cli;
+pub use error::CliError;
+
+/// Runs opsctl with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_FAILED);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let level = if verbose { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
