@@ -6,6 +6,7 @@
 
 mod proxy;
 
+use axum::routing::any;
 use axum::Router;
 use ticketing_catalog::ServiceName;
 use ticketing_http::ServiceApp;
@@ -27,7 +28,10 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         .collect();
     Ok(ServiceApp {
         name: ServiceName::ApiGateway,
-        routes: Router::new().fallback(proxy::forward).with_state(upstreams),
+        routes: Router::new()
+            .route("/api/{*rest}", any(proxy::forward))
+            .route("/webhooks/{*rest}", any(proxy::forward))
+            .with_state(upstreams),
         probes,
     })
 }

@@ -57,6 +57,8 @@ impl MakeRequestId for MakeUuidV7 {
 /// alive), `/ready` (its dependencies answer), `/metrics` (Prometheus), a
 /// problem+json fallback, request ids, tracing, HTTP metrics and a body limit.
 pub fn service_router(app: ServiceApp) -> Router {
+    // Metrics recorded before a recorder exists are lost: make sure it does.
+    let _ = ticketing_telemetry::metrics_handle();
     let meta = Meta {
         name: app.name,
         probes: std::sync::Arc::new(app.probes),
@@ -158,7 +160,7 @@ async fn record_http_metrics(State(meta): State<Meta>, req: Request, next: Next)
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     let service = meta.name.as_str();
-    metrics::counter!("http.requests", "service" => service, "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("http.requests.total", "service" => service, "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http.request.duration.seconds", "service" => service, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response

@@ -8,6 +8,7 @@
 //! Panics here are deliberate: this is test code, and a panic with a clear
 //! message is how a test reports that the stack is missing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
@@ -27,6 +28,7 @@ pub struct TestEnv {
     pub id: String,
     admin: Settings,
     cleaned: bool,
+    topics_created: AtomicBool,
 }
 
 impl TestEnv {
@@ -62,6 +64,7 @@ impl TestEnv {
             id,
             admin,
             cleaned: false,
+            topics_created: AtomicBool::new(false),
         }
     }
 
@@ -83,6 +86,7 @@ impl TestEnv {
 
     /// Creates this test's copies of the catalog topics.
     pub async fn create_topics(&self) {
+        self.topics_created.store(true, Ordering::SeqCst);
         ticketing_kafka::ensure_topics(
             &self.settings.kafka,
             &topics::ALL,
@@ -96,7 +100,12 @@ impl TestEnv {
     /// Removes the database, the Redis keys and the topics this test made.
     pub async fn cleanup(mut self) {
         self.cleaned = true;
-        cleanup(&self.admin, &self.settings).await;
+        cleanup(
+            &self.admin,
+            &self.settings,
+            self.topics_created.load(Ordering::SeqCst),
+        )
+        .await;
     }
 }
 
@@ -109,12 +118,13 @@ impl Drop for TestEnv {
         // behind: clean up on a thread with its own runtime.
         let admin = self.admin.clone();
         let settings = self.settings.clone();
+        let topics = self.topics_created.load(Ordering::SeqCst);
         let worker = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                rt.block_on(cleanup(&admin, &settings));
+                rt.block_on(cleanup(&admin, &settings, topics));
             }
         });
         let _ = worker.join();
@@ -143,7 +153,7 @@ async fn admin_connection(admin: &Settings) -> PgConnection {
     })
 }
 
-async fn cleanup(admin: &Settings, settings: &Settings) {
+async fn cleanup(admin: &Settings, settings: &Settings, topics_created: bool) {
     if let Ok(options) = ticketing_db::connect_options(&admin.database, None, None) {
         if let Ok(mut conn) = PgConnection::connect_with(&options).await {
             let _ = sqlx::query(&format!(
@@ -157,6 +167,9 @@ async fn cleanup(admin: &Settings, settings: &Settings) {
     }
     if let Ok(redis) = Redis::new(&settings.redis) {
         let _ = tokio::time::timeout(Duration::from_secs(5), redis.delete_prefixed()).await;
+    }
+    if !topics_created {
+        return;
     }
     let names: Vec<String> = topics::ALL
         .iter()

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Prints the local stack's ports and paths as shell assignments.
+
+Reads config/local.toml -- the one place where local ports and URLs are
+written -- and applies TICKETING__SECTION__KEY environment overrides the same
+way the Rust services do, so scripts, services, opsctl and tests agree.
+"""
+import os
+import shlex
+import sys
+import tomllib
+from urllib.parse import urlparse
+
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+with open(os.path.join(root, "config", "local.toml"), "rb") as f:
+    cfg = tomllib.load(f)
+
+for key, value in os.environ.items():
+    if not key.startswith("TICKETING__"):
+        continue
+    path = key[len("TICKETING__"):].lower().split("__")
+    node = cfg
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def port_of(url: str) -> int:
+    parsed = urlparse(url)
+    if parsed.port is None:
+        sys.exit(f"stack-config: {url} has no port")
+    return parsed.port
+
+
+state = cfg["stack"]["state_dir"]
+if not os.path.isabs(state):
+    state = os.path.join(root, state)
+
+kafka = cfg["kafka"]["bootstrap_servers"].split(",")[0].strip()
+kafka_host, kafka_port = kafka.rsplit(":", 1)
+
+out = {
+    "REPO_ROOT": root,
+    "STATE_DIR": state,
+    "PG_HOST": cfg["database"]["host"],
+    "PG_PORT": cfg["database"]["port"],
+    "PG_USER": cfg["database"]["user"],
+    "PG_DB": cfg["database"]["name"],
+    "REDIS_HOST": urlparse(cfg["redis"]["url"]).hostname,
+    "REDIS_PORT": port_of(cfg["redis"]["url"]),
+    "KAFKA_HOST": kafka_host,
+    "KAFKA_PORT": kafka_port,
+    "MOTO_PORT": cfg["stack"]["moto_port"],
+    "SANDBOX_PORT": cfg["stack"]["portone_sandbox_port"],
+    "GATEWAY_URL": cfg["services"]["api_gateway"]["url"],
+}
+for key, value in out.items():
+    print(f"{key}={shlex.quote(str(value))}")

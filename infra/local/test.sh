@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's second command: the whole test suite, against the real local
+# stack (PostgreSQL, Redis, Kafka, moto), which it installs and starts when
+# needed. Each test makes its own database, key prefix and topic names, so
+# they run in parallel and leave nothing behind.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+eval "$(python3 "$here/stack-config.py")"
+cd "$REPO_ROOT"
+
+bash "$here/install-tools.sh"
+bash "$here/stack.sh" start
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+  # nextest does not run doctests.
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

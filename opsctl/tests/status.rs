@@ -1,0 +1,181 @@
+//! `opsctl status` against the real local stack and a real platform, with a
+//! dependency (a private redis-server) stopped halfway.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ticketing_catalog::ServiceName;
+use ticketing_testkit::TestEnv;
+
+/// A redis-server of this test's own, so stopping it disturbs nobody.
+struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (infra/local/install-tools.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "private redis did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PrivateRedis { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the real binary without blocking the runtime that serves the platform.
+async fn opsctl_status(env_vars: &[(String, String)]) -> (i32, serde_json::Value, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
+    cmd.args([
+        "--env",
+        "local",
+        "status",
+        "--output",
+        "json",
+        "--timeout",
+        "3",
+    ]);
+    for (k, v) in env_vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("opsctl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check named {name} in {report}"))
+}
+
+#[tokio::test]
+async fn status_is_green_then_names_the_stopped_dependency_and_exits_1() {
+    let mut redis = PrivateRedis::start();
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let mut settings = env.settings.clone();
+    settings.redis.url = format!("redis://127.0.0.1:{}", redis.port)
+        .parse()
+        .expect("url");
+    let platform = ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL)
+        .await
+        .expect("platform starts");
+
+    // opsctl reads the same config/local.toml, overridden the documented way.
+    let mut vars = vec![
+        (
+            "TICKETING__DATABASE__NAME".to_owned(),
+            settings.database.name.clone(),
+        ),
+        (
+            "TICKETING__REDIS__URL".to_owned(),
+            settings.redis.url.to_string(),
+        ),
+        (
+            "TICKETING__KAFKA__TOPIC_PREFIX".to_owned(),
+            settings.kafka.topic_prefix.clone(),
+        ),
+    ];
+    for service in ServiceName::ALL {
+        let url = &platform.settings.services.endpoint(service).url;
+        vars.push((
+            format!(
+                "TICKETING__SERVICES__{}__URL",
+                service.config_key().to_uppercase()
+            ),
+            url.to_string(),
+        ));
+    }
+
+    let (code, report, stderr) = opsctl_status(&vars).await;
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(report["healthy"], true);
+    assert_eq!(report["env"], "local");
+    assert_eq!(report["checks"].as_array().map(Vec::len), Some(9));
+    for c in report["checks"].as_array().into_iter().flatten() {
+        assert_eq!(c["status"], "up", "{c}");
+        assert!(c["latency_ms"].as_f64().is_some(), "{c}");
+    }
+
+    redis.stop();
+
+    let (code, report, _) = opsctl_status(&vars).await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["healthy"], false);
+    assert_eq!(check(&report, "redis")["status"], "down");
+    assert_eq!(check(&report, "postgres")["status"], "up");
+    assert_eq!(check(&report, "kafka")["status"], "up");
+    // Services that need Redis report not-ready; payment-service does not use it.
+    assert_eq!(check(&report, "queue-service")["status"], "down");
+    assert!(
+        check(&report, "queue-service")["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("redis"),
+        "{report}"
+    );
+    assert_eq!(check(&report, "payment-service")["status"], "up");
+
+    platform.stop().await.expect("graceful stop");
+    env.cleanup().await;
+}
+
+#[test]
+fn an_unknown_environment_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .args(["--env", "staging", "status"])
+        .output()
+        .expect("opsctl runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("staging"), "{stderr}");
+}
+
+#[test]
+fn a_bad_setting_is_a_usage_error_with_a_hint() {
+    let out = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .args(["status"])
+        .env("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "nohostport")
+        .output()
+        .expect("opsctl runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("kafka.bootstrap_servers"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
