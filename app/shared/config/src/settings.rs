@@ -83,6 +83,11 @@ pub struct KafkaSettings {
     pub client_id: String,
     #[serde(default = "default_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Whether producers use Kafka's idempotent mode (`enable.idempotence`).
+    /// On by default; the local stack turns it off because tansu 0.6 panics
+    /// when idempotent producers initialise concurrently (see config/local.toml).
+    #[serde(default = "default_true")]
+    pub idempotent_producer: bool,
 }
 
 impl KafkaSettings {
@@ -177,6 +182,10 @@ pub struct StackSettings {
     pub state_dir: String,
     pub portone_sandbox_port: u16,
     pub moto_port: u16,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_connections() -> u32 {

@@ -8,6 +8,10 @@
 //! Panics here are deliberate: this is test code, and a panic with a clear
 //! message is how a test reports that the stack is missing.
 
+mod broker;
+
+pub use broker::PrivateBroker;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

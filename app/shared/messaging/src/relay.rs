@@ -1,0 +1,479 @@
+//! The outbox relay ("outbox poller").
+//!
+//! Each pass, in one transaction: claim the oldest unsent rows with
+//! `FOR UPDATE SKIP LOCKED` (so several relays share the work), leave out any
+//! row whose key has an older unsent row that another relay holds (so a key's
+//! events are never published out of order), publish the rest with an
+//! idempotent producer and `acks=all`, and mark sent only what the broker
+//! acknowledged. Within a key, a row is marked only when every older row of
+//! that key in the pass was acknowledged too; the rest are re-sent later
+//! (at-least-once; consumers are idempotent). A relay killed between
+//! publishing and marking rolls back, and the rows are published again.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use ticketing_config::KafkaSettings;
+use tokio_util::sync::CancellationToken;
+
+/// Tunables of a relay.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Rows claimed per pass.
+    pub batch_size: i64,
+    /// Longest sleep between passes when no notification arrives.
+    pub poll_interval: Duration,
+    /// Longest back-off while the broker is failing.
+    pub max_backoff: Duration,
+    /// How long the producer keeps trying one message before reporting failure.
+    pub message_timeout: Duration,
+    /// Sent rows older than this are pruned.
+    pub retention: Duration,
+    /// How often to prune.
+    pub prune_every: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> RelayOptions {
+        RelayOptions {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
+            message_timeout: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_every: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox query failed: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the Kafka producer could not be created: {0}")]
+    Producer(#[source] RdKafkaError),
+    #[error("an outbox row could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("injected crash after publishing (test hook)")]
+    InjectedCrash,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Rows locked by this pass.
+    pub claimed: usize,
+    /// Rows acknowledged by the broker and marked sent.
+    pub published: usize,
+    /// Rows the broker did not acknowledge (kept for the next pass).
+    pub failed: usize,
+    /// Rows left for later because an older row of their key is elsewhere.
+    pub deferred: usize,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    topic: String,
+    partition_key: String,
+    event_type: String,
+    envelope: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+/// Publishes one schema's outbox.
+pub struct Relay {
+    pool: PgPool,
+    schema: String,
+    kafka: KafkaSettings,
+    producer: FutureProducer,
+    options: RelayOptions,
+    crash_after_publish: AtomicBool,
+}
+
+/// A producer with `acks=all` that never reorders within a partition: the
+/// idempotent producer where the broker supports it well
+/// (`kafka.idempotent_producer`), otherwise one request in flight per
+/// connection (a retry may then duplicate, which idempotent consumers absorb).
+pub fn idempotent_producer(
+    kafka: &KafkaSettings,
+    message_timeout: Duration,
+) -> Result<FutureProducer, RdKafkaError> {
+    let mut config = ticketing_kafka::client_config(kafka);
+    if kafka.idempotent_producer {
+        config.set("enable.idempotence", "true");
+    } else {
+        config
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1");
+    }
+    config
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set(
+            "message.timeout.ms",
+            message_timeout.as_millis().to_string(),
+        )
+        .create()
+}
+
+const CLAIM: &str = "\
+WITH batch AS (
+    SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+SELECT o.id, o.topic, o.partition_key, o.event_type, o.envelope, o.created_at,
+       EXISTS (
+           SELECT 1 FROM outbox e
+           WHERE e.partition_key = o.partition_key AND e.sent_at IS NULL AND e.id < o.id
+             AND e.id NOT IN (SELECT id FROM batch)
+       ) AS blocked
+FROM outbox o JOIN batch b ON o.id = b.id
+ORDER BY o.id";
+
+impl Relay {
+    /// A relay over `pool`, whose `search_path` is the service schema `schema`.
+    pub fn new(
+        pool: PgPool,
+        schema: &str,
+        kafka: KafkaSettings,
+        options: RelayOptions,
+    ) -> Result<Relay, RelayError> {
+        let producer =
+            idempotent_producer(&kafka, options.message_timeout).map_err(RelayError::Producer)?;
+        Ok(Relay {
+            pool,
+            schema: schema.to_owned(),
+            kafka,
+            producer,
+            options,
+            crash_after_publish: AtomicBool::new(false),
+        })
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Test hook: the next pass publishes, then fails before marking rows
+    /// sent, exactly as a relay killed at that moment would.
+    #[doc(hidden)]
+    pub fn crash_after_next_publish(&self) {
+        self.crash_after_publish.store(true, Ordering::SeqCst);
+    }
+
+    /// One claim-publish-mark pass.
+    pub async fn run_once(&self) -> Result<PassReport, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Vec<(Row, bool)> = sqlx::query_as::<
+            _,
+            (
+                i64,
+                String,
+                String,
+                String,
+                serde_json::Value,
+                DateTime<Utc>,
+                bool,
+            ),
+        >(CLAIM)
+        .bind(self.options.batch_size)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(
+            |(id, topic, partition_key, event_type, envelope, created_at, blocked)| {
+                (
+                    Row {
+                        id,
+                        topic,
+                        partition_key,
+                        event_type,
+                        envelope,
+                        created_at,
+                    },
+                    blocked,
+                )
+            },
+        )
+        .collect();
+        let mut report = PassReport {
+            claimed: claimed.len(),
+            ..PassReport::default()
+        };
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(report);
+        }
+        // A blocked row blocks the later rows of its key in this pass too.
+        let mut blocked_keys: HashSet<String> = HashSet::new();
+        let mut rows = Vec::with_capacity(claimed.len());
+        for (row, blocked) in claimed {
+            if blocked || blocked_keys.contains(&row.partition_key) {
+                blocked_keys.insert(row.partition_key.clone());
+                report.deferred += 1;
+            } else {
+                rows.push(row);
+            }
+        }
+
+        let outcomes = self.publish(&rows).await?;
+
+        if self.crash_after_publish.swap(false, Ordering::SeqCst) {
+            // Dropping the transaction rolls back: nothing is marked sent.
+            return Err(RelayError::InjectedCrash);
+        }
+
+        let mut sent = Vec::new();
+        let mut failed = Vec::new();
+        let mut failed_keys: HashSet<&str> = HashSet::new();
+        let mut last_error = None;
+        let now = Utc::now();
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) if !failed_keys.contains(row.partition_key.as_str()) => {
+                    sent.push(row.id);
+                    let latency =
+                        (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                    metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone())
+                        .record(latency.max(0.0));
+                }
+                Ok(()) => failed.push(row.id),
+                Err(e) => {
+                    failed_keys.insert(row.partition_key.as_str());
+                    failed.push(row.id);
+                    last_error = Some(e);
+                }
+            }
+        }
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY($1)",
+            )
+            .bind(&sent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !failed.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+            )
+            .bind(&failed)
+            .bind(last_error.as_deref().unwrap_or("not acknowledged"))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        report.published = sent.len();
+        report.failed = failed.len();
+        metrics::counter!("outbox.published.total", "schema" => self.schema.clone())
+            .increment(sent.len() as u64);
+        if !failed.is_empty() {
+            metrics::counter!("outbox.publish.errors.total", "schema" => self.schema.clone())
+                .increment(failed.len() as u64);
+            tracing::warn!(
+                schema = %self.schema,
+                failed = failed.len(),
+                error = last_error.as_deref().unwrap_or(""),
+                "broker did not acknowledge some events; they stay in the outbox"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Enqueues every row at once (never one round trip per message), then
+    /// waits for all acknowledgements.
+    async fn publish(&self, rows: &[Row]) -> Result<Vec<Result<(), String>>, RelayError> {
+        let topics: Vec<String> = rows.iter().map(|r| self.kafka.topic(&r.topic)).collect();
+        let payloads: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| serde_json::to_vec(&r.envelope))
+            .collect::<Result<_, _>>()?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "event_type",
+                value: Some(row.event_type.as_str()),
+            });
+            let mut record = FutureRecord::to(&topics[i])
+                .key(row.partition_key.as_str())
+                .payload(payloads[i].as_slice())
+                .headers(headers);
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(Some(delivery));
+                        break;
+                    }
+                    Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, "enqueue failed");
+                        pending.push(None);
+                        break;
+                    }
+                }
+            }
+        }
+        let results = join_all(pending.into_iter().map(|p| async move {
+            match p {
+                None => Err("could not be enqueued".to_owned()),
+                Some(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e.to_string()),
+                    Err(_) => Err("producer dropped the message".to_owned()),
+                },
+            }
+        }))
+        .await;
+        Ok(results)
+    }
+
+    /// Passes until the outbox has nothing publishable, or `timeout` passes.
+    /// Returns the total published.
+    pub async fn drain(&self, timeout: Duration) -> Result<usize, RelayError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut total = 0;
+        loop {
+            let report = self.run_once().await?;
+            total += report.published;
+            if report.claimed == 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(total);
+            }
+            if report.failed > 0 || report.deferred > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// Unsent rows and the age of the oldest, also published as gauges.
+    pub async fn backlog(&self) -> Result<(i64, f64), RelayError> {
+        let (count, age): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(created_at))::float8 \
+             FROM outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let age = age.unwrap_or(0.0);
+        metrics::gauge!("outbox.backlog", "schema" => self.schema.clone()).set(count as f64);
+        metrics::gauge!("outbox.oldest_unsent.age.seconds", "schema" => self.schema.clone())
+            .set(age);
+        Ok((count, age))
+    }
+
+    /// Deletes sent rows older than the retention; returns how many.
+    pub async fn prune(&self) -> Result<u64, RelayError> {
+        let retention = self.options.retention.as_secs_f64();
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE sent_at IS NOT NULL \
+             AND sent_at < clock_timestamp() - make_interval(secs => $1)",
+        )
+        .bind(retention)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs until `shutdown`: passes on every notification and at least every
+    /// `poll_interval`, backing off while the broker fails. Errors are logged,
+    /// never fatal: the outbox keeps every event until it is published.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let channel = crate::notify_channel(&self.schema);
+        let mut listener = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if listener.is_none() {
+                listener = match PgListener::connect_with(&self.pool).await {
+                    Ok(mut l) => match l.listen(&channel).await {
+                        Ok(()) => Some(l),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "LISTEN failed; polling only");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no LISTEN connection; polling only");
+                        None
+                    }
+                };
+            }
+            let mut failing = false;
+            let wait = match self.run_once().await {
+                Ok(report) if report.failed > 0 => {
+                    failing = true;
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    Some(backoff)
+                }
+                Ok(report) if report.claimed as i64 >= self.options.batch_size => {
+                    backoff = Duration::from_millis(100);
+                    None
+                }
+                Ok(report) => {
+                    backoff = Duration::from_millis(100);
+                    Some(if report.deferred > 0 {
+                        Duration::from_millis(20)
+                    } else {
+                        self.options.poll_interval
+                    })
+                }
+                Err(e) => {
+                    failing = true;
+                    tracing::warn!(schema = %self.schema, error = %e, "relay pass failed");
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    Some(backoff)
+                }
+            };
+            let _ = self.backlog().await;
+            if last_prune.elapsed() >= self.options.prune_every {
+                last_prune = tokio::time::Instant::now();
+                match self.prune().await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(schema = %self.schema, pruned = n, "pruned sent outbox rows")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+                }
+            }
+            let Some(wait) = wait else { continue };
+            // While the broker fails, new events must not cut the back-off short.
+            match listener.as_mut().filter(|_| !failing) {
+                Some(l) => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {}
+                        received = l.recv() => {
+                            if let Err(e) = received {
+                                tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                                listener = None;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        // Give in-flight deliveries a moment before the producer is dropped.
+        let _ = self.producer.flush(Duration::from_secs(2));
+    }
+}
