@@ -99,14 +99,29 @@ impl Platform {
     }
 }
 
-fn migrator(service: ServiceName) -> Option<&'static Migrator> {
+/// A service's migrations; the services that publish or consume events get
+/// the outbox and processed-events tables in their schema too.
+fn migrator(service: ServiceName) -> Option<Migrator> {
     match service {
         ServiceName::ApiGateway => None,
-        ServiceName::UserService => Some(&user_service::MIGRATOR),
-        ServiceName::EventService => Some(&event_service::MIGRATOR),
-        ServiceName::QueueService => Some(&queue_service::MIGRATOR),
-        ServiceName::ReservationService => Some(&reservation_service::MIGRATOR),
-        ServiceName::PaymentService => Some(&payment_service::MIGRATOR),
+        ServiceName::UserService => Some(clone(&user_service::MIGRATOR)),
+        ServiceName::QueueService => Some(clone(&queue_service::MIGRATOR)),
+        ServiceName::EventService => Some(ticketing_messaging::with_messaging(
+            &event_service::MIGRATOR,
+        )),
+        ServiceName::ReservationService => Some(ticketing_messaging::with_messaging(
+            &reservation_service::MIGRATOR,
+        )),
+        ServiceName::PaymentService => Some(ticketing_messaging::with_messaging(
+            &payment_service::MIGRATOR,
+        )),
+    }
+}
+
+fn clone(migrator: &Migrator) -> Migrator {
+    Migrator {
+        migrations: migrator.migrations.clone(),
+        ..Migrator::DEFAULT
     }
 }
 
@@ -133,7 +148,7 @@ pub async fn migrate_all(
         };
         let ctx = ServiceContext::new(service, settings.clone(), secrets.clone())
             .map_err(|source| PlatformError::Start { service, source })?;
-        ctx.migrate(migrator, MIGRATION_WAIT)
+        ctx.migrate(&migrator, MIGRATION_WAIT)
             .await
             .map_err(|source| PlatformError::Start { service, source })?;
     }

@@ -68,6 +68,21 @@ async fn all_six_services_start_in_one_process_and_the_gateway_routes_to_them() 
         .expect("text");
     assert!(text.contains("http_requests_total"), "{text}");
 
+    // The services that publish or consume events have the backbone tables.
+    let admin = env.pool(None);
+    let outboxes: Vec<String> = sqlx::query_scalar(
+        "SELECT table_schema::text FROM information_schema.tables \
+         WHERE table_name = 'outbox' ORDER BY 1",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("outbox tables");
+    assert_eq!(
+        outboxes,
+        vec!["event_service", "payment_service", "reservation_service"]
+    );
+
+    drop(admin);
     drop(pool);
     platform.stop().await.expect("graceful stop");
     env.cleanup().await;
