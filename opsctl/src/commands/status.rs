@@ -83,9 +83,7 @@ fn render(report: &Report) -> String {
 
 fn probes(ctx: &Context) -> Result<Vec<Probe>, CliError> {
     let s = &ctx.settings;
-    let password = std::env::var("TICKETING_DATABASE_PASSWORD")
-        .ok()
-        .map(ticketing_config::SecretString::from);
+    let password = ticketing_config::Secrets::database_password_from_env();
     let pool = ticketing_db::lazy_pool(&s.database, password.as_ref(), None)
         .map_err(|e| CliError::usage(e.to_string(), "check the [database] settings"))?;
     let redis =

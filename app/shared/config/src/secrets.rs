@@ -116,6 +116,15 @@ impl Secrets {
         })
     }
 
+    /// Only the database password, for tools such as opsctl that need no
+    /// other secret.
+    pub fn database_password_from_env() -> Option<SecretString> {
+        std::env::var(DATABASE_PASSWORD)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
+    }
+
     /// Whether a secret is the public local-development value.
     pub fn is_local_placeholder(secret: &SecretString) -> bool {
         secret.expose_secret() == LOCAL_ONLY

@@ -88,6 +88,8 @@ struct Row {
     event_type: String,
     envelope: serde_json::Value,
     created_at: DateTime<Utc>,
+    /// An older unsent row of the same key is held by another relay.
+    blocked: bool,
 }
 
 /// Publishes one schema's outbox.
@@ -175,38 +177,10 @@ impl Relay {
     /// One claim-publish-mark pass.
     pub async fn run_once(&self) -> Result<PassReport, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Vec<(Row, bool)> = sqlx::query_as::<
-            _,
-            (
-                i64,
-                String,
-                String,
-                String,
-                serde_json::Value,
-                DateTime<Utc>,
-                bool,
-            ),
-        >(CLAIM)
-        .bind(self.options.batch_size)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(
-            |(id, topic, partition_key, event_type, envelope, created_at, blocked)| {
-                (
-                    Row {
-                        id,
-                        topic,
-                        partition_key,
-                        event_type,
-                        envelope,
-                        created_at,
-                    },
-                    blocked,
-                )
-            },
-        )
-        .collect();
+        let claimed: Vec<Row> = sqlx::query_as(CLAIM)
+            .bind(self.options.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut report = PassReport {
             claimed: claimed.len(),
             ..PassReport::default()
@@ -218,8 +192,8 @@ impl Relay {
         // A blocked row blocks the later rows of its key in this pass too.
         let mut blocked_keys: HashSet<String> = HashSet::new();
         let mut rows = Vec::with_capacity(claimed.len());
-        for (row, blocked) in claimed {
-            if blocked || blocked_keys.contains(&row.partition_key) {
+        for row in claimed {
+            if row.blocked || blocked_keys.contains(&row.partition_key) {
                 blocked_keys.insert(row.partition_key.clone());
                 report.deferred += 1;
             } else {
