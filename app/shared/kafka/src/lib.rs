@@ -9,6 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 use ticketing_config::KafkaSettings;
 use ticketing_health::Probe;
 
@@ -34,6 +35,8 @@ pub enum KafkaError {
         topic: String,
         code: RDKafkaErrorCode,
     },
+    #[error("topic `{0}` does not exist on the broker; check the name (and the topic prefix)")]
+    UnknownTopic(String),
     #[error("Kafka admin request failed: {0}")]
     Admin(#[source] RdKafkaError),
     #[error("a blocking Kafka call did not finish: {0}")]
@@ -203,4 +206,90 @@ pub async fn delete_topics(settings: &KafkaSettings, names: &[String]) -> Result
         }
     }
     Ok(())
+}
+
+/// One partition of a consumer group's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The group's committed offset; `None` when it has committed nothing.
+    pub committed: Option<i64>,
+    /// The partition's log start (oldest offset still stored).
+    pub log_start: i64,
+    /// The partition's log end (next offset to be written).
+    pub log_end: i64,
+    /// Messages the group has still to process: log end minus the committed
+    /// offset (or minus the log start when nothing is committed).
+    pub lag: i64,
+}
+
+/// The committed offsets of `group` on `topics` (physical names) against each
+/// partition's log end. Reads only: the group is not joined.
+pub async fn group_lag(
+    settings: &KafkaSettings,
+    group: &str,
+    topics: &[String],
+) -> Result<Vec<PartitionLag>, KafkaError> {
+    let mut config = client_config(settings);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    let topics = topics.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
+        let metadata_error = |source| KafkaError::Metadata {
+            bootstrap: bootstrap.clone(),
+            timeout,
+            source,
+        };
+        // All topics in one request: asking the local broker (tansu 0.6) for
+        // one missing topic by name answers with a topic that has no name,
+        // which crashes librdkafka's metadata cache (a strcmp on NULL).
+        let metadata = consumer
+            .fetch_metadata(None, timeout)
+            .map_err(metadata_error)?;
+        let mut list = TopicPartitionList::new();
+        for topic in &topics {
+            let found = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+            for p in found.partitions() {
+                list.add_partition(topic, p.id());
+            }
+        }
+        let committed = consumer
+            .committed_offsets(list, timeout)
+            .map_err(KafkaError::Admin)?;
+        let mut out = Vec::new();
+        for element in committed.elements() {
+            let (low, high) = consumer
+                .fetch_watermarks(element.topic(), element.partition(), timeout)
+                .map_err(KafkaError::Admin)?;
+            let committed = match element.offset() {
+                Offset::Offset(o) if o >= 0 => Some(o),
+                _ => None,
+            };
+            let lag = (high - committed.unwrap_or(low).max(low)).max(0);
+            out.push(PartitionLag {
+                topic: element.topic().to_owned(),
+                partition: element.partition(),
+                committed,
+                log_start: low,
+                log_end: high,
+                lag,
+            });
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
+    })
+    .await?
 }

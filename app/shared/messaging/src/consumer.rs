@@ -22,6 +22,7 @@ use sqlx::{PgConnection, PgPool};
 use ticketing_catalog::topics;
 use ticketing_config::KafkaSettings;
 use ticketing_events::Envelope;
+use ticketing_kafka::{KafkaError, PartitionLag};
 use tokio_util::sync::CancellationToken;
 
 /// Why a handler failed.
@@ -58,6 +59,8 @@ pub struct ConsumerOptions {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How often the group's lag is measured and published as a gauge.
+    pub lag_interval: Duration,
 }
 
 impl ConsumerOptions {
@@ -68,6 +71,7 @@ impl ConsumerOptions {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            lag_interval: Duration::from_secs(15),
         }
     }
 }
@@ -134,8 +138,51 @@ impl<H: Handler> Consumer<H> {
         &self.handler
     }
 
-    /// Consumes until `shutdown`. Never stops on a bad message.
+    /// The group's committed offsets against the log end of each partition
+    /// of its topics.
+    pub async fn lag(&self) -> Result<Vec<PartitionLag>, KafkaError> {
+        let physical: Vec<String> = self
+            .options
+            .topics
+            .iter()
+            .map(|t| self.kafka.topic(t))
+            .collect();
+        ticketing_kafka::group_lag(&self.kafka, &self.options.group, &physical).await
+    }
+
+    /// Consumes until `shutdown`, publishing the group's lag (`consumer.lag`
+    /// per topic and partition) every `lag_interval`. Never stops on a bad
+    /// message.
     pub async fn run(&self, shutdown: CancellationToken) {
+        tokio::join!(self.consume(&shutdown), self.report_lag(&shutdown));
+    }
+
+    async fn report_lag(&self, shutdown: &CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.options.lag_interval) => {}
+            }
+            match self.lag().await {
+                Ok(partitions) => {
+                    for p in partitions {
+                        metrics::gauge!(
+                            "consumer.lag",
+                            "group" => self.options.group.clone(),
+                            "topic" => p.topic,
+                            "partition" => p.partition.to_string()
+                        )
+                        .set(p.lag as f64);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(group = %self.options.group, error = %e, "lag not measured")
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) {
         loop {
             let message = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -143,7 +190,7 @@ impl<H: Handler> Consumer<H> {
             };
             match message {
                 Ok(message) => {
-                    let disposition = self.process(&message, &shutdown).await;
+                    let disposition = self.process(&message, shutdown).await;
                     let Some(disposition) = disposition else {
                         break;
                     };

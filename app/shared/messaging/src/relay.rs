@@ -81,15 +81,15 @@ pub struct PassReport {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    topic: String,
-    partition_key: String,
-    event_type: String,
-    envelope: serde_json::Value,
-    created_at: DateTime<Utc>,
+pub(crate) struct Row {
+    pub(crate) id: i64,
+    pub(crate) topic: String,
+    pub(crate) partition_key: String,
+    pub(crate) event_type: String,
+    pub(crate) envelope: serde_json::Value,
+    pub(crate) created_at: DateTime<Utc>,
     /// An older unsent row of the same key is held by another relay.
-    blocked: bool,
+    pub(crate) blocked: bool,
 }
 
 /// Publishes one schema's outbox.
@@ -132,7 +132,8 @@ pub fn idempotent_producer(
 
 const CLAIM: &str = "\
 WITH batch AS (
-    SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+    SELECT id FROM outbox WHERE sent_at IS NULL AND id <= $2
+    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 )
 SELECT o.id, o.topic, o.partition_key, o.event_type, o.envelope, o.created_at,
        EXISTS (
@@ -174,11 +175,22 @@ impl Relay {
         self.crash_after_publish.store(true, Ordering::SeqCst);
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// One claim-publish-mark pass.
     pub async fn run_once(&self) -> Result<PassReport, RelayError> {
+        self.run_bounded(self.options.batch_size, i64::MAX).await
+    }
+
+    /// One pass over at most `limit` unsent rows with ids up to `max_id`
+    /// (replay uses it to pace itself and to stop at the backlog it planned).
+    pub async fn run_bounded(&self, limit: i64, max_id: i64) -> Result<PassReport, RelayError> {
         let mut tx = self.pool.begin().await?;
         let claimed: Vec<Row> = sqlx::query_as(CLAIM)
-            .bind(self.options.batch_size)
+            .bind(limit.max(1))
+            .bind(max_id)
             .fetch_all(&mut *tx)
             .await?;
         let mut report = PassReport {
@@ -267,7 +279,10 @@ impl Relay {
 
     /// Enqueues every row at once (never one round trip per message), then
     /// waits for all acknowledgements.
-    async fn publish(&self, rows: &[Row]) -> Result<Vec<Result<(), String>>, RelayError> {
+    pub(crate) async fn publish(
+        &self,
+        rows: &[Row],
+    ) -> Result<Vec<Result<(), String>>, RelayError> {
         let topics: Vec<String> = rows.iter().map(|r| self.kafka.topic(&r.topic)).collect();
         let payloads: Vec<Vec<u8>> = rows
             .iter()

@@ -89,6 +89,16 @@ impl PrivateBroker {
         }
     }
 
+    /// Kills the broker and deletes its storage, as a broker that lost its
+    /// disk; it comes back empty (topics have to be created again).
+    pub fn wipe(&mut self) {
+        self.stop();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        self.start();
+    }
+
     /// Kills the broker (as a crash would).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,0 +1,251 @@
+//! Relay throughput and commit-to-publish latency, next to a raw producer's
+//! throughput to the same broker and topic, measured in the same run.
+//!
+//! ```text
+//! infra/local/up.sh      # or: infra/local/stack.sh start
+//! cargo bench -p ticketing-messaging --bench relay_throughput
+//! ```
+//!
+//! Knobs (environment): `BENCH_EVENTS` (default 20000) for the two
+//! throughput runs, `BENCH_STEADY_RATE` (default 1000 events/s) and
+//! `BENCH_STEADY_SECONDS` (default 10) for the latency run. The stack's
+//! PostgreSQL runs with `fsync=off` (a local stack), so the database is not
+//! the bottleneck it would be on RDS; the ratio is about the relay's own
+//! overhead on top of the producer.
+//!
+//! What is measured:
+//! 1. raw: the relay's producer settings (`acks=all`), every message enqueued
+//!    with `send_result` and then all acknowledgements awaited;
+//! 2. relay: the same number of events already committed to the outbox,
+//!    drained by one relay (claim, publish, mark sent);
+//! 3. steady: events committed one per transaction at a fixed rate while the
+//!    relay runs as in a service; commit-to-publish latency is `sent_at -
+//!    created_at` of each row.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::producer::{FutureRecord, Producer};
+use sqlx::PgPool;
+use ticketing_catalog::topics;
+use ticketing_events::{Envelope, ReservationConfirmed};
+use ticketing_messaging::relay::{idempotent_producer, Relay, RelayOptions};
+use ticketing_testkit::TestEnv;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const SCHEMA: &str = "bench";
+
+fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn event() -> ReservationConfirmed {
+    ReservationConfirmed {
+        reservation_id: Uuid::now_v7(),
+        performance_id: Uuid::now_v7(),
+        seat_ids: vec![Uuid::now_v7(), Uuid::now_v7()],
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; there are no other arguments.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let events = env_number("BENCH_EVENTS", 20_000)?;
+    let steady_rate = env_number("BENCH_STEADY_RATE", 1_000)?.max(1);
+    let steady_seconds = env_number("BENCH_STEADY_SECONDS", 10)?.max(1);
+
+    let mut env = TestEnv::new().await;
+    env.settings.database.max_connections = 16;
+    env.create_topics().await;
+    let pool = env.pool(Some(SCHEMA));
+    let migrator = ticketing_messaging::with_messaging(&sqlx::migrate::Migrator::DEFAULT);
+    ticketing_db::migrate(
+        &pool,
+        &env.settings.database,
+        SCHEMA,
+        &migrator,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let kafka = env.settings.kafka.clone();
+
+    let raw = raw_producer_rate(&kafka, events).await?;
+    println!("raw producer      {raw:>10.0} events/s  ({events} events)");
+
+    write_backlog(&pool, events).await?;
+    let relay = Relay::new(pool.clone(), SCHEMA, kafka.clone(), RelayOptions::default())?;
+    let started = Instant::now();
+    let drained = relay.drain(Duration::from_secs(600)).await?;
+    let relay_rate = drained as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        drained as u64 == events,
+        "the relay published {drained} of {events} events"
+    );
+    println!("relay             {relay_rate:>10.0} events/s  ({drained} events)");
+    println!(
+        "ratio             {:>10.2}  (relay / raw; aim >= 0.50)",
+        relay_rate / raw
+    );
+
+    let (p50, p99, n) = steady_latency(&pool, relay, steady_rate, steady_seconds).await?;
+    println!(
+        "steady {steady_rate}/s for {steady_seconds}s: {n} events, commit-to-publish p50 {:.1} ms, p99 {:.1} ms (aim p99 < 1000 ms)",
+        p50 * 1e3,
+        p99 * 1e3
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "relay_throughput",
+            "events": events,
+            "raw_events_per_second": raw,
+            "relay_events_per_second": relay_rate,
+            "ratio": relay_rate / raw,
+            "steady_rate": steady_rate,
+            "steady_events": n,
+            "commit_to_publish_p50_ms": p50 * 1e3,
+            "commit_to_publish_p99_ms": p99 * 1e3,
+        })
+    );
+
+    drop(pool);
+    env.cleanup().await;
+    Ok(())
+}
+
+async fn raw_producer_rate(
+    kafka: &ticketing_config::KafkaSettings,
+    events: u64,
+) -> anyhow::Result<f64> {
+    let producer = idempotent_producer(kafka, Duration::from_secs(30))?;
+    let topic = kafka.topic(topics::RESERVATION_EVENTS);
+    let bodies: Vec<(String, Vec<u8>)> = (0..events)
+        .map(|_| {
+            let envelope = Envelope::new(&event())?;
+            Ok((envelope.aggregate_id.clone(), envelope.to_vec()?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let started = Instant::now();
+    let mut pending = Vec::with_capacity(bodies.len());
+    for (key, body) in &bodies {
+        let mut record = FutureRecord::to(&topic).key(key).payload(body);
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((_, back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    for delivery in pending {
+        delivery
+            .await
+            .context("producer dropped a message")?
+            .map_err(|(e, _)| e)
+            .context("the broker refused a message")?;
+    }
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    producer.flush(Duration::from_secs(5))?;
+    Ok(rate)
+}
+
+/// Commits `events` outbox rows, 500 per transaction (setup, not measured).
+async fn write_backlog(pool: &PgPool, events: u64) -> anyhow::Result<()> {
+    let mut left = events;
+    while left > 0 {
+        let mut tx = pool.begin().await?;
+        for _ in 0..left.min(500) {
+            ticketing_messaging::append(&mut tx, &event()).await?;
+        }
+        tx.commit().await?;
+        left = left.saturating_sub(500);
+    }
+    Ok(())
+}
+
+/// Runs the relay as a service does while writers commit one event per
+/// transaction at `rate`; returns p50, p99 (seconds) and the event count.
+async fn steady_latency(
+    pool: &PgPool,
+    relay: Relay,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<(f64, f64, i64)> {
+    let mark: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM outbox")
+        .fetch_one(pool)
+        .await?;
+    let shutdown = CancellationToken::new();
+    let relay_task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { relay.run(shutdown).await })
+    };
+    // Eight writers, each committing one event per tick of its share of the rate.
+    let writers = 8_u64;
+    let per_writer = Duration::from_secs_f64(writers as f64 / rate as f64);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(per_writer);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            while Instant::now() < deadline {
+                ticker.tick().await;
+                let mut tx = pool.begin().await?;
+                ticketing_messaging::append(&mut tx, &event()).await?;
+                tx.commit().await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    // Let the relay publish the tail, then stop it.
+    let wait_until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let unsent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND id > $1")
+                .bind(mark)
+                .fetch_one(pool)
+                .await?;
+        if unsent == 0 || Instant::now() > wait_until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    relay_task.await?;
+    let (p50, p99, written, sent): (Option<f64>, Option<f64>, i64, i64) = sqlx::query_as(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM sent_at - created_at)::float8), \
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM sent_at - created_at)::float8), \
+                count(*), count(sent_at) \
+         FROM outbox WHERE id > $1",
+    )
+    .bind(mark)
+    .fetch_one(pool)
+    .await?;
+    anyhow::ensure!(
+        written == sent,
+        "{} of {written} events were still unsent 30 s after the writers stopped",
+        written - sent
+    );
+    Ok((p50.unwrap_or(f64::NAN), p99.unwrap_or(f64::NAN), written))
+}
