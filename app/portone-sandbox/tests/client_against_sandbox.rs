@@ -1,0 +1,213 @@
+//! The PortOne client against the sandbox over real HTTP: token reuse,
+//! prepare, checkout and webhook, lookups, cancel with checksum, identity.
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::post;
+use portone_sandbox::{SandboxConfig, DECLINED_CARD, TEST_CARD};
+use secrecy::SecretString;
+use ticketing_config::{PortOneMode, PortOneSettings};
+use ticketing_portone::{CancelRequest, PaymentStatus, PortOne, PortOneError, WebhookNotice};
+
+async fn sandbox() -> portone_sandbox::RunningSandbox {
+    portone_sandbox::start("127.0.0.1", 0, SandboxConfig::new("key", "secret"))
+        .await
+        .expect("sandbox")
+}
+
+fn client(sandbox: &portone_sandbox::RunningSandbox, secret: &str) -> PortOne {
+    let settings = PortOneSettings {
+        base_url: sandbox.url.clone(),
+        imp_code: "imp12345678".into(),
+        mode: PortOneMode::Test,
+    };
+    PortOne::new(
+        reqwest::Client::new(),
+        &settings,
+        SecretString::from("key".to_owned()),
+        SecretString::from(secret.to_owned()),
+    )
+}
+
+/// A merchant webhook endpoint that records what it receives.
+async fn webhook_receiver() -> (url::Url, Arc<Mutex<Vec<WebhookNotice>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/portone",
+        post(move |axum::Json(n): axum::Json<WebhookNotice>| {
+            let store = store.clone();
+            async move {
+                store.lock().expect("lock").push(n);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = url::Url::parse(&format!("http://{addr}/webhooks/portone")).expect("url");
+    (url, seen)
+}
+
+async fn checkout(
+    sandbox: &portone_sandbox::RunningSandbox,
+    body: serde_json::Value,
+) -> portone_sandbox::CheckoutOutcome {
+    reqwest::Client::new()
+        .post(sandbox.url.join("/sandbox/checkout").expect("url"))
+        .json(&body)
+        .send()
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("outcome")
+}
+
+#[tokio::test]
+async fn an_access_token_is_reused_and_bad_credentials_are_refused() {
+    let sandbox = sandbox().await;
+    let portone = client(&sandbox, "secret");
+    for _ in 0..3 {
+        let missing = portone.payment("imp_000000000999").await;
+        assert!(
+            matches!(missing, Err(PortOneError::NotFound { .. })),
+            "{missing:?}"
+        );
+    }
+    assert_eq!(sandbox.sandbox.tokens_issued(), 1);
+
+    let wrong = client(&sandbox, "not-the-secret");
+    let refused = wrong.prepare("order-1", 1000).await.expect_err("refused");
+    match &refused {
+        PortOneError::Api { status, .. } => assert_eq!(*status, 401),
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    assert!(refused.to_string().contains("/users/getToken"), "{refused}");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_prepared_checkout_is_paid_notified_and_refunded_with_a_checksum() {
+    let sandbox = sandbox().await;
+    let portone = client(&sandbox, "secret");
+    let (hook, seen) = webhook_receiver().await;
+
+    portone.prepare("order-42", 1).await.expect("1-won prepare");
+    let outcome = checkout(
+        &sandbox,
+        serde_json::json!({"merchant_uid": "order-42", "amount": 1, "card_number": TEST_CARD, "notice_url": hook}),
+    )
+    .await;
+    assert_eq!(outcome.payment.status, PaymentStatus::Paid);
+    assert_eq!(outcome.webhook.and_then(|w| w.status), Some(200));
+    let notices = seen.lock().expect("lock").clone();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].status, "paid");
+    assert_eq!(notices[0].merchant_uid, "order-42");
+
+    let payment = portone.payment(&notices[0].imp_uid).await.expect("lookup");
+    assert_eq!((payment.amount, payment.status), (1, PaymentStatus::Paid));
+    assert_eq!(payment.currency, "KRW");
+
+    let stale = CancelRequest {
+        imp_uid: Some(payment.imp_uid.clone()),
+        checksum: Some(5),
+        reason: "test".into(),
+        ..CancelRequest::default()
+    };
+    let refused = portone.cancel(&stale).await.expect_err("stale checksum");
+    assert!(refused.to_string().contains("checksum"), "{refused}");
+    let refund = CancelRequest {
+        checksum: Some(1),
+        ..stale
+    };
+    let cancelled = portone.cancel(&refund).await.expect("refund");
+    assert_eq!(cancelled.status, PaymentStatus::Cancelled);
+    assert_eq!(cancelled.cancel_amount, 1);
+    assert!(
+        portone.cancel(&refund).await.is_err(),
+        "nothing left to refund"
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_tampered_amount_or_a_declined_card_fails_the_payment() {
+    let sandbox = sandbox().await;
+    let portone = client(&sandbox, "secret");
+    portone.prepare("order-7", 50_000).await.expect("prepare");
+    let tampered = checkout(
+        &sandbox,
+        serde_json::json!({"merchant_uid": "order-7", "amount": 100, "card_number": TEST_CARD}),
+    )
+    .await;
+    assert_eq!(tampered.payment.status, PaymentStatus::Failed);
+    assert!(tampered
+        .payment
+        .fail_reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("prepared"));
+
+    let declined = checkout(
+        &sandbox,
+        serde_json::json!({"merchant_uid": "order-7", "amount": 50000, "card_number": DECLINED_CARD}),
+    )
+    .await;
+    assert_eq!(declined.payment.status, PaymentStatus::Failed);
+    assert_eq!(
+        declined.payment.fail_reason.as_deref(),
+        Some("card declined")
+    );
+
+    // A different amount for an already prepared order is refused.
+    assert!(portone.prepare("order-7", 1).await.is_err());
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_person_always_gets_the_same_ci() {
+    let sandbox = sandbox().await;
+    let portone = client(&sandbox, "secret");
+    let certify = |person: &str| {
+        let url = sandbox.url.join("/sandbox/certifications").expect("url");
+        let body = serde_json::json!({"person": person, "name": "Kim"});
+        async move {
+            let v: serde_json::Value = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("certify")
+                .json()
+                .await
+                .expect("json");
+            v["response"]["imp_uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let a1 = portone
+        .certification(&certify("a").await)
+        .await
+        .expect("a1");
+    let a2 = portone
+        .certification(&certify("a").await)
+        .await
+        .expect("a2");
+    let b = portone.certification(&certify("b").await).await.expect("b");
+    assert_ne!(a1.imp_uid, a2.imp_uid);
+    assert_eq!(a1.unique_key, a2.unique_key);
+    assert_ne!(a1.unique_key, b.unique_key);
+    assert!(a1.certified);
+    assert!(matches!(
+        portone.certification("../../etc").await,
+        Err(PortOneError::NotFound { .. })
+    ));
+    sandbox.stop().await;
+}
