@@ -26,12 +26,12 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             ticketing_health::http_ready(s.as_str(), ctx.http.clone(), url)
         })
         .collect();
-    Ok(ServiceApp {
-        name: ServiceName::ApiGateway,
-        routes: Router::new()
+    Ok(ServiceApp::new(
+        ServiceName::ApiGateway,
+        Router::new()
             .route("/api/{*rest}", any(proxy::forward))
             .route("/webhooks/{*rest}", any(proxy::forward))
             .with_state(upstreams),
         probes,
-    })
+    ))
 }

@@ -27,13 +27,13 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     let state = AppState {
         db: ctx.db()?.clone(),
     };
-    Ok(ServiceApp {
-        name: ServiceName::EventService,
-        routes: Router::new()
+    Ok(ServiceApp::new(
+        ServiceName::EventService,
+        Router::new()
             .route("/api/events", get(list_performances))
             .with_state(state),
-        probes: vec![ctx.postgres_probe()?, ctx.redis_probe(), ctx.kafka_probe()],
-    })
+        vec![ctx.postgres_probe()?, ctx.redis_probe(), ctx.kafka_probe()],
+    ))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]

@@ -14,9 +14,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Builds the service from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
-    Ok(ServiceApp {
-        name: ServiceName::QueueService,
-        routes: Router::new(),
-        probes: vec![ctx.postgres_probe()?, ctx.redis_probe()],
-    })
+    Ok(ServiceApp::new(
+        ServiceName::QueueService,
+        Router::new(),
+        vec![ctx.postgres_probe()?, ctx.redis_probe()],
+    ))
 }

@@ -61,6 +61,8 @@ pub struct Platform {
     pub settings: Settings,
     shutdown: CancellationToken,
     tasks: JoinSet<(ServiceName, std::io::Result<()>)>,
+    /// Relays, consumers and loops; they end when `shutdown` is cancelled.
+    background: JoinSet<()>,
 }
 
 impl Platform {
@@ -87,6 +89,13 @@ impl Platform {
             }
             if let Err(source) = result {
                 first_error.get_or_insert(PlatformError::Stopped { service, source });
+            }
+        }
+        // The servers are down; background tasks see the same token.
+        self.shutdown.cancel();
+        while let Some(joined) = self.background.join_next().await {
+            if let Err(e) = joined {
+                tracing::error!(error = %e, "a background task panicked");
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -207,12 +216,18 @@ pub async fn start(
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let mut background = JoinSet::new();
     let mut listening = Vec::new();
     for (service, listener) in listeners {
         let ctx = ServiceContext::new(service, settings.clone(), secrets.clone())
-            .map_err(|source| PlatformError::Start { service, source })?;
-        let app: ServiceApp =
+            .map_err(|source| PlatformError::Start { service, source })?
+            .with_shutdown(shutdown.child_token());
+        let mut app: ServiceApp =
             build(&ctx).map_err(|source| PlatformError::Start { service, source })?;
+        for (name, task) in std::mem::take(&mut app.background) {
+            tracing::debug!(%service, task = name, "background task started");
+            background.spawn(task);
+        }
         let addr = listener
             .local_addr()
             .map_err(|source| PlatformError::Stopped { service, source })?;
@@ -230,5 +245,6 @@ pub async fn start(
         settings,
         shutdown,
         tasks,
+        background,
     })
 }

@@ -21,6 +21,9 @@ pub struct Settings {
     pub aws: AwsSettings,
     pub services: ServicesSettings,
     pub portone: PortOneSettings,
+    /// Tunables of the booking flow (tokens, queue, holds, gateway limits).
+    #[serde(default)]
+    pub booking: BookingSettings,
     /// Local-stack facts used by the scripts and `opsctl` (absent in AWS).
     #[serde(default)]
     pub stack: Option<StackSettings>,
@@ -174,6 +177,63 @@ pub struct PortOneSettings {
     pub mode: PortOneMode,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecaptchaMode {
+    /// No Google: tokens starting with `test-pass` pass, anything else fails.
+    Test,
+    /// Google's siteverify API with `RECAPTCHA_SECRET`.
+    Google,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookingSettings {
+    /// `iss` of access tokens.
+    pub jwt_issuer: String,
+    pub access_token_ttl_seconds: i64,
+    /// Users let out of each waiting room per admission interval.
+    pub queue_admit_per_interval: u32,
+    pub queue_admit_interval_ms: u64,
+    /// Lifetime of a `qr_` reservation token.
+    pub reservation_token_ttl_seconds: i64,
+    /// How long held seats wait for payment before they are released.
+    pub hold_ttl_seconds: i64,
+    pub max_seats_per_hold: u32,
+    /// How often expired holds are looked for.
+    pub expiry_sweep_interval_ms: u64,
+    pub seat_map_cache_ttl_seconds: u64,
+    /// Requests per second one client may make through the gateway.
+    pub rate_limit_per_second: u32,
+    /// Origins of the separately hosted front end (CORS); empty for none.
+    pub cors_origins: Vec<String>,
+    pub recaptcha_mode: RecaptchaMode,
+    pub recaptcha_verify_url: Url,
+    pub recaptcha_min_score: f64,
+}
+
+impl Default for BookingSettings {
+    fn default() -> BookingSettings {
+        BookingSettings {
+            jwt_issuer: "ticketing".to_owned(),
+            access_token_ttl_seconds: 900,
+            queue_admit_per_interval: 50,
+            queue_admit_interval_ms: 1000,
+            reservation_token_ttl_seconds: 600,
+            hold_ttl_seconds: 300,
+            max_seats_per_hold: 4,
+            expiry_sweep_interval_ms: 1000,
+            seat_map_cache_ttl_seconds: 60,
+            rate_limit_per_second: 50,
+            cors_origins: Vec::new(),
+            recaptcha_mode: RecaptchaMode::Test,
+            recaptcha_verify_url: Url::parse("https://www.google.com/recaptcha/api/siteverify")
+                .unwrap_or_else(|_| unreachable!("a valid literal URL")),
+            recaptcha_min_score: 0.5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackSettings {
@@ -257,6 +317,49 @@ impl Settings {
                 "aws.region",
                 "it is empty".into(),
                 "an AWS region such as us-east-1",
+            ));
+        }
+        let booking = &self.booking;
+        for (key, number) in [
+            (
+                "booking.access_token_ttl_seconds",
+                booking.access_token_ttl_seconds,
+            ),
+            (
+                "booking.reservation_token_ttl_seconds",
+                booking.reservation_token_ttl_seconds,
+            ),
+            ("booking.hold_ttl_seconds", booking.hold_ttl_seconds),
+            (
+                "booking.queue_admit_interval_ms",
+                booking.queue_admit_interval_ms as i64,
+            ),
+            (
+                "booking.expiry_sweep_interval_ms",
+                booking.expiry_sweep_interval_ms as i64,
+            ),
+            (
+                "booking.max_seats_per_hold",
+                i64::from(booking.max_seats_per_hold),
+            ),
+            (
+                "booking.rate_limit_per_second",
+                i64::from(booking.rate_limit_per_second),
+            ),
+        ] {
+            if number <= 0 {
+                return Err(value(
+                    key,
+                    format!("{number}"),
+                    "a whole number of at least 1",
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&booking.recaptcha_min_score) {
+            return Err(value(
+                "booking.recaptcha_min_score",
+                format!("{}", booking.recaptcha_min_score),
+                "a score between 0.0 and 1.0",
             ));
         }
         if !self.portone.imp_code.starts_with("imp") {

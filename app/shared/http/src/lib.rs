@@ -16,5 +16,6 @@ mod server;
 pub use extract::Json;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{
-    bind, serve, service_router, shutdown_signal, ServiceApp, MAX_BODY_BYTES, REQUEST_ID_HEADER,
+    bind, serve, service_router, shutdown_signal, BackgroundTask, ServiceApp, MAX_BODY_BYTES,
+    REQUEST_ID_HEADER,
 };

@@ -28,12 +28,39 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long readiness waits for each dependency.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One service as the skeleton sees it: its API routes and the probes that
-/// decide whether it is ready.
+/// A task a service runs beside its HTTP server (the outbox relay, event
+/// consumers, the admission loop, ...). It must return once the service's
+/// shutdown token is cancelled.
+pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// One service as the skeleton sees it: its API routes, the probes that
+/// decide whether it is ready, and its background tasks.
 pub struct ServiceApp {
     pub name: ServiceName,
     pub routes: Router,
     pub probes: Vec<Probe>,
+    pub background: Vec<(&'static str, BackgroundTask)>,
+}
+
+impl ServiceApp {
+    pub fn new(name: ServiceName, routes: Router, probes: Vec<Probe>) -> ServiceApp {
+        ServiceApp {
+            name,
+            routes,
+            probes,
+            background: Vec::new(),
+        }
+    }
+
+    /// Adds a background task.
+    pub fn with_task(
+        mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> ServiceApp {
+        self.background.push((name, Box::pin(task)));
+        self
+    }
 }
 
 #[derive(Clone)]
@@ -56,6 +83,9 @@ impl MakeRequestId for MakeUuidV7 {
 /// The full router of a service: its routes plus `/health` (the process is
 /// alive), `/ready` (its dependencies answer), `/metrics` (Prometheus), a
 /// problem+json fallback, request ids, tracing, HTTP metrics and a body limit.
+///
+/// The router does not run `app.background`: the launcher takes those tasks
+/// out first and spawns them.
 pub fn service_router(app: ServiceApp) -> Router {
     // Metrics recorded before a recorder exists are lost: make sure it does.
     let _ = ticketing_telemetry::metrics_handle();
@@ -232,11 +262,11 @@ mod tests {
     }
 
     fn app(probes: Vec<Probe>) -> Router {
-        service_router(ServiceApp {
-            name: ServiceName::EventService,
-            routes: Router::new().route("/seats", post(|Json(_seat): Json<Seat>| async { "ok" })),
+        service_router(ServiceApp::new(
+            ServiceName::EventService,
+            Router::new().route("/seats", post(|Json(_seat): Json<Seat>| async { "ok" })),
             probes,
-        })
+        ))
     }
 
     async fn call(

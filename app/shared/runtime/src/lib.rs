@@ -9,6 +9,7 @@ use ticketing_catalog::ServiceName;
 use ticketing_config::{Secrets, Settings};
 use ticketing_health::Probe;
 use ticketing_redis::Redis;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -33,6 +34,8 @@ pub struct ServiceContext {
     pub redis: Redis,
     /// For calls to other services and to external APIs.
     pub http: reqwest::Client,
+    /// Cancelled when the service is to stop; background tasks watch it.
+    pub shutdown: CancellationToken,
 }
 
 impl ServiceContext {
@@ -63,7 +66,14 @@ impl ServiceContext {
             db,
             redis,
             http,
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// The same context stopping with `shutdown`.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> ServiceContext {
+        self.shutdown = shutdown;
+        self
     }
 
     /// The service's pool; an error for the gateway, which has none.

@@ -5,6 +5,10 @@
 //! `events.read.tps`, ...); the Prometheus exporter renders the dots as
 //! underscores.
 
+mod rate;
+
+pub use rate::RateGauge;
+
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
