@@ -9,10 +9,12 @@
 //! * [`serve`] and [`shutdown_signal`]: graceful shutdown on SIGTERM, which is
 //!   how ECS stops a task.
 
+pub mod auth;
 mod extract;
 mod problem;
 mod server;
 
+pub use auth::{AuthUser, Authenticator};
 pub use extract::Json;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{

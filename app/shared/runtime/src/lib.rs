@@ -2,6 +2,8 @@
 //! binary, or a test) makes one per service; the service takes what it
 //! needs and names the probes that decide its readiness.
 
+pub mod recaptcha;
+
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -93,6 +95,38 @@ impl ServiceContext {
 
     pub fn kafka_probe(&self) -> Probe {
         ticketing_kafka::probe("kafka", self.settings.kafka.clone())
+    }
+
+    /// Issues and verifies access tokens (`JWT_SIGNING_KEY`).
+    pub fn authenticator(&self) -> ticketing_http::Authenticator {
+        ticketing_http::Authenticator::new(
+            ticketing_tokens::Keyring::new(&self.secrets.jwt_signing_key, &[]),
+            self.settings.booking.jwt_issuer.clone(),
+            self.settings.booking.access_token_ttl_seconds,
+        )
+    }
+
+    /// Signs and verifies `qr_`/`qp_` tokens (`QUEUE_TOKEN_SIGNING_KEY`).
+    pub fn queue_keys(&self) -> ticketing_tokens::Keyring {
+        ticketing_tokens::Keyring::new(&self.secrets.queue_token_signing_key, &[])
+    }
+
+    pub fn recaptcha(&self) -> recaptcha::Recaptcha {
+        recaptcha::Recaptcha::new(
+            &self.settings.booking,
+            self.secrets.recaptcha_secret.clone(),
+            self.http.clone(),
+        )
+    }
+
+    /// The PortOne V1 client, with the `ticketing/<env>/portone` keys.
+    pub fn portone(&self) -> ticketing_portone::PortOne {
+        ticketing_portone::PortOne::new(
+            self.http.clone(),
+            &self.settings.portone,
+            self.secrets.portone_api_key.clone(),
+            self.secrets.portone_api_secret.clone(),
+        )
     }
 
     /// Applies the service's migrations to its schema, waiting up to `wait`
