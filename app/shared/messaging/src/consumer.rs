@@ -49,6 +49,12 @@ pub trait Handler: Send + Sync + 'static {
         tx: &'a mut PgConnection,
         envelope: &'a Envelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Runs after the transaction of a newly applied event committed (cache
+    /// invalidation and the like: never before the change is visible).
+    fn after_commit<'a>(&'a self, _envelope: &'a Envelope) -> impl Future<Output = ()> + Send + 'a {
+        async {}
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +280,7 @@ impl<H: Handler> Consumer<H> {
         }
         self.handler.handle(&mut tx, envelope).await?;
         tx.commit().await.map_err(transient)?;
+        self.handler.after_commit(envelope).await;
         Ok(Disposition::Applied)
     }
 

@@ -45,3 +45,27 @@ pub fn with_messaging(service: &Migrator) -> Migrator {
 pub fn notify_channel(schema: &str) -> String {
     format!("outbox_{schema}")
 }
+
+/// The outbox relay of a service schema, as a background task that runs
+/// until `shutdown`.
+pub fn relay_task(
+    pool: sqlx::PgPool,
+    schema: &str,
+    kafka: ticketing_config::KafkaSettings,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, relay::RelayError> {
+    let relay = relay::Relay::new(pool, schema, kafka, relay::RelayOptions::default())?;
+    Ok(async move { relay.run(shutdown).await })
+}
+
+/// An idempotent consumer as a background task that runs until `shutdown`.
+pub fn consumer_task<H: consumer::Handler>(
+    pool: sqlx::PgPool,
+    kafka: ticketing_config::KafkaSettings,
+    handler: H,
+    options: consumer::ConsumerOptions,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, consumer::ConsumerError> {
+    let consumer = consumer::Consumer::new(pool, kafka, handler, options)?;
+    Ok(async move { consumer.run(shutdown).await })
+}

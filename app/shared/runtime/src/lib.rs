@@ -21,6 +21,10 @@ pub enum RuntimeError {
     Redis(#[from] ticketing_redis::RedisError),
     #[error("building the HTTP client failed: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("the outbox relay could not start: {0}")]
+    Relay(#[from] ticketing_messaging::relay::RelayError),
+    #[error("an event consumer could not start: {0}")]
+    Consumer(#[from] ticketing_messaging::consumer::ConsumerError),
     #[error("{service} has no database schema")]
     NoSchema { service: ServiceName },
 }
@@ -127,6 +131,39 @@ impl ServiceContext {
             self.secrets.portone_api_key.clone(),
             self.secrets.portone_api_secret.clone(),
         )
+    }
+
+    /// This service's outbox relay as a background task.
+    pub fn outbox_relay(
+        &self,
+    ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, RuntimeError> {
+        let schema = self.service.schema().ok_or(RuntimeError::NoSchema {
+            service: self.service,
+        })?;
+        Ok(ticketing_messaging::relay_task(
+            self.db()?.clone(),
+            schema,
+            self.settings.kafka.clone(),
+            self.shutdown.clone(),
+        )?)
+    }
+
+    /// A consumer of `topics` for this service (group `<service>`) as a
+    /// background task.
+    pub fn event_consumer<H: ticketing_messaging::consumer::Handler>(
+        &self,
+        handler: H,
+        topics: &[&str],
+    ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, RuntimeError> {
+        let options =
+            ticketing_messaging::consumer::ConsumerOptions::new(self.service.as_str(), topics);
+        Ok(ticketing_messaging::consumer_task(
+            self.db()?.clone(),
+            self.settings.kafka.clone(),
+            handler,
+            options,
+            self.shutdown.clone(),
+        )?)
     }
 
     /// Applies the service's migrations to its schema, waiting up to `wait`
