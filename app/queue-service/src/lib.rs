@@ -1,22 +1,327 @@
-//! queue-service: the waiting room and reservation tokens.
+//! queue-service: the waiting room.
 //!
-//! The booking-flow endpoints arrive with the booking-flow work; this crate
-//! already owns its schema (`queue_service`), its migrations and
-//! the probes that decide its readiness.
+//! One Redis sorted set per performance (`queue:<performance>`), scored by
+//! arrival time, so the order is first come, first served. Entry is guarded
+//! by reCAPTCHA. An admission loop lets `booking.queue_admit_per_interval`
+//! users in per `booking.queue_admit_interval_ms` (`ZPOPMIN` is atomic, so
+//! several instances never admit the same user twice) and gives each a
+//! reservation token `qr_...`, signed, expiring, bound to the user and the
+//! performance, verifiable without a database lookup.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
 use axum::Router;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use ticketing_catalog::ServiceName;
-use ticketing_http::ServiceApp;
+use ticketing_config::BookingSettings;
+use ticketing_http::{ApiError, AuthUser, Authenticator, Json, ServiceApp};
+use ticketing_redis::Redis;
+use ticketing_runtime::recaptcha::Recaptcha;
 use ticketing_runtime::{RuntimeError, ServiceContext};
+use ticketing_tokens::{Keyring, ReservationClaims};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use uuid::Uuid;
 
 /// Migrations of this service's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+#[derive(Clone, FromRef)]
+struct AppState {
+    room: WaitingRoom,
+    auth: Authenticator,
+    recaptcha: Arc<Recaptcha>,
+    http: reqwest::Client,
+    event_service: Arc<Url>,
+}
+
 /// Builds the service from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
+    let room = WaitingRoom {
+        redis: ctx.redis.clone(),
+        db: ctx.db()?.clone(),
+        keys: ctx.queue_keys(),
+        settings: Arc::new(ctx.settings.booking.clone()),
+    };
+    let state = AppState {
+        room: room.clone(),
+        auth: ctx.authenticator(),
+        recaptcha: Arc::new(ctx.recaptcha()),
+        http: ctx.http.clone(),
+        event_service: Arc::new(ctx.settings.services.event_service.url.clone()),
+    };
+    let shutdown = ctx.shutdown.clone();
     Ok(ServiceApp::new(
         ServiceName::QueueService,
-        Router::new(),
+        Router::new()
+            .route("/api/queue/{performance_id}/enter", post(enter))
+            .route("/api/queue/{performance_id}/status", get(status))
+            .with_state(state),
         vec![ctx.postgres_probe()?, ctx.redis_probe()],
-    ))
+    )
+    .with_task("admission-loop", async move {
+        room.admission_loop(shutdown).await
+    }))
+}
+
+/// The waiting rooms in Redis and the admission log in PostgreSQL.
+#[derive(Clone)]
+struct WaitingRoom {
+    redis: Redis,
+    db: PgPool,
+    keys: Keyring,
+    settings: Arc<BookingSettings>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum QueueStatus {
+    Waiting {
+        position: u64,
+        ahead: u64,
+        estimated_wait_seconds: u64,
+    },
+    Admitted {
+        reservation_token: String,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+fn redis_down(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(
+        "queue_unavailable",
+        format!("the waiting room is unavailable right now ({e}); try again shortly"),
+    )
+}
+
+impl WaitingRoom {
+    fn queue_key(&self, performance: Uuid) -> String {
+        self.redis.key(&format!("queue:{performance}"))
+    }
+
+    fn admitted_key(&self, performance: Uuid, user: Uuid) -> String {
+        self.redis.key(&format!("admitted:{performance}:{user}"))
+    }
+
+    fn active_key(&self) -> String {
+        self.redis.key("queues")
+    }
+
+    /// Joins (or stays in) the queue; returns where the user stands.
+    async fn enter(&self, performance: Uuid, user: Uuid) -> Result<QueueStatus, ApiError> {
+        if let Some(admitted) = self.admitted(performance, user).await? {
+            return Ok(admitted);
+        }
+        let mut conn = self.redis.conn().await.map_err(redis_down)?;
+        let now_ms = Utc::now().timestamp_millis();
+        let _: () = redis::pipe()
+            .cmd("ZADD")
+            .arg(self.queue_key(performance))
+            .arg("NX")
+            .arg(now_ms)
+            .arg(user.to_string())
+            .ignore()
+            .sadd(self.active_key(), performance.to_string())
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        self.status(performance, user)
+            .await?
+            .ok_or_else(|| redis_down("the entry was not recorded"))
+    }
+
+    async fn admitted(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
+        let mut conn = self.redis.conn().await.map_err(redis_down)?;
+        let token: Option<String> = conn
+            .get(self.admitted_key(performance, user))
+            .await
+            .map_err(redis_down)?;
+        Ok(token.and_then(|t| {
+            ticketing_tokens::verify::<ReservationClaims>(&self.keys, &t, Utc::now())
+                .ok()
+                .map(|claims| QueueStatus::Admitted {
+                    reservation_token: t,
+                    expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+                })
+        }))
+    }
+
+    /// Where the user stands, or `None` when neither waiting nor admitted.
+    async fn status(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
+        if let Some(admitted) = self.admitted(performance, user).await? {
+            return Ok(Some(admitted));
+        }
+        let mut conn = self.redis.conn().await.map_err(redis_down)?;
+        let rank: Option<u64> = conn
+            .zrank(self.queue_key(performance), user.to_string())
+            .await
+            .map_err(redis_down)?;
+        Ok(rank.map(|ahead| {
+            let per_interval = u64::from(self.settings.queue_admit_per_interval.max(1));
+            let rounds = ahead / per_interval + 1;
+            QueueStatus::Waiting {
+                position: ahead + 1,
+                ahead,
+                estimated_wait_seconds: (rounds * self.settings.queue_admit_interval_ms)
+                    .div_ceil(1000),
+            }
+        }))
+    }
+
+    /// Admits the next users of every active queue, once per interval.
+    async fn admission_loop(&self, shutdown: CancellationToken) {
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(self.settings.queue_admit_interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.admit_round().await {
+                tracing::warn!(error = %e, "admission round failed; retrying next interval");
+            }
+        }
+    }
+
+    /// One round: pops up to N users per active queue and issues their tokens.
+    async fn admit_round(&self) -> anyhow::Result<usize> {
+        let mut conn = self.redis.conn().await?;
+        let active: Vec<String> = conn.smembers(self.active_key()).await?;
+        let mut admitted = 0;
+        let n = self.settings.queue_admit_per_interval as isize;
+        let ttl = chrono::Duration::seconds(self.settings.reservation_token_ttl_seconds);
+        for raw in active {
+            let Ok(performance) = Uuid::parse_str(&raw) else {
+                continue;
+            };
+            let popped: Vec<(String, f64)> = conn.zpopmin(self.queue_key(performance), n).await?;
+            if popped.is_empty() {
+                let _: () = conn.srem(self.active_key(), &raw).await?;
+                continue;
+            }
+            let now = Utc::now();
+            for (member, _) in popped {
+                let Ok(user) = Uuid::parse_str(&member) else {
+                    continue;
+                };
+                let claims = ReservationClaims::new(user, performance, now, ttl);
+                let token = ticketing_tokens::issue(&self.keys, &claims);
+                let _: () = conn
+                    .set_ex(
+                        self.admitted_key(performance, user),
+                        &token,
+                        self.settings.reservation_token_ttl_seconds.max(1) as u64,
+                    )
+                    .await?;
+                let logged = sqlx::query(
+                    "INSERT INTO admissions (token_id, user_id, performance_id, issued_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(claims.jti)
+                .bind(user)
+                .bind(performance)
+                .bind(now)
+                .bind(now + ttl)
+                .execute(&self.db)
+                .await;
+                if let Err(e) = logged {
+                    // The token stands; only the audit row is missing.
+                    tracing::warn!(%user, %performance, error = %e, "admission not logged");
+                }
+                admitted += 1;
+            }
+            metrics::counter!("queue.admitted.total").increment(admitted as u64);
+        }
+        Ok(admitted)
+    }
+}
+
+fn parse_performance(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("`{raw}` is not a performance id (a UUID)"),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnterRequest {
+    recaptcha_token: String,
+}
+
+/// `POST /api/queue/{performance_id}/enter`.
+async fn enter(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(performance): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<EnterRequest>,
+) -> Result<(StatusCode, Json<QueueStatus>), ApiError> {
+    let performance = parse_performance(&performance)?;
+    let ip = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned());
+    state
+        .recaptcha
+        .verify(&request.recaptcha_token, ip.as_deref())
+        .await?;
+    ensure_performance_exists(&state, performance).await?;
+    let status = state.room.enter(performance, user).await?;
+    let code = match status {
+        QueueStatus::Admitted { .. } => StatusCode::OK,
+        QueueStatus::Waiting { .. } => StatusCode::ACCEPTED,
+    };
+    Ok((code, Json(status)))
+}
+
+async fn ensure_performance_exists(state: &AppState, performance: Uuid) -> Result<(), ApiError> {
+    let url = state
+        .event_service
+        .join(&format!("/api/events/{performance}"))
+        .map_err(|e| ApiError::internal(e.into()))?;
+    let answer = state.http.get(url).send().await.map_err(|e| {
+        ApiError::unavailable(
+            "event_service_unavailable",
+            format!("the performance could not be checked ({e}); try again shortly"),
+        )
+    })?;
+    match answer.status() {
+        s if s.is_success() => Ok(()),
+        reqwest::StatusCode::NOT_FOUND => Err(ApiError::not_found(
+            "no_such_performance",
+            format!("there is no performance {performance}"),
+        )),
+        s => Err(ApiError::unavailable(
+            "event_service_unavailable",
+            format!("the performance could not be checked (HTTP {s}); try again shortly"),
+        )),
+    }
+}
+
+/// `GET /api/queue/{performance_id}/status`.
+async fn status(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(performance): Path<String>,
+) -> Result<Json<QueueStatus>, ApiError> {
+    let performance = parse_performance(&performance)?;
+    state.room.status(performance, user).await?.map(Json).ok_or_else(|| {
+        ApiError::not_found(
+            "not_in_queue",
+            "you are not in this waiting room (or your admission expired); enter it first",
+        )
+    })
 }
