@@ -123,7 +123,10 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 fn no_such_performance(id: Uuid) -> ApiError {
-    ApiError::not_found("no_such_performance", format!("there is no performance {id}"))
+    ApiError::not_found(
+        "no_such_performance",
+        format!("there is no performance {id}"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,7 +172,9 @@ async fn create_performance(
     let mut total: i64 = 0;
     for s in &new.sections {
         if s.name.trim().is_empty() || s.name.len() > 50 {
-            return Err(invalid("each section `name` must be 1 to 50 characters".into()));
+            return Err(invalid(
+                "each section `name` must be 1 to 50 characters".into(),
+            ));
         }
         if s.rows == 0 || s.rows > 26 * 4 || s.seats_per_row == 0 || s.seats_per_row > 500 {
             return Err(invalid(format!(
@@ -178,7 +183,10 @@ async fn create_performance(
             )));
         }
         if s.price <= 0 {
-            return Err(invalid(format!("section `{}`: price must be positive", s.name)));
+            return Err(invalid(format!(
+                "section `{}`: price must be positive",
+                s.name
+            )));
         }
         total += i64::from(s.rows) * i64::from(s.seats_per_row);
     }
@@ -188,7 +196,11 @@ async fn create_performance(
         )));
     }
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await.map_err(db_error("starting a transaction"))?;
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
     sqlx::query("INSERT INTO performances (id, title, venue, starts_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(new.title.trim())
@@ -220,7 +232,9 @@ async fn create_performance(
             _ => ApiError::internal(anyhow::Error::new(e).context("creating seats")),
         })?;
     }
-    tx.commit().await.map_err(db_error("committing a performance"))?;
+    tx.commit()
+        .await
+        .map_err(db_error("committing a performance"))?;
     Ok((StatusCode::CREATED, Json(Created { id, seats: total })))
 }
 
@@ -313,11 +327,12 @@ async fn seat_map(
     .await
     .map_err(db_error("reading a seat map"))?;
     if seats.is_empty() {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM performances WHERE id = $1)")
-            .bind(id)
-            .fetch_one(&state.db)
-            .await
-            .map_err(db_error("looking up a performance"))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM performances WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&state.db)
+                .await
+                .map_err(db_error("looking up a performance"))?;
         if !exists {
             return Err(no_such_performance(id));
         }

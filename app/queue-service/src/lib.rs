@@ -138,7 +138,11 @@ impl WaitingRoom {
             .ok_or_else(|| redis_down("the entry was not recorded"))
     }
 
-    async fn admitted(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
+    async fn admitted(
+        &self,
+        performance: Uuid,
+        user: Uuid,
+    ) -> Result<Option<QueueStatus>, ApiError> {
         let mut conn = self.redis.conn().await.map_err(redis_down)?;
         let token: Option<String> = conn
             .get(self.admitted_key(performance, user))
@@ -318,10 +322,15 @@ async fn status(
     Path(performance): Path<String>,
 ) -> Result<Json<QueueStatus>, ApiError> {
     let performance = parse_performance(&performance)?;
-    state.room.status(performance, user).await?.map(Json).ok_or_else(|| {
-        ApiError::not_found(
-            "not_in_queue",
-            "you are not in this waiting room (or your admission expired); enter it first",
-        )
-    })
+    state
+        .room
+        .status(performance, user)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "not_in_queue",
+                "you are not in this waiting room (or your admission expired); enter it first",
+            )
+        })
 }

@@ -264,8 +264,25 @@ event!(
     reservation_id
 );
 
+/// A payment arrived for a reservation that is no longer payable (expired or
+/// cancelled): the payment service refunds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    pub reservation_id: Uuid,
+    pub merchant_uid: String,
+    pub imp_uid: String,
+    pub amount: i64,
+    pub reason: String,
+}
+event!(
+    RefundRequested,
+    topics::RESERVATION_EVENTS,
+    "reservation",
+    reservation_id
+);
+
 /// Every event type this build knows, with its current schema version and topic.
-pub const KNOWN_EVENTS: [(&str, u32, &str); 8] = [
+pub const KNOWN_EVENTS: [(&str, u32, &str); 9] = [
     (
         PaymentSucceeded::EVENT_TYPE,
         PaymentSucceeded::SCHEMA_VERSION,
@@ -305,6 +322,11 @@ pub const KNOWN_EVENTS: [(&str, u32, &str); 8] = [
         SeatsReleased::EVENT_TYPE,
         SeatsReleased::SCHEMA_VERSION,
         SeatsReleased::TOPIC,
+    ),
+    (
+        RefundRequested::EVENT_TYPE,
+        RefundRequested::SCHEMA_VERSION,
+        RefundRequested::TOPIC,
     ),
 ];
 
