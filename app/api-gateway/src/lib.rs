@@ -1,9 +1,11 @@
 //! api-gateway: the single entry point.
 //!
 //! Routes each path prefix to the service that owns it, over HTTP, as it
-//! would on ECS. JWT checks, queue-token enforcement and rate limits arrive
-//! with the booking-flow work.
+//! would on ECS, after [`guard`]: a per-client rate limit, an access token
+//! on every non-public route, and a valid `qr_` token on seat holds. CORS
+//! lets the separately hosted front end (`booking.cors_origins`) call it.
 
+pub mod guard;
 mod proxy;
 
 use axum::routing::any;
@@ -26,12 +28,37 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             ticketing_health::http_ready(s.as_str(), ctx.http.clone(), url)
         })
         .collect();
-    Ok(ServiceApp::new(
-        ServiceName::ApiGateway,
-        Router::new()
-            .route("/api/{*rest}", any(proxy::forward))
-            .route("/webhooks/{*rest}", any(proxy::forward))
-            .with_state(upstreams),
-        probes,
-    ))
+    let guard = std::sync::Arc::new(guard::Guard {
+        auth: ctx.authenticator(),
+        queue_keys: ctx.queue_keys(),
+        redis: ctx.redis.clone(),
+        per_second: ctx.settings.booking.rate_limit_per_second,
+    });
+    let routes = Router::new()
+        .route("/api/{*rest}", any(proxy::forward))
+        .route("/webhooks/{*rest}", any(proxy::forward))
+        .with_state(upstreams)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::screen))
+        .layer(cors(&ctx.settings.booking.cors_origins));
+    Ok(ServiceApp::new(ServiceName::ApiGateway, routes, probes))
+}
+
+/// CORS for the front end's origins; none configured, none allowed.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(guard::QUEUE_TOKEN_HEADER),
+            HeaderName::from_static(ticketing_http::REQUEST_ID_HEADER),
+        ])
+        .expose_headers([HeaderName::from_static(ticketing_http::REQUEST_ID_HEADER)])
+        .max_age(std::time::Duration::from_secs(600))
 }

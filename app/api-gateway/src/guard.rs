@@ -1,0 +1,174 @@
+//! What the gateway checks before a request reaches a service: a per-client
+//! rate limit, an access token on every non-public route, and a valid `qr_`
+//! reservation token (the caller's own) on seat holds.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use ticketing_http::{ApiError, Authenticator};
+use ticketing_redis::Redis;
+use ticketing_tokens::{Keyring, ReservationClaims};
+
+/// The header carrying the `qr_` token (as the reservation service reads it).
+pub const QUEUE_TOKEN_HEADER: &str = "x-queue-token";
+
+#[derive(Clone)]
+pub(crate) struct Guard {
+    pub(crate) auth: Authenticator,
+    pub(crate) queue_keys: Keyring,
+    pub(crate) redis: Redis,
+    pub(crate) per_second: u32,
+}
+
+/// Routes anyone may call without an access token.
+pub fn is_public(method: &Method, path: &str) -> bool {
+    match (method, path) {
+        (&Method::POST, "/api/users/signup" | "/api/users/login") => true,
+        (&Method::POST, "/webhooks/portone") => true,
+        (&Method::GET, p) => p == "/api/events" || p.starts_with("/api/events/"),
+        (&Method::OPTIONS, _) => true,
+        _ => false,
+    }
+}
+
+/// Routes that need a reservation token as well.
+pub fn needs_queue_token(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == "/api/reservations"
+}
+
+fn client_of(request: &Request) -> String {
+    request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Guard {
+    /// A fixed one-second window per client in Redis (shared by every gateway
+    /// instance). When Redis is down the limit is not enforced: availability
+    /// of the booking path wins over the limit.
+    async fn within_limit(&self, client: &str) -> bool {
+        let second = Utc::now().timestamp();
+        let key = self.redis.key(&format!("rl:{client}:{second}"));
+        let Ok(mut conn) = self.redis.conn().await else {
+            return true;
+        };
+        let counted: Result<(i64,), _> = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, 2)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        match counted {
+            Ok((n,)) => n <= i64::from(self.per_second),
+            Err(e) => {
+                tracing::debug!(error = %e, "rate limit not checked");
+                true
+            }
+        }
+    }
+}
+
+pub(crate) async fn screen(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let asked = Asked {
+        method: request.method().clone(),
+        path: request.uri().path().to_owned(),
+        client: client_of(&request),
+        authorization: header_value(
+            request.headers(),
+            axum::http::header::AUTHORIZATION.as_str(),
+        ),
+        queue_token: header_value(request.headers(), QUEUE_TOKEN_HEADER),
+    };
+    match admit(&guard, &asked).await {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn header_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// What the checks look at, taken out of the request.
+struct Asked {
+    method: Method,
+    path: String,
+    client: String,
+    authorization: Option<String>,
+    queue_token: Option<String>,
+}
+
+async fn admit(guard: &Guard, asked: &Asked) -> Result<(), ApiError> {
+    let path = asked.path.as_str();
+    let method = &asked.method;
+    if path != "/webhooks/portone" && !guard.within_limit(&asked.client).await {
+        metrics::counter!("gateway.rate_limited").increment(1);
+        return Err(ApiError::too_many_requests(format!(
+            "more than {} requests per second from this client; slow down and retry",
+            guard.per_second
+        )));
+    }
+    if is_public(method, path) {
+        return Ok(());
+    }
+    let claims = guard.auth.verify_header(asked.authorization.as_deref())?;
+    if needs_queue_token(method, path) {
+        let token = asked.queue_token.as_deref().unwrap_or_default();
+        let queue =
+            ticketing_tokens::verify::<ReservationClaims>(&guard.queue_keys, token, Utc::now())
+                .map_err(|e| {
+                    ApiError::forbidden(
+                        "invalid_queue_token",
+                        format!("{e}; pass the waiting room first (header `X-Queue-Token`)"),
+                    )
+                })?;
+        if queue.sub != claims.sub {
+            return Err(ApiError::forbidden(
+                "foreign_queue_token",
+                "this reservation token was issued to another user",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sign_up_login_browsing_and_the_webhook_are_public() {
+        assert!(is_public(&Method::POST, "/api/users/login"));
+        assert!(is_public(&Method::GET, "/api/events/abc/seats"));
+        assert!(is_public(&Method::POST, "/webhooks/portone"));
+        assert!(!is_public(&Method::POST, "/api/events"));
+        assert!(!is_public(&Method::GET, "/api/users/me"));
+        assert!(!is_public(&Method::POST, "/api/reservations"));
+        assert!(!is_public(&Method::GET, "/api/eventsx"));
+        assert!(needs_queue_token(&Method::POST, "/api/reservations"));
+        assert!(!needs_queue_token(&Method::GET, "/api/reservations"));
+    }
+}
