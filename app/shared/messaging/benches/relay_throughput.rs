@@ -8,7 +8,9 @@
 //!
 //! Knobs (environment): `BENCH_EVENTS` (default 20000) for the two
 //! throughput runs, `BENCH_STEADY_RATE` (default 1000 events/s) and
-//! `BENCH_STEADY_SECONDS` (default 10) for the latency run. The stack's
+//! `BENCH_STEADY_SECONDS` (default 10) for the latency run. It runs its own
+//! tansu broker (so the shared one is not filled up) next to the stack's
+//! PostgreSQL; the stack's
 //! PostgreSQL runs with `fsync=off` (a local stack), so the database is not
 //! the bottleneck it would be on RDS; the ratio is about the relay's own
 //! overhead on top of the producer.
@@ -30,7 +32,7 @@ use sqlx::PgPool;
 use ticketing_catalog::topics;
 use ticketing_events::{Envelope, ReservationConfirmed};
 use ticketing_messaging::relay::{idempotent_producer, Relay, RelayOptions};
-use ticketing_testkit::TestEnv;
+use ticketing_testkit::{PrivateBroker, TestEnv};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -68,7 +70,11 @@ async fn run() -> anyhow::Result<()> {
 
     let mut env = TestEnv::new().await;
     env.settings.database.max_connections = 16;
-    env.create_topics().await;
+    // A broker of its own: tens of thousands of messages would slow the
+    // shared local broker (SQLite storage) for every test after this run.
+    let broker = PrivateBroker::start_new();
+    let kafka = broker.settings(&env.settings.kafka);
+    ticketing_kafka::ensure_topics(&kafka, &topics::ALL, 1, 1).await?;
     let pool = env.pool(Some(SCHEMA));
     let migrator = ticketing_messaging::with_messaging(&sqlx::migrate::Migrator::DEFAULT);
     ticketing_db::migrate(
@@ -79,7 +85,6 @@ async fn run() -> anyhow::Result<()> {
         Duration::from_secs(10),
     )
     .await?;
-    let kafka = env.settings.kafka.clone();
 
     let raw = raw_producer_rate(&kafka, events).await?;
     println!("raw producer      {raw:>10.0} events/s  ({events} events)");
@@ -122,6 +127,7 @@ async fn run() -> anyhow::Result<()> {
 
     drop(pool);
     env.cleanup().await;
+    drop(broker);
     Ok(())
 }
 

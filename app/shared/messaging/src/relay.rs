@@ -40,6 +40,10 @@ pub struct RelayOptions {
     pub retention: Duration,
     /// How often to prune.
     pub prune_every: Duration,
+    /// Claim-publish-mark loops run side by side, each claiming its own
+    /// batch with `SKIP LOCKED` as separate relays would: while one waits for
+    /// the broker's acknowledgements, another talks to the database.
+    pub concurrency: usize,
 }
 
 impl Default for RelayOptions {
@@ -51,6 +55,7 @@ impl Default for RelayOptions {
             message_timeout: Duration::from_secs(10),
             retention: Duration::from_secs(7 * 24 * 3600),
             prune_every: Duration::from_secs(600),
+            concurrency: 3,
         }
     }
 }
@@ -86,7 +91,8 @@ pub(crate) struct Row {
     pub(crate) topic: String,
     pub(crate) partition_key: String,
     pub(crate) event_type: String,
-    pub(crate) envelope: serde_json::Value,
+    /// The envelope as JSON text, published as is (no parse and re-encode).
+    pub(crate) envelope: String,
     pub(crate) created_at: DateTime<Utc>,
     /// An older unsent row of the same key is held by another relay.
     pub(crate) blocked: bool,
@@ -135,7 +141,7 @@ WITH batch AS (
     SELECT id FROM outbox WHERE sent_at IS NULL AND id <= $2
     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 )
-SELECT o.id, o.topic, o.partition_key, o.event_type, o.envelope, o.created_at,
+SELECT o.id, o.topic, o.partition_key, o.event_type, o.envelope::text AS envelope, o.created_at,
        EXISTS (
            SELECT 1 FROM outbox e
            WHERE e.partition_key = o.partition_key AND e.sent_at IS NULL AND e.id < o.id
@@ -284,10 +290,6 @@ impl Relay {
         rows: &[Row],
     ) -> Result<Vec<Result<(), String>>, RelayError> {
         let topics: Vec<String> = rows.iter().map(|r| self.kafka.topic(&r.topic)).collect();
-        let payloads: Vec<Vec<u8>> = rows
-            .iter()
-            .map(|r| serde_json::to_vec(&r.envelope))
-            .collect::<Result<_, _>>()?;
         let mut pending = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let headers = OwnedHeaders::new().insert(Header {
@@ -296,7 +298,7 @@ impl Relay {
             });
             let mut record = FutureRecord::to(&topics[i])
                 .key(row.partition_key.as_str())
-                .payload(payloads[i].as_slice())
+                .payload(row.envelope.as_bytes())
                 .headers(headers);
             loop {
                 match self.producer.send_result(record) {
@@ -334,6 +336,15 @@ impl Relay {
     /// Returns the total published.
     pub async fn drain(&self, timeout: Duration) -> Result<usize, RelayError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let loops = (0..self.options.concurrency.max(1)).map(|_| self.drain_loop(deadline));
+        let mut total = 0;
+        for result in join_all(loops).await {
+            total += result?;
+        }
+        Ok(total)
+    }
+
+    async fn drain_loop(&self, deadline: tokio::time::Instant) -> Result<usize, RelayError> {
         let mut total = 0;
         loop {
             let report = self.run_once().await?;
@@ -379,6 +390,15 @@ impl Relay {
     /// `poll_interval`, backing off while the broker fails. Errors are logged,
     /// never fatal: the outbox keeps every event until it is published.
     pub async fn run(&self, shutdown: CancellationToken) {
+        let loops = (0..self.options.concurrency.max(1)).map(|i| self.run_loop(i == 0, &shutdown));
+        join_all(loops).await;
+        // Give in-flight deliveries a moment before the producer is dropped.
+        let _ = self.producer.flush(Duration::from_secs(2));
+    }
+
+    /// One publishing loop. The lead loop also listens for notifications,
+    /// publishes the backlog gauges and prunes; the others poll.
+    async fn run_loop(&self, lead: bool, shutdown: &CancellationToken) {
         let channel = crate::notify_channel(&self.schema);
         let mut listener = None;
         let mut backoff = Duration::from_millis(100);
@@ -387,7 +407,7 @@ impl Relay {
             if shutdown.is_cancelled() {
                 break;
             }
-            if listener.is_none() {
+            if lead && listener.is_none() {
                 listener = match PgListener::connect_with(&self.pool).await {
                     Ok(mut l) => match l.listen(&channel).await {
                         Ok(()) => Some(l),
@@ -428,8 +448,10 @@ impl Relay {
                     Some(backoff)
                 }
             };
-            let _ = self.backlog().await;
-            if last_prune.elapsed() >= self.options.prune_every {
+            if lead {
+                let _ = self.backlog().await;
+            }
+            if lead && last_prune.elapsed() >= self.options.prune_every {
                 last_prune = tokio::time::Instant::now();
                 match self.prune().await {
                     Ok(n) if n > 0 => {
@@ -462,7 +484,5 @@ impl Relay {
                 }
             }
         }
-        // Give in-flight deliveries a moment before the producer is dropped.
-        let _ = self.producer.flush(Duration::from_secs(2));
     }
 }

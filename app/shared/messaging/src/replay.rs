@@ -328,7 +328,7 @@ async fn range_chunk(
     max_id: i64,
 ) -> Result<Step, ReplayError> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, topic, partition_key, event_type, envelope, created_at, false AS blocked \
+        "SELECT id, topic, partition_key, event_type, envelope::text AS envelope, created_at, false AS blocked \
          FROM outbox WHERE created_at >= $1 AND created_at < $2 AND id > $3 AND id <= $4 \
          ORDER BY id LIMIT $5",
     )
