@@ -148,15 +148,16 @@ impl ServiceContext {
         )?)
     }
 
-    /// A consumer of `topics` for this service (group `<service>`) as a
-    /// background task.
+    /// A consumer of `topics` for this service as a background task. The
+    /// group is the service name behind the topic prefix (`reservation-service`
+    /// in AWS; tests' prefixes keep their groups apart).
     pub fn event_consumer<H: ticketing_messaging::consumer::Handler>(
         &self,
         handler: H,
         topics: &[&str],
     ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, RuntimeError> {
-        let options =
-            ticketing_messaging::consumer::ConsumerOptions::new(self.service.as_str(), topics);
+        let group = self.settings.kafka.topic(self.service.as_str());
+        let options = ticketing_messaging::consumer::ConsumerOptions::new(&group, topics);
         Ok(ticketing_messaging::consumer_task(
             self.db()?.clone(),
             self.settings.kafka.clone(),

@@ -1,0 +1,386 @@
+//! The booking flow end to end, through the gateway, with the real services,
+//! the real local stack and a PortOne sandbox: happy path, failure paths,
+//! forged tokens, and bad input.
+
+mod common;
+
+use common::Stack;
+use portone_sandbox::{DECLINED_CARD, TEST_CARD};
+use serde_json::json;
+use ticketing_catalog::ServiceName;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paid_reservation_is_confirmed_and_its_seats_show_sold() {
+    let stack = Stack::start(|_| {}).await;
+    let token = stack.user("happy").await;
+    let (performance, seats) = stack.performance(&token, 2, 5, 55_000).await;
+    stack
+        .seats_become(performance, &seats[..2], "AVAILABLE")
+        .await;
+
+    let qr = stack.admitted(&token, performance).await;
+    assert!(qr.starts_with("qr_"));
+    let held = stack.hold(&token, &qr, performance, &seats[..2]).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    assert_eq!(held.body["status"], "PENDING");
+    assert_eq!(held.body["amount"], 110_000);
+    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
+    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
+    assert!(qp.starts_with("qp_"));
+    stack.seats_become(performance, &seats[..2], "HELD").await;
+
+    let prepared = stack
+        .call(
+            "POST",
+            "/api/payments/prepare",
+            Some(&token),
+            &[],
+            Some(json!({"payment_token": qp})),
+        )
+        .await;
+    assert_eq!(prepared.status, 200, "{}", prepared.body);
+    let merchant = prepared.body["merchant_uid"]
+        .as_str()
+        .expect("merchant")
+        .to_owned();
+    let outcome = stack.checkout(&merchant, 110_000, TEST_CARD, false).await;
+    assert_eq!(outcome["payment"]["status"], "paid");
+    assert_eq!(outcome["webhook"]["status"], 200, "{outcome}");
+
+    let confirmed = stack
+        .reservation_becomes(&token, &reservation, "CONFIRMED")
+        .await;
+    assert_eq!(confirmed["amount"], 110_000);
+    stack.seats_become(performance, &seats[..2], "SOLD").await;
+    stack
+        .seats_become(performance, &seats[2..4], "AVAILABLE")
+        .await;
+
+    // A repeated webhook changes nothing.
+    let imp_uid = outcome["payment"]["imp_uid"].as_str().expect("imp_uid");
+    let again = stack
+        .call(
+            "POST",
+            "/webhooks/portone",
+            None,
+            &[],
+            Some(json!({"imp_uid": imp_uid, "merchant_uid": merchant, "status": "paid"})),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["outcome"], "already_processed");
+    assert_eq!(
+        stack
+            .counter(
+                ServiceName::PaymentService,
+                "payment_success",
+                "environment=\"local\""
+            )
+            .await,
+        1.0
+    );
+    let history = stack
+        .call("GET", "/api/reservations", Some(&token), &[], None)
+        .await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body.as_array().map(Vec::len), Some(1));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_seats() {
+    let stack = Stack::start(|_| {}).await;
+    let token = stack.user("unlucky").await;
+    let (performance, seats) = stack.performance(&token, 1, 4, 1).await;
+    let qr = stack.admitted(&token, performance).await;
+
+    // Declined card.
+    let held = stack.hold(&token, &qr, performance, &seats[..1]).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
+    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
+    let prepared = stack
+        .call(
+            "POST",
+            "/api/payments/prepare",
+            Some(&token),
+            &[],
+            Some(json!({"payment_token": qp})),
+        )
+        .await;
+    let merchant = prepared.body["merchant_uid"]
+        .as_str()
+        .expect("merchant")
+        .to_owned();
+    let outcome = stack.checkout(&merchant, 1, DECLINED_CARD, false).await;
+    assert_eq!(outcome["payment"]["status"], "failed");
+    let cancelled = stack
+        .reservation_becomes(&token, &reservation, "CANCELLED")
+        .await;
+    assert!(cancelled["cancel_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("card declined"));
+    stack
+        .seats_become(performance, &seats[..1], "AVAILABLE")
+        .await;
+
+    // Tampered amount: the checkout skipped the prepare check and paid 1 won
+    // for a 2-won order. PortOne is told to cancel it; nothing is confirmed.
+    let held = stack.hold(&token, &qr, performance, &seats[1..3]).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
+    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
+    let prepared = stack
+        .call(
+            "POST",
+            "/api/payments/prepare",
+            Some(&token),
+            &[],
+            Some(json!({"payment_token": qp})),
+        )
+        .await;
+    let merchant = prepared.body["merchant_uid"]
+        .as_str()
+        .expect("merchant")
+        .to_owned();
+    let outcome = stack.checkout(&merchant, 1, TEST_CARD, true).await;
+    assert_eq!(outcome["payment"]["status"], "paid");
+    stack
+        .reservation_becomes(&token, &reservation, "CANCELLED")
+        .await;
+    let imp_uid = outcome["payment"]["imp_uid"].as_str().expect("imp_uid");
+    let at_portone = stack.sandbox.sandbox.payment(imp_uid).expect("payment");
+    assert_eq!(
+        at_portone.status,
+        ticketing_portone::PaymentStatus::Cancelled
+    );
+    assert_eq!(
+        stack
+            .counter(
+                ServiceName::PaymentService,
+                "payment_failure",
+                "error_code=\"amount_mismatch\""
+            )
+            .await,
+        1.0
+    );
+    assert_eq!(
+        stack
+            .counter(
+                ServiceName::PaymentService,
+                "payment_failure",
+                "error_code=\"pg_failed\""
+            )
+            .await,
+        1.0
+    );
+    stack
+        .seats_become(performance, &seats[1..3], "AVAILABLE")
+        .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_hold_frees_its_seats_and_a_late_payment_is_refunded() {
+    let stack = Stack::start(|s| s.booking.hold_ttl_seconds = 1).await;
+    let token = stack.user("late").await;
+    let (performance, seats) = stack.performance(&token, 1, 2, 3_000).await;
+    let qr = stack.admitted(&token, performance).await;
+    let held = stack.hold(&token, &qr, performance, &seats[..1]).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
+    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
+    let prepared = stack
+        .call(
+            "POST",
+            "/api/payments/prepare",
+            Some(&token),
+            &[],
+            Some(json!({"payment_token": qp})),
+        )
+        .await;
+    assert_eq!(prepared.status, 200, "{}", prepared.body);
+    let merchant = prepared.body["merchant_uid"]
+        .as_str()
+        .expect("merchant")
+        .to_owned();
+
+    let expired = stack
+        .reservation_becomes(&token, &reservation, "CANCELLED")
+        .await;
+    assert_eq!(expired["cancel_reason"], "expired");
+    stack
+        .seats_become(performance, &seats[..1], "AVAILABLE")
+        .await;
+
+    let outcome = stack.checkout(&merchant, 3_000, TEST_CARD, false).await;
+    assert_eq!(outcome["payment"]["status"], "paid");
+    let imp_uid = outcome["payment"]["imp_uid"]
+        .as_str()
+        .expect("imp_uid")
+        .to_owned();
+    let mut refunded = false;
+    for _ in 0..300 {
+        let p = stack.sandbox.sandbox.payment(&imp_uid).expect("payment");
+        if p.status == ticketing_portone::PaymentStatus::Cancelled {
+            refunded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refunded, "the late payment was refunded at PortOne");
+    let still = stack
+        .call(
+            "GET",
+            &format!("/api/reservations/{reservation}"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(still.body["status"], "CANCELLED");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_expired_and_foreign_tokens_and_bad_input_are_refused_clearly() {
+    let stack = Stack::start(|_| {}).await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let (performance, seats) = stack.performance(&alice, 1, 3, 1_000).await;
+    let (other_performance, _) = stack.performance(&alice, 1, 1, 1_000).await;
+    let alice_qr = stack.admitted(&alice, performance).await;
+    let alice_other_qr = stack.admitted(&alice, other_performance).await;
+
+    let problems = [
+        // No access token at all.
+        stack
+            .call(
+                "POST",
+                "/api/reservations",
+                None,
+                &[("x-queue-token", &alice_qr)],
+                Some(json!({"performance_id": performance, "seat_ids": [seats[0]]})),
+            )
+            .await,
+        // A forged access token.
+        stack
+            .call(
+                "GET",
+                "/api/reservations",
+                Some("eyJhbGciOiJIUzI1NiJ9.e30.AAAA"),
+                &[],
+                None,
+            )
+            .await,
+        // No reservation token.
+        stack
+            .call(
+                "POST",
+                "/api/reservations",
+                Some(&alice),
+                &[],
+                Some(json!({"performance_id": performance, "seat_ids": [seats[0]]})),
+            )
+            .await,
+        // A forged reservation token.
+        stack
+            .hold(
+                &alice,
+                "qr_eyJmYWtlIjp0cnVlfQ.AAAA",
+                performance,
+                &seats[..1],
+            )
+            .await,
+        // Alice's token used by Bob.
+        stack.hold(&bob, &alice_qr, performance, &seats[..1]).await,
+        // Alice's token for another performance.
+        stack
+            .hold(&alice, &alice_other_qr, performance, &seats[..1])
+            .await,
+    ];
+    let expected = [401, 401, 403, 403, 403, 403];
+    for (answer, status) in problems.iter().zip(expected) {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert!(answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()));
+    }
+
+    // Malformed and wrong-shaped bodies, unknown ids, a forged webhook.
+    let raw = stack
+        .http
+        .post(format!("{}/api/users/login", stack.gateway))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raw.status().as_u16(), 400);
+    let unknown_seat = stack
+        .hold(&alice, &alice_qr, performance, &[Uuid::now_v7()])
+        .await;
+    assert_eq!(unknown_seat.status, 422, "{}", unknown_seat.body);
+    let too_many = stack
+        .hold(&alice, &alice_qr, performance, &[seats[0], seats[0]])
+        .await;
+    assert_eq!(too_many.status, 422, "{}", too_many.body);
+    let no_such = stack
+        .call(
+            "GET",
+            &format!("/api/events/{}/seats", Uuid::now_v7()),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(no_such.status, 404);
+    let not_a_uuid = stack
+        .call("GET", "/api/events/abc/seats", None, &[], None)
+        .await;
+    assert_eq!(not_a_uuid.status, 400);
+    let forged = stack
+        .call(
+            "POST",
+            "/webhooks/portone",
+            None,
+            &[],
+            Some(json!({"imp_uid": "imp_999999999999", "merchant_uid": "res_x", "status": "paid"})),
+        )
+        .await;
+    assert_eq!(forged.status, 404, "{}", forged.body);
+    let bad_payment_token = stack
+        .call(
+            "POST",
+            "/api/payments/prepare",
+            Some(&alice),
+            &[],
+            Some(json!({"payment_token": "qp_forged.AAAA"})),
+        )
+        .await;
+    assert_eq!(bad_payment_token.status, 403);
+    let second_account = stack
+        .call(
+            "POST",
+            "/api/users/login",
+            None,
+            &[],
+            Some(json!({"email": "alice@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        second_account.status, 422,
+        "missing field: {}",
+        second_account.body
+    );
+
+    // Nothing was half-written: no reservation exists for Alice.
+    let history = stack
+        .call("GET", "/api/reservations", Some(&alice), &[], None)
+        .await;
+    assert_eq!(history.body.as_array().map(Vec::len), Some(0));
+    stack.stop().await;
+}

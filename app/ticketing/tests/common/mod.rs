@@ -1,0 +1,337 @@
+//! The whole platform in-process on the real local stack, with a PortOne
+//! sandbox of the test's own, driven through the gateway like a browser.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use portone_sandbox::{RunningSandbox, SandboxConfig};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use ticketing::Platform;
+use ticketing_catalog::ServiceName;
+use ticketing_config::Settings;
+use ticketing_testkit::TestEnv;
+use uuid::Uuid;
+
+pub struct Stack {
+    pub env: TestEnv,
+    pub platform: Platform,
+    pub sandbox: RunningSandbox,
+    pub gateway: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Stack {
+    /// Starts everything; `tune` adjusts the settings first.
+    pub async fn start(tune: impl FnOnce(&mut Settings)) -> Stack {
+        let env = TestEnv::new().await;
+        env.create_topics().await;
+        let sandbox = portone_sandbox::start(
+            "127.0.0.1",
+            0,
+            SandboxConfig::new(
+                env.secrets.portone_api_key.expose_secret(),
+                env.secrets.portone_api_secret.expose_secret(),
+            ),
+        )
+        .await
+        .expect("sandbox starts");
+        let mut settings = env.settings.clone();
+        settings.portone.base_url = sandbox.url.clone();
+        settings.booking.queue_admit_interval_ms = 100;
+        settings.booking.expiry_sweep_interval_ms = 200;
+        tune(&mut settings);
+        let platform = ticketing::start(settings, env.secrets.clone(), &ServiceName::ALL)
+            .await
+            .expect("platform starts");
+        let gateway = format!(
+            "http://{}",
+            platform.addr(ServiceName::ApiGateway).expect("gateway")
+        );
+        Stack {
+            env,
+            platform,
+            sandbox,
+            gateway,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.platform.stop().await;
+        self.sandbox.stop().await;
+        self.env.cleanup().await;
+    }
+
+    /// A request through the gateway.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.gateway));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// A verified person signs up and logs in; returns the access token.
+    pub async fn user(&self, person: &str) -> String {
+        let certification: Value = self
+            .http
+            .post(
+                self.sandbox
+                    .url
+                    .join("/sandbox/certifications")
+                    .expect("url"),
+            )
+            .json(&json!({"person": person, "name": person}))
+            .send()
+            .await
+            .expect("certify")
+            .json()
+            .await
+            .expect("json");
+        let imp_uid = certification["response"]["imp_uid"]
+            .as_str()
+            .expect("imp_uid")
+            .to_owned();
+        let email = format!("{person}@example.com");
+        let signup = self
+            .call(
+                "POST",
+                "/api/users/signup",
+                None,
+                &[],
+                Some(json!({"email": email, "password": "correct horse battery", "certification_imp_uid": imp_uid, "recaptcha_token": "test-pass"})),
+            )
+            .await;
+        assert_eq!(signup.status, 201, "sign-up: {}", signup.body);
+        let login = self
+            .call(
+                "POST",
+                "/api/users/login",
+                None,
+                &[],
+                Some(json!({"email": email, "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(login.status, 200, "login: {}", login.body);
+        login.body["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    /// A performance with one section; returns its id and seat ids.
+    pub async fn performance(
+        &self,
+        token: &str,
+        rows: u32,
+        per_row: u32,
+        price: i64,
+    ) -> (Uuid, Vec<Uuid>) {
+        let created = self
+            .call(
+                "POST",
+                "/api/events",
+                Some(token),
+                &[],
+                Some(json!({
+                    "title": "Test Concert", "venue": "Olympic Hall", "starts_at": "2027-05-01T19:00:00Z",
+                    "sections": [{"name": "R", "rows": rows, "seats_per_row": per_row, "price": price}]
+                })),
+            )
+            .await;
+        assert_eq!(created.status, 201, "performance: {}", created.body);
+        let id: Uuid = serde_json::from_value(created.body["id"].clone()).expect("id");
+        let seats = self.seat_map(id).await;
+        let ids = seats["seats"]
+            .as_array()
+            .expect("seats")
+            .iter()
+            .map(|s| serde_json::from_value(s["id"].clone()).expect("seat id"))
+            .collect();
+        (id, ids)
+    }
+
+    pub async fn seat_map(&self, performance: Uuid) -> Value {
+        let map = self
+            .call(
+                "GET",
+                &format!("/api/events/{performance}/seats"),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(map.status, 200, "seat map: {}", map.body);
+        map.body
+    }
+
+    /// Enters the waiting room and waits to be admitted; returns the `qr_` token.
+    pub async fn admitted(&self, token: &str, performance: Uuid) -> String {
+        let entered = self
+            .call(
+                "POST",
+                &format!("/api/queue/{performance}/enter"),
+                Some(token),
+                &[],
+                Some(json!({"recaptcha_token": "test-pass"})),
+            )
+            .await;
+        assert!(
+            entered.status == 202 || entered.status == 200,
+            "enter: {}",
+            entered.body
+        );
+        let mut status = entered.body;
+        for _ in 0..100 {
+            if status["status"] == "admitted" {
+                return status["reservation_token"].as_str().expect("qr").to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            status = self
+                .call(
+                    "GET",
+                    &format!("/api/queue/{performance}/status"),
+                    Some(token),
+                    &[],
+                    None,
+                )
+                .await
+                .body;
+        }
+        panic!("never admitted: {status}");
+    }
+
+    /// Holds seats; returns the answer.
+    pub async fn hold(&self, token: &str, qr: &str, performance: Uuid, seats: &[Uuid]) -> Answer {
+        self.call(
+            "POST",
+            "/api/reservations",
+            Some(token),
+            &[("x-queue-token", qr)],
+            Some(json!({"performance_id": performance, "seat_ids": seats})),
+        )
+        .await
+    }
+
+    /// The customer pays in the sandbox's checkout; the webhook goes to the gateway.
+    pub async fn checkout(
+        &self,
+        merchant_uid: &str,
+        amount: i64,
+        card: &str,
+        ignore_prepare: bool,
+    ) -> Value {
+        self.http
+            .post(self.sandbox.url.join("/sandbox/checkout").expect("url"))
+            .json(&json!({
+                "merchant_uid": merchant_uid, "amount": amount, "card_number": card,
+                "notice_url": format!("{}/webhooks/portone", self.gateway),
+                "ignore_prepare": ignore_prepare,
+            }))
+            .send()
+            .await
+            .expect("checkout")
+            .json()
+            .await
+            .expect("outcome")
+    }
+
+    /// Waits until the reservation has `status`; returns it.
+    pub async fn reservation_becomes(&self, token: &str, reservation: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let r = self
+                .call(
+                    "GET",
+                    &format!("/api/reservations/{reservation}"),
+                    Some(token),
+                    &[],
+                    None,
+                )
+                .await;
+            if r.body["status"] == status {
+                return r.body;
+            }
+            last = r.body;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("reservation never became {status}: {last}");
+    }
+
+    /// Waits until every listed seat shows `status` in the (cached) seat map.
+    pub async fn seats_become(&self, performance: Uuid, seats: &[Uuid], status: &str) {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let map = self.seat_map(performance).await;
+            let all = seats.iter().all(|id| {
+                map["seats"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["id"] == id.to_string() && s["status"] == status)
+            });
+            if all {
+                return;
+            }
+            last = map;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("seats never became {status}: {last}");
+    }
+
+    /// A counter from a service's `/metrics` (dots as underscores), summed
+    /// over labels containing `label` ("" for all).
+    pub async fn counter(&self, service: ServiceName, name: &str, label: &str) -> f64 {
+        let addr = self.platform.addr(service).expect("service");
+        let text = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
