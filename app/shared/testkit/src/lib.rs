@@ -9,8 +9,10 @@
 //! message is how a test reports that the stack is missing.
 
 mod broker;
+mod redis_server;
 
 pub use broker::PrivateBroker;
+pub use redis_server::PrivateRedis;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
