@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL, Redis, a Kafka-protocol broker (tansu) and the
-# AWS API emulator (moto server), each on its own port (config/local.toml),
+# The local stack: PostgreSQL, Redis, a Kafka-protocol broker (tansu), the
+# AWS API emulator (moto server) and the PortOne sandbox (built from this
+# repo), each on its own port (config/local.toml),
 # with its data, logs and pid file under the state dir (.stack/ by default).
 #
 #   infra/local/stack.sh start   [component...]   idempotent: running ones are left alone
@@ -8,14 +9,14 @@
 #   infra/local/stack.sh restart [component...]
 #   infra/local/stack.sh status                   exit 0 only when all are up
 #
-# Components: postgres redis kafka moto (default: all).
+# Components: postgres redis kafka moto portone (default: all).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=infra/local/env.sh
 source "$here/env.sh"
 eval "$(python3 "$here/stack-config.py")"
 
-ALL=(postgres redis kafka moto)
+ALL=(postgres redis kafka moto portone)
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
@@ -185,13 +186,37 @@ start_moto() {
 stop_moto() { stop_pidfile "$moto_dir/moto.pid" moto_server moto; }
 status_moto() { port_open 127.0.0.1 "$MOTO_PORT"; }
 
+# --- PortOne sandbox (app/portone-sandbox) -------------------------------------
+portone_dir="$STATE_DIR/portone"
+start_portone() {
+  if pid_alive "$portone_dir/portone.pid" portone-sandbox; then
+    log "portone sandbox already running on $SANDBOX_PORT"
+    return
+  fi
+  port_open 127.0.0.1 "$SANDBOX_PORT" && die "port $SANDBOX_PORT is taken by another process; change stack.portone_sandbox_port"
+  mkdir -p "$portone_dir"
+  (cd "$REPO_ROOT" && cargo build --quiet -p portone-sandbox --bin portone-sandbox) \
+    || die "the PortOne sandbox did not build"
+  local target_dir
+  target_dir="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  TICKETING_PROFILE=local nohup "$target_dir/debug/portone-sandbox" --port "$SANDBOX_PORT" \
+    >>"$portone_dir/portone.log" 2>&1 &
+  echo $! >"$portone_dir/portone.pid"
+  wait_port 127.0.0.1 "$SANDBOX_PORT" "portone sandbox" 30 ||
+    die "the PortOne sandbox did not start; see $portone_dir/portone.log"
+  log "portone sandbox started on $SANDBOX_PORT (test mode)"
+}
+stop_portone() { stop_pidfile "$portone_dir/portone.pid" portone-sandbox "portone sandbox"; }
+status_portone() { port_open 127.0.0.1 "$SANDBOX_PORT"; }
+
 # --- main --------------------------------------------------------------------
 action="${1:-}"
 shift || true
 components=("$@")
 [[ ${#components[@]} -gt 0 ]] || components=("${ALL[@]}")
 for c in "${components[@]}"; do
-  case "$c" in postgres | redis | kafka | moto) ;; *) die "unknown component '$c'; expected: ${ALL[*]}" ;; esac
+  case "$c" in postgres | redis | kafka | moto | portone) ;; *) die "unknown component '$c'; expected: ${ALL[*]}" ;; esac
 done
 
 case "$action" in

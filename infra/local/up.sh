@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command. On a fresh machine: installs what the stack
-# needs, starts PostgreSQL, Redis, Kafka (tansu) and moto, builds the
-# workspace, starts all six services in one process, sends a smoke request
-# through the gateway and runs `opsctl status`. Re-running it is harmless:
+# needs, starts PostgreSQL, Redis, Kafka (tansu), moto and the PortOne
+# sandbox, builds the workspace, starts all six services in one process, sends
+# a smoke request through the gateway, books two seats end to end (`ticketing
+# demo`: sign-up, queue, hold, payment, CONFIRMED) and runs `opsctl status`. Re-running it is harmless:
 # whatever already runs is left alone. Stop everything with infra/local/down.sh.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,6 +55,9 @@ curl -fsS -H 'x-request-id: smoke-up' "$GATEWAY_URL/api/events" >/dev/null \
   || die "the smoke request failed"
 log "smoke request answered 200"
 
+log "demo booking through the gateway and the PortOne sandbox"
+"$bin/ticketing" demo || die "the demo booking failed; see $platform_dir/ticketing.log"
+
 "$bin/opsctl" status
 cat <<MSG
 
@@ -63,6 +67,7 @@ Everything is up:
   redis           redis://127.0.0.1:$REDIS_PORT
   kafka (tansu)   127.0.0.1:$KAFKA_PORT  topics payment.events, reservation.events, DLQ
   moto (AWS API)  http://127.0.0.1:$MOTO_PORT
+  PortOne sandbox http://127.0.0.1:$SANDBOX_PORT  (test mode; a demo booking: ticketing demo)
   logs and data   $STATE_DIR
 Stop with: infra/local/down.sh
 MSG

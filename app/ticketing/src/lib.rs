@@ -5,6 +5,8 @@
 //! exactly as on ECS), or a single one per ECS task. Tests start the platform
 //! through [`start`] with ports set to 0.
 
+pub mod demo;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 //! ticketing serve                      # all six in one process (local default)
 //! ticketing serve payment-service      # one service, as in an ECS task
 //! ticketing migrate                    # apply every schema's migrations and exit
+//! ticketing demo                       # a demo booking through the gateway (local)
 //! ```
 //! The profile comes from `TICKETING_PROFILE` (local, dev, prod).
 
@@ -35,6 +36,9 @@ enum Command {
     },
     /// Apply the migrations of every service's schema, then exit.
     Migrate,
+    /// Book two seats through the running platform's gateway and the PortOne
+    /// sandbox, and show the reservation CONFIRMED (local profile).
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -74,20 +78,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("all schemas migrated");
             Ok(())
         }
+        Command::Demo => {
+            anyhow::ensure!(
+                profile == Profile::Local,
+                "the demo pays at the PortOne sandbox; it runs with TICKETING_PROFILE=local only"
+            );
+            let stack = settings
+                .stack
+                .as_ref()
+                .context("the local profile has no [stack] section")?;
+            let sandbox =
+                url::Url::parse(&format!("http://127.0.0.1:{}", stack.portone_sandbox_port))?;
+            let demo =
+                ticketing::demo::Demo::new(settings.services.api_gateway.url.clone(), sandbox)?;
+            let booked = demo.run(|step| println!("  - {step}")).await?;
+            println!(
+                "reservation {} is {} ({} KRW, seats {})",
+                booked.reservation_id,
+                booked.status,
+                booked.amount,
+                booked.seats.join(", ")
+            );
+            anyhow::ensure!(
+                booked.status == "CONFIRMED",
+                "the demo reservation ended {} instead of CONFIRMED",
+                booked.status
+            );
+            Ok(())
+        }
         Command::Serve { services } => {
             let services = if services.is_empty() {
                 ServiceName::ALL.to_vec()
             } else {
                 services
             };
-            if settings.portone.mode == ticketing_config::PortOneMode::Production
-                && services.contains(&ServiceName::PaymentService)
-            {
-                tracing::warn!(
-                    "PortOne PRODUCTION MODE ENABLED - real payments will be processed (imp_code {})",
-                    settings.portone.imp_code
-                );
-            }
             let platform = ticketing::start(settings, secrets, &services)
                 .await
                 .context("starting the platform")?;
