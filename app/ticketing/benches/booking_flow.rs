@@ -1,0 +1,289 @@
+//! Seat-map reads and seat holds under contention, through the gateway of a
+//! platform started in-process on the local stack, each next to a baseline
+//! measured in the same run.
+//!
+//! ```text
+//! infra/local/stack.sh start
+//! cargo bench -p ticketing --bench booking_flow
+//! ```
+//!
+//! * Seat-map reads: `BENCH_CLIENTS` (default 32) clients read one
+//!   performance's seat map for `BENCH_SECONDS` (default 5) through the
+//!   gateway (served from Redis), then the same directly from event-service;
+//!   requests/s, p50/p95/p99, the cache hit ratio, and gateway/direct.
+//! * Holds under contention: `BENCH_HOLDERS` (default 400) clients race in
+//!   rounds for 40 seats (each round on a new performance); attempts/s and
+//!   p95, next to the same clients reading their reservation history (the
+//!   same gateway, token and database path without the hold).
+//!
+//! Tokens are minted with the stack's keys (no sign-up per client).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use ticketing_catalog::ServiceName;
+use ticketing_testkit::TestEnv;
+use ticketing_tokens::{Keyring, ReservationClaims};
+use uuid::Uuid;
+
+fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+struct Run {
+    requests: usize,
+    per_second: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+impl Run {
+    fn of(mut latencies: Vec<Duration>, elapsed: Duration) -> Run {
+        latencies.sort();
+        Run {
+            requests: latencies.len(),
+            per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.50),
+            p95: percentile(&latencies, 0.95),
+            p99: percentile(&latencies, 0.99),
+        }
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<32} {:>8.0} req/s  p50 {:>6.2} ms  p95 {:>6.2} ms  p99 {:>6.2} ms  ({} requests)",
+            self.per_second, self.p50, self.p95, self.p99, self.requests
+        );
+    }
+}
+
+/// `clients` loops GET `url` for `seconds`.
+async fn hammer(
+    http: &reqwest::Client,
+    url: &str,
+    clients: u64,
+    seconds: u64,
+) -> anyhow::Result<Run> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let loops = (0..clients).map(|_| async move {
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            let r = http.get(url).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{url}: HTTP {}", r.status());
+            let _ = r.bytes().await?;
+            latencies.push(t.elapsed());
+        }
+        anyhow::Ok(latencies)
+    });
+    let mut all = Vec::new();
+    for l in join_all(loops).await {
+        all.extend(l?);
+    }
+    Ok(Run::of(all, started.elapsed()))
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let clients = knob("BENCH_CLIENTS", 32)?;
+    let seconds = knob("BENCH_SECONDS", 5)?;
+    let holders = knob("BENCH_HOLDERS", 400)? as usize;
+
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let mut settings = env.settings.clone();
+    settings.booking.rate_limit_per_second = 10_000_000;
+    settings.telemetry.log_level = "warn".into();
+    let platform =
+        ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL).await?;
+    let gateway = format!(
+        "http://{}",
+        platform.addr(ServiceName::ApiGateway).context("gateway")?
+    );
+    let events = format!(
+        "http://{}",
+        platform.addr(ServiceName::EventService).context("events")?
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
+    let auth = ticketing_http::Authenticator::new(
+        Keyring::new(&env.secrets.jwt_signing_key, &[]),
+        settings.booking.jwt_issuer.clone(),
+        3600,
+    );
+    let queue_keys = Keyring::new(&env.secrets.queue_token_signing_key, &[]);
+    let organiser = auth.issue(Uuid::now_v7()).0;
+
+    let create = |rows: u32| {
+        let http = http.clone();
+        let gateway = gateway.clone();
+        let organiser = organiser.clone();
+        async move {
+            let created: Value = http
+                .post(format!("{gateway}/api/events"))
+                .bearer_auth(&organiser)
+                .json(
+                    &json!({"title": "Bench", "venue": "Hall", "starts_at": "2027-01-01T19:00:00Z",
+                    "sections": [{"name": "A", "rows": rows, "seats_per_row": 20, "price": 1000}]}),
+                )
+                .send()
+                .await?
+                .json()
+                .await?;
+            let id: Uuid = serde_json::from_value(created["id"].clone())
+                .with_context(|| format!("creating a performance: {created}"))?;
+            let map: Value = http
+                .get(format!("{gateway}/api/events/{id}/seats"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let seats: Vec<Uuid> = map["seats"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| serde_json::from_value(s["id"].clone()).ok())
+                .collect();
+            anyhow::Ok((id, seats))
+        }
+    };
+
+    // Seat-map reads: 500 seats, cached after the first read.
+    let (performance, _) = create(25).await?;
+    let metrics_url = format!("{events}/metrics");
+    let before = http.get(&metrics_url).send().await?.text().await?;
+    let via_gateway = hammer(
+        &http,
+        &format!("{gateway}/api/events/{performance}/seats"),
+        clients,
+        seconds,
+    )
+    .await?;
+    let after = http.get(&metrics_url).send().await?.text().await?;
+    let hits = counter(&after, "events_cache_hit") - counter(&before, "events_cache_hit");
+    let misses = counter(&after, "events_cache_miss") - counter(&before, "events_cache_miss");
+    let direct = hammer(
+        &http,
+        &format!("{events}/api/events/{performance}/seats"),
+        clients,
+        seconds,
+    )
+    .await?;
+    println!("seat-map reads, {clients} clients, {seconds} s, 500-seat map");
+    via_gateway.print("  through the gateway (cached)");
+    direct.print("  event-service directly");
+    println!(
+        "  cache hit ratio {:.4}  gateway/direct throughput {:.2}",
+        hits / (hits + misses).max(1.0),
+        via_gateway.per_second / direct.per_second
+    );
+
+    // Holds under contention: rounds of `holders` clients for 40 seats.
+    let mut hold_latencies = Vec::new();
+    let mut won = 0;
+    let hold_started = Instant::now();
+    for _ in 0..3 {
+        let (performance, seats) = create(2).await?;
+        let attempts = (0..holders).map(|i| {
+            let user = Uuid::now_v7();
+            let access = auth.issue(user).0;
+            let claims = ReservationClaims::new(
+                user,
+                performance,
+                Utc::now(),
+                chrono::Duration::minutes(10),
+            );
+            let qr = ticketing_tokens::issue(&queue_keys, &claims);
+            let seat = seats[i % seats.len()];
+            let http = http.clone();
+            let url = format!("{gateway}/api/reservations");
+            async move {
+                let t = Instant::now();
+                let r = http
+                    .post(url)
+                    .bearer_auth(access)
+                    .header("x-queue-token", qr)
+                    .json(&json!({"performance_id": performance, "seat_ids": [seat]}))
+                    .send()
+                    .await?;
+                let status = r.status().as_u16();
+                let _ = r.bytes().await?;
+                anyhow::ensure!(status == 201 || status == 409, "hold answered {status}");
+                anyhow::Ok((t.elapsed(), status == 201))
+            }
+        });
+        for a in join_all(attempts).await {
+            let (latency, ok) = a?;
+            hold_latencies.push(latency);
+            won += usize::from(ok);
+        }
+    }
+    let holds = Run::of(hold_latencies, hold_started.elapsed());
+
+    let base_started = Instant::now();
+    let mut base_latencies = Vec::new();
+    for _ in 0..3 {
+        let reads = (0..holders).map(|_| {
+            let access = auth.issue(Uuid::now_v7()).0;
+            let http = http.clone();
+            let url = format!("{gateway}/api/reservations");
+            async move {
+                let t = Instant::now();
+                let r = http.get(url).bearer_auth(access).send().await?;
+                anyhow::ensure!(r.status().is_success(), "history answered {}", r.status());
+                let _ = r.bytes().await?;
+                anyhow::Ok(t.elapsed())
+            }
+        });
+        for r in join_all(reads).await {
+            base_latencies.push(r?);
+        }
+    }
+    let baseline = Run::of(base_latencies, base_started.elapsed());
+    println!("seat holds, 3 rounds of {holders} clients racing for 40 seats");
+    holds.print("  hold attempts");
+    baseline.print("  history reads (baseline)");
+    println!(
+        "  {won} holds won of {} attempts (expected {}); hold/baseline throughput {:.2}",
+        holds.requests,
+        3 * 40,
+        holds.per_second / baseline.per_second
+    );
+
+    let _ = platform.stop().await;
+    env.cleanup().await;
+    Ok(())
+}
