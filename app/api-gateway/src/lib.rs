@@ -40,7 +40,8 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         .with_state(upstreams)
         .layer(axum::middleware::from_fn_with_state(guard, guard::screen))
         .layer(cors(&ctx.settings.booking.cors_origins));
-    Ok(ServiceApp::new(ServiceName::ApiGateway, routes, probes))
+    Ok(ServiceApp::new(ServiceName::ApiGateway, routes, probes)
+        .with_openapi(include_str!("../openapi.json")))
 }
 
 /// CORS for the front end's origins; none configured, none allowed.

@@ -65,6 +65,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             .with_state(state),
         vec![ctx.postgres_probe()?, ctx.redis_probe(), ctx.kafka_probe()],
     )
+    .with_openapi(include_str!("../openapi.json"))
     .with_task("outbox-relay", ctx.outbox_relay()?)
     .with_task("reservation-events", consumer))
 }

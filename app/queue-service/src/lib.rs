@@ -66,6 +66,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             .with_state(state),
         vec![ctx.postgres_probe()?, ctx.redis_probe()],
     )
+    .with_openapi(include_str!("../openapi.json"))
     .with_task("admission-loop", async move {
         room.admission_loop(shutdown).await
     }))

@@ -156,3 +156,52 @@ async fn a_dependency_that_is_down_makes_readiness_fail_without_a_crash() {
     platform.stop().await.expect("graceful stop");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn every_service_publishes_an_openapi_document_whose_operations_are_all_routed() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let platform = ticketing::start(env.settings.clone(), env.secrets.clone(), &ServiceName::ALL)
+        .await
+        .expect("platform starts");
+    let http = reqwest::Client::new();
+    for l in &platform.listening {
+        let (status, _, doc) = get(&format!("http://{}/openapi.json", l.addr)).await;
+        assert_eq!(status, 200, "{}", l.service);
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], l.service.as_str());
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(paths.contains_key("/health"));
+        for (path, operations) in paths {
+            let concrete = path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        uuid::Uuid::now_v7().to_string()
+                    } else {
+                        segment.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            for method in operations.as_object().expect("operations").keys() {
+                let method =
+                    reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                let answer = http
+                    .request(method.clone(), format!("http://{}{concrete}", l.addr))
+                    .send()
+                    .await
+                    .expect("answer");
+                let status = answer.status().as_u16();
+                let body: serde_json::Value = answer.json().await.unwrap_or_default();
+                assert!(
+                    status != 405 && body["code"] != "no_such_route",
+                    "{}: {method} {path} is documented but not routed ({status} {body})",
+                    l.service
+                );
+            }
+        }
+    }
+    platform.stop().await.expect("stops");
+    env.cleanup().await;
+}

@@ -58,7 +58,8 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             .route("/api/users/me", get(me))
             .with_state(state),
         vec![ctx.postgres_probe()?, ctx.redis_probe()],
-    ))
+    )
+    .with_openapi(include_str!("../openapi.json")))
 }
 
 #[derive(Debug, Deserialize)]

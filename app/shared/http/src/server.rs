@@ -40,6 +40,8 @@ pub struct ServiceApp {
     pub routes: Router,
     pub probes: Vec<Probe>,
     pub background: Vec<(&'static str, BackgroundTask)>,
+    /// The service's OpenAPI document, served at `/openapi.json`.
+    pub openapi: Option<&'static str>,
 }
 
 impl ServiceApp {
@@ -49,7 +51,14 @@ impl ServiceApp {
             routes,
             probes,
             background: Vec::new(),
+            openapi: None,
         }
+    }
+
+    /// Publishes `document` (OpenAPI JSON) at `/openapi.json`.
+    pub fn with_openapi(mut self, document: &'static str) -> ServiceApp {
+        self.openapi = Some(document);
+        self
     }
 
     /// Adds a background task.
@@ -95,7 +104,18 @@ pub fn service_router(app: ServiceApp) -> Router {
     };
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let service = app.name.as_str();
+    let openapi = app.openapi;
     Router::new()
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                match openapi {
+                    Some(doc) => ([(header::CONTENT_TYPE, "application/json")], doc).into_response(),
+                    None => ApiError::not_found("no_openapi", "this service publishes no OpenAPI document")
+                        .into_response(),
+                }
+            }),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_endpoint))
