@@ -41,12 +41,15 @@ pub fn needs_queue_token(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/api/reservations"
 }
 
+/// The client: the right-most `X-Forwarded-For` entry (the one our own load
+/// balancer appended; entries to its left are whatever the client sent, so
+/// they cannot be trusted for limits), else the peer address.
 fn client_of(request: &Request) -> String {
     request
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .or_else(|| {
             request

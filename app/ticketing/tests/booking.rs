@@ -401,3 +401,126 @@ async fn the_demo_booking_of_the_readme_ends_confirmed() {
     assert!(steps.len() >= 6, "{steps:?}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_account_per_person_and_sign_up_needs_a_passing_recaptcha() {
+    let stack = Stack::start(|_| {}).await;
+    let _first = stack.user("kim").await;
+    let certify = || async {
+        let v: serde_json::Value = stack
+            .http
+            .post(
+                stack
+                    .sandbox
+                    .url
+                    .join("/sandbox/certifications")
+                    .expect("url"),
+            )
+            .json(&json!({"person": "kim"}))
+            .send()
+            .await
+            .expect("certify")
+            .json()
+            .await
+            .expect("json");
+        v["response"]["imp_uid"]
+            .as_str()
+            .expect("imp_uid")
+            .to_owned()
+    };
+    let again = stack
+        .call("POST", "/api/users/signup", None, &[], Some(json!({"email": "kim2@example.com", "password": "another long password", "certification_imp_uid": certify().await, "recaptcha_token": "test-pass"})))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.body["code"], "person_has_account");
+    let bot = stack
+        .call("POST", "/api/users/signup", None, &[], Some(json!({"email": "bot@example.com", "password": "another long password", "certification_imp_uid": certify().await, "recaptcha_token": "i-am-a-bot"})))
+        .await;
+    assert_eq!(bot.status, 403, "{}", bot.body);
+    assert_eq!(bot.body["code"], "recaptcha_failed");
+    let unknown = stack
+        .call("POST", "/api/users/signup", None, &[], Some(json!({"email": "ghost@example.com", "password": "another long password", "certification_imp_uid": "imp_000000999999", "recaptcha_token": "test-pass"})))
+        .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_limits_each_client_and_answers_cors_preflights_for_the_front_end() {
+    let stack = Stack::start(|s| {
+        s.booking.rate_limit_per_second = 5;
+        s.booking.cors_origins = vec!["https://tickets.example.com".to_owned()];
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let a = stack
+            .call(
+                "GET",
+                "/api/events",
+                None,
+                &[("x-forwarded-for", "203.0.113.7")],
+                None,
+            )
+            .await;
+        statuses.push((a.status, a.content_type));
+    }
+    let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(
+        !limited.is_empty(),
+        "20 requests in a burst at 5/s: {statuses:?}"
+    );
+    assert!(limited
+        .iter()
+        .all(|(_, ct)| ct == "application/problem+json"));
+    // Another client is not affected.
+    let other = stack
+        .call(
+            "GET",
+            "/api/events",
+            None,
+            &[("x-forwarded-for", "198.51.100.9")],
+            None,
+        )
+        .await;
+    assert_eq!(other.status, 200);
+
+    let preflight = stack
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/reservations", stack.gateway),
+        )
+        .header("origin", "https://tickets.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,x-queue-token",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://tickets.example.com")
+    );
+    let foreign = stack
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/reservations", stack.gateway),
+        )
+        .header("origin", "https://evil.example.net")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    stack.stop().await;
+}
