@@ -301,10 +301,8 @@ async fn webhook(
             state.portone.cancel(&refund).await.map_err(portone_down)?;
             fail(
                 &mut tx,
-                &payment.merchant_uid,
-                &payment.imp_uid,
+                &payment,
                 order.reservation_id,
-                &pg,
                 "amount_mismatch",
                 &reason,
             )
@@ -318,10 +316,8 @@ async fn webhook(
                 .unwrap_or_else(|| "failed at the PG".to_owned());
             fail(
                 &mut tx,
-                &payment.merchant_uid,
-                &payment.imp_uid,
+                &payment,
                 order.reservation_id,
-                &pg,
                 "pg_failed",
                 &reason,
             )
@@ -331,10 +327,8 @@ async fn webhook(
         PaymentStatus::Cancelled => {
             fail(
                 &mut tx,
-                &payment.merchant_uid,
-                &payment.imp_uid,
+                &payment,
                 order.reservation_id,
-                &pg,
                 "cancelled_at_pg",
                 "cancelled at PortOne",
             )
@@ -371,15 +365,20 @@ async fn record(
     .map(|_| ())
 }
 
+/// Records a refused or failed payment, announces `PaymentFailed` and counts
+/// it under `payment.failure`.
 async fn fail(
     tx: &mut PgConnection,
-    merchant: &str,
-    imp_uid: &str,
+    payment: &ticketing_portone::Payment,
     reservation: Uuid,
-    pg: &str,
     code: &str,
     reason: &str,
 ) -> Result<(), ApiError> {
+    let (merchant, imp_uid, pg) = (
+        payment.merchant_uid.as_str(),
+        payment.imp_uid.as_str(),
+        payment.pg_provider.as_str(),
+    );
     let status = if code == "pg_failed" {
         "FAILED"
     } else {

@@ -97,22 +97,8 @@ async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_se
 
     // Declined card.
     let held = stack.hold(&token, &qr, performance, &seats[..1]).await;
-    assert_eq!(held.status, 201, "{}", held.body);
-    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
-    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
-    let prepared = stack
-        .call(
-            "POST",
-            "/api/payments/prepare",
-            Some(&token),
-            &[],
-            Some(json!({"payment_token": qp})),
-        )
-        .await;
-    let merchant = prepared.body["merchant_uid"]
-        .as_str()
-        .expect("merchant")
-        .to_owned();
+    let (reservation, qp) = Stack::held(&held);
+    let merchant = stack.prepare(&token, &qp).await;
     let outcome = stack.checkout(&merchant, 1, DECLINED_CARD, false).await;
     assert_eq!(outcome["payment"]["status"], "failed");
     let cancelled = stack
@@ -129,22 +115,8 @@ async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_se
     // Tampered amount: the checkout skipped the prepare check and paid 1 won
     // for a 2-won order. PortOne is told to cancel it; nothing is confirmed.
     let held = stack.hold(&token, &qr, performance, &seats[1..3]).await;
-    assert_eq!(held.status, 201, "{}", held.body);
-    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
-    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
-    let prepared = stack
-        .call(
-            "POST",
-            "/api/payments/prepare",
-            Some(&token),
-            &[],
-            Some(json!({"payment_token": qp})),
-        )
-        .await;
-    let merchant = prepared.body["merchant_uid"]
-        .as_str()
-        .expect("merchant")
-        .to_owned();
+    let (reservation, qp) = Stack::held(&held);
+    let merchant = stack.prepare(&token, &qp).await;
     let outcome = stack.checkout(&merchant, 1, TEST_CARD, true).await;
     assert_eq!(outcome["payment"]["status"], "paid");
     stack
@@ -189,23 +161,8 @@ async fn an_expired_hold_frees_its_seats_and_a_late_payment_is_refunded() {
     let (performance, seats) = stack.performance(&token, 1, 2, 3_000).await;
     let qr = stack.admitted(&token, performance).await;
     let held = stack.hold(&token, &qr, performance, &seats[..1]).await;
-    assert_eq!(held.status, 201, "{}", held.body);
-    let reservation = held.body["reservation_id"].as_str().expect("id").to_owned();
-    let qp = held.body["payment_token"].as_str().expect("qp").to_owned();
-    let prepared = stack
-        .call(
-            "POST",
-            "/api/payments/prepare",
-            Some(&token),
-            &[],
-            Some(json!({"payment_token": qp})),
-        )
-        .await;
-    assert_eq!(prepared.status, 200, "{}", prepared.body);
-    let merchant = prepared.body["merchant_uid"]
-        .as_str()
-        .expect("merchant")
-        .to_owned();
+    let (reservation, qp) = Stack::held(&held);
+    let merchant = stack.prepare(&token, &qp).await;
 
     let expired = stack
         .reservation_becomes(&token, &reservation, "CANCELLED")

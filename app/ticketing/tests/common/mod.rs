@@ -250,6 +250,39 @@ impl Stack {
         .await
     }
 
+    /// The reservation id and payment token of a successful hold.
+    pub fn held(answer: &Answer) -> (String, String) {
+        assert_eq!(answer.status, 201, "hold: {}", answer.body);
+        (
+            answer.body["reservation_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+            answer.body["payment_token"]
+                .as_str()
+                .expect("qp")
+                .to_owned(),
+        )
+    }
+
+    /// Prepares the payment of a hold; returns the `merchant_uid`.
+    pub async fn prepare(&self, token: &str, qp: &str) -> String {
+        let prepared = self
+            .call(
+                "POST",
+                "/api/payments/prepare",
+                Some(token),
+                &[],
+                Some(json!({"payment_token": qp})),
+            )
+            .await;
+        assert_eq!(prepared.status, 200, "prepare: {}", prepared.body);
+        prepared.body["merchant_uid"]
+            .as_str()
+            .expect("merchant")
+            .to_owned()
+    }
+
     /// The customer pays in the sandbox's checkout; the webhook goes to the gateway.
     pub async fn checkout(
         &self,
