@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use ticketing_catalog::{topics, ServiceName};
+use ticketing_catalog::ServiceName;
 use ticketing_events::{
     Envelope, Event, ReservationCancelled, ReservationConfirmed, ReservationCreated,
     ReservationExpired, SeatsReleased,
@@ -52,7 +52,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         auth: ctx.authenticator(),
         reads: RateGauge::start("events.read.tps", ctx.shutdown.clone()),
     };
-    let consumer = ctx.event_consumer(SeatStates { cache }, &[topics::RESERVATION_EVENTS])?;
+    let consumer = ctx.event_consumer(SeatStates { cache })?;
     Ok(ServiceApp::new(
         ServiceName::EventService,
         Router::new()

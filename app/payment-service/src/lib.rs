@@ -24,7 +24,7 @@ use axum::routing::post;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use ticketing_catalog::{topics, ServiceName};
+use ticketing_catalog::ServiceName;
 use ticketing_config::PortOneMode;
 use ticketing_events::{
     Envelope, Event, PaymentFailed, PaymentRefunded, PaymentSucceeded, RefundRequested,
@@ -74,7 +74,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         imp_code: Arc::new(ctx.settings.portone.imp_code.clone()),
         environment,
     };
-    let refunds = ctx.event_consumer(Refunds { portone }, &[topics::RESERVATION_EVENTS])?;
+    let refunds = ctx.event_consumer(Refunds { portone })?;
     Ok(ServiceApp::new(
         ServiceName::PaymentService,
         Router::new()

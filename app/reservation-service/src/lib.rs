@@ -23,7 +23,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use ticketing_catalog::{topics, ServiceName};
+use ticketing_catalog::ServiceName;
 use ticketing_config::BookingSettings;
 use ticketing_events::{
     Envelope, Event, PaymentFailed, PaymentSucceeded, RefundRequested, ReservationCancelled,
@@ -73,13 +73,10 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         event_service: Arc::new(ctx.settings.services.event_service.url.clone()),
         searches: RateGauge::start("reservations.search.tps", ctx.shutdown.clone()),
     };
-    let consumer = ctx.event_consumer(
-        PaymentOutcomes {
-            db: db.clone(),
-            locks: locks.clone(),
-        },
-        &[topics::PAYMENT_EVENTS],
-    )?;
+    let consumer = ctx.event_consumer(PaymentOutcomes {
+        db: db.clone(),
+        locks: locks.clone(),
+    })?;
     let sweep = Duration::from_millis(ctx.settings.booking.expiry_sweep_interval_ms);
     let shutdown = ctx.shutdown.clone();
     Ok(ServiceApp::new(

@@ -113,20 +113,20 @@ impl Platform {
 /// A service's migrations; the services that publish or consume events get
 /// the outbox and processed-events tables in their schema too.
 fn migrator(service: ServiceName) -> Option<Migrator> {
-    match service {
-        ServiceName::ApiGateway => None,
-        ServiceName::UserService => Some(clone(&user_service::MIGRATOR)),
-        ServiceName::QueueService => Some(clone(&queue_service::MIGRATOR)),
-        ServiceName::EventService => Some(ticketing_messaging::with_messaging(
-            &event_service::MIGRATOR,
-        )),
-        ServiceName::ReservationService => Some(ticketing_messaging::with_messaging(
-            &reservation_service::MIGRATOR,
-        )),
-        ServiceName::PaymentService => Some(ticketing_messaging::with_messaging(
-            &payment_service::MIGRATOR,
-        )),
-    }
+    let own = match service {
+        ServiceName::ApiGateway => return None,
+        ServiceName::UserService => &user_service::MIGRATOR,
+        ServiceName::QueueService => &queue_service::MIGRATOR,
+        ServiceName::EventService => &event_service::MIGRATOR,
+        ServiceName::ReservationService => &reservation_service::MIGRATOR,
+        ServiceName::PaymentService => &payment_service::MIGRATOR,
+    };
+    // Publishers and consumers get the outbox and processed-events tables.
+    Some(if service.publishes_events() || !service.consumes().is_empty() {
+        ticketing_messaging::with_messaging(own)
+    } else {
+        clone(own)
+    })
 }
 
 fn clone(migrator: &Migrator) -> Migrator {

@@ -55,6 +55,27 @@ impl ServiceName {
         }
     }
 
+    /// Whether the service publishes events through an outbox in its schema.
+    pub const fn publishes_events(self) -> bool {
+        matches!(
+            self,
+            ServiceName::EventService
+                | ServiceName::ReservationService
+                | ServiceName::PaymentService
+        )
+    }
+
+    /// The topics the service consumes (its consumer group is named after the
+    /// service). `opsctl kafka lag` reads the same list.
+    pub const fn consumes(self) -> &'static [&'static str] {
+        match self {
+            ServiceName::EventService => &[topics::RESERVATION_EVENTS],
+            ServiceName::ReservationService => &[topics::PAYMENT_EVENTS],
+            ServiceName::PaymentService => &[topics::RESERVATION_EVENTS],
+            _ => &[],
+        }
+    }
+
     /// The configuration key of the service under `[services]`.
     pub const fn config_key(self) -> &'static str {
         match self {

@@ -148,16 +148,17 @@ impl ServiceContext {
         )?)
     }
 
-    /// A consumer of `topics` for this service as a background task. The
+    /// The consumer of this service's topics (`ServiceName::consumes`) as a
+    /// background task. The
     /// group is the service name behind the topic prefix (`reservation-service`
     /// in AWS; tests' prefixes keep their groups apart).
     pub fn event_consumer<H: ticketing_messaging::consumer::Handler>(
         &self,
         handler: H,
-        topics: &[&str],
     ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, RuntimeError> {
         let group = self.settings.kafka.topic(self.service.as_str());
-        let options = ticketing_messaging::consumer::ConsumerOptions::new(&group, topics);
+        let options =
+            ticketing_messaging::consumer::ConsumerOptions::new(&group, self.service.consumes());
         Ok(ticketing_messaging::consumer_task(
             self.db()?.clone(),
             self.settings.kafka.clone(),
