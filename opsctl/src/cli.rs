@@ -75,6 +75,11 @@ pub enum Command {
     /// One screen of health: PostgreSQL, Redis, Kafka and every service's
     /// readiness, with latency. Exits 1 when anything is down.
     Status(crate::commands::status::StatusArgs),
+    /// The transactional outbox: backlog, and re-sending events.
+    Outbox {
+        #[command(subcommand)]
+        command: crate::commands::outbox::OutboxCommand,
+    },
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod context;
 pub mod error;
 pub mod output;
+pub mod safety;
 
 use std::process::ExitCode;
 

@@ -1,58 +1,10 @@
 //! `opsctl status` against the real local stack and a real platform, with a
 //! dependency (a private redis-server) stopped halfway.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use ticketing_catalog::ServiceName;
-use ticketing_testkit::TestEnv;
-
-/// A redis-server of this test's own, so stopping it disturbs nobody.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (infra/local/install-tools.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PrivateRedis { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use ticketing_testkit::{PrivateRedis, TestEnv};
 
 /// Runs the real binary without blocking the runtime that serves the platform.
 async fn opsctl_status(env_vars: &[(String, String)]) -> (i32, serde_json::Value, String) {
@@ -86,13 +38,11 @@ fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 
 #[tokio::test]
 async fn status_is_green_then_names_the_stopped_dependency_and_exits_1() {
-    let mut redis = PrivateRedis::start();
+    let mut redis = PrivateRedis::start_new();
     let env = TestEnv::new().await;
     env.create_topics().await;
     let mut settings = env.settings.clone();
-    settings.redis.url = format!("redis://127.0.0.1:{}", redis.port)
-        .parse()
-        .expect("url");
+    settings.redis.url = redis.url();
     let platform = ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL)
         .await
         .expect("platform starts");

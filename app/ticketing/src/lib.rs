@@ -122,11 +122,13 @@ fn migrator(service: ServiceName) -> Option<Migrator> {
         ServiceName::PaymentService => &payment_service::MIGRATOR,
     };
     // Publishers and consumers get the outbox and processed-events tables.
-    Some(if service.publishes_events() || !service.consumes().is_empty() {
-        ticketing_messaging::with_messaging(own)
-    } else {
-        clone(own)
-    })
+    Some(
+        if service.publishes_events() || !service.consumes().is_empty() {
+            ticketing_messaging::with_messaging(own)
+        } else {
+            clone(own)
+        },
+    )
 }
 
 fn clone(migrator: &Migrator) -> Migrator {

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod outbox;
 pub mod status;
 
 use std::process::ExitCode;
@@ -12,5 +13,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let ctx = Context::load(&cli.global)?;
     match cli.command {
         Command::Status(args) => status::exec(&ctx, args).await,
+        Command::Outbox { command } => outbox::exec(&ctx, command).await,
     }
 }

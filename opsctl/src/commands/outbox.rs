@@ -1,0 +1,314 @@
+//! `opsctl outbox status|replay`: the outbox backlog of every publishing
+//! service, and re-sending through the services' own relay code.
+//!
+//! ```text
+//! opsctl outbox status
+//! opsctl outbox replay                                   # plan: the unsent backlog
+//! opsctl outbox replay --execute                         # re-send it
+//! opsctl outbox replay --since 2026-11-24T01:00:00Z --until 2026-11-24T02:00:00Z --rate 200 --execute
+//! ```
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use ticketing_catalog::ServiceName;
+use ticketing_config::Secrets;
+use ticketing_messaging::relay::{Relay, RelayOptions};
+use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
+
+use crate::cli::OutputFormat;
+use crate::context::Context;
+use crate::error::{CliError, EXIT_PROBLEM};
+use crate::output;
+use crate::safety::{self, ExecuteArgs};
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Unsent events per service, event type and age.
+    Status(StatusArgs),
+    /// Re-send unsent events now, or a time range even if marked sent (after a
+    /// broker lost its disk). Prints the plan; `--execute` sends.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only this service (event-service, reservation-service, payment-service).
+    #[arg(long)]
+    pub service: Option<ServiceName>,
+    /// Exit 1 when the oldest unsent event is older than this many seconds.
+    #[arg(long)]
+    pub max_age: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Only this service.
+    #[arg(long)]
+    pub service: Option<ServiceName>,
+    /// Start of the time range (RFC 3339, e.g. 2026-11-24T01:00:00Z); with
+    /// `--until`, re-sends every event written in the range, sent or not.
+    #[arg(long, requires = "until")]
+    pub since: Option<String>,
+    /// End of the time range (exclusive).
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+    /// At most this many events per second.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Give up when the broker acknowledges nothing for this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub stall_timeout: u64,
+    #[command(flatten)]
+    pub execute: ExecuteArgs,
+}
+
+pub async fn exec(ctx: &Context, command: OutboxCommand) -> Result<ExitCode, CliError> {
+    match command {
+        OutboxCommand::Status(args) => status(ctx, args).await,
+        OutboxCommand::Replay(args) => replay_cmd(ctx, args).await,
+    }
+}
+
+/// The publishing services chosen by `--service`.
+fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
+    let all: Vec<ServiceName> = ServiceName::ALL
+        .into_iter()
+        .filter(|s| s.publishes_events())
+        .collect();
+    match only {
+        None => Ok(all),
+        Some(s) if all.contains(&s) => Ok(vec![s]),
+        Some(s) => Err(CliError::usage(
+            format!("{s} has no outbox"),
+            format!(
+                "choose one of: {}",
+                all.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
+    let schema = service.schema().ok_or_else(|| {
+        CliError::usage(format!("{service} has no schema"), "pick another service")
+    })?;
+    ticketing_db::lazy_pool(
+        &ctx.settings.database,
+        Secrets::database_password_from_env().as_ref(),
+        Some(schema),
+    )
+    .map_err(|e| CliError::Failed(e.into()))
+}
+
+#[derive(Serialize)]
+struct ServiceBacklog {
+    service: &'static str,
+    unsent: i64,
+    oldest_age_seconds: Option<f64>,
+    by_type: Vec<BacklogRow>,
+}
+
+async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
+    let mut report = Vec::new();
+    for service in services(args.service)? {
+        let rows = replay::backlog(&pool(ctx, service)?)
+            .await
+            .with_context(|| {
+                format!("reading the outbox of {service}; is PostgreSQL up? (opsctl status)")
+            })?;
+        report.push(ServiceBacklog {
+            service: service.as_str(),
+            unsent: rows.iter().map(|r| r.unsent).sum(),
+            oldest_age_seconds: rows
+                .iter()
+                .filter_map(|r| r.oldest_age_seconds)
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+            by_type: rows,
+        });
+    }
+    output::emit(ctx.output, &report, || {
+        let mut rows = Vec::new();
+        for s in &report {
+            if s.by_type.is_empty() {
+                rows.push(vec![
+                    s.service.to_owned(),
+                    "-".into(),
+                    "-".into(),
+                    "0".into(),
+                    "-".into(),
+                ]);
+            }
+            for r in &s.by_type {
+                rows.push(vec![
+                    s.service.to_owned(),
+                    r.event_type.clone(),
+                    r.topic.clone(),
+                    r.unsent.to_string(),
+                    r.oldest_age_seconds
+                        .map_or("-".into(), |a| format!("{a:.1} s")),
+                ]);
+            }
+        }
+        output::table(
+            &["SERVICE", "EVENT TYPE", "TOPIC", "UNSENT", "OLDEST"],
+            &rows,
+        )
+    });
+    let too_old = args.max_age.is_some_and(|max| {
+        report
+            .iter()
+            .any(|s| s.oldest_age_seconds.is_some_and(|age| age > max))
+    });
+    Ok(if too_old {
+        ExitCode::from(EXIT_PROBLEM)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_time(flag: &str, raw: &str) -> Result<DateTime<Utc>, CliError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            CliError::usage(
+                format!("{flag} `{raw}` is not a time: {e}"),
+                "use RFC 3339 with a zone, e.g. 2026-11-24T01:00:00Z",
+            )
+        })
+}
+
+#[derive(Serialize)]
+struct PlanReport<'a> {
+    execute: bool,
+    plans: Vec<(&'static str, &'a ReplayPlan)>,
+}
+
+async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
+    let selection = match (&args.since, &args.until) {
+        (Some(since), Some(until)) => {
+            Selection::range(parse_time("--since", since)?, parse_time("--until", until)?)
+                .map_err(|e| CliError::usage(e.to_string(), "swap --since and --until"))?
+        }
+        _ => Selection::Unsent,
+    };
+    if args.rate == Some(0) {
+        return Err(CliError::usage(
+            "--rate must be at least 1 event per second",
+            "omit --rate for no limit",
+        ));
+    }
+    let mut plans = Vec::new();
+    for service in services(args.service)? {
+        let pool = pool(ctx, service)?;
+        let plan = replay::plan(&pool, &selection).await.map_err(|e| {
+            CliError::Failed(anyhow::anyhow!("planning the replay of {service}: {e}"))
+        })?;
+        plans.push((service, pool, plan));
+    }
+    let report = PlanReport {
+        execute: args.execute.execute,
+        plans: plans.iter().map(|(s, _, p)| (s.as_str(), p)).collect(),
+    };
+    let total: i64 = plans.iter().map(|(_, _, p)| p.events).sum();
+    if ctx.output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"plan": report})).unwrap_or_default()
+        );
+    } else {
+        let rows: Vec<Vec<String>> = plans
+            .iter()
+            .flat_map(|(s, _, p)| {
+                p.by_type.iter().map(move |t| {
+                    vec![
+                        s.as_str().to_owned(),
+                        t.event_type.clone(),
+                        t.topic.clone(),
+                        t.events.to_string(),
+                    ]
+                })
+            })
+            .collect();
+        eprintln!(
+            "plan: re-send {total} event(s){}",
+            match &selection {
+                Selection::Unsent => " not yet marked sent".to_owned(),
+                Selection::Range { since, until } =>
+                    format!(" written from {since} to {until}, sent or not (consumers deduplicate)"),
+            }
+        );
+        print!(
+            "{}",
+            output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
+        );
+    }
+    if !safety::confirm(ctx.profile, "re-sending outbox events", &args.execute)? {
+        eprintln!("dry run: nothing was sent; add --execute to re-send");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let detail = serde_json::json!({"selection": selection, "events": total, "rate": args.rate});
+    safety::audit(ctx.profile, "outbox replay", "started", &detail)?;
+    let options = ReplayOptions {
+        rate_per_second: args.rate,
+        stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
+        ..ReplayOptions::default()
+    };
+    let mut published = 0;
+    for (service, pool, plan) in &plans {
+        if plan.events == 0 {
+            continue;
+        }
+        let schema = service.schema().unwrap_or_default();
+        let relay = Relay::new(
+            pool.clone(),
+            schema,
+            ctx.settings.kafka.clone(),
+            RelayOptions::default(),
+        )
+        .map_err(|e| CliError::Failed(e.into()))?;
+        let json = ctx.output == OutputFormat::Json;
+        let result = replay::replay(&relay, plan, &options, |p| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
+                );
+            } else {
+                eprint!(
+                    "\r{:<20} {:>8}/{:<8} {:>8.0} events/s",
+                    p.schema, p.published, p.total, p.events_per_second
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await;
+        if !json {
+            eprintln!();
+        }
+        match result {
+            Ok(done) => published += done.published,
+            Err(e) => {
+                let detail = serde_json::json!({"service": service.as_str(), "error": e.to_string(), "published_before": published});
+                safety::audit(ctx.profile, "outbox replay", "failed", &detail)?;
+                return Err(CliError::Failed(anyhow::anyhow!("{service}: {e}")));
+            }
+        }
+    }
+    let detail = serde_json::json!({"selection": selection, "published": published});
+    safety::audit(ctx.profile, "outbox replay", "done", &detail)?;
+    // JSON lines throughout for CI: plan, progress, result.
+    match ctx.output {
+        OutputFormat::Json => println!("{}", serde_json::json!({"published": published})),
+        OutputFormat::Table => println!("re-sent {published} event(s)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
