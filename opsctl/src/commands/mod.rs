@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod kafka;
 pub mod outbox;
 pub mod status;
 
@@ -14,5 +15,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
+        Command::Kafka { command } => kafka::exec(&ctx, command).await,
     }
 }

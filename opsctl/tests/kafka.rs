@@ -1,0 +1,138 @@
+//! `opsctl kafka health|lag` against the shared local broker, under this
+//! test's topic prefix.
+
+use std::time::Duration;
+
+use rdkafka::producer::FutureRecord;
+use ticketing_catalog::topics;
+use ticketing_testkit::TestEnv;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn opsctl(env: &TestEnv, extra_env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
+    cmd.args(args).env(
+        "TICKETING__KAFKA__TOPIC_PREFIX",
+        &env.settings.kafka.topic_prefix,
+    );
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("opsctl runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn health_lists_the_topics_and_fails_when_one_is_missing_or_the_broker_is_down() {
+    let env = TestEnv::new().await;
+    let missing = opsctl(&env, &[], &["kafka", "health", "--output", "json"]).await;
+    assert_eq!(missing.code, 1, "no topics yet: {}", missing.stdout);
+    env.create_topics().await;
+    let ok = opsctl(&env, &[], &["kafka", "health", "--output", "json"]).await;
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let report: serde_json::Value = serde_json::from_str(&ok.stdout).expect("json");
+    assert_eq!(report["topics"].as_array().map(Vec::len), Some(3));
+    assert!(report["latency_ms"].as_f64().is_some());
+    let down = opsctl(
+        &env,
+        &[("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")],
+        &["kafka", "health"],
+    )
+    .await;
+    assert_eq!(down.code, 3, "{}", down.stderr);
+    assert!(down.stderr.contains("127.0.0.1:1"), "{}", down.stderr);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn lag_counts_what_each_service_group_has_not_processed_and_waits_for_a_drain() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let producer = ticketing_messaging::relay::idempotent_producer(
+        &env.settings.kafka,
+        Duration::from_secs(10),
+    )
+    .expect("producer");
+    let topic = env.topic(topics::RESERVATION_EVENTS);
+    for i in 0..4 {
+        producer
+            .send(
+                FutureRecord::to(&topic).key("k").payload(&format!("m{i}")),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("produce");
+    }
+    let run = opsctl(
+        &env,
+        &[],
+        &["kafka", "lag", "--interval", "1", "--output", "json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).expect("json");
+    let lag_of = |group: &str| -> i64 {
+        rows.iter()
+            .filter(|r| r["group"] == format!("{}{group}", env.settings.kafka.topic_prefix))
+            .filter_map(|r| r["lag"].as_i64())
+            .sum()
+    };
+    assert_eq!(lag_of("event-service"), 4);
+    assert_eq!(lag_of("payment-service"), 4);
+    assert_eq!(lag_of("reservation-service"), 0);
+
+    let waiting = opsctl(
+        &env,
+        &[],
+        &[
+            "kafka",
+            "lag",
+            "--group",
+            "event-service",
+            "--interval",
+            "1",
+            "--until-drained",
+            "--timeout",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(
+        waiting.code, 1,
+        "nobody consumes, so it never drains: {}",
+        waiting.stderr
+    );
+    assert!(waiting.stderr.contains("not drained"), "{}", waiting.stderr);
+    let drained = opsctl(
+        &env,
+        &[],
+        &[
+            "kafka",
+            "lag",
+            "--group",
+            "reservation-service",
+            "--interval",
+            "1",
+            "--until-drained",
+        ],
+    )
+    .await;
+    assert_eq!(drained.code, 0, "{}", drained.stderr);
+
+    let unknown = opsctl(&env, &[], &["kafka", "lag", "--group", "nobody"]).await;
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("event-service"),
+        "lists the groups: {}",
+        unknown.stderr
+    );
+    env.cleanup().await;
+}
