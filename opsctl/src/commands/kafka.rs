@@ -28,6 +28,47 @@ pub enum KafkaCommand {
     /// Per group, topic and partition: committed offset, log end, lag, and a
     /// drain estimate from two samples.
     Lag(LagArgs),
+    /// Move a consumer group's committed offsets (plan first; `--execute`
+    /// saves the previous offsets to a file, then commits). Refused while the
+    /// group has active members.
+    ResetOffsets(ResetArgs),
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    Earliest,
+    Latest,
+    Datetime,
+    Offset,
+}
+
+#[derive(Args, Debug)]
+pub struct ResetArgs {
+    /// The consumer group (a service name).
+    #[arg(long)]
+    pub group: String,
+    /// Where to move to.
+    #[arg(long, value_enum, required_unless_present = "from_file")]
+    pub to: Option<ResetTo>,
+    /// With `--to datetime`: RFC 3339, e.g. 2026-11-24T01:00:00Z.
+    #[arg(long, required_if_eq("to", "datetime"))]
+    pub datetime: Option<String>,
+    /// With `--to offset`: the offset for every partition.
+    #[arg(long, required_if_eq("to", "offset"))]
+    pub offset: Option<i64>,
+    /// Restore the offsets a previous `--execute` saved.
+    #[arg(long, conflicts_with = "to")]
+    pub from_file: Option<std::path::PathBuf>,
+    /// Where `--execute` saves the previous offsets (default:
+    /// ./opsctl-offsets-<group>-<time>.json).
+    #[arg(long)]
+    pub save_to: Option<std::path::PathBuf>,
+    /// Vouch that the group's consumers are stopped, for brokers that cannot
+    /// list a group's members (the local tansu broker cannot).
+    #[arg(long)]
+    pub consumers_stopped: bool,
+    #[command(flatten)]
+    pub execute: crate::safety::ExecuteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +91,7 @@ pub async fn exec(ctx: &Context, command: KafkaCommand) -> Result<ExitCode, CliE
     match command {
         KafkaCommand::Health => health(ctx).await,
         KafkaCommand::Lag(args) => lag(ctx, args).await,
+        KafkaCommand::ResetOffsets(args) => reset_offsets(ctx, args).await,
     }
 }
 
@@ -309,4 +351,221 @@ fn render(rows: &[GroupLag]) -> String {
         ],
         &table,
     )
+}
+
+/// Offsets a reset saved, to restore them.
+#[derive(Serialize, serde::Deserialize)]
+struct SavedOffsets {
+    group: String,
+    saved_at: String,
+    offsets: Vec<SavedOffset>,
+}
+
+#[derive(Serialize, serde::Deserialize, Clone)]
+struct SavedOffset {
+    topic: String,
+    partition: i32,
+    /// `None`: the group had committed nothing there.
+    offset: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ResetLine {
+    topic: String,
+    partition: i32,
+    current: Option<i64>,
+    new: i64,
+}
+
+async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliError> {
+    let (group, topics) = groups(ctx, Some(&args.group))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::usage("no group chosen", "name one with --group"))?;
+    let current: Vec<PartitionLag> = sample(ctx, &[(group.clone(), topics.clone())])
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let targets: Vec<(String, i32, i64)> = match (&args.from_file, args.to) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::usage(
+                    format!("{} cannot be read: {e}", path.display()),
+                    "give the file a previous --execute saved",
+                )
+            })?;
+            let saved: SavedOffsets = serde_json::from_str(&text).map_err(|e| {
+                CliError::usage(
+                    format!("{} is not a saved-offsets file: {e}", path.display()),
+                    "give the file a previous --execute saved",
+                )
+            })?;
+            if saved.group != group {
+                return Err(CliError::usage(
+                    format!(
+                        "{} holds offsets of group `{}`, not `{group}`",
+                        path.display(),
+                        saved.group
+                    ),
+                    "pick the file of this group",
+                ));
+            }
+            saved
+                .offsets
+                .into_iter()
+                .filter_map(|o| o.offset.map(|off| (o.topic, o.partition, off)))
+                .collect()
+        }
+        (None, Some(ResetTo::Earliest)) => current
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition, p.log_start))
+            .collect(),
+        (None, Some(ResetTo::Latest)) => current
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition, p.log_end))
+            .collect(),
+        (None, Some(ResetTo::Datetime)) => {
+            let raw = args.datetime.as_deref().unwrap_or_default();
+            let at = chrono::DateTime::parse_from_rfc3339(raw)
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("--datetime `{raw}` is not a time: {e}"),
+                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
+                    )
+                })?
+                .with_timezone(&chrono::Utc);
+            ticketing_kafka::offsets_for_time(&ctx.settings.kafka, &topics, at)
+                .await
+                .map_err(|e| unreachable(ctx, e))?
+        }
+        (None, Some(ResetTo::Offset)) => {
+            let offset = args.offset.unwrap_or_default();
+            for p in &current {
+                if offset < p.log_start || offset > p.log_end {
+                    return Err(CliError::usage(
+                        format!("offset {offset} is outside {} partition {} ({}..={})", p.topic, p.partition, p.log_start, p.log_end),
+                        "pick an offset inside every partition's range, or use --to earliest|latest|datetime",
+                    ));
+                }
+            }
+            current
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition, offset))
+                .collect()
+        }
+        (None, None) => {
+            return Err(CliError::usage(
+                "nothing to reset to",
+                "give --to or --from-file",
+            ))
+        }
+    };
+    let plan: Vec<ResetLine> = targets
+        .iter()
+        .map(|(topic, partition, new)| ResetLine {
+            topic: topic.clone(),
+            partition: *partition,
+            current: current
+                .iter()
+                .find(|p| &p.topic == topic && p.partition == *partition)
+                .and_then(|p| p.committed),
+            new: *new,
+        })
+        .collect();
+    output::emit(
+        ctx.output,
+        &serde_json::json!({"group": group, "plan": plan, "execute": args.execute.execute}),
+        || {
+            let rows: Vec<Vec<String>> = plan
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.topic.clone(),
+                        l.partition.to_string(),
+                        l.current.map_or("-".into(), |c| c.to_string()),
+                        l.new.to_string(),
+                    ]
+                })
+                .collect();
+            format!(
+                "group {group}\n{}",
+                output::table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows)
+            )
+        },
+    );
+    if !args.execute.execute {
+        eprintln!("dry run: no offset was moved; add --execute to move them (the group's consumers must be stopped)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let members = match ticketing_kafka::group_members(&ctx.settings.kafka, &group).await {
+        Ok(n) => n,
+        Err(e) if args.consumers_stopped => {
+            tracing::warn!(error = %e, "group members not listed; trusting --consumers-stopped");
+            0
+        }
+        Err(e) => {
+            return Err(CliError::usage(
+                format!("the broker could not list the members of `{group}` ({e}), so it is unknown whether its consumers are stopped"),
+                "stop the group's consumers (scale the service to 0 tasks), then add --consumers-stopped",
+            ))
+        }
+    };
+    if members > 0 {
+        return Err(CliError::usage(
+            format!("group `{group}` has {members} active member(s); offsets of a running group cannot be moved"),
+            "stop its consumers first (scale the service to 0 tasks), then run this again",
+        ));
+    }
+    if !crate::safety::confirm(ctx.profile, "moving consumer offsets", &args.execute)? {
+        eprintln!("dry run: no offset was moved; add --execute to move them");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let saved = SavedOffsets {
+        group: group.clone(),
+        saved_at: chrono::Utc::now().to_rfc3339(),
+        offsets: current
+            .iter()
+            .map(|p| SavedOffset {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                offset: p.committed,
+            })
+            .collect(),
+    };
+    let path = args.save_to.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(format!(
+            "opsctl-offsets-{group}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
+    std::fs::write(&path, json).map_err(|e| {
+        CliError::usage(
+            format!(
+                "the previous offsets cannot be saved to {}: {e}",
+                path.display()
+            ),
+            "pick a writable --save-to; nothing was moved",
+        )
+    })?;
+    let detail =
+        serde_json::json!({"group": group, "plan": plan, "saved_to": path.display().to_string()});
+    crate::safety::audit(ctx.profile, "kafka reset-offsets", "started", &detail)?;
+    if let Err(e) = ticketing_kafka::commit_offsets(&ctx.settings.kafka, &group, &targets).await {
+        crate::safety::audit(
+            ctx.profile,
+            "kafka reset-offsets",
+            "failed",
+            &serde_json::json!({"group": group, "error": e.to_string()}),
+        )?;
+        return Err(unreachable(ctx, e));
+    }
+    crate::safety::audit(ctx.profile, "kafka reset-offsets", "done", &detail)?;
+    eprintln!(
+        "offsets moved; the previous ones are in {} (restore with --from-file {})",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

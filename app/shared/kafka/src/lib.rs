@@ -293,3 +293,114 @@ pub async fn group_lag(
     })
     .await?
 }
+
+/// How many members a consumer group has right now (0 when it is empty or
+/// unknown to the broker).
+pub async fn group_members(settings: &KafkaSettings, group: &str) -> Result<usize, KafkaError> {
+    let config = client_config(settings);
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    let group = group.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
+        let groups = consumer
+            .fetch_group_list(Some(&group), timeout)
+            .map_err(KafkaError::Admin)?;
+        Ok(groups
+            .groups()
+            .iter()
+            .filter(|g| g.name() == group)
+            .map(|g| g.members().len())
+            .sum())
+    })
+    .await?
+}
+
+/// Per partition of `topics`, the first offset at or after `at` (the log end
+/// when nothing is that new).
+pub async fn offsets_for_time(
+    settings: &KafkaSettings,
+    topics: &[String],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    let config = client_config(settings);
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    let topics = topics.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
+        let metadata =
+            consumer
+                .fetch_metadata(None, timeout)
+                .map_err(|source| KafkaError::Metadata {
+                    bootstrap: bootstrap.clone(),
+                    timeout,
+                    source,
+                })?;
+        let mut list = TopicPartitionList::new();
+        for topic in &topics {
+            let found = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+            for p in found.partitions() {
+                list.add_partition_offset(topic, p.id(), Offset::Offset(at.timestamp_millis()))
+                    .map_err(KafkaError::Admin)?;
+            }
+        }
+        let found = consumer
+            .offsets_for_times(list, timeout)
+            .map_err(KafkaError::Admin)?;
+        let mut out = Vec::new();
+        for e in found.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) if o >= 0 => o,
+                _ => {
+                    consumer
+                        .fetch_watermarks(e.topic(), e.partition(), timeout)
+                        .map_err(KafkaError::Admin)?
+                        .1
+                }
+            };
+            out.push((e.topic().to_owned(), e.partition(), offset));
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+/// Commits `offsets` for `group` (which must have no active members).
+pub async fn commit_offsets(
+    settings: &KafkaSettings,
+    group: &str,
+    offsets: &[(String, i32, i64)],
+) -> Result<(), KafkaError> {
+    let mut config = client_config(settings);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let bootstrap = settings.bootstrap_servers.clone();
+    let offsets = offsets.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in &offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(KafkaError::Admin)?;
+        }
+        consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .map_err(KafkaError::Admin)
+    })
+    .await?
+}
