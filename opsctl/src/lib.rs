@@ -14,6 +14,7 @@ pub mod context;
 pub mod error;
 pub mod output;
 pub mod safety;
+pub mod segments;
 
 use std::process::ExitCode;
 
