@@ -8,6 +8,7 @@
 //! `status`: something is down), 2 usage or configuration error, 3 the
 //! command could not do its job (a dependency it needs is unreachable).
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod context;

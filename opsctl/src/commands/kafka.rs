@@ -28,6 +28,10 @@ pub enum KafkaCommand {
     /// Per group, topic and partition: committed offset, log end, lag, and a
     /// drain estimate from two samples.
     Lag(LagArgs),
+    /// Restart the broker: in AWS through SSM Run Command on the instance(s)
+    /// tagged as the broker; on the local stack through the configured
+    /// command. Then wait for it to answer. Plan first; `--execute` acts.
+    Restart(RestartArgs),
     /// Check Kafka log segment files (record batch v2): CRC-32C of every
     /// batch, increasing offsets, sane sizes, torn tails. Exits 1 on any
     /// corruption.
@@ -36,6 +40,15 @@ pub enum KafkaCommand {
     /// saves the previous offsets to a file, then commits). Refused while the
     /// group has active members.
     ResetOffsets(ResetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// Seconds to wait for the restart command and then for the broker.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub execute: crate::safety::ExecuteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +117,7 @@ pub async fn exec(ctx: &Context, command: KafkaCommand) -> Result<ExitCode, CliE
         KafkaCommand::Lag(args) => lag(ctx, args).await,
         KafkaCommand::ResetOffsets(args) => reset_offsets(ctx, args).await,
         KafkaCommand::VerifySegments(args) => verify_segments(ctx, args).await,
+        KafkaCommand::Restart(args) => restart(ctx, args).await,
     }
 }
 
@@ -661,4 +675,167 @@ async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, Cl
     } else {
         ExitCode::from(EXIT_PROBLEM)
     })
+}
+
+/// Where and how the broker is restarted.
+#[derive(Serialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub(crate) enum RestartPlan {
+    Ssm {
+        region: String,
+        document: &'static str,
+        target_tag: String,
+        command: &'static str,
+    },
+    Local {
+        command: String,
+    },
+}
+
+#[derive(Serialize)]
+pub(crate) struct RestartReport {
+    plan: RestartPlan,
+    command_seconds: f64,
+    broker_answered_after_seconds: f64,
+    instances: Vec<String>,
+}
+
+pub(crate) fn restart_plan(ctx: &Context) -> Result<RestartPlan, CliError> {
+    use ticketing_catalog::aws;
+    Ok(match (&ctx.settings.stack, ctx.profile) {
+        (Some(stack), ticketing_config::Profile::Local) => RestartPlan::Local {
+            command: stack.kafka_restart_command.clone(),
+        },
+        _ => RestartPlan::Ssm {
+            region: ctx.region.clone(),
+            document: aws::RUN_SHELL_DOCUMENT,
+            target_tag: format!(
+                "{}={}",
+                aws::KAFKA_BROKER_TAG_KEY,
+                aws::KAFKA_BROKER_TAG_VALUE
+            ),
+            command: aws::KAFKA_RESTART_COMMAND,
+        },
+    })
+}
+
+async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliError> {
+    let plan = restart_plan(ctx)?;
+    match &plan {
+        RestartPlan::Ssm { region, document, target_tag, command } => eprintln!(
+            "plan: run `{command}` with SSM {document} on the instances tagged {target_tag} in {region}, then wait up to {} s for {}",
+            args.timeout, ctx.settings.kafka.bootstrap_servers
+        ),
+        RestartPlan::Local { command } => eprintln!(
+            "plan: run `{command}`, then wait up to {} s for {}",
+            args.timeout, ctx.settings.kafka.bootstrap_servers
+        ),
+    }
+    if !crate::safety::confirm(ctx.profile, "restarting the Kafka broker", &args.execute)? {
+        eprintln!("dry run: nothing was restarted; add --execute to restart");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = restart_now(ctx, plan, std::time::Duration::from_secs(args.timeout)).await?;
+    output::emit(ctx.output, &report, || {
+        format!(
+            "restart command finished in {:.1} s{}; the broker answered {:.1} s after it\n",
+            report.command_seconds,
+            if report.instances.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", report.instances.join(", "))
+            },
+            report.broker_answered_after_seconds
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restarts (audited) and waits for the broker; the DR runbook calls it too.
+pub(crate) async fn restart_now(
+    ctx: &Context,
+    plan: RestartPlan,
+    timeout: std::time::Duration,
+) -> Result<RestartReport, CliError> {
+    crate::safety::audit(
+        ctx.profile,
+        "kafka restart",
+        "started",
+        &serde_json::to_value(&plan).unwrap_or_default(),
+    )?;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let outcome = match &plan {
+        RestartPlan::Local { command } => run_local(command, timeout).await.map(|()| Vec::new()),
+        RestartPlan::Ssm { .. } => crate::aws::restart_broker(ctx, deadline).await,
+    };
+    let instances = match outcome {
+        Ok(i) => i,
+        Err(e) => {
+            crate::safety::audit(
+                ctx.profile,
+                "kafka restart",
+                "failed",
+                &serde_json::json!({"error": e.to_string()}),
+            )?;
+            return Err(e);
+        }
+    };
+    let command_seconds = started.elapsed().as_secs_f64();
+    let waited = Instant::now();
+    loop {
+        match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() >= deadline => {
+                crate::safety::audit(
+                    ctx.profile,
+                    "kafka restart",
+                    "failed",
+                    &serde_json::json!({"error": e.to_string()}),
+                )?;
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "the restart command ran but the broker did not answer within {} s: {e}; check the broker's log",
+                    timeout.as_secs()
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let report = RestartReport {
+        plan,
+        command_seconds,
+        broker_answered_after_seconds: waited.elapsed().as_secs_f64(),
+        instances,
+    };
+    crate::safety::audit(
+        ctx.profile,
+        "kafka restart",
+        "done",
+        &serde_json::to_value(&report).unwrap_or_default(),
+    )?;
+    Ok(report)
+}
+
+async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), CliError> {
+    let child = tokio::process::Command::new("sh")
+        .args(["-c", command])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = tokio::time::timeout(timeout, child)
+        .await
+        .map_err(|_| {
+            CliError::Failed(anyhow::anyhow!(
+                "`{command}` did not finish within {} s",
+                timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("`{command}` could not run: {e}")))?;
+    if !out.status.success() {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "`{command}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }

@@ -171,3 +171,14 @@ mod tests {
         assert_eq!(ServiceName::ApiGateway.schema(), None);
     }
 }
+
+/// The AWS footprint's names that commands and templates share.
+pub mod aws {
+    /// The tag that marks the Kafka broker instance(s); `opsctl kafka
+    /// restart` targets it through SSM, the kafka stack sets it.
+    pub const KAFKA_BROKER_TAG_KEY: &str = "Role";
+    pub const KAFKA_BROKER_TAG_VALUE: &str = "kafka-broker";
+    /// The SSM document and the command that restart the broker.
+    pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
+    pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka";
+}

@@ -242,6 +242,14 @@ pub struct StackSettings {
     pub state_dir: String,
     pub portone_sandbox_port: u16,
     pub moto_port: u16,
+    /// How `opsctl kafka restart` restarts the local broker (run by `sh -c`
+    /// from the repository root).
+    #[serde(default = "default_kafka_restart")]
+    pub kafka_restart_command: String,
+}
+
+fn default_kafka_restart() -> String {
+    "infra/local/stack.sh restart kafka".to_owned()
 }
 
 fn default_true() -> bool {

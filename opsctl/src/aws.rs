@@ -1,0 +1,128 @@
+//! AWS clients for the chosen environment: its region, and the moto server's
+//! endpoint on the local stack (`aws.endpoint_url`, or `AWS_ENDPOINT_URL`).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::types::{CommandStatus, Target};
+use ticketing_catalog::aws;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+pub async fn sdk_config(ctx: &Context) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(ctx.region.clone()));
+    if let Some(url) = &ctx.settings.aws.endpoint_url {
+        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
+    }
+    loader.load().await
+}
+
+fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(anyhow::anyhow!(
+        "{what}: {e}; check the AWS credentials and region (--region) for this environment"
+    ))
+}
+
+/// Runs the restart command on the broker instance(s) through SSM and waits
+/// for every invocation to finish; returns the instance ids.
+pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<String>, CliError> {
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await);
+    let target = Target::builder()
+        .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
+        .values(aws::KAFKA_BROKER_TAG_VALUE)
+        .build();
+    let sent = ssm
+        .send_command()
+        .document_name(aws::RUN_SHELL_DOCUMENT)
+        .targets(target)
+        .parameters("commands", vec![aws::KAFKA_RESTART_COMMAND.to_owned()])
+        .comment("opsctl kafka restart")
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                "SSM SendCommand failed",
+                aws_sdk_ssm::error::DisplayErrorContext(e),
+            )
+        })?;
+    let command = sent
+        .command()
+        .ok_or_else(|| aws_error("SSM SendCommand", "no command in the answer"))?;
+    let command_id = command
+        .command_id()
+        .ok_or_else(|| aws_error("SSM SendCommand", "no command id in the answer"))?
+        .to_owned();
+    let sent_to: Vec<String> = command.instance_ids().to_vec();
+    loop {
+        // ListCommands carries the overall status and counts (moto server
+        // implements it; it lacks ListCommandInvocations).
+        let listed = ssm
+            .list_commands()
+            .command_id(&command_id)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "SSM ListCommands failed",
+                    aws_sdk_ssm::error::DisplayErrorContext(e),
+                )
+            })?;
+        let Some(state) = listed.commands().first() else {
+            return Err(aws_error(
+                "SSM ListCommands",
+                format!("command {command_id} is unknown"),
+            ));
+        };
+        if state.target_count() == 0 {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "no instance tagged {}={} received the restart command (SSM command {command_id}); is the broker instance running and managed by SSM?",
+                aws::KAFKA_BROKER_TAG_KEY,
+                aws::KAFKA_BROKER_TAG_VALUE
+            )));
+        }
+        match state.status() {
+            Some(CommandStatus::Success) => {
+                return Ok(invoked_instances(&ssm, &command_id)
+                    .await
+                    .unwrap_or(sent_to));
+            }
+            Some(
+                s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
+            ) => {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "the restart command {} on {} of {} instance(s) (SSM command {command_id}); see its output in the SSM console",
+                    s.as_str(),
+                    state.error_count(),
+                    state.target_count()
+                )));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "the restart command (SSM command {command_id}) did not finish in time ({} of {} done)",
+                state.completed_count(),
+                state.target_count()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The instances a command ran on; `None` where the API is missing (moto).
+async fn invoked_instances(ssm: &aws_sdk_ssm::Client, command_id: &str) -> Option<Vec<String>> {
+    let answer = ssm
+        .list_command_invocations()
+        .command_id(command_id)
+        .send()
+        .await
+        .ok()?;
+    Some(
+        answer
+            .command_invocations()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect(),
+    )
+}

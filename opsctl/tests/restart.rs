@@ -1,0 +1,202 @@
+//! `opsctl kafka restart`: through SSM Run Command against moto server (an
+//! instance tagged as the broker, made with moto's EC2 API), and through the
+//! local command; the broker it waits for is the local stack's.
+
+use std::path::Path;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
+    cmd.args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("opsctl runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn moto_url() -> String {
+    let settings =
+        ticketing_config::load(ticketing_config::Profile::Local).expect("local settings");
+    settings
+        .aws
+        .endpoint_url
+        .expect("local endpoint")
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// An EC2 instance tagged as the broker, made through moto's EC2 query API.
+async fn broker_instance(region: &str) -> String {
+    let body = [
+        ("Action", "RunInstances"),
+        ("Version", "2016-11-15"),
+        ("ImageId", "ami-12c6146b"),
+        ("MinCount", "1"),
+        ("MaxCount", "1"),
+        ("InstanceType", "t3.small"),
+        ("TagSpecification.1.ResourceType", "instance"),
+        (
+            "TagSpecification.1.Tag.1.Key",
+            ticketing_catalog::aws::KAFKA_BROKER_TAG_KEY,
+        ),
+        (
+            "TagSpecification.1.Tag.1.Value",
+            ticketing_catalog::aws::KAFKA_BROKER_TAG_VALUE,
+        ),
+    ];
+    let xml = reqwest::Client::new()
+        .post(format!("{}/", moto_url()))
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20261124/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .form(&body)
+        .send()
+        .await
+        .expect("moto answers")
+        .text()
+        .await
+        .expect("xml");
+    let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
+    let end = xml[start..].find('<').expect("end") + start;
+    xml[start..end].to_owned()
+}
+
+fn audit_phases(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn in_aws_the_tagged_broker_gets_the_restart_through_ssm() {
+    let instance = broker_instance("us-east-1").await;
+    let dir = std::env::temp_dir().join(format!("restart-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let audit = dir.join("audit.jsonl");
+    let moto = moto_url();
+    let vars = [
+        ("TICKETING__AWS__ENDPOINT_URL", moto.as_str()),
+        ("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:59092"),
+        ("OPSCTL_AUDIT_LOG", audit.to_str().expect("path")),
+    ];
+    let plan = opsctl(&["--env", "dev", "kafka", "restart"], &vars).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("sudo systemctl restart kafka"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan.stderr.contains("Role=kafka-broker"), "{}", plan.stderr);
+    assert!(
+        audit_phases(&audit).is_empty(),
+        "a plan is not audited as a change"
+    );
+
+    let done = opsctl(
+        &[
+            "--env",
+            "dev",
+            "--output",
+            "json",
+            "kafka",
+            "restart",
+            "--execute",
+            "--timeout",
+            "30",
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).expect("json");
+    assert!(
+        report["instances"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i == instance.as_str())),
+        "{report}"
+    );
+    assert_eq!(report["plan"]["via"], "ssm");
+    assert_eq!(audit_phases(&audit), ["started", "done"]);
+
+    // A region without a broker instance: nobody receives it.
+    let nobody = opsctl(
+        &[
+            "--env",
+            "dev",
+            "--region",
+            "ap-northeast-2",
+            "kafka",
+            "restart",
+            "--execute",
+            "--timeout",
+            "3",
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(nobody.code, 3, "{}", nobody.stderr);
+    assert!(
+        nobody.stderr.contains("no instance tagged"),
+        "{}",
+        nobody.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn on_the_local_stack_the_configured_command_runs_and_its_failure_is_reported() {
+    let dir = std::env::temp_dir().join(format!("restart-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let marker = dir.join("restarted");
+    let audit = dir.join("audit.jsonl");
+    let command = format!("touch {}", marker.display());
+    let vars = [
+        ("TICKETING__STACK__KAFKA_RESTART_COMMAND", command.as_str()),
+        ("OPSCTL_AUDIT_LOG", audit.to_str().expect("path")),
+    ];
+    let plan = opsctl(&["kafka", "restart"], &vars).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(!marker.exists(), "a plan runs nothing");
+    let done = opsctl(&["kafka", "restart", "--execute", "--timeout", "20"], &vars).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(marker.exists());
+    assert!(
+        done.stdout.contains("the broker answered"),
+        "{}",
+        done.stdout
+    );
+
+    let failing = [
+        (
+            "TICKETING__STACK__KAFKA_RESTART_COMMAND",
+            "echo cannot >&2; exit 3",
+        ),
+        ("OPSCTL_AUDIT_LOG", audit.to_str().expect("path")),
+    ];
+    let failed = opsctl(&["kafka", "restart", "--execute"], &failing).await;
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(failed.stderr.contains("cannot"), "{}", failed.stderr);
+    assert_eq!(
+        audit_phases(&audit),
+        ["started", "done", "started", "failed"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
