@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::kafka::KafkaCommand,
     },
+    /// Reservations: reconciling the ones stuck in PENDING with PortOne.
+    Reservations {
+        #[command(subcommand)]
+        command: crate::commands::reservations::ReservationsCommand,
+    },
     /// The transactional outbox: backlog, and re-sending events.
     Outbox {
         #[command(subcommand)]

@@ -114,10 +114,7 @@ struct Prepared {
     reservation_id: Uuid,
 }
 
-/// `merchant_uid` of a reservation's payment.
-pub fn merchant_uid(reservation: Uuid) -> String {
-    format!("res_{}", reservation.simple())
-}
+pub use ticketing_portone::merchant_uid;
 
 /// `POST /api/payments/prepare`.
 async fn prepare(

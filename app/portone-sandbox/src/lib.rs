@@ -4,7 +4,8 @@
 //! PortOne V1 endpoints (same paths, bodies and `{code, message, response}`
 //! envelope as `https://api.iamport.kr`):
 //! `POST /users/getToken`, `POST /payments/prepare`, `GET /payments/{imp_uid}`,
-//! `POST /payments/cancel`, `GET /certifications/{imp_uid}`.
+//! `GET /payments/find/{merchant_uid}`, `POST /payments/cancel`,
+//! `GET /certifications/{imp_uid}`.
 //!
 //! Sandbox controls (what a customer's browser and PortOne's back office would
 //! do), under `/sandbox`:
@@ -120,6 +121,7 @@ impl Sandbox {
             .route("/payments/prepare", post(prepare))
             .route("/payments/cancel", post(cancel))
             .route("/payments/{imp_uid}", get(payment))
+            .route("/payments/find/{merchant_uid}", get(find_payment))
             .route("/certifications/{imp_uid}", get(certification))
             .route("/sandbox/checkout", post(checkout))
             .route("/sandbox/webhooks/resend", post(resend))
@@ -313,6 +315,30 @@ async fn payment(
             StatusCode::NOT_FOUND,
             -1,
             "존재하지 않는 결제정보입니다. (no such payment)",
+        )),
+    }
+}
+
+/// The latest payment of an order (PortOne answers the newest attempt).
+async fn find_payment(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(merchant_uid): Path<String>,
+) -> Answer {
+    authorise(&sandbox, &headers)?;
+    let found = sandbox
+        .ledger()
+        .payments
+        .values()
+        .filter(|p| p.merchant_uid == merchant_uid)
+        .max_by(|a, b| a.imp_uid.cmp(&b.imp_uid))
+        .cloned();
+    match found {
+        Some(p) => ok(p),
+        None => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            -1,
+            "결제정보가 존재하지 않습니다. (no payment for this merchant_uid)",
         )),
     }
 }

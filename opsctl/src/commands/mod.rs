@@ -2,6 +2,7 @@
 
 pub mod kafka;
 pub mod outbox;
+pub mod reservations;
 pub mod status;
 
 use std::process::ExitCode;
@@ -16,5 +17,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
+        Command::Reservations { command } => reservations::exec(&ctx, command).await,
     }
 }

@@ -24,6 +24,11 @@ use serde::{Deserialize, Serialize};
 use ticketing_config::{PortOneMode, PortOneSettings};
 use url::Url;
 
+/// The `merchant_uid` (PortOne order id) of a reservation's payment.
+pub fn merchant_uid(reservation: uuid::Uuid) -> String {
+    format!("res_{}", reservation.simple())
+}
+
 /// PortOne's answer envelope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiResponse<T> {
@@ -353,6 +358,18 @@ impl PortOne {
         checked_id("payment", imp_uid)?;
         self.authorised::<(), _>(reqwest::Method::GET, &format!("/payments/{imp_uid}"), None)
             .await
+    }
+
+    /// `GET /payments/find/{merchant_uid}`: the payment of an order, when the
+    /// webhook never arrived (reconciliation).
+    pub async fn find_by_merchant_uid(&self, merchant_uid: &str) -> Result<Payment, PortOneError> {
+        checked_id("order", merchant_uid)?;
+        self.authorised::<(), _>(
+            reqwest::Method::GET,
+            &format!("/payments/find/{merchant_uid}"),
+            None,
+        )
+        .await
     }
 
     /// `POST /payments/cancel`.
