@@ -32,6 +32,9 @@ pub enum KafkaCommand {
     /// tagged as the broker; on the local stack through the configured
     /// command. Then wait for it to answer. Plan first; `--execute` acts.
     Restart(RestartArgs),
+    /// The whole Kafka disaster-recovery runbook in order, with a step log,
+    /// resume, and a closing report (recovery time, events lost and replayed).
+    Dr(crate::commands::dr::DrArgs),
     /// Check Kafka log segment files (record batch v2): CRC-32C of every
     /// batch, increasing offsets, sane sizes, torn tails. Exits 1 on any
     /// corruption.
@@ -118,6 +121,7 @@ pub async fn exec(ctx: &Context, command: KafkaCommand) -> Result<ExitCode, CliE
         KafkaCommand::ResetOffsets(args) => reset_offsets(ctx, args).await,
         KafkaCommand::VerifySegments(args) => verify_segments(ctx, args).await,
         KafkaCommand::Restart(args) => restart(ctx, args).await,
+        KafkaCommand::Dr(args) => crate::commands::dr::exec(ctx, args).await,
     }
 }
 
@@ -213,7 +217,10 @@ async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
 }
 
 /// The groups to look at and their topics (physical names).
-fn groups(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, Vec<String>)>, CliError> {
+pub(crate) fn groups(
+    ctx: &Context,
+    only: Option<&str>,
+) -> Result<Vec<(String, Vec<String>)>, CliError> {
     let kafka = &ctx.settings.kafka;
     let consumers: Vec<ServiceName> = ServiceName::ALL
         .into_iter()
@@ -263,7 +270,7 @@ struct GroupLag {
     drain_estimate_seconds: Option<f64>,
 }
 
-async fn sample(
+pub(crate) async fn sample(
     ctx: &Context,
     groups: &[(String, Vec<String>)],
 ) -> Result<Vec<(String, PartitionLag)>, CliError> {
@@ -696,7 +703,7 @@ pub(crate) enum RestartPlan {
 pub(crate) struct RestartReport {
     plan: RestartPlan,
     command_seconds: f64,
-    broker_answered_after_seconds: f64,
+    pub(crate) broker_answered_after_seconds: f64,
     instances: Vec<String>,
 }
 

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod dr;
 pub mod kafka;
 pub mod outbox;
 pub mod reservations;

@@ -76,7 +76,7 @@ pub async fn exec(ctx: &Context, command: OutboxCommand) -> Result<ExitCode, Cli
 }
 
 /// The publishing services chosen by `--service`.
-fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
+pub(crate) fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
     let all: Vec<ServiceName> = ServiceName::ALL
         .into_iter()
         .filter(|s| s.publishes_events())
@@ -97,7 +97,7 @@ fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
     }
 }
 
-fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
+pub(crate) fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
     let schema = service.schema().ok_or_else(|| {
         CliError::usage(format!("{service} has no schema"), "pick another service")
     })?;

@@ -105,6 +105,29 @@ impl PrivateBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.kill_restarted();
+    }
+
+    /// A shell command that starts this broker again (same port, same
+    /// storage) in the background, for tests where another program (opsctl)
+    /// does the restart. [`PrivateBroker::stop`] and `Drop` stop it too.
+    pub fn restart_command(&self) -> String {
+        format!(
+            "cd '{dir}' && nohup '{tansu}' broker --listener-url tcp://127.0.0.1:{port} \
+             --advertised-listener-url tcp://127.0.0.1:{port} --storage-engine sqlite://tansu.db \
+             >>restarted.log 2>&1 </dev/null & echo $! > '{dir}/restarted.pid'",
+            dir = self.dir.display(),
+            tansu = tansu().display(),
+            port = self.port,
+        )
+    }
+
+    fn kill_restarted(&self) {
+        let pidfile = self.dir.join("restarted.pid");
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            let _ = std::fs::remove_file(pidfile);
+        }
     }
 }
 

@@ -1,0 +1,441 @@
+//! `opsctl kafka dr`: the Kafka disaster-recovery runbook in order --
+//! detect, restart, health, verify segments, replay the outbox, wait for the
+//! consumers to drain, reconcile pending reservations -- with a step log,
+//! stop-on-failure naming the next step, `--resume-from`, and a closing
+//! report: the measured recovery time, events replayed, and events lost
+//! (outbox rows written before the run that are still unpublished at its
+//! end; it must be 0).
+//!
+//! ```text
+//! opsctl kafka dr                                   # the plan
+//! opsctl kafka dr --execute                         # run it
+//! opsctl kafka dr --execute --resume-from replay    # after fixing a failed step
+//! ```
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use ticketing_catalog::topics;
+use ticketing_messaging::relay::{Relay, RelayOptions};
+use ticketing_messaging::replay::{self, ReplayOptions, Selection};
+
+use crate::commands::{kafka, outbox, reservations};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output;
+use crate::safety::{self, ExecuteArgs};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Detect,
+    Restart,
+    Health,
+    VerifySegments,
+    Replay,
+    Drain,
+    Reconcile,
+}
+
+impl Step {
+    const ALL: [Step; 7] = [
+        Step::Detect,
+        Step::Restart,
+        Step::Health,
+        Step::VerifySegments,
+        Step::Replay,
+        Step::Drain,
+        Step::Reconcile,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Detect => "detect",
+            Step::Restart => "restart",
+            Step::Health => "health",
+            Step::VerifySegments => "verify-segments",
+            Step::Replay => "replay",
+            Step::Drain => "drain",
+            Step::Reconcile => "reconcile",
+        }
+    }
+
+    fn plan(self) -> &'static str {
+        match self {
+            Step::Detect => {
+                "ask the broker for metadata; note whether it answers and has the topics"
+            }
+            Step::Restart => "restart the broker if it did not answer (`opsctl kafka restart`)",
+            Step::Health => "wait for the broker; create any missing catalog topic",
+            Step::VerifySegments => {
+                "verify the segment files given with --segments (skipped without)"
+            }
+            Step::Replay => {
+                "re-send the outbox backlog (or --replay-since a time, for a lost disk)"
+            }
+            Step::Drain => {
+                "wait until every consumer group's lag is 0 (`opsctl kafka lag --until-drained`)"
+            }
+            Step::Reconcile => {
+                "re-announce paid reservations still PENDING (`opsctl reservations reconcile`)"
+            }
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DrArgs {
+    /// Start at this step (after fixing the one that failed).
+    #[arg(long, value_enum)]
+    pub resume_from: Option<Step>,
+    /// Restart even when the broker answers.
+    #[arg(long)]
+    pub force_restart: bool,
+    /// Segment files to verify (where the broker's disk is reachable).
+    #[arg(long, num_args = 1..)]
+    pub segments: Vec<std::path::PathBuf>,
+    /// Re-send every event written since this time even if marked sent (the
+    /// broker lost its disk); RFC 3339.
+    #[arg(long)]
+    pub replay_since: Option<String>,
+    /// Seconds to wait for the restart and the broker.
+    #[arg(long, default_value_t = 300)]
+    pub restart_timeout: u64,
+    /// Seconds to wait for the consumers to drain.
+    #[arg(long, default_value_t = 600)]
+    pub drain_timeout: u64,
+    /// Reconcile reservations PENDING for longer than this (30s, 5m, ...).
+    #[arg(long, default_value = "1m", value_parser = reservations::parse_age)]
+    pub reconcile_older_than: Duration,
+    #[command(flatten)]
+    pub execute: ExecuteArgs,
+}
+
+#[derive(Serialize)]
+struct StepLog {
+    step: Step,
+    outcome: &'static str,
+    seconds: f64,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct DrReport {
+    recovery_seconds: f64,
+    events_replayed: u64,
+    events_lost: i64,
+    reservations_reconciled: usize,
+    steps: Vec<StepLog>,
+}
+
+/// Per publishing service, the highest outbox id when the run began.
+type Marks = Vec<(ticketing_catalog::ServiceName, sqlx::PgPool, i64)>;
+
+async fn marks(ctx: &Context) -> Result<Marks, CliError> {
+    let mut out = Vec::new();
+    for service in outbox::services(None)? {
+        let pool = outbox::pool(ctx, service)?;
+        let max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM outbox")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| {
+                CliError::Failed(anyhow::anyhow!(
+                    "reading the outbox of {service}: {e}; is PostgreSQL up?"
+                ))
+            })?;
+        out.push((service, pool, max));
+    }
+    Ok(out)
+}
+
+async fn lost(marks: &Marks) -> Result<i64, CliError> {
+    let mut lost = 0;
+    for (service, pool, max) in marks {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND id <= $1")
+                .bind(max)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| {
+                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+                })?;
+        lost += n;
+    }
+    Ok(lost)
+}
+
+pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
+    let first = args.resume_from.unwrap_or(Step::Detect);
+    let steps: Vec<Step> = Step::ALL.into_iter().filter(|s| *s >= first).collect();
+    let since = args
+        .replay_since
+        .as_deref()
+        .map(|raw| {
+            chrono::DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("--replay-since `{raw}` is not a time: {e}"),
+                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
+                    )
+                })
+        })
+        .transpose()?;
+    eprintln!("Kafka disaster recovery, {} step(s):", steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        eprintln!("  {}. {:<16} {}", i + 1, s.name(), s.plan());
+    }
+    if !safety::confirm(ctx.profile, "running the Kafka DR runbook", &args.execute)? {
+        eprintln!("dry run: nothing was done; add --execute to run the runbook");
+        return Ok(ExitCode::SUCCESS);
+    }
+    safety::audit(
+        ctx.profile,
+        "kafka dr",
+        "started",
+        &serde_json::json!({"from": first}),
+    )?;
+    let started = Instant::now();
+    let marks = marks(ctx).await?;
+    let mut report = DrReport {
+        recovery_seconds: 0.0,
+        events_replayed: 0,
+        events_lost: 0,
+        reservations_reconciled: 0,
+        steps: Vec::new(),
+    };
+    let mut broker_up = !steps.contains(&Step::Detect);
+    for step in steps {
+        let t = Instant::now();
+        eprintln!("[dr] {} ...", step.name());
+        let result = run_step(ctx, &args, step, since, &mut broker_up, &mut report).await;
+        let seconds = t.elapsed().as_secs_f64();
+        match result {
+            Ok(detail) => {
+                eprintln!("[dr] {} ok ({seconds:.1} s): {detail}", step.name());
+                report.steps.push(StepLog {
+                    step,
+                    outcome: "ok",
+                    seconds,
+                    detail,
+                });
+            }
+            Err(e) => {
+                eprintln!("[dr] {} FAILED ({seconds:.1} s): {e}", step.name());
+                safety::audit(
+                    ctx.profile,
+                    "kafka dr",
+                    "failed",
+                    &serde_json::json!({"step": step, "error": e.to_string()}),
+                )?;
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "step `{}` failed: {e}; fix it, then run `opsctl kafka dr --execute --resume-from {}`",
+                    step.name(),
+                    step.name()
+                )));
+            }
+        }
+    }
+    report.events_lost = lost(&marks).await?;
+    report.recovery_seconds = started.elapsed().as_secs_f64();
+    safety::audit(
+        ctx.profile,
+        "kafka dr",
+        "done",
+        &serde_json::to_value(&report).unwrap_or_default(),
+    )?;
+    output::emit(ctx.output, &report, || {
+        let rows: Vec<Vec<String>> = report
+            .steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.step.name().to_owned(),
+                    s.outcome.to_owned(),
+                    format!("{:.1} s", s.seconds),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        format!(
+            "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n",
+            output::table(&["STEP", "OUTCOME", "TIME", "DETAIL"], &rows),
+            report.recovery_seconds,
+            report.events_replayed,
+            report.events_lost,
+            report.reservations_reconciled
+        )
+    });
+    Ok(if report.events_lost == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::error::EXIT_PROBLEM)
+    })
+}
+
+async fn run_step(
+    ctx: &Context,
+    args: &DrArgs,
+    step: Step,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    broker_up: &mut bool,
+    report: &mut DrReport,
+) -> Result<String, CliError> {
+    let restart_timeout = Duration::from_secs(args.restart_timeout);
+    match step {
+        Step::Detect => Ok(
+            match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
+                Ok(info) => {
+                    *broker_up = true;
+                    format!("the broker answers ({} topic(s))", info.topics.len())
+                }
+                Err(e) => {
+                    *broker_up = false;
+                    format!("the broker does not answer: {e}")
+                }
+            },
+        ),
+        Step::Restart if *broker_up && !args.force_restart => {
+            Ok("skipped: the broker answers".into())
+        }
+        Step::Restart => {
+            let plan = kafka::restart_plan(ctx)?;
+            let done = kafka::restart_now(ctx, plan, restart_timeout).await?;
+            *broker_up = true;
+            Ok(format!(
+                "restarted; the broker answered {:.1} s after the command",
+                done.broker_answered_after_seconds
+            ))
+        }
+        Step::Health => {
+            let deadline = Instant::now() + restart_timeout;
+            loop {
+                match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
+                    Ok(_) => break,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(CliError::Failed(anyhow::anyhow!(
+                            "the broker does not answer: {e}"
+                        )))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            }
+            let created = ticketing_kafka::ensure_topics(
+                &ctx.settings.kafka,
+                &topics::ALL,
+                topics::MVP_PARTITIONS,
+                topics::MVP_REPLICATION_FACTOR,
+            )
+            .await
+            .map_err(|e| CliError::Failed(e.into()))?;
+            Ok(if created.is_empty() {
+                "the broker answers with every topic".into()
+            } else {
+                format!(
+                    "the broker answers; created missing topic(s) {}",
+                    created.join(", ")
+                )
+            })
+        }
+        Step::VerifySegments if args.segments.is_empty() => {
+            Ok("skipped: no --segments given".into())
+        }
+        Step::VerifySegments => {
+            let mut bad = Vec::new();
+            for path in &args.segments {
+                let file = std::fs::File::open(path).map_err(|e| {
+                    CliError::usage(
+                        format!("{} cannot be read: {e}", path.display()),
+                        "give reachable segment files",
+                    )
+                })?;
+                let r = crate::segments::verify(std::io::BufReader::with_capacity(1 << 20, file))
+                    .map_err(|e| CliError::Failed(e.into()))?;
+                if !r.is_clean() {
+                    bad.push(format!(
+                        "{} ({} problem(s))",
+                        path.display(),
+                        r.problems.len()
+                    ));
+                }
+            }
+            if bad.is_empty() {
+                Ok(format!("{} segment file(s) clean", args.segments.len()))
+            } else {
+                Err(CliError::Failed(anyhow::anyhow!(
+                    "corrupt segments: {}; run `opsctl kafka verify-segments` on them, restore or truncate, and replay with --replay-since",
+                    bad.join(", ")
+                )))
+            }
+        }
+        Step::Replay => {
+            let selection = match since {
+                Some(since) => Selection::range(since, chrono::Utc::now()).map_err(|e| {
+                    CliError::usage(e.to_string(), "give a --replay-since in the past")
+                })?,
+                None => Selection::Unsent,
+            };
+            let mut replayed = 0;
+            for service in outbox::services(None)? {
+                let pool = outbox::pool(ctx, service)?;
+                let plan = replay::plan(&pool, &selection)
+                    .await
+                    .map_err(|e| CliError::Failed(e.into()))?;
+                if plan.events == 0 {
+                    continue;
+                }
+                let relay = Relay::new(
+                    pool,
+                    service.schema().unwrap_or_default(),
+                    ctx.settings.kafka.clone(),
+                    RelayOptions::default(),
+                )
+                .map_err(|e| CliError::Failed(e.into()))?;
+                let done = replay::replay(&relay, &plan, &ReplayOptions::default(), |_| {})
+                    .await
+                    .map_err(|e| CliError::Failed(e.into()))?;
+                replayed += done.published;
+            }
+            report.events_replayed += replayed;
+            Ok(format!("{replayed} event(s) re-sent"))
+        }
+        Step::Drain => {
+            let groups = kafka::groups(ctx, None)?;
+            let deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
+            loop {
+                let lag: i64 = kafka::sample(ctx, &groups)
+                    .await?
+                    .iter()
+                    .map(|(_, p)| p.lag)
+                    .sum();
+                if lag == 0 {
+                    return Ok("every consumer group is at the log end".into());
+                }
+                if Instant::now() >= deadline {
+                    return Err(CliError::Failed(anyhow::anyhow!(
+                        "{lag} message(s) still unprocessed after {} s; see `opsctl kafka lag`",
+                        args.drain_timeout
+                    )));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Step::Reconcile => {
+            let mut lines = reservations::plan(ctx, args.reconcile_older_than, 1000).await?;
+            let summary = reservations::apply(ctx, &mut lines).await?;
+            report.reservations_reconciled += summary.announced;
+            if summary.failed > 0 {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "{} re-announcement(s) failed; see `opsctl reservations reconcile`",
+                    summary.failed
+                )));
+            }
+            Ok(format!(
+                "{} pending: {} re-announced, {} unpaid (left to expire)",
+                summary.pending, summary.announced, summary.unpaid
+            ))
+        }
+    }
+}
