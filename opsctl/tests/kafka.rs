@@ -322,3 +322,63 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
     let _ = std::fs::remove_dir_all(&dir);
     env.cleanup().await;
 }
+
+/// Answers ZooKeeper's four-letter words `ruok` and `stat` the way a server
+/// does, one connection each. A stand-in: no ZooKeeper server can be
+/// installed on this machine (it is not in the Debian or PyPI mirrors here).
+fn four_letter_word_responder() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut word = [0u8; 4];
+            if stream.read_exact(&mut word).is_err() {
+                continue;
+            }
+            let answer = match &word {
+                b"ruok" => "imok".to_owned(),
+                b"stat" => "Zookeeper version: 3.8.4-test\nClients:\n\nLatency min/avg/max: 0/0/0\nMode: standalone\nNode count: 5\n".to_owned(),
+                _ => String::new(),
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn health_checks_zookeeper_with_ruok_and_stat_when_one_is_configured() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let zookeeper = four_letter_word_responder();
+    let ok = opsctl(
+        &env,
+        &[("TICKETING__KAFKA__ZOOKEEPER", zookeeper.as_str())],
+        &["kafka", "health", "--output", "json"],
+    )
+    .await;
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let report: serde_json::Value = serde_json::from_str(&ok.stdout).expect("json");
+    assert_eq!(report["zookeeper"]["ok"], true);
+    assert_eq!(report["zookeeper"]["mode"], "standalone");
+    assert_eq!(report["zookeeper"]["version"], "3.8.4-test");
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = silent.local_addr().expect("addr").to_string();
+    drop(silent);
+    let down = opsctl(
+        &env,
+        &[("TICKETING__KAFKA__ZOOKEEPER", closed.as_str())],
+        &["kafka", "health", "--output", "json"],
+    )
+    .await;
+    assert_eq!(down.code, 1, "{}", down.stdout);
+    let report: serde_json::Value = serde_json::from_str(&down.stdout).expect("json");
+    assert_eq!(report["zookeeper"]["ok"], false);
+    assert!(report["zookeeper"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("ruok")));
+    env.cleanup().await;
+}

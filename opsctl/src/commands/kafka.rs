@@ -22,8 +22,9 @@ use crate::output;
 
 #[derive(Subcommand, Debug)]
 pub enum KafkaCommand {
-    /// Broker reachability and metadata, topics and partitions, with timing.
-    /// Exits 1 when a topic of the catalog is missing.
+    /// Broker reachability and metadata, topics and partitions, with timing;
+    /// ZooKeeper's `ruok`/`stat` when `kafka.zookeeper` is set. Exits 1 when
+    /// a topic of the catalog is missing or ZooKeeper is not ok.
     Health,
     /// Per group, topic and partition: committed offset, log end, lag, and a
     /// drain estimate from two samples.
@@ -138,7 +139,60 @@ struct Health {
     latency_ms: f64,
     brokers: Vec<String>,
     topics: Vec<TopicHealth>,
+    zookeeper: Option<ZooKeeperHealth>,
     healthy: bool,
+}
+
+#[derive(Serialize)]
+struct ZooKeeperHealth {
+    address: String,
+    /// `ruok` answered `imok`.
+    ok: bool,
+    mode: Option<String>,
+    version: Option<String>,
+    latency_ms: f64,
+    error: Option<String>,
+}
+
+/// One ZooKeeper four-letter word over a fresh connection.
+async fn four_letter_word(address: &str, word: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.write_all(word.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(3), stream.read_to_string(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+    Ok(answer)
+}
+
+async fn zookeeper_health(address: &str) -> ZooKeeperHealth {
+    let started = Instant::now();
+    let ruok = four_letter_word(address, "ruok").await;
+    let stat = four_letter_word(address, "stat").await;
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+    };
+    let (ok, error) = match &ruok {
+        Ok(a) if a.trim() == "imok" => (true, None),
+        Ok(a) => (false, Some(format!("ruok answered `{}`", a.trim()))),
+        Err(e) => (false, Some(format!("ruok: {e}"))),
+    };
+    let stat = stat.unwrap_or_default();
+    ZooKeeperHealth {
+        address: address.to_owned(),
+        ok,
+        mode: line(&stat, "Mode:"),
+        version: line(&stat, "Zookeeper version:"),
+        latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        error,
+    }
 }
 
 #[derive(Serialize)]
@@ -182,8 +236,17 @@ async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             .iter()
             .map(|b| format!("{}@{}:{}", b.id, b.host, b.port))
             .collect(),
-        healthy: topics.iter().all(|t| t.present && t.partitions > 0),
+        healthy: false,
         topics,
+        zookeeper: match &kafka.zookeeper {
+            Some(address) => Some(zookeeper_health(address).await),
+            None => None,
+        },
+    };
+    let report = Health {
+        healthy: report.topics.iter().all(|t| t.present && t.partitions > 0)
+            && report.zookeeper.as_ref().is_none_or(|z| z.ok),
+        ..report
     };
     output::emit(ctx.output, &report, || {
         let mut out = format!(

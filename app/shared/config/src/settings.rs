@@ -91,6 +91,10 @@ pub struct KafkaSettings {
     /// when idempotent producers initialise concurrently (see config/local.toml).
     #[serde(default = "default_true")]
     pub idempotent_producer: bool,
+    /// `host:port` of ZooKeeper, for the four-letter-word checks of
+    /// `opsctl kafka health` (unset for KRaft brokers and the local stack).
+    #[serde(default)]
+    pub zookeeper: Option<String>,
 }
 
 impl KafkaSettings {
