@@ -311,3 +311,63 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     drop(broker);
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
+    let env = TestEnv::new().await;
+    ticketing::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
+        .await
+        .expect("migrate");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let audit = std::env::temp_dir().join(format!("dr-fail-{}.jsonl", env.id));
+    let run = |args: Vec<&'static str>| {
+        let dead = dead.clone();
+        let audit = audit.clone();
+        let db = env.settings.database.name.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
+                .args(args)
+                .env("TICKETING__DATABASE__NAME", db)
+                .env("TICKETING__KAFKA__BOOTSTRAP_SERVERS", dead)
+                .env("TICKETING__KAFKA__REQUEST_TIMEOUT_MS", "500")
+                .env(
+                    "TICKETING__STACK__KAFKA_RESTART_COMMAND",
+                    "echo the broker host is gone >&2; exit 1",
+                )
+                .env("OPSCTL_AUDIT_LOG", audit)
+                .output()
+                .await
+                .expect("opsctl")
+        }
+    };
+    let plan = run(vec!["kafka", "dr"]).await;
+    assert_eq!(plan.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&plan.stderr).contains("dry run"));
+
+    let failed = run(vec!["kafka", "dr", "--execute", "--restart-timeout", "5"]).await;
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("step `restart` failed"), "{stderr}");
+    assert!(stderr.contains("--resume-from restart"), "{stderr}");
+    assert!(stderr.contains("the broker host is gone"), "{stderr}");
+
+    // Resuming later skips the steps before.
+    let resumed = run(vec![
+        "kafka",
+        "dr",
+        "--execute",
+        "--resume-from",
+        "health",
+        "--restart-timeout",
+        "2",
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("[dr] detect"), "{stderr}");
+    assert!(stderr.contains("--resume-from health"), "{stderr}");
+    let _ = std::fs::remove_file(&audit);
+    env.cleanup().await;
+}
