@@ -7,26 +7,11 @@
 //! The broker is a private tansu (the shared one serves parallel tests); the
 //! runbook's local restart command is pointed at it.
 
-use std::time::Duration;
+mod common;
 
-use chrono::Utc;
-use portone_sandbox::{SandboxConfig, TEST_CARD};
-use secrecy::ExposeSecret;
-use serde_json::json;
+use common::Booking;
 use ticketing_catalog::{topics, ServiceName};
 use ticketing_testkit::{PrivateBroker, TestEnv};
-use ticketing_tokens::{Keyring, ReservationClaims};
-use uuid::Uuid;
-
-async fn scalar(env: &TestEnv, schema: &str, sql: &str) -> i64 {
-    let pool = env.pool(Some(schema));
-    let n: i64 = sqlx::query_scalar(sql)
-        .fetch_one(&pool)
-        .await
-        .expect("query");
-    pool.close().await;
-    n
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
@@ -37,103 +22,17 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     ticketing_kafka::ensure_topics(&settings.kafka, &topics::ALL, 1, 1)
         .await
         .expect("topics");
-    let sandbox = portone_sandbox::start(
-        "127.0.0.1",
-        0,
-        SandboxConfig::new(
-            env.secrets.portone_api_key.expose_secret(),
-            env.secrets.portone_api_secret.expose_secret(),
-        ),
-    )
-    .await
-    .expect("sandbox");
-    settings.portone.base_url = sandbox.url.clone();
-    settings.booking.rate_limit_per_second = 100_000;
-    let platform = ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL)
-        .await
-        .expect("platform");
-    let gateway = format!(
-        "http://{}",
-        platform.addr(ServiceName::ApiGateway).expect("gw")
-    );
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
-    let auth = ticketing_http::Authenticator::new(
-        Keyring::new(&env.secrets.jwt_signing_key, &[]),
-        settings.booking.jwt_issuer.clone(),
-        3600,
-    );
-    let queue_keys = Keyring::new(&env.secrets.queue_token_signing_key, &[]);
-    let organiser = auth.issue(Uuid::now_v7()).0;
-    let created: serde_json::Value = http
-        .post(format!("{gateway}/api/events"))
-        .bearer_auth(&organiser)
-        .json(
-            &json!({"title": "Drill", "venue": "Hall", "starts_at": "2027-01-01T19:00:00Z",
-            "sections": [{"name": "A", "rows": 1, "seats_per_row": 10, "price": 5000}]}),
-        )
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let performance: Uuid = serde_json::from_value(created["id"].clone()).expect("id");
-    let map: serde_json::Value = http
-        .get(format!("{gateway}/api/events/{performance}/seats"))
-        .send()
-        .await
-        .expect("map")
-        .json()
-        .await
-        .expect("json");
-
-    // One full booking: hold, prepare, pay (the webhook reaches the gateway).
+    let booking = Booking::start(env, settings).await;
+    let (performance, seats) = booking.performance(10, 5000).await;
+    // One full booking: hold, prepare, pay; the webhook reaches the gateway.
     let book = |i: usize| {
-        let user = Uuid::now_v7();
-        let access = auth.issue(user).0;
-        let qr = ticketing_tokens::issue(
-            &queue_keys,
-            &ReservationClaims::new(user, performance, Utc::now(), chrono::Duration::minutes(30)),
-        );
-        let seat = map["seats"][i]["id"].clone();
-        let http = http.clone();
-        let gateway = gateway.clone();
-        let checkout = sandbox.url.join("/sandbox/checkout").expect("url");
+        let booking = &booking;
+        let seat = seats[i].clone();
         async move {
-            let held: serde_json::Value = http
-                .post(format!("{gateway}/api/reservations"))
-                .bearer_auth(&access)
-                .header("x-queue-token", qr)
-                .json(&json!({"performance_id": performance, "seat_ids": [seat]}))
-                .send()
-                .await
-                .expect("hold")
-                .json()
-                .await
-                .expect("json");
-            let prepared: serde_json::Value = http
-                .post(format!("{gateway}/api/payments/prepare"))
-                .bearer_auth(&access)
-                .json(&json!({"payment_token": held["payment_token"]}))
-                .send()
-                .await
-                .expect("prepare")
-                .json()
-                .await
-                .expect("json");
-            let paid: serde_json::Value = http
-                .post(checkout)
-                .json(&json!({"merchant_uid": prepared["merchant_uid"], "amount": 5000, "card_number": TEST_CARD,
-                    "notice_url": format!("{gateway}/webhooks/portone")}))
-                .send()
-                .await
-                .expect("checkout")
-                .json()
-                .await
-                .expect("json");
+            let customer = booking.customer(performance);
+            let held = booking.hold(&customer, performance, &seat).await;
+            let merchant = booking.prepare(&customer, &held).await;
+            let paid = booking.pay(&merchant, 5000, None).await;
             assert_eq!(
                 paid["webhook"]["status"], 200,
                 "the payment is verified: {paid}"
@@ -141,35 +40,27 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
             held["reservation_id"].as_str().expect("id").to_owned()
         }
     };
-    let confirmed = |ids: Vec<String>| {
-        let env = &env;
-        async move {
-            let list = ids
-                .iter()
-                .map(|i| format!("'{i}'"))
-                .collect::<Vec<_>>()
-                .join(",");
-            scalar(
-                env,
-                "reservation_service",
-                &format!("SELECT count(*) FROM reservations WHERE status = 'CONFIRMED' AND id::text IN ({list})"),
+    let unsent = || async {
+        booking
+            .count(
+                "payment_service",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
             )
             .await
-        }
+            + booking
+                .count(
+                    "reservation_service",
+                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+                )
+                .await
     };
 
     let mut before = Vec::new();
     for i in 0..3 {
         before.push(book(i).await);
     }
-    for _ in 0..200 {
-        if confirmed(before.clone()).await == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert_eq!(
-        confirmed(before.clone()).await,
+        booking.confirmed(&before).await,
         3,
         "bookings flow before the outage"
     );
@@ -179,29 +70,20 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     for i in 3..7 {
         during.push(book(i).await);
     }
-    let piled = scalar(
-        &env,
-        "payment_service",
-        "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
-    )
-    .await
-        + scalar(
-            &env,
-            "reservation_service",
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
-        )
-        .await;
+    let piled = unsent().await;
     assert!(
         piled >= 8,
         "holds and payments piled up in the outboxes: {piled}"
     );
-    assert_eq!(
-        confirmed(during.clone()).await,
-        0,
-        "nothing confirms while the broker is down"
-    );
+    for id in &during {
+        assert_eq!(
+            booking.status_of(id).await,
+            "PENDING",
+            "nothing confirms while the broker is down"
+        );
+    }
 
-    let audit = std::env::temp_dir().join(format!("dr-{}.jsonl", env.id));
+    let audit = std::env::temp_dir().join(format!("dr-{}.jsonl", booking.env.id));
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
         .args([
             "--output",
@@ -216,21 +98,24 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
             "--reconcile-older-than",
             "0s",
         ])
-        .env("TICKETING__DATABASE__NAME", &env.settings.database.name)
+        .env(
+            "TICKETING__DATABASE__NAME",
+            &booking.env.settings.database.name,
+        )
         .env(
             "TICKETING__KAFKA__BOOTSTRAP_SERVERS",
-            &settings.kafka.bootstrap_servers,
+            &booking.settings.kafka.bootstrap_servers,
         )
         .env(
             "TICKETING__KAFKA__TOPIC_PREFIX",
-            &settings.kafka.topic_prefix,
+            &booking.settings.kafka.topic_prefix,
         )
         .env(
             "TICKETING__STACK__KAFKA_RESTART_COMMAND",
             broker.restart_command(),
         )
-        .env("TICKETING__PORTONE__BASE_URL", sandbox.url.as_str())
-        .env("TICKETING__SERVICES__API_GATEWAY__URL", &gateway)
+        .env("TICKETING__PORTONE__BASE_URL", booking.sandbox.url.as_str())
+        .env("TICKETING__SERVICES__API_GATEWAY__URL", &booking.gateway)
         .env("OPSCTL_AUDIT_LOG", &audit)
         .output()
         .await
@@ -240,38 +125,20 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
 
     let all: Vec<String> = before.iter().chain(&during).cloned().collect();
-    for _ in 0..300 {
-        if confirmed(all.clone()).await == 7 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert_eq!(
-        confirmed(all.clone()).await,
+        booking.confirmed(&all).await,
         7,
         "every paid reservation is CONFIRMED: {report}"
     );
-    let twice = scalar(
-        &env,
-        "reservation_service",
-        "SELECT count(*) FROM (SELECT partition_key FROM outbox WHERE event_type = 'ReservationConfirmed' \
-         GROUP BY partition_key HAVING count(*) > 1) d",
-    )
-    .await;
-    assert_eq!(twice, 0, "no reservation confirmed twice");
-    let unsent = scalar(
-        &env,
-        "payment_service",
-        "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
-    )
-    .await
-        + scalar(
-            &env,
+    let twice = booking
+        .count(
             "reservation_service",
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+            "SELECT count(*) FROM (SELECT partition_key FROM outbox WHERE event_type = 'ReservationConfirmed' \
+             GROUP BY partition_key HAVING count(*) > 1) d",
         )
         .await;
-    assert_eq!(unsent, 0);
+    assert_eq!(twice, 0, "no reservation confirmed twice");
+    assert_eq!(unsent().await, 0);
     assert_eq!(report["events_lost"], 0, "{report}");
     let replayed = report["events_replayed"].as_i64().expect("replayed");
     assert!(
@@ -306,8 +173,7 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     assert!(report["recovery_seconds"].as_f64().expect("seconds") > 0.0);
 
     let _ = std::fs::remove_file(&audit);
-    let _ = platform.stop().await;
-    sandbox.stop().await;
+    let env = booking.stop().await;
     drop(broker);
     env.cleanup().await;
 }
