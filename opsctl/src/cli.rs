@@ -75,6 +75,11 @@ pub enum Command {
     /// One screen of health: PostgreSQL, Redis, Kafka and every service's
     /// readiness, with latency. Exits 1 when anything is down.
     Status(crate::commands::status::StatusArgs),
+    /// Cost: the monthly model from unit prices.
+    Cost {
+        #[command(subcommand)]
+        command: crate::commands::cost::CostCommand,
+    },
     /// The Kafka broker and its consumer groups.
     Kafka {
         #[command(subcommand)]

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod cost;
 pub mod dr;
 pub mod kafka;
 pub mod outbox;
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
+        Command::Cost { command } => cost::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
     }
 }

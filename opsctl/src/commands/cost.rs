@@ -1,0 +1,421 @@
+//! `opsctl cost model`: the design's monthly cost tables computed from unit
+//! prices (hourly rates x hours per month, storage, logs) kept in one price
+//! file (`infra/prices/us-east-1.toml`, with its date and source), every row
+//! printed with its formula, the totals, and where the design document's own
+//! figures disagree with the computation.
+//!
+//! ```text
+//! opsctl cost model                          # MVP after the free tier
+//! opsctl cost model --optimized              # with RI, Spot, Savings Plans, shorter log retention
+//! opsctl cost model --profile scale-10x
+//! ```
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output;
+
+/// The price file, compiled in.
+pub const PRICES: &str = include_str!("../../../infra/prices/us-east-1.toml");
+
+#[derive(Subcommand, Debug)]
+pub enum CostCommand {
+    /// Monthly cost per item from unit prices, next to the design's figures.
+    Model(ModelArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SizeProfile {
+    Mvp,
+    Scale10x,
+}
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    #[arg(long, value_enum, default_value = "mvp")]
+    pub profile: SizeProfile,
+    /// Apply the design's optimisations (Reserved Instances for RDS and
+    /// ElastiCache, Spot for the broker, a Fargate Savings Plan, 7-day logs).
+    #[arg(long)]
+    pub optimized: bool,
+    /// Differences below this many dollars are not called disagreements.
+    #[arg(long, default_value_t = 0.5)]
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Prices {
+    pub date: String,
+    pub source: String,
+    pub hours_per_month: f64,
+    pub hourly: BTreeMap<String, f64>,
+    pub monthly: BTreeMap<String, f64>,
+    pub discount: BTreeMap<String, f64>,
+}
+
+impl Prices {
+    pub fn load() -> Result<Prices, CliError> {
+        toml::from_str(PRICES)
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("the price file does not parse: {e}")))
+    }
+
+    fn get(map: &BTreeMap<String, f64>, kind: &str, key: &str) -> Result<f64, CliError> {
+        map.get(key).copied().ok_or_else(|| {
+            CliError::Failed(anyhow::anyhow!(
+                "infra/prices/us-east-1.toml has no {kind} price `{key}`; add it with its source"
+            ))
+        })
+    }
+
+    fn hourly(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.hourly, "hourly", key)
+    }
+
+    fn monthly(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.monthly, "monthly", key)
+    }
+
+    fn discount(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.discount, "discount", key)
+    }
+}
+
+/// One row of the model.
+#[derive(Debug, Serialize, Clone)]
+pub struct Row {
+    pub item: &'static str,
+    pub spec: &'static str,
+    pub formula: String,
+    pub monthly: f64,
+    /// The design document's figure for the same row, where it gives one.
+    pub design: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Model {
+    pub profile: SizeProfile,
+    pub optimized: bool,
+    pub prices_date: String,
+    pub prices_source: String,
+    pub rows: Vec<Row>,
+    pub total: f64,
+    pub design_total: Option<f64>,
+    pub disagreements: Vec<String>,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Instance-hours at `rate` for `count` instances, with an optional discount.
+fn instances(
+    p: &Prices,
+    key: &str,
+    count: f64,
+    off: Option<(&str, f64)>,
+) -> Result<(f64, String), CliError> {
+    let rate = p.hourly(key)?;
+    let gross = rate * p.hours_per_month * count;
+    Ok(match off {
+        Some((name, d)) => (
+            gross * (1.0 - d),
+            format!(
+                "{count} x ${rate}/h x {} h x (1 - {d} {name})",
+                p.hours_per_month
+            ),
+        ),
+        None => (
+            gross,
+            format!("{count} x ${rate}/h x {} h", p.hours_per_month),
+        ),
+    })
+}
+
+/// Computes the monthly model: pure, from the price file alone.
+pub fn model(
+    p: &Prices,
+    profile: SizeProfile,
+    optimized: bool,
+    tolerance: f64,
+) -> Result<Model, CliError> {
+    let ri = optimized
+        .then(|| ("RI", p.discount("reserved_1y_no_upfront")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let spot = optimized
+        .then(|| ("Spot", p.discount("spot")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let sp = optimized
+        .then(|| ("Savings Plan", p.discount("savings_plan_1y")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let mut rows = Vec::new();
+    let mut push = |item: &'static str,
+                    spec: &'static str,
+                    (monthly, formula): (f64, String),
+                    design: Option<f64>| {
+        rows.push(Row {
+            item,
+            spec,
+            formula,
+            monthly: round2(monthly),
+            design,
+        })
+    };
+    let storage = p.monthly("rds:storage_gb")?;
+    let ebs = p.monthly("ebs:gp2_gb")?;
+    let (vcpu, gb) = (p.hourly("fargate:vcpu")?, p.hourly("fargate:gb")?);
+    let fargate = |tasks: f64, cpu: f64, mem: f64| {
+        let gross = tasks * (cpu * vcpu + mem * gb) * p.hours_per_month;
+        match sp {
+            Some((n, d)) => (
+                gross * (1.0 - d),
+                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h x (1 - {d} {n})", p.hours_per_month),
+            ),
+            None => (
+                gross,
+                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h", p.hours_per_month),
+            ),
+        }
+    };
+    let alb = p.hourly("alb")? * p.hours_per_month;
+    // The design's figure for a row: plain, and with its optimisations.
+    let design = |plain: Option<f64>, opt: Option<f64>| if optimized { opt } else { plain };
+    match profile {
+        SizeProfile::Mvp => {
+            let (rds, f) = instances(p, "rds:db.t3.micro", 1.0, ri)?;
+            push(
+                "RDS PostgreSQL",
+                "db.t3.micro, Single-AZ, 20 GB",
+                (rds + 20.0 * storage, format!("{f} + 20 GB x ${storage}")),
+                design(Some(17.89), None),
+            );
+            push(
+                "ElastiCache Redis",
+                "cache.t2.micro, Single-AZ",
+                instances(p, "elasticache:cache.t2.micro", 1.0, ri)?,
+                design(Some(11.52), None),
+            );
+            let (kafka, f) = instances(p, "ec2:t2.micro", 1.0, spot)?;
+            push(
+                "EC2 Kafka",
+                "t2.micro, 20 GB EBS",
+                (kafka + 20.0 * ebs, format!("{f} + 20 GB x ${ebs}")),
+                design(Some(8.93), Some(4.03)),
+            );
+            push(
+                "ECS Fargate",
+                "6 services x 1 vCPU x 0.5 GB",
+                fargate(6.0, 1.0, 0.5),
+                design(Some(12.17), Some(7.30)),
+            );
+        }
+        SizeProfile::Scale10x => {
+            let (rds, f) = instances(p, "rds:db.r5.large", 2.0, ri)?;
+            push(
+                "RDS PostgreSQL",
+                "db.r5.large + 1 read replica, 20 GB each",
+                (rds + 40.0 * storage, format!("{f} + 40 GB x ${storage}")),
+                design(Some(283.80), None),
+            );
+            push(
+                "ElastiCache Redis",
+                "cache.r5.large + 1 replica",
+                instances(p, "elasticache:cache.r5.large", 2.0, ri)?,
+                design(Some(234.60), None),
+            );
+            let (kafka, f) = instances(p, "ec2:m5.large", 3.0, spot)?;
+            push(
+                "EC2 Kafka",
+                "m5.large x 3 brokers, 20 GB EBS each",
+                (kafka + 60.0 * ebs, format!("{f} + 60 GB x ${ebs}")),
+                design(Some(223.20), None),
+            );
+            push(
+                "ECS Fargate",
+                "6 services x 3 tasks x 2 vCPU x 1 GB",
+                fargate(18.0, 2.0, 1.0),
+                design(Some(73.02), None),
+            );
+        }
+    }
+    push(
+        "Application Load Balancer",
+        "one ALB (hours; LCUs not modelled)",
+        (
+            alb,
+            format!("${}/h x {} h", p.hourly("alb")?, p.hours_per_month),
+        ),
+        design(
+            Some(if profile == SizeProfile::Mvp {
+                16.20
+            } else {
+                21.60
+            }),
+            (profile == SizeProfile::Mvp).then_some(16.20),
+        ),
+    );
+    if profile == SizeProfile::Mvp {
+        let logs = p.monthly("cloudwatch:logs_gb")?;
+        let cut = if optimized {
+            p.discount("log_retention_cut")?
+        } else {
+            0.0
+        };
+        push(
+            "CloudWatch Logs",
+            "5 GB/month",
+            (
+                5.0 * logs * (1.0 - cut),
+                format!("5 GB x ${logs} x (1 - {cut} retention cut)"),
+            ),
+            design(Some(2.50), Some(0.62)),
+        );
+        let zone = p.monthly("route53:hosted_zone")?;
+        let check = p.monthly("route53:health_check")?;
+        push(
+            "Route 53",
+            "1 hosted zone + 1 health check",
+            (zone + check, format!("${zone} + ${check}")),
+            design(Some(1.00), None),
+        );
+        let other = p.monthly("other:s3_and_transfer")?;
+        push(
+            "Other (S3, data transfer)",
+            "the design's estimate",
+            (other, format!("${other} (estimate)")),
+            design(Some(1.18), None),
+        );
+    }
+    let total = round2(rows.iter().map(|r| r.monthly).sum());
+    let design_total = match (profile, optimized) {
+        (SizeProfile::Mvp, false) => Some(71.39),
+        (SizeProfile::Mvp, true) => Some(47.99),
+        (SizeProfile::Scale10x, false) => Some(836.22),
+        (SizeProfile::Scale10x, true) => None,
+    };
+    let mut disagreements: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let d = r.design?;
+            ((r.monthly - d).abs() > tolerance).then(|| {
+                format!(
+                    "{}: the design says ${d:.2}, the unit prices give ${:.2} ({})",
+                    r.item, r.monthly, r.formula
+                )
+            })
+        })
+        .collect();
+    if let Some(d) = design_total {
+        let rows_sum: f64 = rows.iter().filter_map(|r| r.design).sum();
+        if (total - d).abs() > tolerance {
+            disagreements.push(format!(
+                "total: the design says ${d:.2}, the unit prices give ${total:.2}"
+            ));
+        }
+        if !optimized && (rows_sum - d).abs() > tolerance && rows.iter().all(|r| r.design.is_some())
+        {
+            disagreements.push(format!(
+                "the design's own rows add up to ${rows_sum:.2}, not its total ${d:.2}"
+            ));
+        }
+    }
+    Ok(Model {
+        profile,
+        optimized,
+        prices_date: p.date.clone(),
+        prices_source: p.source.clone(),
+        rows,
+        total,
+        design_total,
+        disagreements,
+    })
+}
+
+pub async fn exec(ctx: &Context, command: CostCommand) -> Result<ExitCode, CliError> {
+    match command {
+        CostCommand::Model(args) => {
+            if args.tolerance < 0.0 {
+                return Err(CliError::usage(
+                    "--tolerance cannot be negative",
+                    "try --tolerance 0.5",
+                ));
+            }
+            let prices = Prices::load()?;
+            let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+            output::emit(ctx.output, &m, || {
+                let rows: Vec<Vec<String>> = m
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.item.to_owned(),
+                            r.spec.to_owned(),
+                            format!("{:.2}", r.monthly),
+                            r.design.map_or("-".into(), |d| format!("{d:.2}")),
+                            r.formula.clone(),
+                        ]
+                    })
+                    .collect();
+                let mut out = format!("prices of {} ({})\n", m.prices_date, m.prices_source);
+                out.push_str(&output::table(
+                    &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
+                    &rows,
+                ));
+                out.push_str(&format!(
+                    "total ${:.2}/month{}\n",
+                    m.total,
+                    m.design_total
+                        .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
+                ));
+                for d in &m.disagreements {
+                    out.push_str(&format!("disagrees: {d}\n"));
+                }
+                out
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_unit_prices_times_hours_plus_storage() {
+        let p = Prices::load().expect("prices");
+        let m = model(&p, SizeProfile::Mvp, false, 0.5).expect("model");
+        let rds = m
+            .rows
+            .iter()
+            .find(|r| r.item == "RDS PostgreSQL")
+            .expect("rds");
+        assert_eq!(rds.monthly, round2(0.017 * 730.0 + 20.0 * 0.115));
+        let total: f64 = m.rows.iter().map(|r| r.monthly).sum();
+        assert_eq!(m.total, round2(total));
+        // The design's Fargate figure cannot be had at Fargate's list price.
+        assert!(
+            m.disagreements.iter().any(|d| d.starts_with("ECS Fargate")),
+            "{:?}",
+            m.disagreements
+        );
+    }
+
+    #[test]
+    fn optimisations_lower_the_bill_and_the_big_profile_costs_more() {
+        let p = Prices::load().expect("prices");
+        let plain = model(&p, SizeProfile::Mvp, false, 0.5).expect("plain");
+        let optimized = model(&p, SizeProfile::Mvp, true, 0.5).expect("optimized");
+        let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("big");
+        assert!(optimized.total < plain.total);
+        assert!(big.total > plain.total * 5.0);
+    }
+}
