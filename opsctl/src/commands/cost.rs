@@ -33,6 +33,8 @@ pub enum CostCommand {
 #[serde(rename_all = "kebab-case")]
 pub enum SizeProfile {
     Mvp,
+    #[value(name = "scale-10x")]
+    #[serde(rename = "scale-10x")]
     Scale10x,
 }
 
