@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::cost::CostCommand,
     },
+    /// CloudWatch log groups: retention by class.
+    Logs {
+        #[command(subcommand)]
+        command: crate::commands::logs::LogsCommand,
+    },
     /// The Kafka broker and its consumer groups.
     Kafka {
         #[command(subcommand)]

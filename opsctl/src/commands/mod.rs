@@ -3,6 +3,7 @@
 pub mod cost;
 pub mod dr;
 pub mod kafka;
+pub mod logs;
 pub mod outbox;
 pub mod reservations;
 pub mod status;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
         Command::Cost { command } => cost::exec(&ctx, command).await,
+        Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
     }
 }

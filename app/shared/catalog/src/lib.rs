@@ -182,3 +182,34 @@ pub mod aws {
     pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
     pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka";
 }
+
+/// CloudWatch log groups and their retention classes: the one place the
+/// names and days are written (opsctl, infra and dashboards read them).
+pub mod logs {
+    use super::ServiceName;
+
+    /// Every service logs to `/ecs/ticketing/<service>`.
+    pub const GROUP_PREFIX: &str = "/ecs/ticketing/";
+    /// Operational logs are kept a week.
+    pub const OPERATIONAL_RETENTION_DAYS: i32 = 7;
+    /// Payment logs are kept 90 days (disputes, audits).
+    pub const PAYMENT_RETENTION_DAYS: i32 = 90;
+
+    /// The log group of a service.
+    pub fn group(service: ServiceName) -> String {
+        format!("{GROUP_PREFIX}{}", service.as_str())
+    }
+
+    /// The retention a log group should have, or `None` when it is not ours
+    /// (outside the prefix).
+    pub fn retention_days(group: &str) -> Option<i32> {
+        let service = group.strip_prefix(GROUP_PREFIX)?;
+        Some(
+            if service.starts_with(ServiceName::PaymentService.as_str()) {
+                PAYMENT_RETENTION_DAYS
+            } else {
+                OPERATIONAL_RETENTION_DAYS
+            },
+        )
+    }
+}
