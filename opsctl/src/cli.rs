@@ -85,6 +85,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::logs::LogsCommand,
     },
+    /// PortOne: which mode each environment runs in.
+    Portone {
+        #[command(subcommand)]
+        command: PortoneCommand,
+    },
     /// The Kafka broker and its consumer groups.
     Kafka {
         #[command(subcommand)]
@@ -100,6 +105,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::outbox::OutboxCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PortoneCommand {
+    /// The mode each environment's secret and running task definition are
+    /// in (keys masked); exit 1 when they disagree or cannot be read.
+    Mode(crate::commands::portone::ModeArgs),
 }
 
 #[cfg(test)]

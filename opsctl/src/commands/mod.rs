@@ -5,12 +5,13 @@ pub mod dr;
 pub mod kafka;
 pub mod logs;
 pub mod outbox;
+pub mod portone;
 pub mod reservations;
 pub mod status;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PortoneCommand};
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -22,6 +23,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
         Command::Cost { command } => cost::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
+        Command::Portone { command } => match command {
+            PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,
+        },
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
     }
 }

@@ -213,3 +213,24 @@ pub mod logs {
         )
     }
 }
+
+/// PortOne's secret and the payment service's place on ECS, per environment.
+pub mod portone {
+    /// `ticketing/<env>/portone`: JSON with `imp_code`, `api_key`, `api_secret`.
+    pub fn secret_name(env: &str) -> String {
+        format!("ticketing/{env}/portone")
+    }
+
+    /// The ECS cluster of an environment.
+    pub fn cluster(env: &str) -> String {
+        format!("ticketing-{env}")
+    }
+
+    /// The payment service's ECS service name.
+    pub const SERVICE: &str = "payment-service";
+
+    /// Its task definition family, per environment.
+    pub fn task_family(env: &str) -> String {
+        format!("payment-service-{env}")
+    }
+}

@@ -1,0 +1,232 @@
+//! `opsctl portone mode`: which PortOne mode each environment is in, as its
+//! secret `ticketing/<env>/portone` says (keys shown masked) and as the
+//! running `payment-service` task definition says, and whether they agree.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use ticketing_catalog::portone as names;
+
+use crate::cli::EnvArg;
+use crate::context::Context;
+use crate::error::{CliError, EXIT_PROBLEM};
+use crate::output;
+
+#[derive(Args, Debug)]
+pub struct ModeArgs {
+    /// Only this environment (default: dev and prod).
+    #[arg(long = "of", value_enum)]
+    pub of: Option<EnvArg>,
+}
+
+/// The secret's JSON layout.
+#[derive(Deserialize)]
+struct PortOneSecret {
+    imp_code: String,
+    api_key: String,
+    api_secret: String,
+}
+
+#[derive(Serialize)]
+struct EnvMode {
+    env: &'static str,
+    secret: String,
+    imp_code: Option<String>,
+    api_key: Option<String>,
+    secret_mode: Option<&'static str>,
+    task_definition: Option<String>,
+    task_mode: Option<String>,
+    agree: bool,
+    problem: Option<String>,
+}
+
+/// `test_abcd...` -> `test****`, never more than the first 4 characters.
+pub fn mask(key: &str) -> String {
+    let shown: String = key.chars().take(4).collect();
+    format!("{shown}****")
+}
+
+/// The mode a key belongs to: PortOne test keys start `test_`, live keys
+/// `live_`.
+fn key_mode(key: &str) -> Option<&'static str> {
+    if key.starts_with("test_") {
+        Some("test")
+    } else if key.starts_with("live_") {
+        Some("production")
+    } else {
+        None
+    }
+}
+
+fn env_name(env: EnvArg) -> &'static str {
+    match env {
+        EnvArg::Local => "local",
+        EnvArg::Dev => "dev",
+        EnvArg::Prod => "prod",
+    }
+}
+
+async fn one(ctx: &Context, env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
+    let secret = names::secret_name(env);
+    let mut mode = EnvMode {
+        env,
+        secret: secret.clone(),
+        imp_code: None,
+        api_key: None,
+        secret_mode: None,
+        task_definition: None,
+        task_mode: None,
+        agree: false,
+        problem: None,
+    };
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    match secrets.get_secret_value().secret_id(&secret).send().await {
+        Ok(value) => {
+            match serde_json::from_str::<PortOneSecret>(value.secret_string().unwrap_or_default()) {
+                Ok(s) => {
+                    mode.secret_mode = key_mode(&s.api_key);
+                    mode.imp_code = Some(s.imp_code);
+                    mode.api_key = Some(mask(&s.api_key));
+                    if s.api_secret.is_empty() {
+                        mode.problem = Some("api_secret is empty".into());
+                    }
+                }
+                Err(e) => {
+                    mode.problem = Some(format!(
+                        "{secret} is not the expected JSON {{imp_code, api_key, api_secret}}: {e}"
+                    ))
+                }
+            }
+        }
+        Err(e) => {
+            mode.problem = Some(format!(
+                "{secret} cannot be read: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            ))
+        }
+    }
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let described = ecs
+        .describe_services()
+        .cluster(names::cluster(env))
+        .services(names::SERVICE)
+        .send()
+        .await;
+    let task_definition = described.ok().and_then(|d| {
+        d.services()
+            .first()
+            .and_then(|s| s.task_definition().map(str::to_owned))
+    });
+    if let Some(arn) = task_definition {
+        if let Ok(td) = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+        {
+            let vars: Vec<(String, String)> = td
+                .task_definition()
+                .map(|t| t.container_definitions())
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|c| c.environment())
+                .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
+                .collect();
+            let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            // An explicit override wins; otherwise the profile's default.
+            mode.task_mode = get("TICKETING__PORTONE__MODE").or_else(|| {
+                get("TICKETING_PROFILE").map(|p| {
+                    if p == "prod" {
+                        "production".into()
+                    } else {
+                        "test".into()
+                    }
+                })
+            });
+        }
+        mode.task_definition = Some(arn);
+    } else if mode.problem.is_none() {
+        mode.problem = Some(format!(
+            "no {} service on cluster {} (or it cannot be read)",
+            names::SERVICE,
+            names::cluster(env)
+        ));
+    }
+    mode.agree = mode.problem.is_none()
+        && mode.secret_mode.is_some()
+        && mode.secret_mode.map(str::to_owned) == mode.task_mode;
+    let _ = ctx;
+    mode
+}
+
+pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
+    let envs: Vec<&'static str> = match args.of {
+        Some(EnvArg::Local) => {
+            return Err(CliError::usage(
+                "the local stack has no PortOne secret; it uses the sandbox in test mode",
+                "use --of dev or --of prod",
+            ))
+        }
+        Some(e) => vec![env_name(e)],
+        None => vec!["dev", "prod"],
+    };
+    let sdk = crate::aws::sdk_config(ctx).await;
+    let mut report = Vec::new();
+    for env in envs {
+        report.push(one(ctx, env, &sdk).await);
+    }
+    output::emit(ctx.output, &report, || {
+        let rows: Vec<Vec<String>> = report
+            .iter()
+            .map(|m| {
+                vec![
+                    m.env.to_owned(),
+                    m.secret_mode.unwrap_or("?").to_owned(),
+                    m.imp_code.clone().unwrap_or_else(|| "-".into()),
+                    m.api_key.clone().unwrap_or_else(|| "-".into()),
+                    m.task_definition
+                        .as_deref()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("-")
+                        .to_owned(),
+                    m.task_mode.clone().unwrap_or_else(|| "?".into()),
+                    if m.agree { "yes".into() } else { "NO".into() },
+                    m.problem.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::table(
+            &[
+                "ENV",
+                "SECRET MODE",
+                "IMP CODE",
+                "API KEY",
+                "TASK DEFINITION",
+                "TASK MODE",
+                "AGREE",
+                "PROBLEM",
+            ],
+            &rows,
+        )
+    });
+    Ok(if report.iter().all(|m| m.agree) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PROBLEM)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked_and_their_mode_read_from_the_prefix() {
+        assert_eq!(mask("live_api_key_secretvalue"), "live****");
+        assert_eq!(mask("ab"), "ab****");
+        assert_eq!(key_mode("test_api_key_xxxxx"), Some("test"));
+        assert_eq!(key_mode("live_api_key_xxxxx"), Some("production"));
+        assert_eq!(key_mode("whatever"), None);
+    }
+}
