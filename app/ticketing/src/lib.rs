@@ -156,16 +156,22 @@ pub async fn migrate_all(
     services: &[ServiceName],
 ) -> Result<(), PlatformError> {
     for &service in services {
-        let Some(migrator) = migrator(service) else {
-            continue;
-        };
         let ctx = ServiceContext::new(service, settings.clone(), secrets.clone())
             .map_err(|source| PlatformError::Start { service, source })?;
-        ctx.migrate(&migrator, MIGRATION_WAIT)
-            .await
-            .map_err(|source| PlatformError::Start { service, source })?;
+        migrate(&ctx).await?;
     }
     Ok(())
+}
+
+/// Applies one service's migrations through its own context's pool.
+async fn migrate(ctx: &ServiceContext) -> Result<(), PlatformError> {
+    let service = ctx.service;
+    let Some(migrator) = migrator(service) else {
+        return Ok(());
+    };
+    ctx.migrate(&migrator, MIGRATION_WAIT)
+        .await
+        .map_err(|source| PlatformError::Start { service, source })
 }
 
 /// Binds, migrates, builds and serves `services`. Ports of 0 are replaced by
@@ -216,16 +222,23 @@ pub async fn start(
         listeners.push((service, listener));
     }
 
-    migrate_all(&settings, &secrets, &wanted).await?;
-
     let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let mut background = JoinSet::new();
-    let mut listening = Vec::new();
+    // One context (and so one pool) per service, for its migrations and then
+    // for serving.
+    let mut contexts = Vec::new();
     for (service, listener) in listeners {
         let ctx = ServiceContext::new(service, settings.clone(), secrets.clone())
             .map_err(|source| PlatformError::Start { service, source })?
             .with_shutdown(shutdown.child_token());
+        migrate(&ctx).await?;
+        contexts.push((ctx, listener));
+    }
+
+    let mut tasks = JoinSet::new();
+    let mut background = JoinSet::new();
+    let mut listening = Vec::new();
+    for (ctx, listener) in contexts {
+        let service = ctx.service;
         let mut app: ServiceApp =
             build(&ctx).map_err(|source| PlatformError::Start { service, source })?;
         for (name, task) in std::mem::take(&mut app.background) {
