@@ -13,3 +13,30 @@ pg_bin_dir() {
   done
   return 1
 }
+
+# A pid file is ours only while its process is alive and still the program
+# we started (pids get reused).
+pid_alive() { # pidfile pattern
+  local pid
+  [[ -f "$1" ]] || return 1
+  pid="$(cat "$1" 2>/dev/null)" || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q -- "$2" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+stop_pidfile() { # pidfile pattern name
+  if pid_alive "$1" "$2"; then
+    local pid i
+    pid="$(cat "$1")"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    printf "[%s] %s stopped\n" "${LOG_TAG:-stack}" "$3" >&2
+  else
+    printf "[%s] %s was not started by these scripts; nothing to stop\n" "${LOG_TAG:-stack}" "$3" >&2
+  fi
+  rm -f "$1"
+}
+

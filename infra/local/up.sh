@@ -25,12 +25,7 @@ bin="$target_dir/debug"
 platform_dir="$STATE_DIR/platform"
 mkdir -p "$platform_dir"
 pidfile="$platform_dir/ticketing.pid"
-running=false
-if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
-  && grep -q ticketing "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null; then
-  running=true
-fi
-if $running; then
+if pid_alive "$pidfile" ticketing; then
   log "platform already running (pid $(cat "$pidfile")); leaving it"
 else
   log "starting all six services in one process"

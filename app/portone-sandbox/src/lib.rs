@@ -80,7 +80,6 @@ struct Ledger {
     payments: HashMap<String, Payment>,
     certifications: HashMap<String, Certification>,
     tokens_issued: u64,
-    sequence: u64,
 }
 
 struct Inner {
@@ -194,6 +193,13 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+/// A PortOne-shaped id (`imp_` and 12 digits) that stays unique across
+/// sandbox restarts, as real ones are: merchants keep them in unique columns.
+fn new_imp_uid() -> String {
+    let random = uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000;
+    format!("imp_{random:012}")
 }
 
 fn reply<T: Serialize>(status: StatusCode, body: ApiResponse<T>) -> Response {
@@ -446,8 +452,7 @@ async fn checkout(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
     let now = Utc::now().timestamp();
     let payment = {
         let mut ledger = sandbox.ledger();
-        ledger.sequence += 1;
-        let imp_uid = format!("imp_{:012}", ledger.sequence);
+        let imp_uid = new_imp_uid();
         let prepared = ledger.prepared.get(&request.merchant_uid).copied();
         let card = request.card_number.replace(['-', ' '], "");
         let fail_reason =
@@ -563,8 +568,7 @@ async fn certify(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
         hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
     let mut ledger = sandbox.ledger();
-    ledger.sequence += 1;
-    let imp_uid = format!("imp_{:012}", ledger.sequence);
+    let imp_uid = new_imp_uid();
     let certification = Certification {
         imp_uid: imp_uid.clone(),
         certified: true,

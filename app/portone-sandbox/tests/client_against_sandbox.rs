@@ -211,3 +211,19 @@ async fn the_same_person_always_gets_the_same_ci() {
     ));
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn a_restarted_sandbox_never_hands_out_an_imp_uid_again() {
+    // Merchants keep imp_uid in unique columns (the payment service does), so
+    // the local stack's sandbox restarting must not reuse one.
+    let body =
+        serde_json::json!({"merchant_uid": "order-r", "amount": 10, "card_number": TEST_CARD});
+    let first = sandbox().await;
+    let a = checkout(&first, body.clone()).await.payment.imp_uid;
+    first.stop().await;
+    let second = sandbox().await;
+    let b = checkout(&second, body).await.payment.imp_uid;
+    second.stop().await;
+    assert_ne!(a, b);
+    assert!(a.starts_with("imp_") && a.len() == 16, "{a}");
+}
