@@ -59,6 +59,31 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// A plain consumer for blocking admin-style calls (run in `spawn_blocking`).
+fn base_consumer(config: &ClientConfig, bootstrap: &str) -> Result<BaseConsumer, KafkaError> {
+    config.create().map_err(|source| KafkaError::Client {
+        bootstrap: bootstrap.to_owned(),
+        source,
+    })
+}
+
+/// Metadata of every topic. Always all: asking the local broker (tansu 0.6)
+/// for one missing topic by name answers with a topic that has no name,
+/// which crashes librdkafka's metadata cache.
+fn all_metadata(
+    consumer: &BaseConsumer,
+    bootstrap: &str,
+    timeout: Duration,
+) -> Result<rdkafka::metadata::Metadata, KafkaError> {
+    consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|source| KafkaError::Metadata {
+            bootstrap: bootstrap.to_owned(),
+            timeout,
+            source,
+        })
+}
+
 /// What a metadata request saw.
 #[derive(Debug, Clone)]
 pub struct ClusterInfo {
@@ -87,19 +112,9 @@ pub async fn cluster_info(settings: &KafkaSettings) -> Result<ClusterInfo, Kafka
     let bootstrap = settings.bootstrap_servers.clone();
     let timeout = settings.request_timeout();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: bootstrap.clone(),
-            source,
-        })?;
+        let consumer = base_consumer(&config, &bootstrap)?;
         let started = Instant::now();
-        let metadata =
-            consumer
-                .fetch_metadata(None, timeout)
-                .map_err(|source| KafkaError::Metadata {
-                    bootstrap: bootstrap.clone(),
-                    timeout,
-                    source,
-                })?;
+        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
         let latency = started.elapsed();
         Ok(ClusterInfo {
             brokers: metadata
@@ -239,21 +254,8 @@ pub async fn group_lag(
     let timeout = settings.request_timeout();
     let topics = topics.to_vec();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: bootstrap.clone(),
-            source,
-        })?;
-        let metadata_error = |source| KafkaError::Metadata {
-            bootstrap: bootstrap.clone(),
-            timeout,
-            source,
-        };
-        // All topics in one request: asking the local broker (tansu 0.6) for
-        // one missing topic by name answers with a topic that has no name,
-        // which crashes librdkafka's metadata cache (a strcmp on NULL).
-        let metadata = consumer
-            .fetch_metadata(None, timeout)
-            .map_err(metadata_error)?;
+        let consumer = base_consumer(&config, &bootstrap)?;
+        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
         let mut list = TopicPartitionList::new();
         for topic in &topics {
             let found = metadata
@@ -302,10 +304,7 @@ pub async fn group_members(settings: &KafkaSettings, group: &str) -> Result<usiz
     let timeout = settings.request_timeout();
     let group = group.to_owned();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: bootstrap.clone(),
-            source,
-        })?;
+        let consumer = base_consumer(&config, &bootstrap)?;
         let groups = consumer
             .fetch_group_list(Some(&group), timeout)
             .map_err(KafkaError::Admin)?;
@@ -331,18 +330,8 @@ pub async fn offsets_for_time(
     let timeout = settings.request_timeout();
     let topics = topics.to_vec();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: bootstrap.clone(),
-            source,
-        })?;
-        let metadata =
-            consumer
-                .fetch_metadata(None, timeout)
-                .map_err(|source| KafkaError::Metadata {
-                    bootstrap: bootstrap.clone(),
-                    timeout,
-                    source,
-                })?;
+        let consumer = base_consumer(&config, &bootstrap)?;
+        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
         let mut list = TopicPartitionList::new();
         for topic in &topics {
             let found = metadata
@@ -389,10 +378,7 @@ pub async fn commit_offsets(
     let bootstrap = settings.bootstrap_servers.clone();
     let offsets = offsets.to_vec();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: bootstrap.clone(),
-            source,
-        })?;
+        let consumer = base_consumer(&config, &bootstrap)?;
         let mut list = TopicPartitionList::new();
         for (topic, partition, offset) in &offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))

@@ -299,16 +299,17 @@ impl PortOne {
                 url: url.clone(),
                 source,
             })?;
-        let envelope: ApiResponse<T> =
-            serde_json::from_str(&text).map_err(|e| PortOneError::Decode {
-                endpoint: path.to_owned(),
-                reason: format!("HTTP {status}: {e}"),
-            })?;
+        // A 404 means "no such object" whatever its body looks like.
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(PortOneError::NotFound {
                 what: path.trim_start_matches('/').to_owned(),
             });
         }
+        let envelope: ApiResponse<T> =
+            serde_json::from_str(&text).map_err(|e| PortOneError::Decode {
+                endpoint: path.to_owned(),
+                reason: format!("HTTP {status}: {e}"),
+            })?;
         if envelope.code != 0 || !status.is_success() {
             return Err(PortOneError::Api {
                 endpoint: path.to_owned(),
