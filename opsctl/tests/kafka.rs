@@ -1,33 +1,21 @@
 //! `opsctl kafka health|lag` against the shared local broker, under this
 //! test's topic prefix.
 
+mod common;
+
 use std::time::Duration;
+
+use common::Run;
 
 use rdkafka::producer::FutureRecord;
 use ticketing_catalog::topics;
 use ticketing_testkit::TestEnv;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn opsctl(env: &TestEnv, extra_env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    cmd.args(args).env(
-        "TICKETING__KAFKA__TOPIC_PREFIX",
-        &env.settings.kafka.topic_prefix,
-    );
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("opsctl runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let prefix = env.settings.kafka.topic_prefix.as_str();
+    let mut vars = vec![("TICKETING__KAFKA__TOPIC_PREFIX", prefix)];
+    vars.extend_from_slice(extra_env);
+    common::opsctl(args, &vars).await
 }
 
 #[tokio::test]

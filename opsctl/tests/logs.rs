@@ -1,6 +1,8 @@
 //! `opsctl logs retention plan|apply` against moto server's CloudWatch Logs,
 //! in a region of this test's own (moto keeps state per region).
 
+mod common;
+
 const REGION: &str = "eu-west-3";
 
 fn moto_url() -> String {
@@ -40,20 +42,10 @@ async fn retention(client: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Opti
 }
 
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .args(["--region", REGION])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("OPSCTL_AUDIT_LOG", audit)
-        .output()
-        .await
-        .expect("opsctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let audit = audit.display().to_string();
+    let args = [&["--region", REGION], args].concat();
+    let r = common::opsctl(&args, &[("OPSCTL_AUDIT_LOG", audit.as_str())]).await;
+    (r.code, r.stdout, r.stderr)
 }
 
 #[tokio::test]

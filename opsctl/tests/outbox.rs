@@ -2,34 +2,28 @@
 //! database with the services' schemas, events in reservation-service's
 //! outbox, and the shared broker under this test's topic prefix.
 
+mod common;
+
+use common::Run;
 use ticketing_catalog::{topics, ServiceName};
 use ticketing_events::ReservationConfirmed;
 use ticketing_testkit::TestEnv;
 use uuid::Uuid;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn opsctl(env: &TestEnv, audit: &std::path::Path, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .args(args)
-        .env("TICKETING__DATABASE__NAME", &env.settings.database.name)
-        .env(
+    let audit = audit.display().to_string();
+    let vars = [
+        (
+            "TICKETING__DATABASE__NAME",
+            env.settings.database.name.as_str(),
+        ),
+        (
             "TICKETING__KAFKA__TOPIC_PREFIX",
-            &env.settings.kafka.topic_prefix,
-        )
-        .env("OPSCTL_AUDIT_LOG", audit)
-        .output()
-        .await
-        .expect("opsctl runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+            env.settings.kafka.topic_prefix.as_str(),
+        ),
+        ("OPSCTL_AUDIT_LOG", audit.as_str()),
+    ];
+    common::opsctl(args, &vars).await
 }
 
 async fn unsent(pool: &sqlx::PgPool) -> i64 {

@@ -1,6 +1,8 @@
 //! `opsctl portone mode` against moto server: Secrets Manager and ECS, in a
 //! region of this test's own.
 
+mod common;
+
 use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
 
 const REGION: &str = "ca-central-1";
@@ -81,19 +83,9 @@ async fn service(sdk: &aws_config::SdkConfig, env: &str, profile: &str) {
 }
 
 async fn opsctl(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .args(["--region", REGION])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .await
-        .expect("opsctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args = [&["--region", REGION], args].concat();
+    let r = common::opsctl(&args, &[]).await;
+    (r.code, r.stdout, r.stderr)
 }
 
 #[tokio::test]

@@ -2,30 +2,11 @@
 //! instance tagged as the broker, made with moto's EC2 API), and through the
 //! local command; the broker it waits for is the local stack's.
 
+mod common;
+
 use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    cmd.args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("opsctl runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::opsctl;
 
 fn moto_url() -> String {
     let settings =
