@@ -161,12 +161,13 @@ pub(crate) async fn plan(
 }
 
 fn portone(ctx: &Context) -> Result<PortOne, CliError> {
-    let secrets = Secrets::from_env(ctx.profile)?;
+    // Only the PortOne keys: an operator's shell need not hold the others.
+    let (key, secret) = Secrets::portone_from_env(ctx.profile)?;
     Ok(PortOne::new(
         reqwest::Client::new(),
         &ctx.settings.portone,
-        secrets.portone_api_key,
-        secrets.portone_api_secret,
+        key,
+        secret,
     ))
 }
 

@@ -39,6 +39,36 @@ struct Spec {
     min_len: usize,
 }
 
+fn lookup(vars: &[(String, String)], name: &str) -> Option<String> {
+    vars.iter()
+        .find(|(k, v)| k == name && !v.is_empty())
+        .map(|(_, v)| v.clone())
+}
+
+/// One secret: in `local`, an unset variable falls back to a public
+/// development value; elsewhere it is an error, and so is a value too short
+/// to be a key.
+fn read_secret(
+    profile: Profile,
+    vars: &[(String, String)],
+    spec: &Spec,
+) -> Result<SecretString, ConfigError> {
+    match (lookup(vars, spec.var), profile) {
+        (Some(v), Profile::Local) => Ok(SecretString::from(v)),
+        (Some(v), _) if v.len() < spec.min_len || v == LOCAL_ONLY => Err(ConfigError::WeakSecret {
+            var: spec.var,
+            min: spec.min_len,
+            profile,
+        }),
+        (Some(v), _) => Ok(SecretString::from(v)),
+        (None, Profile::Local) => Ok(SecretString::from(LOCAL_ONLY)),
+        (None, _) => Err(ConfigError::MissingSecret {
+            var: spec.var,
+            purpose: spec.purpose,
+        }),
+    }
+}
+
 const DATABASE_PASSWORD: &str = "TICKETING_DATABASE_PASSWORD";
 const JWT: Spec = Spec {
     var: "JWT_SIGNING_KEY",
@@ -82,29 +112,8 @@ impl Secrets {
     /// public development value; elsewhere they are errors, and so are values
     /// too short to be keys.
     pub fn from_vars(profile: Profile, vars: &[(String, String)]) -> Result<Secrets, ConfigError> {
-        let get = |name: &str| {
-            vars.iter()
-                .find(|(k, v)| k == name && !v.is_empty())
-                .map(|(_, v)| v.clone())
-        };
-        let read = |spec: &Spec| -> Result<SecretString, ConfigError> {
-            match (get(spec.var), profile) {
-                (Some(v), Profile::Local) => Ok(SecretString::from(v)),
-                (Some(v), _) if v.len() < spec.min_len || v == LOCAL_ONLY => {
-                    Err(ConfigError::WeakSecret {
-                        var: spec.var,
-                        min: spec.min_len,
-                        profile,
-                    })
-                }
-                (Some(v), _) => Ok(SecretString::from(v)),
-                (None, Profile::Local) => Ok(SecretString::from(LOCAL_ONLY)),
-                (None, _) => Err(ConfigError::MissingSecret {
-                    var: spec.var,
-                    purpose: spec.purpose,
-                }),
-            }
-        };
+        let get = |name: &str| lookup(vars, name);
+        let read = |spec: &Spec| read_secret(profile, vars, spec);
         Ok(Secrets {
             database_password: get(DATABASE_PASSWORD).map(SecretString::from),
             jwt_signing_key: read(&JWT)?,
@@ -114,6 +123,16 @@ impl Secrets {
             portone_api_secret: read(&PORTONE_SECRET)?,
             recaptcha_secret: read(&RECAPTCHA)?,
         })
+    }
+
+    /// Only the PortOne keys (`imp_key`, `imp_secret`), for tools such as
+    /// opsctl that need no other secret; the same rules as [`Secrets::from_env`].
+    pub fn portone_from_env(profile: Profile) -> Result<(SecretString, SecretString), ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Ok((
+            read_secret(profile, &vars, &PORTONE_KEY)?,
+            read_secret(profile, &vars, &PORTONE_SECRET)?,
+        ))
     }
 
     /// Only the database password, for tools such as opsctl that need no
