@@ -9,13 +9,34 @@ use ticketing_catalog::aws;
 use crate::context::Context;
 use crate::error::CliError;
 
-pub async fn sdk_config(ctx: &Context) -> aws_config::SdkConfig {
+/// The SDK configuration for the environment's region.
+pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError> {
+    sdk_config_in(ctx, &ctx.region).await
+}
+
+/// The SDK configuration for `region`, with credentials checked up front so
+/// that a missing one is a clear usage error before anything is attempted.
+pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::SdkConfig, CliError> {
+    use aws_credential_types::provider::ProvideCredentials;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(ctx.region.clone()));
+        .region(aws_config::Region::new(region.to_owned()));
     if let Some(url) = &ctx.settings.aws.endpoint_url {
         loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
     }
-    loader.load().await
+    let config = loader.load().await;
+    let provider = config.credentials_provider().ok_or_else(|| {
+        CliError::usage(
+            "no AWS credentials provider is configured",
+            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; nothing was changed",
+        )
+    })?;
+    if let Err(e) = provider.provide_credentials().await {
+        return Err(CliError::usage(
+            format!("no AWS credentials found: {e}"),
+            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or log in with `aws sso login`); nothing was changed",
+        ));
+    }
+    Ok(config)
 }
 
 fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
@@ -27,7 +48,7 @@ fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
 /// Runs the restart command on the broker instance(s) through SSM and waits
 /// for every invocation to finish; returns the instance ids.
 pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<String>, CliError> {
-    let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await);
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
     let target = Target::builder()
         .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
         .values(aws::KAFKA_BROKER_TAG_VALUE)

@@ -30,8 +30,9 @@ pub struct GlobalArgs {
         env = "OPSCTL_ENV"
     )]
     pub env: EnvArg,
-    /// AWS region (defaults to the environment's configured region).
-    #[arg(long, global = true, env = "AWS_REGION")]
+    /// AWS region (defaults to AWS_REGION, then the environment's
+    /// configured region).
+    #[arg(long, global = true)]
     pub region: Option<String>,
     /// Output format: `table` for people, `json` for CI.
     #[arg(
@@ -75,6 +76,12 @@ pub enum Command {
     /// One screen of health: PostgreSQL, Redis, Kafka and every service's
     /// readiness, with latency. Exits 1 when anything is down.
     Status(crate::commands::status::StatusArgs),
+    /// CloudWatch alarms (billing, payment failure rate, Kafka metrics
+    /// missing) and their SNS topics.
+    Alarms {
+        #[command(subcommand)]
+        command: crate::commands::alarms::AlarmsCommand,
+    },
     /// Cost: the monthly model from unit prices.
     Cost {
         #[command(subcommand)]

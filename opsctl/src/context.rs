@@ -10,6 +10,8 @@ pub struct Context {
     pub profile: Profile,
     pub settings: Settings,
     pub region: String,
+    /// Whether the `--region` flag chose the region.
+    pub region_explicit: bool,
     pub output: OutputFormat,
 }
 
@@ -20,11 +22,13 @@ impl Context {
         let region = global
             .region
             .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
             .unwrap_or_else(|| settings.aws.region.clone());
         Ok(Context {
             profile,
             settings,
             region,
+            region_explicit: global.region.is_some(),
             output: global.output,
         })
     }

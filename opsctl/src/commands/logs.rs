@@ -102,7 +102,7 @@ async fn plan(
     ctx: &Context,
     args: &RetentionArgs,
 ) -> Result<(aws_sdk_cloudwatchlogs::Client, Vec<GroupPlan>), CliError> {
-    let client = aws_sdk_cloudwatchlogs::Client::new(&crate::aws::sdk_config(ctx).await);
+    let client = aws_sdk_cloudwatchlogs::Client::new(&crate::aws::sdk_config(ctx).await?);
     let prices = crate::commands::cost::Prices::load()?;
     let price = prices
         .monthly

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod alarms;
 pub mod cost;
 pub mod dr;
 pub mod kafka;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
+        Command::Alarms { command } => alarms::exec(&ctx, command).await,
         Command::Cost { command } => cost::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {

@@ -171,7 +171,7 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
         Some(e) => vec![env_name(e)],
         None => vec!["dev", "prod"],
     };
-    let sdk = crate::aws::sdk_config(ctx).await;
+    let sdk = crate::aws::sdk_config(ctx).await?;
     let mut report = Vec::new();
     for env in envs {
         report.push(one(ctx, env, &sdk).await);

@@ -230,3 +230,33 @@ pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The moto server of the local stack.
+pub fn moto_url() -> String {
+    ticketing_config::load(ticketing_config::Profile::Local)
+        .expect("local settings")
+        .aws
+        .endpoint_url
+        .expect("the local profile names moto server's endpoint")
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// SDK configuration for moto server in `region` (moto keeps state per
+/// region, so each test file uses a region of its own).
+pub async fn moto_sdk(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(moto_url())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+/// A fresh audit-log path of the test's own (not created).
+pub fn temp_audit_log(prefix: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{prefix}-{}.jsonl", Uuid::new_v4().simple()))
+}

@@ -124,6 +124,10 @@ impl FromStr for ServiceName {
     }
 }
 
+pub mod alarms;
+pub mod cqrs;
+pub mod metrics;
+
 /// Kafka topics (MVP: one partition, replication factor one each).
 pub mod topics {
     /// Payment outcomes, keyed by reservation id.

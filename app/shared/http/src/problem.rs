@@ -14,7 +14,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
-    extensions: Map<String, Value>,
+    /// Boxed: the map is large when serde_json keeps insertion order, and
+    /// errors travel by value through every handler.
+    extensions: Box<Map<String, Value>>,
     #[source]
     source: Option<anyhow::Error>,
 }
@@ -25,7 +27,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
-            extensions: Map::new(),
+            extensions: Box::default(),
             source: None,
         }
     }
@@ -79,7 +81,7 @@ impl ApiError {
             code: "internal",
             detail: "an unexpected error occurred; it has been logged with this request's id"
                 .to_owned(),
-            extensions: Map::new(),
+            extensions: Box::default(),
             source: Some(source),
         }
     }
@@ -94,7 +96,7 @@ impl ApiError {
             "detail": self.detail,
         });
         if let Value::Object(map) = &mut body {
-            for (k, v) in &self.extensions {
+            for (k, v) in self.extensions.iter() {
                 map.insert(k.clone(), v.clone());
             }
         }

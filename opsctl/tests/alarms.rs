@@ -1,0 +1,291 @@
+//! `opsctl alarms plan|apply` against moto server's CloudWatch and SNS.
+//! Billing alarms must live in us-east-1 (no other test in this crate uses
+//! CloudWatch or SNS there); the payment and Kafka alarms go to a region of
+//! this test's own.
+
+mod common;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+
+const REGION: &str = "eu-north-1";
+const BILLING: &str = "us-east-1";
+
+async fn clean(region: &str) -> (aws_sdk_cloudwatch::Client, aws_sdk_sns::Client) {
+    let sdk = common::moto_sdk(region).await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let names = [
+        "ticketing-billing-alert-50",
+        "ticketing-billing-critical-100",
+        "payment-failure-rate-high",
+        "ticketing-kafka-metrics-missing",
+    ];
+    cw.delete_alarms()
+        .set_alarm_names(Some(names.iter().map(|s| (*s).to_owned()).collect()))
+        .send()
+        .await
+        .expect("delete alarms");
+    let topics = sns.list_topics().send().await.expect("topics");
+    for t in topics.topics() {
+        if let Some(arn) = t.topic_arn() {
+            sns.delete_topic()
+                .topic_arn(arn)
+                .send()
+                .await
+                .expect("delete topic");
+        }
+    }
+    (cw, sns)
+}
+
+async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
+    let audit = audit.display().to_string();
+    common::opsctl(
+        args,
+        &[("OPSCTL_AUDIT_LOG", audit.as_str()), ("AWS_REGION", REGION)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
+    let (billing_cw, billing_sns) = clean(BILLING).await;
+    let (cw, _) = clean(REGION).await;
+    let audit = common::temp_audit_log("alarms");
+
+    // Nothing exists: the plan lists every topic and alarm to create.
+    let plan = opsctl(&["--output", "json", "alarms", "plan"], &audit).await;
+    assert_eq!(
+        plan.code, 1,
+        "drift is a finding: {}{}",
+        plan.stdout, plan.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let actions: Vec<(String, String, String)> = json["alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .map(|a| {
+            (
+                a["alarm"].as_str().unwrap_or_default().to_owned(),
+                a["region"].as_str().unwrap_or_default().to_owned(),
+                a["action"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(actions.contains(&(
+        "ticketing-billing-alert-50".into(),
+        BILLING.into(),
+        "create".into()
+    )));
+    assert!(actions.contains(&(
+        "payment-failure-rate-high".into(),
+        REGION.into(),
+        "create".into()
+    )));
+    assert_eq!(json["topics"].as_array().map(Vec::len), Some(4));
+
+    // Without --execute nothing changes.
+    let dry = opsctl(&["alarms", "apply"], &audit).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stderr.contains("dry run"), "{}", dry.stderr);
+    let none = cw.describe_alarms().send().await.expect("describe");
+    assert!(none.metric_alarms().is_empty());
+    assert!(!audit.exists(), "a dry run writes no audit entry");
+
+    let applied = opsctl(&["alarms", "apply", "--execute"], &audit).await;
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+
+    // The billing alarms exactly as the design specifies, in us-east-1.
+    let billing = billing_cw
+        .describe_alarms()
+        .alarm_names("ticketing-billing-alert-50")
+        .send()
+        .await
+        .expect("describe");
+    let warn = billing
+        .metric_alarms()
+        .first()
+        .expect("billing alarm in us-east-1");
+    assert_eq!(warn.namespace(), Some("AWS/Billing"));
+    assert_eq!(warn.metric_name(), Some("EstimatedCharges"));
+    assert_eq!(warn.statistic(), Some(&Statistic::Maximum));
+    assert_eq!(warn.period(), Some(21_600));
+    assert_eq!(warn.evaluation_periods(), Some(1));
+    assert_eq!(warn.threshold(), Some(50.0));
+    assert_eq!(
+        warn.comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanThreshold)
+    );
+    assert_eq!(warn.dimensions()[0].value(), Some("USD"));
+    assert!(
+        warn.alarm_actions()[0].ends_with(":us-east-1:123456789012:billing-alerts")
+            || warn.alarm_actions()[0].ends_with(":billing-alerts")
+    );
+    let topics = billing_sns.list_topics().send().await.expect("topics");
+    assert_eq!(
+        topics.topics().len(),
+        2,
+        "billing-alerts and billing-critical"
+    );
+
+    // The payment alarm is metric math over failures and successes.
+    let payment = cw
+        .describe_alarms()
+        .alarm_names("payment-failure-rate-high")
+        .send()
+        .await
+        .expect("describe");
+    let rate = payment.metric_alarms().first().expect("payment alarm");
+    let expressions: Vec<&str> = rate
+        .metrics()
+        .iter()
+        .filter_map(|m| m.expression())
+        .collect();
+    assert_eq!(expressions, vec!["100 * failures / (failures + successes)"]);
+    let inputs: Vec<&str> = rate
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_stat()?.metric()?.metric_name())
+        .collect();
+    assert_eq!(inputs, vec!["payment.failure", "payment.success"]);
+    assert_eq!(
+        (rate.threshold(), rate.evaluation_periods()),
+        (Some(5.0), Some(2))
+    );
+    let kafka = cw
+        .describe_alarms()
+        .alarm_names("ticketing-kafka-metrics-missing")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        kafka
+            .metric_alarms()
+            .first()
+            .and_then(|a| a.treat_missing_data()),
+        Some("breaching")
+    );
+
+    // Idempotent: a second plan is clean and a second apply changes nothing.
+    let clean_plan = opsctl(&["alarms", "plan"], &audit).await;
+    assert_eq!(
+        clean_plan.code, 0,
+        "{}{}",
+        clean_plan.stdout, clean_plan.stderr
+    );
+    let again = opsctl(
+        &["--output", "json", "alarms", "apply", "--execute"],
+        &audit,
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to change"),
+        "{}",
+        again.stderr
+    );
+
+    // Someone edits the warning alarm: a higher threshold, no action.
+    billing_cw
+        .put_metric_alarm()
+        .alarm_name("ticketing-billing-alert-50")
+        .alarm_description(warn.alarm_description().unwrap_or_default())
+        .namespace("AWS/Billing")
+        .metric_name("EstimatedCharges")
+        .statistic(Statistic::Maximum)
+        .period(21_600)
+        .evaluation_periods(1)
+        .threshold(80.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("Currency")
+                .value("USD")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("edit");
+    let drift = opsctl(&["alarms", "plan", "billing"], &audit).await;
+    assert_eq!(drift.code, 1, "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains("threshold: 80 -> 50"),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains("actions:  -> billing-alerts"),
+        "{}",
+        drift.stdout
+    );
+    let repaired = opsctl(&["alarms", "apply", "billing", "--execute"], &audit).await;
+    assert_eq!(repaired.code, 0, "{}", repaired.stderr);
+    let after = billing_cw
+        .describe_alarms()
+        .alarm_names("ticketing-billing-alert-50")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(after.metric_alarms()[0].threshold(), Some(50.0));
+    assert_eq!(
+        after.metric_alarms()[0].alarm_actions().len(),
+        1,
+        "{:?}",
+        after.metric_alarms()[0].alarm_actions()
+    );
+
+    let log = std::fs::read_to_string(&audit).expect("audit log");
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(
+        entries.iter().filter(|e| e["phase"] == "done").count(),
+        2,
+        "two applies changed something: {log}"
+    );
+}
+
+#[tokio::test]
+async fn billing_alarms_in_another_region_and_missing_credentials_are_refused() {
+    let audit = common::temp_audit_log("alarms");
+    let wrong = opsctl(
+        &[
+            "--region",
+            "eu-west-1",
+            "alarms",
+            "apply",
+            "billing",
+            "--execute",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("only in us-east-1"),
+        "{}",
+        wrong.stderr
+    );
+
+    let no_creds = common::opsctl(
+        &["alarms", "plan"],
+        &[
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_REGION", REGION),
+        ],
+    )
+    .await;
+    assert_eq!(no_creds.code, 2, "{}{}", no_creds.stdout, no_creds.stderr);
+    assert!(
+        no_creds.stderr.contains("no AWS credentials"),
+        "{}",
+        no_creds.stderr
+    );
+    assert!(!audit.exists());
+}
