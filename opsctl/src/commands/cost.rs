@@ -16,6 +16,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use ticketing_catalog::footprint::{self, Footprint};
+
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
@@ -36,6 +38,16 @@ pub enum SizeProfile {
     #[value(name = "scale-10x")]
     #[serde(rename = "scale-10x")]
     Scale10x,
+}
+
+impl SizeProfile {
+    /// The instance classes, counts and sizes of this profile.
+    pub fn footprint(self) -> Footprint {
+        match self {
+            SizeProfile::Mvp => footprint::MVP,
+            SizeProfile::Scale10x => footprint::SCALE_10X,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -92,7 +104,7 @@ impl Prices {
 #[derive(Debug, Serialize, Clone)]
 pub struct Row {
     pub item: &'static str,
-    pub spec: &'static str,
+    pub spec: String,
     pub formula: String,
     pub monthly: f64,
     /// The design document's figure for the same row, where it gives one.
@@ -160,7 +172,7 @@ pub fn model(
         .transpose()?;
     let mut rows = Vec::new();
     let mut push = |item: &'static str,
-                    spec: &'static str,
+                    spec: String,
                     (monthly, formula): (f64, String),
                     design: Option<f64>| {
         rows.push(Row {
@@ -190,67 +202,82 @@ pub fn model(
     let alb = p.hourly("alb")? * p.hours_per_month;
     // The design's figure for a row: plain, and with its optimisations.
     let design = |plain: Option<f64>, opt: Option<f64>| if optimized { opt } else { plain };
-    match profile {
-        SizeProfile::Mvp => {
-            let (rds, f) = instances(p, "rds:db.t3.micro", 1.0, ri)?;
-            push(
-                "RDS PostgreSQL",
-                "db.t3.micro, Single-AZ, 20 GB",
-                (rds + 20.0 * storage, format!("{f} + 20 GB x ${storage}")),
-                design(Some(17.89), None),
-            );
-            push(
-                "ElastiCache Redis",
-                "cache.t2.micro, Single-AZ",
-                instances(p, "elasticache:cache.t2.micro", 1.0, ri)?,
-                design(Some(11.52), None),
-            );
-            let (kafka, f) = instances(p, "ec2:t2.micro", 1.0, spot)?;
-            push(
-                "EC2 Kafka",
-                "t2.micro, 20 GB EBS",
-                (kafka + 20.0 * ebs, format!("{f} + 20 GB x ${ebs}")),
-                design(Some(8.93), Some(4.03)),
-            );
-            push(
-                "ECS Fargate",
-                "6 services x 1 vCPU x 0.5 GB",
-                fargate(6.0, 1.0, 0.5),
-                design(Some(12.17), Some(7.30)),
-            );
-        }
-        SizeProfile::Scale10x => {
-            let (rds, f) = instances(p, "rds:db.r5.large", 2.0, ri)?;
-            push(
-                "RDS PostgreSQL",
-                "db.r5.large + 1 read replica, 20 GB each",
-                (rds + 40.0 * storage, format!("{f} + 40 GB x ${storage}")),
-                design(Some(283.80), None),
-            );
-            push(
-                "ElastiCache Redis",
-                "cache.r5.large + 1 replica",
-                instances(p, "elasticache:cache.r5.large", 2.0, ri)?,
-                design(Some(234.60), None),
-            );
-            let (kafka, f) = instances(p, "ec2:m5.large", 3.0, spot)?;
-            push(
-                "EC2 Kafka",
-                "m5.large x 3 brokers, 20 GB EBS each",
-                (kafka + 60.0 * ebs, format!("{f} + 60 GB x ${ebs}")),
-                design(Some(223.20), None),
-            );
-            push(
-                "ECS Fargate",
-                "6 services x 3 tasks x 2 vCPU x 1 GB",
-                fargate(18.0, 2.0, 1.0),
-                design(Some(73.02), None),
-            );
-        }
-    }
+    let fp = profile.footprint();
+    let big = profile == SizeProfile::Scale10x;
+    let rds_gb = f64::from(fp.rds_storage_gb * fp.rds_instances);
+    let (rds, f) = instances(
+        p,
+        &format!("rds:{}", fp.rds_class),
+        f64::from(fp.rds_instances),
+        ri,
+    )?;
+    push(
+        "RDS PostgreSQL",
+        format!(
+            "{} x {} ({}), {} GB each",
+            fp.rds_class,
+            fp.rds_instances,
+            if big {
+                "primary + read replica"
+            } else {
+                "Single-AZ"
+            },
+            fp.rds_storage_gb
+        ),
+        (
+            rds + rds_gb * storage,
+            format!("{f} + {rds_gb} GB x ${storage}"),
+        ),
+        design(Some(if big { 283.80 } else { 17.89 }), None),
+    );
+    push(
+        "ElastiCache Redis",
+        format!("{} x {}", fp.redis_node_type, fp.redis_nodes),
+        instances(
+            p,
+            &format!("elasticache:{}", fp.redis_node_type),
+            f64::from(fp.redis_nodes),
+            ri,
+        )?,
+        design(Some(if big { 234.60 } else { 11.52 }), None),
+    );
+    let ebs_gb = f64::from(fp.broker_ebs_gb * fp.brokers);
+    let (kafka, f) = instances(
+        p,
+        &format!("ec2:{}", fp.broker_instance_type),
+        f64::from(fp.brokers),
+        spot,
+    )?;
+    push(
+        "EC2 Kafka",
+        format!(
+            "{} x {} broker(s), {} GB EBS each",
+            fp.broker_instance_type, fp.brokers, fp.broker_ebs_gb
+        ),
+        (kafka + ebs_gb * ebs, format!("{f} + {ebs_gb} GB x ${ebs}")),
+        design(
+            Some(if big { 223.20 } else { 8.93 }),
+            (!big).then_some(4.03),
+        ),
+    );
+    let tasks = f64::from(fp.tasks_per_service * 6);
+    let cpu = f64::from(fp.task_cpu) / 1024.0;
+    let mem = f64::from(fp.task_memory_mib) / 1024.0;
+    push(
+        "ECS Fargate",
+        format!(
+            "6 services x {} task(s) x {cpu} vCPU x {mem} GB",
+            fp.tasks_per_service
+        ),
+        fargate(tasks, cpu, mem),
+        design(
+            Some(if big { 73.02 } else { 12.17 }),
+            (!big).then_some(7.30),
+        ),
+    );
     push(
         "Application Load Balancer",
-        "one ALB (hours; LCUs not modelled)",
+        "one ALB (hours; LCUs not modelled)".into(),
         (
             alb,
             format!("${}/h x {} h", p.hourly("alb")?, p.hours_per_month),
@@ -273,7 +300,7 @@ pub fn model(
         };
         push(
             "CloudWatch Logs",
-            "5 GB/month",
+            "5 GB/month".into(),
             (
                 5.0 * logs * (1.0 - cut),
                 format!("5 GB x ${logs} x (1 - {cut} retention cut)"),
@@ -284,14 +311,14 @@ pub fn model(
         let check = p.monthly("route53:health_check")?;
         push(
             "Route 53",
-            "1 hosted zone + 1 health check",
+            "1 hosted zone + 1 health check".into(),
             (zone + check, format!("${zone} + ${check}")),
             design(Some(1.00), None),
         );
         let other = p.monthly("other:s3_and_transfer")?;
         push(
             "Other (S3, data transfer)",
-            "the design's estimate",
+            "the design's estimate".into(),
             (other, format!("${other} (estimate)")),
             design(Some(1.18), None),
         );
@@ -303,18 +330,22 @@ pub fn model(
         (SizeProfile::Scale10x, false) => Some(836.22),
         (SizeProfile::Scale10x, true) => None,
     };
-    let mut disagreements: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let d = r.design?;
-            ((r.monthly - d).abs() > tolerance).then(|| {
-                format!(
-                    "{}: the design says ${d:.2}, the unit prices give ${:.2} ({})",
-                    r.item, r.monthly, r.formula
-                )
-            })
+    let mut disagreements: Vec<String> = Vec::new();
+    disagreements.push(format!(
+        "ECS Fargate size: the design's {} is not a size Fargate offers; the model (and infra/) use {} vCPU x {} GB",
+        if big { "2 vCPU x 1 GB" } else { "1 vCPU x 0.5 GB" },
+        f64::from(fp.task_cpu) / 1024.0,
+        f64::from(fp.task_memory_mib) / 1024.0
+    ));
+    disagreements.extend(rows.iter().filter_map(|r| {
+        let d = r.design?;
+        ((r.monthly - d).abs() > tolerance).then(|| {
+            format!(
+                "{}: the design says ${d:.2}, the unit prices give ${:.2} ({})",
+                r.item, r.monthly, r.formula
+            )
         })
-        .collect();
+    }));
     if let Some(d) = design_total {
         let rows_sum: f64 = rows.iter().filter_map(|r| r.design).sum();
         if (total - d).abs() > tolerance {
@@ -359,7 +390,7 @@ pub async fn exec(ctx: &Context, command: CostCommand) -> Result<ExitCode, CliEr
                     .map(|r| {
                         vec![
                             r.item.to_owned(),
-                            r.spec.to_owned(),
+                            r.spec.clone(),
                             format!("{:.2}", r.monthly),
                             r.design.map_or("-".into(), |d| format!("{d:.2}")),
                             r.formula.clone(),

@@ -126,6 +126,7 @@ impl FromStr for ServiceName {
 
 pub mod alarms;
 pub mod cqrs;
+pub mod footprint;
 pub mod metrics;
 
 /// Kafka topics (MVP: one partition, replication factor one each).

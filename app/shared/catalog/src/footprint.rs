@@ -1,0 +1,94 @@
+//! The AWS footprint per size profile: instance classes, counts and sizes.
+//! The cost model, `opsctl reserved` and the CloudFormation templates (by a
+//! consistency test) all read these.
+
+/// A size profile of the design: the MVP, and ten times its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub name: &'static str,
+    pub rds_class: &'static str,
+    /// Primary plus read replicas.
+    pub rds_instances: u32,
+    pub rds_storage_gb: u32,
+    pub redis_node_type: &'static str,
+    /// Primary plus replicas.
+    pub redis_nodes: u32,
+    pub broker_instance_type: &'static str,
+    pub brokers: u32,
+    pub broker_ebs_gb: u32,
+    pub kafka_replication_factor: u32,
+    pub tasks_per_service: u32,
+    /// Fargate task size in CPU units (1024 = 1 vCPU) and MiB; only
+    /// combinations Fargate accepts (see [`fargate_accepts`]).
+    pub task_cpu: u32,
+    pub task_memory_mib: u32,
+}
+
+/// The MVP. The design writes "1 vCPU x 0.5 GB" per task, which Fargate
+/// does not offer (1 vCPU starts at 2 GB); 0.25 vCPU x 0.5 GB keeps the
+/// memory and is the smallest valid size.
+pub const MVP: Footprint = Footprint {
+    name: "mvp",
+    rds_class: "db.t3.micro",
+    rds_instances: 1,
+    rds_storage_gb: 20,
+    redis_node_type: "cache.t2.micro",
+    redis_nodes: 1,
+    broker_instance_type: "t2.micro",
+    brokers: 1,
+    broker_ebs_gb: 20,
+    kafka_replication_factor: 1,
+    tasks_per_service: 1,
+    task_cpu: 256,
+    task_memory_mib: 512,
+};
+
+/// Ten times the traffic. The design's "2 vCPU x 1 GB" is not a Fargate
+/// size either (2 vCPU starts at 4 GB): 2 vCPU x 4 GB.
+pub const SCALE_10X: Footprint = Footprint {
+    name: "scale-10x",
+    rds_class: "db.r5.large",
+    rds_instances: 2,
+    rds_storage_gb: 20,
+    redis_node_type: "cache.r5.large",
+    redis_nodes: 2,
+    broker_instance_type: "m5.large",
+    brokers: 3,
+    broker_ebs_gb: 20,
+    kafka_replication_factor: 2,
+    tasks_per_service: 3,
+    task_cpu: 2048,
+    task_memory_mib: 4096,
+};
+
+pub const PROFILES: [Footprint; 2] = [MVP, SCALE_10X];
+
+/// Whether Fargate (Linux) offers `cpu` units with `memory` MiB.
+pub fn fargate_accepts(cpu: u32, memory: u32) -> bool {
+    let gb = |g: u32| g * 1024;
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => (1..=4).any(|g| gb(g) == memory),
+        1024 => (2..=8).any(|g| gb(g) == memory),
+        2048 => (4..=16).any(|g| gb(g) == memory),
+        4096 => (8..=30).any(|g| gb(g) == memory),
+        8192 => (16..=60).step_by(4).any(|g| gb(g) == memory),
+        16384 => (32..=120).step_by(8).any(|g| gb(g) == memory),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_uses_a_size_fargate_accepts() {
+        for p in PROFILES {
+            assert!(fargate_accepts(p.task_cpu, p.task_memory_mib), "{}", p.name);
+        }
+        // The design's literal sizes are not offered.
+        assert!(!fargate_accepts(1024, 512));
+        assert!(!fargate_accepts(2048, 1024));
+    }
+}
