@@ -102,6 +102,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::kafka::KafkaCommand,
     },
+    /// Reserved Instances (RDS, ElastiCache) and the Fargate Savings Plan.
+    Reserved {
+        #[command(subcommand)]
+        command: crate::commands::reserved::ReservedCommand,
+    },
     /// Reservations: reconciling the ones stuck in PENDING with PortOne.
     Reservations {
         #[command(subcommand)]

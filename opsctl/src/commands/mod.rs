@@ -8,6 +8,7 @@ pub mod logs;
 pub mod outbox;
 pub mod portone;
 pub mod reservations;
+pub mod reserved;
 pub mod status;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Portone { command } => match command {
             PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,
         },
+        Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
     }
 }

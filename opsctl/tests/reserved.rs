@@ -1,0 +1,412 @@
+//! `opsctl reserved` with the AWS SDK's own test tooling (aws-smithy-mocks)
+//! standing in for RDS, ElastiCache and Cost Explorer: moto server, our AWS
+//! emulator, implements neither reserved offerings nor purchases nor Cost
+//! Explorer recommendations. The stand-in keeps state (a purchase shows up
+//! in the inventory), so "never twice" is tested through the real command
+//! code, not assumed.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_elasticache::operation::describe_reserved_cache_nodes::DescribeReservedCacheNodesOutput;
+use aws_sdk_elasticache::operation::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsOutput;
+use aws_sdk_elasticache::operation::purchase_reserved_cache_nodes_offering::{
+    PurchaseReservedCacheNodesOfferingError, PurchaseReservedCacheNodesOfferingOutput,
+};
+use aws_sdk_elasticache::types::error::{
+    ReservedCacheNodeAlreadyExistsFault, ReservedCacheNodeQuotaExceededFault,
+};
+use aws_sdk_rds::operation::describe_reserved_db_instances::DescribeReservedDbInstancesOutput;
+use aws_sdk_rds::operation::describe_reserved_db_instances_offerings::DescribeReservedDbInstancesOfferingsOutput;
+use aws_sdk_rds::operation::purchase_reserved_db_instances_offering::{
+    PurchaseReservedDBInstancesOfferingError, PurchaseReservedDbInstancesOfferingOutput,
+};
+use aws_sdk_rds::types::error::ReservedDbInstanceAlreadyExistsFault;
+use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
+use chrono::{DateTime, Utc};
+use opsctl::cli::{EnvArg, GlobalArgs, OutputFormat};
+use opsctl::commands::cost::SizeProfile;
+use opsctl::commands::reserved::{self, Clients, PlanArgs, PurchaseArgs};
+use opsctl::context::Context;
+use opsctl::safety::ExecuteArgs;
+
+/// One held reservation: (id, class, count).
+type Held = Arc<Mutex<Vec<(String, String, i32)>>>;
+
+#[derive(Default, Clone)]
+struct FakeAws {
+    rds: Held,
+    cache: Held,
+    /// The next ElastiCache purchase fails (a quota, say).
+    cache_fails: Arc<Mutex<bool>>,
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn started() -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(now().timestamp())
+}
+
+impl FakeAws {
+    fn rds_rules(&self) -> Vec<Rule> {
+        let offerings = mock!(aws_sdk_rds::Client::describe_reserved_db_instances_offerings)
+            .then_compute_output(|req| {
+                let class = req.db_instance_class().unwrap_or_default().to_owned();
+                DescribeReservedDbInstancesOfferingsOutput::builder()
+                    .reserved_db_instances_offerings(
+                        aws_sdk_rds::types::ReservedDbInstancesOffering::builder()
+                            .reserved_db_instances_offering_id(format!("rds-offer-{class}"))
+                            .db_instance_class(class)
+                            .duration(31_536_000)
+                            .offering_type("No Upfront")
+                            .fixed_price(0.0)
+                            .usage_price(0.0)
+                            .recurring_charges(
+                                aws_sdk_rds::types::RecurringCharge::builder()
+                                    .recurring_charge_amount(0.01)
+                                    .recurring_charge_frequency("Hourly")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let held = self.rds.clone();
+        let inventory = mock!(aws_sdk_rds::Client::describe_reserved_db_instances)
+            .then_compute_output(move |_| {
+                let list = held.lock().expect("state").clone();
+                DescribeReservedDbInstancesOutput::builder()
+                    .set_reserved_db_instances(Some(
+                        list.into_iter()
+                            .map(|(id, class, count)| {
+                                aws_sdk_rds::types::ReservedDbInstance::builder()
+                                    .reserved_db_instance_id(id)
+                                    .db_instance_class(class)
+                                    .db_instance_count(count)
+                                    .state("payment-pending")
+                                    .start_time(started())
+                                    .duration(31_536_000)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .build()
+            });
+        let held = self.rds.clone();
+        let buy = mock!(aws_sdk_rds::Client::purchase_reserved_db_instances_offering)
+            .then_compute_response(move |req| {
+                let id = req.reserved_db_instance_id().unwrap_or_default().to_owned();
+                let mut list = held.lock().expect("state");
+                if list.iter().any(|(i, _, _)| *i == id) {
+                    return MockResponse::Error(
+                        PurchaseReservedDBInstancesOfferingError::ReservedDbInstanceAlreadyExistsFault(
+                            ReservedDbInstanceAlreadyExistsFault::builder().build(),
+                        ),
+                    );
+                }
+                let class = req
+                    .reserved_db_instances_offering_id()
+                    .unwrap_or_default()
+                    .trim_start_matches("rds-offer-")
+                    .to_owned();
+                list.push((id, class, req.db_instance_count().unwrap_or(1)));
+                MockResponse::Output(PurchaseReservedDbInstancesOfferingOutput::builder().build())
+            });
+        vec![offerings, inventory, buy]
+    }
+
+    fn cache_rules(&self) -> Vec<Rule> {
+        let offerings = mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes_offerings)
+            .then_compute_output(|req| {
+                let class = req.cache_node_type().unwrap_or_default().to_owned();
+                DescribeReservedCacheNodesOfferingsOutput::builder()
+                    .reserved_cache_nodes_offerings(
+                        aws_sdk_elasticache::types::ReservedCacheNodesOffering::builder()
+                            .reserved_cache_nodes_offering_id(format!("cache-offer-{class}"))
+                            .cache_node_type(class)
+                            .duration(31_536_000)
+                            .offering_type("No Upfront")
+                            .fixed_price(0.0)
+                            .usage_price(0.0)
+                            .recurring_charges(
+                                aws_sdk_elasticache::types::RecurringCharge::builder()
+                                    .recurring_charge_amount(0.011)
+                                    .recurring_charge_frequency("Hourly")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let held = self.cache.clone();
+        let inventory = mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes)
+            .then_compute_output(move |_| {
+                let list = held.lock().expect("state").clone();
+                DescribeReservedCacheNodesOutput::builder()
+                    .set_reserved_cache_nodes(Some(
+                        list.into_iter()
+                            .map(|(id, class, count)| {
+                                aws_sdk_elasticache::types::ReservedCacheNode::builder()
+                                    .reserved_cache_node_id(id)
+                                    .cache_node_type(class)
+                                    .cache_node_count(count)
+                                    .state("active")
+                                    .start_time(started())
+                                    .duration(31_536_000)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .build()
+            });
+        let held = self.cache.clone();
+        let fails = self.cache_fails.clone();
+        let buy = mock!(aws_sdk_elasticache::Client::purchase_reserved_cache_nodes_offering)
+            .then_compute_response(move |req| {
+                if std::mem::take(&mut *fails.lock().expect("state")) {
+                    return MockResponse::Error(
+                        PurchaseReservedCacheNodesOfferingError::ReservedCacheNodeQuotaExceededFault(
+                            ReservedCacheNodeQuotaExceededFault::builder()
+                                .message("quota exceeded")
+                                .build(),
+                        ),
+                    );
+                }
+                let id = req.reserved_cache_node_id().unwrap_or_default().to_owned();
+                let mut list = held.lock().expect("state");
+                if list.iter().any(|(i, _, _)| *i == id) {
+                    return MockResponse::Error(
+                        PurchaseReservedCacheNodesOfferingError::ReservedCacheNodeAlreadyExistsFault(
+                            ReservedCacheNodeAlreadyExistsFault::builder().build(),
+                        ),
+                    );
+                }
+                let class = req
+                    .reserved_cache_nodes_offering_id()
+                    .unwrap_or_default()
+                    .trim_start_matches("cache-offer-")
+                    .to_owned();
+                list.push((id, class, req.cache_node_count().unwrap_or(1)));
+                MockResponse::Output(PurchaseReservedCacheNodesOfferingOutput::builder().build())
+            });
+        vec![offerings, inventory, buy]
+    }
+
+    fn clients(&self) -> Clients {
+        let rds = self.rds_rules();
+        let cache = self.cache_rules();
+        Clients {
+            rds: mock_client!(aws_sdk_rds, RuleMode::MatchAny, &rds),
+            elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, &cache),
+        }
+    }
+}
+
+fn context() -> Context {
+    // Every test of this file writes to one audit log of its own run.
+    static AUDIT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let path = AUDIT.get_or_init(|| {
+        let p =
+            std::env::temp_dir().join(format!("reserved-{}.jsonl", uuid::Uuid::new_v4().simple()));
+        std::env::set_var("OPSCTL_AUDIT_LOG", &p);
+        p
+    });
+    assert!(std::env::var_os("OPSCTL_AUDIT_LOG").is_some_and(|v| v == path.as_os_str()));
+    Context::load(&GlobalArgs {
+        env: EnvArg::Dev,
+        region: Some("us-east-1".into()),
+        output: OutputFormat::Json,
+        verbose: false,
+    })
+    .expect("dev settings")
+}
+
+fn args(profile: SizeProfile, execute: bool) -> PurchaseArgs {
+    PurchaseArgs {
+        plan: PlanArgs { profile },
+        execute: ExecuteArgs {
+            execute,
+            yes: false,
+        },
+    }
+}
+
+fn audit_lines(id: &str) -> Vec<serde_json::Value> {
+    let path = std::env::var_os("OPSCTL_AUDIT_LOG").expect("audit path");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_mvp_reservations_are_planned_bought_on_execute_and_never_twice() {
+    let aws = FakeAws::default();
+    let clients = aws.clients();
+    let ctx = context();
+
+    let plan = reserved::plan(&clients, SizeProfile::Mvp, now())
+        .await
+        .expect("plan");
+    let ids: Vec<&str> = plan
+        .lines
+        .iter()
+        .map(|l| l.reservation_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["ticketing-rds-ri-2027", "ticketing-redis-ri-2027"]
+    );
+    assert!(plan.lines.iter().all(|l| l.to_buy == 1));
+    // db.t3.micro: $0.017/h on demand -> $0.01/h reserved, x 730 h.
+    assert_eq!(plan.lines[0].on_demand_monthly, 12.41);
+    assert_eq!(plan.lines[0].after_monthly, 7.3);
+    assert!(plan.after_monthly < plan.before_monthly);
+
+    // Without --execute nothing is bought.
+    let (_, outcome) = reserved::purchase(&ctx, &clients, &args(SizeProfile::Mvp, false), now())
+        .await
+        .expect("dry run");
+    assert!(outcome.is_none());
+    assert!(aws.rds.lock().expect("state").is_empty());
+
+    let (_, outcome) = reserved::purchase(&ctx, &clients, &args(SizeProfile::Mvp, true), now())
+        .await
+        .expect("purchase");
+    let bought = outcome.expect("executed").bought;
+    assert_eq!(
+        bought,
+        vec!["ticketing-rds-ri-2027", "ticketing-redis-ri-2027"]
+    );
+    assert_eq!(
+        *aws.rds.lock().expect("state"),
+        vec![(
+            "ticketing-rds-ri-2027".to_owned(),
+            "db.t3.micro".to_owned(),
+            1
+        )]
+    );
+
+    // Run again: covered, nothing bought, the inventory unchanged.
+    let (plan, outcome) = reserved::purchase(&ctx, &clients, &args(SizeProfile::Mvp, true), now())
+        .await
+        .expect("second run");
+    assert!(outcome.expect("ran").bought.is_empty());
+    assert!(plan.lines.iter().all(|l| l.to_buy == 0 && l.covered == 1));
+    assert_eq!(aws.rds.lock().expect("state").len(), 1);
+    assert_eq!(aws.cache.lock().expect("state").len(), 1);
+    let entries = audit_lines("ticketing-rds-ri-2027");
+    assert_eq!(
+        entries.iter().filter(|e| e["phase"] == "bought").count(),
+        1,
+        "{entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_repeated_after_a_partial_failure_buys_only_what_is_missing() {
+    let aws = FakeAws::default();
+    *aws.cache_fails.lock().expect("state") = true;
+    let clients = aws.clients();
+    let ctx = context();
+
+    let err = reserved::purchase(&ctx, &clients, &args(SizeProfile::Scale10x, true), now())
+        .await
+        .expect_err("the cache purchase fails");
+    let message = err.to_string();
+    assert!(
+        message.contains("ticketing-redis-r5-large-ri-2027")
+            && message.contains("run the command again"),
+        "{message}"
+    );
+    assert_eq!(
+        *aws.rds.lock().expect("state"),
+        vec![(
+            "ticketing-rds-r5-large-ri-2027".to_owned(),
+            "db.r5.large".to_owned(),
+            2
+        )]
+    );
+    assert!(aws.cache.lock().expect("state").is_empty());
+    assert_eq!(
+        audit_lines("ticketing-redis-r5-large-ri-2027")
+            .iter()
+            .filter(|e| e["phase"] == "failed")
+            .count(),
+        1
+    );
+
+    let (_, outcome) =
+        reserved::purchase(&ctx, &clients, &args(SizeProfile::Scale10x, true), now())
+            .await
+            .expect("second run");
+    assert_eq!(
+        outcome.expect("ran").bought,
+        vec!["ticketing-redis-r5-large-ri-2027"]
+    );
+    assert_eq!(
+        aws.rds.lock().expect("state").len(),
+        1,
+        "the database was not bought twice"
+    );
+    assert_eq!(aws.cache.lock().expect("state")[0].2, 2);
+}
+
+#[tokio::test]
+async fn the_savings_plan_recommendation_is_shown_with_its_effect() {
+    use aws_sdk_costexplorer::operation::get_savings_plans_purchase_recommendation::GetSavingsPlansPurchaseRecommendationOutput;
+    use aws_sdk_costexplorer::types::{
+        SavingsPlansPurchaseRecommendation, SavingsPlansPurchaseRecommendationSummary,
+    };
+    let rule = mock!(aws_sdk_costexplorer::Client::get_savings_plans_purchase_recommendation)
+        .match_requests(|req| {
+            req.savings_plans_type().map(|t| t.as_str()) == Some("COMPUTE_SP")
+                && req.term_in_years().map(|t| t.as_str()) == Some("ONE_YEAR")
+                && req.payment_option().map(|t| t.as_str()) == Some("NO_UPFRONT")
+        })
+        .then_output(|| {
+            GetSavingsPlansPurchaseRecommendationOutput::builder()
+                .savings_plans_purchase_recommendation(
+                    SavingsPlansPurchaseRecommendation::builder()
+                        .savings_plans_purchase_recommendation_summary(
+                            SavingsPlansPurchaseRecommendationSummary::builder()
+                                .hourly_commitment_to_purchase("0.045")
+                                .current_on_demand_spend("54.06")
+                                .estimated_monthly_savings_amount("20.10")
+                                .estimated_savings_percentage("37.2")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let ce = mock_client!(aws_sdk_costexplorer, [&rule]);
+    let report = reserved::savings_plan(&ce, 54.06, 0.40)
+        .await
+        .expect("report");
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(report.hourly_commitment, 0.045);
+    assert_eq!(report.monthly_after, 33.96);
+    let text = reserved::render_savings(&report);
+    assert!(
+        text.contains("commit $0.045/hour") && text.contains("40 %"),
+        "{text}"
+    );
+
+    // No recommendation yet: a clear message, not a zero.
+    let empty = mock!(aws_sdk_costexplorer::Client::get_savings_plans_purchase_recommendation)
+        .then_output(|| GetSavingsPlansPurchaseRecommendationOutput::builder().build());
+    let ce = mock_client!(aws_sdk_costexplorer, [&empty]);
+    let err = reserved::savings_plan(&ce, 54.06, 0.40)
+        .await
+        .expect_err("nothing to show");
+    assert!(
+        err.to_string().contains("no Savings Plans recommendation"),
+        "{err}"
+    );
+}
