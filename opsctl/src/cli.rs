@@ -92,7 +92,7 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::logs::LogsCommand,
     },
-    /// PortOne: which mode each environment runs in.
+    /// PortOne: which mode each environment runs in; emergency rollback.
     Portone {
         #[command(subcommand)]
         command: PortoneCommand,
@@ -124,6 +124,12 @@ pub enum PortoneCommand {
     /// The mode each environment's secret and running task definition are
     /// in (keys masked); exit 1 when they disagree or cannot be read.
     Mode(crate::commands::portone::ModeArgs),
+    /// Emergency: roll payment-service back to its last known-good task
+    /// definition revision, optionally on the test keys, and wait until
+    /// stable.
+    Rollback(crate::commands::portone::rollback::RollbackArgs),
+    /// Put the live keys saved by a rollback back and restart the tasks.
+    SwitchBack(crate::commands::portone::rollback::SwitchBackArgs),
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {
             PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,
+            PortoneCommand::Rollback(args) => portone::rollback::rollback(&ctx, args).await,
+            PortoneCommand::SwitchBack(args) => portone::rollback::switch_back(&ctx, args).await,
         },
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,

@@ -226,6 +226,28 @@ pub mod portone {
         format!("ticketing/{env}/portone")
     }
 
+    /// The test-mode keys kept ready for an emergency switch (same JSON).
+    pub fn test_keys_secret_name(env: &str) -> String {
+        format!("ticketing/{env}/portone-test")
+    }
+
+    /// Where the live keys are kept while the test keys are in use, for the
+    /// switch back.
+    pub fn live_keys_secret_name(env: &str) -> String {
+        format!("ticketing/{env}/portone-live")
+    }
+
+    /// The payment task role may read these: `ticketing/<env>/portone-*`
+    /// (and the main secret itself).
+    pub fn secret_pattern(env: &str) -> String {
+        format!("ticketing/{env}/portone*")
+    }
+
+    /// The tag on a task definition that records how its rollout ended
+    /// (`COMPLETED` or `FAILED`); written by the deploy pipeline and by
+    /// `opsctl portone rollback`, read to find the last known-good revision.
+    pub const ROLLOUT_TAG: &str = "ticketing:rollout";
+
     /// The ECS cluster of an environment.
     pub fn cluster(env: &str) -> String {
         format!("ticketing-{env}")

@@ -1,6 +1,9 @@
 //! `opsctl portone mode`: which PortOne mode each environment is in, as its
 //! secret `ticketing/<env>/portone` says (keys shown masked) and as the
 //! running `payment-service` task definition says, and whether they agree.
+//! The emergency rollback and the switch back live in `rollback`.
+
+pub mod rollback;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,311 @@
+//! `opsctl portone rollback` and `switch-back` against moto server's ECS and
+//! Secrets Manager, in a region of this test's own. moto cannot run tasks,
+//! so "failing" is what the deploy history says: the running revision is
+//! the failing live deployment, an older one is tagged FAILED, and the one
+//! before it COMPLETED; the service has no tasks, so moto reports each
+//! deployment stable at once (the stable/failed logic itself is unit-tested
+//! on described services in `rollback.rs`).
+
+mod common;
+
+use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Tag};
+
+const REGION: &str = "sa-east-1";
+const LIVE: &str = r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#;
+const TEST: &str = r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x"}"#;
+
+async fn put_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, value: Option<&str>) {
+    let _ = sm
+        .delete_secret()
+        .secret_id(name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await;
+    if let Some(value) = value {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+}
+
+async fn secret(sm: &aws_sdk_secretsmanager::Client, name: &str) -> String {
+    sm.get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("read secret")
+        .secret_string()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn register(ecs: &aws_sdk_ecs::Client, rollout: Option<&str>) -> String {
+    let container = ContainerDefinition::builder()
+        .name("payment-service")
+        .image("123456789012.dkr.ecr.sa-east-1.amazonaws.com/ticketing:1")
+        .memory(512)
+        .environment(
+            KeyValuePair::builder()
+                .name("TICKETING_PROFILE")
+                .value("prod")
+                .build(),
+        )
+        .build();
+    let mut req = ecs
+        .register_task_definition()
+        .family("payment-service-prod")
+        .container_definitions(container);
+    if let Some(r) = rollout {
+        req = req.tags(Tag::builder().key("ticketing:rollout").value(r).build());
+    }
+    req.send()
+        .await
+        .expect("task definition")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned()
+}
+
+async fn running(ecs: &aws_sdk_ecs::Client) -> String {
+    ecs.describe_services()
+        .cluster("ticketing-prod")
+        .services("payment-service")
+        .send()
+        .await
+        .expect("describe")
+        .services()
+        .first()
+        .and_then(|s| s.task_definition())
+        .expect("task definition")
+        .to_owned()
+}
+
+async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
+    ecs.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("tags")
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("ticketing:rollout"))
+        .and_then(|t| t.value().map(str::to_owned))
+}
+
+async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
+    let audit = audit.display().to_string();
+    let moto = common::moto_url();
+    common::opsctl(
+        args,
+        &[
+            ("OPSCTL_AUDIT_LOG", audit.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL", moto.as_str()),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_test_mode_and_switched_back(
+) {
+    let sdk = common::moto_sdk(REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    ecs.create_cluster()
+        .cluster_name("ticketing-prod")
+        .send()
+        .await
+        .expect("cluster");
+    let _ = ecs
+        .delete_service()
+        .cluster("ticketing-prod")
+        .service("payment-service")
+        .force(true)
+        .send()
+        .await;
+    let good = register(&ecs, Some("COMPLETED")).await;
+    let bad = register(&ecs, Some("FAILED")).await;
+    let live = register(&ecs, None).await;
+    ecs.create_service()
+        .cluster("ticketing-prod")
+        .service_name("payment-service")
+        .task_definition(&live)
+        .desired_count(0)
+        .send()
+        .await
+        .expect("service");
+    put_secret(&sm, "ticketing/prod/portone", Some(LIVE)).await;
+    put_secret(&sm, "ticketing/prod/portone-test", Some(TEST)).await;
+    put_secret(&sm, "ticketing/prod/portone-live", None).await;
+    let audit = common::temp_audit_log("rollback");
+
+    // The plan: back to the COMPLETED revision, passing over the FAILED one.
+    let plan = opsctl(
+        &["--env", "prod", "portone", "rollback", "--test-keys"],
+        &audit,
+    )
+    .await;
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let good_rev = good.rsplit(':').next().expect("revision");
+    let bad_rev = bad.rsplit(':').next().expect("revision");
+    assert!(
+        plan.stderr
+            .contains(&format!("-> payment-service-prod:{good_rev}")),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains(&format!("skipped revision {bad_rev}: its rollout failed")),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(running(&ecs).await, live, "a dry run changes nothing");
+    assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
+
+    let run = opsctl(
+        &[
+            "--env",
+            "prod",
+            "--output",
+            "json",
+            "portone",
+            "rollback",
+            "--test-keys",
+            "--execute",
+            "--yes",
+            "--timeout",
+            "30",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json report");
+    assert_eq!(report["to"], good.as_str());
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            "mark the running revision failed",
+            "save the live keys",
+            "switch to the test keys",
+            "update the service",
+            "wait until stable",
+            "record the revision as good"
+        ]
+    );
+    assert!(report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .all(|s| s["ok"] == true && s["seconds"].is_number()));
+    assert_eq!(running(&ecs).await, good);
+    assert_eq!(secret(&sm, "ticketing/prod/portone").await, TEST);
+    assert_eq!(
+        secret(&sm, "ticketing/prod/portone-live").await,
+        LIVE,
+        "the live keys stay retrievable"
+    );
+    assert_eq!(rollout_tag(&ecs, &live).await.as_deref(), Some("FAILED"));
+    assert_eq!(rollout_tag(&ecs, &good).await.as_deref(), Some("COMPLETED"));
+    assert!(!run.stdout.contains("live_api_key") && !run.stderr.contains("live_api_secret"));
+    assert!(
+        run.stderr.contains("portone switch-back --execute"),
+        "{}",
+        run.stderr
+    );
+
+    let mode = opsctl(
+        &["--output", "json", "portone", "mode", "--of", "prod"],
+        &audit,
+    )
+    .await;
+    let modes: serde_json::Value = serde_json::from_str(&mode.stdout).expect("json");
+    assert_eq!(modes[0]["secret_mode"], "test");
+
+    // Nothing older than the good revision is known good: refused, unchanged.
+    let again = opsctl(
+        &["--env", "prod", "portone", "rollback", "--execute", "--yes"],
+        &audit,
+    )
+    .await;
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("no revision older than"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(running(&ecs).await, good);
+
+    let back = opsctl(
+        &[
+            "--env",
+            "prod",
+            "portone",
+            "switch-back",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
+    assert_eq!(running(&ecs).await, good);
+
+    let log = std::fs::read_to_string(&audit).expect("audit");
+    assert!(
+        log.contains("\"command\":\"portone rollback\"")
+            && log.contains("\"command\":\"portone switch-back\"")
+    );
+    assert!(
+        !log.contains("live_api_secret_prod"),
+        "no secret in the audit log"
+    );
+
+    // Test keys that are not the expected JSON: refused before any change.
+    put_secret(&sm, "ticketing/prod/portone-test", Some("imp0:test_key")).await;
+    let bad_keys = register(&ecs, Some("COMPLETED")).await;
+    ecs.update_service()
+        .cluster("ticketing-prod")
+        .service("payment-service")
+        .task_definition(&bad_keys)
+        .send()
+        .await
+        .expect("update");
+    let refused = opsctl(
+        &[
+            "--env",
+            "prod",
+            "portone",
+            "rollback",
+            "--test-keys",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not the expected JSON"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(running(&ecs).await, bad_keys);
+    assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
+
+    let local = opsctl(&["portone", "rollback"], &audit).await;
+    assert_eq!(local.code, 2, "{}", local.stderr);
+}
