@@ -29,6 +29,12 @@ pub const PRICES: &str = include_str!("../../../infra/prices/us-east-1.toml");
 pub enum CostCommand {
     /// Monthly cost per item from unit prices, next to the design's figures.
     Model(ModelArgs),
+    /// Actual spend for a month from Cost Explorer, by service, against the
+    /// model.
+    Report(crate::commands::cost_report::ReportArgs),
+    /// The free-tier-end checklist (D-180 ... D+30) as dated actions, each
+    /// with the opsctl command that carries it out.
+    Timeline(crate::commands::cost_report::TimelineArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,7 +129,7 @@ pub struct Model {
     pub disagreements: Vec<String>,
 }
 
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -374,6 +380,8 @@ pub fn model(
 
 pub async fn exec(ctx: &Context, command: CostCommand) -> Result<ExitCode, CliError> {
     match command {
+        CostCommand::Report(args) => crate::commands::cost_report::report(ctx, args).await,
+        CostCommand::Timeline(args) => crate::commands::cost_report::timeline(ctx, args),
         CostCommand::Model(args) => {
             if args.tolerance < 0.0 {
                 return Err(CliError::usage(

@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod cost;
+pub mod cost_report;
 pub mod dr;
 pub mod kafka;
 pub mod logs;
