@@ -82,6 +82,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::alarms::AlarmsCommand,
     },
+    /// CloudWatch dashboards from dashboards/*.json.
+    Dashboards {
+        #[command(subcommand)]
+        command: crate::commands::dashboards::DashboardsCommand,
+    },
     /// Cost: the monthly model from unit prices.
     Cost {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod cost;
 pub mod cost_report;
+pub mod dashboards;
 pub mod dr;
 pub mod kafka;
 pub mod logs;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
         Command::Alarms { command } => alarms::exec(&ctx, command).await,
+        Command::Dashboards { command } => dashboards::exec(&ctx, command).await,
         Command::Cost { command } => cost::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {

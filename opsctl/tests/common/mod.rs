@@ -213,13 +213,15 @@ pub struct Run {
 }
 
 /// Runs the real opsctl binary with `vars` set, test AWS credentials (moto
-/// accepts any) and no AWS profile.
+/// accepts any), no AWS profile, and every AWS call aimed at moto server
+/// (also for `--env dev|prod`, whose settings name no endpoint).
 pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
     cmd.args(args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE");
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", moto_url());
     for (k, v) in vars {
         cmd.env(k, v);
     }
