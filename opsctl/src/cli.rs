@@ -82,6 +82,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::alarms::AlarmsCommand,
     },
+    /// The design's CQRS triggers: five metrics against their thresholds.
+    Cqrs {
+        #[command(subcommand)]
+        command: CqrsCommand,
+    },
     /// CloudWatch dashboards from dashboards/*.json.
     Dashboards {
         #[command(subcommand)]
@@ -122,6 +127,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::outbox::OutboxCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CqrsCommand {
+    /// Read the five trigger metrics and say which phase the rules call
+    /// for; exit 1 when that is a change.
+    Check(crate::commands::cqrs::CheckArgs),
 }
 
 #[derive(Subcommand, Debug)]

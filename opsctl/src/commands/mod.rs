@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod cost;
 pub mod cost_report;
+pub mod cqrs;
 pub mod dashboards;
 pub mod dr;
 pub mod kafka;
@@ -15,7 +16,7 @@ pub mod status;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, PortoneCommand};
+use crate::cli::{Cli, Command, CqrsCommand, PortoneCommand};
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -27,6 +28,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
         Command::Alarms { command } => alarms::exec(&ctx, command).await,
         Command::Dashboards { command } => dashboards::exec(&ctx, command).await,
+        Command::Cqrs { command } => match command {
+            CqrsCommand::Check(args) => cqrs::check(&ctx, args).await,
+        },
         Command::Cost { command } => cost::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {

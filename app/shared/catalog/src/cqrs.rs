@@ -69,7 +69,8 @@ pub const TRIGGERS: [Trigger; 5] = [
 pub const FULL_CQRS_TPS: f64 = 2000.0;
 
 /// The phase the rules call for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Nothing exceeded: stay as is.
     Current,

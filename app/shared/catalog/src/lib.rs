@@ -186,6 +186,14 @@ pub mod aws {
     /// The SSM document and the command that restart the broker.
     pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
     pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka";
+
+    /// The RDS instance of an environment, and its read replica (10x).
+    pub fn rds_instance_id(env: &str) -> String {
+        format!("ticketing-{env}-postgres")
+    }
+    pub fn rds_replica_id(env: &str) -> String {
+        format!("ticketing-{env}-postgres-replica")
+    }
 }
 
 /// CloudWatch log groups and their retention classes: the one place the

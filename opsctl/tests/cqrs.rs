@@ -1,0 +1,113 @@
+//! `opsctl cqrs check` against moto server's CloudWatch (metrics put with
+//! PutMetricData, read back with GetMetricData) and a private Redis whose
+//! INFO counters no other test touches.
+
+mod common;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use ticketing_testkit::PrivateRedis;
+
+const REGION: &str = "eu-south-1";
+
+async fn put(
+    cw: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    name: &str,
+    value: f64,
+    dim: Option<(&str, &str)>,
+) {
+    let mut datum = MetricDatum::builder()
+        .metric_name(name)
+        .value(value)
+        .timestamp(aws_smithy_types::DateTime::from_secs(
+            chrono::Utc::now().timestamp() - 120,
+        ));
+    if let Some((k, v)) = dim {
+        datum = datum.dimensions(Dimension::builder().name(k).value(v).build());
+    }
+    cw.put_metric_data()
+        .namespace(namespace)
+        .metric_data(datum.build())
+        .send()
+        .await
+        .expect("put metric data");
+}
+
+#[tokio::test]
+async fn the_five_triggers_are_read_and_the_phase_follows_the_rules() {
+    let cw = aws_sdk_cloudwatch::Client::new(&common::moto_sdk(REGION).await);
+    put(&cw, "Custom/Ticketing", "events.read.tps", 1500.0, None).await;
+    put(
+        &cw,
+        "Custom/Ticketing",
+        "reservations.search.tps",
+        200.0,
+        None,
+    )
+    .await;
+    put(
+        &cw,
+        "AWS/RDS",
+        "ReplicaLag",
+        2.0,
+        Some(("DBInstanceIdentifier", "ticketing-dev-postgres-replica")),
+    )
+    .await;
+
+    // A cache with 3 misses in 4 lookups: 75 %.
+    let redis = PrivateRedis::start_new();
+    let client = ticketing_redis::redis::Client::open(redis.url().as_str()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ticketing_redis::redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    for key in ["k", "x", "y", "z"] {
+        let _: Option<String> = ticketing_redis::redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("get");
+    }
+
+    let url = redis.url().to_string();
+    let r = common::opsctl(
+        &["--env", "dev", "--output", "json", "cqrs", "check"],
+        &[
+            ("AWS_REGION", REGION),
+            ("TICKETING__REDIS__URL", url.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.code, 1,
+        "the rules call for a change: {}{}",
+        r.stdout, r.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let reading = |key: &str| {
+        v["readings"]
+            .as_array()
+            .expect("readings")
+            .iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .expect(key)
+    };
+    assert_eq!(reading("event_reads_tps")["value"], 1500.0);
+    assert_eq!(reading("event_reads_tps")["exceeded"], true);
+    assert_eq!(reading("cache_miss_rate")["value"], 75.0);
+    assert_eq!(reading("reservation_search_per_min")["value"], 12000.0);
+    assert_eq!(reading("read_replica_lag")["exceeded"], false);
+    assert_eq!(reading("seat_query_p95")["value"], serde_json::Value::Null);
+    assert_eq!(v["exceeded"], 3);
+    assert_eq!(v["phase"], "full-cqrs");
+
+    let bad = common::opsctl(&["cqrs", "check", "--window", "0"], &[]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
