@@ -97,6 +97,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::cost::CostCommand,
     },
+    /// CloudFormation stacks of infra/templates: change sets, deploy.
+    Infra {
+        #[command(subcommand)]
+        command: crate::commands::infra::InfraCommand,
+    },
     /// CloudWatch log groups: retention by class.
     Logs {
         #[command(subcommand)]

@@ -6,6 +6,7 @@ pub mod cost_report;
 pub mod cqrs;
 pub mod dashboards;
 pub mod dr;
+pub mod infra;
 pub mod kafka;
 pub mod logs;
 pub mod outbox;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             CqrsCommand::Check(args) => cqrs::check(&ctx, args).await,
         },
         Command::Cost { command } => cost::exec(&ctx, command).await,
+        Command::Infra { command } => infra::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {
             PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,

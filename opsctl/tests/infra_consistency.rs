@@ -1,0 +1,258 @@
+//! The CloudFormation templates against the code's single source of truth
+//! (`ticketing_catalog`): service names, task families and sizes, log
+//! groups and retention, alarm names and thresholds, SNS topics, secret
+//! names, Kafka topics and the broker tag. Changing a fact in one place only
+//! fails here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+use ticketing_catalog::{alarms, aws, footprint, logs, metrics, topics, ServiceName};
+
+fn templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/templates")
+}
+
+fn load(layer: &str) -> (Value, String) {
+    let path = templates().join(format!("{layer}.yaml"));
+    let text = std::fs::read_to_string(&path).expect("template");
+    (serde_yaml::from_str(&text).expect("YAML"), text)
+}
+
+/// A scalar, or the string under a short-form tag (`!Sub x`, `!Ref x`).
+fn plain(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Tagged(t) => plain(&t.value),
+        _ => None,
+    }
+}
+
+fn resources<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap_or_default(), &r["Properties"]))
+        .collect()
+}
+
+#[test]
+fn services_families_log_groups_and_sizes_match_the_catalog() {
+    let (compute, text) = load("compute");
+    let services: BTreeSet<String> = resources(&compute, "AWS::ECS::Service")
+        .iter()
+        .filter_map(|(_, p)| plain(&p["ServiceName"]))
+        .collect();
+    let wanted: BTreeSet<String> = ServiceName::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(services, wanted);
+    for (_, td) in resources(&compute, "AWS::ECS::TaskDefinition") {
+        let container = &td["ContainerDefinitions"][0];
+        let name = container["Name"].as_str().expect("container name");
+        let service: ServiceName = name.parse().expect("a catalog service");
+        assert_eq!(
+            plain(&td["Family"]),
+            Some(format!("{name}-${{Environment}}"))
+        );
+        assert_eq!(
+            container["LogConfiguration"]["Options"]["awslogs-group"].as_str(),
+            Some(logs::group(service).as_str())
+        );
+        let secrets: Vec<String> = container["Secrets"]
+            .as_sequence()
+            .expect("secrets")
+            .iter()
+            .filter_map(|s| plain(&s["Name"]))
+            .collect();
+        assert_eq!(
+            secrets.iter().any(|s| s.starts_with("PORTONE_")),
+            service == ServiceName::PaymentService,
+            "only the payment service gets the PortOne keys ({name})"
+        );
+    }
+    // The payment family and cluster as opsctl's rollback finds them.
+    assert!(text.contains(&format!(
+        "ClusterName: !Sub {}",
+        ticketing_catalog::portone::cluster("${Environment}")
+    )));
+    assert_eq!(
+        ticketing_catalog::portone::task_family("${Environment}"),
+        "payment-service-${Environment}"
+    );
+    // Only the payment role may read the PortOne secrets.
+    let roles = resources(&compute, "AWS::IAM::Role");
+    let policy = |name: &str| {
+        serde_yaml::to_string(&roles.iter().find(|(k, _)| *k == name).expect(name).1["Policies"])
+            .expect("yaml")
+    };
+    assert!(policy("PaymentExecutionRole").contains(&format!(
+        "{}-*",
+        ticketing_catalog::portone::secret_name("${Environment}")
+    )));
+    assert!(!policy("ExecutionRole").contains("portone"));
+    // Fargate sizes: the footprint's, and sizes Fargate accepts.
+    for fp in footprint::PROFILES {
+        let size = &compute["Mappings"]["Size"][fp.name];
+        assert_eq!(
+            plain(&size["Cpu"]),
+            Some(fp.task_cpu.to_string()),
+            "{}",
+            fp.name
+        );
+        assert_eq!(
+            plain(&size["Memory"]),
+            Some(fp.task_memory_mib.to_string()),
+            "{}",
+            fp.name
+        );
+        assert_eq!(
+            plain(&size["TasksPerService"]),
+            Some(fp.tasks_per_service.to_string())
+        );
+        assert!(footprint::fargate_accepts(fp.task_cpu, fp.task_memory_mib));
+    }
+    assert!(text.contains(&format!("cloudwatch:namespace: {}", metrics::NAMESPACE)));
+}
+
+#[test]
+fn log_groups_alarms_and_topics_match_the_catalog() {
+    let (obs, _) = load("observability");
+    let groups: Vec<(String, i64)> = resources(&obs, "AWS::Logs::LogGroup")
+        .iter()
+        .map(|(_, p)| {
+            (
+                plain(&p["LogGroupName"]).expect("name"),
+                p["RetentionInDays"].as_i64().expect("retention"),
+            )
+        })
+        .collect();
+    assert_eq!(groups.len(), ServiceName::ALL.len());
+    for service in ServiceName::ALL {
+        let group = logs::group(service);
+        let days = groups.iter().find(|(g, _)| *g == group).map(|(_, d)| *d);
+        assert_eq!(days, logs::retention_days(&group).map(i64::from), "{group}");
+    }
+    let topics_made: BTreeSet<String> = resources(&obs, "AWS::SNS::Topic")
+        .iter()
+        .filter_map(|(_, p)| plain(&p["TopicName"]))
+        .collect();
+    assert_eq!(
+        topics_made,
+        alarms::TOPICS.iter().map(|t| (*t).to_owned()).collect()
+    );
+    let alarm = |name: &str| {
+        resources(&obs, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .find(|(_, p)| plain(&p["AlarmName"]).as_deref() == Some(name))
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| panic!("alarm {name} is not in the template"))
+    };
+    for b in alarms::BILLING {
+        let a = alarm(b.name);
+        assert_eq!(a["Threshold"].as_f64(), Some(b.threshold_usd));
+        assert_eq!(
+            a["Period"].as_i64(),
+            Some(i64::from(alarms::BILLING_PERIOD_SECONDS))
+        );
+        assert_eq!(a["Namespace"].as_str(), Some(alarms::BILLING_NAMESPACE));
+        assert_eq!(a["EvaluationPeriods"].as_i64(), Some(1));
+    }
+    let p = alarm(alarms::PAYMENT_FAILURE_RATE_NAME);
+    assert_eq!(
+        p["Threshold"].as_f64(),
+        Some(alarms::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT)
+    );
+    assert_eq!(
+        p["EvaluationPeriods"].as_i64(),
+        Some(i64::from(alarms::PAYMENT_FAILURE_RATE_EVALUATION_PERIODS))
+    );
+    let yaml = serde_yaml::to_string(&p["Metrics"]).expect("yaml");
+    assert!(yaml.contains(alarms::PAYMENT_FAILURE_RATE_EXPRESSION));
+    for (id, metric) in alarms::PAYMENT_FAILURE_RATE_INPUTS {
+        assert!(
+            yaml.contains(&format!("Id: {id}")) && yaml.contains(metric),
+            "{id} {metric}"
+        );
+    }
+    assert!(yaml.contains(&format!(
+        "Period: {}",
+        alarms::PAYMENT_FAILURE_RATE_PERIOD_SECONDS
+    )));
+    let k = alarm(alarms::KAFKA_METRICS_MISSING_NAME);
+    assert_eq!(k["TreatMissingData"].as_str(), Some("breaching"));
+    assert_eq!(k["MetricName"].as_str(), Some(alarms::KAFKA_JMX_METRIC));
+    assert_eq!(
+        k["EvaluationPeriods"].as_i64(),
+        Some(i64::from(alarms::KAFKA_METRICS_EVALUATION_PERIODS))
+    );
+    // Every alarm's description links a runbook that exists.
+    for (_, a) in resources(&obs, "AWS::CloudWatch::Alarm") {
+        let d = plain(&a["AlarmDescription"]).expect("description");
+        let link = d.split("Runbook: ").nth(1).expect("a runbook link").trim();
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(link)
+                .is_file(),
+            "{link}"
+        );
+    }
+}
+
+#[test]
+fn the_broker_and_the_data_layer_match_the_catalog() {
+    let (kafka, text) = load("kafka");
+    for topic in topics::ALL {
+        assert!(
+            text.contains(&format!(" {topic}")),
+            "the broker's user data creates {topic}"
+        );
+    }
+    assert!(text.contains(&format!(
+        "Key: {}\n                Value: {}",
+        aws::KAFKA_BROKER_TAG_KEY,
+        aws::KAFKA_BROKER_TAG_VALUE
+    )));
+    // `sudo systemctl restart kafka` restarts the unit the user data installs.
+    let unit = aws::KAFKA_RESTART_COMMAND.rsplit(' ').next().expect("unit");
+    assert!(text.contains(&format!("/etc/systemd/system/{unit}.service")));
+    let (data, _) = load("data");
+    for fp in footprint::PROFILES {
+        let k = &kafka["Mappings"]["Size"][fp.name];
+        assert_eq!(
+            plain(&k["InstanceType"]).as_deref(),
+            Some(fp.broker_instance_type)
+        );
+        assert_eq!(plain(&k["VolumeGb"]), Some(fp.broker_ebs_gb.to_string()));
+        assert_eq!(
+            plain(&k["ReplicationFactor"]),
+            Some(fp.kafka_replication_factor.to_string())
+        );
+        let d = &data["Mappings"]["Size"][fp.name];
+        assert_eq!(plain(&d["DbClass"]).as_deref(), Some(fp.rds_class));
+        assert_eq!(
+            plain(&d["CacheNodeType"]).as_deref(),
+            Some(fp.redis_node_type)
+        );
+        assert_eq!(plain(&d["StorageGb"]), Some(fp.rds_storage_gb.to_string()));
+    }
+    assert_eq!(footprint::SCALE_10X.brokers, 3);
+    assert!(
+        text.contains("BrokerC:"),
+        "three brokers in the 10x profile"
+    );
+    let db = resources(&data, "AWS::RDS::DBInstance");
+    let ids: Vec<String> = db
+        .iter()
+        .filter_map(|(_, p)| plain(&p["DBInstanceIdentifier"]))
+        .collect();
+    assert!(ids.contains(&aws::rds_instance_id("${Environment}")));
+    assert!(ids.contains(&aws::rds_replica_id("${Environment}")));
+}
