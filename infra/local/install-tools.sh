@@ -5,6 +5,7 @@
 #   * redis-server          Debian package
 #   * tansu (Kafka broker)  cargo install, cached under $TICKETING_HOME/tools
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
+#   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #
 # PostgreSQL 15 server binaries come with the machine image.
 set -euo pipefail
@@ -56,6 +57,16 @@ if [[ ! -x "$venv/bin/moto_server" || "$(cat "$venv/moto.version" 2>/dev/null)" 
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   echo "$MOTO_VERSION" >"$venv/moto.version"
+fi
+
+# --- template checkers ------------------------------------------------------------
+CFN_LINT_VERSION="1.58.0"
+CHECKOV_VERSION="3.3.30"
+checkers="cfn-lint==$CFN_LINT_VERSION checkov==$CHECKOV_VERSION"
+if [[ ! -x "$venv/bin/checkov" || "$(cat "$venv/checkers.version" 2>/dev/null)" != "$checkers" ]]; then
+  log "installing $checkers into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION"
+  echo "$checkers" >"$venv/checkers.version"
 fi
 
 log "tools ready under $TICKETING_HOME"
