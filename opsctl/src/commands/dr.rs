@@ -238,7 +238,17 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    report.events_lost = lost(&marks).await?;
+    // The services' relays may still be publishing rows they claimed before
+    // the replay step (it skips rows a relay holds): give them a moment
+    // before calling anything lost.
+    let settle = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    report.events_lost = loop {
+        let n = lost(&marks).await?;
+        if n == 0 || std::time::Instant::now() >= settle {
+            break n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     report.recovery_seconds = started.elapsed().as_secs_f64();
     safety::audit(
         ctx.profile,

@@ -470,6 +470,23 @@ fn render(r: &Report) -> String {
     out
 }
 
+/// Audits and prints the report of a run, then passes its outcome on.
+fn finish(
+    ctx: &Context,
+    command: &str,
+    report: &Report,
+    result: Result<(), CliError>,
+) -> Result<(), CliError> {
+    safety::audit(
+        ctx.profile,
+        command,
+        if result.is_ok() { "done" } else { "failed" },
+        &serde_json::to_value(report).unwrap_or_default(),
+    )?;
+    output::emit(ctx.output, report, || render(report));
+    result
+}
+
 pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
     let env = aws_env(ctx)?;
     let sdk = crate::aws::sdk_config(ctx).await?;
@@ -632,14 +649,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     }
     .await;
     report.steps = steps;
-    safety::audit(
-        ctx.profile,
-        command,
-        if result.is_ok() { "done" } else { "failed" },
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
-    output::emit(ctx.output, &report, || render(&report));
-    result?;
+    finish(ctx, command, &report, result)?;
     if args.test_keys {
         eprintln!(
             "payments now run on PortOne's test keys; once fixed, switch back: opsctl --env {env} portone switch-back --execute"
@@ -723,14 +733,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
     }
     .await;
     report.steps = steps;
-    safety::audit(
-        ctx.profile,
-        command,
-        if result.is_ok() { "done" } else { "failed" },
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
-    output::emit(ctx.output, &report, || render(&report));
-    result?;
+    finish(ctx, command, &report, result)?;
     Ok(ExitCode::SUCCESS)
 }
 
