@@ -84,6 +84,28 @@ fn all_metadata(
         })
 }
 
+/// Every (topic, partition) of `topics`; a topic the broker does not have
+/// (or reports with an error or no partitions) is `UnknownTopic`.
+fn partitions_of(
+    consumer: &BaseConsumer,
+    bootstrap: &str,
+    timeout: Duration,
+    topics: &[String],
+) -> Result<Vec<(String, i32)>, KafkaError> {
+    let metadata = all_metadata(consumer, bootstrap, timeout)?;
+    let mut out = Vec::new();
+    for topic in topics {
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+        out.extend(found.partitions().iter().map(|p| (topic.clone(), p.id())));
+    }
+    Ok(out)
+}
+
 /// What a metadata request saw.
 #[derive(Debug, Clone)]
 pub struct ClusterInfo {
@@ -255,18 +277,9 @@ pub async fn group_lag(
     let topics = topics.to_vec();
     tokio::task::spawn_blocking(move || {
         let consumer = base_consumer(&config, &bootstrap)?;
-        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
         let mut list = TopicPartitionList::new();
-        for topic in &topics {
-            let found = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-                .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
-            for p in found.partitions() {
-                list.add_partition(topic, p.id());
-            }
+        for (topic, partition) in partitions_of(&consumer, &bootstrap, timeout, &topics)? {
+            list.add_partition(&topic, partition);
         }
         let committed = consumer
             .committed_offsets(list, timeout)
@@ -331,18 +344,10 @@ pub async fn offsets_for_time(
     let topics = topics.to_vec();
     tokio::task::spawn_blocking(move || {
         let consumer = base_consumer(&config, &bootstrap)?;
-        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
         let mut list = TopicPartitionList::new();
-        for topic in &topics {
-            let found = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
-            for p in found.partitions() {
-                list.add_partition_offset(topic, p.id(), Offset::Offset(at.timestamp_millis()))
-                    .map_err(KafkaError::Admin)?;
-            }
+        for (topic, partition) in partitions_of(&consumer, &bootstrap, timeout, &topics)? {
+            list.add_partition_offset(&topic, partition, Offset::Offset(at.timestamp_millis()))
+                .map_err(KafkaError::Admin)?;
         }
         let found = consumer
             .offsets_for_times(list, timeout)
