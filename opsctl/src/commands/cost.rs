@@ -93,15 +93,15 @@ impl Prices {
         })
     }
 
-    fn hourly(&self, key: &str) -> Result<f64, CliError> {
+    pub fn hourly(&self, key: &str) -> Result<f64, CliError> {
         Self::get(&self.hourly, "hourly", key)
     }
 
-    fn monthly(&self, key: &str) -> Result<f64, CliError> {
+    pub fn monthly(&self, key: &str) -> Result<f64, CliError> {
         Self::get(&self.monthly, "monthly", key)
     }
 
-    fn discount(&self, key: &str) -> Result<f64, CliError> {
+    pub fn discount(&self, key: &str) -> Result<f64, CliError> {
         Self::get(&self.discount, "discount", key)
     }
 }

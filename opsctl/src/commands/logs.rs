@@ -104,11 +104,7 @@ async fn plan(
 ) -> Result<(aws_sdk_cloudwatchlogs::Client, Vec<GroupPlan>), CliError> {
     let client = aws_sdk_cloudwatchlogs::Client::new(&crate::aws::sdk_config(ctx).await?);
     let prices = crate::commands::cost::Prices::load()?;
-    let price = prices
-        .monthly
-        .get("cloudwatch:logs_storage_gb")
-        .copied()
-        .unwrap_or(0.0);
+    let price = prices.monthly("cloudwatch:logs_storage_gb")?;
     let mut groups = Vec::new();
     let mut token = None;
     loop {
@@ -203,20 +199,18 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
             let (client, groups) = plan(ctx, &args.retention).await?;
             let changes: Vec<&GroupPlan> = groups.iter().filter(|g| g.change).collect();
             eprint!("{}", render(&groups));
-            if changes.is_empty() {
-                eprintln!("nothing to change");
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !safety::confirm(ctx.profile, "changing log retention", &args.execute)? {
-                eprintln!("dry run: no retention was changed; add --execute to apply");
-                return Ok(ExitCode::SUCCESS);
-            }
-            safety::audit(
+            const COMMAND: &str = "logs retention apply";
+            if !safety::begin(
                 ctx.profile,
-                "logs retention apply",
-                "started",
-                &serde_json::to_value(&changes).unwrap_or_default(),
-            )?;
+                ctx.output,
+                COMMAND,
+                "changing log retention",
+                &changes,
+                changes.len(),
+                &args.execute,
+            )? {
+                return Ok(ExitCode::SUCCESS);
+            }
             for g in &changes {
                 if let Err(e) = client
                     .put_retention_policy()
@@ -226,30 +220,21 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
                     .await
                 {
                     let error = aws_sdk_cloudwatchlogs::error::DisplayErrorContext(e).to_string();
-                    safety::audit(
+                    return Err(safety::failed(
                         ctx.profile,
-                        "logs retention apply",
-                        "failed",
-                        &serde_json::json!({"group": g.group, "error": error}),
-                    )?;
-                    return Err(CliError::Failed(anyhow::anyhow!(
-                        "setting the retention of {} failed: {error}",
-                        g.group
-                    )));
+                        COMMAND,
+                        serde_json::json!({"group": g.group, "error": error}),
+                        format!("setting the retention of {} failed: {error}", g.group),
+                    ));
                 }
             }
-            safety::audit(
+            safety::finish(
                 ctx.profile,
-                "logs retention apply",
-                "done",
-                &serde_json::json!({"changed": changes.len()}),
-            )?;
-            output::emit(
                 ctx.output,
-                &serde_json::json!({"changed": changes.len()}),
-                || format!("set the retention of {} log group(s)\n", changes.len()),
-            );
-            Ok(ExitCode::SUCCESS)
+                COMMAND,
+                changes.len(),
+                format!("set the retention of {} log group(s)\n", changes.len()),
+            )
         }
     }
 }

@@ -34,7 +34,7 @@ pub enum ReservedCommand {
     Purchase(PurchaseArgs),
     /// Cost Explorer's Compute Savings Plan recommendation for Fargate
     /// (1 year, No Upfront) and its effect on the monthly bill.
-    SavingsPlan,
+    SavingsPlan(PlanArgs),
 }
 
 #[derive(Args, Debug)]
@@ -140,7 +140,47 @@ pub struct Reservation {
     pub ends: Option<DateTime<Utc>>,
 }
 
+impl Offering {
+    /// From the fields RDS and ElastiCache both describe an offering with.
+    fn new(
+        id: Option<&str>,
+        class: Option<&str>,
+        duration: Option<i32>,
+        offering_type: Option<&str>,
+        fixed_price: Option<f64>,
+        usage_price: Option<f64>,
+        recurring: impl Iterator<Item = f64>,
+    ) -> Offering {
+        Offering {
+            id: id.unwrap_or_default().into(),
+            class: class.unwrap_or_default().into(),
+            duration_seconds: duration.map_or(0, i64::from),
+            offering_type: offering_type.unwrap_or_default().into(),
+            fixed_price: fixed_price.unwrap_or_default(),
+            hourly: recurring.sum::<f64>() + usage_price.unwrap_or_default(),
+        }
+    }
+}
+
 impl Reservation {
+    /// From the fields RDS and ElastiCache both describe a reservation with.
+    fn new(
+        id: Option<&str>,
+        class: Option<&str>,
+        count: Option<i32>,
+        state: Option<&str>,
+        start: Option<&aws_smithy_types::DateTime>,
+        duration: Option<i32>,
+    ) -> Reservation {
+        Reservation {
+            id: id.unwrap_or_default().into(),
+            class: class.unwrap_or_default().into(),
+            count: count.unwrap_or(1),
+            state: state.unwrap_or_default().into(),
+            ends: to_utc(start).map(|s| s + Duration::seconds(duration.map_or(0, i64::from))),
+        }
+    }
+
     /// Active and payment-pending ones cover; retired ones do not.
     fn covers(&self, now: DateTime<Utc>) -> bool {
         matches!(self.state.as_str(), "active" | "payment-pending")
@@ -285,21 +325,18 @@ async fn rds_state(
     let offerings = offered
         .reserved_db_instances_offerings()
         .iter()
-        .map(|o| Offering {
-            id: o
-                .reserved_db_instances_offering_id()
-                .unwrap_or_default()
-                .into(),
-            class: o.db_instance_class().unwrap_or_default().into(),
-            duration_seconds: o.duration().map_or(0, i64::from),
-            offering_type: o.offering_type().unwrap_or_default().into(),
-            fixed_price: o.fixed_price().unwrap_or_default(),
-            hourly: o
-                .recurring_charges()
-                .iter()
-                .filter_map(|c| c.recurring_charge_amount())
-                .sum::<f64>()
-                + o.usage_price().unwrap_or_default(),
+        .map(|o| {
+            Offering::new(
+                o.reserved_db_instances_offering_id(),
+                o.db_instance_class(),
+                o.duration(),
+                o.offering_type(),
+                o.fixed_price(),
+                o.usage_price(),
+                o.recurring_charges()
+                    .iter()
+                    .filter_map(|c| c.recurring_charge_amount()),
+            )
         })
         .collect();
     let held = rds
@@ -316,14 +353,14 @@ async fn rds_state(
         .reserved_db_instances()
         .iter()
         .map(|r| {
-            let start = to_utc(r.start_time());
-            Reservation {
-                id: r.reserved_db_instance_id().unwrap_or_default().into(),
-                class: r.db_instance_class().unwrap_or_default().into(),
-                count: r.db_instance_count().unwrap_or(1),
-                state: r.state().unwrap_or_default().into(),
-                ends: start.map(|s| s + Duration::seconds(r.duration().map_or(0, i64::from))),
-            }
+            Reservation::new(
+                r.reserved_db_instance_id(),
+                r.db_instance_class(),
+                r.db_instance_count(),
+                r.state(),
+                r.start_time(),
+                r.duration(),
+            )
         })
         .collect();
     Ok((offerings, reservations))
@@ -350,21 +387,18 @@ async fn cache_state(
     let offerings = offered
         .reserved_cache_nodes_offerings()
         .iter()
-        .map(|o| Offering {
-            id: o
-                .reserved_cache_nodes_offering_id()
-                .unwrap_or_default()
-                .into(),
-            class: o.cache_node_type().unwrap_or_default().into(),
-            duration_seconds: o.duration().map_or(0, i64::from),
-            offering_type: o.offering_type().unwrap_or_default().into(),
-            fixed_price: o.fixed_price().unwrap_or_default(),
-            hourly: o
-                .recurring_charges()
-                .iter()
-                .filter_map(|c| c.recurring_charge_amount())
-                .sum::<f64>()
-                + o.usage_price().unwrap_or_default(),
+        .map(|o| {
+            Offering::new(
+                o.reserved_cache_nodes_offering_id(),
+                o.cache_node_type(),
+                o.duration(),
+                o.offering_type(),
+                o.fixed_price(),
+                o.usage_price(),
+                o.recurring_charges()
+                    .iter()
+                    .filter_map(|c| c.recurring_charge_amount()),
+            )
         })
         .collect();
     let held = cache
@@ -381,14 +415,14 @@ async fn cache_state(
         .reserved_cache_nodes()
         .iter()
         .map(|r| {
-            let start = to_utc(r.start_time());
-            Reservation {
-                id: r.reserved_cache_node_id().unwrap_or_default().into(),
-                class: r.cache_node_type().unwrap_or_default().into(),
-                count: r.cache_node_count().unwrap_or(1),
-                state: r.state().unwrap_or_default().into(),
-                ends: start.map(|s| s + Duration::seconds(r.duration().map_or(0, i64::from))),
-            }
+            Reservation::new(
+                r.reserved_cache_node_id(),
+                r.cache_node_type(),
+                r.cache_node_count(),
+                r.state(),
+                r.start_time(),
+                r.duration(),
+            )
         })
         .collect();
     Ok((offerings, reservations))
@@ -408,11 +442,7 @@ pub async fn plan(
             Engine::Elasticache => cache_state(&clients.elasticache, &target.class).await?,
         };
         let key = target.engine.price_key(&target.class);
-        let hourly = prices.hourly.get(&key).copied().ok_or_else(|| {
-            CliError::Failed(anyhow::anyhow!(
-                "infra/prices/us-east-1.toml has no hourly price `{key}`; add it with its source"
-            ))
-        })?;
+        let hourly = prices.hourly(&key)?;
         lines.push(plan_line(
             &target,
             &offerings,
@@ -613,7 +643,7 @@ pub struct SavingsPlanReport {
     pub estimated_monthly_savings: f64,
     pub estimated_savings_percent: f64,
     pub monthly_after: f64,
-    /// The model's Fargate line for the MVP, for comparison.
+    /// The model's Fargate line for the chosen profile, for comparison.
     pub model_fargate_monthly: f64,
     pub model_discount_percent: f64,
 }
@@ -697,21 +727,17 @@ pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, C
             }
             Ok(ExitCode::SUCCESS)
         }
-        ReservedCommand::SavingsPlan => {
+        ReservedCommand::SavingsPlan(args) => {
             let sdk = crate::aws::sdk_config(ctx).await?;
             let ce = aws_sdk_costexplorer::Client::new(&sdk);
             let prices = Prices::load()?;
-            let model = crate::commands::cost::model(&prices, SizeProfile::Mvp, false, 0.5)?;
+            let model = crate::commands::cost::model(&prices, args.profile, false, 0.5)?;
             let fargate = model
                 .rows
                 .iter()
                 .find(|r| r.item == "ECS Fargate")
                 .map_or(0.0, |r| r.monthly);
-            let discount = prices
-                .discount
-                .get("savings_plan_1y")
-                .copied()
-                .unwrap_or(0.0);
+            let discount = prices.discount("savings_plan_1y")?;
             let report = savings_plan(&ce, fargate, discount).await?;
             output::emit(ctx.output, &report, || render_savings(&report));
             Ok(ExitCode::SUCCESS)
