@@ -20,8 +20,9 @@ use crate::output;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Look back this many minutes; the peak in the window counts.
-    #[arg(long, default_value_t = 60)]
+    /// Look back this many minutes (1 to 20160, CloudWatch's two weeks of
+    /// one-minute data); the peak in the window counts.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=20_160))]
     pub window: i64,
     /// The ALB's metric dimension (`app/ticketing-prod/...`); without it the
     /// seat-query latency is not read.
@@ -145,12 +146,6 @@ async fn redis_miss_rate(ctx: &Context) -> Result<Option<f64>, CliError> {
 }
 
 pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError> {
-    if args.window <= 0 {
-        return Err(CliError::usage(
-            "--window must be a positive number of minutes",
-            "try --window 60",
-        ));
-    }
     let cw = aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(ctx).await?);
     let replica = args
         .replica
@@ -161,12 +156,6 @@ pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError>
         let (value, source) = match t.source {
             Source::Custom(name) => {
                 let v = peak(&cw, metrics::NAMESPACE, name, "Average", &[], args.window).await?;
-                // The search gauge is per second; the threshold per minute.
-                let v = if t.unit == "req/min" {
-                    v.map(|x| x * 60.0)
-                } else {
-                    v
-                };
                 (v, format!("CloudWatch {}/{name}", metrics::NAMESPACE))
             }
             Source::RedisMissRate => (
@@ -183,8 +172,7 @@ pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError>
                         &[("LoadBalancer", lb)],
                         args.window,
                     )
-                    .await?
-                    .map(|s| s * 1000.0),
+                    .await?,
                     format!("AWS/ApplicationELB TargetResponseTime p95 ({lb})"),
                 ),
                 None => (None, "not read: pass --load-balancer".to_owned()),
@@ -202,6 +190,7 @@ pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError>
                 format!("AWS/RDS ReplicaLag ({replica})"),
             ),
         };
+        let value = value.map(|v| v * t.scale);
         readings.push(Reading {
             key: t.key,
             metric: t.label,

@@ -10,7 +10,7 @@ pub enum Source {
     Custom(&'static str),
     /// Redis `INFO stats`: misses / (hits + misses), in percent.
     RedisMissRate,
-    /// `AWS/ApplicationELB` `TargetResponseTime` p95, in milliseconds.
+    /// `AWS/ApplicationELB` `TargetResponseTime` p95 (seconds).
     AlbP95,
     /// `AWS/RDS` `ReplicaLag` Maximum, in seconds.
     RdsReplicaLag,
@@ -23,10 +23,11 @@ pub struct Trigger {
     pub unit: &'static str,
     pub threshold: f64,
     pub source: Source,
+    /// The source's value times this is in `unit` (a per-second gauge
+    /// against a per-minute threshold: 60; ALB seconds as ms: 1000).
+    pub scale: f64,
 }
 
-/// `reservations.search.tps` is a per-second gauge; the design's threshold
-/// is per minute, so it is compared as tps x 60.
 pub const TRIGGERS: [Trigger; 5] = [
     Trigger {
         key: "event_reads_tps",
@@ -34,6 +35,7 @@ pub const TRIGGERS: [Trigger; 5] = [
         unit: "req/s",
         threshold: 1000.0,
         source: Source::Custom(metrics::EVENTS_READ_TPS),
+        scale: 1.0,
     },
     Trigger {
         key: "cache_miss_rate",
@@ -41,6 +43,7 @@ pub const TRIGGERS: [Trigger; 5] = [
         unit: "%",
         threshold: 20.0,
         source: Source::RedisMissRate,
+        scale: 1.0,
     },
     Trigger {
         key: "seat_query_p95",
@@ -48,6 +51,7 @@ pub const TRIGGERS: [Trigger; 5] = [
         unit: "ms",
         threshold: 500.0,
         source: Source::AlbP95,
+        scale: 1000.0,
     },
     Trigger {
         key: "read_replica_lag",
@@ -55,6 +59,7 @@ pub const TRIGGERS: [Trigger; 5] = [
         unit: "s",
         threshold: 10.0,
         source: Source::RdsReplicaLag,
+        scale: 1.0,
     },
     Trigger {
         key: "reservation_search_per_min",
@@ -62,6 +67,8 @@ pub const TRIGGERS: [Trigger; 5] = [
         unit: "req/min",
         threshold: 10_000.0,
         source: Source::Custom(metrics::RESERVATIONS_SEARCH_TPS),
+        // A per-second gauge against the design's per-minute threshold.
+        scale: 60.0,
     },
 ];
 
