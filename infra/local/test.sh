@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's second command: the whole test suite, against the real local
-# stack (PostgreSQL, Redis, Kafka, moto), which it installs and starts when
-# needed. Each test makes its own database, key prefix and topic names, so
+# The README's second command: the template checks and the whole test suite,
+# against the real local stack (PostgreSQL, Redis, Kafka, moto), which it
+# installs and starts when needed. Each test makes its own database, key prefix and topic names, so
 # they run in parallel and leave nothing behind.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -9,6 +9,8 @@ eval "$(python3 "$here/stack-config.py")"
 cd "$REPO_ROOT"
 
 bash "$here/install-tools.sh"
+# The CloudFormation templates: cfn-lint and checkov.
+bash "$REPO_ROOT/infra/check-templates.sh"
 bash "$here/stack.sh" start
 
 status=0

@@ -13,7 +13,9 @@ use clap::Args;
 use serde::Serialize;
 use ticketing_config::Profile;
 
+use crate::cli::OutputFormat;
 use crate::error::CliError;
+use crate::output;
 
 /// The flags of a mutating command.
 #[derive(Args, Debug, Clone, Default)]
@@ -115,6 +117,63 @@ pub fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool,
         ));
     }
     Ok(true)
+}
+
+/// The start of an apply: `Ok(false)` when there is nothing to change or
+/// this is a dry run (each said on stderr); otherwise the change is
+/// confirmed and its `started` entry written.
+pub fn begin(
+    profile: Profile,
+    format: OutputFormat,
+    command: &str,
+    what: &str,
+    changes: &impl Serialize,
+    count: usize,
+    args: &ExecuteArgs,
+) -> Result<bool, CliError> {
+    if count == 0 {
+        eprintln!("nothing to change");
+        output::emit(format, &serde_json::json!({"changed": 0}), String::new);
+        return Ok(false);
+    }
+    if !confirm(profile, what, args)? {
+        eprintln!("dry run: nothing was changed; add --execute to apply");
+        return Ok(false);
+    }
+    audit(
+        profile,
+        command,
+        "started",
+        &serde_json::to_value(changes).unwrap_or_default(),
+    )?;
+    Ok(true)
+}
+
+/// A change that failed: its `failed` entry, and the error to return.
+pub fn failed(
+    profile: Profile,
+    command: &str,
+    detail: serde_json::Value,
+    message: String,
+) -> CliError {
+    if let Err(e) = audit(profile, command, "failed", &detail) {
+        return e;
+    }
+    CliError::Failed(anyhow::anyhow!(message))
+}
+
+/// The end of an apply: its `done` entry, and `{"changed": n}` printed.
+pub fn finish(
+    profile: Profile,
+    format: OutputFormat,
+    command: &str,
+    changed: usize,
+    summary: String,
+) -> Result<std::process::ExitCode, CliError> {
+    let outcome = serde_json::json!({"changed": changed});
+    audit(profile, command, "done", &outcome)?;
+    output::emit(format, &outcome, || summary);
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -618,21 +618,20 @@ fn put_request(
 async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
     let (plan, clients) = plan(ctx, args.plan.group).await?;
     eprint!("{}", render(&plan));
-    if !plan.changes() {
-        eprintln!("nothing to change: every alarm and topic matches its definition");
-        output::emit(ctx.output, &serde_json::json!({"changed": 0}), String::new);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !safety::confirm(ctx.profile, "changing CloudWatch alarms", &args.execute)? {
-        eprintln!("dry run: nothing was changed; add --execute to apply");
-        return Ok(ExitCode::SUCCESS);
-    }
-    safety::audit(
+    const COMMAND: &str = "alarms apply";
+    let count = plan.topics.iter().filter(|t| !t.exists).count()
+        + plan.alarms.iter().filter(|a| a.action != "ok").count();
+    if !safety::begin(
         ctx.profile,
-        "alarms apply",
-        "started",
-        &serde_json::to_value(&plan).unwrap_or_default(),
-    )?;
+        ctx.output,
+        COMMAND,
+        "changing CloudWatch alarms",
+        &plan,
+        count,
+        &args.execute,
+    )? {
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut changed = 0;
     for (region, c) in &clients {
         let mut arns = topic_arns(&c.sns).await?;
@@ -651,15 +650,11 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
                 }
                 Err(e) => {
                     let error = aws_sdk_sns::error::DisplayErrorContext(e).to_string();
-                    safety::audit(
+                    return Err(safety::failed(
                         ctx.profile,
-                        "alarms apply",
-                        "failed",
-                        &serde_json::json!({"topic": t.topic, "error": error}),
-                    )?;
-                    return Err(failed(
-                        &format!("creating SNS topic {} failed", t.topic),
-                        error,
+                        COMMAND,
+                        serde_json::json!({"topic": t.topic, "error": error}),
+                        format!("creating SNS topic {} failed: {error}", t.topic),
                     ));
                 }
             }
@@ -671,27 +666,23 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
         {
             if let Err(e) = put_request(&c.cloudwatch, &a.wanted, &arns).send().await {
                 let error = aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string();
-                safety::audit(
+                return Err(safety::failed(
                     ctx.profile,
-                    "alarms apply",
-                    "failed",
-                    &serde_json::json!({"alarm": a.alarm, "error": error}),
-                )?;
-                return Err(failed(&format!("putting alarm {} failed", a.alarm), error));
+                    COMMAND,
+                    serde_json::json!({"alarm": a.alarm, "error": error}),
+                    format!("putting alarm {} failed: {error}", a.alarm),
+                ));
             }
             changed += 1;
         }
     }
-    safety::audit(
+    safety::finish(
         ctx.profile,
-        "alarms apply",
-        "done",
-        &serde_json::json!({"changed": changed}),
-    )?;
-    output::emit(ctx.output, &serde_json::json!({"changed": changed}), || {
-        format!("applied {changed} change(s)\n")
-    });
-    Ok(ExitCode::SUCCESS)
+        ctx.output,
+        COMMAND,
+        changed,
+        format!("applied {changed} change(s)\n"),
+    )
 }
 
 pub async fn exec(ctx: &Context, command: AlarmsCommand) -> Result<ExitCode, CliError> {

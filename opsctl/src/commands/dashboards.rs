@@ -193,6 +193,7 @@ async fn plan(
                     "update"
                 }
             }
+            // AWS answers DashboardNotFound (moto: ResourceNotFound).
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
                     s.is_dashboard_not_found_error() || s.meta().code() == Some("ResourceNotFound")
@@ -252,21 +253,18 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
             let (cw, boards, items) = plan(ctx, &args.plan).await?;
             eprint!("{}", render(&items));
             let changes: Vec<&Item> = items.iter().filter(|i| i.action != "ok").collect();
-            if changes.is_empty() {
-                eprintln!("nothing to change");
-                output::emit(ctx.output, &serde_json::json!({"changed": 0}), String::new);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !safety::confirm(ctx.profile, "putting CloudWatch dashboards", &args.execute)? {
-                eprintln!("dry run: nothing was changed; add --execute to apply");
-                return Ok(ExitCode::SUCCESS);
-            }
-            safety::audit(
+            const COMMAND: &str = "dashboards apply";
+            if !safety::begin(
                 ctx.profile,
-                "dashboards apply",
-                "started",
-                &serde_json::to_value(&changes).unwrap_or_default(),
-            )?;
+                ctx.output,
+                COMMAND,
+                "putting CloudWatch dashboards",
+                &changes,
+                changes.len(),
+                &args.execute,
+            )? {
+                return Ok(ExitCode::SUCCESS);
+            }
             for item in &changes {
                 let Some(board) = boards.iter().find(|b| b.name == item.dashboard) else {
                     continue;
@@ -295,30 +293,21 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
                     Err(e) => Some(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()),
                 };
                 if let Some(problem) = problem {
-                    safety::audit(
+                    return Err(safety::failed(
                         ctx.profile,
-                        "dashboards apply",
-                        "failed",
-                        &serde_json::json!({"dashboard": board.name, "error": problem}),
-                    )?;
-                    return Err(CliError::Failed(anyhow::anyhow!(
-                        "putting dashboard {} failed: {problem}",
-                        board.name
-                    )));
+                        COMMAND,
+                        serde_json::json!({"dashboard": board.name, "error": problem}),
+                        format!("putting dashboard {} failed: {problem}", board.name),
+                    ));
                 }
             }
-            safety::audit(
+            safety::finish(
                 ctx.profile,
-                "dashboards apply",
-                "done",
-                &serde_json::json!({"changed": changes.len()}),
-            )?;
-            output::emit(
                 ctx.output,
-                &serde_json::json!({"changed": changes.len()}),
-                || format!("put {} dashboard(s)\n", changes.len()),
-            );
-            Ok(ExitCode::SUCCESS)
+                COMMAND,
+                changes.len(),
+                format!("put {} dashboard(s)\n", changes.len()),
+            )
         }
     }
 }

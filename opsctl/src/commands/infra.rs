@@ -75,7 +75,7 @@ pub struct PlanArgs {
     #[arg(long, default_value = "infra/templates")]
     pub dir: PathBuf,
     /// How long to wait for a stack, in seconds.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
 }
 
@@ -133,6 +133,9 @@ pub struct StackPlan {
     pub changes: Vec<Change>,
     #[serde(skip)]
     change_set: Option<String>,
+    /// No stack existed before this change set made one (to hold it).
+    #[serde(skip)]
+    made_the_stack: bool,
 }
 
 fn stack_name(env: &str, layer: Layer) -> String {
@@ -203,6 +206,7 @@ async fn change_set(
     let name = stack_name(env, layer);
     let status = stack_status(cfn, &name).await?;
     let exists = matches!(&status, Some(s) if *s != StackStatus::ReviewInProgress);
+    let made_the_stack = status.is_none();
     let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     cfn.create_change_set()
         .stack_name(&name)
@@ -266,6 +270,7 @@ async fn change_set(
                     exists,
                     changes,
                     change_set: Some(set_name),
+                    made_the_stack,
                 });
             }
             Some(ChangeSetStatus::Failed) => {
@@ -283,7 +288,11 @@ async fn change_set(
                         exists,
                         changes: vec![],
                         change_set: None,
+                        made_the_stack,
                     });
+                }
+                if made_the_stack {
+                    let _ = cfn.delete_stack().stack_name(&name).send().await;
                 }
                 return Err(CliError::Failed(anyhow::anyhow!(
                     "the {} change set failed: {reason}",
@@ -302,8 +311,8 @@ async fn change_set(
     }
 }
 
-/// Removes what a plan created: the change set, and a stack that exists
-/// only to hold it.
+/// Removes what a plan created: the change set, and the empty stack it
+/// made to hold it (never a stack someone else's change set is waiting in).
 async fn discard(cfn: &aws_sdk_cloudformation::Client, plan: &StackPlan) {
     if let Some(set) = &plan.change_set {
         let _ = cfn
@@ -313,7 +322,7 @@ async fn discard(cfn: &aws_sdk_cloudformation::Client, plan: &StackPlan) {
             .send()
             .await;
     }
-    if !plan.exists {
+    if plan.made_the_stack {
         let _ = cfn.delete_stack().stack_name(&plan.stack).send().await;
     }
 }

@@ -70,7 +70,7 @@ fn env_name(env: EnvArg) -> &'static str {
     }
 }
 
-async fn one(ctx: &Context, env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
+async fn one(env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
     let secret = names::secret_name(env);
     let mut mode = EnvMode {
         env,
@@ -159,7 +159,6 @@ async fn one(ctx: &Context, env: &'static str, sdk: &aws_config::SdkConfig) -> E
     mode.agree = mode.problem.is_none()
         && mode.secret_mode.is_some()
         && mode.secret_mode.map(str::to_owned) == mode.task_mode;
-    let _ = ctx;
     mode
 }
 
@@ -177,7 +176,7 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let mut report = Vec::new();
     for env in envs {
-        report.push(one(ctx, env, &sdk).await);
+        report.push(one(env, &sdk).await);
     }
     output::emit(ctx.output, &report, || {
         let rows: Vec<Vec<String>> = report

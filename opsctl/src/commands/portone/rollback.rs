@@ -39,7 +39,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub test_keys: bool,
     /// How long to wait for the service to become stable, in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     #[command(flatten)]
     pub execute: ExecuteArgs,
@@ -48,7 +48,7 @@ pub struct RollbackArgs {
 #[derive(Args, Debug)]
 pub struct SwitchBackArgs {
     /// How long to wait for the service to become stable, in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     #[command(flatten)]
     pub execute: ExecuteArgs,
