@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the local-stack scripts. The ports and URLs themselves live in
 # infra/local/stack.env (the one place the services, opsctl and tests read).
 TICKETING_HOME="${TICKETING_HOME:-$HOME/.cache/ticketing}"
@@ -32,7 +33,7 @@ stop_pidfile() { # pidfile pattern name
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     printf "[%s] %s stopped\n" "${LOG_TAG:-stack}" "$3" >&2
   else
     printf "[%s] %s was not started by these scripts; nothing to stop\n" "${LOG_TAG:-stack}" "$3" >&2
@@ -40,3 +41,9 @@ stop_pidfile() { # pidfile pattern name
   rm -f "$1"
 }
 
+
+# The Apache Kafka jars install-tools.sh resolved from Maven Central.
+kafka_libs_dir() {
+  local d="$TICKETING_HOME/tools/kafka/libs"
+  [[ -f "$TICKETING_HOME/tools/kafka/version" ]] && compgen -G "$d/kafka_2.13-*.jar" >/dev/null && echo "$d"
+}

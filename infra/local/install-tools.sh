@@ -3,7 +3,7 @@
 # run finds what is already there and returns quickly.
 #
 #   * redis-server          Debian package
-#   * tansu (Kafka broker)  cargo install, cached under $TICKETING_HOME/tools
+#   * Apache Kafka          Maven Central jars (infra/local/kafka/pom.xml), cached under $TICKETING_HOME/tools/kafka
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #
@@ -35,18 +35,24 @@ if ! pg_bin_dir >/dev/null 2>&1; then
   apt-get install -y -qq postgresql-15 >/dev/null
 fi
 
-# --- tansu, a Kafka-protocol broker ------------------------------------------
-# Pinned version and features; the binary is cached outside the clone so it is
-# built once per machine (about 9 minutes on 2 cores).
-TANSU_VERSION="0.6.0"
-tansu_bin="$TICKETING_HOME/tools/bin/tansu"
-tansu_stamp="$TICKETING_HOME/tools/tansu.version"
-if [[ ! -x "$tansu_bin" || "$(cat "$tansu_stamp" 2>/dev/null)" != "$TANSU_VERSION+libsql" ]]; then
-  log "building tansu $TANSU_VERSION (once per machine, ~9 min on 2 cores)"
-  cargo install tansu --version "$TANSU_VERSION" --features libsql --locked \
-    --root "$TICKETING_HOME/tools" --target-dir "$TICKETING_HOME/tools/build" >&2
-  echo "$TANSU_VERSION+libsql" >"$tansu_stamp"
-  rm -rf "$TICKETING_HOME/tools/build"
+# --- Apache Kafka (KRaft), from Maven Central -----------------------------------
+# infra/local/kafka/pom.xml pins the version; Maven resolves the broker's jars
+# with strict checksums into the tool cache (once per machine, ~15 s), and
+# infra/local/kafka-node.sh runs them on Java 17.
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  log "installing Java 17 and Maven from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+fi
+kafka_pom="$here/kafka/pom.xml"
+kafka_stamp="$(sha256sum "$kafka_pom" | cut -c1-16)"
+if [[ "$(cat "$TICKETING_HOME/tools/kafka/version" 2>/dev/null)" != "$kafka_stamp" ]]; then
+  log "resolving Apache Kafka from Maven Central ($kafka_pom)"
+  rm -rf "$TICKETING_HOME/tools/kafka"
+  mvn -q -B -Dstyle.color=never --strict-checksums -f "$kafka_pom" dependency:copy-dependencies \
+    -DoutputDirectory="$TICKETING_HOME/tools/kafka/libs" >&2
+  echo "$kafka_stamp" >"$TICKETING_HOME/tools/kafka/version"
 fi
 
 # --- moto server (AWS API emulator) --------------------------------------------

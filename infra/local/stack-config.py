@@ -50,9 +50,20 @@ out = {
     "REDIS_PORT": port_of(cfg["redis"]["url"]),
     "KAFKA_HOST": kafka_host,
     "KAFKA_PORT": kafka_port,
+    "KAFKA_CONTROLLER_PORT": cfg["stack"]["kafka_controller_port"],
     "MOTO_PORT": cfg["stack"]["moto_port"],
     "SANDBOX_PORT": cfg["stack"]["portone_sandbox_port"],
     "GATEWAY_URL": cfg["services"]["api_gateway"]["url"],
 }
 for key, value in out.items():
     print(f"{key}={shlex.quote(str(value))}")
+
+# The three-broker cluster profile (stack.sh start kafka-cluster), as arrays.
+cluster = cfg["stack"]["kafka_cluster"]
+for key, values in (
+    ("KAFKA_CLUSTER_PORTS", cluster["ports"]),
+    ("KAFKA_CLUSTER_CONTROLLER_PORTS", cluster["controller_ports"]),
+):
+    print(f"{key}=({' '.join(shlex.quote(str(v)) for v in values)})")
+print(f"KAFKA_CLUSTER_RF={int(cluster['replication_factor'])}")
+print(f"KAFKA_CLUSTER_MIN_ISR={int(cluster['min_insync_replicas'])}")

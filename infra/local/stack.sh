@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL, Redis, a Kafka-protocol broker (tansu), the
+# The local stack: PostgreSQL, Redis, Apache Kafka (KRaft), the
 # AWS API emulator (moto server) and the PortOne sandbox (built from this
 # repo), each on its own port (config/local.toml),
 # with its data, logs and pid file under the state dir (.stack/ by default).
@@ -9,7 +9,9 @@
 #   infra/local/stack.sh restart [component...]
 #   infra/local/stack.sh status                   exit 0 only when all are up
 #
-# Components: postgres redis kafka moto portone (default: all).
+# Components: postgres redis kafka moto portone (default: all), and the
+# three-broker profile kafka-cluster (or one of its nodes: kafka-cluster-1..3),
+# which only starts when named.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=infra/local/env.sh
@@ -21,7 +23,6 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$STATE_DIR"
-TANSU="$TICKETING_HOME/tools/bin/tansu"
 MOTO="$TICKETING_HOME/venv/bin/moto_server"
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
@@ -102,45 +103,114 @@ start_redis() {
 stop_redis() { stop_pidfile "$redis_dir/redis.pid" redis-server redis; }
 status_redis() { port_open "$REDIS_HOST" "$REDIS_PORT"; }
 
-# --- Kafka (tansu) -----------------------------------------------------------
+# --- Kafka (Apache Kafka, KRaft) ------------------------------------------------
+# One combined broker and controller (infra/local/kafka-node.sh), its data
+# under the state dir: topics and committed offsets survive a restart, which
+# the disaster-recovery drills rely on.
 kafka_dir="$STATE_DIR/kafka"
-start_kafka() {
-  [[ -x "$TANSU" ]] || die "tansu not built; run infra/local/install-tools.sh"
-  if pid_alive "$kafka_dir/tansu.pid" tansu; then
-    log "kafka (tansu) already running on $KAFKA_PORT"
-  else
-    port_open "$KAFKA_HOST" "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set TICKETING__KAFKA__BOOTSTRAP_SERVERS"
-    mkdir -p "$kafka_dir"
-    # SQLite storage: data and committed offsets survive a broker restart,
-    # which the disaster-recovery drills rely on.
-    # tansu resolves the sqlite:// path against its working directory.
-    (
-      cd "$kafka_dir"
-      nohup "$TANSU" broker \
-        --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-        --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-        --storage-engine "sqlite://tansu.db" \
-        >>"$kafka_dir/tansu.log" 2>&1 &
-      echo $! >"$kafka_dir/tansu.pid"
-    )
-    wait_port "$KAFKA_HOST" "$KAFKA_PORT" kafka 30 || die "tansu did not start; see $kafka_dir/tansu.log"
-    log "kafka (tansu) started on $KAFKA_PORT"
+start_kafka_node() { # dir name port controller-port [kafka-node.sh args...]
+  local dir="$1" name="$2" port="$3" cport="$4"
+  shift 4
+  if pid_alive "$dir/kafka.pid" kafka.Kafka; then
+    log "$name already running on $port"
+    return
   fi
-  ensure_topics
+  port_open 127.0.0.1 "$port" && die "port $port is taken by another process; change the kafka ports in config/local.toml"
+  port_open 127.0.0.1 "$cport" && die "port $cport is taken by another process; change the kafka ports in config/local.toml"
+  mkdir -p "$dir"
+  nohup bash "$here/kafka-node.sh" --dir "$dir" --port "$port" --controller-port "$cport" "$@" \
+    >>"$dir/kafka.log" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
 }
-ensure_topics() {
-  # The catalog's topics (app/shared/catalog): one partition each in the MVP.
-  local existing topic
-  existing="$("$TANSU" topic list --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" 2>/dev/null || true)"
-  for topic in payment.events reservation.events DLQ; do
-    if ! grep -q "\"$topic\"" <<<"$existing" && ! grep -qx "$topic" <<<"$existing"; then
-      "$TANSU" topic create "$topic" --partitions 1 --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>&1 \
-        || log "topic $topic: create returned an error (it may exist already)"
-    fi
+wait_kafka_node() { # dir name port
+  local i
+  for ((i = 0; i < 600; i++)); do
+    port_open 127.0.0.1 "$3" && { log "$2 up on $3"; return 0; }
+    kill -0 "$(cat "$1/kafka.pid")" 2>/dev/null || break
+    sleep 0.1
   done
+  tail -20 "$1/kafka.log" >&2
+  die "$2 did not start; see $1/kafka.log"
 }
-stop_kafka() { stop_pidfile "$kafka_dir/tansu.pid" tansu "kafka (tansu)"; }
+start_kafka() {
+  start_kafka_node "$kafka_dir" kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" --heap 512m
+  wait_kafka_node "$kafka_dir" kafka "$KAFKA_PORT"
+  # The catalog's topics: infra/local/up.sh creates them (`ticketing topics`);
+  # tests make their own.
+}
+ensure_topics() { # bootstrap replication-factor
+  # The catalog's topics, made by the platform's own setup command.
+  local bin
+  bin="$(ticketing_bin)" || die "the ticketing binary did not build"
+  TICKETING_PROFILE=local TICKETING__KAFKA__BOOTSTRAP_SERVERS="$1" TICKETING__TELEMETRY__LOG_LEVEL=warn \
+    "$bin" topics --replication-factor "$2" >&2 || die "creating the catalog topics on $1 failed"
+}
+stop_kafka() { stop_pidfile "$kafka_dir/kafka.pid" kafka.Kafka kafka; }
 status_kafka() { port_open "$KAFKA_HOST" "$KAFKA_PORT"; }
+
+# --- The three-broker cluster profile (not started by default) ----------------
+# Three KRaft nodes, each broker and controller, one controller quorum; topics
+# with the 10x plan's replication factor and min.insync.replicas
+# (app/shared/catalog, topics::SCALE_10X_*). `stack.sh stop kafka-cluster-2`
+# stops one node, as `opsctl kafka failover-drill` does locally.
+cluster_dir="$STATE_DIR/kafka-cluster"
+cluster_node() { # n -> "port controller-port"
+  echo "${KAFKA_CLUSTER_PORTS[$1 - 1]} ${KAFKA_CLUSTER_CONTROLLER_PORTS[$1 - 1]}"
+}
+start_kafka_cluster_node() { # n
+  local n="$1" port cport voters="" i
+  read -r port cport <<<"$(cluster_node "$n")"
+  for i in 1 2 3; do voters+="${voters:+,}$i@127.0.0.1:${KAFKA_CLUSTER_CONTROLLER_PORTS[$i - 1]}"; done
+  mkdir -p "$cluster_dir"
+  if [[ ! -s "$cluster_dir/cluster.id" ]]; then
+    python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$cluster_dir/cluster.id"
+  fi
+  start_kafka_node "$cluster_dir/node-$n" "kafka-cluster-$n" "$port" "$cport" --node-id "$n" --voters "$voters" \
+    --cluster-id "$(cat "$cluster_dir/cluster.id")" --replication-factor "$KAFKA_CLUSTER_RF" --min-insync "$KAFKA_CLUSTER_MIN_ISR"
+}
+start_kafka_cluster() {
+  local n port bootstrap=""
+  for n in 1 2 3; do start_kafka_cluster_node "$n"; done
+  for n in 1 2 3; do
+    read -r port _ <<<"$(cluster_node "$n")"
+    wait_kafka_node "$cluster_dir/node-$n" "kafka-cluster-$n" "$port"
+    bootstrap+="${bootstrap:+,}127.0.0.1:$port"
+  done
+  ensure_topics "$bootstrap" "$KAFKA_CLUSTER_RF"
+}
+stop_kafka_cluster() {
+  local n
+  for n in 3 2 1; do stop_pidfile "$cluster_dir/node-$n/kafka.pid" kafka.Kafka "kafka-cluster-$n"; done
+}
+status_kafka_cluster() {
+  local n port rc=0
+  for n in 1 2 3; do
+    read -r port _ <<<"$(cluster_node "$n")"
+    port_open 127.0.0.1 "$port" || rc=1
+  done
+  return $rc
+}
+start_kafka_cluster_n() { # n
+  local port
+  start_kafka_cluster_node "$1"
+  read -r port _ <<<"$(cluster_node "$1")"
+  wait_kafka_node "$cluster_dir/node-$1" "kafka-cluster-$1" "$port"
+}
+stop_kafka_cluster_n() { stop_pidfile "$cluster_dir/node-$1/kafka.pid" kafka.Kafka "kafka-cluster-$1"; }
+status_kafka_cluster_n() {
+  local port
+  read -r port _ <<<"$(cluster_node "$1")"
+  port_open 127.0.0.1 "$port"
+}
+
+# The ticketing binary (built on first use), for the platform's setup commands.
+ticketing_bin() {
+  local target_dir
+  (cd "$REPO_ROOT" && cargo build --quiet -p ticketing --bin ticketing) >&2 || return 1
+  target_dir="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  echo "$target_dir/debug/ticketing"
+}
 
 # --- moto server (AWS API emulator) --------------------------------------------
 moto_dir="$STATE_DIR/moto"
@@ -185,28 +255,34 @@ stop_portone() { stop_pidfile "$portone_dir/portone.pid" portone-sandbox "porton
 status_portone() { port_open 127.0.0.1 "$SANDBOX_PORT"; }
 
 # --- main --------------------------------------------------------------------
+component() { # action component
+  case "$2" in
+    kafka-cluster-[123]) "$1_kafka_cluster_n" "${2##*-}" ;;
+    *) "$1_${2//-/_}" ;;
+  esac
+}
 action="${1:-}"
 shift || true
 components=("$@")
 [[ ${#components[@]} -gt 0 ]] || components=("${ALL[@]}")
 for c in "${components[@]}"; do
-  case "$c" in postgres | redis | kafka | moto | portone) ;; *) die "unknown component '$c'; expected: ${ALL[*]}" ;; esac
+  case "$c" in postgres | redis | kafka | moto | portone | kafka-cluster | kafka-cluster-[123]) ;; *) die "unknown component '$c'; expected: ${ALL[*]} kafka-cluster kafka-cluster-1..3" ;; esac
 done
 
 case "$action" in
   start)
-    for c in "${components[@]}"; do "start_$c"; done
+    for c in "${components[@]}"; do component start "$c"; done
     ;;
   stop)
-    for ((i = ${#components[@]} - 1; i >= 0; i--)); do "stop_${components[i]}"; done
+    for ((i = ${#components[@]} - 1; i >= 0; i--)); do component stop "${components[i]}"; done
     ;;
   restart)
-    for c in "${components[@]}"; do "stop_$c"; "start_$c"; done
+    for c in "${components[@]}"; do component stop "$c"; component start "$c"; done
     ;;
   status)
     rc=0
     for c in "${components[@]}"; do
-      if "status_$c"; then printf '%-9s up\n' "$c"; else printf '%-9s DOWN\n' "$c"; rc=1; fi
+      if component status "$c"; then printf '%-15s up\n' "$c"; else printf '%-15s DOWN\n' "$c"; rc=1; fi
     done
     exit $rc
     ;;

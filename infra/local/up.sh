@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command. On a fresh machine: installs what the stack
-# needs, starts PostgreSQL, Redis, Kafka (tansu), moto and the PortOne
+# needs, starts PostgreSQL, Redis, Apache Kafka, moto and the PortOne
 # sandbox, builds the workspace, starts all six services in one process, sends
 # a smoke request through the gateway, books two seats end to end (`ticketing
 # demo`: sign-up, queue, hold, payment, CONFIRMED) and runs `opsctl status`. Re-running it is harmless:
@@ -28,6 +28,14 @@ pidfile="$platform_dir/ticketing.pid"
 if pid_alive "$pidfile" ticketing; then
   log "platform already running (pid $(cat "$pidfile")); leaving it"
 else
+  if [[ -f "$pidfile" ]]; then
+    # It was started before and has died since: say so, with its last words.
+    log "the platform (pid $(cat "$pidfile")) had exited; its last log lines:"
+    tail -15 "$platform_dir/ticketing.log" | sed 's/^/    /' >&2 || true
+    rm -f "$pidfile"
+  fi
+  log "creating the catalog's Kafka topics where missing"
+  TICKETING_PROFILE=local "$bin/ticketing" topics || die "the Kafka topics could not be created"
   log "starting all six services in one process"
   nohup "$bin/ticketing" serve >>"$platform_dir/ticketing.log" 2>&1 &
   echo $! >"$pidfile"
@@ -60,7 +68,7 @@ Everything is up:
   gateway         $GATEWAY_URL   (services on ports 18081-18085, see config/local.toml)
   postgres        127.0.0.1:$PG_PORT  (database $PG_DB, user $PG_USER)
   redis           redis://127.0.0.1:$REDIS_PORT
-  kafka (tansu)   127.0.0.1:$KAFKA_PORT  topics payment.events, reservation.events, DLQ
+  kafka           127.0.0.1:$KAFKA_PORT  Apache Kafka (KRaft); topics payment.events, reservation.events, DLQ
   moto (AWS API)  http://127.0.0.1:$MOTO_PORT
   PortOne sandbox http://127.0.0.1:$SANDBOX_PORT  (test mode; a demo booking: ticketing demo)
   logs and data   $STATE_DIR

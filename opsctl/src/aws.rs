@@ -48,6 +48,24 @@ fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
 /// Runs the restart command on the broker instance(s) through SSM and waits
 /// for every invocation to finish; returns the instance ids.
 pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<String>, CliError> {
+    run_on_brokers(
+        ctx,
+        aws::KAFKA_RESTART_COMMAND,
+        "opsctl kafka restart",
+        deadline,
+    )
+    .await
+}
+
+/// Runs a shell command on the broker instance(s) (tag
+/// `KAFKA_BROKER_TAG_KEY=KAFKA_BROKER_TAG_VALUE`) through SSM Run Command and
+/// waits for every invocation to finish; returns the instance ids.
+pub async fn run_on_brokers(
+    ctx: &Context,
+    shell: &str,
+    comment: &str,
+    deadline: Instant,
+) -> Result<Vec<String>, CliError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
     let target = Target::builder()
         .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
@@ -57,8 +75,8 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
         .send_command()
         .document_name(aws::RUN_SHELL_DOCUMENT)
         .targets(target)
-        .parameters("commands", vec![aws::KAFKA_RESTART_COMMAND.to_owned()])
-        .comment("opsctl kafka restart")
+        .parameters("commands", vec![shell.to_owned()])
+        .comment(comment)
         .send()
         .await
         .map_err(|e| {
@@ -97,7 +115,7 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
         };
         if state.target_count() == 0 {
             return Err(CliError::Failed(anyhow::anyhow!(
-                "no instance tagged {}={} received the restart command (SSM command {command_id}); is the broker instance running and managed by SSM?",
+                "no instance tagged {}={} received `{comment}` (SSM command {command_id}); is the broker instance running and managed by SSM?",
                 aws::KAFKA_BROKER_TAG_KEY,
                 aws::KAFKA_BROKER_TAG_VALUE
             )));
@@ -112,7 +130,7 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
                 s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
             ) => {
                 return Err(CliError::Failed(anyhow::anyhow!(
-                    "the restart command {} on {} of {} instance(s) (SSM command {command_id}); see its output in the SSM console",
+                    "`{comment}` {} on {} of {} instance(s) (SSM command {command_id}); see its output in the SSM console",
                     s.as_str(),
                     state.error_count(),
                     state.target_count()
@@ -122,7 +140,7 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
         }
         if Instant::now() >= deadline {
             return Err(CliError::Failed(anyhow::anyhow!(
-                "the restart command (SSM command {command_id}) did not finish in time ({} of {} done)",
+                "`{comment}` (SSM command {command_id}) did not finish in time ({} of {} done)",
                 state.completed_count(),
                 state.target_count()
             )));

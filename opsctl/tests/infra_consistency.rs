@@ -256,3 +256,38 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
     assert!(ids.contains(&aws::rds_instance_id("${Environment}")));
     assert!(ids.contains(&aws::rds_replica_id("${Environment}")));
 }
+
+/// The 10x plan's Kafka: the template's broker settings, the catalog and the
+/// local three-broker profile (`config/local.toml`) agree.
+#[test]
+fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cluster() {
+    let (kafka, text) = load("kafka");
+    assert_eq!(
+        plain(&kafka["Mappings"]["Size"]["scale-10x"]["ReplicationFactor"]),
+        Some(topics::SCALE_10X_REPLICATION_FACTOR.to_string())
+    );
+    assert!(
+        text.contains(&format!(
+            "min.insync.replicas={}\n",
+            topics::SCALE_10X_MIN_INSYNC_REPLICAS
+        )),
+        "the broker's user data sets min.insync.replicas"
+    );
+    let local = ticketing_config::load(ticketing_config::Profile::Local).expect("local settings");
+    let cluster = &local.stack.expect("local stack settings").kafka_cluster;
+    assert_eq!(cluster.ports.len(), footprint::SCALE_10X.brokers as usize);
+    assert_eq!(cluster.controller_ports.len(), cluster.ports.len());
+    assert_eq!(
+        cluster.replication_factor,
+        topics::SCALE_10X_REPLICATION_FACTOR
+    );
+    assert_eq!(
+        cluster.min_insync_replicas,
+        topics::SCALE_10X_MIN_INSYNC_REPLICAS
+    );
+    // The drill stops and starts one broker through the unit the user data installs.
+    for command in [aws::KAFKA_STOP_COMMAND, aws::KAFKA_START_COMMAND] {
+        let unit = command.rsplit(' ').next().expect("unit");
+        assert!(text.contains(&format!("/etc/systemd/system/{unit}.service")));
+    }
+}

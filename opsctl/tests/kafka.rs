@@ -208,7 +208,6 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
             "--save-to",
             saved.to_str().expect("path"),
             "--execute",
-            "--consumers-stopped",
         ],
     )
     .await;
@@ -227,7 +226,6 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
             "--from-file",
             saved.to_str().expect("path"),
             "--execute",
-            "--consumers-stopped",
             "--save-to",
             dir.join("again.json").to_str().expect("path"),
         ],
@@ -296,12 +294,9 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
     )
     .await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    // Real Kafka lists the member and the refusal names it ("active
-    // member"); the local broker (tansu 0.6) cannot list group members, so
-    // the refusal asks for the operator's --consumers-stopped instead. Either
-    // way nothing moves.
+    // Kafka lists the member and the refusal names it; nothing moves.
     assert!(
-        refused.stderr.contains("active member") || refused.stderr.contains("--consumers-stopped"),
+        refused.stderr.contains("active member"),
         "{}",
         refused.stderr
     );

@@ -61,6 +61,14 @@ async fn status_is_green_then_names_the_stopped_dependency_and_exits_1() {
             "TICKETING__KAFKA__TOPIC_PREFIX".to_owned(),
             settings.kafka.topic_prefix.clone(),
         ),
+        // Not the state dir of a platform infra/local/up.sh may be running.
+        (
+            "TICKETING__STACK__STATE_DIR".to_owned(),
+            std::env::temp_dir()
+                .join(format!("no-stack-{}", env.id))
+                .display()
+                .to_string(),
+        ),
     ];
     for service in ServiceName::ALL {
         let url = &platform.settings.services.endpoint(service).url;
@@ -104,6 +112,59 @@ async fn status_is_green_then_names_the_stopped_dependency_and_exits_1() {
 
     platform.stop().await.expect("graceful stop");
     env.cleanup().await;
+}
+
+/// A platform that up.sh started and that has since died (here: a pid file
+/// naming an exited process) is reported DOWN with the tail of its log and
+/// how to start it again.
+#[tokio::test]
+async fn a_dead_platform_process_is_down_with_its_last_log_lines() {
+    let state = std::env::temp_dir().join(format!("stack-{}", uuid::Uuid::new_v4().simple()));
+    let platform = state.join("platform");
+    std::fs::create_dir_all(&platform).expect("state dir");
+    let mut exited = Command::new("true").spawn().expect("spawn");
+    let pid = exited.id();
+    exited.wait().expect("exits");
+    std::fs::write(platform.join("ticketing.pid"), format!("{pid}\n")).expect("pid file");
+    let log: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(
+        platform.join("ticketing.log"),
+        format!("{log}ERROR ticketing stopped: the last words\n"),
+    )
+    .expect("log");
+
+    let (code, report, _) = opsctl_status(&[(
+        "TICKETING__STACK__STATE_DIR".to_owned(),
+        state.display().to_string(),
+    )])
+    .await;
+    assert_eq!(code, 1, "{report}");
+    let platform_check = check(&report, "platform");
+    assert_eq!(platform_check["status"], "down", "{report}");
+    assert!(
+        platform_check["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("infra/local/up.sh"),
+        "{report}"
+    );
+    let tail = report["platform_log_tail"].as_array().expect("log tail");
+    assert_eq!(tail.len(), 15, "{report}");
+    assert_eq!(tail[14], "ERROR ticketing stopped: the last words");
+
+    // A live process named like the platform is up.
+    let mut live = Command::new("sleep").arg("30").spawn().expect("spawn");
+    std::fs::write(platform.join("ticketing.pid"), live.id().to_string()).expect("pid file");
+    let (_, report, _) = opsctl_status(&[(
+        "TICKETING__STACK__STATE_DIR".to_owned(),
+        state.display().to_string(),
+    )])
+    .await;
+    // `sleep` is not the platform (a reused pid): still down.
+    assert_eq!(check(&report, "platform")["status"], "down", "{report}");
+    let _ = live.kill();
+    let _ = live.wait();
+    let _ = std::fs::remove_dir_all(&state);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! ticketing serve                      # all six in one process (local default)
 //! ticketing serve payment-service      # one service, as in an ECS task
 //! ticketing migrate                    # apply every schema's migrations and exit
+//! ticketing topics                     # create the catalog's Kafka topics and exit
 //! ticketing demo                       # a demo booking through the gateway (local)
 //! ```
 //! The profile comes from `TICKETING_PROFILE` (local, dev, prod).
@@ -36,6 +37,14 @@ enum Command {
     },
     /// Apply the migrations of every service's schema, then exit.
     Migrate,
+    /// Create the catalog's Kafka topics that the broker lacks, then exit.
+    Topics {
+        /// Replication factor of topics created now (1 for one broker, the
+        /// 10x plan's 2 on a three-broker cluster).
+        #[arg(long, default_value_t = ticketing_catalog::topics::MVP_REPLICATION_FACTOR,
+              value_parser = clap::value_parser!(i32).range(1..=5))]
+        replication_factor: i32,
+    },
     /// Book two seats through the running platform's gateway and the PortOne
     /// sandbox, and show the reservation CONFIRMED (local profile).
     Demo,
@@ -71,6 +80,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = ticketing_telemetry::metrics_handle();
 
     match cli.command {
+        Command::Topics { replication_factor } => {
+            use ticketing_catalog::topics;
+            // A cluster that has just started may not have every broker
+            // registered yet (too few brokers for the replication factor):
+            // try for up to 30 s.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                match ticketing_kafka::ensure_topics(
+                    &settings.kafka,
+                    &topics::ALL,
+                    topics::MVP_PARTITIONS,
+                    replication_factor,
+                )
+                .await
+                {
+                    Ok(created) => {
+                        tracing::info!(?created, "catalog topics present");
+                        return Ok(());
+                    }
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        tracing::debug!(error = %e, "topics not created yet; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!(
+                                "creating the catalog topics on {}",
+                                settings.kafka.bootstrap_servers
+                            )
+                        })
+                    }
+                }
+            }
+        }
         Command::Migrate => {
             ticketing::migrate_all(&settings, &secrets, &ServiceName::ALL)
                 .await

@@ -27,7 +27,7 @@ struct Racer {
 }
 
 fn racers(stack: &Stack, performance: Uuid) -> Vec<Racer> {
-    let settings = &stack.platform.settings;
+    let settings = &stack.settings;
     let auth = ticketing_http::Authenticator::new(
         Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
         settings.booking.jwt_issuer.clone(),

@@ -131,14 +131,13 @@ struct DrReport {
 }
 
 /// Per publishing service, the highest outbox id when the run began.
-type Marks = Vec<(ticketing_catalog::ServiceName, sqlx::PgPool, i64)>;
+pub(crate) type Marks = Vec<(ticketing_catalog::ServiceName, sqlx::PgPool, i64)>;
 
-async fn marks(ctx: &Context) -> Result<Marks, CliError> {
+pub(crate) async fn marks(ctx: &Context) -> Result<Marks, CliError> {
     let mut out = Vec::new();
     for service in outbox::services(None)? {
         let pool = outbox::pool(ctx, service)?;
-        let max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM outbox")
-            .fetch_one(&pool)
+        let max = ticketing_messaging::outbox::high_mark(&pool)
             .await
             .map_err(|e| {
                 CliError::Failed(anyhow::anyhow!(
@@ -150,17 +149,14 @@ async fn marks(ctx: &Context) -> Result<Marks, CliError> {
     Ok(out)
 }
 
-async fn lost(marks: &Marks) -> Result<i64, CliError> {
+pub(crate) async fn lost(marks: &Marks) -> Result<i64, CliError> {
     let mut lost = 0;
     for (service, pool, max) in marks {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND id <= $1")
-                .bind(max)
-                .fetch_one(pool)
-                .await
-                .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
-                })?;
+        let n = ticketing_messaging::outbox::unsent_up_to(pool, *max)
+            .await
+            .map_err(|e| {
+                CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+            })?;
         lost += n;
     }
     Ok(lost)

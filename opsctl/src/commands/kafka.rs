@@ -36,6 +36,11 @@ pub enum KafkaCommand {
     /// The whole Kafka disaster-recovery runbook in order, with a step log,
     /// resume, and a closing report (recovery time, events lost and replayed).
     Dr(crate::commands::dr::DrArgs),
+    /// The 10x high-availability drill: stop the broker leading the topic's
+    /// first partition (one broker only; in prod only with --yes), measure
+    /// the time to a new serving leader and a drained outbox, start it again,
+    /// and count the drill's events lost (must be 0) and duplicated.
+    FailoverDrill(crate::commands::failover::FailoverArgs),
     /// Check Kafka log segment files (record batch v2): CRC-32C of every
     /// batch, increasing offsets, sane sizes, torn tails. Exits 1 on any
     /// corruption.
@@ -91,10 +96,6 @@ pub struct ResetArgs {
     /// ./opsctl-offsets-<group>-<time>.json).
     #[arg(long)]
     pub save_to: Option<std::path::PathBuf>,
-    /// Vouch that the group's consumers are stopped, for brokers that cannot
-    /// list a group's members (the local tansu broker cannot).
-    #[arg(long)]
-    pub consumers_stopped: bool,
     #[command(flatten)]
     pub execute: crate::safety::ExecuteArgs,
 }
@@ -123,6 +124,7 @@ pub async fn exec(ctx: &Context, command: KafkaCommand) -> Result<ExitCode, CliE
         KafkaCommand::VerifySegments(args) => verify_segments(ctx, args).await,
         KafkaCommand::Restart(args) => restart(ctx, args).await,
         KafkaCommand::Dr(args) => crate::commands::dr::exec(ctx, args).await,
+        KafkaCommand::FailoverDrill(args) => crate::commands::failover::exec(ctx, args).await,
     }
 }
 
@@ -594,19 +596,14 @@ async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliEr
         eprintln!("dry run: no offset was moved; add --execute to move them (the group's consumers must be stopped)");
         return Ok(ExitCode::SUCCESS);
     }
-    let members = match ticketing_kafka::group_members(&ctx.settings.kafka, &group).await {
-        Ok(n) => n,
-        Err(e) if args.consumers_stopped => {
-            tracing::warn!(error = %e, "group members not listed; trusting --consumers-stopped");
-            0
-        }
-        Err(e) => {
-            return Err(CliError::usage(
+    let members = ticketing_kafka::group_members(&ctx.settings.kafka, &group)
+        .await
+        .map_err(|e| {
+            CliError::usage(
                 format!("the broker could not list the members of `{group}` ({e}), so it is unknown whether its consumers are stopped"),
-                "stop the group's consumers (scale the service to 0 tasks), then add --consumers-stopped",
-            ))
-        }
-    };
+                "check that the broker is reachable (opsctl kafka health), then run this again",
+            )
+        })?;
     if members > 0 {
         return Err(CliError::usage(
             format!("group `{group}` has {members} active member(s); offsets of a running group cannot be moved"),
@@ -886,7 +883,7 @@ pub(crate) async fn restart_now(
     Ok(report)
 }
 
-async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), CliError> {
+pub(crate) async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), CliError> {
     let child = tokio::process::Command::new("sh")
         .args(["-c", command])
         .stdin(std::process::Stdio::null())

@@ -6,6 +6,7 @@ pub mod cost_report;
 pub mod cqrs;
 pub mod dashboards;
 pub mod dr;
+pub mod failover;
 pub mod infra;
 pub mod kafka;
 pub mod logs;

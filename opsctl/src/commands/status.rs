@@ -25,7 +25,13 @@ struct Report {
     env: String,
     healthy: bool,
     checks: Vec<ProbeResult>,
+    /// The local platform process's last log lines, when it has exited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_log_tail: Option<Vec<String>>,
 }
+
+/// Log lines shown for a platform process that has exited.
+const LOG_TAIL_LINES: usize = 15;
 
 pub async fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
     if args.timeout == 0 {
@@ -35,12 +41,18 @@ pub async fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError>
         ));
     }
     let probes = probes(ctx)?;
-    let checks = check_all(&probes, Duration::from_secs(args.timeout)).await;
+    let mut checks = check_all(&probes, Duration::from_secs(args.timeout)).await;
+    let mut platform_log_tail = None;
+    if let Some(process) = local_platform(ctx) {
+        platform_log_tail = process.log_tail.clone();
+        checks.push(process.check());
+    }
     let healthy = checks.iter().all(ProbeResult::is_up);
     let report = Report {
         env: ctx.profile.to_string(),
         healthy,
         checks,
+        platform_log_tail,
     };
     output::emit(ctx.output, &report, || render(&report));
     Ok(if healthy {
@@ -64,6 +76,14 @@ fn render(report: &Report) -> String {
         })
         .collect();
     let mut out = output::table(&["CHECK", "STATUS", "LATENCY", "DETAIL"], &rows);
+    if let Some(tail) = &report.platform_log_tail {
+        out.push_str("\nthe platform's last log lines:\n");
+        for line in tail {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
     let down = report.checks.iter().filter(|c| !c.is_up()).count();
     if down == 0 {
         out.push_str(&format!(
@@ -142,4 +162,79 @@ fn kafka_probe(settings: ticketing_config::KafkaSettings) -> Probe {
             }
         }
     })
+}
+
+/// The platform process `infra/local/up.sh` started (its pid file under the
+/// stack's state dir), when there is one.
+struct PlatformProcess {
+    pid: String,
+    alive: bool,
+    log: std::path::PathBuf,
+    log_tail: Option<Vec<String>>,
+}
+
+impl PlatformProcess {
+    fn check(&self) -> ProbeResult {
+        ProbeResult {
+            name: "platform".to_owned(),
+            status: if self.alive {
+                ticketing_health::Status::Up
+            } else {
+                ticketing_health::Status::Down
+            },
+            latency_ms: 0.0,
+            detail: Some(if self.alive {
+                format!("ticketing serve running (pid {})", self.pid)
+            } else {
+                format!(
+                    "the platform process (pid {}) has exited; see {} and start it again with infra/local/up.sh",
+                    self.pid,
+                    self.log.display()
+                )
+            }),
+        }
+    }
+}
+
+/// Only on the local stack, and only when up.sh started a platform: tests
+/// and one-off runs have no pid file and get no such check.
+fn local_platform(ctx: &Context) -> Option<PlatformProcess> {
+    if ctx.profile != ticketing_config::Profile::Local {
+        return None;
+    }
+    let stack = ctx.settings.stack.as_ref()?;
+    let state = std::path::Path::new(&stack.state_dir);
+    let state = if state.is_absolute() {
+        state.to_path_buf()
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(state)
+    };
+    let dir = state.join("platform");
+    let pid = std::fs::read_to_string(dir.join("ticketing.pid")).ok()?;
+    let pid = pid.trim().to_owned();
+    // Alive, and still our program (pids are reused).
+    let alive = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).contains("ticketing"))
+        .unwrap_or(false);
+    let log = dir.join("ticketing.log");
+    let log_tail = (!alive).then(|| tail(&log, LOG_TAIL_LINES));
+    Some(PlatformProcess {
+        pid,
+        alive,
+        log,
+        log_tail,
+    })
+}
+
+fn tail(path: &std::path::Path, lines: usize) -> Vec<String> {
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
 }

@@ -144,6 +144,18 @@ pub mod topics {
     pub const MVP_PARTITIONS: i32 = 1;
     /// Replication factor in the MVP profile (one broker).
     pub const MVP_REPLICATION_FACTOR: i32 = 1;
+    /// The 10x high-availability plan: `footprint::SCALE_10X.brokers`
+    /// brokers, every topic on `footprint::SCALE_10X.kafka_replication_factor`
+    /// of them (infra/templates/kafka.yaml, the local `kafka-cluster` profile).
+    pub const SCALE_10X_REPLICATION_FACTOR: i32 =
+        crate::footprint::SCALE_10X.kafka_replication_factor as i32;
+    /// `min.insync.replicas` of the 10x plan: a write is acknowledged once the
+    /// in-sync replicas have it (`acks=all`), and one replica may be down.
+    pub const SCALE_10X_MIN_INSYNC_REPLICAS: i32 = 1;
+    /// The design's targets for a broker failure at 10x: automatic failover
+    /// within 5 minutes, no acknowledged event lost.
+    pub const SCALE_10X_FAILOVER_RTO_SECONDS: u64 = 300;
+    pub const SCALE_10X_FAILOVER_RPO_EVENTS: u64 = 0;
 }
 
 #[cfg(test)]
@@ -186,6 +198,9 @@ pub mod aws {
     /// The SSM document and the command that restart the broker.
     pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
     pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka";
+    /// Stop and start of one broker (`opsctl kafka failover-drill`).
+    pub const KAFKA_STOP_COMMAND: &str = "sudo systemctl stop kafka";
+    pub const KAFKA_START_COMMAND: &str = "sudo systemctl start kafka";
 
     /// The RDS instance of an environment, and its read replica (10x).
     pub fn rds_instance_id(env: &str) -> String {

@@ -86,11 +86,6 @@ pub struct KafkaSettings {
     pub client_id: String,
     #[serde(default = "default_timeout_ms")]
     pub request_timeout_ms: u64,
-    /// Whether producers use Kafka's idempotent mode (`enable.idempotence`).
-    /// On by default; the local stack turns it off because tansu 0.6 panics
-    /// when idempotent producers initialise concurrently (see config/local.toml).
-    #[serde(default = "default_true")]
-    pub idempotent_producer: bool,
     /// `host:port` of ZooKeeper, for the four-letter-word checks of
     /// `opsctl kafka health` (unset for KRaft brokers and the local stack).
     #[serde(default)]
@@ -250,14 +245,41 @@ pub struct StackSettings {
     /// from the repository root).
     #[serde(default = "default_kafka_restart")]
     pub kafka_restart_command: String,
+    /// The local Kafka's KRaft controller port.
+    pub kafka_controller_port: u16,
+    /// The three-broker cluster profile (`stack.sh start kafka-cluster`).
+    pub kafka_cluster: KafkaClusterSettings,
+}
+
+/// The local three-broker Kafka cluster profile.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaClusterSettings {
+    /// Broker (client) ports of nodes 1, 2 and 3.
+    pub ports: Vec<u16>,
+    /// KRaft controller ports of nodes 1, 2 and 3.
+    pub controller_ports: Vec<u16>,
+    pub replication_factor: i32,
+    pub min_insync_replicas: i32,
+    /// Stops one node (`{node}` is its id), run by `sh -c` from the repository root.
+    pub stop_node_command: String,
+    /// Starts one node again (`{node}` is its id).
+    pub start_node_command: String,
+}
+
+impl KafkaClusterSettings {
+    /// `host:port` list of the cluster's brokers.
+    pub fn bootstrap_servers(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 fn default_kafka_restart() -> String {
     "infra/local/stack.sh restart kafka".to_owned()
-}
-
-fn default_true() -> bool {
-    true
 }
 
 fn default_max_connections() -> u32 {

@@ -184,25 +184,3 @@ fn secrets_never_show_in_debug_output() {
         assert!(!shown.contains(value.as_str()), "{value} leaked in {shown}");
     }
 }
-
-#[test]
-fn only_the_local_broker_runs_without_the_idempotent_producer() {
-    assert!(
-        !load_from(Profile::Local, &[])
-            .expect("local")
-            .kafka
-            .idempotent_producer
-    );
-    assert!(
-        load_from(Profile::Dev, &[])
-            .expect("dev")
-            .kafka
-            .idempotent_producer
-    );
-    assert!(
-        load_from(Profile::Prod, &[])
-            .expect("prod")
-            .kafka
-            .idempotent_producer
-    );
-}

@@ -9,7 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use ticketing_config::KafkaSettings;
 use ticketing_health::Probe;
 
@@ -391,6 +391,135 @@ pub async fn commit_offsets(
         }
         consumer
             .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .map_err(KafkaError::Admin)
+    })
+    .await?
+}
+
+/// Who serves one partition: its leader and replicas, as the cluster's
+/// metadata says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLeader {
+    pub topic: String,
+    pub partition: i32,
+    /// Broker id of the leader; -1 while the partition has none.
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub in_sync: Vec<i32>,
+}
+
+/// Leader, replicas and in-sync replicas of every partition of `topic`
+/// (physical name), with the brokers the cluster lists.
+pub async fn partition_leaders(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<(Vec<BrokerInfo>, Vec<PartitionLeader>), KafkaError> {
+    let config = client_config(settings);
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer = base_consumer(&config, &bootstrap)?;
+        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
+        let brokers = metadata
+            .brokers()
+            .iter()
+            .map(|b| BrokerInfo {
+                id: b.id(),
+                host: b.host().to_owned(),
+                port: b.port(),
+            })
+            .collect();
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+        let partitions = found
+            .partitions()
+            .iter()
+            .map(|p| PartitionLeader {
+                topic: topic.clone(),
+                partition: p.id(),
+                leader: p.leader(),
+                replicas: p.replicas().to_vec(),
+                in_sync: p.isr().to_vec(),
+            })
+            .collect();
+        Ok((brokers, partitions))
+    })
+    .await?
+}
+
+/// The payloads of every message of `topics` (physical names) written at or
+/// after `since`, up to each partition's end when the call starts.
+pub async fn payloads_since(
+    settings: &KafkaSettings,
+    topics: &[String],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Vec<u8>>, KafkaError> {
+    let starts = offsets_for_time(settings, topics, since).await?;
+    let mut config = client_config(settings);
+    // librdkafka wants a group id even for assigned (group-less) reads;
+    // nothing is committed under it.
+    config
+        .set("group.id", "ticketing-read-back")
+        .set("enable.auto.commit", "false");
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    tokio::task::spawn_blocking(move || {
+        let consumer = base_consumer(&config, &bootstrap)?;
+        let mut out = Vec::new();
+        for (topic, partition, start) in starts {
+            let (_, end) = consumer
+                .fetch_watermarks(&topic, partition, timeout)
+                .map_err(KafkaError::Admin)?;
+            if start >= end {
+                continue;
+            }
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, partition, Offset::Offset(start))
+                .map_err(KafkaError::Admin)?;
+            consumer.assign(&list).map_err(KafkaError::Admin)?;
+            let deadline = Instant::now() + timeout * 10;
+            let mut next = start;
+            while next < end {
+                if Instant::now() >= deadline {
+                    return Err(KafkaError::Admin(RdKafkaError::MessageConsumption(
+                        RDKafkaErrorCode::RequestTimedOut,
+                    )));
+                }
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(message)) => {
+                        next = message.offset() + 1;
+                        out.push(message.payload().unwrap_or_default().to_vec());
+                    }
+                    Some(Err(e)) => return Err(KafkaError::Admin(e)),
+                    None => {}
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+/// Low and high watermarks of one partition, asked of its leader: an answer
+/// means a leader serves the partition.
+pub async fn watermarks(
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
+    let config = client_config(settings);
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer = base_consumer(&config, &bootstrap)?;
+        consumer
+            .fetch_watermarks(&topic, partition, timeout)
             .map_err(KafkaError::Admin)
     })
     .await?

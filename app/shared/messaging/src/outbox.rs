@@ -43,3 +43,46 @@ pub async fn append<E: Event>(
     append_envelope(tx, E::TOPIC, &envelope).await?;
     Ok(envelope)
 }
+
+/// One outbox row as operators count them: which event, and whether the
+/// relay has had the broker's acknowledgement for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub event_id: uuid::Uuid,
+    pub sent: bool,
+}
+
+/// The newest outbox row's id (0 when empty): a mark to count from.
+pub async fn high_mark(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM outbox")
+        .fetch_one(pool)
+        .await
+}
+
+/// Rows appended after mark `after`, up to mark `until` (inclusive).
+pub async fn entries_between(
+    pool: &sqlx::PgPool,
+    after: i64,
+    until: i64,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    let rows: Vec<(i64, uuid::Uuid, bool)> = sqlx::query_as(
+        "SELECT id, event_id, sent_at IS NOT NULL FROM outbox WHERE id > $1 AND id <= $2 ORDER BY id",
+    )
+    .bind(after)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, event_id, sent)| OutboxEntry { id, event_id, sent })
+        .collect())
+}
+
+/// How many rows up to mark `until` are still unpublished.
+pub async fn unsent_up_to(pool: &sqlx::PgPool, until: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND id <= $1")
+        .bind(until)
+        .fetch_one(pool)
+        .await
+}

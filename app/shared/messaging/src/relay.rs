@@ -108,23 +108,14 @@ pub struct Relay {
     crash_after_publish: AtomicBool,
 }
 
-/// A producer with `acks=all` that never reorders within a partition: the
-/// idempotent producer where the broker supports it well
-/// (`kafka.idempotent_producer`), otherwise one request in flight per
-/// connection (a retry may then duplicate, which idempotent consumers absorb).
+/// Kafka's idempotent producer (`enable.idempotence`, which implies
+/// `acks=all`): a retry never duplicates or reorders within a partition.
 pub fn idempotent_producer(
     kafka: &KafkaSettings,
     message_timeout: Duration,
 ) -> Result<FutureProducer, RdKafkaError> {
-    let mut config = ticketing_kafka::client_config(kafka);
-    if kafka.idempotent_producer {
-        config.set("enable.idempotence", "true");
-    } else {
-        config
-            .set("enable.idempotence", "false")
-            .set("max.in.flight.requests.per.connection", "1");
-    }
-    config
+    ticketing_kafka::client_config(kafka)
+        .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "2")
         .set("batch.num.messages", "10000")

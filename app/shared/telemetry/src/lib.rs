@@ -37,8 +37,15 @@ pub fn init_logging(settings: &TelemetrySettings) -> Result<(), TelemetryError> 
     let registry = tracing_subscriber::registry().with(filter);
     // A second initialisation (tests, or opsctl after a service) keeps the first.
     let _already_set = match settings.log_format {
+        // Colours only for a person at a terminal: a log redirected to a
+        // file (the local launcher's) or shipped by a log driver stays plain.
         LogFormat::Pretty => registry
-            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -1,52 +1,196 @@
-//! A Kafka-protocol broker (tansu) of a test's own, for tests that stop and
-//! start the broker: stopping the shared one would disturb parallel tests.
+//! Apache Kafka brokers of a test's own, for tests that stop, kill or wipe a
+//! broker: doing that to the shared one would disturb parallel tests.
+//!
+//! Each node is a JVM started by `infra/local/kafka-node.sh` (the script the
+//! local stack uses too) with a small heap; a node takes a few seconds to
+//! start, so tests use as few as they can and the shared broker otherwise.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ticketing_config::KafkaSettings;
 
-/// A tansu broker on a free port with its own SQLite file; data and committed
-/// offsets survive [`PrivateBroker::stop`] and [`PrivateBroker::start`].
-pub struct PrivateBroker {
+/// How long a node may take to open its port (JVM start, log recovery after
+/// a kill; slow while the rest of the suite compiles and runs).
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn node_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../infra/local/kafka-node.sh")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// One KRaft node (broker and controller) of a private broker or cluster.
+struct Node {
+    id: u32,
     dir: PathBuf,
     port: u16,
+    controller_port: u16,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
-fn tansu() -> PathBuf {
-    let home = std::env::var_os("TICKETING_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ticketing")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/ticketing"));
-    home.join("tools/bin/tansu")
+impl Node {
+    fn new(id: u32, dir: PathBuf, port: u16, controller_port: u16, extra: Vec<String>) -> Node {
+        let mut args = vec![
+            "--dir".to_owned(),
+            dir.display().to_string(),
+            "--port".to_owned(),
+            port.to_string(),
+            "--controller-port".to_owned(),
+            controller_port.to_string(),
+            "--node-id".to_owned(),
+            id.to_string(),
+            "--heap".to_owned(),
+            "192m".to_owned(),
+        ];
+        args.extend(extra);
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        Node {
+            id,
+            dir,
+            port,
+            controller_port,
+            args,
+            child: None,
+        }
+    }
+
+    fn spawn(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("kafka.log"))
+            .expect("broker log file");
+        let child = Command::new("bash")
+            .arg(node_script())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", node_script().display()));
+        self.child = Some(child);
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "private Kafka node {} exited ({status}) before listening; last log lines:\n{}\n\
+                     (is Apache Kafka installed? run infra/local/install-tools.sh)",
+                    self.id,
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private Kafka node {} did not listen on {} within {START_TIMEOUT:?}:\n{}",
+                self.id,
+                self.port,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("kafka.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Kills the node at once (SIGKILL, as a crash or a lost host would).
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.kill_restarted();
+    }
+
+    fn running(&self) -> bool {
+        self.child.is_some()
+            || std::fs::read_to_string(self.dir.join("restarted.pid"))
+                .ok()
+                .and_then(|pid| pid.trim().parse::<i32>().ok())
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// A shell command that starts this node again in the background (same
+    /// ports, same data), for tests where another program does the restart.
+    fn start_command(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|a| shell_quote(a)).collect();
+        let dir = shell_quote(&self.dir.display().to_string());
+        format!(
+            "nohup bash {script} {args} >>{dir}/kafka.log 2>&1 </dev/null & echo $! > {dir}/restarted.pid",
+            script = shell_quote(&node_script().display().to_string()),
+            args = args.join(" "),
+        )
+    }
+
+    /// A shell command that kills this node, however it was started.
+    fn kill_command(&self) -> String {
+        let dir = shell_quote(&self.dir.display().to_string());
+        // The node's JVM is the only process whose command line names its
+        // server.properties after the main class; `[.]` keeps the pattern
+        // from matching this shell's own command line.
+        format!(
+            "pkill -KILL -f -- {pattern}; rm -f {dir}/restarted.pid; true",
+            pattern = shell_quote(&format!(
+                "kafka[.]Kafka {}",
+                self.dir.join("server.properties").display()
+            )),
+        )
+    }
+
+    fn kill_restarted(&self) {
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(self.kill_command())
+            .status();
+    }
+}
+
+/// A one-node Apache Kafka on free ports with its own data directory; data
+/// and committed offsets survive [`PrivateBroker::stop`] and
+/// [`PrivateBroker::start`].
+pub struct PrivateBroker {
+    root: PathBuf,
+    node: Node,
 }
 
 impl PrivateBroker {
-    /// Starts a broker; panics (this is test code) when tansu is missing.
+    /// Starts a broker and waits until it listens; panics (this is test
+    /// code) when Kafka is missing or does not start.
     pub fn start_new() -> PrivateBroker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!(
+        let root = std::env::temp_dir().join(format!(
             "ticketing-broker-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        std::fs::create_dir_all(&dir).expect("broker dir");
-        let mut broker = PrivateBroker {
-            dir,
-            port,
-            child: None,
-        };
+        let node = Node::new(1, root.join("node-1"), free_port(), free_port(), Vec::new());
+        let mut broker = PrivateBroker { root, node };
         broker.start();
         broker
     }
 
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.node.port)
     }
 
     /// `settings` pointed at this broker.
@@ -57,55 +201,22 @@ impl PrivateBroker {
     }
 
     pub fn start(&mut self) {
-        if self.child.is_some() {
-            return;
-        }
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu())
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "tansu not runnable at {} ({e}); run infra/local/install-tools.sh",
-                    tansu().display()
-                )
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "private broker did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.node.spawn();
+        self.node.wait_ready();
     }
 
     /// Kills the broker and deletes its storage, as a broker that lost its
     /// disk; it comes back empty (topics have to be created again).
     pub fn wipe(&mut self) {
         self.stop();
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let _ = std::fs::remove_file(entry.path());
-        }
+        let _ = std::fs::remove_dir_all(self.node.dir.join("data"));
+        let _ = std::fs::remove_file(self.node.dir.join("cluster.id"));
         self.start();
     }
 
     /// Kills the broker (as a crash would).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.kill_restarted();
+        self.node.kill();
     }
 
     /// A shell command that starts this broker again (same port, same
@@ -113,27 +224,135 @@ impl PrivateBroker {
     /// does the restart. [`PrivateBroker::stop`] and `Drop` stop it too.
     pub fn restart_command(&self) -> String {
         format!(
-            "cd '{dir}' && nohup '{tansu}' broker --listener-url tcp://127.0.0.1:{port} \
-             --advertised-listener-url tcp://127.0.0.1:{port} --storage-engine sqlite://tansu.db \
-             >>restarted.log 2>&1 </dev/null & echo $! > '{dir}/restarted.pid'",
-            dir = self.dir.display(),
-            tansu = tansu().display(),
-            port = self.port,
+            "{}; {}",
+            self.node.kill_command(),
+            self.node.start_command()
         )
-    }
-
-    fn kill_restarted(&self) {
-        let pidfile = self.dir.join("restarted.pid");
-        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-            let _ = std::fs::remove_file(pidfile);
-        }
     }
 }
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.node.kill();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A private three-node cluster (one KRaft controller quorum, each node also
+/// a broker) with the given replication factor and `min.insync.replicas`, as
+/// the 10x plan runs Kafka; for failover drills.
+pub struct PrivateCluster {
+    root: PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl PrivateCluster {
+    /// Starts `brokers` nodes and waits until all listen.
+    pub fn start_new(brokers: usize, replication_factor: i32, min_insync: i32) -> PrivateCluster {
+        let root = std::env::temp_dir().join(format!(
+            "ticketing-cluster-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let ports: Vec<(u16, u16)> = (0..brokers).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster_id = {
+            // 16 bytes, base64url without padding: a valid KRaft cluster id.
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+        };
+        let mut nodes: Vec<Node> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, cport))| {
+                let id = u32::try_from(i + 1).expect("few nodes");
+                Node::new(
+                    id,
+                    root.join(format!("node-{id}")),
+                    *port,
+                    *cport,
+                    vec![
+                        "--voters".to_owned(),
+                        voters.clone(),
+                        "--cluster-id".to_owned(),
+                        cluster_id.clone(),
+                        "--replication-factor".to_owned(),
+                        replication_factor.to_string(),
+                        "--min-insync".to_owned(),
+                        min_insync.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        // All at once: the controllers need each other for a quorum.
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        PrivateCluster { root, nodes }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `settings` pointed at this cluster.
+    pub fn settings(&self, base: &KafkaSettings) -> KafkaSettings {
+        let mut settings = base.clone();
+        settings.bootstrap_servers = self.bootstrap();
+        settings
+    }
+
+    /// The KRaft controller port of node `id` (1-based).
+    pub fn controller_port(&self, id: u32) -> Option<u16> {
+        self.node(id).map(|n| n.controller_port)
+    }
+
+    fn node(&self, id: u32) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Whether node `id` is running (started by this handle or by its
+    /// start command).
+    pub fn is_running(&self, id: u32) -> bool {
+        self.node(id).is_some_and(Node::running)
+    }
+
+    /// Shell command templates with `{node}` for the node id, in the form of
+    /// the stack's `kafka_cluster.stop_node_command`/`start_node_command`:
+    /// a script in the cluster's directory kills (SIGKILL) or starts a node.
+    pub fn node_commands(&self) -> (String, String) {
+        let mut script = String::from("#!/bin/sh\n# stop|start NODE\ncase \"$1 $2\" in\n");
+        for n in &self.nodes {
+            script.push_str(&format!("  \"stop {}\") {} ;;\n", n.id, n.kill_command()));
+            script.push_str(&format!("  \"start {}\") {} ;;\n", n.id, n.start_command()));
+        }
+        script.push_str("  *) echo \"unknown node: $*\" >&2; exit 2 ;;\nesac\n");
+        let path = self.root.join("node.sh");
+        std::fs::write(&path, script).expect("node script");
+        let path = shell_quote(&path.display().to_string());
+        (
+            format!("sh {path} stop {{node}}"),
+            format!("sh {path} start {{node}}"),
+        )
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -11,7 +11,7 @@
 mod broker;
 mod redis_server;
 
-pub use broker::PrivateBroker;
+pub use broker::{PrivateBroker, PrivateCluster};
 pub use redis_server::PrivateRedis;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -174,17 +174,22 @@ async fn cleanup(admin: &Settings, settings: &Settings, topics_created: bool) {
     if let Ok(redis) = Redis::new(&settings.redis) {
         let _ = tokio::time::timeout(Duration::from_secs(5), redis.delete_prefixed()).await;
     }
-    // Topics are not deleted here: the local broker (tansu 0.6) answers a
-    // metadata request made while a topic is being deleted with a topic that
-    // has no name, and librdkafka then crashes (a strcmp on NULL in its
-    // metadata cache) in whichever parallel test asked. The suite removes
-    // its topics once at the end instead: `sweep-test-topics`, run by
-    // infra/local/test.sh.
-    let _ = topics_created;
+    if topics_created {
+        let names: Vec<String> = topics::ALL
+            .iter()
+            .map(|t| settings.kafka.topic(t))
+            .collect();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            ticketing_kafka::delete_topics(&settings.kafka, &names),
+        )
+        .await;
+    }
 }
 
 /// Deletes every test topic (`t_<id>.` prefix) on the broker of `settings`;
-/// returns how many. Run once after the whole suite.
+/// returns how many. Tests delete their own topics; this catches what a
+/// killed test run left behind (infra/local/test.sh runs it at the end).
 pub async fn sweep_test_topics(settings: &Settings) -> Result<usize, ticketing_kafka::KafkaError> {
     let info = ticketing_kafka::cluster_info(&settings.kafka).await?;
     let names: Vec<String> = info

@@ -1,7 +1,11 @@
-//! The whole platform in-process on the real local stack, with a PortOne
-//! sandbox of the test's own, driven through the gateway like a browser.
+//! The whole platform on the real local stack, with a PortOne sandbox of the
+//! test's own, driven through the gateway like a browser. The platform runs
+//! in the test's process ([`Stack::start`]) or as the real `ticketing serve`
+//! process ([`Stack::start_process`]), which a test can kill -9 and restart.
 #![allow(dead_code)]
 
+use std::net::TcpListener;
+use std::process::Stdio;
 use std::time::Duration;
 
 use portone_sandbox::{RunningSandbox, SandboxConfig};
@@ -15,10 +19,82 @@ use uuid::Uuid;
 
 pub struct Stack {
     pub env: TestEnv,
-    pub platform: Platform,
+    /// The settings the platform runs with (real bound URLs).
+    pub settings: Settings,
+    /// The in-process platform ([`Stack::start`]).
+    pub platform: Option<Platform>,
+    /// The `ticketing serve` process ([`Stack::start_process`]).
+    pub process: Option<ServeProcess>,
     pub sandbox: RunningSandbox,
     pub gateway: String,
     pub http: reqwest::Client,
+}
+
+/// `ticketing serve` as a child process, configured by a settings file
+/// (`TICKETING_CONFIG_FILE`) written from the test's settings.
+pub struct ServeProcess {
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl ServeProcess {
+    async fn spawn(settings: &Settings, dir: &std::path::Path) -> ServeProcess {
+        std::fs::create_dir_all(dir).expect("process dir");
+        let config = dir.join("settings.toml");
+        std::fs::write(
+            &config,
+            toml::to_string(settings).expect("settings serialise to TOML"),
+        )
+        .expect("settings file");
+        let mut process = ServeProcess {
+            config,
+            log: dir.join("ticketing.log"),
+            child: None,
+        };
+        process.start().await;
+        process
+    }
+
+    /// Starts `ticketing serve` (again) and waits until the gateway is ready.
+    pub async fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketing"))
+            .arg("serve")
+            .env("TICKETING_PROFILE", "local")
+            .env(ticketing_config::CONFIG_FILE_ENV, &self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ticketing serve starts");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, as an out-of-memory kill or a lost host would end it.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kill -9");
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 pub struct Answer {
@@ -28,10 +104,90 @@ pub struct Answer {
 }
 
 impl Stack {
-    /// Starts everything; `tune` adjusts the settings first.
+    /// Starts everything, the platform in this process; `tune` adjusts the
+    /// settings first.
     pub async fn start(tune: impl FnOnce(&mut Settings)) -> Stack {
+        let (env, sandbox, settings) = Stack::setup(tune).await;
+        let platform = ticketing::start(settings, env.secrets.clone(), &ServiceName::ALL)
+            .await
+            .expect("platform starts");
+        let settings = platform.settings.clone();
+        Stack::assemble(env, sandbox, settings, Some(platform), None)
+    }
+
+    /// Starts everything, the platform as a `ticketing serve` process on free
+    /// ports; `tune` adjusts the settings first (the topics are created on
+    /// the broker the tuned settings name).
+    pub async fn start_process(tune: impl FnOnce(&mut Settings)) -> Stack {
+        let (env, sandbox, mut settings) = Stack::setup(tune).await;
+        for service in ServiceName::ALL {
+            let endpoint = settings.services.endpoint_mut(service);
+            endpoint.port = free_port();
+            endpoint.url = format!("http://127.0.0.1:{}", endpoint.port)
+                .parse()
+                .expect("url");
+        }
+        let dir = std::env::temp_dir().join(format!("ticketing-serve-{}", env.id));
+        let process = ServeProcess::spawn(&settings, &dir).await;
+        let stack = Stack::assemble(env, sandbox, settings, None, Some(process));
+        stack.wait_ready().await;
+        stack
+    }
+
+    /// Waits up to 60 s for the gateway's readiness.
+    pub async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/ready", self.gateway))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the platform never became ready; its log:\n{}",
+            self.process
+                .as_ref()
+                .map(ServeProcess::log_tail)
+                .unwrap_or_default()
+        );
+    }
+
+    fn assemble(
+        env: TestEnv,
+        sandbox: RunningSandbox,
+        settings: Settings,
+        platform: Option<Platform>,
+        process: Option<ServeProcess>,
+    ) -> Stack {
+        let gateway = settings
+            .services
+            .endpoint(ServiceName::ApiGateway)
+            .url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        Stack {
+            env,
+            settings,
+            platform,
+            process,
+            sandbox,
+            gateway,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn setup(tune: impl FnOnce(&mut Settings)) -> (TestEnv, RunningSandbox, Settings) {
         let env = TestEnv::new().await;
-        env.create_topics().await;
         let sandbox = portone_sandbox::start(
             "127.0.0.1",
             0,
@@ -47,27 +203,32 @@ impl Stack {
         settings.booking.queue_admit_interval_ms = 100;
         settings.booking.expiry_sweep_interval_ms = 200;
         tune(&mut settings);
-        let platform = ticketing::start(settings, env.secrets.clone(), &ServiceName::ALL)
+        if settings.kafka.bootstrap_servers == env.settings.kafka.bootstrap_servers {
+            env.create_topics().await;
+        } else {
+            // A private broker of the test's: its topics go with it.
+            ticketing_kafka::ensure_topics(
+                &settings.kafka,
+                &ticketing_catalog::topics::ALL,
+                ticketing_catalog::topics::MVP_PARTITIONS,
+                ticketing_catalog::topics::MVP_REPLICATION_FACTOR,
+            )
             .await
-            .expect("platform starts");
-        let gateway = format!(
-            "http://{}",
-            platform.addr(ServiceName::ApiGateway).expect("gateway")
-        );
-        Stack {
-            env,
-            platform,
-            sandbox,
-            gateway,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("client"),
+            .expect("test topics");
         }
+        (env, sandbox, settings)
     }
 
-    pub async fn stop(self) {
-        let _ = self.platform.stop().await;
+    pub async fn stop(mut self) {
+        if let Some(platform) = self.platform.take() {
+            let _ = platform.stop().await;
+        }
+        if let Some(process) = self.process.as_mut() {
+            process.kill9().await;
+            if let Some(dir) = process.config.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
         self.sandbox.stop().await;
         self.env.cleanup().await;
     }
@@ -352,10 +513,11 @@ impl Stack {
     /// A counter from a service's `/metrics` (dots as underscores), summed
     /// over labels containing `label` ("" for all).
     pub async fn counter(&self, service: ServiceName, name: &str, label: &str) -> f64 {
-        let addr = self.platform.addr(service).expect("service");
+        let mut url = self.settings.services.endpoint(service).url.clone();
+        url.set_path("/metrics");
         let text = self
             .http
-            .get(format!("http://{addr}/metrics"))
+            .get(url)
             .send()
             .await
             .expect("metrics")

@@ -1,0 +1,204 @@
+//! `opsctl kafka failover-drill` against a private three-broker Apache Kafka
+//! cluster set up as the 10x plan runs it (one KRaft quorum, replication
+//! factor 2, min.insync.replicas 1), with bookings flowing through the
+//! platform the whole time: the leader of payment.events is killed, another
+//! broker takes over, nothing written during the drill is lost, every paid
+//! booking is CONFIRMED, and the stopped broker is back at the end.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::Booking;
+use ticketing_catalog::topics;
+use ticketing_testkit::{PrivateCluster, TestEnv};
+
+async fn create_topics(kafka: &ticketing_config::KafkaSettings) {
+    // Just started: every broker may not be registered yet.
+    for _ in 0..60 {
+        if ticketing_kafka::ensure_topics(
+            kafka,
+            &topics::ALL,
+            topics::MVP_PARTITIONS,
+            topics::SCALE_10X_REPLICATION_FACTOR,
+        )
+        .await
+        .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("topics with replication factor 2 could not be created");
+}
+
+async fn leader(kafka: &ticketing_config::KafkaSettings) -> i32 {
+    let (_, partitions) =
+        ticketing_kafka::partition_leaders(kafka, &kafka.topic(topics::PAYMENT_EVENTS))
+            .await
+            .expect("metadata");
+    partitions[0].leader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
+    let env = TestEnv::new().await;
+    let cluster = PrivateCluster::start_new(
+        ticketing_catalog::footprint::SCALE_10X.brokers as usize,
+        topics::SCALE_10X_REPLICATION_FACTOR,
+        topics::SCALE_10X_MIN_INSYNC_REPLICAS,
+    );
+    let mut settings = env.settings.clone();
+    settings.kafka = cluster.settings(&env.settings.kafka);
+    create_topics(&settings.kafka).await;
+    let booking = Booking::start(env, settings).await;
+    let (performance, seats) = booking.performance(60, 5000).await;
+    let book = |i: usize| {
+        let booking = &booking;
+        let seat = seats[i].clone();
+        async move {
+            let customer = booking.customer(performance);
+            let held = booking.hold(&customer, performance, &seat).await;
+            let merchant = booking.prepare(&customer, &held).await;
+            let paid = booking.pay(&merchant, 5000, None).await;
+            assert_eq!(paid["webhook"]["status"], 200, "paid: {paid}");
+            held["reservation_id"].as_str().expect("id").to_owned()
+        }
+    };
+    // Bookings flow before the drill.
+    let mut booked = vec![book(0).await, book(1).await];
+    assert_eq!(booking.confirmed(&booked).await, 2);
+
+    let (stop, start) = cluster.node_commands();
+    let audit = std::env::temp_dir().join(format!("failover-{}.jsonl", booking.env.id));
+    let vars = [
+        (
+            "TICKETING__DATABASE__NAME",
+            booking.env.settings.database.name.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__BOOTSTRAP_SERVERS",
+            booking.settings.kafka.bootstrap_servers.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__TOPIC_PREFIX",
+            booking.settings.kafka.topic_prefix.clone(),
+        ),
+        ("TICKETING__STACK__KAFKA_CLUSTER__STOP_NODE_COMMAND", stop),
+        ("TICKETING__STACK__KAFKA_CLUSTER__START_NODE_COMMAND", start),
+        ("OPSCTL_AUDIT_LOG", audit.display().to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // The plan changes nothing.
+    let before = leader(&booking.settings.kafka).await;
+    let dry = common::opsctl(&["kafka", "failover-drill"], &vars).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(&format!("stop broker {before}")),
+        "{}",
+        dry.stderr
+    );
+    assert!(dry.stderr.contains("dry run"), "{}", dry.stderr);
+    assert!(!audit.exists(), "a dry run writes no audit entry");
+    assert!((1..=3).all(|n| cluster.is_running(n)));
+    assert_eq!(leader(&booking.settings.kafka).await, before);
+
+    // The drill, with a booking every few hundred milliseconds throughout.
+    let done = AtomicBool::new(false);
+    let drill = async {
+        let run = common::opsctl(
+            &[
+                "--output",
+                "json",
+                "kafka",
+                "failover-drill",
+                "--execute",
+                "--timeout",
+                "120",
+            ],
+            &vars,
+        )
+        .await;
+        done.store(true, Ordering::SeqCst);
+        run
+    };
+    let traffic = async {
+        let mut ids = Vec::new();
+        let mut i = 2;
+        while !done.load(Ordering::SeqCst) && i < seats.len() {
+            ids.push(book(i).await);
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        ids
+    };
+    let (run, during) = tokio::join!(drill, traffic);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json report");
+    assert!(
+        during.len() >= 3,
+        "bookings flowed during the drill: {}",
+        during.len()
+    );
+
+    assert_eq!(report["plan"]["leader"], before, "{report}");
+    assert_ne!(report["new_leader"], before, "{report}");
+    assert_eq!(report["events_lost"], 0, "{report}");
+    assert!(
+        report["events_written"].as_u64().expect("written") > 0,
+        "{report}"
+    );
+    let rto = report["rto_seconds"].as_f64().expect("rto");
+    assert!(rto > 0.0 && rto < 300.0, "{report}");
+    assert_eq!(report["met"], true, "{report}");
+    let stopped = u32::try_from(before).expect("node id");
+    assert!(
+        cluster.is_running(stopped),
+        "the stopped broker was started again"
+    );
+
+    booked.extend(during);
+    assert_eq!(
+        booking.confirmed(&booked).await,
+        booked.len(),
+        "every paid booking CONFIRMED: {report}"
+    );
+    let phases: Vec<String> = std::fs::read_to_string(&audit)
+        .expect("audit log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["phase"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(phases, ["started", "done"]);
+
+    let _ = std::fs::remove_file(&audit);
+    let env = booking.stop().await;
+    drop(cluster);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn one_broker_cannot_fail_over_and_the_drill_refuses() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let run = common::opsctl(
+        &["kafka", "failover-drill", "--execute"],
+        &[
+            (
+                "TICKETING__KAFKA__TOPIC_PREFIX",
+                &env.settings.kafka.topic_prefix,
+            ),
+            (
+                "TICKETING__STACK__KAFKA_CLUSTER__STOP_NODE_COMMAND",
+                "echo must not run; exit 9",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("1 replica(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was stopped"), "{}", run.stderr);
+    env.cleanup().await;
+}
