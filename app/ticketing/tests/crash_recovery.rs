@@ -22,6 +22,8 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
     let bootstrap = broker.bootstrap();
     let mut stack = Stack::start_process(|s| {
         s.kafka.bootstrap_servers = bootstrap;
+        // Thirty customers from one address: not what the rate limit is for.
+        s.booking.rate_limit_per_second = 100_000;
     })
     .await;
 
