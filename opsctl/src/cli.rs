@@ -132,6 +132,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::outbox::OutboxCommand,
     },
+    /// Notices to customers ("bookings delayed", "payments paused").
+    Notice {
+        #[command(subcommand)]
+        command: crate::commands::notice::NoticeCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,9 +2,11 @@
 //! killed, payments keep succeeding (their events pile up in the outboxes),
 //! then `opsctl kafka dr --execute` brings the broker back and drains
 //! everything: 0 events lost, every paid reservation CONFIRMED, none twice,
-//! and the report's numbers match what the test counted.
+//! and the report's numbers match what the test counted. With
+//! `--notify-customers`, customers see the booking-delay notice while the
+//! broker is down and none after.
 //!
-//! The broker is a private tansu (the shared one serves parallel tests); the
+//! The broker is a private Kafka (the shared one serves parallel tests); the
 //! runbook's local restart command is pointed at it.
 
 mod common;
@@ -25,21 +27,7 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     let booking = Booking::start(env, settings).await;
     let (performance, seats) = booking.performance(10, 5000).await;
     // One full booking: hold, prepare, pay; the webhook reaches the gateway.
-    let book = |i: usize| {
-        let booking = &booking;
-        let seat = seats[i].clone();
-        async move {
-            let customer = booking.customer(performance);
-            let held = booking.hold(&customer, performance, &seat).await;
-            let merchant = booking.prepare(&customer, &held).await;
-            let paid = booking.pay(&merchant, 5000, None).await;
-            assert_eq!(
-                paid["webhook"]["status"], 200,
-                "the payment is verified: {paid}"
-            );
-            held["reservation_id"].as_str().expect("id").to_owned()
-        }
-    };
+    let book = |i: usize| booking.book(performance, &seats[i]);
     let unsent = || async {
         booking
             .count(
@@ -84,13 +72,14 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     }
 
     let audit = std::env::temp_dir().join(format!("dr-{}.jsonl", booking.env.id));
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
         .args([
             "--output",
             "json",
             "kafka",
             "dr",
             "--execute",
+            "--notify-customers",
             "--restart-timeout",
             "60",
             "--drain-timeout",
@@ -117,9 +106,39 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         .env("TICKETING__PORTONE__BASE_URL", booking.sandbox.url.as_str())
         .env("TICKETING__SERVICES__API_GATEWAY__URL", &booking.gateway)
         .env("OPSCTL_AUDIT_LOG", &audit)
-        .output()
-        .await
-        .expect("opsctl");
+        .output();
+    // While the runbook runs, watch what customers see: the booking-delay
+    // notice must show while the broker is still down.
+    let bootstrap = booking.settings.kafka.bootstrap_servers.clone();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let watch = async {
+        let mut seen_while_down = false;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let shown = booking.notices().await.1;
+            let broker_down = std::net::TcpStream::connect(bootstrap.as_str()).is_err();
+            if broker_down && shown.iter().any(|n| n["template"] == "booking-delay") {
+                seen_while_down = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        seen_while_down
+    };
+    let (out, seen_while_down) = tokio::join!(
+        async {
+            let out = run.await.expect("opsctl");
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            out
+        },
+        watch
+    );
+    assert!(
+        seen_while_down,
+        "customers saw the booking-delay notice while the broker was down"
+    );
+    assert!(
+        booking.notices().await.1.is_empty(),
+        "no notice once recovered"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
@@ -155,16 +174,18 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         steps,
         [
             "detect",
+            "notify",
             "restart",
             "health",
             "verify-segments",
             "replay",
             "drain",
-            "reconcile"
+            "reconcile",
+            "end-notice"
         ]
     );
     assert!(
-        report["steps"][1]["detail"]
+        report["steps"][2]["detail"]
             .as_str()
             .unwrap_or_default()
             .starts_with("restarted"),

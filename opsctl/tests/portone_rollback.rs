@@ -97,25 +97,33 @@ async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
 }
 
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
-    let audit = audit.display().to_string();
-    let moto = common::moto_url();
-    common::opsctl(
-        args,
-        &[
-            ("OPSCTL_AUDIT_LOG", audit.as_str()),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL", moto.as_str()),
-        ],
-    )
-    .await
+    opsctl_in(REGION, args, audit, &[]).await
 }
 
-#[tokio::test]
-async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_test_mode_and_switched_back(
-) {
-    let sdk = common::moto_sdk(REGION).await;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+async fn opsctl_in(
+    region: &str,
+    args: &[&str],
+    audit: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> common::Run {
+    let audit = audit.display().to_string();
+    let moto = common::moto_url();
+    let mut all = vec![
+        ("OPSCTL_AUDIT_LOG", audit.as_str()),
+        ("AWS_REGION", region),
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    common::opsctl(args, &all).await
+}
+
+/// moto in `region`: the prod cluster and payment service running a live
+/// revision whose rollout is failing, one FAILED and one COMPLETED before
+/// it, and the live and test keys; returns (good, bad, live) revisions.
+async fn failing_live_deployment(
+    ecs: &aws_sdk_ecs::Client,
+    sm: &aws_sdk_secretsmanager::Client,
+) -> (String, String, String) {
     ecs.create_cluster()
         .cluster_name("ticketing-prod")
         .send()
@@ -128,9 +136,20 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         .force(true)
         .send()
         .await;
-    let good = register(&ecs, Some("COMPLETED")).await;
-    let bad = register(&ecs, Some("FAILED")).await;
-    let live = register(&ecs, None).await;
+    // Revisions an earlier run left in this moto server would be older
+    // candidates: retire them.
+    let old = ecs
+        .list_task_definitions()
+        .family_prefix("payment-service-prod")
+        .send()
+        .await
+        .expect("list task definitions");
+    for arn in old.task_definition_arns() {
+        let _ = ecs.deregister_task_definition().task_definition(arn).send().await;
+    }
+    let good = register(ecs, Some("COMPLETED")).await;
+    let bad = register(ecs, Some("FAILED")).await;
+    let live = register(ecs, None).await;
     ecs.create_service()
         .cluster("ticketing-prod")
         .service_name("payment-service")
@@ -139,9 +158,19 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         .send()
         .await
         .expect("service");
-    put_secret(&sm, "ticketing/prod/portone", Some(LIVE)).await;
-    put_secret(&sm, "ticketing/prod/portone-test", Some(TEST)).await;
-    put_secret(&sm, "ticketing/prod/portone-live", None).await;
+    put_secret(sm, "ticketing/prod/portone", Some(LIVE)).await;
+    put_secret(sm, "ticketing/prod/portone-test", Some(TEST)).await;
+    put_secret(sm, "ticketing/prod/portone-live", None).await;
+    (good, bad, live)
+}
+
+#[tokio::test]
+async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_test_mode_and_switched_back(
+) {
+    let sdk = common::moto_sdk(REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let (good, bad, live) = failing_live_deployment(&ecs, &sm).await;
     let audit = common::temp_audit_log("rollback");
 
     // The plan: back to the COMPLETED revision, passing over the FAILED one.
@@ -308,4 +337,95 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
 
     let local = opsctl(&["portone", "rollback"], &audit).await;
     assert_eq!(local.code, 2, "{}", local.stderr);
+}
+
+/// With `--notify-customers`, the rollback first posts the payment-paused
+/// notice (customers see it at the platform's public `GET /api/notices`)
+/// and `switch-back --notify-customers` ends it; without `--execute`
+/// nothing is posted. The platform runs in this test with the access-token
+/// key opsctl is given (a prod-strength key: prod refuses the local one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_tells_customers_and_switch_back_ends_the_notice() {
+    const NOTIFY_REGION: &str = "ap-southeast-2";
+    const KEY: &str = "rollback-test-access-token-key-0123456789abcdef";
+    let sdk = common::moto_sdk(NOTIFY_REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let (good, _, _) = failing_live_deployment(&ecs, &sm).await;
+    let mut env = ticketing_testkit::TestEnv::new().await;
+    env.create_topics().await;
+    env.secrets.jwt_signing_key = secrecy::SecretString::from(KEY.to_owned());
+    let settings = env.settings.clone();
+    let booking = common::Booking::start(env, settings).await;
+    let audit = common::temp_audit_log("rollback-notify");
+    let vars = [
+        (
+            "TICKETING__SERVICES__API_GATEWAY__URL",
+            booking.gateway.as_str(),
+        ),
+        ("JWT_SIGNING_KEY", KEY),
+    ];
+    let run = |args: &'static [&'static str]| opsctl_in(NOTIFY_REGION, args, &audit, &vars);
+
+    let plan = run(&["--env", "prod", "portone", "rollback", "--notify-customers"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("customers are told"),
+        "{}",
+        plan.stderr
+    );
+    assert!(booking.notices().await.1.is_empty(), "a plan posts nothing");
+
+    let rolled = run(&[
+        "--env",
+        "prod",
+        "--output",
+        "json",
+        "portone",
+        "rollback",
+        "--test-keys",
+        "--notify-customers",
+        "--execute",
+        "--yes",
+        "--timeout",
+        "30",
+    ])
+    .await;
+    assert_eq!(rolled.code, 0, "{}{}", rolled.stdout, rolled.stderr);
+    let report: serde_json::Value = serde_json::from_str(&rolled.stdout).expect("json report");
+    assert_eq!(report["steps"][0]["step"], "tell customers", "{report}");
+    assert_eq!(report["to"], good.as_str());
+    let shown = booking.notices().await.1;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["template"], "payment-paused");
+    assert_eq!(shown[0]["flows"], serde_json::json!(["payment"]));
+
+    let back = run(&[
+        "--env",
+        "prod",
+        "--output",
+        "json",
+        "portone",
+        "switch-back",
+        "--notify-customers",
+        "--execute",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    let report: serde_json::Value = serde_json::from_str(&back.stdout).expect("json report");
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.last().map(|s| &s["step"]),
+        Some(&serde_json::json!("end the customer notice"))
+    );
+    assert!(booking.notices().await.1.is_empty(), "the notice is gone");
+    assert!(
+        !rolled.stderr.contains(KEY) && !back.stderr.contains(KEY),
+        "the key is never printed"
+    );
+
+    let _ = std::fs::remove_file(&audit);
+    let env = booking.stop().await;
+    env.cleanup().await;
 }

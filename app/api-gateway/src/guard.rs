@@ -30,7 +30,9 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     match (method, path) {
         (&Method::POST, "/api/users/signup" | "/api/users/login") => true,
         (&Method::POST, "/webhooks/portone") => true,
-        (&Method::GET, p) => p == "/api/events" || p.starts_with("/api/events/"),
+        (&Method::GET, p) => {
+            p == "/api/events" || p.starts_with("/api/events/") || p == "/api/notices"
+        }
         (&Method::OPTIONS, _) => true,
         _ => false,
     }
@@ -170,6 +172,9 @@ mod tests {
         assert!(is_public(&Method::GET, "/api/events/abc/seats"));
         assert!(is_public(&Method::POST, "/webhooks/portone"));
         assert!(!is_public(&Method::POST, "/api/events"));
+        assert!(is_public(&Method::GET, "/api/notices"));
+        assert!(!is_public(&Method::POST, "/api/notices"));
+        assert!(!is_public(&Method::POST, "/api/notices/abc/end"));
         assert!(!is_public(&Method::GET, "/api/users/me"));
         assert!(!is_public(&Method::POST, "/api/reservations"));
         assert!(!is_public(&Method::GET, "/api/eventsx"));

@@ -10,11 +10,12 @@ use ticketing_http::{ApiError, MAX_BODY_BYTES};
 use url::Url;
 
 /// Path prefixes and the service that owns them. The first match wins.
-pub const ROUTES: [(&str, ServiceName); 8] = [
+pub const ROUTES: [(&str, ServiceName); 9] = [
     ("/api/auth", ServiceName::UserService),
     ("/api/users", ServiceName::UserService),
     ("/api/events", ServiceName::EventService),
     ("/api/venues", ServiceName::EventService),
+    ("/api/notices", ServiceName::EventService),
     ("/api/queue", ServiceName::QueueService),
     ("/api/reservations", ServiceName::ReservationService),
     ("/api/payments", ServiceName::PaymentService),

@@ -4,7 +4,8 @@
 //! (partial CQRS, per the design) and the cache entry of a performance is
 //! dropped whenever one of its seats changes state; seat states follow the
 //! reservation events (held, sold, released). Metrics: `events.cache.hit`,
-//! `events.cache.miss` and `events.read.tps`.
+//! `events.cache.miss` and `events.read.tps`. It also holds the notices to
+//! customers ([`notices`]).
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -25,6 +26,8 @@ use ticketing_redis::Redis;
 use ticketing_runtime::{RuntimeError, ServiceContext};
 use ticketing_telemetry::RateGauge;
 use uuid::Uuid;
+
+pub mod notices;
 
 /// Migrations of this service's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -62,7 +65,12 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
             )
             .route("/api/events/{id}", get(get_performance))
             .route("/api/events/{id}/seats", get(seat_map))
-            .with_state(state),
+            .with_state(state)
+            .merge(notices::routes(notices::NoticeState {
+                db: ctx.db()?.clone(),
+                redis: ctx.redis.clone(),
+                auth: ctx.authenticator(),
+            })),
         vec![ctx.postgres_probe()?, ctx.redis_probe(), ctx.kafka_probe()],
     )
     .with_openapi(include_str!("../openapi.json"))

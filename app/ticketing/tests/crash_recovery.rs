@@ -57,15 +57,7 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
         );
     }
     for (customer, reservation, _) in &orders {
-        let r = stack
-            .call(
-                "GET",
-                &format!("/api/reservations/{reservation}"),
-                Some(customer),
-                &[],
-                None,
-            )
-            .await;
+        let r = stack.reservation(customer, reservation).await;
         assert_eq!(
             r.body["status"], "PENDING",
             "no broker, no confirmation: {}",
@@ -112,15 +104,7 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
         let mut still = Vec::new();
         for order in pending {
             let (customer, reservation, _) = order;
-            let r = stack
-                .call(
-                    "GET",
-                    &format!("/api/reservations/{reservation}"),
-                    Some(customer),
-                    &[],
-                    None,
-                )
-                .await;
+            let r = stack.reservation(customer, reservation).await;
             assert_ne!(
                 r.body["status"], "CANCELLED",
                 "a paid booking was cancelled: {}",

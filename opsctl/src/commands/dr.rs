@@ -21,7 +21,7 @@ use ticketing_catalog::topics;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, ReplayOptions, Selection};
 
-use crate::commands::{kafka, outbox, reservations};
+use crate::commands::{kafka, notice, outbox, reservations};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
@@ -31,34 +31,45 @@ use crate::safety::{self, ExecuteArgs};
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     Detect,
+    Notify,
     Restart,
     Health,
     VerifySegments,
     Replay,
     Drain,
     Reconcile,
+    EndNotice,
 }
 
 impl Step {
-    const ALL: [Step; 7] = [
+    const ALL: [Step; 9] = [
         Step::Detect,
+        Step::Notify,
         Step::Restart,
         Step::Health,
         Step::VerifySegments,
         Step::Replay,
         Step::Drain,
         Step::Reconcile,
+        Step::EndNotice,
     ];
+
+    /// The customer-notice steps run only with `--notify-customers`.
+    fn tells_customers(self) -> bool {
+        matches!(self, Step::Notify | Step::EndNotice)
+    }
 
     fn name(self) -> &'static str {
         match self {
             Step::Detect => "detect",
+            Step::Notify => "notify",
             Step::Restart => "restart",
             Step::Health => "health",
             Step::VerifySegments => "verify-segments",
             Step::Replay => "replay",
             Step::Drain => "drain",
             Step::Reconcile => "reconcile",
+            Step::EndNotice => "end-notice",
         }
     }
 
@@ -66,6 +77,9 @@ impl Step {
         match self {
             Step::Detect => {
                 "ask the broker for metadata; note whether it answers and has the topics"
+            }
+            Step::Notify => {
+                "tell customers bookings are delayed (`opsctl notice post --template booking-delay`)"
             }
             Step::Restart => "restart the broker if it did not answer (`opsctl kafka restart`)",
             Step::Health => "wait for the broker; create any missing catalog topic",
@@ -80,6 +94,9 @@ impl Step {
             }
             Step::Reconcile => {
                 "re-announce paid reservations still PENDING (`opsctl reservations reconcile`)"
+            }
+            Step::EndNotice => {
+                "end the customer notice (`opsctl notice end --template booking-delay`)"
             }
         }
     }
@@ -106,6 +123,9 @@ pub struct DrArgs {
     /// Seconds to wait for the consumers to drain.
     #[arg(long, default_value_t = 600)]
     pub drain_timeout: u64,
+    /// Tell customers: post the booking-delay notice first, end it last.
+    #[arg(long)]
+    pub notify_customers: bool,
     /// Reconcile reservations PENDING for longer than this (30s, 5m, ...).
     #[arg(long, default_value = "1m", value_parser = reservations::parse_age)]
     pub reconcile_older_than: Duration,
@@ -164,7 +184,11 @@ pub(crate) async fn lost(marks: &Marks) -> Result<i64, CliError> {
 
 pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
     let first = args.resume_from.unwrap_or(Step::Detect);
-    let steps: Vec<Step> = Step::ALL.into_iter().filter(|s| *s >= first).collect();
+    let steps: Vec<Step> = Step::ALL
+        .into_iter()
+        .filter(|s| *s >= first)
+        .filter(|s| args.notify_customers || !s.tells_customers())
+        .collect();
     let since = args
         .replay_since
         .as_deref()
@@ -303,6 +327,16 @@ async fn run_step(
                 }
             },
         ),
+        Step::Notify => {
+            let notice =
+                notice::post_template(ctx, &ticketing_catalog::notices::BOOKING_DELAY).await?;
+            Ok(format!("notice {} posted (booking-delay)", notice.id))
+        }
+        Step::EndNotice => {
+            let ended =
+                notice::end_template(ctx, &ticketing_catalog::notices::BOOKING_DELAY).await?;
+            Ok(format!("{} booking-delay notice(s) ended", ended.len()))
+        }
         Step::Restart if *broker_up && !args.force_restart => {
             Ok("skipped: the broker answers".into())
         }

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod infra;
 pub mod kafka;
 pub mod logs;
+pub mod notice;
 pub mod outbox;
 pub mod portone;
 pub mod reservations;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => kafka::exec(&ctx, command).await,
+        Command::Notice { command } => notice::exec(&ctx, command).await,
         Command::Alarms { command } => alarms::exec(&ctx, command).await,
         Command::Dashboards { command } => dashboards::exec(&ctx, command).await,
         Command::Cqrs { command } => match command {

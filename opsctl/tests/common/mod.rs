@@ -162,6 +162,46 @@ impl Booking {
         .await
     }
 
+    /// One whole booking of `seat` by a new customer: hold, prepare, pay
+    /// with a test card (the webhook reaches the gateway and is verified);
+    /// the reservation id.
+    pub async fn book(&self, performance: Uuid, seat: &Value) -> String {
+        let customer = self.customer(performance);
+        let held = self.hold(&customer, performance, seat).await;
+        let merchant = self.prepare(&customer, &held).await;
+        let paid = self
+            .pay(&merchant, held["amount"].as_i64().unwrap_or(0), None)
+            .await;
+        assert_eq!(
+            paid["webhook"]["status"], 200,
+            "the payment is verified: {paid}"
+        );
+        held["reservation_id"].as_str().expect("id").to_owned()
+    }
+
+    /// The notices customers see (`GET /api/notices` through the gateway):
+    /// the `Cache-Control` answered and the notices.
+    pub async fn notices(&self) -> (String, Vec<Value>) {
+        let answer = self
+            .http
+            .get(format!("{}/api/notices", self.gateway))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(answer.status(), 200);
+        let cache = answer
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = answer.json().await.expect("JSON");
+        (
+            cache,
+            body["notices"].as_array().cloned().unwrap_or_default(),
+        )
+    }
+
     /// A reservation's status, read from its schema.
     pub async fn status_of(&self, id: &str) -> String {
         let pool = self.env.pool(Some("reservation_service"));

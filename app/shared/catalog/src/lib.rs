@@ -128,6 +128,7 @@ pub mod alarms;
 pub mod cqrs;
 pub mod footprint;
 pub mod metrics;
+pub mod notices;
 
 /// Kafka topics (MVP: one partition, replication factor one each).
 pub mod topics {

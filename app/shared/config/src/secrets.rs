@@ -135,6 +135,13 @@ impl Secrets {
         ))
     }
 
+    /// Only the access-token signing key, for tools such as opsctl that mint
+    /// a short-lived operator token; the same rules as [`Secrets::from_env`].
+    pub fn jwt_signing_key_from_env(profile: Profile) -> Result<SecretString, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        read_secret(profile, &vars, &JWT)
+    }
+
     /// Only the database password, for tools such as opsctl that need no
     /// other secret.
     pub fn database_password_from_env() -> Option<SecretString> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use chrono::{Duration, Utc};
-use ticketing_tokens::{AccessClaims, Keyring, TokenError};
+use ticketing_tokens::{AccessClaims, Keyring, Role, TokenError};
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -37,12 +37,18 @@ impl Authenticator {
 
     /// A token for `user` and its lifetime in seconds.
     pub fn issue(&self, user: Uuid) -> (String, i64) {
+        self.issue_with(user, None)
+    }
+
+    /// A token for `user` with `role` (an operator's, minted by opsctl).
+    pub fn issue_with(&self, user: Uuid, role: Option<Role>) -> (String, i64) {
         let now = Utc::now();
         let claims = AccessClaims {
             sub: user,
             iss: self.inner.issuer.clone(),
             iat: now.timestamp(),
             exp: (now + self.inner.ttl).timestamp(),
+            role,
         };
         (
             ticketing_tokens::issue_access(&self.inner.keys, &claims),
@@ -76,6 +82,35 @@ pub fn token_error(code: &'static str, error: TokenError) -> ApiError {
         _ => code,
     };
     ApiError::unauthorized(code, error.to_string())
+}
+
+/// An operator's request: a valid access token with the operator role.
+/// Anyone else gets 401 (no or a bad token) or 403 (a customer's token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operator(pub Uuid);
+
+impl<S> FromRequestParts<S> for Operator
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Operator, ApiError> {
+        let auth = Authenticator::from_ref(state);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let claims = auth.verify_header(header)?;
+        match claims.role {
+            Some(Role::Operator) => Ok(Operator(claims.sub)),
+            None => Err(ApiError::forbidden(
+                "operators_only",
+                "only the platform's operators may do this (with a token from opsctl); customers cannot",
+            )),
+        }
+    }
 }
 
 /// The authenticated user of a request.

@@ -14,10 +14,11 @@ mod extract;
 mod problem;
 mod server;
 
-pub use auth::{AuthUser, Authenticator};
+pub use auth::{AuthUser, Authenticator, Operator};
 pub use extract::Json;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{
     bind, serve, service_router, shutdown_signal, BackgroundTask, ServiceApp, MAX_BODY_BYTES,
     REQUEST_ID_HEADER,
 };
+pub use ticketing_tokens::Role;

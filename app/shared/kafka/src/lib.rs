@@ -59,12 +59,73 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
-/// A plain consumer for blocking admin-style calls (run in `spawn_blocking`).
+/// A plain consumer for blocking admin-style calls (see [`blocking`]).
 fn base_consumer(config: &ClientConfig, bootstrap: &str) -> Result<BaseConsumer, KafkaError> {
     config.create().map_err(|source| KafkaError::Client {
         bootstrap: bootstrap.to_owned(),
         source,
     })
+}
+
+/// Runs `call` on a fresh plain consumer built from `config`, in a blocking
+/// task, with the bootstrap list (for errors) and the request timeout.
+async fn blocking<T: Send + 'static>(
+    settings: &KafkaSettings,
+    config: ClientConfig,
+    call: impl FnOnce(&BaseConsumer, &str, Duration) -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    let bootstrap = settings.bootstrap_servers.clone();
+    let timeout = settings.request_timeout();
+    tokio::task::spawn_blocking(move || {
+        let consumer = base_consumer(&config, &bootstrap)?;
+        call(&consumer, &bootstrap, timeout)
+    })
+    .await?
+}
+
+/// Whether a group-coordinator answer is worth asking again: the
+/// coordinator is moving or still loading the group's offsets (a broker that
+/// just started, or a leader change of `__consumer_offsets`).
+fn coordinator_busy(e: &RdKafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+        )
+    )
+}
+
+/// Runs a group-coordinator request, asking again while the coordinator is
+/// busy, for up to `timeout` in all.
+fn with_coordinator<T>(
+    timeout: Duration,
+    mut call: impl FnMut() -> Result<T, RdKafkaError>,
+) -> Result<T, KafkaError> {
+    let deadline = Instant::now() + timeout.max(Duration::from_secs(10));
+    loop {
+        match call() {
+            Err(e) if coordinator_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other.map_err(KafkaError::Admin),
+        }
+    }
+}
+
+/// The topic named `topic` in `metadata`, when the broker has it without an
+/// error and with partitions.
+fn topic_of<'m>(
+    metadata: &'m rdkafka::metadata::Metadata,
+    topic: &str,
+) -> Result<&'m rdkafka::metadata::MetadataTopic, KafkaError> {
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .ok_or_else(|| KafkaError::UnknownTopic(topic.to_owned()))
 }
 
 /// Metadata of every topic. Always all: asking the local broker (tansu 0.6)
@@ -95,12 +156,7 @@ fn partitions_of(
     let metadata = all_metadata(consumer, bootstrap, timeout)?;
     let mut out = Vec::new();
     for topic in topics {
-        let found = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+        let found = topic_of(&metadata, topic)?;
         out.extend(found.partitions().iter().map(|p| (topic.clone(), p.id())));
     }
     Ok(out)
@@ -131,12 +187,9 @@ pub struct TopicInfo {
 /// Fetches cluster metadata (all topics), bounded by the request timeout.
 pub async fn cluster_info(settings: &KafkaSettings) -> Result<ClusterInfo, KafkaError> {
     let config = client_config(settings);
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, bootstrap, timeout| {
         let started = Instant::now();
-        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
+        let metadata = all_metadata(consumer, bootstrap, timeout)?;
         let latency = started.elapsed();
         Ok(ClusterInfo {
             brokers: metadata
@@ -162,7 +215,7 @@ pub async fn cluster_info(settings: &KafkaSettings) -> Result<ClusterInfo, Kafka
             latency,
         })
     })
-    .await?
+    .await
 }
 
 /// A readiness probe: a metadata request answered by the broker.
@@ -272,18 +325,15 @@ pub async fn group_lag(
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false");
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
     let topics = topics.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, bootstrap, timeout| {
         let mut list = TopicPartitionList::new();
-        for (topic, partition) in partitions_of(&consumer, &bootstrap, timeout, &topics)? {
+        for (topic, partition) in partitions_of(consumer, bootstrap, timeout, &topics)? {
             list.add_partition(&topic, partition);
         }
-        let committed = consumer
-            .committed_offsets(list, timeout)
-            .map_err(KafkaError::Admin)?;
+        let committed = with_coordinator(timeout, || {
+            consumer.committed_offsets(list.clone(), timeout)
+        })?;
         let mut out = Vec::new();
         for element in committed.elements() {
             let (low, high) = consumer
@@ -306,21 +356,17 @@ pub async fn group_lag(
         out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         Ok(out)
     })
-    .await?
+    .await
 }
 
 /// How many members a consumer group has right now (0 when it is empty or
 /// unknown to the broker).
 pub async fn group_members(settings: &KafkaSettings, group: &str) -> Result<usize, KafkaError> {
     let config = client_config(settings);
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
     let group = group.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
-        let groups = consumer
-            .fetch_group_list(Some(&group), timeout)
-            .map_err(KafkaError::Admin)?;
+    blocking(settings, config, move |consumer, _, timeout| {
+        let groups =
+            with_coordinator(timeout, || consumer.fetch_group_list(Some(&group), timeout))?;
         Ok(groups
             .groups()
             .iter()
@@ -328,7 +374,7 @@ pub async fn group_members(settings: &KafkaSettings, group: &str) -> Result<usiz
             .map(|g| g.members().len())
             .sum())
     })
-    .await?
+    .await
 }
 
 /// Per partition of `topics`, the first offset at or after `at` (the log end
@@ -339,13 +385,10 @@ pub async fn offsets_for_time(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<(String, i32, i64)>, KafkaError> {
     let config = client_config(settings);
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
     let topics = topics.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, bootstrap, timeout| {
         let mut list = TopicPartitionList::new();
-        for (topic, partition) in partitions_of(&consumer, &bootstrap, timeout, &topics)? {
+        for (topic, partition) in partitions_of(consumer, bootstrap, timeout, &topics)? {
             list.add_partition_offset(&topic, partition, Offset::Offset(at.timestamp_millis()))
                 .map_err(KafkaError::Admin)?;
         }
@@ -367,7 +410,7 @@ pub async fn offsets_for_time(
         }
         Ok(out)
     })
-    .await?
+    .await
 }
 
 /// Commits `offsets` for `group` (which must have no active members).
@@ -380,20 +423,18 @@ pub async fn commit_offsets(
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false");
-    let bootstrap = settings.bootstrap_servers.clone();
     let offsets = offsets.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, _, timeout| {
         let mut list = TopicPartitionList::new();
         for (topic, partition, offset) in &offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(KafkaError::Admin)?;
         }
-        consumer
-            .commit(&list, rdkafka::consumer::CommitMode::Sync)
-            .map_err(KafkaError::Admin)
+        with_coordinator(timeout, || {
+            consumer.commit(&list, rdkafka::consumer::CommitMode::Sync)
+        })
     })
-    .await?
+    .await
 }
 
 /// Who serves one partition: its leader and replicas, as the cluster's
@@ -415,12 +456,9 @@ pub async fn partition_leaders(
     topic: &str,
 ) -> Result<(Vec<BrokerInfo>, Vec<PartitionLeader>), KafkaError> {
     let config = client_config(settings);
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
-        let metadata = all_metadata(&consumer, &bootstrap, timeout)?;
+    blocking(settings, config, move |consumer, bootstrap, timeout| {
+        let metadata = all_metadata(consumer, bootstrap, timeout)?;
         let brokers = metadata
             .brokers()
             .iter()
@@ -430,12 +468,7 @@ pub async fn partition_leaders(
                 port: b.port(),
             })
             .collect();
-        let found = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .ok_or_else(|| KafkaError::UnknownTopic(topic.clone()))?;
+        let found = topic_of(&metadata, &topic)?;
         let partitions = found
             .partitions()
             .iter()
@@ -449,7 +482,7 @@ pub async fn partition_leaders(
             .collect();
         Ok((brokers, partitions))
     })
-    .await?
+    .await
 }
 
 /// The payloads of every message of `topics` (physical names) written at or
@@ -466,10 +499,7 @@ pub async fn payloads_since(
     config
         .set("group.id", "ticketing-read-back")
         .set("enable.auto.commit", "false");
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, _, timeout| {
         let mut out = Vec::new();
         for (topic, partition, start) in starts {
             let (_, end) = consumer
@@ -502,7 +532,7 @@ pub async fn payloads_since(
         }
         Ok(out)
     })
-    .await?
+    .await
 }
 
 /// Low and high watermarks of one partition, asked of its leader: an answer
@@ -513,14 +543,11 @@ pub async fn watermarks(
     partition: i32,
 ) -> Result<(i64, i64), KafkaError> {
     let config = client_config(settings);
-    let bootstrap = settings.bootstrap_servers.clone();
-    let timeout = settings.request_timeout();
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer = base_consumer(&config, &bootstrap)?;
+    blocking(settings, config, move |consumer, _, timeout| {
         consumer
             .fetch_watermarks(&topic, partition, timeout)
             .map_err(KafkaError::Admin)
     })
-    .await?
+    .await
 }

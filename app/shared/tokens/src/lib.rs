@@ -251,6 +251,15 @@ impl Claims for PaymentClaims {
     }
 }
 
+/// What an access token may do beyond a customer's own bookings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The platform's operators: minted by `opsctl` with the signing key for
+    /// a few minutes, never by sign-up or login.
+    Operator,
+}
+
 /// Claims of an access token (JWT).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -259,6 +268,9 @@ pub struct AccessClaims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
+    /// Absent for customers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -413,6 +425,7 @@ mod tests {
             iss: "ticketing".into(),
             iat: now.timestamp(),
             exp: (now + Duration::minutes(15)).timestamp(),
+            role: None,
         };
         let jwt = issue_access(&before, &access);
         assert_eq!(

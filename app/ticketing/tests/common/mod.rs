@@ -467,19 +467,23 @@ impl Stack {
             .expect("outcome")
     }
 
+    /// The customer's view of one reservation.
+    pub async fn reservation(&self, token: &str, reservation: &str) -> Answer {
+        self.call(
+            "GET",
+            &format!("/api/reservations/{reservation}"),
+            Some(token),
+            &[],
+            None,
+        )
+        .await
+    }
+
     /// Waits until the reservation has `status`; returns it.
     pub async fn reservation_becomes(&self, token: &str, reservation: &str, status: &str) -> Value {
         let mut last = Value::Null;
         for _ in 0..300 {
-            let r = self
-                .call(
-                    "GET",
-                    &format!("/api/reservations/{reservation}"),
-                    Some(token),
-                    &[],
-                    None,
-                )
-                .await;
+            let r = self.reservation(token, reservation).await;
             if r.body["status"] == status {
                 return r.body;
             }

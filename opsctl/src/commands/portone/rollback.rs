@@ -38,6 +38,10 @@ pub struct RollbackArgs {
     /// Also switch the secret to the test-mode keys and restart the tasks.
     #[arg(long)]
     pub test_keys: bool,
+    /// Tell customers first: post the payment-paused notice (`portone
+    /// switch-back --notify-customers` ends it).
+    #[arg(long)]
+    pub notify_customers: bool,
     /// How long to wait for the service to become stable, in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -47,6 +51,9 @@ pub struct RollbackArgs {
 
 #[derive(Args, Debug)]
 pub struct SwitchBackArgs {
+    /// End the payment-paused notice to customers once stable.
+    #[arg(long)]
+    pub notify_customers: bool,
     /// How long to wait for the service to become stable, in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -537,6 +544,12 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         steps: vec![],
     };
     eprint!("{}", render(&report));
+    if args.notify_customers {
+        eprintln!(
+            "first, customers are told: the {} notice (`opsctl notice post`)",
+            ticketing_catalog::notices::PAYMENT_PAUSED.name
+        );
+    }
     if !safety::confirm(
         ctx.profile,
         "rolling back the payment service",
@@ -556,6 +569,18 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     )?;
     let mut steps = Vec::new();
     let result = async {
+        if args.notify_customers {
+            step(ctx, command, &mut steps, "tell customers", || async {
+                crate::commands::notice::post_template(
+                    ctx,
+                    &ticketing_catalog::notices::PAYMENT_PAUSED,
+                )
+                .await
+                .map(|n| format!("notice {} posted (payment-paused)", n.id))
+                .map_err(|e| e.to_string())
+            })
+            .await?;
+        }
         step(
             ctx,
             command,
@@ -681,8 +706,13 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         steps: vec![],
     };
     eprintln!(
-        "{main} <- the live keys saved in {live}; restart {} on {cluster}",
-        names::SERVICE
+        "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",
+        names::SERVICE,
+        if args.notify_customers {
+            "; then end the payment-paused notice to customers"
+        } else {
+            ""
+        }
     );
     if !safety::confirm(
         ctx.profile,
@@ -729,7 +759,26 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         step(ctx, command, &mut steps, "wait until stable", || {
             wait_stable(&ecs, &cluster, &running, Duration::from_secs(args.timeout))
         })
-        .await
+        .await?;
+        if args.notify_customers {
+            step(
+                ctx,
+                command,
+                &mut steps,
+                "end the customer notice",
+                || async {
+                    crate::commands::notice::end_template(
+                        ctx,
+                        &ticketing_catalog::notices::PAYMENT_PAUSED,
+                    )
+                    .await
+                    .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
+                    .map_err(|e| e.to_string())
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
     .await;
     report.steps = steps;
