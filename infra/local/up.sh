@@ -17,8 +17,11 @@ die() { printf '[up] error: %s\n' "$*" >&2; exit 1; }
 bash "$here/install-tools.sh"
 bash "$here/stack.sh" start
 
-log "building the workspace (first build takes several minutes on 2 cores)"
-cargo build --quiet --bin ticketing --bin opsctl
+log "building the workspace and its tests (first build takes several minutes on 2 cores)"
+# With the tests, so that the features the test-only dependencies turn on
+# (aws-smithy-mocks, the SDKs' test-util) are the same as in the README's
+# second command: one build of the AWS SDK crates instead of two.
+cargo build --quiet --workspace --tests
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target_dir/debug"
 
