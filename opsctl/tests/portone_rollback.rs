@@ -145,7 +145,11 @@ async fn failing_live_deployment(
         .await
         .expect("list task definitions");
     for arn in old.task_definition_arns() {
-        let _ = ecs.deregister_task_definition().task_definition(arn).send().await;
+        let _ = ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await;
     }
     let good = register(ecs, Some("COMPLETED")).await;
     let bad = register(ecs, Some("FAILED")).await;
