@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use ticketing_catalog::notices::{self, Template};
 use ticketing_catalog::ServiceName;
 use uuid::Uuid;
@@ -71,18 +71,8 @@ fn template_arg(raw: &str) -> Result<Template, String> {
     })
 }
 
-/// A notice as the platform returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Notice {
-    pub id: Uuid,
-    pub template: Option<String>,
-    pub severity: String,
-    pub message_ko: String,
-    pub message_en: String,
-    pub flows: Vec<String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: Option<DateTime<Utc>>,
-}
+/// A notice as the platform returns it (event-service's own type).
+pub use event_service::notices::Notice;
 
 #[derive(Deserialize)]
 struct Active {

@@ -84,6 +84,18 @@ pub fn token_error(code: &'static str, error: TokenError) -> ApiError {
     ApiError::unauthorized(code, error.to_string())
 }
 
+/// The claims of the request's `Authorization` header, verified.
+fn verified<S>(parts: &Parts, state: &S) -> Result<AccessClaims, ApiError>
+where
+    Authenticator: FromRef<S>,
+{
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Authenticator::from_ref(state).verify_header(header)
+}
+
 /// An operator's request: a valid access token with the operator role.
 /// Anyone else gets 401 (no or a bad token) or 403 (a customer's token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,12 +109,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Operator, ApiError> {
-        let auth = Authenticator::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let claims = auth.verify_header(header)?;
+        let claims = verified(parts, state)?;
         match claims.role {
             Some(Role::Operator) => Ok(Operator(claims.sub)),
             None => Err(ApiError::forbidden(
@@ -125,11 +132,6 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AuthUser, ApiError> {
-        let auth = Authenticator::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        auth.verify_header(header).map(|c| AuthUser(c.sub))
+        verified(parts, state).map(|c| AuthUser(c.sub))
     }
 }
