@@ -13,6 +13,8 @@
 //!   (`RefundRequested`); an expiry sweep cancels holds past their time. Every
 //!   state change and its event commit in one transaction (outbox).
 
+pub mod repository;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ticketing_catalog::ServiceName;
@@ -68,13 +68,6 @@ pub async fn exec(ctx: &Context, command: ReservationsCommand) -> Result<ExitCod
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Pending {
-    id: Uuid,
-    amount: i64,
-    created_at: DateTime<Utc>,
-}
-
 #[derive(Serialize, Clone)]
 pub(crate) struct Line {
     reservation_id: Uuid,
@@ -112,20 +105,13 @@ pub(crate) async fn plan(
         Some(schema),
     )
     .map_err(|e| CliError::Failed(e.into()))?;
-    let pending: Vec<Pending> = sqlx::query_as(
-        "SELECT id, amount, created_at FROM reservations \
-         WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => $1) \
-         ORDER BY created_at LIMIT $2",
-    )
-    .bind(older_than.as_secs_f64())
-    .bind(limit.max(1))
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| {
-        CliError::Failed(anyhow::anyhow!(
-            "reading pending reservations: {e}; is PostgreSQL up? (opsctl status)"
-        ))
-    })?;
+    let pending = reservation_service::repository::pending_older_than(&pool, older_than, limit)
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "reading pending reservations: {e}; is PostgreSQL up? (opsctl status)"
+            ))
+        })?;
     pool.close().await;
     let portone = portone(ctx)?;
     let mut lines = Vec::new();
