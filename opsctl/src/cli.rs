@@ -1,7 +1,16 @@
-//! The command line, defined with clap derive.
+//! The command line, defined with clap derive, and its dispatch: the one
+//! file that names every command. Nothing else imports it.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use ticketing_config::Profile;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{
+    alarms, cost, cost_report, cqrs, dashboards, dr, failover, infra, kafka, logs, notice, outbox,
+    portone, reservations, reserved, status,
+};
+use crate::context::{Context, GlobalArgs};
+use crate::error::CliError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,58 +26,6 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct GlobalArgs {
-    /// Environment to act on.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "local",
-        env = "OPSCTL_ENV"
-    )]
-    pub env: EnvArg,
-    /// AWS region (defaults to AWS_REGION, then the environment's
-    /// configured region).
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// Output format: `table` for people, `json` for CI.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "table",
-        env = "OPSCTL_OUTPUT"
-    )]
-    pub output: OutputFormat,
-    /// More logging on stderr.
-    #[arg(long, short, global = true)]
-    pub verbose: bool,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnvArg {
-    Local,
-    Dev,
-    Prod,
-}
-
-impl From<EnvArg> for Profile {
-    fn from(env: EnvArg) -> Profile {
-        match env {
-            EnvArg::Local => Profile::Local,
-            EnvArg::Dev => Profile::Dev,
-            EnvArg::Prod => Profile::Prod,
-        }
-    }
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Table,
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,7 +52,7 @@ pub enum Command {
     /// Cost: the monthly model from unit prices.
     Cost {
         #[command(subcommand)]
-        command: crate::commands::cost::CostCommand,
+        command: CostCommand,
     },
     /// CloudFormation stacks of infra/templates: change sets, deploy.
     Infra {
@@ -115,7 +72,7 @@ pub enum Command {
     /// The Kafka broker and its consumer groups.
     Kafka {
         #[command(subcommand)]
-        command: crate::commands::kafka::KafkaCommand,
+        command: KafkaCommand,
     },
     /// Reserved Instances (RDS, ElastiCache) and the Fargate Savings Plan.
     Reserved {
@@ -159,9 +116,92 @@ pub enum PortoneCommand {
     SwitchBack(crate::commands::portone::rollback::SwitchBackArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum KafkaCommand {
+    /// Broker reachability and metadata, topics and partitions, with timing;
+    /// ZooKeeper's `ruok`/`stat` when `kafka.zookeeper` is set. Exits 1 when
+    /// a topic of the catalog is missing or ZooKeeper is not ok.
+    Health,
+    /// Per group, topic and partition: committed offset, log end, lag, and a
+    /// drain estimate from two samples.
+    Lag(kafka::LagArgs),
+    /// Restart the broker: in AWS through SSM Run Command on the instance(s)
+    /// tagged as the broker; on the local stack through the configured
+    /// command. Then wait for it to answer. Plan first; `--execute` acts.
+    Restart(kafka::RestartArgs),
+    /// The whole Kafka disaster-recovery runbook in order, with a step log,
+    /// resume, and a closing report (recovery time, events lost and replayed).
+    Dr(dr::DrArgs),
+    /// The 10x high-availability drill: stop the broker leading the topic's
+    /// first partition (one broker only; in prod only with --yes), measure
+    /// the time to a new serving leader and a drained outbox, start it again,
+    /// and count the drill's events lost (must be 0) and duplicated.
+    FailoverDrill(failover::FailoverArgs),
+    /// Check Kafka log segment files (record batch v2): CRC-32C of every
+    /// batch, increasing offsets, sane sizes, torn tails. Exits 1 on any
+    /// corruption.
+    VerifySegments(kafka::VerifyArgs),
+    /// Move a consumer group's committed offsets (plan first; `--execute`
+    /// saves the previous offsets to a file, then commits). Refused while the
+    /// group has active members.
+    ResetOffsets(kafka::ResetArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CostCommand {
+    /// Monthly cost per item from unit prices, next to the design's figures.
+    Model(cost::ModelArgs),
+    /// Actual spend for a month from Cost Explorer, by service, against the
+    /// model.
+    Report(cost_report::ReportArgs),
+    /// The free-tier-end checklist (D-180 ... D+30) as dated actions, each
+    /// with the opsctl command that carries it out.
+    Timeline(cost_report::TimelineArgs),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let ctx = Context::load(&cli.global)?;
+    match cli.command {
+        Command::Status(args) => status::exec(&ctx, args).await,
+        Command::Outbox { command } => outbox::exec(&ctx, command).await,
+        Command::Kafka { command } => match command {
+            KafkaCommand::Health => kafka::health(&ctx).await,
+            KafkaCommand::Lag(args) => kafka::lag(&ctx, args).await,
+            KafkaCommand::ResetOffsets(args) => kafka::reset_offsets(&ctx, args).await,
+            KafkaCommand::VerifySegments(args) => kafka::verify_segments(&ctx, args).await,
+            KafkaCommand::Restart(args) => kafka::restart(&ctx, args).await,
+            KafkaCommand::Dr(args) => dr::exec(&ctx, args).await,
+            KafkaCommand::FailoverDrill(args) => failover::exec(&ctx, args).await,
+        },
+        Command::Notice { command } => notice::exec(&ctx, command).await,
+        Command::Alarms { command } => alarms::exec(&ctx, command).await,
+        Command::Dashboards { command } => dashboards::exec(&ctx, command).await,
+        Command::Cqrs { command } => match command {
+            CqrsCommand::Check(args) => cqrs::check(&ctx, args).await,
+        },
+        Command::Cost { command } => match command {
+            CostCommand::Model(args) => cost::model_command(&ctx, args).await,
+            CostCommand::Report(args) => cost_report::report(&ctx, args).await,
+            CostCommand::Timeline(args) => cost_report::timeline(&ctx, args),
+        },
+        Command::Infra { command } => infra::exec(&ctx, command).await,
+        Command::Logs { command } => logs::exec(&ctx, command).await,
+        Command::Portone { command } => match command {
+            PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,
+            PortoneCommand::Rollback(args) => portone::rollback::rollback(&ctx, args).await,
+            PortoneCommand::SwitchBack(args) => portone::rollback::switch_back(&ctx, args).await,
+        },
+        Command::Reserved { command } => reserved::exec(&ctx, command).await,
+        Command::Reservations { command } => reservations::exec(&ctx, command).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::EnvArg;
+    use crate::output::OutputFormat;
     use clap::CommandFactory;
 
     #[test]

@@ -3,8 +3,10 @@
 
 use ticketing_config::{Profile, Settings};
 
-use crate::cli::{GlobalArgs, OutputFormat};
+use clap::{Args, ValueEnum};
+
 use crate::error::CliError;
+use crate::output::OutputFormat;
 
 pub struct Context {
     pub profile: Profile,
@@ -31,5 +33,52 @@ impl Context {
             region_explicit: global.region.is_some(),
             output: global.output,
         })
+    }
+}
+
+/// The flags every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Environment to act on.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "local",
+        env = "OPSCTL_ENV"
+    )]
+    pub env: EnvArg,
+    /// AWS region (defaults to AWS_REGION, then the environment's
+    /// configured region).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Output format: `table` for people, `json` for CI.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "table",
+        env = "OPSCTL_OUTPUT"
+    )]
+    pub output: OutputFormat,
+    /// More logging on stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvArg {
+    Local,
+    Dev,
+    Prod,
+}
+
+impl From<EnvArg> for Profile {
+    fn from(env: EnvArg) -> Profile {
+        match env {
+            EnvArg::Local => Profile::Local,
+            EnvArg::Dev => Profile::Dev,
+            EnvArg::Prod => Profile::Prod,
+        }
     }
 }

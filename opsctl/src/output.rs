@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
+use clap::ValueEnum;
 
 /// Prints `value` as pretty JSON, or `table` for people.
 pub fn emit<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> String) {
@@ -61,4 +61,11 @@ mod tests {
         );
         assert_eq!(t, "NAME      STATUS\npostgres  up\nkafka     down\n");
     }
+}
+
+/// How results are printed: tables for people, JSON for CI.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
 }

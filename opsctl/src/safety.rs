@@ -13,9 +13,9 @@ use clap::Args;
 use serde::Serialize;
 use ticketing_config::Profile;
 
-use crate::cli::OutputFormat;
 use crate::error::CliError;
 use crate::output;
+use crate::output::OutputFormat;
 
 /// The flags of a mutating command.
 #[derive(Args, Debug, Clone, Default)]

@@ -1,7 +1,10 @@
-//! opsctl works with the services' data only through the services' own
-//! crates (their repository functions) and the messaging crate: no SQL in
-//! opsctl names a table a service's migrations create, so a schema change
-//! cannot break opsctl without the compiler seeing it.
+//! opsctl's structure, checked from its sources:
+//! - it works with the services' data only through the services' own crates
+//!   (their repository functions) and the messaging crate: no SQL in opsctl
+//!   names a table a service's migrations create, so a schema change cannot
+//!   break opsctl without the compiler seeing it;
+//! - its modules import each other without cycles (`cli.rs`, which names
+//!   every command, is imported by nothing).
 
 use std::path::{Path, PathBuf};
 
@@ -112,4 +115,184 @@ fn no_sql_in_opsctl_names_a_services_table() {
         "opsctl must call the owning service's (or the messaging crate's) functions instead:\n{}",
         offences.join("\n")
     );
+}
+
+/// The module a source file is (`commands/portone/mod.rs` -> `commands::portone`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The modules `text` (the source of `module`) refers to: `crate::a::b`
+/// paths (braced lists included) and `super::` paths, each resolved to the
+/// longest known module.
+fn references(module: &str, text: &str, modules: &[String]) -> Vec<String> {
+    let mut paths = Vec::new();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let parent = module
+        .rsplit_once("::")
+        .map(|(p, _)| p.to_owned())
+        .unwrap_or_default();
+    for (prefix, base) in [("crate::", String::new()), ("super::", parent)] {
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find(prefix) {
+            rest = &rest[at + prefix.len()..];
+            let path: String = rest
+                .chars()
+                .take_while(|c| {
+                    c.is_alphanumeric()
+                        || *c == '_'
+                        || *c == ':'
+                        || *c == '{'
+                        || *c == '}'
+                        || *c == ','
+                        || *c == ' '
+                        || *c == '\n'
+                })
+                .collect();
+            let path = path.split(';').next().unwrap_or_default();
+            let joined = |p: &str| {
+                if base.is_empty() {
+                    p.to_owned()
+                } else {
+                    format!("{base}::{p}")
+                }
+            };
+            if let Some((head, list)) = path.split_once('{') {
+                let head = head.trim().trim_end_matches("::");
+                for item in list.split('}').next().unwrap_or_default().split(',') {
+                    let item = item.trim();
+                    if !item.is_empty() {
+                        paths.push(joined(&format!("{head}::{item}")));
+                    }
+                }
+            } else {
+                let end = path.find([' ', '\n', ',', '}']).unwrap_or(path.len());
+                paths.push(joined(&path[..end]));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        let path = path.replace(' ', "");
+        let found = modules
+            .iter()
+            .filter(|m| path == **m || path.starts_with(&format!("{m}::")))
+            .max_by_key(|m| m.len());
+        if let Some(m) = found {
+            if m != module && !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+    }
+    out
+}
+
+fn find_cycle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &[(String, Vec<String>)],
+        stack: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.iter().any(|n| n == node) {
+            return None;
+        }
+        stack.push(node.to_owned());
+        let edges = graph
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_default();
+        for next in edges {
+            if let Some(cycle) = visit(&next, graph, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.push(node.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    for (node, _) in graph {
+        if let Some(cycle) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+#[test]
+fn opsctl_modules_import_each_other_without_cycles_and_nothing_imports_the_cli() {
+    let src = repo().join("opsctl/src");
+    let mut sources = Vec::new();
+    files(&src, "rs", &mut sources);
+    let modules: Vec<String> = sources
+        .iter()
+        .map(|f| module_of(&src, f))
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    assert!(
+        modules.contains(&"commands::kafka".to_owned()),
+        "{modules:?}"
+    );
+    let mut graph = Vec::new();
+    for file in &sources {
+        let module = module_of(&src, file);
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("source");
+        graph.push((module.clone(), references(&module, &text, &modules)));
+    }
+    // The checker sees what it is for.
+    let planted = vec![
+        ("a".to_owned(), vec!["b".to_owned()]),
+        ("b".to_owned(), vec!["a".to_owned()]),
+    ];
+    assert!(find_cycle(&planted).is_some());
+    assert_eq!(
+        references(
+            "x::y",
+            "use crate::commands::{kafka, dr};\nuse super::z;",
+            &[
+                "commands::kafka".into(),
+                "commands::dr".into(),
+                "x::z".into()
+            ]
+        ),
+        ["commands::kafka", "commands::dr", "x::z"]
+    );
+
+    for (module, edges) in &graph {
+        assert!(
+            !edges.contains(&"cli".to_owned()),
+            "{module} imports cli.rs"
+        );
+    }
+    assert!(
+        graph
+            .iter()
+            .any(|(m, e)| m == "cli" && e.contains(&"commands::kafka".to_owned())),
+        "the graph was read: {graph:?}"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import cycle in opsctl: {}", cycle.join(" -> "));
+    }
 }

@@ -23,10 +23,11 @@ use aws_sdk_rds::operation::purchase_reserved_db_instances_offering::{
 use aws_sdk_rds::types::error::ReservedDbInstanceAlreadyExistsFault;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use chrono::{DateTime, Utc};
-use opsctl::cli::{EnvArg, GlobalArgs, OutputFormat};
 use opsctl::commands::cost::SizeProfile;
 use opsctl::commands::reserved::{self, Clients, PlanArgs, PurchaseArgs};
 use opsctl::context::Context;
+use opsctl::context::{EnvArg, GlobalArgs};
+use opsctl::output::OutputFormat;
 use opsctl::safety::ExecuteArgs;
 
 /// One held reservation: (id, class, count).

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use ticketing_catalog::footprint::{self, Footprint};
@@ -24,18 +24,6 @@ use crate::output;
 
 /// The price file, compiled in.
 pub const PRICES: &str = include_str!("../../../infra/prices/us-east-1.toml");
-
-#[derive(Subcommand, Debug)]
-pub enum CostCommand {
-    /// Monthly cost per item from unit prices, next to the design's figures.
-    Model(ModelArgs),
-    /// Actual spend for a month from Cost Explorer, by service, against the
-    /// model.
-    Report(crate::commands::cost_report::ReportArgs),
-    /// The free-tier-end checklist (D-180 ... D+30) as dated actions, each
-    /// with the opsctl command that carries it out.
-    Timeline(crate::commands::cost_report::TimelineArgs),
-}
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -378,52 +366,47 @@ pub fn model(
     })
 }
 
-pub async fn exec(ctx: &Context, command: CostCommand) -> Result<ExitCode, CliError> {
-    match command {
-        CostCommand::Report(args) => crate::commands::cost_report::report(ctx, args).await,
-        CostCommand::Timeline(args) => crate::commands::cost_report::timeline(ctx, args),
-        CostCommand::Model(args) => {
-            if args.tolerance < 0.0 {
-                return Err(CliError::usage(
-                    "--tolerance cannot be negative",
-                    "try --tolerance 0.5",
-                ));
-            }
-            let prices = Prices::load()?;
-            let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
-            output::emit(ctx.output, &m, || {
-                let rows: Vec<Vec<String>> = m
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.item.to_owned(),
-                            r.spec.clone(),
-                            format!("{:.2}", r.monthly),
-                            r.design.map_or("-".into(), |d| format!("{d:.2}")),
-                            r.formula.clone(),
-                        ]
-                    })
-                    .collect();
-                let mut out = format!("prices of {} ({})\n", m.prices_date, m.prices_source);
-                out.push_str(&output::table(
-                    &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
-                    &rows,
-                ));
-                out.push_str(&format!(
-                    "total ${:.2}/month{}\n",
-                    m.total,
-                    m.design_total
-                        .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
-                ));
-                for d in &m.disagreements {
-                    out.push_str(&format!("disagrees: {d}\n"));
-                }
-                out
-            });
-            Ok(ExitCode::SUCCESS)
-        }
+/// `opsctl cost model`.
+pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, CliError> {
+    if args.tolerance < 0.0 {
+        return Err(CliError::usage(
+            "--tolerance cannot be negative",
+            "try --tolerance 0.5",
+        ));
     }
+    let prices = Prices::load()?;
+    let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+    output::emit(ctx.output, &m, || {
+        let rows: Vec<Vec<String>> = m
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.item.to_owned(),
+                    r.spec.clone(),
+                    format!("{:.2}", r.monthly),
+                    r.design.map_or("-".into(), |d| format!("{d:.2}")),
+                    r.formula.clone(),
+                ]
+            })
+            .collect();
+        let mut out = format!("prices of {} ({})\n", m.prices_date, m.prices_source);
+        out.push_str(&output::table(
+            &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
+            &rows,
+        ));
+        out.push_str(&format!(
+            "total ${:.2}/month{}\n",
+            m.total,
+            m.design_total
+                .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
+        ));
+        for d in &m.disagreements {
+            out.push_str(&format!("disagrees: {d}\n"));
+        }
+        out
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

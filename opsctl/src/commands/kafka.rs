@@ -10,46 +10,15 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use serde::Serialize;
 use ticketing_catalog::{topics, ServiceName};
 use ticketing_kafka::PartitionLag;
 
-use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-
-#[derive(Subcommand, Debug)]
-pub enum KafkaCommand {
-    /// Broker reachability and metadata, topics and partitions, with timing;
-    /// ZooKeeper's `ruok`/`stat` when `kafka.zookeeper` is set. Exits 1 when
-    /// a topic of the catalog is missing or ZooKeeper is not ok.
-    Health,
-    /// Per group, topic and partition: committed offset, log end, lag, and a
-    /// drain estimate from two samples.
-    Lag(LagArgs),
-    /// Restart the broker: in AWS through SSM Run Command on the instance(s)
-    /// tagged as the broker; on the local stack through the configured
-    /// command. Then wait for it to answer. Plan first; `--execute` acts.
-    Restart(RestartArgs),
-    /// The whole Kafka disaster-recovery runbook in order, with a step log,
-    /// resume, and a closing report (recovery time, events lost and replayed).
-    Dr(crate::commands::dr::DrArgs),
-    /// The 10x high-availability drill: stop the broker leading the topic's
-    /// first partition (one broker only; in prod only with --yes), measure
-    /// the time to a new serving leader and a drained outbox, start it again,
-    /// and count the drill's events lost (must be 0) and duplicated.
-    FailoverDrill(crate::commands::failover::FailoverArgs),
-    /// Check Kafka log segment files (record batch v2): CRC-32C of every
-    /// batch, increasing offsets, sane sizes, torn tails. Exits 1 on any
-    /// corruption.
-    VerifySegments(VerifyArgs),
-    /// Move a consumer group's committed offsets (plan first; `--execute`
-    /// saves the previous offsets to a file, then commits). Refused while the
-    /// group has active members.
-    ResetOffsets(ResetArgs),
-}
+use crate::output::OutputFormat;
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {
@@ -114,18 +83,6 @@ pub struct LagArgs {
     /// Seconds `--until-drained` waits.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
-}
-
-pub async fn exec(ctx: &Context, command: KafkaCommand) -> Result<ExitCode, CliError> {
-    match command {
-        KafkaCommand::Health => health(ctx).await,
-        KafkaCommand::Lag(args) => lag(ctx, args).await,
-        KafkaCommand::ResetOffsets(args) => reset_offsets(ctx, args).await,
-        KafkaCommand::VerifySegments(args) => verify_segments(ctx, args).await,
-        KafkaCommand::Restart(args) => restart(ctx, args).await,
-        KafkaCommand::Dr(args) => crate::commands::dr::exec(ctx, args).await,
-        KafkaCommand::FailoverDrill(args) => crate::commands::failover::exec(ctx, args).await,
-    }
 }
 
 fn unreachable(ctx: &Context, e: ticketing_kafka::KafkaError) -> CliError {
@@ -205,7 +162,7 @@ struct TopicHealth {
     error: Option<String>,
 }
 
-async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
     let kafka = &ctx.settings.kafka;
     let info = ticketing_kafka::cluster_info(kafka)
         .await
@@ -355,7 +312,7 @@ pub(crate) async fn sample(
     Ok(out)
 }
 
-async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, CliError> {
+pub async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, CliError> {
     if args.interval == 0 {
         return Err(CliError::usage(
             "--interval must be at least 1 second",
@@ -475,7 +432,7 @@ struct ResetLine {
     new: i64,
 }
 
-async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliError> {
+pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliError> {
     let (group, topics) = groups(ctx, Some(&args.group))?
         .into_iter()
         .next()
@@ -670,7 +627,7 @@ struct FileReport {
     report: crate::segments::Report,
 }
 
-async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, CliError> {
+pub async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, CliError> {
     let paths = args.paths;
     let reports = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
@@ -786,7 +743,7 @@ pub(crate) fn restart_plan(ctx: &Context) -> Result<RestartPlan, CliError> {
     })
 }
 
-async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliError> {
+pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliError> {
     let plan = restart_plan(ctx)?;
     match &plan {
         RestartPlan::Ssm { region, document, target_tag, command } => eprintln!(

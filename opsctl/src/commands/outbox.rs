@@ -21,10 +21,10 @@ use ticketing_config::Secrets;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
 
-use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
+use crate::output::OutputFormat;
 use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]

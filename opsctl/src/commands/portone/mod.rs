@@ -11,8 +11,8 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use ticketing_catalog::portone as names;
 
-use crate::cli::EnvArg;
 use crate::context::Context;
+use crate::context::EnvArg;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
 
