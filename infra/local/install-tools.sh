@@ -6,6 +6,7 @@
 #   * Apache Kafka          Maven Central jars (infra/local/kafka/pom.xml), cached under $TICKETING_HOME/tools/kafka
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
+#   * shellcheck            Debian package (CI checks every shell script)
 #
 # PostgreSQL 15 server binaries come with the machine image.
 set -euo pipefail
@@ -25,6 +26,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get install -y -qq redis-server >/dev/null
   # Debian starts a system redis on 6379; we never use that one (own port),
   # and leave it as we found it.
+fi
+
+# --- shellcheck (Debian): the repo's shell scripts are checked in CI ---------
+if ! command -v shellcheck >/dev/null 2>&1; then
+  log "installing shellcheck from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq shellcheck >/dev/null
 fi
 
 # --- PostgreSQL server binaries -----------------------------------------------
@@ -56,7 +65,7 @@ if [[ "$(cat "$TICKETING_HOME/tools/kafka/version" 2>/dev/null)" != "$kafka_stam
 fi
 
 # --- moto server (AWS API emulator) --------------------------------------------
-MOTO_VERSION="5.2.1"
+MOTO_VERSION="5.2.5"
 venv="$TICKETING_HOME/venv"
 if [[ ! -x "$venv/bin/moto_server" || "$(cat "$venv/moto.version" 2>/dev/null)" != "$MOTO_VERSION" ]]; then
   log "installing moto[server]==$MOTO_VERSION into $venv"
