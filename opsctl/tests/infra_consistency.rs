@@ -291,3 +291,43 @@ fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cl
         assert!(text.contains(&format!("/etc/systemd/system/{unit}.service")));
     }
 }
+
+/// The broker's node id, derived in its user data from the instance id, is
+/// a valid KRaft node id for every instance id, including ones whose last
+/// digits look like an octal literal (`...089`), which bash arithmetic
+/// refuses without `10#`. The template's own lines run in bash with
+/// `ec2-metadata` stubbed.
+#[test]
+fn the_broker_node_id_is_derived_for_any_instance_id() {
+    let (_, text) = load("kafka");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ID_DIGITS=") || l.starts_with("NODE_ID="))
+        .collect();
+    assert_eq!(lines.len(), 2, "the derivation is two lines: {lines:?}");
+    for (instance, expected) in [
+        ("i-0abc1234def567089", 90),
+        ("i-0123456789abcdef0", 891),
+        ("i-0fedcba987654321a", 322),
+        ("i-0aaaaaaaaaaaaa999", 1000),
+        ("i-08", 9),
+    ] {
+        let script = format!(
+            "set -euo pipefail\nec2-metadata() {{ echo \"instance-id: {instance}\"; }}\n{}\necho \"$NODE_ID\"",
+            lines.join("\n")
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("bash runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{instance}: {stderr}");
+        let id: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{instance}: not a number ({e})"));
+        assert_eq!(id, expected, "{instance}");
+    }
+}
