@@ -67,6 +67,28 @@ pub async fn run_on_brokers(
     deadline: Instant,
 ) -> Result<Vec<String>, CliError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
+    run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1)).await
+}
+
+/// [`run_on_brokers`] with a given client, polling every `poll`.
+///
+/// One broker at a time, stopping at the first failure (SSM rate controls,
+/// `MaxConcurrency` 1 and `MaxErrors` 0: "Run commands at scale", Using rate
+/// controls, in the AWS Systems Manager User Guide): a command that waits
+/// for its broker to answer (as `KAFKA_RESTART_COMMAND` does) then restarts
+/// the brokers one after another, each healthy before the next.
+///
+/// For tag targets, SSM resolves the instances after it accepts the
+/// command, so `TargetCount` can still be 0 while the command is `Pending`
+/// or `InProgress`; only a finished command with no target means nobody
+/// received it.
+pub(crate) async fn run_on_brokers_with(
+    ssm: &aws_sdk_ssm::Client,
+    shell: &str,
+    comment: &str,
+    deadline: Instant,
+    poll: Duration,
+) -> Result<Vec<String>, CliError> {
     let target = Target::builder()
         .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
         .values(aws::KAFKA_BROKER_TAG_VALUE)
@@ -77,6 +99,8 @@ pub async fn run_on_brokers(
         .targets(target)
         .parameters("commands", vec![shell.to_owned()])
         .comment(comment)
+        .max_concurrency("1")
+        .max_errors("0")
         .send()
         .await
         .map_err(|e| {
@@ -113,7 +137,11 @@ pub async fn run_on_brokers(
                 format!("command {command_id} is unknown"),
             ));
         };
-        if state.target_count() == 0 {
+        let resolving = matches!(
+            state.status(),
+            None | Some(CommandStatus::Pending | CommandStatus::InProgress)
+        );
+        if state.target_count() == 0 && (!resolving || Instant::now() >= deadline) {
             return Err(CliError::Failed(anyhow::anyhow!(
                 "no instance tagged {}={} received `{comment}` (SSM command {command_id}); is the broker instance running and managed by SSM?",
                 aws::KAFKA_BROKER_TAG_KEY,
@@ -122,9 +150,7 @@ pub async fn run_on_brokers(
         }
         match state.status() {
             Some(CommandStatus::Success) => {
-                return Ok(invoked_instances(&ssm, &command_id)
-                    .await
-                    .unwrap_or(sent_to));
+                return Ok(invoked_instances(ssm, &command_id).await.unwrap_or(sent_to));
             }
             Some(
                 s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
@@ -145,7 +171,7 @@ pub async fn run_on_brokers(
                 state.target_count()
             )));
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
@@ -164,4 +190,82 @@ async fn invoked_instances(ssm: &aws_sdk_ssm::Client, command_id: &str) -> Optio
             .filter_map(|i| i.instance_id().map(str::to_owned))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::types::Command;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn state(status: CommandStatus, targets: i32, completed: i32) -> ListCommandsOutput {
+        ListCommandsOutput::builder()
+            .commands(
+                Command::builder()
+                    .command_id("c-1")
+                    .status(status)
+                    .target_count(targets)
+                    .completed_count(completed)
+                    .build(),
+            )
+            .build()
+    }
+
+    /// A stand-in for SSM (moto answers a tag-targeted command with its
+    /// targets already counted, so this case cannot be produced there):
+    /// the command is sent one broker at a time, and a target count of 0
+    /// while the command is pending is waited out.
+    #[tokio::test]
+    async fn a_pending_command_with_no_targets_yet_is_waited_for_and_runs_one_broker_at_a_time() {
+        let send = mock!(aws_sdk_ssm::Client::send_command)
+            .match_requests(|r| r.max_concurrency() == Some("1") && r.max_errors() == Some("0"))
+            .then_output(|| {
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id("c-1").build())
+                    .build()
+            });
+        let listed = mock!(aws_sdk_ssm::Client::list_commands)
+            .sequence()
+            .output(|| state(CommandStatus::Pending, 0, 0))
+            .output(|| state(CommandStatus::InProgress, 3, 1))
+            .output(|| state(CommandStatus::Success, 3, 3))
+            .build();
+        let invocations = mock!(aws_sdk_ssm::Client::list_command_invocations).then_error(|| {
+            aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsError::unhandled("not in the stand-in")
+        });
+        let ssm = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            [&send, &listed, &invocations]
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done =
+            run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1)).await;
+        assert!(done.is_ok(), "{:?}", done.err().map(|e| e.to_string()));
+        assert_eq!(
+            send.num_calls(),
+            1,
+            "sent with one broker at a time and no error allowed"
+        );
+        assert_eq!(listed.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_finished_command_that_reached_nobody_is_an_error() {
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("c-2").build())
+                .build()
+        });
+        let listed = mock!(aws_sdk_ssm::Client::list_commands)
+            .then_output(|| state(CommandStatus::Success, 0, 0));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &listed]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let err = run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1))
+            .await
+            .expect_err("nobody received it");
+        assert!(err.to_string().contains("no instance tagged"), "{err}");
+    }
 }

@@ -221,8 +221,10 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
         aws::KAFKA_BROKER_TAG_VALUE
     )));
     // `sudo systemctl restart kafka` restarts the unit the user data installs.
-    let unit = aws::KAFKA_RESTART_COMMAND.rsplit(' ').next().expect("unit");
-    assert!(text.contains(&format!("/etc/systemd/system/{unit}.service")));
+    // `sudo systemctl restart kafka` restarts the unit the user data installs.
+    assert!(aws::KAFKA_RESTART_COMMAND
+        .starts_with(&format!("sudo systemctl restart {} ", aws::KAFKA_UNIT)));
+    assert!(text.contains(&format!("/etc/systemd/system/{}.service", aws::KAFKA_UNIT)));
     let (data, _) = load("data");
     for fp in footprint::PROFILES {
         let k = &kafka["Mappings"]["Size"][fp.name];
@@ -287,8 +289,10 @@ fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cl
     );
     // The drill stops and starts one broker through the unit the user data installs.
     for command in [aws::KAFKA_STOP_COMMAND, aws::KAFKA_START_COMMAND] {
-        let unit = command.rsplit(' ').next().expect("unit");
-        assert!(text.contains(&format!("/etc/systemd/system/{unit}.service")));
+        assert!(
+            command.ends_with(&format!(" {}", aws::KAFKA_UNIT)),
+            "{command}"
+        );
     }
 }
 

@@ -198,7 +198,12 @@ pub mod aws {
     pub const KAFKA_BROKER_TAG_VALUE: &str = "kafka-broker";
     /// The SSM document and the command that restart the broker.
     pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
-    pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka";
+    /// The broker's systemd unit (infra/templates/kafka.yaml installs it).
+    pub const KAFKA_UNIT: &str = "kafka";
+    /// Restarts the broker and returns only once it answers on its port
+    /// again (at most 5 minutes), so that SSM, running one broker at a
+    /// time, moves to the next broker only when this one is healthy.
+    pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka && timeout 300 bash -c 'until (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; do sleep 2; done'";
     /// Stop and start of one broker (`opsctl kafka failover-drill`).
     pub const KAFKA_STOP_COMMAND: &str = "sudo systemctl stop kafka";
     pub const KAFKA_START_COMMAND: &str = "sudo systemctl start kafka";
