@@ -31,6 +31,21 @@ fn plain(v: &Value) -> Option<String> {
     }
 }
 
+/// IAM's ARN wildcards: `*` any run of characters, `?` exactly one.
+fn iam_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
 fn resources<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
     t["Resources"]
         .as_mapping()
@@ -92,11 +107,29 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
         serde_yaml::to_string(&roles.iter().find(|(k, _)| *k == name).expect(name).1["Policies"])
             .expect("yaml")
     };
-    assert!(policy("PaymentExecutionRole").contains(&format!(
-        "{}-*",
-        ticketing_catalog::portone::secret_name("${Environment}")
+    let payment = policy("PaymentExecutionRole");
+    assert!(payment.contains(&format!(
+        "secret:{}",
+        ticketing_catalog::portone::secret_arn_pattern("${Environment}")
     )));
+    assert!(
+        !payment.contains("portone-*") && !payment.contains("portone*"),
+        "{payment}"
+    );
     assert!(!policy("ExecutionRole").contains("portone"));
+    // The pattern reaches the secret the task reads, not the key backups.
+    let pattern = ticketing_catalog::portone::secret_arn_pattern("dev");
+    let arn_end = |name: &str| format!("{name}-AbC123");
+    assert!(iam_match(
+        &pattern,
+        &arn_end(&ticketing_catalog::portone::secret_name("dev"))
+    ));
+    for backup in [
+        ticketing_catalog::portone::live_keys_secret_name("dev"),
+        ticketing_catalog::portone::test_keys_secret_name("dev"),
+    ] {
+        assert!(!iam_match(&pattern, &arn_end(&backup)), "{backup}");
+    }
     // Fargate sizes: the footprint's, and sizes Fargate accepts.
     for fp in footprint::PROFILES {
         let size = &compute["Mappings"]["Size"][fp.name];

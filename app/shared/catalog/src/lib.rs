@@ -266,10 +266,11 @@ pub mod portone {
         format!("ticketing/{env}/portone-live")
     }
 
-    /// The payment task role may read these: `ticketing/<env>/portone-*`
-    /// (and the main secret itself).
-    pub fn secret_pattern(env: &str) -> String {
-        format!("ticketing/{env}/portone*")
+    /// What the payment task's IAM policy grants, as the end of a secret
+    /// ARN: the main secret only (its name, `-` and Secrets Manager's six
+    /// random characters), never the live and test key backups.
+    pub fn secret_arn_pattern(env: &str) -> String {
+        format!("{}-??????", secret_name(env))
     }
 
     /// The tag on a task definition that records how its rollout ended
