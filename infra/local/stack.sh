@@ -206,7 +206,8 @@ status_kafka_cluster_n() {
 # The ticketing binary (built on first use), for the platform's setup commands.
 ticketing_bin() {
   local target_dir
-  (cd "$REPO_ROOT" && cargo build --quiet -p ticketing --bin ticketing) >&2 || return 1
+  # The same build as up.sh's (with the tests), so no second feature set.
+  (cd "$REPO_ROOT" && cargo build --quiet --workspace --tests) >&2 || return 1
   target_dir="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
   echo "$target_dir/debug/ticketing"

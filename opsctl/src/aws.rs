@@ -79,8 +79,10 @@ pub async fn run_on_brokers(
 /// the brokers one after another, each healthy before the next.
 ///
 /// For tag targets, SSM resolves the instances after it accepts the
-/// command, so `TargetCount` can still be 0 while the command is `Pending`
-/// or `InProgress`; only a finished command with no target means nobody
+/// command: "Pending: the command hasn't been sent to any managed nodes"
+/// (Systems Manager User Guide, "Understanding command statuses"), so
+/// `TargetCount` can still be 0 while the command is `Pending` or
+/// `InProgress`; only a finished command with no target means nobody
 /// received it.
 pub(crate) async fn run_on_brokers_with(
     ssm: &aws_sdk_ssm::Client,

@@ -215,9 +215,11 @@ fn local_platform(ctx: &Context) -> Option<PlatformProcess> {
     let pid = std::fs::read_to_string(dir.join("ticketing.pid")).ok()?;
     let pid = pid.trim().to_owned();
     // Alive, and still our program (pids are reused).
-    let alive = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| String::from_utf8_lossy(&cmdline).contains("ticketing"))
-        .unwrap_or(false);
+    let alive = pid.parse::<u32>().is_ok_and(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains("ticketing"))
+            .unwrap_or(false)
+    });
     let log = dir.join("ticketing.log");
     let log_tail = (!alive).then(|| tail(&log, LOG_TAIL_LINES));
     Some(PlatformProcess {

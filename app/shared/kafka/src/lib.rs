@@ -114,6 +114,19 @@ fn with_coordinator<T>(
     }
 }
 
+/// The brokers a metadata answer lists.
+fn brokers_of(metadata: &rdkafka::metadata::Metadata) -> Vec<BrokerInfo> {
+    metadata
+        .brokers()
+        .iter()
+        .map(|b| BrokerInfo {
+            id: b.id(),
+            host: b.host().to_owned(),
+            port: b.port(),
+        })
+        .collect()
+}
+
 /// The topic named `topic` in `metadata`, when the broker has it without an
 /// error and with partitions.
 fn topic_of<'m>(
@@ -192,15 +205,7 @@ pub async fn cluster_info(settings: &KafkaSettings) -> Result<ClusterInfo, Kafka
         let metadata = all_metadata(consumer, bootstrap, timeout)?;
         let latency = started.elapsed();
         Ok(ClusterInfo {
-            brokers: metadata
-                .brokers()
-                .iter()
-                .map(|b| BrokerInfo {
-                    id: b.id(),
-                    host: b.host().to_owned(),
-                    port: b.port(),
-                })
-                .collect(),
+            brokers: brokers_of(&metadata),
             topics: metadata
                 .topics()
                 .iter()
@@ -459,15 +464,7 @@ pub async fn partition_leaders(
     let topic = topic.to_owned();
     blocking(settings, config, move |consumer, bootstrap, timeout| {
         let metadata = all_metadata(consumer, bootstrap, timeout)?;
-        let brokers = metadata
-            .brokers()
-            .iter()
-            .map(|b| BrokerInfo {
-                id: b.id(),
-                host: b.host().to_owned(),
-                port: b.port(),
-            })
-            .collect();
+        let brokers = brokers_of(&metadata);
         let found = topic_of(&metadata, &topic)?;
         let partitions = found
             .partitions()
