@@ -3,10 +3,12 @@
 //! One Redis sorted set per performance (`queue:<performance>`), scored by
 //! arrival time, so the order is first come, first served. Entry is guarded
 //! by reCAPTCHA. An admission loop lets `booking.queue_admit_per_interval`
-//! users in per `booking.queue_admit_interval_ms` (`ZPOPMIN` is atomic, so
-//! several instances never admit the same user twice) and gives each a
+//! users in per `booking.queue_admit_interval_ms` and gives each a
 //! reservation token `qr_...`, signed, expiring, bound to the user and the
-//! performance, verifiable without a database lookup.
+//! performance, verifiable without a database lookup. A user leaves the
+//! queue and gets the token in one Redis script, so several instances never
+//! admit the same user twice and a reader always sees them waiting or
+//! admitted, never neither.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,36 +199,47 @@ impl WaitingRoom {
         }
     }
 
-    /// One round: pops up to N users per active queue and issues their tokens.
+    /// One round: takes up to N users per active queue and issues their tokens.
     async fn admit_round(&self) -> anyhow::Result<usize> {
         let mut conn = self.redis.conn().await?;
         let active: Vec<String> = conn.smembers(self.active_key()).await?;
         let mut admitted = 0;
         let n = self.settings.queue_admit_per_interval as isize;
+        if n == 0 {
+            return Ok(0);
+        }
         let ttl = chrono::Duration::seconds(self.settings.reservation_token_ttl_seconds);
         for raw in active {
             let Ok(performance) = Uuid::parse_str(&raw) else {
                 continue;
             };
-            let popped: Vec<(String, f64)> = conn.zpopmin(self.queue_key(performance), n).await?;
-            if popped.is_empty() {
+            // The longest-waiting users, oldest first; each leaves the queue
+            // only in the step that stores their token.
+            let waiting: Vec<String> = conn.zrange(self.queue_key(performance), 0, n - 1).await?;
+            if waiting.is_empty() {
                 let _: () = conn.srem(self.active_key(), &raw).await?;
                 continue;
             }
             let now = Utc::now();
-            for (member, _) in popped {
+            for member in waiting {
                 let Ok(user) = Uuid::parse_str(&member) else {
+                    let _: () = conn.zrem(self.queue_key(performance), &member).await?;
                     continue;
                 };
                 let claims = ReservationClaims::new(user, performance, now, ttl);
                 let token = ticketing_tokens::issue(&self.keys, &claims);
-                let _: () = conn
-                    .set_ex(
-                        self.admitted_key(performance, user),
-                        &token,
-                        self.settings.reservation_token_ttl_seconds.max(1) as u64,
-                    )
+                let taken: i64 = admit_script()
+                    .key(self.queue_key(performance))
+                    .key(self.admitted_key(performance, user))
+                    .arg(&member)
+                    .arg(&token)
+                    .arg(self.settings.reservation_token_ttl_seconds.max(1))
+                    .invoke_async(&mut conn)
                     .await?;
+                if taken == 0 {
+                    // Another instance admitted them first.
+                    continue;
+                }
                 let logged = sqlx::query(
                     "INSERT INTO admissions (token_id, user_id, performance_id, issued_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -248,6 +261,17 @@ impl WaitingRoom {
         }
         Ok(admitted)
     }
+}
+
+/// Takes a user out of the queue (KEYS[1]) and stores their token
+/// (KEYS[2], ARGV[2], expiring after ARGV[3] s) in one step; 1 when this
+/// call took them, 0 when they were no longer waiting.
+fn admit_script() -> redis::Script {
+    redis::Script::new(
+        "if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then \
+           redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) return 1 \
+         end return 0",
+    )
 }
 
 fn parse_performance(raw: &str) -> Result<Uuid, ApiError> {
