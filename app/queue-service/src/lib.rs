@@ -117,70 +117,61 @@ impl WaitingRoom {
         self.redis.key("queues")
     }
 
-    /// Joins (or stays in) the queue; returns where the user stands.
+    /// Joins (or stays in) the queue; returns where the user stands. One
+    /// script joins and reads, so an admission running at the same moment
+    /// cannot slip between the two.
     async fn enter(&self, performance: Uuid, user: Uuid) -> Result<QueueStatus, ApiError> {
-        if let Some(admitted) = self.admitted(performance, user).await? {
-            return Ok(admitted);
-        }
         let mut conn = self.redis.conn().await.map_err(redis_down)?;
-        let now_ms = Utc::now().timestamp_millis();
-        let _: () = redis::pipe()
-            .cmd("ZADD")
-            .arg(self.queue_key(performance))
-            .arg("NX")
-            .arg(now_ms)
+        let (token, rank): (String, i64) = enter_script()
+            .key(self.queue_key(performance))
+            .key(self.admitted_key(performance, user))
+            .key(self.active_key())
             .arg(user.to_string())
-            .ignore()
-            .sadd(self.active_key(), performance.to_string())
-            .ignore()
-            .query_async(&mut conn)
+            .arg(Utc::now().timestamp_millis())
+            .arg(performance.to_string())
+            .invoke_async(&mut conn)
             .await
             .map_err(redis_down)?;
-        self.status(performance, user)
-            .await?
+        self.standing(&token, rank)
             .ok_or_else(|| redis_down("the entry was not recorded"))
     }
 
-    async fn admitted(
-        &self,
-        performance: Uuid,
-        user: Uuid,
-    ) -> Result<Option<QueueStatus>, ApiError> {
+    /// Where the user stands, or `None` when neither waiting nor admitted.
+    /// Both keys are read in one script: the admission script moves a user
+    /// from one to the other in one step, so this sees one or the other.
+    async fn status(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
         let mut conn = self.redis.conn().await.map_err(redis_down)?;
-        let token: Option<String> = conn
-            .get(self.admitted_key(performance, user))
+        let (token, rank): (String, i64) = standing_script()
+            .key(self.queue_key(performance))
+            .key(self.admitted_key(performance, user))
+            .arg(user.to_string())
+            .invoke_async(&mut conn)
             .await
             .map_err(redis_down)?;
-        Ok(token.and_then(|t| {
-            ticketing_tokens::verify::<ReservationClaims>(&self.keys, &t, Utc::now())
-                .ok()
-                .map(|claims| QueueStatus::Admitted {
-                    reservation_token: t,
-                    expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
-                })
-        }))
+        Ok(self.standing(&token, rank))
     }
 
-    /// Where the user stands, or `None` when neither waiting nor admitted.
-    async fn status(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
-        if let Some(admitted) = self.admitted(performance, user).await? {
-            return Ok(Some(admitted));
-        }
-        let mut conn = self.redis.conn().await.map_err(redis_down)?;
-        let rank: Option<u64> = conn
-            .zrank(self.queue_key(performance), user.to_string())
-            .await
-            .map_err(redis_down)?;
-        Ok(rank.map(|ahead| {
-            let per_interval = u64::from(self.settings.queue_admit_per_interval.max(1));
-            let rounds = ahead / per_interval + 1;
-            QueueStatus::Waiting {
-                position: ahead + 1,
-                ahead,
-                estimated_wait_seconds: (rounds * self.settings.queue_admit_interval_ms)
-                    .div_ceil(1000),
+    /// The status a token (empty when none) and a queue rank (-1 when not
+    /// waiting) describe.
+    fn standing(&self, token: &str, rank: i64) -> Option<QueueStatus> {
+        if !token.is_empty() {
+            if let Ok(claims) =
+                ticketing_tokens::verify::<ReservationClaims>(&self.keys, token, Utc::now())
+            {
+                return Some(QueueStatus::Admitted {
+                    reservation_token: token.to_owned(),
+                    expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+                });
             }
-        }))
+        }
+        let ahead = u64::try_from(rank).ok()?;
+        let per_interval = u64::from(self.settings.queue_admit_per_interval.max(1));
+        let rounds = ahead / per_interval + 1;
+        Some(QueueStatus::Waiting {
+            position: ahead + 1,
+            ahead,
+            estimated_wait_seconds: (rounds * self.settings.queue_admit_interval_ms).div_ceil(1000),
+        })
     }
 
     /// Admits the next users of every active queue, once per interval.
@@ -272,6 +263,28 @@ fn admit_script() -> redis::Script {
            redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) return 1 \
          end return 0",
     )
+}
+
+/// Reads a user's token (KEYS[2]) and queue rank (KEYS[1], ARGV[1]) as
+/// `{token or '', rank or -1}`; shared by the two scripts below.
+const READ_STANDING: &str = "local t = redis.call('GET', KEYS[2]) or '' \
+     local r = redis.call('ZRANK', KEYS[1], ARGV[1]) or -1 \
+     return {t, r}";
+
+/// Joins the queue (KEYS[1], score ARGV[2]) and marks it active (KEYS[3],
+/// ARGV[3]) unless already admitted (KEYS[2]), then reads the standing.
+fn enter_script() -> redis::Script {
+    redis::Script::new(&format!(
+        "if redis.call('EXISTS', KEYS[2]) == 0 then \
+           redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) \
+           redis.call('SADD', KEYS[3], ARGV[3]) \
+         end {READ_STANDING}"
+    ))
+}
+
+/// Reads the standing only.
+fn standing_script() -> redis::Script {
+    redis::Script::new(READ_STANDING)
 }
 
 fn parse_performance(raw: &str) -> Result<Uuid, ApiError> {

@@ -1,0 +1,90 @@
+//! The waiting room under a crowd: users enter and poll while the admission
+//! loop admits them, and every answer is "waiting" or "admitted", never an
+//! error (a status read that slipped between the queue and the admission
+//! once answered 503 "the entry was not recorded").
+//!
+//! The users' access tokens are minted with the stack's own signing key
+//! instead of sign-ups: sign-up has its own tests.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Stack;
+use futures::future::join_all;
+use serde_json::json;
+use ticketing_tokens::Keyring;
+use uuid::Uuid;
+
+const USERS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
+    let stack = Stack::start(|s| {
+        s.booking.rate_limit_per_second = 1_000_000;
+        s.booking.queue_admit_per_interval = 7;
+        s.booking.queue_admit_interval_ms = 10;
+    })
+    .await;
+    let organiser = stack.user("organiser").await;
+    let (performance, _) = stack.performance(&organiser, 1, 1, 10_000).await;
+    let auth = ticketing_http::Authenticator::new(
+        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
+        stack.settings.booking.jwt_issuer.clone(),
+        600,
+    );
+    let tokens: Vec<String> = (0..USERS).map(|_| auth.issue(Uuid::now_v7()).0).collect();
+    let users = tokens.iter().map(|token| {
+        let stack = &stack;
+        async move {
+            let mut answers = Vec::new();
+            let entered = stack
+                .call(
+                    "POST",
+                    &format!("/api/queue/{performance}/enter"),
+                    Some(token),
+                    &[],
+                    Some(json!({"recaptcha_token": "test-pass"})),
+                )
+                .await;
+            answers.push((entered.status, entered.body.clone()));
+            let mut admitted = entered.body["status"] == "admitted";
+            for _ in 0..300 {
+                if admitted {
+                    break;
+                }
+                let polled = stack
+                    .call(
+                        "GET",
+                        &format!("/api/queue/{performance}/status"),
+                        Some(token),
+                        &[],
+                        None,
+                    )
+                    .await;
+                admitted = polled.body["status"] == "admitted";
+                answers.push((polled.status, polled.body));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (admitted, answers)
+        }
+    });
+    let outcome = join_all(users).await;
+    for (_, answers) in &outcome {
+        for (status, body) in answers {
+            assert!(
+                matches!(*status, 200 | 202)
+                    && matches!(body["status"].as_str(), Some("waiting" | "admitted")),
+                "every answer is a standing: {status} {body}"
+            );
+        }
+    }
+    let admitted = outcome.iter().filter(|(a, _)| *a).count();
+    assert_eq!(admitted, USERS, "everyone is admitted in the end");
+    let polls: usize = outcome.iter().map(|(_, a)| a.len()).sum();
+    assert!(
+        polls > USERS,
+        "the users polled while waiting ({polls} answers)"
+    );
+    stack.stop().await;
+}
