@@ -9,12 +9,13 @@
 //! command could not do its job (a dependency it needs is unreachable).
 
 pub mod aws;
+pub mod change;
 pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
 pub mod output;
-pub mod safety;
+pub mod runbook;
 pub mod segments;
 
 use std::process::ExitCode;

@@ -91,7 +91,11 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     assert!(dry.stderr.contains("dry run"), "{}", dry.stderr);
     let none = cw.describe_alarms().send().await.expect("describe");
     assert!(none.metric_alarms().is_empty());
-    assert!(!audit.exists(), "a dry run writes no audit entry");
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned"],
+        "a dry run records only its plan"
+    );
 
     let applied = opsctl(&["alarms", "apply", "--execute"], &audit).await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);

@@ -91,7 +91,11 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
         dry.stderr
     );
     assert!(dry.stderr.contains("dry run"), "{}", dry.stderr);
-    assert!(!audit.exists(), "a dry run writes no audit entry");
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned"],
+        "a dry run records only its plan"
+    );
     assert!((1..=3).all(|n| cluster.is_running(n)));
     assert_eq!(leader(&booking.settings.kafka).await, before);
 
@@ -155,13 +159,10 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
         booked.len(),
         "every paid booking CONFIRMED: {report}"
     );
-    let phases: Vec<String> = std::fs::read_to_string(&audit)
-        .expect("audit log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|e| e["phase"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(phases, ["started", "done"]);
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned", "planned", "started", "done"]
+    );
 
     let _ = std::fs::remove_file(&audit);
     let env = booking.stop().await;

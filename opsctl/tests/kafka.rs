@@ -233,11 +233,15 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
     .await;
     assert_eq!(restored.code, 0, "{}", restored.stderr);
     assert_eq!(committed(&env, "event-service").await, vec![Some(6)]);
-    let phases = std::fs::read_to_string(&audit)
-        .expect("audit")
-        .lines()
-        .count();
-    assert_eq!(phases, 4, "started + done, twice");
+    let phases = common::audit_phases(&audit);
+    assert_eq!(
+        phases,
+        [
+            "planned", "planned", "started", "progress", "done", "planned", "started", "progress",
+            "done"
+        ],
+        "the dry run's plan, then plan, start, saved offsets and done, twice"
+    );
 
     let outside = opsctl(
         &env,

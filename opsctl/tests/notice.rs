@@ -27,7 +27,7 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
         ("OPSCTL_AUDIT_LOG", audit_path.as_str()),
     ];
 
-    // The plan posts nothing and writes no audit entry.
+    // The plan posts nothing and is recorded as a plan only.
     let plan = common::opsctl(&["notice", "post", "--template", "booking-delay"], &vars).await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
@@ -37,7 +37,7 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     );
     assert!(plan.stderr.contains("dry run"), "{}", plan.stderr);
     assert!(booking.notices().await.1.is_empty());
-    assert!(!audit.exists());
+    assert_eq!(common::audit_phases(&audit), ["planned"]);
 
     let posted = common::opsctl(
         &["notice", "post", "--template", "booking-delay", "--execute"],
@@ -128,10 +128,14 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     assert_eq!(
         phases,
         [
+            "notice post planned",
+            "notice post planned",
             "notice post started",
             "notice post done",
+            "notice end planned",
             "notice end started",
-            "notice end done"
+            "notice end done",
+            "notice end planned"
         ]
     );
 

@@ -85,7 +85,7 @@ async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_t
         plan.stdout
     );
     assert_eq!(unsent(&pool).await, 5);
-    assert!(!audit.exists());
+    assert_eq!(common::audit_phases(&audit), ["planned"]);
 
     let sent = opsctl(
         &env,
@@ -121,9 +121,9 @@ async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_t
         .map(|l| serde_json::from_str(l).expect("audit line"))
         .collect();
     let phases: Vec<&str> = entries.iter().filter_map(|e| e["phase"].as_str()).collect();
-    assert_eq!(phases, ["started", "done"]);
-    assert_eq!(entries[1]["detail"]["published"], 5);
-    assert_eq!(entries[0]["env"], "local");
+    assert_eq!(phases, ["planned", "planned", "started", "done"]);
+    assert_eq!(entries[3]["detail"]["published"], 5);
+    assert_eq!(entries[2]["env"], "local");
 
     let _ = std::fs::remove_dir_all(&dir);
     pool.close().await;

@@ -23,12 +23,12 @@ use aws_sdk_rds::operation::purchase_reserved_db_instances_offering::{
 use aws_sdk_rds::types::error::ReservedDbInstanceAlreadyExistsFault;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use chrono::{DateTime, Utc};
+use opsctl::change::ExecuteArgs;
 use opsctl::commands::cost::SizeProfile;
 use opsctl::commands::reserved::{self, Clients, PlanArgs, PurchaseArgs};
 use opsctl::context::Context;
 use opsctl::context::{EnvArg, GlobalArgs};
 use opsctl::output::OutputFormat;
-use opsctl::safety::ExecuteArgs;
 
 /// One held reservation: (id, class, count).
 type Held = Arc<Mutex<Vec<(String, String, i32)>>>;
@@ -303,7 +303,10 @@ async fn the_mvp_reservations_are_planned_bought_on_execute_and_never_twice() {
     assert_eq!(aws.cache.lock().expect("state").len(), 1);
     let entries = audit_lines("ticketing-rds-ri-2027");
     assert_eq!(
-        entries.iter().filter(|e| e["phase"] == "bought").count(),
+        entries
+            .iter()
+            .filter(|e| e["phase"] == "progress" && e["detail"]["action"] == "bought")
+            .count(),
         1,
         "{entries:?}"
     );

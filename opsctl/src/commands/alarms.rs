@@ -18,10 +18,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use ticketing_catalog::{alarms as cat, metrics};
 
+use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum AlarmsCommand {
@@ -618,20 +618,16 @@ fn put_request(
 async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
     let (plan, clients) = plan(ctx, args.plan.group).await?;
     eprint!("{}", render(&plan));
-    const COMMAND: &str = "alarms apply";
     let count = plan.topics.iter().filter(|t| !t.exists).count()
         + plan.alarms.iter().filter(|a| a.action != "ok").count();
-    if !safety::begin(
-        ctx.profile,
-        ctx.output,
-        COMMAND,
+    let Some(applying) = Change::new(ctx, "alarms apply", &args.execute).begin(
         "changing CloudWatch alarms",
         &plan,
         count,
-        &args.execute,
-    )? {
-        return Ok(ExitCode::SUCCESS);
-    }
+    )?
+    else {
+        return Ok(change::unchanged(ctx.output));
+    };
     let mut changed = 0;
     for (region, c) in &clients {
         let mut arns = topic_arns(&c.sns).await?;
@@ -650,9 +646,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
                 }
                 Err(e) => {
                     let error = aws_sdk_sns::error::DisplayErrorContext(e).to_string();
-                    return Err(safety::failed(
-                        ctx.profile,
-                        COMMAND,
+                    return Err(applying.failed(
                         serde_json::json!({"topic": t.topic, "error": error}),
                         format!("creating SNS topic {} failed: {error}", t.topic),
                     ));
@@ -666,9 +660,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
         {
             if let Err(e) = put_request(&c.cloudwatch, &a.wanted, &arns).send().await {
                 let error = aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string();
-                return Err(safety::failed(
-                    ctx.profile,
-                    COMMAND,
+                return Err(applying.failed(
                     serde_json::json!({"alarm": a.alarm, "error": error}),
                     format!("putting alarm {} failed: {error}", a.alarm),
                 ));
@@ -676,10 +668,8 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
             changed += 1;
         }
     }
-    safety::finish(
-        ctx.profile,
+    applying.finish(
         ctx.output,
-        COMMAND,
         changed,
         format!("applied {changed} change(s)\n"),
     )

@@ -12,10 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 use ticketing_catalog::metrics;
 
+use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum DashboardsCommand {
@@ -253,18 +253,14 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
             let (cw, boards, items) = plan(ctx, &args.plan).await?;
             eprint!("{}", render(&items));
             let changes: Vec<&Item> = items.iter().filter(|i| i.action != "ok").collect();
-            const COMMAND: &str = "dashboards apply";
-            if !safety::begin(
-                ctx.profile,
-                ctx.output,
-                COMMAND,
+            let Some(applying) = Change::new(ctx, "dashboards apply", &args.execute).begin(
                 "putting CloudWatch dashboards",
                 &changes,
                 changes.len(),
-                &args.execute,
-            )? {
-                return Ok(ExitCode::SUCCESS);
-            }
+            )?
+            else {
+                return Ok(change::unchanged(ctx.output));
+            };
             for item in &changes {
                 let Some(board) = boards.iter().find(|b| b.name == item.dashboard) else {
                     continue;
@@ -293,18 +289,14 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
                     Err(e) => Some(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()),
                 };
                 if let Some(problem) = problem {
-                    return Err(safety::failed(
-                        ctx.profile,
-                        COMMAND,
+                    return Err(applying.failed(
                         serde_json::json!({"dashboard": board.name, "error": problem}),
                         format!("putting dashboard {} failed: {problem}", board.name),
                     ));
                 }
             }
-            safety::finish(
-                ctx.profile,
+            applying.finish(
                 ctx.output,
-                COMMAND,
                 changes.len(),
                 format!("put {} dashboard(s)\n", changes.len()),
             )

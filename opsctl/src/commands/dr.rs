@@ -21,11 +21,12 @@ use ticketing_catalog::topics;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, ReplayOptions, Selection};
 
+use crate::change::{Change, ExecuteArgs};
 use crate::commands::{kafka, notice, outbox, reservations};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
+use crate::runbook::{Runbook, StepLog};
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -134,20 +135,19 @@ pub struct DrArgs {
 }
 
 #[derive(Serialize)]
-struct StepLog {
-    step: Step,
-    outcome: &'static str,
-    seconds: f64,
-    detail: String,
-}
-
-#[derive(Serialize)]
 struct DrReport {
     recovery_seconds: f64,
     events_replayed: u64,
     events_lost: i64,
     reservations_reconciled: usize,
     steps: Vec<StepLog>,
+}
+
+/// What the steps count as they go.
+#[derive(Default)]
+struct Counts {
+    events_replayed: u64,
+    reservations_reconciled: usize,
 }
 
 /// Per publishing service, the highest outbox id when the run began.
@@ -186,9 +186,9 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
     let first = args.resume_from.unwrap_or(Step::Detect);
     let steps: Vec<Step> = Step::ALL
         .into_iter()
-        .filter(|s| *s >= first)
         .filter(|s| args.notify_customers || !s.tells_customers())
         .collect();
+    let planned: Vec<Step> = steps.iter().copied().filter(|s| *s >= first).collect();
     let since = args
         .replay_since
         .as_deref()
@@ -203,20 +203,18 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
                 })
         })
         .transpose()?;
-    eprintln!("Kafka disaster recovery, {} step(s):", steps.len());
-    for (i, s) in steps.iter().enumerate() {
+    eprintln!("Kafka disaster recovery, {} step(s):", planned.len());
+    for (i, s) in planned.iter().enumerate() {
         eprintln!("  {}. {:<16} {}", i + 1, s.name(), s.plan());
     }
-    if !safety::confirm(ctx.profile, "running the Kafka DR runbook", &args.execute)? {
-        eprintln!("dry run: nothing was done; add --execute to run the runbook");
+    let Some(applying) = Change::new(ctx, "kafka dr", &args.execute).begin(
+        "running the Kafka DR runbook",
+        &serde_json::json!({"from": first, "steps": planned}),
+        planned.len(),
+    )?
+    else {
         return Ok(ExitCode::SUCCESS);
-    }
-    safety::audit(
-        ctx.profile,
-        "kafka dr",
-        "started",
-        &serde_json::json!({"from": first}),
-    )?;
+    };
     let started = Instant::now();
     let marks = marks(ctx).await?;
     let mut report = DrReport {
@@ -226,38 +224,29 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         reservations_reconciled: 0,
         steps: Vec::new(),
     };
-    let mut broker_up = !steps.contains(&Step::Detect);
+    let mut broker_up = !planned.contains(&Step::Detect);
+    let mut book = Runbook::new(&applying, "dr", |step| {
+        format!("fix it, then run `opsctl kafka dr --execute --resume-from {step}`")
+    })
+    .resume_from(planned.first().map(|s| s.name()));
+    let mut counts = Counts::default();
     for step in steps {
-        let t = Instant::now();
-        eprintln!("[dr] {} ...", step.name());
-        let result = run_step(ctx, &args, step, since, &mut broker_up, &mut report).await;
-        let seconds = t.elapsed().as_secs_f64();
-        match result {
-            Ok(detail) => {
-                eprintln!("[dr] {} ok ({seconds:.1} s): {detail}", step.name());
-                report.steps.push(StepLog {
-                    step,
-                    outcome: "ok",
-                    seconds,
-                    detail,
-                });
-            }
-            Err(e) => {
-                eprintln!("[dr] {} FAILED ({seconds:.1} s): {e}", step.name());
-                safety::audit(
-                    ctx.profile,
-                    "kafka dr",
-                    "failed",
-                    &serde_json::json!({"step": step, "error": e.to_string()}),
-                )?;
-                return Err(CliError::Failed(anyhow::anyhow!(
-                    "step `{}` failed: {e}; fix it, then run `opsctl kafka dr --execute --resume-from {}`",
-                    step.name(),
-                    step.name()
-                )));
-            }
+        let outcome = book
+            .step(
+                step.name(),
+                run_step(ctx, &args, step, since, &mut broker_up, &mut counts),
+            )
+            .await;
+        if let Err(e) = outcome {
+            drop(book);
+            return Err(
+                applying.failed(serde_json::json!({"step": step, "error": e.to_string()}), e)
+            );
         }
     }
+    report.steps = book.into_log();
+    report.events_replayed = counts.events_replayed;
+    report.reservations_reconciled = counts.reservations_reconciled;
     // The services' relays may still be publishing rows they claimed before
     // the replay step (it skips rows a relay holds): give them a moment
     // before calling anything lost.
@@ -270,20 +259,15 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     report.recovery_seconds = started.elapsed().as_secs_f64();
-    safety::audit(
-        ctx.profile,
-        "kafka dr",
-        "done",
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
+    applying.done(serde_json::to_value(&report).unwrap_or_default())?;
     output::emit(ctx.output, &report, || {
         let rows: Vec<Vec<String>> = report
             .steps
             .iter()
             .map(|s| {
                 vec![
-                    s.step.name().to_owned(),
-                    s.outcome.to_owned(),
+                    s.step.clone(),
+                    if s.ok { "ok" } else { "failed" }.to_owned(),
                     format!("{:.1} s", s.seconds),
                     s.detail.clone(),
                 ]
@@ -311,7 +295,7 @@ async fn run_step(
     step: Step,
     since: Option<chrono::DateTime<chrono::Utc>>,
     broker_up: &mut bool,
-    report: &mut DrReport,
+    counts: &mut Counts,
 ) -> Result<String, CliError> {
     let restart_timeout = Duration::from_secs(args.restart_timeout);
     match step {
@@ -438,7 +422,7 @@ async fn run_step(
                     .map_err(|e| CliError::Failed(e.into()))?;
                 replayed += done.published;
             }
-            report.events_replayed += replayed;
+            counts.events_replayed += replayed;
             Ok(format!("{replayed} event(s) re-sent"))
         }
         Step::Drain => {
@@ -465,7 +449,7 @@ async fn run_step(
         Step::Reconcile => {
             let mut lines = reservations::plan(ctx, args.reconcile_older_than, 1000).await?;
             let summary = reservations::apply(ctx, &mut lines).await?;
-            report.reservations_reconciled += summary.announced;
+            counts.reservations_reconciled += summary.announced;
             if summary.failed > 0 {
                 return Err(CliError::Failed(anyhow::anyhow!(
                     "{} re-announcement(s) failed; see `opsctl reservations reconcile`",

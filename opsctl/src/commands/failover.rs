@@ -23,11 +23,11 @@ use ticketing_catalog::{aws, topics, ServiceName};
 use ticketing_config::Profile;
 use ticketing_kafka::{BrokerInfo, PartitionLeader};
 
+use crate::change::{Change, ExecuteArgs};
 use crate::commands::{dr, kafka, outbox};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 const COMMAND: &str = "kafka failover-drill";
 
@@ -277,16 +277,11 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
         topics::SCALE_10X_FAILOVER_RTO_SECONDS,
         topics::SCALE_10X_FAILOVER_RPO_EVENTS
     );
-    if !safety::confirm(ctx.profile, "stopping a Kafka broker", &args.execute)? {
-        eprintln!("dry run: nothing was changed; add --execute to apply");
+    let Some(applying) =
+        Change::new(ctx, COMMAND, &args.execute).begin("stopping a Kafka broker", &plan, 1)?
+    else {
         return Ok(ExitCode::SUCCESS);
-    }
-    safety::audit(
-        ctx.profile,
-        COMMAND,
-        "started",
-        &serde_json::to_value(&plan).unwrap_or_default(),
-    )?;
+    };
     let result = run(ctx, &plan, Duration::from_secs(args.timeout)).await;
     let report = match result {
         Ok(report) => report,
@@ -297,9 +292,7 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
                 "error": e.to_string(),
                 "broker_started_again": restarted.is_ok(),
             });
-            return Err(safety::failed(
-                ctx.profile,
-                COMMAND,
+            return Err(applying.failed(
                 detail,
                 format!(
                     "the drill failed: {e}; broker {} was {}",
@@ -312,12 +305,7 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
             ));
         }
     };
-    safety::audit(
-        ctx.profile,
-        COMMAND,
-        "done",
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
+    applying.done(serde_json::to_value(&report).unwrap_or_default())?;
     output::emit(ctx.output, &report, || render(&report));
     Ok(if report.met {
         ExitCode::SUCCESS

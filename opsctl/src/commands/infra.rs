@@ -14,11 +14,11 @@ use aws_sdk_cloudformation::types::{
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::change::{self, ExecuteArgs};
 use crate::commands::cost::SizeProfile;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 /// The layers, in the order they must be deployed.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -428,29 +428,16 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
             for layer in layers(&args.plan) {
                 let plan = change_set(ctx, &cfn, &args.plan, layer).await?;
                 eprint!("{}", render(std::slice::from_ref(&plan)));
-                let Some(set) = plan.change_set.clone() else {
+                let applying = change::Change::new(ctx, "infra deploy", &args.execute).begin(
+                    &format!("deploying {}", plan.stack),
+                    &plan,
+                    usize::from(plan.change_set.is_some()),
+                )?;
+                let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
+                    discard(&cfn, &plan).await;
                     done.push(plan);
                     continue;
                 };
-                if !safety::confirm(
-                    ctx.profile,
-                    &format!("deploying {}", plan.stack),
-                    &args.execute,
-                )? {
-                    discard(&cfn, &plan).await;
-                    eprintln!(
-                        "dry run: {} was not changed; add --execute to deploy",
-                        plan.stack
-                    );
-                    done.push(plan);
-                    continue;
-                }
-                safety::audit(
-                    ctx.profile,
-                    "infra deploy",
-                    "started",
-                    &serde_json::to_value(&plan).unwrap_or_default(),
-                )?;
                 let run = async {
                     cfn.execute_change_set()
                         .stack_name(&plan.stack)
@@ -465,25 +452,20 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
                 .await;
                 match run {
                     Ok(status) => {
-                        safety::audit(
-                            ctx.profile,
-                            "infra deploy",
-                            "done",
-                            &serde_json::json!({"stack": plan.stack, "status": status.as_str()}),
+                        applying.done(
+                            serde_json::json!({"stack": plan.stack, "status": status.as_str()}),
                         )?;
                         eprintln!("{}: {}", plan.stack, status.as_str());
                     }
                     Err(e) => {
-                        safety::audit(
-                            ctx.profile,
-                            "infra deploy",
-                            "failed",
-                            &serde_json::json!({"stack": plan.stack, "error": e}),
-                        )?;
-                        return Err(CliError::Failed(anyhow::anyhow!(
+                        let message = format!(
                             "deploying {} failed: {e}; the layers before it stand",
                             plan.stack
-                        )));
+                        );
+                        return Err(applying.failed(
+                            serde_json::json!({"stack": plan.stack, "error": e}),
+                            message,
+                        ));
                     }
                 }
                 done.push(plan);

@@ -15,6 +15,7 @@ use serde::Serialize;
 use ticketing_catalog::{topics, ServiceName};
 use ticketing_kafka::PartitionLag;
 
+use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
@@ -26,7 +27,7 @@ pub struct RestartArgs {
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
     #[command(flatten)]
-    pub execute: crate::safety::ExecuteArgs,
+    pub execute: ExecuteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -66,7 +67,7 @@ pub struct ResetArgs {
     #[arg(long)]
     pub save_to: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub execute: crate::safety::ExecuteArgs,
+    pub execute: ExecuteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -549,28 +550,21 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
             )
         },
     );
-    if !args.execute.execute {
-        eprintln!("dry run: no offset was moved; add --execute to move them (the group's consumers must be stopped)");
+    // Kafka moves the offsets of a group only while it has no members:
+    // checked before anything is confirmed or recorded as started.
+    if args.execute.execute {
+        ensure_group_stopped(ctx, &group).await?;
+    } else {
+        eprintln!("the group's consumers must be stopped before --execute");
+    }
+    let Some(applying) = Change::new(ctx, "kafka reset-offsets", &args.execute).begin(
+        "moving consumer offsets",
+        &serde_json::json!({"group": group, "plan": plan}),
+        plan.len(),
+    )?
+    else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let members = ticketing_kafka::group_members(&ctx.settings.kafka, &group)
-        .await
-        .map_err(|e| {
-            CliError::usage(
-                format!("the broker could not list the members of `{group}` ({e}), so it is unknown whether its consumers are stopped"),
-                "check that the broker is reachable (opsctl kafka health), then run this again",
-            )
-        })?;
-    if members > 0 {
-        return Err(CliError::usage(
-            format!("group `{group}` has {members} active member(s); offsets of a running group cannot be moved"),
-            "stop its consumers first (scale the service to 0 tasks), then run this again",
-        ));
-    }
-    if !crate::safety::confirm(ctx.profile, "moving consumer offsets", &args.execute)? {
-        eprintln!("dry run: no offset was moved; add --execute to move them");
-        return Ok(ExitCode::SUCCESS);
-    }
+    };
     let saved = SavedOffsets {
         group: group.clone(),
         saved_at: chrono::Utc::now().to_rfc3339(),
@@ -590,34 +584,48 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         ))
     });
     let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
-    std::fs::write(&path, json).map_err(|e| {
-        CliError::usage(
+    if let Err(e) = std::fs::write(&path, json) {
+        return Err(applying.failed(
+            serde_json::json!({"group": group, "error": e.to_string()}),
             format!(
-                "the previous offsets cannot be saved to {}: {e}",
+                "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
                 path.display()
             ),
-            "pick a writable --save-to; nothing was moved",
-        )
-    })?;
-    let detail =
-        serde_json::json!({"group": group, "plan": plan, "saved_to": path.display().to_string()});
-    crate::safety::audit(ctx.profile, "kafka reset-offsets", "started", &detail)?;
-    if let Err(e) = ticketing_kafka::commit_offsets(&ctx.settings.kafka, &group, &targets).await {
-        crate::safety::audit(
-            ctx.profile,
-            "kafka reset-offsets",
-            "failed",
-            &serde_json::json!({"group": group, "error": e.to_string()}),
-        )?;
-        return Err(unreachable(ctx, e));
+        ));
     }
-    crate::safety::audit(ctx.profile, "kafka reset-offsets", "done", &detail)?;
+    applying.progress(serde_json::json!({"saved_to": path.display().to_string()}))?;
+    if let Err(e) = ticketing_kafka::commit_offsets(&ctx.settings.kafka, &group, &targets).await {
+        let detail = serde_json::json!({"group": group, "error": e.to_string()});
+        let message = unreachable(ctx, e);
+        return Err(applying.failed(detail, message));
+    }
+    applying.done(serde_json::json!({"group": group, "moved": plan.len()}))?;
     eprintln!(
         "offsets moved; the previous ones are in {} (restore with --from-file {})",
         path.display(),
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to go on while `group` has active members (or they cannot be
+/// listed).
+async fn ensure_group_stopped(ctx: &Context, group: &str) -> Result<(), CliError> {
+    let members = ticketing_kafka::group_members(&ctx.settings.kafka, &group)
+        .await
+        .map_err(|e| {
+            CliError::usage(
+                format!("the broker could not list the members of `{group}` ({e}), so it is unknown whether its consumers are stopped"),
+                "check that the broker is reachable (opsctl kafka health), then run this again",
+            )
+        })?;
+    if members > 0 {
+        return Err(CliError::usage(
+            format!("group `{group}` has {members} active member(s); offsets of a running group cannot be moved"),
+            "stop its consumers first (scale the service to 0 tasks), then run this again",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -755,11 +763,21 @@ pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliEr
             args.timeout, ctx.settings.kafka.bootstrap_servers
         ),
     }
-    if !crate::safety::confirm(ctx.profile, "restarting the Kafka broker", &args.execute)? {
-        eprintln!("dry run: nothing was restarted; add --execute to restart");
+    let Some(applying) = Change::new(ctx, "kafka restart", &args.execute).begin(
+        "restarting the Kafka broker",
+        &plan,
+        1,
+    )?
+    else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let report = restart_now(ctx, plan, std::time::Duration::from_secs(args.timeout)).await?;
+    };
+    let report = match restart_now(ctx, plan, std::time::Duration::from_secs(args.timeout)).await {
+        Ok(report) => report,
+        Err(e) => {
+            return Err(applying.failed(serde_json::json!({"error": e.to_string()}), e));
+        }
+    };
+    applying.done(serde_json::to_value(&report).unwrap_or_default())?;
     output::emit(ctx.output, &report, || {
         format!(
             "restart command finished in {:.1} s{}; the broker answered {:.1} s after it\n",
@@ -775,48 +793,26 @@ pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliEr
     Ok(ExitCode::SUCCESS)
 }
 
-/// Restarts (audited) and waits for the broker; the DR runbook calls it too.
+/// Restarts and waits for the broker; the caller's change records it (the
+/// DR runbook calls it as a step).
 pub(crate) async fn restart_now(
     ctx: &Context,
     plan: RestartPlan,
     timeout: std::time::Duration,
 ) -> Result<RestartReport, CliError> {
-    crate::safety::audit(
-        ctx.profile,
-        "kafka restart",
-        "started",
-        &serde_json::to_value(&plan).unwrap_or_default(),
-    )?;
     let started = Instant::now();
     let deadline = started + timeout;
     let outcome = match &plan {
         RestartPlan::Local { command } => run_local(command, timeout).await.map(|()| Vec::new()),
         RestartPlan::Ssm { .. } => crate::aws::restart_broker(ctx, deadline).await,
     };
-    let instances = match outcome {
-        Ok(i) => i,
-        Err(e) => {
-            crate::safety::audit(
-                ctx.profile,
-                "kafka restart",
-                "failed",
-                &serde_json::json!({"error": e.to_string()}),
-            )?;
-            return Err(e);
-        }
-    };
+    let instances = outcome?;
     let command_seconds = started.elapsed().as_secs_f64();
     let waited = Instant::now();
     loop {
         match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
             Ok(_) => break,
             Err(e) if Instant::now() >= deadline => {
-                crate::safety::audit(
-                    ctx.profile,
-                    "kafka restart",
-                    "failed",
-                    &serde_json::json!({"error": e.to_string()}),
-                )?;
                 return Err(CliError::Failed(anyhow::anyhow!(
                     "the restart command ran but the broker did not answer within {} s: {e}; check the broker's log",
                     timeout.as_secs()
@@ -831,12 +827,6 @@ pub(crate) async fn restart_now(
         broker_answered_after_seconds: waited.elapsed().as_secs_f64(),
         instances,
     };
-    crate::safety::audit(
-        ctx.profile,
-        "kafka restart",
-        "done",
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
     Ok(report)
 }
 

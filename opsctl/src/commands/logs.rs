@@ -10,10 +10,10 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use ticketing_catalog::logs;
 
+use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum LogsCommand {
@@ -199,18 +199,14 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
             let (client, groups) = plan(ctx, &args.retention).await?;
             let changes: Vec<&GroupPlan> = groups.iter().filter(|g| g.change).collect();
             eprint!("{}", render(&groups));
-            const COMMAND: &str = "logs retention apply";
-            if !safety::begin(
-                ctx.profile,
-                ctx.output,
-                COMMAND,
+            let Some(applying) = Change::new(ctx, "logs retention apply", &args.execute).begin(
                 "changing log retention",
                 &changes,
                 changes.len(),
-                &args.execute,
-            )? {
-                return Ok(ExitCode::SUCCESS);
-            }
+            )?
+            else {
+                return Ok(change::unchanged(ctx.output));
+            };
             for g in &changes {
                 if let Err(e) = client
                     .put_retention_policy()
@@ -220,18 +216,14 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
                     .await
                 {
                     let error = aws_sdk_cloudwatchlogs::error::DisplayErrorContext(e).to_string();
-                    return Err(safety::failed(
-                        ctx.profile,
-                        COMMAND,
+                    return Err(applying.failed(
                         serde_json::json!({"group": g.group, "error": error}),
                         format!("setting the retention of {} failed: {error}", g.group),
                     ));
                 }
             }
-            safety::finish(
-                ctx.profile,
+            applying.finish(
                 ctx.output,
-                COMMAND,
                 changes.len(),
                 format!("set the retention of {} log group(s)\n", changes.len()),
             )

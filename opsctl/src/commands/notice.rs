@@ -20,10 +20,10 @@ use ticketing_catalog::notices::{self, Template};
 use ticketing_catalog::ServiceName;
 use uuid::Uuid;
 
+use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 /// How long an operator token minted for one command lives.
 const OPERATOR_TOKEN_SECONDS: i64 = 300;
@@ -286,30 +286,20 @@ async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, CliError> {
         t.message_ko,
         t.message_en
     );
-    const COMMAND: &str = "notice post";
-    if !safety::begin(
-        ctx.profile,
-        ctx.output,
-        COMMAND,
+    let Some(applying) = Change::new(ctx, "notice post", &args.execute).begin(
         "posting a customer notice",
         &planned,
         1,
-        &args.execute,
-    )? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let notice = Api::new(ctx, true)?.post(&planned).await.map_err(|e| {
-        safety::failed(
-            ctx.profile,
-            COMMAND,
-            serde_json::json!({"error": e.to_string()}),
-            e.to_string(),
-        )
-    })?;
-    safety::finish(
-        ctx.profile,
+    )?
+    else {
+        return Ok(change::unchanged(ctx.output));
+    };
+    let notice = match Api::new(ctx, true)?.post(&planned).await {
+        Ok(notice) => notice,
+        Err(e) => return Err(applying.failed(serde_json::json!({"error": e.to_string()}), e)),
+    };
+    applying.finish(
         ctx.output,
-        COMMAND,
         1,
         format!(
             "notice {} posted: customers see it at GET /api/notices\n",
@@ -338,32 +328,23 @@ async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, CliError> {
             .map(|id| format!("\n  {id}"))
             .collect::<String>()
     );
-    const COMMAND: &str = "notice end";
-    if !safety::begin(
-        ctx.profile,
-        ctx.output,
-        COMMAND,
+    let Some(applying) = Change::new(ctx, "notice end", &args.execute).begin(
         "ending customer notices",
         &targets,
         targets.len(),
-        &args.execute,
-    )? {
-        return Ok(ExitCode::SUCCESS);
-    }
+    )?
+    else {
+        return Ok(change::unchanged(ctx.output));
+    };
     for id in &targets {
-        api.end(*id).await.map_err(|e| {
-            safety::failed(
-                ctx.profile,
-                COMMAND,
-                serde_json::json!({"notice": id, "error": e.to_string()}),
-                e.to_string(),
-            )
-        })?;
+        if let Err(e) = api.end(*id).await {
+            return Err(
+                applying.failed(serde_json::json!({"notice": id, "error": e.to_string()}), e)
+            );
+        }
     }
-    safety::finish(
-        ctx.profile,
+    applying.finish(
         ctx.output,
-        COMMAND,
         targets.len(),
         format!("{} notice(s) ended\n", targets.len()),
     )

@@ -21,11 +21,11 @@ use ticketing_config::Secrets;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
 
+use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
 use crate::output::OutputFormat;
-use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum OutboxCommand {
@@ -251,12 +251,14 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
             output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
         );
     }
-    if !safety::confirm(ctx.profile, "re-sending outbox events", &args.execute)? {
-        eprintln!("dry run: nothing was sent; add --execute to re-send");
+    let Some(applying) = Change::new(ctx, "outbox replay", &args.execute).begin(
+        "re-sending outbox events",
+        &serde_json::json!({"selection": selection, "events": total, "rate": args.rate}),
+        usize::try_from(total).unwrap_or_default(),
+    )?
+    else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let detail = serde_json::json!({"selection": selection, "events": total, "rate": args.rate});
-    safety::audit(ctx.profile, "outbox replay", "started", &detail)?;
+    };
     let options = ReplayOptions {
         rate_per_second: args.rate,
         stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
@@ -298,13 +300,12 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
             Ok(done) => published += done.published,
             Err(e) => {
                 let detail = serde_json::json!({"service": service.as_str(), "error": e.to_string(), "published_before": published});
-                safety::audit(ctx.profile, "outbox replay", "failed", &detail)?;
-                return Err(CliError::Failed(anyhow::anyhow!("{service}: {e}")));
+                return Err(applying.failed(detail, format!("{service}: {e}")));
             }
         }
     }
     let detail = serde_json::json!({"selection": selection, "published": published});
-    safety::audit(ctx.profile, "outbox replay", "done", &detail)?;
+    applying.done(detail)?;
     // JSON lines throughout for CI: plan, progress, result.
     match ctx.output {
         OutputFormat::Json => println!("{}", serde_json::json!({"published": published})),

@@ -21,10 +21,10 @@ use ticketing_config::Secrets;
 use ticketing_portone::{PaymentStatus, PortOne, PortOneError, WebhookNotice};
 use uuid::Uuid;
 
+use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum ReservationsCommand {
@@ -239,24 +239,22 @@ async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, CliEr
         lines.len(),
         args.older_than.as_secs()
     );
-    if !safety::confirm(ctx.profile, "re-announcing payments", &args.execute)? {
+    let Some(applying) = Change::new(ctx, "reservations reconcile", &args.execute).begin(
+        "re-announcing payments",
+        &serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "pending": lines.len(), "to_announce": to_announce, "reservations": lines}),
+        to_announce,
+    )?
+    else {
         output::emit(ctx.output, &lines, || render(&lines));
-        eprintln!("dry run: nothing was sent; add --execute to re-announce");
         return Ok(ExitCode::SUCCESS);
-    }
-    let detail = serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "pending": lines.len(), "to_announce": to_announce});
-    safety::audit(ctx.profile, "reservations reconcile", "started", &detail)?;
+    };
     let summary = apply(ctx, &mut lines).await?;
-    safety::audit(
-        ctx.profile,
-        "reservations reconcile",
-        if summary.failed == 0 {
-            "done"
-        } else {
-            "failed"
-        },
-        &serde_json::to_value(&summary).unwrap_or_default(),
-    )?;
+    let detail = serde_json::to_value(&summary).unwrap_or_default();
+    if summary.failed == 0 {
+        applying.done(detail)?;
+    } else {
+        applying.ended_with_failures(detail)?;
+    }
     output::emit(
         ctx.output,
         &serde_json::json!({"summary": summary, "reservations": lines}),

@@ -15,11 +15,11 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::change::{Change, ExecuteArgs};
 use crate::commands::cost::{Prices, SizeProfile};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;
-use crate::safety::{self, ExecuteArgs};
 
 /// One year, as the APIs spell durations.
 pub const ONE_YEAR_SECONDS: i64 = 31_536_000;
@@ -535,26 +535,19 @@ pub async fn purchase(
         .filter(|l| l.to_buy == 0)
         .map(|l| l.class.clone())
         .collect();
-    if buys.is_empty() {
-        eprintln!("everything is already reserved; nothing to buy");
-        return Ok((
-            plan.clone(),
-            Some(Purchased {
-                bought: vec![],
-                already_covered: covered,
-            }),
-        ));
-    }
-    if !safety::confirm(ctx.profile, "buying reserved capacity", &args.execute)? {
-        eprintln!("dry run: nothing was bought; add --execute to buy");
-        return Ok((plan, None));
-    }
-    safety::audit(
-        ctx.profile,
-        "reserved purchase",
-        "started",
-        &serde_json::to_value(&buys).unwrap_or_default(),
-    )?;
+    let Some(applying) = Change::new(ctx, "reserved purchase", &args.execute).begin(
+        "buying reserved capacity",
+        &buys,
+        buys.len(),
+    )?
+    else {
+        // Nothing to buy is an outcome (everything covered); a dry run is not.
+        let outcome = buys.is_empty().then_some(Purchased {
+            bought: vec![],
+            already_covered: covered,
+        });
+        return Ok((plan, outcome));
+    };
     let mut bought = Vec::new();
     for line in buys {
         let Some(offering) = &line.offering else {
@@ -584,46 +577,28 @@ pub async fn purchase(
         };
         match result {
             Ok(()) => {
-                safety::audit(
-                    ctx.profile,
-                    "reserved purchase",
-                    "bought",
-                    &serde_json::json!({"id": line.reservation_id, "class": line.class, "count": line.to_buy, "offering": offering.id}),
-                )?;
+                applying.progress(serde_json::json!({"action": "bought", "id": line.reservation_id, "class": line.class, "count": line.to_buy, "offering": offering.id}))?;
                 bought.push(line.reservation_id.clone());
             }
             // Our id already taken: the purchase was made before.
             Err(e) if e.contains("AlreadyExists") => {
-                safety::audit(
-                    ctx.profile,
-                    "reserved purchase",
-                    "already-bought",
-                    &serde_json::json!({"id": line.reservation_id}),
+                applying.progress(
+                    serde_json::json!({"action": "already-bought", "id": line.reservation_id}),
                 )?;
             }
             Err(e) => {
-                safety::audit(
-                    ctx.profile,
-                    "reserved purchase",
-                    "failed",
-                    &serde_json::json!({"id": line.reservation_id, "error": e, "bought_before": bought}),
-                )?;
-                return Err(failed(
-                    &format!(
-                        "buying {} ({}) failed after buying {:?}; run the command again: what was bought is covered",
-                        line.reservation_id, line.class, bought
-                    ),
-                    e,
+                let message = format!(
+                    "buying {} ({}) failed after buying {:?}; run the command again: what was bought is covered: {e}; check the AWS credentials and region",
+                    line.reservation_id, line.class, bought
+                );
+                return Err(applying.failed(
+                    serde_json::json!({"id": line.reservation_id, "error": e, "bought_before": bought}),
+                    message,
                 ));
             }
         }
     }
-    safety::audit(
-        ctx.profile,
-        "reserved purchase",
-        "done",
-        &serde_json::json!({"bought": bought}),
-    )?;
+    applying.done(serde_json::json!({"bought": bought}))?;
     Ok((
         plan,
         Some(Purchased {

@@ -302,3 +302,15 @@ pub async fn moto_sdk(region: &str) -> aws_config::SdkConfig {
 pub fn temp_audit_log(prefix: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("{prefix}-{}.jsonl", Uuid::new_v4().simple()))
 }
+
+/// The phases of the audit log at `path`, in order (none when it does not
+/// exist).
+#[allow(dead_code)]
+pub fn audit_phases(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("an audit line is JSON"))
+        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
+        .collect()
+}

@@ -24,10 +24,11 @@ use serde::Serialize;
 use ticketing_catalog::portone as names;
 
 use super::{key_mode, PortOneSecret};
+use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output;
-use crate::safety::{self, ExecuteArgs};
+use crate::output::{self, OutputFormat};
+use crate::runbook::{Runbook, StepLog};
 
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
@@ -168,14 +169,6 @@ pub fn settled(service: &aws_sdk_ecs::types::Service, target: &str) -> Result<bo
 
 /// A step of the run, with its duration.
 #[derive(Serialize, Debug, Clone)]
-pub struct Step {
-    pub step: String,
-    pub seconds: f64,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Serialize, Debug, Clone)]
 pub struct Report {
     pub env: String,
     pub service: String,
@@ -185,7 +178,7 @@ pub struct Report {
     pub skipped: Vec<(i32, String)>,
     pub test_keys: bool,
     pub executed: bool,
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepLog>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
@@ -406,48 +399,6 @@ async fn wait_stable(
     }
 }
 
-/// Runs `f` as a step: its duration, outcome and an audit entry.
-async fn step<F, Fut>(
-    ctx: &Context,
-    command: &str,
-    steps: &mut Vec<Step>,
-    name: &str,
-    f: F,
-) -> Result<(), CliError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<String, String>>,
-{
-    let started = Instant::now();
-    let result = f().await;
-    let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    let (ok, detail) = match &result {
-        Ok(d) => (true, d.clone()),
-        Err(e) => (false, e.clone()),
-    };
-    eprintln!(
-        "[{seconds:>6.1}s] {} {name}: {detail}",
-        if ok { "ok  " } else { "FAIL" }
-    );
-    safety::audit(
-        ctx.profile,
-        command,
-        if ok { "step" } else { "failed" },
-        &serde_json::json!({"step": name, "detail": detail, "seconds": seconds}),
-    )?;
-    steps.push(Step {
-        step: name.to_owned(),
-        seconds,
-        ok,
-        detail: detail.clone(),
-    });
-    result.map(|_| ()).map_err(|e| {
-        CliError::Failed(anyhow::anyhow!(
-            "step `{name}` failed: {e}; the steps before it stand (see the audit log)"
-        ))
-    })
-}
-
 fn render(r: &Report) -> String {
     let mut out = format!(
         "{} on {} ({}): {} -> {}{}\n",
@@ -477,21 +428,24 @@ fn render(r: &Report) -> String {
     out
 }
 
-/// Audits and prints the report of a run, then passes its outcome on.
+/// Prints the report of a run and ends its change with the outcome.
 fn finish(
-    ctx: &Context,
-    command: &str,
+    format: OutputFormat,
+    applying: Applying,
     report: &Report,
     result: Result<(), CliError>,
 ) -> Result<(), CliError> {
-    safety::audit(
-        ctx.profile,
-        command,
-        if result.is_ok() { "done" } else { "failed" },
-        &serde_json::to_value(report).unwrap_or_default(),
-    )?;
-    output::emit(ctx.output, report, || render(report));
-    result
+    let detail = serde_json::to_value(report).unwrap_or_default();
+    output::emit(format, report, || render(report));
+    match result {
+        Ok(()) => applying.done(detail),
+        Err(e) => Err(applying.failed(detail, e)),
+    }
+}
+
+/// What to do after a step of a rollback or switch-back failed.
+fn after_failure(_step: &str) -> String {
+    "the steps before it stand (see the audit log)".to_owned()
 }
 
 pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
@@ -550,27 +504,20 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             ticketing_catalog::notices::PAYMENT_PAUSED.name
         );
     }
-    if !safety::confirm(
-        ctx.profile,
+    let Some(applying) = Change::new(ctx, "portone rollback", &args.execute).begin(
         "rolling back the payment service",
-        &args.execute,
-    )? {
-        eprintln!("dry run: nothing was changed; add --execute to roll back");
+        &report,
+        1,
+    )?
+    else {
         output::emit(ctx.output, &report, String::new);
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     report.executed = true;
-    let command = "portone rollback";
-    safety::audit(
-        ctx.profile,
-        command,
-        "started",
-        &serde_json::to_value(&report).unwrap_or_default(),
-    )?;
-    let mut steps = Vec::new();
+    let mut book = Runbook::new(&applying, "rollback", after_failure);
     let result = async {
         if args.notify_customers {
-            step(ctx, command, &mut steps, "tell customers", || async {
+            book.step("tell customers", async {
                 crate::commands::notice::post_template(
                     ctx,
                     &ticketing_catalog::notices::PAYMENT_PAUSED,
@@ -581,22 +528,16 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             })
             .await?;
         }
-        step(
-            ctx,
-            command,
-            &mut steps,
-            "mark the running revision failed",
-            || async {
-                tag(&ecs, &from, "FAILED")
-                    .await
-                    .map(|()| format!("{} tagged FAILED", from.rsplit('/').next().unwrap_or(&from)))
-            },
-        )
+        book.step("mark the running revision failed", async {
+            tag(&ecs, &from, "FAILED")
+                .await
+                .map(|()| format!("{} tagged FAILED", from.rsplit('/').next().unwrap_or(&from)))
+        })
         .await?;
         if let Some(test) = &test_keys {
             let main = names::secret_name(env);
             let live = names::live_keys_secret_name(env);
-            step(ctx, command, &mut steps, "save the live keys", || async {
+            book.step("save the live keys", async {
                 let current = sm
                     .get_secret_value()
                     .secret_id(&main)
@@ -620,20 +561,14 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
                 }
             })
             .await?;
-            step(
-                ctx,
-                command,
-                &mut steps,
-                "switch to the test keys",
-                || async {
-                    put_secret(&sm, &main, test)
-                        .await
-                        .map(|()| format!("{main} now holds the test keys"))
-                },
-            )
+            book.step("switch to the test keys", async {
+                put_secret(&sm, &main, test)
+                    .await
+                    .map(|()| format!("{main} now holds the test keys"))
+            })
             .await?;
         }
-        step(ctx, command, &mut steps, "update the service", || async {
+        book.step("update the service", async {
             ecs.update_service()
                 .cluster(&cluster)
                 .service(names::SERVICE)
@@ -650,31 +585,26 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
                 .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
         })
         .await?;
-        step(ctx, command, &mut steps, "wait until stable", || {
+        book.step(
+            "wait until stable",
             wait_stable(
                 &ecs,
                 &cluster,
                 &choice.target.arn,
                 Duration::from_secs(args.timeout),
-            )
-        })
-        .await?;
-        step(
-            ctx,
-            command,
-            &mut steps,
-            "record the revision as good",
-            || async {
-                tag(&ecs, &choice.target.arn, "COMPLETED")
-                    .await
-                    .map(|()| "tagged COMPLETED".to_owned())
-            },
+            ),
         )
+        .await?;
+        book.step("record the revision as good", async {
+            tag(&ecs, &choice.target.arn, "COMPLETED")
+                .await
+                .map(|()| "tagged COMPLETED".to_owned())
+        })
         .await
     }
     .await;
-    report.steps = steps;
-    finish(ctx, command, &report, result)?;
+    report.steps = book.into_log();
+    finish(ctx.output, applying, &report, result)?;
     if args.test_keys {
         eprintln!(
             "payments now run on PortOne's test keys; once fixed, switch back: opsctl --env {env} portone switch-back --execute"
@@ -714,38 +644,25 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
             ""
         }
     );
-    if !safety::confirm(
-        ctx.profile,
+    let Some(applying) = Change::new(ctx, "portone switch-back", &args.execute).begin(
         "switching PortOne back to live keys",
-        &args.execute,
-    )? {
-        eprintln!("dry run: nothing was changed; add --execute to switch back");
+        &serde_json::json!({"secret": main, "from": live}),
+        1,
+    )?
+    else {
         output::emit(ctx.output, &report, String::new);
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     report.executed = true;
-    let command = "portone switch-back";
-    safety::audit(
-        ctx.profile,
-        command,
-        "started",
-        &serde_json::json!({"secret": main, "from": live}),
-    )?;
-    let mut steps = Vec::new();
+    let mut book = Runbook::new(&applying, "switch-back", after_failure);
     let result = async {
-        step(
-            ctx,
-            command,
-            &mut steps,
-            "put the live keys back",
-            || async {
-                put_secret(&sm, &main, &live_keys)
-                    .await
-                    .map(|()| format!("{main} holds the live keys"))
-            },
-        )
+        book.step("put the live keys back", async {
+            put_secret(&sm, &main, &live_keys)
+                .await
+                .map(|()| format!("{main} holds the live keys"))
+        })
         .await?;
-        step(ctx, command, &mut steps, "restart the tasks", || async {
+        book.step("restart the tasks", async {
             ecs.update_service()
                 .cluster(&cluster)
                 .service(names::SERVICE)
@@ -756,33 +673,28 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
                 .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
         })
         .await?;
-        step(ctx, command, &mut steps, "wait until stable", || {
-            wait_stable(&ecs, &cluster, &running, Duration::from_secs(args.timeout))
-        })
+        book.step(
+            "wait until stable",
+            wait_stable(&ecs, &cluster, &running, Duration::from_secs(args.timeout)),
+        )
         .await?;
         if args.notify_customers {
-            step(
-                ctx,
-                command,
-                &mut steps,
-                "end the customer notice",
-                || async {
-                    crate::commands::notice::end_template(
-                        ctx,
-                        &ticketing_catalog::notices::PAYMENT_PAUSED,
-                    )
-                    .await
-                    .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
-                    .map_err(|e| e.to_string())
-                },
-            )
+            book.step("end the customer notice", async {
+                crate::commands::notice::end_template(
+                    ctx,
+                    &ticketing_catalog::notices::PAYMENT_PAUSED,
+                )
+                .await
+                .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
+                .map_err(|e| e.to_string())
+            })
             .await?;
         }
         Ok(())
     }
     .await;
-    report.steps = steps;
-    finish(ctx, command, &report, result)?;
+    report.steps = book.into_log();
+    finish(ctx.output, applying, &report, result)?;
     Ok(ExitCode::SUCCESS)
 }
 

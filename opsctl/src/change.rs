@@ -1,0 +1,315 @@
+//! The one change envelope every command that changes the world goes
+//! through: the command computes a plan from what it found and prints it,
+//! then [`Change::begin`] records it (`planned`), stops on an empty plan or
+//! a dry run (one message each), asks for the typed confirmation in `prod`
+//! unless `--yes`, records `started` and hands back an [`Applying`]; the
+//! command applies the plan through it and ends with `done` or `failed`
+//! (an apply abandoned by an early return is recorded as `failed` too).
+//!
+//! The audit log is JSON lines at `OPSCTL_AUDIT_LOG`, or
+//! `$XDG_STATE_HOME/opsctl/audit.jsonl`, or `~/.local/state/opsctl/audit.jsonl`.
+//! Each entry has one of the phases of [`Phase`].
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use clap::Args;
+use serde::Serialize;
+use ticketing_config::Profile;
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{self, OutputFormat};
+
+/// The flags of a mutating command.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecuteArgs {
+    /// Carry out the plan. Without it the command only prints what it would do.
+    #[arg(long)]
+    pub execute: bool,
+    /// Skip the typed confirmation that `--env prod` asks for (for CI jobs
+    /// that were approved elsewhere).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// The audit log file.
+pub fn audit_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPSCTL_AUDIT_LOG") {
+        return PathBuf::from(path);
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("opsctl").join("audit.jsonl")
+}
+
+/// The phases an audit entry records.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The plan as computed, dry run or not.
+    Planned,
+    /// Confirmed; the apply begins.
+    Started,
+    /// One step of the apply done (a purchase, a runbook step).
+    Progress,
+    /// The apply finished.
+    Done,
+    /// The apply failed or stopped before it finished.
+    Failed,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    at: String,
+    user: String,
+    env: &'a str,
+    command: &'a str,
+    phase: Phase,
+    detail: &'a serde_json::Value,
+}
+
+/// Appends one entry; a log that cannot be written stops the change.
+fn audit(
+    profile: Profile,
+    command: &str,
+    phase: Phase,
+    detail: &serde_json::Value,
+) -> Result<(), CliError> {
+    let path = audit_path();
+    let entry = Entry {
+        at: Utc::now().to_rfc3339(),
+        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        env: profile.as_str(),
+        command,
+        phase,
+        detail,
+    };
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
+        line.push('\n');
+        // One locked write per entry: two opsctl runs (or two tests) that
+        // append at the same moment never interleave their lines.
+        file.lock()?;
+        file.write_all(line.as_bytes())
+    };
+    write().map_err(|e| {
+        CliError::usage(
+            format!("the audit log {} cannot be written: {e}", path.display()),
+            "set OPSCTL_AUDIT_LOG to a writable file; nothing was changed",
+        )
+    })
+}
+
+/// Decides whether to act: `Ok(false)` for a dry run, `Ok(true)` to go
+/// ahead. In `prod` the operator types the environment name, unless `--yes`.
+fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, CliError> {
+    if !args.execute {
+        return Ok(false);
+    }
+    if profile != Profile::Prod || args.yes {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::usage(
+            format!("{what} in prod needs a typed confirmation, and stdin is not a terminal"),
+            "run it from a terminal, or add --yes if the change was approved elsewhere",
+        ));
+    }
+    eprint!("{what} in PROD. Type `prod` to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Failed(e.into()))?;
+    if answer.trim() != "prod" {
+        return Err(CliError::usage(
+            "not confirmed; nothing was changed",
+            "type `prod` exactly to go ahead",
+        ));
+    }
+    Ok(true)
+}
+
+/// A change a command is about to make: who makes it, where, and with
+/// which flags.
+pub struct Change<'a> {
+    profile: Profile,
+    command: &'static str,
+    args: &'a ExecuteArgs,
+}
+
+impl<'a> Change<'a> {
+    /// `command` is how the audit log names it (`"kafka reset-offsets"`).
+    pub fn new(ctx: &Context, command: &'static str, args: &'a ExecuteArgs) -> Change<'a> {
+        Change {
+            profile: ctx.profile,
+            command,
+            args,
+        }
+    }
+
+    /// Records the plan (`planned`), then decides: `None` when it holds no
+    /// change or this is a dry run (each said once on stderr), otherwise
+    /// the confirmation `what` names (prod only), `started`, and the handle
+    /// to apply through. The caller has printed the plan already.
+    pub fn begin(
+        self,
+        what: &str,
+        plan: &impl Serialize,
+        changes: usize,
+    ) -> Result<Option<Applying>, CliError> {
+        let plan = serde_json::to_value(plan).unwrap_or_default();
+        audit(
+            self.profile,
+            self.command,
+            Phase::Planned,
+            &serde_json::json!({"changes": changes, "execute": self.args.execute, "plan": plan}),
+        )?;
+        if changes == 0 {
+            eprintln!("nothing to change");
+            return Ok(None);
+        }
+        if !confirm(self.profile, what, self.args)? {
+            eprintln!("{DRY_RUN}");
+            return Ok(None);
+        }
+        audit(self.profile, self.command, Phase::Started, &plan)?;
+        Ok(Some(Applying {
+            profile: self.profile,
+            command: self.command,
+            ended: false,
+        }))
+    }
+}
+
+/// What a command that counts its changes prints when it made none (an
+/// empty plan or a dry run): `{"changed": 0}` for JSON readers.
+pub fn unchanged(format: OutputFormat) -> std::process::ExitCode {
+    output::emit(format, &serde_json::json!({"changed": 0}), String::new);
+    std::process::ExitCode::SUCCESS
+}
+
+/// What a dry run says, the same for every command.
+pub const DRY_RUN: &str = "dry run: nothing was changed; add --execute to apply";
+
+/// A confirmed change being applied. It ends with [`Applying::done`] or
+/// [`Applying::failed`]; dropped without either (an early `?` return) it
+/// records `failed`.
+pub struct Applying {
+    profile: Profile,
+    command: &'static str,
+    ended: bool,
+}
+
+impl Applying {
+    /// Records one step of the apply.
+    pub fn progress(&self, detail: serde_json::Value) -> Result<(), CliError> {
+        audit(self.profile, self.command, Phase::Progress, &detail)
+    }
+
+    /// Records the end of the apply.
+    pub fn done(mut self, detail: serde_json::Value) -> Result<(), CliError> {
+        self.ended = true;
+        audit(self.profile, self.command, Phase::Done, &detail)
+    }
+
+    /// Records the failure and returns the error to stop with (`message`
+    /// says what failed; `detail` is the audit record).
+    pub fn failed(
+        mut self,
+        detail: serde_json::Value,
+        message: impl std::fmt::Display,
+    ) -> CliError {
+        self.ended = true;
+        if let Err(e) = audit(self.profile, self.command, Phase::Failed, &detail) {
+            return e;
+        }
+        CliError::Failed(anyhow::anyhow!("{message}"))
+    }
+
+    /// Records the end of an apply that counts its changes, and prints
+    /// `{"changed": n}` (or `summary` for people).
+    pub fn finish(
+        self,
+        format: OutputFormat,
+        changed: usize,
+        summary: String,
+    ) -> Result<std::process::ExitCode, CliError> {
+        let outcome = serde_json::json!({"changed": changed});
+        self.done(outcome.clone())?;
+        output::emit(format, &outcome, || summary);
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+
+    /// Records that the apply ended with some of its changes failed (the
+    /// command reports them and exits with a problem code itself).
+    pub fn ended_with_failures(mut self, detail: serde_json::Value) -> Result<(), CliError> {
+        self.ended = true;
+        audit(self.profile, self.command, Phase::Failed, &detail)
+    }
+}
+
+#[cfg(test)]
+impl Applying {
+    /// A handle for unit tests of code that takes one (writes nothing
+    /// when dropped).
+    pub(crate) fn for_test() -> Applying {
+        Applying {
+            profile: Profile::Local,
+            command: "test",
+            ended: true,
+        }
+    }
+}
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = audit(
+                self.profile,
+                self.command,
+                Phase::Failed,
+                &serde_json::json!({"error": "the change stopped before it finished"}),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_execute_nothing_happens_and_local_needs_no_confirmation() {
+        let dry = ExecuteArgs::default();
+        assert!(!confirm(Profile::Prod, "x", &dry).expect("dry run"));
+        let go = ExecuteArgs {
+            execute: true,
+            yes: false,
+        };
+        assert!(confirm(Profile::Local, "x", &go).expect("local"));
+        let approved = ExecuteArgs {
+            execute: true,
+            yes: true,
+        };
+        assert!(confirm(Profile::Prod, "x", &approved).expect("approved"));
+        // Tests have no terminal: prod without --yes is refused, not assumed.
+        if !std::io::stdin().is_terminal() {
+            let refused = confirm(Profile::Prod, "x", &go).expect_err("needs a terminal");
+            assert!(refused.to_string().contains("prod"), "{refused}");
+        }
+    }
+}
