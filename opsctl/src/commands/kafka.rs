@@ -611,7 +611,7 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
 /// Refuses to go on while `group` has active members (or they cannot be
 /// listed).
 async fn ensure_group_stopped(ctx: &Context, group: &str) -> Result<(), CliError> {
-    let members = ticketing_kafka::group_members(&ctx.settings.kafka, &group)
+    let members = ticketing_kafka::group_members(&ctx.settings.kafka, group)
         .await
         .map_err(|e| {
             CliError::usage(
