@@ -90,6 +90,17 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     assert_eq!(anonymous.status(), 401);
     assert_eq!(booking.notices().await.1.len(), 1, "still shown");
 
+    // Ending, planned: recorded as a plan, the notice still shown.
+    let end_plan = common::temp_audit_log("notice-end");
+    let end_plan_path = end_plan.display().to_string();
+    let mut dry_vars = vars;
+    dry_vars[1] = ("OPSCTL_AUDIT_LOG", end_plan_path.as_str());
+    let dry = common::opsctl(&["notice", "end", "--template", "booking-delay"], &dry_vars).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(common::audit_phases(&end_plan), ["planned"]);
+    assert_eq!(booking.notices().await.1.len(), 1, "a dry run ends nothing");
+    let _ = std::fs::remove_file(&end_plan);
+
     let ended = common::opsctl(
         &["notice", "end", "--template", "booking-delay", "--execute"],
         &vars,

@@ -200,6 +200,11 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
     );
     assert_eq!(running(&ecs).await, live, "a dry run changes nothing");
     assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned"],
+        "a dry run records only its plan"
+    );
 
     let run = opsctl(
         &[
@@ -280,6 +285,14 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         again.stderr
     );
     assert_eq!(running(&ecs).await, good);
+
+    // The switch-back's dry run: recorded as a plan, nothing changed.
+    let switch_plan = common::temp_audit_log("switch-back");
+    let dry = opsctl(&["--env", "prod", "portone", "switch-back"], &switch_plan).await;
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert_eq!(common::audit_phases(&switch_plan), ["planned"]);
+    assert_ne!(secret(&sm, "ticketing/prod/portone").await, LIVE);
+    let _ = std::fs::remove_file(&switch_plan);
 
     let back = opsctl(
         &[

@@ -275,6 +275,11 @@ async fn the_mvp_reservations_are_planned_bought_on_execute_and_never_twice() {
         .expect("dry run");
     assert!(outcome.is_none());
     assert!(aws.rds.lock().expect("state").is_empty());
+    let phases: Vec<String> = audit_lines("ticketing-rds-ri-2027")
+        .iter()
+        .filter_map(|e| e["phase"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(phases, ["planned"], "a dry run records only its plan");
 
     let (_, outcome) = reserved::purchase(&ctx, &clients, &args(SizeProfile::Mvp, true), now())
         .await
