@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
-    alarms, cost, cost_report, cqrs, dashboards, dr, failover, infra, kafka, logs, notice, outbox,
-    portone, reservations, reserved, status,
+    alarms, cost, cost_report, cqrs, dashboards, infra, logs, notice, outbox, portone,
+    reservations, reserved, status,
 };
 use crate::context::{Context, GlobalArgs};
 use crate::error::CliError;
@@ -166,11 +167,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,
         Command::Kafka { command } => match command {
-            KafkaCommand::Health => kafka::health(&ctx).await,
-            KafkaCommand::Lag(args) => kafka::lag(&ctx, args).await,
-            KafkaCommand::ResetOffsets(args) => kafka::reset_offsets(&ctx, args).await,
-            KafkaCommand::VerifySegments(args) => kafka::verify_segments(&ctx, args).await,
-            KafkaCommand::Restart(args) => kafka::restart(&ctx, args).await,
+            KafkaCommand::Health => kafka::health::health(&ctx).await,
+            KafkaCommand::Lag(args) => kafka::lag::lag(&ctx, args).await,
+            KafkaCommand::ResetOffsets(args) => kafka::reset::reset_offsets(&ctx, args).await,
+            KafkaCommand::VerifySegments(args) => kafka::verify::verify_segments(&ctx, args).await,
+            KafkaCommand::Restart(args) => kafka::restart::restart(&ctx, args).await,
             KafkaCommand::Dr(args) => dr::exec(&ctx, args).await,
             KafkaCommand::FailoverDrill(args) => failover::exec(&ctx, args).await,
         },

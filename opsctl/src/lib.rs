@@ -8,12 +8,14 @@
 //! `status`: something is down), 2 usage or configuration error, 3 the
 //! command could not do its job (a dependency it needs is unreachable).
 
+pub mod args;
 pub mod aws;
 pub mod change;
 pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod ops;
 pub mod output;
 pub mod runbook;
 pub mod segments;

@@ -5,8 +5,6 @@ pub mod cost;
 pub mod cost_report;
 pub mod cqrs;
 pub mod dashboards;
-pub mod dr;
-pub mod failover;
 pub mod infra;
 pub mod kafka;
 pub mod logs;

@@ -15,7 +15,6 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use serde::Deserialize;
 use ticketing_catalog::notices::{self, Template};
 use ticketing_catalog::ServiceName;
 use uuid::Uuid;
@@ -23,10 +22,8 @@ use uuid::Uuid;
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::ops::notices::{body, Api, Notice};
 use crate::output;
-
-/// How long an operator token minted for one command lives.
-const OPERATOR_TOKEN_SECONDS: i64 = 300;
 
 #[derive(Subcommand, Debug)]
 pub enum NoticeCommand {
@@ -69,166 +66,6 @@ fn template_arg(raw: &str) -> Result<Template, String> {
         let names: Vec<&str> = notices::TEMPLATES.iter().map(|t| t.name).collect();
         format!("no template `{raw}`; expected one of {}", names.join(", "))
     })
-}
-
-/// A notice as the platform returns it (event-service's own type).
-pub use event_service::notices::Notice;
-
-#[derive(Deserialize)]
-struct Active {
-    notices: Vec<Notice>,
-}
-
-/// The platform's notices API, reached through the gateway.
-struct Api {
-    base: reqwest::Url,
-    http: reqwest::Client,
-    token: Option<String>,
-}
-
-fn unreachable(base: &reqwest::Url, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
-        "the platform's gateway at {base} did not answer: {e}; check services.api_gateway.url and `opsctl status`"
-    ))
-}
-
-impl Api {
-    /// `operator`: mint a token for calls that change notices.
-    fn new(ctx: &Context, operator: bool) -> Result<Api, CliError> {
-        let base = ctx
-            .settings
-            .services
-            .endpoint(ServiceName::ApiGateway)
-            .url
-            .clone();
-        let token = if operator {
-            let key = ticketing_config::Secrets::jwt_signing_key_from_env(ctx.profile)
-                .map_err(|e| CliError::usage(e.to_string(), "export JWT_SIGNING_KEY (the platform's access-token key) for this environment"))?;
-            let now = Utc::now();
-            let claims = ticketing_tokens::AccessClaims {
-                sub: operator_id(),
-                iss: ctx.settings.booking.jwt_issuer.clone(),
-                iat: now.timestamp(),
-                exp: now.timestamp() + OPERATOR_TOKEN_SECONDS,
-                role: Some(ticketing_tokens::Role::Operator),
-            };
-            // The key never leaves this function; only the signed token does.
-            let keys = ticketing_tokens::Keyring::new(&key, &[]);
-            Some(ticketing_tokens::issue_access(&keys, &claims))
-        } else {
-            None
-        };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| {
-                CliError::Failed(anyhow::Error::new(e).context("building the HTTP client"))
-            })?;
-        Ok(Api { base, http, token })
-    }
-
-    fn url(&self, path: &str) -> Result<reqwest::Url, CliError> {
-        self.base
-            .join(path)
-            .map_err(|e| CliError::usage(format!("{path}: {e}"), "check services.api_gateway.url"))
-    }
-
-    fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-    ) -> Result<reqwest::RequestBuilder, CliError> {
-        let mut request = self.http.request(method, self.url(path)?);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        Ok(request)
-    }
-
-    /// Sends and decodes; a problem+json answer becomes an error with its detail.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, CliError> {
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.base, e))?;
-        let status = answer.status();
-        let body: serde_json::Value = answer.json().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(CliError::Failed(anyhow::anyhow!(
-                "the platform refused ({status}): {}",
-                body["detail"].as_str().unwrap_or("no detail")
-            )));
-        }
-        serde_json::from_value(body).map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
-                "the platform's answer was not a notice: {e}"
-            ))
-        })
-    }
-
-    async fn active(&self) -> Result<Vec<Notice>, CliError> {
-        let active: Active = self
-            .call(self.request(reqwest::Method::GET, "/api/notices")?)
-            .await?;
-        Ok(active.notices)
-    }
-
-    async fn post(&self, body: &serde_json::Value) -> Result<Notice, CliError> {
-        self.call(
-            self.request(reqwest::Method::POST, "/api/notices")?
-                .json(body),
-        )
-        .await
-    }
-
-    async fn end(&self, id: Uuid) -> Result<Notice, CliError> {
-        self.call(self.request(reqwest::Method::POST, &format!("/api/notices/{id}/end"))?)
-            .await
-    }
-}
-
-/// Who posts: one fixed id for opsctl's operators (the audit log has the
-/// person).
-fn operator_id() -> Uuid {
-    Uuid::from_u128(0x6f70_7363_746c_0000_0000_0000_0000_0001)
-}
-
-fn body(template: &Template, until: Option<DateTime<Utc>>) -> serde_json::Value {
-    let mut body = serde_json::json!({
-        "template": template.name,
-        "severity": template.severity,
-        "message_ko": template.message_ko,
-        "message_en": template.message_en,
-        "flows": template.flows,
-    });
-    if let Some(until) = until {
-        body["ends_at"] = serde_json::json!(until);
-    }
-    body
-}
-
-/// Posts `template` (the runbooks' step); the notice.
-pub(crate) async fn post_template(ctx: &Context, template: &Template) -> Result<Notice, CliError> {
-    Api::new(ctx, true)?.post(&body(template, None)).await
-}
-
-/// Ends every active notice from `template` (the runbooks' last step); their ids.
-pub(crate) async fn end_template(
-    ctx: &Context,
-    template: &Template,
-) -> Result<Vec<Uuid>, CliError> {
-    let api = Api::new(ctx, true)?;
-    let mut ended = Vec::new();
-    for notice in api.active().await? {
-        if notice.template.as_deref() == Some(template.name) {
-            api.end(notice.id).await?;
-            ended.push(notice.id);
-        }
-    }
-    Ok(ended)
 }
 
 pub async fn exec(ctx: &Context, command: NoticeCommand) -> Result<ExitCode, CliError> {

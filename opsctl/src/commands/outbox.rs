@@ -17,13 +17,13 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ticketing_catalog::ServiceName;
-use ticketing_config::Secrets;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::outbox::{pool, services};
 use crate::output;
 use crate::output::OutputFormat;
 
@@ -73,40 +73,6 @@ pub async fn exec(ctx: &Context, command: OutboxCommand) -> Result<ExitCode, Cli
         OutboxCommand::Status(args) => status(ctx, args).await,
         OutboxCommand::Replay(args) => replay_cmd(ctx, args).await,
     }
-}
-
-/// The publishing services chosen by `--service`.
-pub(crate) fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
-    let all: Vec<ServiceName> = ServiceName::ALL
-        .into_iter()
-        .filter(|s| s.publishes_events())
-        .collect();
-    match only {
-        None => Ok(all),
-        Some(s) if all.contains(&s) => Ok(vec![s]),
-        Some(s) => Err(CliError::usage(
-            format!("{s} has no outbox"),
-            format!(
-                "choose one of: {}",
-                all.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
-}
-
-pub(crate) fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
-    let schema = service.schema().ok_or_else(|| {
-        CliError::usage(format!("{service} has no schema"), "pick another service")
-    })?;
-    ticketing_db::lazy_pool(
-        &ctx.settings.database,
-        Secrets::database_password_from_env().as_ref(),
-        Some(schema),
-    )
-    .map_err(|e| CliError::Failed(e.into()))
 }
 
 #[derive(Serialize)]

@@ -518,13 +518,10 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     let result = async {
         if args.notify_customers {
             book.step("tell customers", async {
-                crate::commands::notice::post_template(
-                    ctx,
-                    &ticketing_catalog::notices::PAYMENT_PAUSED,
-                )
-                .await
-                .map(|n| format!("notice {} posted (payment-paused)", n.id))
-                .map_err(|e| e.to_string())
+                crate::ops::notices::post_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
+                    .await
+                    .map(|n| format!("notice {} posted (payment-paused)", n.id))
+                    .map_err(|e| e.to_string())
             })
             .await?;
         }
@@ -680,13 +677,10 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         .await?;
         if args.notify_customers {
             book.step("end the customer notice", async {
-                crate::commands::notice::end_template(
-                    ctx,
-                    &ticketing_catalog::notices::PAYMENT_PAUSED,
-                )
-                .await
-                .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
-                .map_err(|e| e.to_string())
+                crate::ops::notices::end_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
+                    .await
+                    .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
+                    .map_err(|e| e.to_string())
             })
             .await?;
         }

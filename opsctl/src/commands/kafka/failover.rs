@@ -24,9 +24,9 @@ use ticketing_config::Profile;
 use ticketing_kafka::{BrokerInfo, PartitionLeader};
 
 use crate::change::{Change, ExecuteArgs};
-use crate::commands::{dr, kafka, outbox};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops;
 use crate::output;
 
 const COMMAND: &str = "kafka failover-drill";
@@ -366,7 +366,7 @@ async fn node(
 ) -> Result<(), CliError> {
     match action {
         NodeAction::Local { stop: s, start } => {
-            kafka::run_local(if stop { s } else { start }, timeout).await
+            ops::kafka::run_local(if stop { s } else { start }, timeout).await
         }
         NodeAction::Ssm { stop: s, start, .. } => crate::aws::run_on_brokers(
             ctx,
@@ -385,7 +385,7 @@ async fn node(
 
 async fn run(ctx: &Context, plan: &DrillPlan, timeout: Duration) -> Result<Report, CliError> {
     let began = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let start_marks = dr::marks(ctx).await?;
+    let start_marks = ops::outbox::marks(ctx).await?;
     let stopped = Instant::now();
     node(ctx, &plan.action, true, timeout).await?;
     eprintln!("[drill] broker {} stopped", plan.leader);
@@ -421,9 +421,9 @@ async fn run(ctx: &Context, plan: &DrillPlan, timeout: Duration) -> Result<Repor
     eprintln!("[drill] broker {new_leader} leads and serves after {rto:.1} s");
 
     // Everything written so far published.
-    let drain_marks = dr::marks(ctx).await?;
+    let drain_marks = ops::outbox::marks(ctx).await?;
     loop {
-        if dr::lost(&drain_marks).await? == 0 {
+        if ops::outbox::lost(&drain_marks).await? == 0 {
             break;
         }
         if Instant::now() >= deadline {
@@ -469,7 +469,7 @@ async fn run(ctx: &Context, plan: &DrillPlan, timeout: Duration) -> Result<Repor
     );
 
     // What was written during the drill, against what the topics hold.
-    let end_marks = dr::marks(ctx).await?;
+    let end_marks = ops::outbox::marks(ctx).await?;
     let mut written = Vec::new();
     for ((service, pool, from), (_, _, until)) in start_marks.iter().zip(&end_marks) {
         written.extend(
@@ -504,7 +504,7 @@ async fn published_ids(
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<uuid::Uuid>, CliError> {
     let mut names: Vec<String> = Vec::new();
-    for service in outbox::services(None)? {
+    for service in ops::outbox::services(None)? {
         for topic in published_topics(service) {
             let physical = ctx.settings.kafka.topic(topic);
             if !names.contains(&physical) {

@@ -1,0 +1,159 @@
+//! `opsctl kafka health`: broker reachability, topics and partitions, and
+//! ZooKeeper's four-letter words when one is configured.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use ticketing_catalog::topics;
+
+use crate::context::Context;
+use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::kafka::unreachable;
+use crate::output;
+
+#[derive(Serialize)]
+struct Health {
+    bootstrap: String,
+    latency_ms: f64,
+    brokers: Vec<String>,
+    topics: Vec<TopicHealth>,
+    zookeeper: Option<ZooKeeperHealth>,
+    healthy: bool,
+}
+
+#[derive(Serialize)]
+struct ZooKeeperHealth {
+    address: String,
+    /// `ruok` answered `imok`.
+    ok: bool,
+    mode: Option<String>,
+    version: Option<String>,
+    latency_ms: f64,
+    error: Option<String>,
+}
+
+/// One ZooKeeper four-letter word over a fresh connection.
+async fn four_letter_word(address: &str, word: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.write_all(word.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(3), stream.read_to_string(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+    Ok(answer)
+}
+
+async fn zookeeper_health(address: &str) -> ZooKeeperHealth {
+    let started = Instant::now();
+    let ruok = four_letter_word(address, "ruok").await;
+    let stat = four_letter_word(address, "stat").await;
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+    };
+    let (ok, error) = match &ruok {
+        Ok(a) if a.trim() == "imok" => (true, None),
+        Ok(a) => (false, Some(format!("ruok answered `{}`", a.trim()))),
+        Err(e) => (false, Some(format!("ruok: {e}"))),
+    };
+    let stat = stat.unwrap_or_default();
+    ZooKeeperHealth {
+        address: address.to_owned(),
+        ok,
+        mode: line(&stat, "Mode:"),
+        version: line(&stat, "Zookeeper version:"),
+        latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        error,
+    }
+}
+
+#[derive(Serialize)]
+struct TopicHealth {
+    topic: String,
+    present: bool,
+    partitions: usize,
+    error: Option<String>,
+}
+
+pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
+    let kafka = &ctx.settings.kafka;
+    let info = ticketing_kafka::cluster_info(kafka)
+        .await
+        .map_err(|e| unreachable(ctx, e))?;
+    let topics: Vec<TopicHealth> = topics::ALL
+        .iter()
+        .map(|logical| {
+            let name = kafka.topic(logical);
+            match info.topics.iter().find(|t| t.name == name) {
+                Some(t) => TopicHealth {
+                    topic: name,
+                    present: t.error.is_none(),
+                    partitions: t.partitions,
+                    error: t.error.clone(),
+                },
+                None => TopicHealth {
+                    topic: name,
+                    present: false,
+                    partitions: 0,
+                    error: Some("missing".into()),
+                },
+            }
+        })
+        .collect();
+    let report = Health {
+        bootstrap: kafka.bootstrap_servers.clone(),
+        latency_ms: info.latency.as_secs_f64() * 1e3,
+        brokers: info
+            .brokers
+            .iter()
+            .map(|b| format!("{}@{}:{}", b.id, b.host, b.port))
+            .collect(),
+        healthy: false,
+        topics,
+        zookeeper: match &kafka.zookeeper {
+            Some(address) => Some(zookeeper_health(address).await),
+            None => None,
+        },
+    };
+    let report = Health {
+        healthy: report.topics.iter().all(|t| t.present && t.partitions > 0)
+            && report.zookeeper.as_ref().is_none_or(|z| z.ok),
+        ..report
+    };
+    output::emit(ctx.output, &report, || {
+        let mut out = format!(
+            "broker(s) {} answered metadata in {:.1} ms\n",
+            report.brokers.join(", "),
+            report.latency_ms
+        );
+        let rows: Vec<Vec<String>> = report
+            .topics
+            .iter()
+            .map(|t| {
+                vec![
+                    t.topic.clone(),
+                    if t.present { "ok" } else { "MISSING" }.into(),
+                    t.partitions.to_string(),
+                    t.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&output::table(
+            &["TOPIC", "STATE", "PARTITIONS", "ERROR"],
+            &rows,
+        ));
+        out
+    });
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PROBLEM)
+    })
+}

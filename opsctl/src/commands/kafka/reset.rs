@@ -1,0 +1,141 @@
+//! `opsctl kafka reset-offsets`: move a stopped group's committed offsets,
+//! saving the previous ones first.
+
+use std::process::ExitCode;
+
+use ticketing_kafka::PartitionLag;
+
+use super::{ResetArgs, ResetTo};
+use crate::change::Change;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops::kafka::{
+    ensure_group_stopped, groups, reset_plan, sample, saved_offsets, unreachable, ResetTarget,
+    SavedOffsets,
+};
+use crate::output;
+
+pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliError> {
+    let (group, topics) = groups(ctx, Some(&args.group))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::usage("no group chosen", "name one with --group"))?;
+    let current: Vec<PartitionLag> = sample(ctx, &[(group.clone(), topics.clone())])
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let target = match (&args.from_file, args.to) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::usage(
+                    format!("{} cannot be read: {e}", path.display()),
+                    "give the file a previous --execute saved",
+                )
+            })?;
+            let saved: SavedOffsets = serde_json::from_str(&text).map_err(|e| {
+                CliError::usage(
+                    format!("{} is not a saved-offsets file: {e}", path.display()),
+                    "give the file a previous --execute saved",
+                )
+            })?;
+            ResetTarget::Saved(saved)
+        }
+        (None, Some(ResetTo::Earliest)) => ResetTarget::Earliest,
+        (None, Some(ResetTo::Latest)) => ResetTarget::Latest,
+        (None, Some(ResetTo::Offset)) => ResetTarget::Offset(args.offset.unwrap_or_default()),
+        (None, Some(ResetTo::Datetime)) => {
+            let raw = args.datetime.as_deref().unwrap_or_default();
+            let at = chrono::DateTime::parse_from_rfc3339(raw)
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("--datetime `{raw}` is not a time: {e}"),
+                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
+                    )
+                })?
+                .with_timezone(&chrono::Utc);
+            ResetTarget::Resolved(
+                ticketing_kafka::offsets_for_time(&ctx.settings.kafka, &topics, at)
+                    .await
+                    .map_err(|e| unreachable(ctx, e))?,
+            )
+        }
+        (None, None) => {
+            return Err(CliError::usage(
+                "nothing to reset to",
+                "give --to or --from-file",
+            ))
+        }
+    };
+    let plan = reset_plan(&group, &current, target)?;
+    output::emit(
+        ctx.output,
+        &serde_json::json!({"group": group, "plan": plan, "execute": args.execute.execute}),
+        || {
+            let rows: Vec<Vec<String>> = plan
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.topic.clone(),
+                        l.partition.to_string(),
+                        l.current.map_or("-".into(), |c| c.to_string()),
+                        l.new.to_string(),
+                    ]
+                })
+                .collect();
+            format!(
+                "group {group}\n{}",
+                output::table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows)
+            )
+        },
+    );
+    // Kafka moves the offsets of a group only while it has no members:
+    // checked before anything is confirmed or recorded as started.
+    if args.execute.execute {
+        ensure_group_stopped(ctx, &group).await?;
+    } else {
+        eprintln!("the group's consumers must be stopped before --execute");
+    }
+    let Some(applying) = Change::new(ctx, "kafka reset-offsets", &args.execute).begin(
+        "moving consumer offsets",
+        &serde_json::json!({"group": group, "plan": plan}),
+        plan.len(),
+    )?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let saved = saved_offsets(&group, &current);
+    let path = args.save_to.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(format!(
+            "opsctl-offsets-{group}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
+    if let Err(e) = std::fs::write(&path, json) {
+        return Err(applying.failed(
+            serde_json::json!({"group": group, "error": e.to_string()}),
+            format!(
+                "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
+                path.display()
+            ),
+        ));
+    }
+    applying.progress(serde_json::json!({"saved_to": path.display().to_string()}))?;
+    let targets: Vec<(String, i32, i64)> = plan
+        .iter()
+        .map(|l| (l.topic.clone(), l.partition, l.new))
+        .collect();
+    if let Err(e) = ticketing_kafka::commit_offsets(&ctx.settings.kafka, &group, &targets).await {
+        let detail = serde_json::json!({"group": group, "error": e.to_string()});
+        let message = unreachable(ctx, e);
+        return Err(applying.failed(detail, message));
+    }
+    applying.done(serde_json::json!({"group": group, "moved": plan.len()}))?;
+    eprintln!(
+        "offsets moved; the previous ones are in {} (restore with --from-file {})",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,10 @@
+//! The operations behind the commands, with no clap and no printing: what
+//! each command reads from the world, the pure plans computed from it, and
+//! the thin I/O that applies them. Commands (`commands/`) parse arguments,
+//! call these and render the results.
+
+pub mod dr;
+pub mod kafka;
+pub mod notices;
+pub mod outbox;
+pub mod reconcile;

@@ -1,0 +1,147 @@
+//! Reconciling reservations stuck in PENDING with PortOne: the plan (each
+//! one's payment as PortOne knows it) and re-announcing the paid ones to
+//! the payment service's webhook.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use ticketing_catalog::ServiceName;
+use ticketing_config::Secrets;
+use ticketing_portone::{PaymentStatus, PortOne, PortOneError, WebhookNotice};
+use uuid::Uuid;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+#[derive(Serialize, Clone)]
+pub struct Line {
+    pub reservation_id: Uuid,
+    pub merchant_uid: String,
+    pub age_seconds: i64,
+    pub amount: i64,
+    /// What PortOne says: paid, failed, cancelled, ready, or none.
+    pub portone: String,
+    pub imp_uid: Option<String>,
+    /// What reconciliation does: announce (re-send the webhook) or report.
+    pub action: &'static str,
+    pub result: Option<String>,
+}
+
+/// The summary a reconcile run leaves (the DR runbook reports it too).
+#[derive(Serialize, Default, Clone)]
+pub struct Summary {
+    pub pending: usize,
+    pub announced: usize,
+    pub unpaid: usize,
+    pub failed: usize,
+}
+
+pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec<Line>, CliError> {
+    let schema = ServiceName::ReservationService
+        .schema()
+        .unwrap_or("reservation_service");
+    let pool = ticketing_db::lazy_pool(
+        &ctx.settings.database,
+        Secrets::database_password_from_env().as_ref(),
+        Some(schema),
+    )
+    .map_err(|e| CliError::Failed(e.into()))?;
+    let pending = reservation_service::repository::pending_older_than(&pool, older_than, limit)
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "reading pending reservations: {e}; is PostgreSQL up? (opsctl status)"
+            ))
+        })?;
+    pool.close().await;
+    let portone = portone(ctx)?;
+    let mut lines = Vec::new();
+    for p in pending {
+        let merchant = ticketing_portone::merchant_uid(p.id);
+        let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
+            Ok(payment) => {
+                let action = match payment.status {
+                    PaymentStatus::Ready => "report",
+                    _ => "announce",
+                };
+                (payment.status.as_str().to_owned(), Some(payment.imp_uid), action)
+            }
+            Err(PortOneError::NotFound { .. }) => ("none".to_owned(), None, "report"),
+            Err(e) => {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "PortOne could not be asked about {merchant}: {e}; check `opsctl portone mode` and the keys"
+                )))
+            }
+        };
+        lines.push(Line {
+            reservation_id: p.id,
+            merchant_uid: merchant,
+            age_seconds: (Utc::now() - p.created_at).num_seconds(),
+            amount: p.amount,
+            portone: state,
+            imp_uid,
+            action,
+            result: None,
+        });
+    }
+    Ok(lines)
+}
+
+pub fn portone(ctx: &Context) -> Result<PortOne, CliError> {
+    // Only the PortOne keys: an operator's shell need not hold the others.
+    let (key, secret) = Secrets::portone_from_env(ctx.profile)?;
+    Ok(PortOne::new(
+        reqwest::Client::new(),
+        &ctx.settings.portone,
+        key,
+        secret,
+    ))
+}
+
+/// Re-announces each `announce` line to the webhook behind the gateway.
+pub async fn apply(ctx: &Context, lines: &mut [Line]) -> Result<Summary, CliError> {
+    let url = ctx
+        .settings
+        .services
+        .api_gateway
+        .url
+        .join("/webhooks/portone")
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let mut summary = Summary {
+        pending: lines.len(),
+        ..Summary::default()
+    };
+    for line in lines.iter_mut() {
+        let Some(imp_uid) = line.imp_uid.clone().filter(|_| line.action == "announce") else {
+            summary.unpaid += 1;
+            continue;
+        };
+        let notice = WebhookNotice {
+            imp_uid,
+            merchant_uid: line.merchant_uid.clone(),
+            status: line.portone.clone(),
+        };
+        let answer = http.post(url.clone()).json(&notice).send().await;
+        line.result = Some(match answer {
+            Ok(r) if r.status().is_success() => {
+                summary.announced += 1;
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                body["outcome"].as_str().unwrap_or("accepted").to_owned()
+            }
+            Ok(r) => {
+                summary.failed += 1;
+                format!("HTTP {}", r.status())
+            }
+            Err(e) => {
+                summary.failed += 1;
+                format!("unreachable: {e}")
+            }
+        });
+    }
+    Ok(summary)
+}
