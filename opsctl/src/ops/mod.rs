@@ -4,6 +4,7 @@
 //! call these and render the results.
 
 pub mod dr;
+pub mod failover;
 pub mod kafka;
 pub mod notices;
 pub mod outbox;

@@ -1,0 +1,231 @@
+//! The failover drill itself: stop the leader, time the new leader and the
+//! drained outboxes, start the broker again, count the drill's events.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use ticketing_catalog::{topics, ServiceName};
+use ticketing_config::Profile;
+
+use super::plan::{tally, DrillPlan, Executor, NodeAction, Tally};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub plan: DrillPlan,
+    pub new_leader: i32,
+    /// From the stop until another broker leads the partition and answers
+    /// for it: the measured RTO of the broker failure.
+    pub rto_seconds: f64,
+    /// From the stop until every outbox row written so far was published.
+    pub outbox_drained_seconds: f64,
+    /// From the start command until the stopped broker is back in sync.
+    pub rejoined_seconds: f64,
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub rto_target_seconds: u64,
+    pub rpo_target_events: u64,
+    pub met: bool,
+}
+
+pub fn executor(ctx: &Context) -> Result<Executor, CliError> {
+    match (ctx.profile, &ctx.settings.stack) {
+        (Profile::Local, Some(stack)) => Ok(Executor::Local {
+            stop_template: stack.kafka_cluster.stop_node_command.clone(),
+            start_template: stack.kafka_cluster.start_node_command.clone(),
+        }),
+        (Profile::Local, None) => Err(CliError::usage(
+            "the local profile has no [stack] settings, so no command stops a local broker",
+            "set stack.kafka_cluster in config/local.toml",
+        )),
+        _ => Ok(Executor::Ssm),
+    }
+}
+
+/// Stops (`stop = true`) or starts the planned broker.
+pub async fn node(
+    ctx: &Context,
+    action: &NodeAction,
+    stop: bool,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    match action {
+        NodeAction::Local { stop: s, start } => {
+            ops::kafka::run_local(if stop { s } else { start }, timeout).await
+        }
+        NodeAction::Ssm { stop: s, start, .. } => crate::aws::run_on_brokers(
+            ctx,
+            if stop { s } else { start },
+            if stop {
+                "opsctl kafka failover-drill: stop the leader"
+            } else {
+                "opsctl kafka failover-drill: start it again"
+            },
+            Instant::now() + timeout,
+        )
+        .await
+        .map(|_| ()),
+    }
+}
+
+/// Runs the drill; `progress` hears each milestone as it is reached.
+pub async fn run(
+    ctx: &Context,
+    plan: &DrillPlan,
+    timeout: Duration,
+    progress: impl Fn(String),
+) -> Result<Report, CliError> {
+    let began = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let start_marks = ops::outbox::marks(ctx).await?;
+    let stopped = Instant::now();
+    node(ctx, &plan.action, true, timeout).await?;
+    progress(format!("broker {} stopped", plan.leader));
+
+    // A new leader that answers for the partition.
+    let deadline = stopped + timeout;
+    let new_leader = loop {
+        if let Ok((_, partitions)) =
+            ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
+        {
+            if let Some(p) = partitions.iter().find(|p| p.partition == plan.partition) {
+                if p.leader >= 0
+                    && p.leader != plan.leader
+                    && ticketing_kafka::watermarks(&ctx.settings.kafka, &plan.topic, plan.partition)
+                        .await
+                        .is_ok()
+                {
+                    break p.leader;
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "no other broker took over {}/{} within {} s",
+                plan.topic,
+                plan.partition,
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rto = stopped.elapsed().as_secs_f64();
+    progress(format!(
+        "broker {new_leader} leads and serves after {rto:.1} s"
+    ));
+
+    // Everything written so far published.
+    let drain_marks = ops::outbox::marks(ctx).await?;
+    loop {
+        if ops::outbox::lost(&drain_marks).await? == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "the outboxes did not drain within {} s of the stop; see `opsctl outbox status`",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = stopped.elapsed().as_secs_f64();
+    progress(format!("outboxes drained after {drained:.1} s"));
+
+    // The broker back, and in sync again.
+    let starting = Instant::now();
+    node(ctx, &plan.action, false, timeout).await?;
+    let back = starting + timeout;
+    loop {
+        if let Ok((_, partitions)) =
+            ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
+        {
+            if partitions
+                .iter()
+                .filter(|p| p.partition == plan.partition)
+                .any(|p| p.in_sync.contains(&plan.leader))
+            {
+                break;
+            }
+        }
+        if Instant::now() >= back {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "broker {} was started but is not back in sync after {} s",
+                plan.leader,
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rejoined = starting.elapsed().as_secs_f64();
+    progress(format!(
+        "broker {} back in sync after {rejoined:.1} s",
+        plan.leader
+    ));
+
+    // What was written during the drill, against what the topics hold.
+    let end_marks = ops::outbox::marks(ctx).await?;
+    let mut written = Vec::new();
+    for ((service, pool, from), (_, _, until)) in start_marks.iter().zip(&end_marks) {
+        written.extend(
+            ticketing_messaging::outbox::entries_between(pool, *from, *until)
+                .await
+                .map_err(|e| {
+                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+                })?,
+        );
+    }
+    let found = published_ids(ctx, began).await?;
+    let tally = tally(&written, &found);
+    let met = tally.events_lost as u64 <= topics::SCALE_10X_FAILOVER_RPO_EVENTS
+        && rto <= topics::SCALE_10X_FAILOVER_RTO_SECONDS as f64;
+    Ok(Report {
+        plan: plan.clone(),
+        new_leader,
+        rto_seconds: rto,
+        outbox_drained_seconds: drained,
+        rejoined_seconds: rejoined,
+        tally,
+        rto_target_seconds: topics::SCALE_10X_FAILOVER_RTO_SECONDS,
+        rpo_target_events: topics::SCALE_10X_FAILOVER_RPO_EVENTS,
+        met,
+    })
+}
+
+/// Event ids of every message the publishing services' topics received
+/// since `since`.
+pub async fn published_ids(
+    ctx: &Context,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<uuid::Uuid>, CliError> {
+    let mut names: Vec<String> = Vec::new();
+    for service in ops::outbox::services(None)? {
+        for topic in published_topics(service) {
+            let physical = ctx.settings.kafka.topic(topic);
+            if !names.contains(&physical) {
+                names.push(physical);
+            }
+        }
+    }
+    let payloads = ticketing_kafka::payloads_since(&ctx.settings.kafka, &names, since)
+        .await
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("reading the topics back: {e}")))?;
+    // Each payload is an event envelope (JSON); its `event_id` is what the
+    // outbox row carries.
+    Ok(payloads
+        .iter()
+        .filter_map(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .filter_map(|v| v["event_id"].as_str()?.parse().ok())
+        .collect())
+}
+
+/// The topics a service's outbox publishes to.
+pub fn published_topics(service: ServiceName) -> &'static [&'static str] {
+    match service {
+        ServiceName::PaymentService => &[topics::PAYMENT_EVENTS],
+        ServiceName::ReservationService | ServiceName::EventService => {
+            &[topics::RESERVATION_EVENTS]
+        }
+        _ => &[],
+    }
+}
