@@ -1,4 +1,8 @@
-//! Argument parsers more than one command uses.
+//! Argument types and parsers more than one command uses.
+
+use clap::ValueEnum;
+use serde::Serialize;
+use ticketing_catalog::footprint::{self, Footprint};
 
 use std::time::Duration;
 
@@ -17,6 +21,25 @@ pub fn parse_age(raw: &str) -> Result<Duration, String> {
         _ => return Err(format!("`{raw}` is not an age like 30s, 15m, 2h or 1d")),
     };
     Ok(Duration::from_secs(seconds))
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SizeProfile {
+    Mvp,
+    #[value(name = "scale-10x")]
+    #[serde(rename = "scale-10x")]
+    Scale10x,
+}
+
+impl SizeProfile {
+    /// The instance classes, counts and sizes of this profile.
+    pub fn footprint(self) -> Footprint {
+        match self {
+            SizeProfile::Mvp => footprint::MVP,
+            SizeProfile::Scale10x => footprint::SCALE_10X,
+        }
+    }
 }
 
 #[cfg(test)]

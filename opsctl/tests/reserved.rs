@@ -23,8 +23,8 @@ use aws_sdk_rds::operation::purchase_reserved_db_instances_offering::{
 use aws_sdk_rds::types::error::ReservedDbInstanceAlreadyExistsFault;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use chrono::{DateTime, Utc};
+use opsctl::args::SizeProfile;
 use opsctl::change::ExecuteArgs;
-use opsctl::commands::cost::SizeProfile;
 use opsctl::commands::reserved::{self, Clients, PlanArgs, PurchaseArgs};
 use opsctl::context::Context;
 use opsctl::context::{EnvArg, GlobalArgs};

@@ -94,7 +94,7 @@ fn a_wrong_command_line_would_be_caught() {
 #[test]
 fn every_command_of_the_free_tier_timeline_parses() {
     let ends = chrono::NaiveDate::from_ymd_opt(2027, 1, 12).expect("date");
-    for action in opsctl::commands::cost_report::checklist(ends) {
+    for action in opsctl::ops::cost_report::checklist(ends) {
         for part in action.command.split("&&").map(str::trim) {
             assert!(
                 Cli::try_parse_from(words(part)).is_ok(),

@@ -14,8 +14,8 @@ use aws_sdk_cloudformation::types::{
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::args::SizeProfile;
 use crate::change::{self, ExecuteArgs};
-use crate::commands::cost::SizeProfile;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::output;

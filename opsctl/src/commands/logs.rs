@@ -103,7 +103,7 @@ async fn plan(
     args: &RetentionArgs,
 ) -> Result<(aws_sdk_cloudwatchlogs::Client, Vec<GroupPlan>), CliError> {
     let client = aws_sdk_cloudwatchlogs::Client::new(&crate::aws::sdk_config(ctx).await?);
-    let prices = crate::commands::cost::Prices::load()?;
+    let prices = crate::ops::cost::Prices::load()?;
     let price = prices.monthly("cloudwatch:logs_storage_gb")?;
     let mut groups = Vec::new();
     let mut token = None;

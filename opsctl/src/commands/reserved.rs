@@ -15,10 +15,11 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::args::SizeProfile;
 use crate::change::{Change, ExecuteArgs};
-use crate::commands::cost::{Prices, SizeProfile};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::cost::Prices;
 use crate::output;
 
 /// One year, as the APIs spell durations.
@@ -706,7 +707,7 @@ pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, C
             let sdk = crate::aws::sdk_config(ctx).await?;
             let ce = aws_sdk_costexplorer::Client::new(&sdk);
             let prices = Prices::load()?;
-            let model = crate::commands::cost::model(&prices, args.profile, false, 0.5)?;
+            let model = crate::ops::cost::model(&prices, args.profile, false, 0.5)?;
             let fargate = model
                 .rows
                 .iter()

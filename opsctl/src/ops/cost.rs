@@ -1,0 +1,356 @@
+//! The monthly cost model: unit prices (the price file) times the
+//! footprint, row by row, next to the design's figures.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::args::SizeProfile;
+use crate::error::CliError;
+
+/// The price file, compiled in.
+pub const PRICES: &str = include_str!("../../../infra/prices/us-east-1.toml");
+
+#[derive(Debug, Deserialize)]
+pub struct Prices {
+    pub date: String,
+    pub source: String,
+    pub hours_per_month: f64,
+    pub hourly: BTreeMap<String, f64>,
+    pub monthly: BTreeMap<String, f64>,
+    pub discount: BTreeMap<String, f64>,
+}
+
+impl Prices {
+    pub fn load() -> Result<Prices, CliError> {
+        toml::from_str(PRICES)
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("the price file does not parse: {e}")))
+    }
+
+    pub fn get(map: &BTreeMap<String, f64>, kind: &str, key: &str) -> Result<f64, CliError> {
+        map.get(key).copied().ok_or_else(|| {
+            CliError::Failed(anyhow::anyhow!(
+                "infra/prices/us-east-1.toml has no {kind} price `{key}`; add it with its source"
+            ))
+        })
+    }
+
+    pub fn hourly(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.hourly, "hourly", key)
+    }
+
+    pub fn monthly(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.monthly, "monthly", key)
+    }
+
+    pub fn discount(&self, key: &str) -> Result<f64, CliError> {
+        Self::get(&self.discount, "discount", key)
+    }
+}
+
+/// One row of the model.
+#[derive(Debug, Serialize, Clone)]
+pub struct Row {
+    pub item: &'static str,
+    pub spec: String,
+    pub formula: String,
+    pub monthly: f64,
+    /// The design document's figure for the same row, where it gives one.
+    pub design: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Model {
+    pub profile: SizeProfile,
+    pub optimized: bool,
+    pub prices_date: String,
+    pub prices_source: String,
+    pub rows: Vec<Row>,
+    pub total: f64,
+    pub design_total: Option<f64>,
+    pub disagreements: Vec<String>,
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Instance-hours at `rate` for `count` instances, with an optional discount.
+pub fn instances(
+    p: &Prices,
+    key: &str,
+    count: f64,
+    off: Option<(&str, f64)>,
+) -> Result<(f64, String), CliError> {
+    let rate = p.hourly(key)?;
+    let gross = rate * p.hours_per_month * count;
+    Ok(match off {
+        Some((name, d)) => (
+            gross * (1.0 - d),
+            format!(
+                "{count} x ${rate}/h x {} h x (1 - {d} {name})",
+                p.hours_per_month
+            ),
+        ),
+        None => (
+            gross,
+            format!("{count} x ${rate}/h x {} h", p.hours_per_month),
+        ),
+    })
+}
+
+/// Computes the monthly model: pure, from the price file alone.
+pub fn model(
+    p: &Prices,
+    profile: SizeProfile,
+    optimized: bool,
+    tolerance: f64,
+) -> Result<Model, CliError> {
+    let ri = optimized
+        .then(|| ("RI", p.discount("reserved_1y_no_upfront")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let spot = optimized
+        .then(|| ("Spot", p.discount("spot")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let sp = optimized
+        .then(|| ("Savings Plan", p.discount("savings_plan_1y")))
+        .map(|(n, d)| d.map(|d| (n, d)))
+        .transpose()?;
+    let mut rows = Vec::new();
+    let mut push = |item: &'static str,
+                    spec: String,
+                    (monthly, formula): (f64, String),
+                    design: Option<f64>| {
+        rows.push(Row {
+            item,
+            spec,
+            formula,
+            monthly: round2(monthly),
+            design,
+        })
+    };
+    let storage = p.monthly("rds:storage_gb")?;
+    let ebs = p.monthly("ebs:gp2_gb")?;
+    let (vcpu, gb) = (p.hourly("fargate:vcpu")?, p.hourly("fargate:gb")?);
+    let fargate = |tasks: f64, cpu: f64, mem: f64| {
+        let gross = tasks * (cpu * vcpu + mem * gb) * p.hours_per_month;
+        match sp {
+            Some((n, d)) => (
+                gross * (1.0 - d),
+                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h x (1 - {d} {n})", p.hours_per_month),
+            ),
+            None => (
+                gross,
+                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h", p.hours_per_month),
+            ),
+        }
+    };
+    let alb = p.hourly("alb")? * p.hours_per_month;
+    // The design's figure for a row: plain, and with its optimisations.
+    let design = |plain: Option<f64>, opt: Option<f64>| if optimized { opt } else { plain };
+    let fp = profile.footprint();
+    let big = profile == SizeProfile::Scale10x;
+    let rds_gb = f64::from(fp.rds_storage_gb * fp.rds_instances);
+    let (rds, f) = instances(
+        p,
+        &format!("rds:{}", fp.rds_class),
+        f64::from(fp.rds_instances),
+        ri,
+    )?;
+    push(
+        "RDS PostgreSQL",
+        format!(
+            "{} x {} ({}), {} GB each",
+            fp.rds_class,
+            fp.rds_instances,
+            if big {
+                "primary + read replica"
+            } else {
+                "Single-AZ"
+            },
+            fp.rds_storage_gb
+        ),
+        (
+            rds + rds_gb * storage,
+            format!("{f} + {rds_gb} GB x ${storage}"),
+        ),
+        design(Some(if big { 283.80 } else { 17.89 }), None),
+    );
+    push(
+        "ElastiCache Redis",
+        format!("{} x {}", fp.redis_node_type, fp.redis_nodes),
+        instances(
+            p,
+            &format!("elasticache:{}", fp.redis_node_type),
+            f64::from(fp.redis_nodes),
+            ri,
+        )?,
+        design(Some(if big { 234.60 } else { 11.52 }), None),
+    );
+    let ebs_gb = f64::from(fp.broker_ebs_gb * fp.brokers);
+    let (kafka, f) = instances(
+        p,
+        &format!("ec2:{}", fp.broker_instance_type),
+        f64::from(fp.brokers),
+        spot,
+    )?;
+    push(
+        "EC2 Kafka",
+        format!(
+            "{} x {} broker(s), {} GB EBS each",
+            fp.broker_instance_type, fp.brokers, fp.broker_ebs_gb
+        ),
+        (kafka + ebs_gb * ebs, format!("{f} + {ebs_gb} GB x ${ebs}")),
+        design(
+            Some(if big { 223.20 } else { 8.93 }),
+            (!big).then_some(4.03),
+        ),
+    );
+    let tasks = f64::from(fp.tasks_per_service * 6);
+    let cpu = f64::from(fp.task_cpu) / 1024.0;
+    let mem = f64::from(fp.task_memory_mib) / 1024.0;
+    push(
+        "ECS Fargate",
+        format!(
+            "6 services x {} task(s) x {cpu} vCPU x {mem} GB",
+            fp.tasks_per_service
+        ),
+        fargate(tasks, cpu, mem),
+        design(
+            Some(if big { 73.02 } else { 12.17 }),
+            (!big).then_some(7.30),
+        ),
+    );
+    push(
+        "Application Load Balancer",
+        "one ALB (hours; LCUs not modelled)".into(),
+        (
+            alb,
+            format!("${}/h x {} h", p.hourly("alb")?, p.hours_per_month),
+        ),
+        design(
+            Some(if profile == SizeProfile::Mvp {
+                16.20
+            } else {
+                21.60
+            }),
+            (profile == SizeProfile::Mvp).then_some(16.20),
+        ),
+    );
+    if profile == SizeProfile::Mvp {
+        let logs = p.monthly("cloudwatch:logs_gb")?;
+        let cut = if optimized {
+            p.discount("log_retention_cut")?
+        } else {
+            0.0
+        };
+        push(
+            "CloudWatch Logs",
+            "5 GB/month".into(),
+            (
+                5.0 * logs * (1.0 - cut),
+                format!("5 GB x ${logs} x (1 - {cut} retention cut)"),
+            ),
+            design(Some(2.50), Some(0.62)),
+        );
+        let zone = p.monthly("route53:hosted_zone")?;
+        let check = p.monthly("route53:health_check")?;
+        push(
+            "Route 53",
+            "1 hosted zone + 1 health check".into(),
+            (zone + check, format!("${zone} + ${check}")),
+            design(Some(1.00), None),
+        );
+        let other = p.monthly("other:s3_and_transfer")?;
+        push(
+            "Other (S3, data transfer)",
+            "the design's estimate".into(),
+            (other, format!("${other} (estimate)")),
+            design(Some(1.18), None),
+        );
+    }
+    let total = round2(rows.iter().map(|r| r.monthly).sum());
+    let design_total = match (profile, optimized) {
+        (SizeProfile::Mvp, false) => Some(71.39),
+        (SizeProfile::Mvp, true) => Some(47.99),
+        (SizeProfile::Scale10x, false) => Some(836.22),
+        (SizeProfile::Scale10x, true) => None,
+    };
+    let mut disagreements: Vec<String> = Vec::new();
+    disagreements.push(format!(
+        "ECS Fargate size: the design's {} is not a size Fargate offers; the model (and infra/) use {} vCPU x {} GB",
+        if big { "2 vCPU x 1 GB" } else { "1 vCPU x 0.5 GB" },
+        f64::from(fp.task_cpu) / 1024.0,
+        f64::from(fp.task_memory_mib) / 1024.0
+    ));
+    disagreements.extend(rows.iter().filter_map(|r| {
+        let d = r.design?;
+        ((r.monthly - d).abs() > tolerance).then(|| {
+            format!(
+                "{}: the design says ${d:.2}, the unit prices give ${:.2} ({})",
+                r.item, r.monthly, r.formula
+            )
+        })
+    }));
+    if let Some(d) = design_total {
+        let rows_sum: f64 = rows.iter().filter_map(|r| r.design).sum();
+        if (total - d).abs() > tolerance {
+            disagreements.push(format!(
+                "total: the design says ${d:.2}, the unit prices give ${total:.2}"
+            ));
+        }
+        if !optimized && (rows_sum - d).abs() > tolerance && rows.iter().all(|r| r.design.is_some())
+        {
+            disagreements.push(format!(
+                "the design's own rows add up to ${rows_sum:.2}, not its total ${d:.2}"
+            ));
+        }
+    }
+    Ok(Model {
+        profile,
+        optimized,
+        prices_date: p.date.clone(),
+        prices_source: p.source.clone(),
+        rows,
+        total,
+        design_total,
+        disagreements,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_unit_prices_times_hours_plus_storage() {
+        let p = Prices::load().expect("prices");
+        let m = model(&p, SizeProfile::Mvp, false, 0.5).expect("model");
+        let rds = m
+            .rows
+            .iter()
+            .find(|r| r.item == "RDS PostgreSQL")
+            .expect("rds");
+        assert_eq!(rds.monthly, round2(0.017 * 730.0 + 20.0 * 0.115));
+        let total: f64 = m.rows.iter().map(|r| r.monthly).sum();
+        assert_eq!(m.total, round2(total));
+        // The design's Fargate figure cannot be had at Fargate's list price.
+        assert!(
+            m.disagreements.iter().any(|d| d.starts_with("ECS Fargate")),
+            "{:?}",
+            m.disagreements
+        );
+    }
+
+    #[test]
+    fn optimisations_lower_the_bill_and_the_big_profile_costs_more() {
+        let p = Prices::load().expect("prices");
+        let plain = model(&p, SizeProfile::Mvp, false, 0.5).expect("plain");
+        let optimized = model(&p, SizeProfile::Mvp, true, 0.5).expect("optimized");
+        let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("big");
+        assert!(optimized.total < plain.total);
+        assert!(big.total > plain.total * 5.0);
+    }
+}
