@@ -3,6 +3,7 @@
 //! the thin I/O that applies them. Commands (`commands/`) parse arguments,
 //! call these and render the results.
 
+pub mod alarms;
 pub mod cost;
 pub mod cost_report;
 pub mod dr;

@@ -1,0 +1,4 @@
+//! CloudWatch alarms and their SNS topics.
+
+pub mod plan;
+pub mod spec;

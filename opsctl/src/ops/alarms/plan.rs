@@ -1,0 +1,359 @@
+//! The alarms and topics as CloudWatch and SNS have them, the pure diff
+//! against the definitions, and the requests that apply it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic,
+};
+use serde::Serialize;
+
+use super::spec::{check_billing_region, wanted, AlarmSpec, Group, Query};
+use crate::context::Context;
+use crate::error::CliError;
+
+/// One differing field.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub now: String,
+    pub wanted: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct AlarmPlan {
+    pub alarm: String,
+    pub region: String,
+    /// `create`, `update` or `ok`.
+    pub action: &'static str,
+    pub changes: Vec<FieldChange>,
+    #[serde(skip)]
+    pub wanted: AlarmSpec,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct TopicPlan {
+    pub topic: String,
+    pub region: String,
+    pub exists: bool,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Plan {
+    pub topics: Vec<TopicPlan>,
+    pub alarms: Vec<AlarmPlan>,
+}
+
+impl Plan {
+    pub fn changes(&self) -> bool {
+        self.topics.iter().any(|t| !t.exists) || self.alarms.iter().any(|a| a.action != "ok")
+    }
+}
+
+/// The comparable form of an alarm CloudWatch returned.
+pub fn found(alarm: &MetricAlarm, region: &str) -> AlarmSpec {
+    let metric = match (alarm.namespace(), alarm.metric_name()) {
+        (Some(ns), Some(m)) => Some(format!("{ns}/{m}")),
+        _ => None,
+    };
+    let queries = alarm
+        .metrics()
+        .iter()
+        .map(|q| Query {
+            id: q.id().unwrap_or_default().to_owned(),
+            expression: q.expression().map(str::to_owned),
+            stat: q.metric_stat().map(|s| {
+                let m = s.metric();
+                (
+                    m.and_then(|m| m.namespace()).unwrap_or_default().to_owned(),
+                    m.and_then(|m| m.metric_name())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    s.stat().unwrap_or_default().to_owned(),
+                    s.period().unwrap_or_default(),
+                )
+            }),
+            return_data: q.return_data().unwrap_or(true),
+        })
+        .collect();
+    AlarmSpec {
+        name: alarm.alarm_name().unwrap_or_default().to_owned(),
+        region: region.to_owned(),
+        description: alarm.alarm_description().unwrap_or_default().to_owned(),
+        metric,
+        statistic: alarm.statistic().map(|s| s.as_str().to_owned()),
+        dimensions: alarm
+            .dimensions()
+            .iter()
+            .map(|d| {
+                (
+                    d.name().unwrap_or_default().to_owned(),
+                    d.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        period: alarm.period(),
+        queries,
+        evaluation_periods: alarm.evaluation_periods().unwrap_or_default(),
+        datapoints_to_alarm: alarm.datapoints_to_alarm(),
+        threshold: alarm.threshold().unwrap_or_default(),
+        comparison: alarm
+            .comparison_operator()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+        treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_owned(),
+        actions: alarm
+            .alarm_actions()
+            .iter()
+            .map(|arn| arn.rsplit(':').next().unwrap_or(arn).to_owned())
+            .collect(),
+    }
+}
+
+/// Field-by-field differences between what is and what should be.
+pub fn diff(now: &AlarmSpec, wanted: &AlarmSpec) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut field = |name: &'static str, a: String, b: String| {
+        if a != b {
+            out.push(FieldChange {
+                field: name,
+                now: a,
+                wanted: b,
+            });
+        }
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let num = |v: Option<i32>| v.map_or("-".into(), |n| n.to_string());
+    field(
+        "description",
+        now.description.clone(),
+        wanted.description.clone(),
+    );
+    field("metric", opt(&now.metric), opt(&wanted.metric));
+    field("statistic", opt(&now.statistic), opt(&wanted.statistic));
+    field(
+        "dimensions",
+        format!("{:?}", now.dimensions),
+        format!("{:?}", wanted.dimensions),
+    );
+    field("period", num(now.period), num(wanted.period));
+    field(
+        "metrics",
+        now.queries
+            .iter()
+            .map(|q| format!("{}={}", q.id, q.what()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        wanted
+            .queries
+            .iter()
+            .map(|q| format!("{}={}", q.id, q.what()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    field(
+        "evaluation_periods",
+        now.evaluation_periods.to_string(),
+        wanted.evaluation_periods.to_string(),
+    );
+    field(
+        "datapoints_to_alarm",
+        num(now.datapoints_to_alarm),
+        num(wanted.datapoints_to_alarm),
+    );
+    field(
+        "threshold",
+        now.threshold.to_string(),
+        wanted.threshold.to_string(),
+    );
+    field(
+        "comparison",
+        now.comparison.clone(),
+        wanted.comparison.clone(),
+    );
+    field(
+        "treat_missing_data",
+        now.treat_missing_data.clone(),
+        wanted.treat_missing_data.clone(),
+    );
+    let mut a = now.actions.clone();
+    let mut b = wanted.actions.clone();
+    a.sort();
+    b.sort();
+    field("actions", a.join(","), b.join(","));
+    out
+}
+
+pub struct Clients {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(anyhow::anyhow!(
+        "{what}: {e}; check the AWS credentials and region"
+    ))
+}
+
+pub async fn clients_by_region(
+    ctx: &Context,
+    specs: &[AlarmSpec],
+) -> Result<BTreeMap<String, Clients>, CliError> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        if out.contains_key(&spec.region) {
+            continue;
+        }
+        let sdk = crate::aws::sdk_config_in(ctx, &spec.region).await?;
+        out.insert(
+            spec.region.clone(),
+            Clients {
+                cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+                sns: aws_sdk_sns::Client::new(&sdk),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Topic name -> ARN for the topics that exist in a region.
+pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = sns
+            .list_topics()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "SNS ListTopics failed",
+                    aws_sdk_sns::error::DisplayErrorContext(e),
+                )
+            })?;
+        for t in page.topics() {
+            if let Some(arn) = t.topic_arn() {
+                let name = arn.rsplit(':').next().unwrap_or(arn);
+                out.insert(name.to_owned(), arn.to_owned());
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+pub async fn plan(
+    ctx: &Context,
+    group: Group,
+) -> Result<(Plan, BTreeMap<String, Clients>), CliError> {
+    check_billing_region(group, &ctx.region, ctx.region_explicit)?;
+    let specs = wanted(group, &ctx.region);
+    let clients = clients_by_region(ctx, &specs).await?;
+    let mut topics = Vec::new();
+    let mut alarms = Vec::new();
+    for (region, c) in &clients {
+        let existing = topic_arns(&c.sns).await?;
+        let here: Vec<&AlarmSpec> = specs.iter().filter(|s| &s.region == region).collect();
+        let mut names: Vec<&str> = here
+            .iter()
+            .flat_map(|s| s.actions.iter().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            topics.push(TopicPlan {
+                topic: name.to_owned(),
+                region: region.clone(),
+                exists: existing.contains_key(name),
+            });
+        }
+        let described = c
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(here.iter().map(|s| s.name.clone()).collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "CloudWatch DescribeAlarms failed",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+                )
+            })?;
+        for spec in here {
+            let now = described
+                .metric_alarms()
+                .iter()
+                .find(|a| a.alarm_name() == Some(spec.name.as_str()))
+                .map(|a| found(a, region));
+            let (action, changes) = match &now {
+                None => ("create", Vec::new()),
+                Some(now) => {
+                    let changes = diff(now, spec);
+                    (if changes.is_empty() { "ok" } else { "update" }, changes)
+                }
+            };
+            alarms.push(AlarmPlan {
+                alarm: spec.name.clone(),
+                region: region.clone(),
+                action,
+                changes,
+                wanted: spec.clone(),
+            });
+        }
+    }
+    Ok((Plan { topics, alarms }, clients))
+}
+
+pub fn put_request(
+    cw: &aws_sdk_cloudwatch::Client,
+    spec: &AlarmSpec,
+    arns: &BTreeMap<String, String>,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    let mut req = cw
+        .put_metric_alarm()
+        .alarm_name(&spec.name)
+        .alarm_description(&spec.description)
+        .actions_enabled(true)
+        .evaluation_periods(spec.evaluation_periods)
+        .set_datapoints_to_alarm(spec.datapoints_to_alarm)
+        .threshold(spec.threshold)
+        .comparison_operator(ComparisonOperator::from(spec.comparison.as_str()))
+        .treat_missing_data(&spec.treat_missing_data)
+        .set_period(spec.period);
+    for topic in &spec.actions {
+        if let Some(arn) = arns.get(topic) {
+            req = req.alarm_actions(arn);
+        }
+    }
+    if let Some((ns, name)) = spec.metric.as_deref().and_then(|m| m.rsplit_once('/')) {
+        req = req.namespace(ns).metric_name(name);
+    }
+    if let Some(stat) = &spec.statistic {
+        req = req.statistic(Statistic::from(stat.as_str()));
+    }
+    for (name, value) in &spec.dimensions {
+        req = req.dimensions(Dimension::builder().name(name).value(value).build());
+    }
+    for q in &spec.queries {
+        let mut query = MetricDataQuery::builder()
+            .id(&q.id)
+            .return_data(q.return_data);
+        if let Some(e) = &q.expression {
+            query = query.expression(e);
+        }
+        if let Some((ns, metric, stat, period)) = &q.stat {
+            query = query.metric_stat(
+                MetricStat::builder()
+                    .metric(Metric::builder().namespace(ns).metric_name(metric).build())
+                    .stat(stat)
+                    .period(*period)
+                    .build(),
+            );
+        }
+        req = req.metrics(query.build());
+    }
+    req
+}

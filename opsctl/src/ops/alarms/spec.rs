@@ -1,0 +1,251 @@
+//! The alarms as the catalog defines them (billing, payment failure rate,
+//! Kafka metrics missing), built from the catalog's names and thresholds.
+//! `Group` derives clap's `ValueEnum` so the CLI can name it; nothing here
+//! parses arguments.
+
+use clap::ValueEnum;
+use serde::Serialize;
+use ticketing_catalog::{alarms as cat, metrics};
+
+#[cfg(test)]
+use super::plan::diff;
+use crate::error::CliError;
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Billing,
+    Payment,
+    Kafka,
+    All,
+}
+
+/// One query of a metric-math alarm.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Query {
+    pub id: String,
+    /// The metric math expression, or
+    pub expression: Option<String>,
+    /// `(namespace, metric, stat, period)`.
+    pub stat: Option<(String, String, String, i32)>,
+    pub return_data: bool,
+}
+
+impl Query {
+    pub fn what(&self) -> String {
+        match (&self.expression, &self.stat) {
+            (Some(e), _) => e.clone(),
+            (None, Some((ns, m, stat, period))) => format!("{ns}/{m}/{stat}/{period}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// An alarm as wanted or as found, in comparable form. Actions are SNS
+/// topic names (the account id is not part of what we compare).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct AlarmSpec {
+    pub name: String,
+    pub region: String,
+    pub description: String,
+    pub metric: Option<String>,
+    pub statistic: Option<String>,
+    pub dimensions: Vec<(String, String)>,
+    pub period: Option<i32>,
+    pub queries: Vec<Query>,
+    pub evaluation_periods: i32,
+    pub datapoints_to_alarm: Option<i32>,
+    pub threshold: f64,
+    pub comparison: String,
+    pub treat_missing_data: String,
+    pub actions: Vec<String>,
+}
+
+pub fn description(what: &str, runbook: &str) -> String {
+    format!("{what} Runbook: {}", cat::runbook(runbook))
+}
+
+/// The alarms of `group`; billing ones in us-east-1, the rest in `region`.
+pub fn wanted(group: Group, region: &str) -> Vec<AlarmSpec> {
+    let mut out = Vec::new();
+    if matches!(group, Group::Billing | Group::All) {
+        for b in cat::BILLING {
+            out.push(AlarmSpec {
+                name: b.name.into(),
+                region: cat::BILLING_REGION.into(),
+                description: description(
+                    &format!(
+                        "{}: estimated monthly AWS charges above ${:.0}.",
+                        b.severity, b.threshold_usd
+                    ),
+                    cat::BILLING_RUNBOOK,
+                ),
+                metric: Some(format!(
+                    "{}/{}",
+                    cat::BILLING_NAMESPACE,
+                    cat::BILLING_METRIC
+                )),
+                statistic: Some("Maximum".into()),
+                dimensions: vec![("Currency".into(), "USD".into())],
+                period: Some(cat::BILLING_PERIOD_SECONDS),
+                queries: vec![],
+                evaluation_periods: 1,
+                datapoints_to_alarm: None,
+                threshold: b.threshold_usd,
+                comparison: "GreaterThanThreshold".into(),
+                treat_missing_data: "missing".into(),
+                actions: vec![b.topic.into()],
+            });
+        }
+    }
+    if matches!(group, Group::Payment | Group::All) {
+        let period = cat::PAYMENT_FAILURE_RATE_PERIOD_SECONDS;
+        let mut queries: Vec<Query> = cat::PAYMENT_FAILURE_RATE_INPUTS
+            .iter()
+            .map(|(id, metric)| Query {
+                id: (*id).into(),
+                expression: None,
+                stat: Some((
+                    metrics::NAMESPACE.into(),
+                    (*metric).into(),
+                    "Sum".into(),
+                    period,
+                )),
+                return_data: false,
+            })
+            .collect();
+        queries.push(Query {
+            id: "failure_rate".into(),
+            expression: Some(cat::PAYMENT_FAILURE_RATE_EXPRESSION.into()),
+            stat: None,
+            return_data: true,
+        });
+        out.push(AlarmSpec {
+            name: cat::PAYMENT_FAILURE_RATE_NAME.into(),
+            region: region.into(),
+            description: description(
+                &format!(
+                    "Payment failure rate above {}% of payment outcomes (payment.failure over payment.failure + payment.success). Above {}% in production mode, roll PortOne back.",
+                    cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
+                    cat::PORTONE_ROLLBACK_FAILURE_PERCENT
+                ),
+                cat::PAYMENT_RUNBOOK,
+            ),
+            metric: None,
+            statistic: None,
+            dimensions: vec![],
+            period: None,
+            queries,
+            evaluation_periods: cat::PAYMENT_FAILURE_RATE_EVALUATION_PERIODS,
+            datapoints_to_alarm: None,
+            threshold: cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
+            comparison: "GreaterThanThreshold".into(),
+            // No payments in a window is not a failure.
+            treat_missing_data: "notBreaching".into(),
+            actions: vec![cat::PAYMENT_ALERTS_TOPIC.into()],
+        });
+    }
+    if matches!(group, Group::Kafka | Group::All) {
+        out.push(AlarmSpec {
+            name: cat::KAFKA_METRICS_MISSING_NAME.into(),
+            region: region.into(),
+            description: description(
+                "The Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
+                cat::KAFKA_RUNBOOK,
+            ),
+            metric: Some(format!("{}/{}", cat::KAFKA_JMX_NAMESPACE, cat::KAFKA_JMX_METRIC)),
+            statistic: Some("SampleCount".into()),
+            dimensions: vec![],
+            period: Some(cat::KAFKA_METRICS_PERIOD_SECONDS),
+            queries: vec![],
+            evaluation_periods: cat::KAFKA_METRICS_EVALUATION_PERIODS,
+            datapoints_to_alarm: Some(cat::KAFKA_METRICS_EVALUATION_PERIODS),
+            threshold: 1.0,
+            comparison: "LessThanThreshold".into(),
+            treat_missing_data: "breaching".into(),
+            actions: vec![cat::OPS_ALERTS_TOPIC.into()],
+        });
+    }
+    out
+}
+
+/// The billing region rule: an explicit other region is a mistake.
+pub fn check_billing_region(
+    group: Group,
+    ctx_region: &str,
+    explicit: bool,
+) -> Result<(), CliError> {
+    if matches!(group, Group::Billing) && explicit && ctx_region != cat::BILLING_REGION {
+        return Err(CliError::usage(
+            format!(
+                "billing alarms cannot live in {ctx_region}: AWS publishes billing metrics only in {}",
+                cat::BILLING_REGION
+            ),
+            format!(
+                "drop --region (billing alarms always go to {}) or pass --region {}",
+                cat::BILLING_REGION,
+                cat::BILLING_REGION
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_alarms_are_the_designs_and_live_in_us_east_1() {
+        let specs = wanted(Group::Billing, "ap-northeast-2");
+        assert_eq!(specs.len(), 2);
+        let warn = &specs[0];
+        assert_eq!(warn.name, "ticketing-billing-alert-50");
+        assert_eq!(warn.region, "us-east-1");
+        assert_eq!(warn.metric.as_deref(), Some("AWS/Billing/EstimatedCharges"));
+        assert_eq!(warn.statistic.as_deref(), Some("Maximum"));
+        assert_eq!(warn.period, Some(21_600));
+        assert_eq!(warn.evaluation_periods, 1);
+        assert_eq!(warn.threshold, 50.0);
+        assert_eq!(warn.dimensions, vec![("Currency".into(), "USD".into())]);
+        assert_eq!(warn.actions, vec!["billing-alerts".to_owned()]);
+        assert_eq!(specs[1].threshold, 100.0);
+        assert_eq!(specs[1].actions, vec!["billing-critical".to_owned()]);
+        assert!(warn.description.contains("runbooks/billing-alarm.md"));
+    }
+
+    #[test]
+    fn the_payment_alarm_is_a_rate_not_a_count() {
+        let specs = wanted(Group::Payment, "ap-northeast-2");
+        let p = &specs[0];
+        assert_eq!(p.metric, None);
+        assert_eq!(p.queries.len(), 3);
+        assert_eq!(
+            p.queries[0].what(),
+            "Custom/Ticketing/payment.failure/Sum/300"
+        );
+        assert!(p.queries[2].return_data && p.queries[2].what().contains("failures + successes"));
+        assert_eq!((p.threshold, p.evaluation_periods), (5.0, 2));
+    }
+
+    #[test]
+    fn drift_is_shown_field_by_field() {
+        let want = wanted(Group::Billing, "us-east-1").remove(0);
+        let mut now = want.clone();
+        now.threshold = 80.0;
+        now.actions.clear();
+        let changes = diff(&now, &want);
+        let fields: Vec<_> = changes.iter().map(|c| c.field).collect();
+        assert_eq!(fields, vec!["threshold", "actions"]);
+        assert_eq!(changes[0].now, "80");
+        assert_eq!(changes[0].wanted, "50");
+        assert!(diff(&want, &want).is_empty());
+    }
+
+    #[test]
+    fn an_explicit_other_region_for_billing_is_refused() {
+        assert!(check_billing_region(Group::Billing, "eu-west-1", true).is_err());
+        assert!(check_billing_region(Group::Billing, "eu-west-1", false).is_ok());
+        assert!(check_billing_region(Group::Billing, "us-east-1", true).is_ok());
+        assert!(check_billing_region(Group::Payment, "eu-west-1", true).is_ok());
+    }
+}
