@@ -10,6 +10,14 @@ use crate::context::Context;
 use crate::error::CliError;
 
 /// The SDK configuration for the environment's region.
+/// An AWS call that failed: what was being done, the SDK's error, and
+/// what to check.
+pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(anyhow::anyhow!(
+        "{what}: {e}; check the AWS credentials and region"
+    ))
+}
+
 pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError> {
     sdk_config_in(ctx, &ctx.region).await
 }

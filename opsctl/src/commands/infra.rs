@@ -15,6 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::args::SizeProfile;
+use crate::aws::failed;
 use crate::change::{self, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
@@ -140,12 +141,6 @@ pub struct StackPlan {
 
 fn stack_name(env: &str, layer: Layer) -> String {
     format!("ticketing-{env}-{}", layer.name())
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
-        "{what}: {e}; check the AWS credentials and region"
-    ))
 }
 
 async fn stack_status(

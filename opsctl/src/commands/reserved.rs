@@ -16,6 +16,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::args::SizeProfile;
+use crate::aws::failed;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
@@ -291,12 +292,6 @@ impl Clients {
             elasticache: aws_sdk_elasticache::Client::new(&sdk),
         })
     }
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
-        "{what}: {e}; check the AWS credentials and region"
-    ))
 }
 
 fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {

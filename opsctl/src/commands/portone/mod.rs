@@ -8,12 +8,13 @@ pub mod rollback;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ticketing_catalog::portone as names;
 
 use crate::context::Context;
 use crate::context::EnvArg;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::portone::{key_mode, mask, PortOneSecret};
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -21,14 +22,6 @@ pub struct ModeArgs {
     /// Only this environment (default: dev and prod).
     #[arg(long = "of", value_enum)]
     pub of: Option<EnvArg>,
-}
-
-/// The secret's JSON layout.
-#[derive(Deserialize)]
-struct PortOneSecret {
-    imp_code: String,
-    api_key: String,
-    api_secret: String,
 }
 
 #[derive(Serialize)]
@@ -42,24 +35,6 @@ struct EnvMode {
     task_mode: Option<String>,
     agree: bool,
     problem: Option<String>,
-}
-
-/// `test_abcd...` -> `test****`, never more than the first 4 characters.
-pub fn mask(key: &str) -> String {
-    let shown: String = key.chars().take(4).collect();
-    format!("{shown}****")
-}
-
-/// The mode a key belongs to: PortOne test keys start `test_`, live keys
-/// `live_`.
-fn key_mode(key: &str) -> Option<&'static str> {
-    if key.starts_with("test_") {
-        Some("test")
-    } else if key.starts_with("live_") {
-        Some("production")
-    } else {
-        None
-    }
 }
 
 fn env_name(env: EnvArg) -> &'static str {

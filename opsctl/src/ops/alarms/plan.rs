@@ -9,6 +9,7 @@ use aws_sdk_cloudwatch::types::{
 use serde::Serialize;
 
 use super::spec::{check_billing_region, wanted, AlarmSpec, Group, Query};
+use crate::aws::failed;
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -187,12 +188,6 @@ pub fn diff(now: &AlarmSpec, wanted: &AlarmSpec) -> Vec<FieldChange> {
 pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
-}
-
-pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
-        "{what}: {e}; check the AWS credentials and region"
-    ))
 }
 
 pub async fn clients_by_region(

@@ -1,0 +1,341 @@
+//! ECS task-definition revisions and services: the revisions of a family
+//! with their rollout tags, the pure choice of the last known-good one,
+//! tagging, and waiting until a service is stable.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{DeploymentRolloutState, SortOrder, Tag};
+use serde::Serialize;
+use ticketing_catalog::portone as names;
+
+use crate::aws::failed;
+use crate::error::CliError;
+
+/// One revision of the family and what is known about its rollouts.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Revision {
+    pub revision: i32,
+    pub arn: String,
+    /// `COMPLETED`, `FAILED`, or none recorded.
+    pub rollout: Option<String>,
+}
+
+/// Which revision to return to, and why the newer ones were passed over.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub target: Revision,
+    pub skipped: Vec<(i32, String)>,
+}
+
+/// Picks the target: pure. `current` is the revision running now;
+/// `failed_deployments` are revisions with a `FAILED` deployment.
+pub fn choose(
+    revisions: &[Revision],
+    current: i32,
+    failed_deployments: &[i32],
+    wanted: Option<i32>,
+) -> Result<Choice, String> {
+    let mut older: Vec<&Revision> = revisions.iter().filter(|r| r.revision < current).collect();
+    older.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    let failed = |r: &Revision| {
+        r.rollout.as_deref() == Some("FAILED") || failed_deployments.contains(&r.revision)
+    };
+    if let Some(n) = wanted {
+        let Some(r) = revisions.iter().find(|r| r.revision == n) else {
+            return Err(format!("revision {n} does not exist in the family"));
+        };
+        if n == current {
+            return Err(format!("revision {n} is the one running now"));
+        }
+        if failed(r) {
+            return Err(format!("revision {n} failed its rollout before"));
+        }
+        return Ok(Choice {
+            target: r.clone(),
+            skipped: vec![],
+        });
+    }
+    let mut skipped = Vec::new();
+    for r in older {
+        if failed(r) {
+            skipped.push((r.revision, "its rollout failed".to_owned()));
+        } else if r.rollout.as_deref() == Some("COMPLETED") {
+            return Ok(Choice {
+                target: r.clone(),
+                skipped,
+            });
+        } else {
+            skipped.push((r.revision, "never recorded as stable".to_owned()));
+        }
+    }
+    Err(format!(
+        "no revision older than {current} is known to be good{}",
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (passed over: {})",
+                skipped
+                    .iter()
+                    .map(|(n, why)| format!("{n}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ))
+}
+
+/// Whether a described service has settled on `target`: `Ok(true)` stable,
+/// `Ok(false)` still moving, `Err` when the rollout failed (a circuit
+/// breaker rolling back counts as failure).
+pub fn settled(service: &aws_sdk_ecs::types::Service, target: &str) -> Result<bool, String> {
+    let deployments = service.deployments();
+    if let Some(failed) = deployments
+        .iter()
+        .find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
+    {
+        return Err(format!(
+            "the deployment failed: {}",
+            failed.rollout_state_reason().unwrap_or("no reason given")
+        ));
+    }
+    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+    if let Some(p) = primary {
+        if p.task_definition().is_some_and(|td| td != target)
+            && service.task_definition() != Some(target)
+        {
+            return Err(format!(
+                "the service went to {} instead of {target} (a circuit-breaker rollback?)",
+                p.task_definition().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(service.task_definition() == Some(target)
+        && deployments.len() == 1
+        && primary.is_some_and(|p| p.rollout_state() != Some(&DeploymentRolloutState::InProgress))
+        && service.running_count() == service.desired_count())
+}
+
+pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Revision>, CliError> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .sort(SortOrder::Desc)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "ECS ListTaskDefinitions failed",
+                    aws_sdk_ecs::error::DisplayErrorContext(e),
+                )
+            })?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for arn in arns {
+        // `...:task-definition/<family>:<revision>`, exactly this family.
+        let Some((fam, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':')) else {
+            continue;
+        };
+        let Ok(revision) = rev.parse::<i32>() else {
+            continue;
+        };
+        if fam != family {
+            continue;
+        }
+        let tags = ecs
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "ECS ListTagsForResource failed",
+                    aws_sdk_ecs::error::DisplayErrorContext(e),
+                )
+            })?;
+        let rollout = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(names::ROLLOUT_TAG))
+            .and_then(|t| t.value().map(str::to_owned));
+        out.push(Revision {
+            revision,
+            arn,
+            rollout,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<aws_sdk_ecs::types::Service, CliError> {
+    let described = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(names::SERVICE)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "ECS DescribeServices failed",
+                aws_sdk_ecs::error::DisplayErrorContext(e),
+            )
+        })?;
+    described.services().first().cloned().ok_or_else(|| {
+        CliError::usage(
+            format!(
+                "there is no {} service on cluster {cluster}",
+                names::SERVICE
+            ),
+            "check --env and --region",
+        )
+    })
+}
+
+pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<(), String> {
+    ecs.tag_resource()
+        .resource_arn(arn)
+        .tags(Tag::builder().key(names::ROLLOUT_TAG).value(value).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+}
+
+pub async fn wait_stable(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let service = describe(ecs, cluster).await.map_err(|e| e.to_string())?;
+        match settled(&service, target) {
+            Ok(true) => {
+                return Ok(format!(
+                    "{} of {} task(s) running on {}",
+                    service.running_count(),
+                    service.desired_count(),
+                    target.rsplit('/').next().unwrap_or(target)
+                ))
+            }
+            Ok(false) => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not stable after {}s ({} of {} running)",
+                timeout.as_secs(),
+                service.running_count(),
+                service.desired_count()
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(n: i32, rollout: Option<&str>) -> Revision {
+        Revision {
+            revision: n,
+            arn: format!("arn:aws:ecs:ap-northeast-2:1:task-definition/payment-service-prod:{n}"),
+            rollout: rollout.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_last_known_good_revision_is_chosen_not_just_the_previous_one() {
+        let all = [
+            rev(10, Some("COMPLETED")),
+            rev(11, Some("FAILED")),
+            rev(12, None),
+            rev(13, None),
+        ];
+        let c = choose(&all, 13, &[], None).expect("a good one");
+        assert_eq!(c.target.revision, 10);
+        assert_eq!(c.skipped.len(), 2);
+        // A failed deployment seen on the service counts as failed too.
+        let all = [
+            rev(10, Some("COMPLETED")),
+            rev(11, Some("COMPLETED")),
+            rev(12, None),
+        ];
+        assert_eq!(
+            choose(&all, 12, &[11], None).expect("good").target.revision,
+            10
+        );
+        // Nothing good: a clear refusal.
+        let err = choose(&[rev(1, None), rev(2, None)], 2, &[], None).expect_err("none");
+        assert!(err.contains("no revision older than 2"), "{err}");
+        // An explicit revision is checked.
+        assert!(choose(&all, 12, &[11], Some(11)).is_err());
+        assert!(choose(&all, 12, &[], Some(99)).is_err());
+        assert_eq!(
+            choose(&all, 12, &[], Some(10)).expect("ok").target.revision,
+            10
+        );
+    }
+
+    #[test]
+    fn a_circuit_breaker_rollback_is_a_failure_and_progress_is_not_stable() {
+        use aws_sdk_ecs::types::{Deployment, Service};
+        let target = "arn:td/payment-service-prod:10";
+        let deployment = |td: &str, state: DeploymentRolloutState| {
+            Deployment::builder()
+                .status("PRIMARY")
+                .task_definition(td)
+                .rollout_state(state)
+                .build()
+        };
+        let service = |td: &str, d: Vec<Deployment>, running: i32| {
+            Service::builder()
+                .task_definition(td)
+                .set_deployments(Some(d))
+                .desired_count(2)
+                .running_count(running)
+                .build()
+        };
+        let stable = service(
+            target,
+            vec![deployment(target, DeploymentRolloutState::Completed)],
+            2,
+        );
+        assert_eq!(settled(&stable, target), Ok(true));
+        let moving = service(
+            target,
+            vec![deployment(target, DeploymentRolloutState::InProgress)],
+            1,
+        );
+        assert_eq!(settled(&moving, target), Ok(false));
+        let failed = service(
+            target,
+            vec![deployment(target, DeploymentRolloutState::Failed)],
+            0,
+        );
+        assert!(settled(&failed, target).is_err());
+        let reverted = service(
+            "arn:td/payment-service-prod:13",
+            vec![deployment(
+                "arn:td/payment-service-prod:13",
+                DeploymentRolloutState::Completed,
+            )],
+            2,
+        );
+        assert!(settled(&reverted, target).is_err());
+    }
+}
