@@ -14,3 +14,4 @@ pub mod notices;
 pub mod outbox;
 pub mod portone;
 pub mod reconcile;
+pub mod reserved;

@@ -1,0 +1,263 @@
+//! Reserved capacity as RDS, ElastiCache and Cost Explorer have it: the
+//! offerings and reservations found, the plan over them, and the Savings
+//! Plan recommendation.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::plan::{
+    plan_line, targets, Engine, Offering, Plan, Reservation, OFFERING_TYPE, ONE_YEAR_SECONDS,
+};
+use crate::args::SizeProfile;
+use crate::aws::failed;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops::cost::round2;
+use crate::ops::cost::Prices;
+
+/// The clients reservations need (built from the environment, or mocked in
+/// tests: moto server implements none of these operations).
+pub struct Clients {
+    pub rds: aws_sdk_rds::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+}
+
+impl Clients {
+    pub async fn from_context(ctx: &Context) -> Result<Clients, CliError> {
+        let sdk = crate::aws::sdk_config(ctx).await?;
+        Ok(Clients {
+            rds: aws_sdk_rds::Client::new(&sdk),
+            elasticache: aws_sdk_elasticache::Client::new(&sdk),
+        })
+    }
+}
+
+pub async fn rds_state(
+    rds: &aws_sdk_rds::Client,
+    class: &str,
+) -> Result<(Vec<Offering>, Vec<Reservation>), CliError> {
+    let offered = rds
+        .describe_reserved_db_instances_offerings()
+        .db_instance_class(class)
+        .duration(ONE_YEAR_SECONDS.to_string())
+        .offering_type(OFFERING_TYPE)
+        .product_description("postgresql")
+        .multi_az(false)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "RDS DescribeReservedDBInstancesOfferings failed",
+                aws_sdk_rds::error::DisplayErrorContext(e),
+            )
+        })?;
+    let offerings = offered
+        .reserved_db_instances_offerings()
+        .iter()
+        .map(|o| {
+            Offering::new(
+                o.reserved_db_instances_offering_id(),
+                o.db_instance_class(),
+                o.duration(),
+                o.offering_type(),
+                o.fixed_price(),
+                o.usage_price(),
+                o.recurring_charges()
+                    .iter()
+                    .filter_map(|c| c.recurring_charge_amount()),
+            )
+        })
+        .collect();
+    let held = rds
+        .describe_reserved_db_instances()
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "RDS DescribeReservedDBInstances failed",
+                aws_sdk_rds::error::DisplayErrorContext(e),
+            )
+        })?;
+    let reservations = held
+        .reserved_db_instances()
+        .iter()
+        .map(|r| {
+            Reservation::new(
+                r.reserved_db_instance_id(),
+                r.db_instance_class(),
+                r.db_instance_count(),
+                r.state(),
+                r.start_time(),
+                r.duration(),
+            )
+        })
+        .collect();
+    Ok((offerings, reservations))
+}
+
+pub async fn cache_state(
+    cache: &aws_sdk_elasticache::Client,
+    class: &str,
+) -> Result<(Vec<Offering>, Vec<Reservation>), CliError> {
+    let offered = cache
+        .describe_reserved_cache_nodes_offerings()
+        .cache_node_type(class)
+        .duration(ONE_YEAR_SECONDS.to_string())
+        .offering_type(OFFERING_TYPE)
+        .product_description("redis")
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "ElastiCache DescribeReservedCacheNodesOfferings failed",
+                aws_sdk_elasticache::error::DisplayErrorContext(e),
+            )
+        })?;
+    let offerings = offered
+        .reserved_cache_nodes_offerings()
+        .iter()
+        .map(|o| {
+            Offering::new(
+                o.reserved_cache_nodes_offering_id(),
+                o.cache_node_type(),
+                o.duration(),
+                o.offering_type(),
+                o.fixed_price(),
+                o.usage_price(),
+                o.recurring_charges()
+                    .iter()
+                    .filter_map(|c| c.recurring_charge_amount()),
+            )
+        })
+        .collect();
+    let held = cache
+        .describe_reserved_cache_nodes()
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "ElastiCache DescribeReservedCacheNodes failed",
+                aws_sdk_elasticache::error::DisplayErrorContext(e),
+            )
+        })?;
+    let reservations = held
+        .reserved_cache_nodes()
+        .iter()
+        .map(|r| {
+            Reservation::new(
+                r.reserved_cache_node_id(),
+                r.cache_node_type(),
+                r.cache_node_count(),
+                r.state(),
+                r.start_time(),
+                r.duration(),
+            )
+        })
+        .collect();
+    Ok((offerings, reservations))
+}
+
+/// Reads offerings and inventory and computes the plan.
+pub async fn plan(
+    clients: &Clients,
+    profile: SizeProfile,
+    now: DateTime<Utc>,
+) -> Result<Plan, CliError> {
+    let prices = Prices::load()?;
+    let mut lines = Vec::new();
+    for target in targets(profile) {
+        let (offerings, held) = match target.engine {
+            Engine::Rds => rds_state(&clients.rds, &target.class).await?,
+            Engine::Elasticache => cache_state(&clients.elasticache, &target.class).await?,
+        };
+        let key = target.engine.price_key(&target.class);
+        let hourly = prices.hourly(&key)?;
+        lines.push(plan_line(
+            &target,
+            &offerings,
+            &held,
+            hourly,
+            prices.hours_per_month,
+            now,
+        ));
+    }
+    let before = round2(lines.iter().map(|l| l.on_demand_monthly).sum());
+    let after = round2(lines.iter().map(|l| l.after_monthly).sum());
+    Ok(Plan {
+        profile,
+        lines,
+        before_monthly: before,
+        after_monthly: after,
+    })
+}
+
+/// The outcome of a purchase run.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Purchased {
+    pub bought: Vec<String>,
+    pub already_covered: Vec<String>,
+}
+
+/// Cost Explorer's Compute Savings Plan recommendation, and its effect.
+#[derive(Serialize, Debug, Clone)]
+pub struct SavingsPlanReport {
+    pub term: &'static str,
+    pub payment_option: &'static str,
+    pub hourly_commitment: f64,
+    pub current_on_demand_monthly: f64,
+    pub estimated_monthly_savings: f64,
+    pub estimated_savings_percent: f64,
+    pub monthly_after: f64,
+    /// The model's Fargate line for the chosen profile, for comparison.
+    pub model_fargate_monthly: f64,
+    pub model_discount_percent: f64,
+}
+
+pub fn num(v: Option<&str>) -> f64 {
+    v.and_then(|s| s.parse().ok()).unwrap_or(0.0)
+}
+
+pub async fn savings_plan(
+    ce: &aws_sdk_costexplorer::Client,
+    model_fargate_monthly: f64,
+    model_discount: f64,
+) -> Result<SavingsPlanReport, CliError> {
+    use aws_sdk_costexplorer::types::{
+        LookbackPeriodInDays, PaymentOption, SupportedSavingsPlansType, TermInYears,
+    };
+    let answer = ce
+        .get_savings_plans_purchase_recommendation()
+        .savings_plans_type(SupportedSavingsPlansType::ComputeSp)
+        .term_in_years(TermInYears::OneYear)
+        .payment_option(PaymentOption::NoUpfront)
+        .lookback_period_in_days(LookbackPeriodInDays::ThirtyDays)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "Cost Explorer GetSavingsPlansPurchaseRecommendation failed",
+                aws_sdk_costexplorer::error::DisplayErrorContext(e),
+            )
+        })?;
+    let summary = answer
+        .savings_plans_purchase_recommendation()
+        .and_then(|r| r.savings_plans_purchase_recommendation_summary())
+        .ok_or_else(|| {
+            CliError::Failed(anyhow::anyhow!(
+                "Cost Explorer has no Savings Plans recommendation yet (it needs some days of usage); run again later"
+            ))
+        })?;
+    let on_demand = num(summary.current_on_demand_spend());
+    let savings = num(summary.estimated_monthly_savings_amount());
+    Ok(SavingsPlanReport {
+        term: "1 year",
+        payment_option: "No Upfront",
+        hourly_commitment: num(summary.hourly_commitment_to_purchase()),
+        current_on_demand_monthly: on_demand,
+        estimated_monthly_savings: savings,
+        estimated_savings_percent: num(summary.estimated_savings_percentage()),
+        monthly_after: round2(on_demand - savings),
+        model_fargate_monthly,
+        model_discount_percent: model_discount * 100.0,
+    })
+}

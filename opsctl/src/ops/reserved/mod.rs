@@ -1,0 +1,4 @@
+//! Reserved Instances (RDS, ElastiCache) and the Compute Savings Plan.
+
+pub mod aws;
+pub mod plan;

@@ -1,0 +1,323 @@
+//! Reserved capacity, pure: what the footprint needs reserved (with our
+//! own reservation ids, so a second purchase is refused by AWS as a
+//! duplicate), the offerings that match, and the plan line per engine.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::Serialize;
+
+use crate::args::SizeProfile;
+use crate::ops::cost::round2;
+
+/// One year, as the APIs spell durations.
+pub const ONE_YEAR_SECONDS: i64 = 31_536_000;
+
+pub const OFFERING_TYPE: &str = "No Upfront";
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Rds,
+    Elasticache,
+}
+
+impl Engine {
+    pub fn short(self) -> &'static str {
+        match self {
+            Engine::Rds => "rds",
+            Engine::Elasticache => "redis",
+        }
+    }
+
+    pub fn price_key(self, class: &str) -> String {
+        match self {
+            Engine::Rds => format!("rds:{class}"),
+            Engine::Elasticache => format!("elasticache:{class}"),
+        }
+    }
+}
+
+/// What the footprint needs reserved.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub engine: Engine,
+    pub class: String,
+    pub count: i32,
+    /// The MVP's class is the design's; others get the class in the id.
+    pub mvp_class: bool,
+}
+
+pub fn targets(profile: SizeProfile) -> Vec<Target> {
+    let fp = profile.footprint();
+    let mvp = ticketing_catalog::footprint::MVP;
+    vec![
+        Target {
+            engine: Engine::Rds,
+            class: fp.rds_class.into(),
+            count: fp.rds_instances as i32,
+            mvp_class: fp.rds_class == mvp.rds_class,
+        },
+        Target {
+            engine: Engine::Elasticache,
+            class: fp.redis_node_type.into(),
+            count: fp.redis_nodes as i32,
+            mvp_class: fp.redis_node_type == mvp.redis_node_type,
+        },
+    ]
+}
+
+/// `ticketing-rds-ri-2027`: the year the reservation ends.
+pub fn reservation_id(target: &Target, now: DateTime<Utc>) -> String {
+    let ends = (now + Duration::seconds(ONE_YEAR_SECONDS)).year();
+    if target.mvp_class {
+        format!("ticketing-{}-ri-{ends}", target.engine.short())
+    } else {
+        let class = target
+            .class
+            .trim_start_matches("db.")
+            .trim_start_matches("cache.")
+            .replace('.', "-");
+        format!("ticketing-{}-{class}-ri-{ends}", target.engine.short())
+    }
+}
+
+/// An offering, as both APIs describe one.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Offering {
+    pub id: String,
+    pub class: String,
+    pub duration_seconds: i64,
+    pub offering_type: String,
+    pub fixed_price: f64,
+    /// The recurring hourly charge (No Upfront: all of the price).
+    pub hourly: f64,
+}
+
+/// A reservation held now.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub id: String,
+    pub class: String,
+    pub count: i32,
+    pub state: String,
+    pub ends: Option<DateTime<Utc>>,
+}
+
+impl Offering {
+    /// From the fields RDS and ElastiCache both describe an offering with.
+    pub fn new(
+        id: Option<&str>,
+        class: Option<&str>,
+        duration: Option<i32>,
+        offering_type: Option<&str>,
+        fixed_price: Option<f64>,
+        usage_price: Option<f64>,
+        recurring: impl Iterator<Item = f64>,
+    ) -> Offering {
+        Offering {
+            id: id.unwrap_or_default().into(),
+            class: class.unwrap_or_default().into(),
+            duration_seconds: duration.map_or(0, i64::from),
+            offering_type: offering_type.unwrap_or_default().into(),
+            fixed_price: fixed_price.unwrap_or_default(),
+            hourly: recurring.sum::<f64>() + usage_price.unwrap_or_default(),
+        }
+    }
+}
+
+impl Reservation {
+    /// From the fields RDS and ElastiCache both describe a reservation with.
+    pub fn new(
+        id: Option<&str>,
+        class: Option<&str>,
+        count: Option<i32>,
+        state: Option<&str>,
+        start: Option<&aws_smithy_types::DateTime>,
+        duration: Option<i32>,
+    ) -> Reservation {
+        Reservation {
+            id: id.unwrap_or_default().into(),
+            class: class.unwrap_or_default().into(),
+            count: count.unwrap_or(1),
+            state: state.unwrap_or_default().into(),
+            ends: to_utc(start).map(|s| s + Duration::seconds(duration.map_or(0, i64::from))),
+        }
+    }
+
+    /// Active and payment-pending ones cover; retired ones do not.
+    pub fn covers(&self, now: DateTime<Utc>) -> bool {
+        matches!(self.state.as_str(), "active" | "payment-pending")
+            && self.ends.is_none_or(|e| e > now)
+    }
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Line {
+    pub engine: Engine,
+    pub class: String,
+    pub needed: i32,
+    pub covered: i32,
+    pub to_buy: i32,
+    pub reservation_id: String,
+    pub offering: Option<Offering>,
+    pub held: Vec<Reservation>,
+    pub on_demand_monthly: f64,
+    pub after_monthly: f64,
+    pub problem: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Plan {
+    pub profile: SizeProfile,
+    pub lines: Vec<Line>,
+    pub before_monthly: f64,
+    pub after_monthly: f64,
+}
+
+/// The plan for one target: pure.
+pub fn plan_line(
+    target: &Target,
+    offerings: &[Offering],
+    held: &[Reservation],
+    on_demand_hourly: f64,
+    hours_per_month: f64,
+    now: DateTime<Utc>,
+) -> Line {
+    let id = reservation_id(target, now);
+    let mine: Vec<Reservation> = held
+        .iter()
+        .filter(|r| r.class == target.class || r.id == id)
+        .cloned()
+        .collect();
+    // Our own id in any state but retired means this run's purchase was
+    // already made (perhaps by a run that failed afterwards).
+    let covered: i32 = mine
+        .iter()
+        .filter(|r| r.covers(now) || (r.id == id && r.state != "retired"))
+        .map(|r| r.count)
+        .sum();
+    let to_buy = (target.count - covered).max(0);
+    let offering = offerings
+        .iter()
+        .filter(|o| {
+            o.class == target.class
+                && o.duration_seconds == ONE_YEAR_SECONDS
+                && o.offering_type == OFFERING_TYPE
+        })
+        .min_by(|a, b| a.hourly.total_cmp(&b.hourly))
+        .cloned();
+    let on_demand = on_demand_hourly * hours_per_month * f64::from(target.count);
+    let reserved_count = covered.min(target.count) + if offering.is_some() { to_buy } else { 0 };
+    let reserved_hourly = offering.as_ref().map_or(on_demand_hourly, |o| {
+        o.hourly + o.fixed_price / (ONE_YEAR_SECONDS as f64 / 3600.0)
+    });
+    let after = reserved_hourly * hours_per_month * f64::from(reserved_count)
+        + on_demand_hourly * hours_per_month * f64::from(target.count - reserved_count);
+    let problem = (to_buy > 0 && offering.is_none()).then(|| {
+        format!(
+            "no 1-year {OFFERING_TYPE} offering for {} in this region",
+            target.class
+        )
+    });
+    Line {
+        engine: target.engine,
+        class: target.class.clone(),
+        needed: target.count,
+        covered,
+        to_buy,
+        reservation_id: id,
+        offering,
+        held: mine,
+        on_demand_monthly: round2(on_demand),
+        after_monthly: round2(after),
+        problem,
+    }
+}
+
+pub fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn offering(class: &str, hourly: f64) -> Offering {
+        Offering {
+            id: format!("off-{class}"),
+            class: class.into(),
+            duration_seconds: ONE_YEAR_SECONDS,
+            offering_type: OFFERING_TYPE.into(),
+            fixed_price: 0.0,
+            hourly,
+        }
+    }
+
+    #[test]
+    fn ids_name_the_year_the_reservation_ends() {
+        let now = at("2026-11-25T00:00:00Z");
+        let t = &targets(SizeProfile::Mvp);
+        assert_eq!(reservation_id(&t[0], now), "ticketing-rds-ri-2027");
+        assert_eq!(reservation_id(&t[1], now), "ticketing-redis-ri-2027");
+        let big = &targets(SizeProfile::Scale10x);
+        assert_eq!(
+            reservation_id(&big[0], now),
+            "ticketing-rds-r5-large-ri-2027"
+        );
+        assert_eq!(big[0].count, 2);
+    }
+
+    #[test]
+    fn active_reservations_cover_and_expired_or_retired_ones_do_not() {
+        let now = at("2026-11-25T00:00:00Z");
+        let t = &targets(SizeProfile::Mvp)[0];
+        let offers = [offering("db.t3.micro", 0.01)];
+        let fresh = plan_line(t, &offers, &[], 0.017, 730.0, now);
+        assert_eq!((fresh.covered, fresh.to_buy), (0, 1));
+        assert_eq!(fresh.on_demand_monthly, 12.41);
+        assert_eq!(fresh.after_monthly, 7.3);
+        let active = Reservation {
+            id: "someone-elses".into(),
+            class: "db.t3.micro".into(),
+            count: 1,
+            state: "active".into(),
+            ends: Some(at("2027-06-01T00:00:00Z")),
+        };
+        assert_eq!(
+            plan_line(t, &offers, std::slice::from_ref(&active), 0.017, 730.0, now).to_buy,
+            0
+        );
+        let expired = Reservation {
+            ends: Some(at("2026-01-01T00:00:00Z")),
+            ..active.clone()
+        };
+        assert_eq!(
+            plan_line(t, &offers, &[expired], 0.017, 730.0, now).to_buy,
+            1
+        );
+        let retired = Reservation {
+            state: "retired".into(),
+            ..active.clone()
+        };
+        assert_eq!(
+            plan_line(t, &offers, &[retired], 0.017, 730.0, now).to_buy,
+            1
+        );
+        // Our own id, still being paid for, counts.
+        let ours = Reservation {
+            id: "ticketing-rds-ri-2027".into(),
+            state: "payment-pending".into(),
+            ends: None,
+            ..active
+        };
+        assert_eq!(plan_line(t, &offers, &[ours], 0.017, 730.0, now).to_buy, 0);
+        let no_offer = plan_line(t, &[], &[], 0.017, 730.0, now);
+        assert!(no_offer.problem.is_some());
+    }
+}
