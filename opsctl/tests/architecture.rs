@@ -295,4 +295,54 @@ fn opsctl_modules_import_each_other_without_cycles_and_nothing_imports_the_cli()
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle in opsctl: {}", cycle.join(" -> "));
     }
+
+    // The layers: ops (the operations) never reaches up into commands; a
+    // command reaches another group's command only through ops.
+    let group = |m: &str| m.split("::").take(2).collect::<Vec<_>>().join("::");
+    for (module, edges) in &graph {
+        for edge in edges {
+            if module.starts_with("ops") {
+                assert!(
+                    !edge.starts_with("commands"),
+                    "{module} (ops) imports {edge} (a command)"
+                );
+            }
+            if module.starts_with("commands::") && edge.starts_with("commands::") {
+                assert_eq!(
+                    group(module),
+                    group(edge),
+                    "{module} reaches into another command group's {edge}; share it through ops/"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn opsctl_files_stay_short_and_ops_does_not_print() {
+    let src = repo().join("opsctl/src");
+    let mut sources = Vec::new();
+    files(&src, "rs", &mut sources);
+    for file in &sources {
+        let text = std::fs::read_to_string(file).expect("source");
+        let lines = text.lines().count();
+        assert!(
+            lines <= 400,
+            "{} has {lines} lines; split it by responsibility (arguments and rendering in commands/, operations in ops/)",
+            file.display()
+        );
+        if module_of(&src, file).starts_with("ops") {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                assert!(
+                    !["println!", "eprintln!", "print!(", "eprint!("]
+                        .iter()
+                        .any(|p| code.contains(p)),
+                    "{}:{} prints; ops return what they found and the command renders it",
+                    file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
 }

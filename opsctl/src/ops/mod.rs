@@ -9,6 +9,7 @@ pub mod cost_report;
 pub mod dr;
 pub mod ecs;
 pub mod failover;
+pub mod infra;
 pub mod kafka;
 pub mod notices;
 pub mod outbox;

@@ -352,3 +352,22 @@ pub fn put_request(
     }
     req
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_is_shown_field_by_field() {
+        let want = wanted(Group::Billing, "us-east-1").remove(0);
+        let mut now = want.clone();
+        now.threshold = 80.0;
+        now.actions.clear();
+        let changes = diff(&now, &want);
+        let fields: Vec<_> = changes.iter().map(|c| c.field).collect();
+        assert_eq!(fields, vec!["threshold", "actions"]);
+        assert_eq!(changes[0].now, "80");
+        assert_eq!(changes[0].wanted, "50");
+        assert!(diff(&want, &want).is_empty());
+    }
+}

@@ -7,8 +7,6 @@ use clap::ValueEnum;
 use serde::Serialize;
 use ticketing_catalog::{alarms as cat, metrics};
 
-#[cfg(test)]
-use super::plan::diff;
 use crate::error::CliError;
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,20 +223,6 @@ mod tests {
         );
         assert!(p.queries[2].return_data && p.queries[2].what().contains("failures + successes"));
         assert_eq!((p.threshold, p.evaluation_periods), (5.0, 2));
-    }
-
-    #[test]
-    fn drift_is_shown_field_by_field() {
-        let want = wanted(Group::Billing, "us-east-1").remove(0);
-        let mut now = want.clone();
-        now.threshold = 80.0;
-        now.actions.clear();
-        let changes = diff(&now, &want);
-        let fields: Vec<_> = changes.iter().map(|c| c.field).collect();
-        assert_eq!(fields, vec!["threshold", "actions"]);
-        assert_eq!(changes[0].now, "80");
-        assert_eq!(changes[0].wanted, "50");
-        assert!(diff(&want, &want).is_empty());
     }
 
     #[test]
