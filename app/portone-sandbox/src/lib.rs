@@ -35,6 +35,7 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ticketing_money::Money;
 use ticketing_portone::{
     ApiResponse, CancelRequest, Certification, Payment, PaymentStatus, PrepareRequest,
     TokenRequest, TokenResponse, WebhookNotice,
@@ -76,7 +77,7 @@ impl SandboxConfig {
 #[derive(Default)]
 struct Ledger {
     tokens: HashMap<String, i64>,
-    prepared: HashMap<String, i64>,
+    prepared: HashMap<String, Money>,
     payments: HashMap<String, Payment>,
     certifications: HashMap<String, Certification>,
     tokens_issued: u64,
@@ -288,7 +289,7 @@ async fn get_token(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
 async fn prepare(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Answer {
     authorise(&sandbox, &headers)?;
     let request: PrepareRequest = parse(&body)?;
-    if request.amount <= 0 || request.merchant_uid.is_empty() {
+    if !request.amount.is_positive() || request.merchant_uid.is_empty() {
         return Err(bad_request(
             "merchant_uid and a positive amount are required",
         ));
@@ -368,8 +369,9 @@ async fn cancel(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes)
             "취소할 결제건이 존재하지 않습니다. (no such payment)",
         ));
     };
-    let refundable = payment.amount - payment.cancel_amount;
-    if payment.status != PaymentStatus::Paid || refundable <= 0 {
+    let refundable = Money::refundable(payment.amount, payment.cancel_amount)
+        .map_err(|e| bad_request(e.to_string()))?;
+    if payment.status != PaymentStatus::Paid || !refundable.is_positive() {
         return Err(Refusal::new(
             StatusCode::OK,
             1,
@@ -381,18 +383,26 @@ async fn cancel(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes)
             return Err(Refusal::new(
                 StatusCode::OK,
                 1,
-                format!("checksum {checksum} does not match the refundable amount {refundable}"),
+                format!(
+                    "checksum {} does not match the refundable amount {}",
+                    checksum.as_won(),
+                    refundable.as_won()
+                ),
             ));
         }
     }
     let amount = request.amount.unwrap_or(refundable);
-    if amount <= 0 || amount > refundable {
+    if !amount.is_positive() || amount > refundable {
         return Err(bad_request(format!(
-            "amount must be between 1 and {refundable}"
+            "amount must be between 1 and {}",
+            refundable.as_won()
         )));
     }
     // Test mode: refunds are approved at once.
-    payment.cancel_amount += amount;
+    payment.cancel_amount = payment
+        .cancel_amount
+        .checked_add(amount)
+        .map_err(|e| bad_request(e.to_string()))?;
     if payment.cancel_amount == payment.amount {
         payment.status = PaymentStatus::Cancelled;
         payment.cancelled_at = Utc::now().timestamp();
@@ -420,7 +430,7 @@ async fn certification(
 #[derive(Debug, Deserialize)]
 struct CheckoutRequest {
     merchant_uid: String,
-    amount: i64,
+    amount: Money,
     card_number: String,
     notice_url: Option<Url>,
     #[serde(default)]
@@ -444,7 +454,7 @@ pub struct WebhookDelivery {
 
 async fn checkout(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
     let request: CheckoutRequest = parse(&body)?;
-    if request.amount <= 0 {
+    if !request.amount.is_positive() {
         return Err(bad_request(
             "amount must be at least 1 (1-won payments are fine in test mode)",
         ));
@@ -459,8 +469,8 @@ async fn checkout(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
             if !request.ignore_prepare && prepared.is_some_and(|p| p != request.amount) {
                 Some(format!(
                     "amount {} differs from the prepared amount {}",
-                    request.amount,
-                    prepared.unwrap_or_default()
+                    request.amount.as_won(),
+                    prepared.unwrap_or_default().as_won()
                 ))
             } else if card == DECLINED_CARD.replace('-', "") {
                 Some("card declined".to_owned())
@@ -475,7 +485,7 @@ async fn checkout(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
             imp_uid: imp_uid.clone(),
             merchant_uid: request.merchant_uid.clone(),
             amount: request.amount,
-            cancel_amount: 0,
+            cancel_amount: Money::ZERO,
             currency: "KRW".to_owned(),
             status: if fail_reason.is_some() {
                 PaymentStatus::Failed

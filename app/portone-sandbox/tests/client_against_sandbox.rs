@@ -7,6 +7,7 @@ use axum::routing::post;
 use portone_sandbox::{SandboxConfig, DECLINED_CARD, TEST_CARD};
 use secrecy::SecretString;
 use ticketing_config::{PortOneMode, PortOneSettings};
+use ticketing_money::Money;
 use ticketing_portone::{CancelRequest, PaymentStatus, PortOne, PortOneError, WebhookNotice};
 
 async fn sandbox() -> portone_sandbox::RunningSandbox {
@@ -81,7 +82,10 @@ async fn an_access_token_is_reused_and_bad_credentials_are_refused() {
     assert_eq!(sandbox.sandbox.tokens_issued(), 1);
 
     let wrong = client(&sandbox, "not-the-secret");
-    let refused = wrong.prepare("order-1", 1000).await.expect_err("refused");
+    let refused = wrong
+        .prepare("order-1", Money::won(1000))
+        .await
+        .expect_err("refused");
     match &refused {
         PortOneError::Api { status, .. } => assert_eq!(*status, 401),
         other => panic!("expected a 401, got {other:?}"),
@@ -96,7 +100,10 @@ async fn a_prepared_checkout_is_paid_notified_and_refunded_with_a_checksum() {
     let portone = client(&sandbox, "secret");
     let (hook, seen) = webhook_receiver().await;
 
-    portone.prepare("order-42", 1).await.expect("1-won prepare");
+    portone
+        .prepare("order-42", Money::won(1))
+        .await
+        .expect("1-won prepare");
     let outcome = checkout(
         &sandbox,
         serde_json::json!({"merchant_uid": "order-42", "amount": 1, "card_number": TEST_CARD, "notice_url": hook}),
@@ -110,24 +117,27 @@ async fn a_prepared_checkout_is_paid_notified_and_refunded_with_a_checksum() {
     assert_eq!(notices[0].merchant_uid, "order-42");
 
     let payment = portone.payment(&notices[0].imp_uid).await.expect("lookup");
-    assert_eq!((payment.amount, payment.status), (1, PaymentStatus::Paid));
+    assert_eq!(
+        (payment.amount, payment.status),
+        (Money::won(1), PaymentStatus::Paid)
+    );
     assert_eq!(payment.currency, "KRW");
 
     let stale = CancelRequest {
         imp_uid: Some(payment.imp_uid.clone()),
-        checksum: Some(5),
+        checksum: Some(Money::won(5)),
         reason: "test".into(),
         ..CancelRequest::default()
     };
     let refused = portone.cancel(&stale).await.expect_err("stale checksum");
     assert!(refused.to_string().contains("checksum"), "{refused}");
     let refund = CancelRequest {
-        checksum: Some(1),
+        checksum: Some(Money::won(1)),
         ..stale
     };
     let cancelled = portone.cancel(&refund).await.expect("refund");
     assert_eq!(cancelled.status, PaymentStatus::Cancelled);
-    assert_eq!(cancelled.cancel_amount, 1);
+    assert_eq!(cancelled.cancel_amount, Money::won(1));
     assert!(
         portone.cancel(&refund).await.is_err(),
         "nothing left to refund"
@@ -139,7 +149,10 @@ async fn a_prepared_checkout_is_paid_notified_and_refunded_with_a_checksum() {
 async fn a_tampered_amount_or_a_declined_card_fails_the_payment() {
     let sandbox = sandbox().await;
     let portone = client(&sandbox, "secret");
-    portone.prepare("order-7", 50_000).await.expect("prepare");
+    portone
+        .prepare("order-7", Money::won(50_000))
+        .await
+        .expect("prepare");
     let tampered = checkout(
         &sandbox,
         serde_json::json!({"merchant_uid": "order-7", "amount": 100, "card_number": TEST_CARD}),
@@ -165,7 +178,7 @@ async fn a_tampered_amount_or_a_declined_card_fails_the_payment() {
     );
 
     // A different amount for an already prepared order is refused.
-    assert!(portone.prepare("order-7", 1).await.is_err());
+    assert!(portone.prepare("order-7", Money::won(1)).await.is_err());
     sandbox.stop().await;
 }
 

@@ -13,13 +13,14 @@ use uuid::Uuid;
 
 use crate::context::Context;
 use crate::error::CliError;
+use ticketing_money::Money;
 
 #[derive(Serialize, Clone)]
 pub struct Line {
     pub reservation_id: Uuid,
     pub merchant_uid: String,
     pub age_seconds: i64,
-    pub amount: i64,
+    pub amount: Money,
     /// What PortOne says: paid, failed, cancelled, ready, or none.
     pub portone: String,
     pub imp_uid: Option<String>,

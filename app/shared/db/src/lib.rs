@@ -14,6 +14,8 @@ use ticketing_health::Probe;
 
 pub use sqlx;
 
+mod text_column;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use ticketing_catalog::topics;
+use ticketing_money::Money;
 use uuid::Uuid;
 
 /// The wire form of every event.
@@ -148,7 +149,7 @@ pub struct PaymentSucceeded {
     pub reservation_id: Uuid,
     pub merchant_uid: String,
     pub imp_uid: String,
-    pub amount: i64,
+    pub amount: Money,
     pub pg_provider: String,
 }
 event!(
@@ -180,7 +181,7 @@ pub struct PaymentRefunded {
     pub reservation_id: Uuid,
     pub merchant_uid: String,
     pub imp_uid: String,
-    pub amount: i64,
+    pub amount: Money,
     pub reason: String,
 }
 event!(
@@ -197,7 +198,7 @@ pub struct ReservationCreated {
     pub user_id: Uuid,
     pub performance_id: Uuid,
     pub seat_ids: Vec<Uuid>,
-    pub amount: i64,
+    pub amount: Money,
     pub expires_at: DateTime<Utc>,
 }
 event!(
@@ -271,7 +272,7 @@ pub struct RefundRequested {
     pub reservation_id: Uuid,
     pub merchant_uid: String,
     pub imp_uid: String,
-    pub amount: i64,
+    pub amount: Money,
     pub reason: String,
 }
 event!(

@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use ticketing_config::{PortOneMode, PortOneSettings};
+use ticketing_money::Money;
 use url::Url;
 
 /// The `merchant_uid` (PortOne order id) of a reservation's payment.
@@ -72,7 +73,7 @@ pub struct TokenResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PrepareRequest {
     pub merchant_uid: String,
-    pub amount: i64,
+    pub amount: Money,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,9 +101,9 @@ impl PaymentStatus {
 pub struct Payment {
     pub imp_uid: String,
     pub merchant_uid: String,
-    pub amount: i64,
+    pub amount: Money,
     #[serde(default)]
-    pub cancel_amount: i64,
+    pub cancel_amount: Money,
     pub currency: String,
     pub status: PaymentStatus,
     pub pg_provider: String,
@@ -126,10 +127,10 @@ pub struct CancelRequest {
     pub merchant_uid: Option<String>,
     /// Omitted for a full refund.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
+    pub amount: Option<Money>,
     /// The refundable amount before this cancel, as the caller knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<i64>,
+    pub checksum: Option<Money>,
     pub reason: String,
 }
 
@@ -343,7 +344,7 @@ impl PortOne {
     }
 
     /// `POST /payments/prepare`: only `amount` may be paid for `merchant_uid`.
-    pub async fn prepare(&self, merchant_uid: &str, amount: i64) -> Result<(), PortOneError> {
+    pub async fn prepare(&self, merchant_uid: &str, amount: Money) -> Result<(), PortOneError> {
         let body = PrepareRequest {
             merchant_uid: merchant_uid.to_owned(),
             amount,

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ticketing_money::Money;
 use uuid::Uuid;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -238,7 +239,7 @@ pub struct PaymentClaims {
     /// The user.
     pub sub: Uuid,
     pub reservation_id: Uuid,
-    pub amount: i64,
+    pub amount: Money,
     pub iat: i64,
     pub exp: i64,
 }

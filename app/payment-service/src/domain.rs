@@ -1,0 +1,200 @@
+//! The payment's domain: an order's states and how a PortOne payment is
+//! judged against its order. Pure: no I/O, unit-tested here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ticketing_money::Money;
+use ticketing_portone::Payment;
+
+/// The currency every order is in.
+pub const CURRENCY: &str = "KRW";
+
+/// Where an order (`payments` row) is: `READY` once prepared, then what the
+/// first decisive webhook said. The table's `CHECK` constraint holds the
+/// same words (migration 0002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Ready,
+    Paid,
+    Failed,
+    Cancelled,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Ready,
+        OrderStatus::Paid,
+        OrderStatus::Failed,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+    ];
+
+    /// The word stored in `payments.status`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Ready => "READY",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Failed => "FAILED",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Refunded => "REFUNDED",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not an order status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an order status")]
+pub struct UnknownOrderStatus(pub String);
+
+impl FromStr for OrderStatus {
+    type Err = UnknownOrderStatus;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == word)
+            .ok_or_else(|| UnknownOrderStatus(word.to_owned()))
+    }
+}
+
+ticketing_db::text_column!(OrderStatus);
+
+/// Why a payment was refused, as `PaymentFailed.error_code` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// Paid, but not what the order asked for: cancelled at PortOne.
+    AmountMismatch,
+    /// The PG refused the payment.
+    PgFailed,
+    /// Cancelled at PortOne before the webhook was read.
+    CancelledAtPg,
+}
+
+impl FailureCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::AmountMismatch => "amount_mismatch",
+            FailureCode::PgFailed => "pg_failed",
+            FailureCode::CancelledAtPg => "cancelled_at_pg",
+        }
+    }
+
+    /// The order's state after this failure.
+    pub const fn order_status(self) -> OrderStatus {
+        match self {
+            FailureCode::PgFailed => OrderStatus::Failed,
+            FailureCode::AmountMismatch | FailureCode::CancelledAtPg => OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// The order as prepared: what PortOne's record must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected<'a> {
+    pub merchant_uid: &'a str,
+    pub amount: Money,
+    pub currency: &'a str,
+}
+
+/// Where PortOne's record of a payment disagrees with the order it pays
+/// (and with the notice that named it); empty when they agree.
+pub fn mismatches(
+    notice_merchant_uid: &str,
+    order: &Expected<'_>,
+    payment: &Payment,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    if notice_merchant_uid != payment.merchant_uid {
+        found.push(format!(
+            "webhook merchant_uid {notice_merchant_uid} but PortOne says {}",
+            payment.merchant_uid
+        ));
+    }
+    if payment.amount != order.amount {
+        found.push(format!(
+            "paid {} but the order is {}",
+            payment.amount.as_won(),
+            order.amount.as_won()
+        ));
+    }
+    if payment.currency != order.currency {
+        found.push(format!(
+            "paid in {} but the order is in {}",
+            payment.currency, order.currency
+        ));
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use ticketing_portone::PaymentStatus;
+
+    use super::*;
+
+    fn payment(merchant_uid: &str, amount: i64, currency: &str) -> Payment {
+        Payment {
+            imp_uid: "imp_1".into(),
+            merchant_uid: merchant_uid.into(),
+            amount: Money::won(amount),
+            cancel_amount: Money::ZERO,
+            currency: currency.into(),
+            status: PaymentStatus::Paid,
+            pg_provider: "html5_inicis".into(),
+            pay_method: None,
+            fail_reason: None,
+            paid_at: 0,
+            failed_at: 0,
+            cancelled_at: 0,
+        }
+    }
+
+    #[test]
+    fn order_statuses_round_trip_through_their_words() {
+        for status in OrderStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        assert!("PENDING".parse::<OrderStatus>().is_err());
+    }
+
+    #[test]
+    fn a_payment_matching_its_order_has_no_mismatch() {
+        let order = Expected {
+            merchant_uid: "res_1",
+            amount: Money::won(55_000),
+            currency: CURRENCY,
+        };
+        assert!(mismatches("res_1", &order, &payment("res_1", 55_000, "KRW")).is_empty());
+        let all = mismatches("res_2", &order, &payment("res_1", 1_000, "USD"));
+        assert_eq!(
+            all,
+            [
+                "webhook merchant_uid res_2 but PortOne says res_1",
+                "paid 1000 but the order is 55000",
+                "paid in USD but the order is in KRW",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_pg_refusal_leaves_the_order_failed() {
+        assert_eq!(FailureCode::PgFailed.order_status(), OrderStatus::Failed);
+        assert_eq!(
+            FailureCode::AmountMismatch.order_status(),
+            OrderStatus::Cancelled
+        );
+        assert_eq!(
+            FailureCode::CancelledAtPg.order_status(),
+            OrderStatus::Cancelled
+        );
+        assert_eq!(FailureCode::AmountMismatch.as_str(), "amount_mismatch");
+    }
+}

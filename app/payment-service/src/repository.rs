@@ -1,0 +1,112 @@
+//! The `payments` table: every query on it.
+
+use sqlx::{PgConnection, PgPool};
+use ticketing_money::Money;
+use uuid::Uuid;
+
+use crate::domain::{OrderStatus, CURRENCY};
+
+/// Records the order for `reservation` (or touches the one already there)
+/// and returns its status.
+pub(crate) async fn open_order(
+    db: &PgPool,
+    merchant_uid: &str,
+    reservation: Uuid,
+    amount: Money,
+    user: Uuid,
+) -> Result<Option<OrderStatus>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO payments (merchant_uid, reservation_id, amount, status, user_id, currency) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (merchant_uid) DO UPDATE SET updated_at = now() RETURNING status",
+    )
+    .bind(merchant_uid)
+    .bind(reservation)
+    .bind(amount)
+    .bind(OrderStatus::Ready)
+    .bind(user)
+    .bind(CURRENCY)
+    .fetch_optional(db)
+    .await
+}
+
+/// An order as a webhook finds it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Order {
+    pub reservation_id: Uuid,
+    pub amount: Money,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub imp_uid: Option<String>,
+}
+
+/// Locks order `merchant_uid` for the rest of `tx` and reads it.
+pub(crate) async fn lock_order(
+    tx: &mut PgConnection,
+    merchant_uid: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT reservation_id, amount, currency, status, imp_uid FROM payments \
+         WHERE merchant_uid = $1 FOR UPDATE",
+    )
+    .bind(merchant_uid)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Locks order `merchant_uid` for the rest of `tx` and reads its status.
+pub(crate) async fn lock_status(
+    tx: &mut PgConnection,
+    merchant_uid: &str,
+) -> Result<Option<OrderStatus>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM payments WHERE merchant_uid = $1 FOR UPDATE")
+        .bind(merchant_uid)
+        .fetch_optional(&mut *tx)
+        .await
+}
+
+/// What PortOne said about an order's payment.
+pub(crate) struct Settlement<'a> {
+    pub merchant_uid: &'a str,
+    pub imp_uid: &'a str,
+    pub status: OrderStatus,
+    pub pg_provider: &'a str,
+    /// The failure's code and reason, for a refused payment.
+    pub failure: Option<(&'a str, &'a str)>,
+}
+
+/// Records how an order was settled.
+pub(crate) async fn settle(
+    tx: &mut PgConnection,
+    settled: &Settlement<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, imp_uid = $3, pg_provider = $4, failure_code = $5, \
+         failure_reason = $6, updated_at = now() WHERE merchant_uid = $1",
+    )
+    .bind(settled.merchant_uid)
+    .bind(settled.status)
+    .bind(settled.imp_uid)
+    .bind(settled.pg_provider)
+    .bind(settled.failure.map(|f| f.0))
+    .bind(settled.failure.map(|f| f.1))
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// Marks order `merchant_uid` refunded in full.
+pub(crate) async fn mark_refunded(
+    tx: &mut PgConnection,
+    merchant_uid: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, refunded = amount, updated_at = now() \
+         WHERE merchant_uid = $1",
+    )
+    .bind(merchant_uid)
+    .bind(OrderStatus::Refunded)
+    .execute(tx)
+    .await
+    .map(|_| ())
+}

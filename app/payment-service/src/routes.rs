@@ -1,0 +1,290 @@
+//! The HTTP routes: preparing an order and PortOne's webhook.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use ticketing_events::{Envelope, Event, PaymentFailed, PaymentSucceeded};
+use ticketing_http::{ApiError, AuthUser, Json};
+use ticketing_money::Money;
+use ticketing_portone::{merchant_uid, CancelRequest, PaymentStatus, PortOneError, WebhookNotice};
+use ticketing_tokens::PaymentClaims;
+use uuid::Uuid;
+
+use crate::domain::{mismatches, Expected, FailureCode, OrderStatus, CURRENCY};
+use crate::repository::{self, Settlement};
+use crate::AppState;
+
+/// The service's routes over `state`.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/payments/prepare", post(prepare))
+        .route("/webhooks/portone", post(webhook))
+        .with_state(state)
+}
+
+fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+    move |e| ApiError::internal(anyhow::Error::new(e).context(what))
+}
+
+fn portone_down(e: PortOneError) -> ApiError {
+    ApiError::bad_gateway(
+        "portone_unavailable",
+        format!("PortOne could not be reached or refused the request: {e}; try again shortly"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrepareRequest {
+    payment_token: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Prepared {
+    merchant_uid: String,
+    amount: Money,
+    currency: &'static str,
+    imp_code: String,
+    reservation_id: Uuid,
+}
+
+/// `POST /api/payments/prepare`.
+async fn prepare(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Json(request): Json<PrepareRequest>,
+) -> Result<Json<Prepared>, ApiError> {
+    let claims: PaymentClaims =
+        ticketing_tokens::verify(&state.keys, &request.payment_token, chrono::Utc::now()).map_err(
+            |e| {
+                ApiError::forbidden(
+                    "invalid_payment_token",
+                    format!("{e}; hold the seats again to get a new payment token"),
+                )
+            },
+        )?;
+    if claims.sub != user {
+        return Err(ApiError::forbidden(
+            "foreign_payment_token",
+            "this payment token was issued to another user",
+        ));
+    }
+    let merchant = merchant_uid(claims.reservation_id);
+    let status = repository::open_order(
+        &state.db,
+        &merchant,
+        claims.reservation_id,
+        claims.amount,
+        user,
+    )
+    .await
+    .map_err(db_error("recording an order"))?;
+    if let Some(settled) = status.filter(|s| *s != OrderStatus::Ready) {
+        return Err(ApiError::conflict(
+            "already_processed",
+            format!("the payment of this reservation is already {settled}"),
+        ));
+    }
+    state
+        .portone
+        .prepare(&merchant, claims.amount)
+        .await
+        .map_err(portone_down)?;
+    Ok(Json(Prepared {
+        merchant_uid: merchant,
+        amount: claims.amount,
+        currency: CURRENCY,
+        imp_code: state.imp_code.to_string(),
+        reservation_id: claims.reservation_id,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct WebhookAnswer {
+    merchant_uid: String,
+    outcome: &'static str,
+}
+
+/// `POST /webhooks/portone`.
+async fn webhook(
+    State(state): State<AppState>,
+    Json(notice): Json<WebhookNotice>,
+) -> Result<Json<WebhookAnswer>, ApiError> {
+    // The body only says where to look; PortOne says what happened.
+    let payment = match state.portone.payment(&notice.imp_uid).await {
+        Ok(p) => p,
+        Err(PortOneError::NotFound { .. }) => {
+            tracing::warn!(imp_uid = %notice.imp_uid, "webhook for a payment PortOne does not know; rejected");
+            return Err(ApiError::not_found(
+                "unknown_payment",
+                format!("PortOne has no payment {}", notice.imp_uid),
+            ));
+        }
+        Err(e) => return Err(portone_down(e)),
+    };
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    let order = repository::lock_order(&mut tx, &payment.merchant_uid)
+        .await
+        .map_err(db_error("reading an order"))?;
+    let Some(order) = order else {
+        tracing::warn!(merchant_uid = %payment.merchant_uid, "webhook for an order this service never prepared; rejected");
+        return Err(ApiError::not_found(
+            "unknown_order",
+            format!("no order {} was prepared here", payment.merchant_uid),
+        ));
+    };
+    let answer = |outcome| {
+        Json(WebhookAnswer {
+            merchant_uid: payment.merchant_uid.clone(),
+            outcome,
+        })
+    };
+    if order.status != OrderStatus::Ready {
+        // A repeated delivery: the first one decided.
+        if order.imp_uid.as_deref() != Some(payment.imp_uid.as_str()) {
+            tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, "a second payment for a settled order");
+        }
+        return Ok(answer("already_processed"));
+    }
+    let pg = payment.pg_provider.clone();
+    let expected = Expected {
+        merchant_uid: &payment.merchant_uid,
+        amount: order.amount,
+        currency: &order.currency,
+    };
+    let mismatches = mismatches(&notice.merchant_uid, &expected, &payment);
+    let outcome = match payment.status {
+        PaymentStatus::Ready => return Ok(answer("awaiting_payment")),
+        PaymentStatus::Paid if mismatches.is_empty() => {
+            let settled = Settlement {
+                merchant_uid: &payment.merchant_uid,
+                imp_uid: &payment.imp_uid,
+                status: OrderStatus::Paid,
+                pg_provider: &pg,
+                failure: None,
+            };
+            repository::settle(&mut tx, &settled)
+                .await
+                .map_err(db_error("recording a payment"))?;
+            append_in(
+                &mut tx,
+                &PaymentSucceeded {
+                    reservation_id: order.reservation_id,
+                    merchant_uid: payment.merchant_uid.clone(),
+                    imp_uid: payment.imp_uid.clone(),
+                    amount: payment.amount,
+                    pg_provider: pg.clone(),
+                },
+            )
+            .await?;
+            metrics::counter!("payment.success", "pg_provider" => pg.clone(), "environment" => state.environment).increment(1);
+            "paid"
+        }
+        PaymentStatus::Paid => {
+            let reason = mismatches.join("; ");
+            tracing::warn!(merchant_uid = %payment.merchant_uid, %reason, "payment does not match its order; cancelling it");
+            let refund = CancelRequest {
+                imp_uid: Some(payment.imp_uid.clone()),
+                checksum: Some(
+                    Money::refundable(payment.amount, payment.cancel_amount)
+                        .map_err(|e| ApiError::internal(e.into()))?,
+                ),
+                reason: format!("verification failed: {reason}"),
+                ..CancelRequest::default()
+            };
+            state.portone.cancel(&refund).await.map_err(portone_down)?;
+            fail(
+                &mut tx,
+                &payment,
+                order.reservation_id,
+                FailureCode::AmountMismatch,
+                &reason,
+            )
+            .await?;
+            "mismatch_cancelled"
+        }
+        PaymentStatus::Failed => {
+            let reason = payment
+                .fail_reason
+                .clone()
+                .unwrap_or_else(|| "failed at the PG".to_owned());
+            fail(
+                &mut tx,
+                &payment,
+                order.reservation_id,
+                FailureCode::PgFailed,
+                &reason,
+            )
+            .await?;
+            "failed"
+        }
+        PaymentStatus::Cancelled => {
+            fail(
+                &mut tx,
+                &payment,
+                order.reservation_id,
+                FailureCode::CancelledAtPg,
+                "cancelled at PortOne",
+            )
+            .await?;
+            "cancelled"
+        }
+    };
+    tx.commit()
+        .await
+        .map_err(db_error("committing a payment"))?;
+    Ok(answer(outcome))
+}
+
+/// Records a refused or failed payment, announces `PaymentFailed` and counts
+/// it under `payment.failure`.
+async fn fail(
+    tx: &mut PgConnection,
+    payment: &ticketing_portone::Payment,
+    reservation: Uuid,
+    code: FailureCode,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let (merchant, imp_uid, pg) = (
+        payment.merchant_uid.as_str(),
+        payment.imp_uid.as_str(),
+        payment.pg_provider.as_str(),
+    );
+    let settled = Settlement {
+        merchant_uid: merchant,
+        imp_uid,
+        status: code.order_status(),
+        pg_provider: pg,
+        failure: Some((code.as_str(), reason)),
+    };
+    repository::settle(tx, &settled)
+        .await
+        .map_err(db_error("recording a failed payment"))?;
+    append_in(
+        tx,
+        &PaymentFailed {
+            reservation_id: reservation,
+            merchant_uid: merchant.to_owned(),
+            imp_uid: Some(imp_uid.to_owned()),
+            error_code: code.as_str().to_owned(),
+            reason: reason.to_owned(),
+        },
+    )
+    .await?;
+    metrics::counter!("payment.failure", "pg_provider" => pg.to_owned(), "error_code" => code.as_str())
+        .increment(1);
+    Ok(())
+}
+
+async fn append_in<E: Event>(tx: &mut PgConnection, event: &E) -> Result<(), ApiError> {
+    let envelope = Envelope::new(event).map_err(|e| ApiError::internal(e.into()))?;
+    ticketing_messaging::outbox::append_envelope(tx, E::TOPIC, &envelope)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))
+}
