@@ -4,7 +4,9 @@
 //!   names a table a service's migrations create, so a schema change cannot
 //!   break opsctl without the compiler seeing it;
 //! - its modules import each other without cycles (`cli.rs`, which names
-//!   every command, is imported by nothing).
+//!   every command, is imported by nothing);
+//! - and, for the workspace's other half, every crate under `app/` has no
+//!   module import cycle and no service depends on another service.
 
 use std::path::{Path, PathBuf};
 
@@ -345,4 +347,70 @@ fn opsctl_files_stay_short_and_ops_does_not_print() {
             }
         }
     }
+}
+
+/// Every crate under `app/` (the services, the shared building blocks, the
+/// platform binary): their directories.
+fn app_crates() -> Vec<PathBuf> {
+    let mut manifests = Vec::new();
+    files(&repo().join("app"), "toml", &mut manifests);
+    let mut crates: Vec<PathBuf> = manifests
+        .iter()
+        .filter(|m| m.file_name().is_some_and(|n| n == "Cargo.toml"))
+        .filter_map(|m| m.parent().map(Path::to_path_buf))
+        .filter(|dir| dir.join("src").is_dir())
+        .collect();
+    crates.sort();
+    crates
+}
+
+#[test]
+fn app_modules_import_each_other_without_cycles_and_services_never_import_services() {
+    let crates = app_crates();
+    assert!(crates.len() >= 20, "the app crates were found: {crates:?}");
+    let services = [
+        "api-gateway",
+        "user-service",
+        "event-service",
+        "queue-service",
+        "reservation-service",
+        "payment-service",
+    ];
+    let mut checked_modules = 0;
+    for dir in &crates {
+        let src = dir.join("src");
+        let mut sources = Vec::new();
+        files(&src, "rs", &mut sources);
+        let modules: Vec<String> = sources
+            .iter()
+            .map(|f| module_of(&src, f))
+            .filter(|m| m != "lib" && m != "main")
+            .collect();
+        let mut graph = Vec::new();
+        for file in &sources {
+            let module = module_of(&src, file);
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(file).expect("source");
+            graph.push((module.clone(), references(&module, &text, &modules)));
+        }
+        checked_modules += graph.len();
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!("import cycle in {}: {}", dir.display(), cycle.join(" -> "));
+        }
+        // A service depends on shared crates, never on another service.
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| services.contains(&n.as_str())) {
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+            for other in services.iter().filter(|s| **s != name) {
+                assert!(
+                    !manifest.lines().any(|l| l.trim_start().starts_with(other)),
+                    "{name} depends on {other}: services talk over HTTP and Kafka only"
+                );
+            }
+        }
+    }
+    // The split services were read module by module.
+    assert!(checked_modules >= 20, "{checked_modules} modules checked");
 }
