@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::Booking;
 use ticketing_catalog::{topics, ServiceName};
+use ticketing_e2e::Stack;
 use ticketing_testkit::{PrivateBroker, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,8 +24,8 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     ticketing_kafka::ensure_topics(&settings.kafka, &topics::ALL, 1, 1)
         .await
         .expect("topics");
-    let booking = Booking::start(env, settings).await;
-    let (performance, seats) = booking.performance(10, 5000).await;
+    let booking = Stack::start_with(env, settings).await;
+    let (performance, seats) = booking.minted_performance(10, 5000).await;
     // One full booking: hold, prepare, pay; the webhook reaches the gateway.
     let book = |i: usize| booking.book(performance, &seats[i]);
     let unsent = || async {
@@ -194,7 +194,7 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     assert!(report["recovery_seconds"].as_f64().expect("seconds") > 0.0);
 
     let _ = std::fs::remove_file(&audit);
-    let env = booking.stop().await;
+    let env = booking.stop_keeping_env().await;
     drop(broker);
     env.cleanup().await;
 }
@@ -202,7 +202,7 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
 #[tokio::test]
 async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
     let env = TestEnv::new().await;
-    ticketing::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
+    ticketing_platform::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
         .await
         .expect("migrate");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -226,7 +226,7 @@ async fn world(env: &TestEnv) -> Vec<String> {
 async fn each_dry_run_records_its_plan_and_changes_nothing() {
     let env = TestEnv::new().await;
     env.create_topics().await;
-    ticketing::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
+    ticketing_platform::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
         .await
         .expect("migrate");
     let dir = std::env::temp_dir().join(format!("opsctl-envelope-{}", env.id));

@@ -10,8 +10,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::Booking;
 use ticketing_catalog::topics;
+use ticketing_e2e::Stack;
 use ticketing_testkit::{PrivateCluster, TestEnv};
 
 async fn create_topics(kafka: &ticketing_config::KafkaSettings) {
@@ -52,8 +52,8 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
     let mut settings = env.settings.clone();
     settings.kafka = cluster.settings(&env.settings.kafka);
     create_topics(&settings.kafka).await;
-    let booking = Booking::start(env, settings).await;
-    let (performance, seats) = booking.performance(60, 5000).await;
+    let booking = Stack::start_with(env, settings).await;
+    let (performance, seats) = booking.minted_performance(60, 5000).await;
     // One full booking: hold, prepare, pay; the webhook reaches the gateway.
     let book = |i: usize| booking.book(performance, &seats[i]);
     // Bookings flow before the drill.
@@ -165,7 +165,7 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
     );
 
     let _ = std::fs::remove_file(&audit);
-    let env = booking.stop().await;
+    let env = booking.stop_keeping_env().await;
     drop(cluster);
     env.cleanup().await;
 }

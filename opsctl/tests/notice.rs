@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::Booking;
 use serde_json::json;
 use ticketing_catalog::notices::{BOOKING_DELAY, CACHE_SECONDS};
+use ticketing_e2e::Stack;
 use ticketing_testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     let env = TestEnv::new().await;
     env.create_topics().await;
     let settings = env.settings.clone();
-    let booking = Booking::start(env, settings).await;
+    let booking = Stack::start_with(env, settings).await;
     let audit = common::temp_audit_log("notice");
     let audit_path = audit.display().to_string();
     let vars = [
@@ -58,7 +58,7 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     assert_eq!(listed[0]["id"], shown[0]["id"]);
 
     // Customers read, never write.
-    let (performance, _) = booking.performance(1, 1000).await;
+    let (performance, _) = booking.minted_performance(1, 1000).await;
     let customer = booking.customer(performance);
     let refused = booking
         .http
@@ -159,7 +159,7 @@ async fn operators_post_and_end_notices_customers_only_read_them() {
     );
 
     let _ = std::fs::remove_file(&audit);
-    let env = booking.stop().await;
+    let env = booking.stop_keeping_env().await;
     env.cleanup().await;
 }
 
@@ -171,7 +171,7 @@ async fn a_bad_notice_names_its_problems_and_a_notice_written_behind_the_cache_s
     let env = TestEnv::new().await;
     env.create_topics().await;
     let settings = env.settings.clone();
-    let booking = Booking::start(env, settings).await;
+    let booking = Stack::start_with(env, settings).await;
     let operator = ticketing_http::Authenticator::new(
         ticketing_tokens::Keyring::new(&booking.env.secrets.jwt_signing_key, &[]),
         booking.settings.booking.jwt_issuer.clone(),
@@ -218,6 +218,6 @@ async fn a_bad_notice_names_its_problems_and_a_notice_written_behind_the_cache_s
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let env = booking.stop().await;
+    let env = booking.stop_keeping_env().await;
     env.cleanup().await;
 }

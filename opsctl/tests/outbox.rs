@@ -37,7 +37,7 @@ async fn unsent(pool: &sqlx::PgPool) -> i64 {
 async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_trail() {
     let env = TestEnv::new().await;
     env.create_topics().await;
-    ticketing::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
+    ticketing_platform::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
         .await
         .expect("migrate");
     let pool = env.pool(Some("reservation_service"));

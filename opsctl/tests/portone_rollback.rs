@@ -8,6 +8,8 @@
 
 mod common;
 
+use ticketing_e2e::Stack;
+
 use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Tag};
 
 const REGION: &str = "sa-east-1";
@@ -373,7 +375,7 @@ async fn the_rollback_tells_customers_and_switch_back_ends_the_notice() {
     env.create_topics().await;
     env.secrets.jwt_signing_key = secrecy::SecretString::from(KEY.to_owned());
     let settings = env.settings.clone();
-    let booking = common::Booking::start(env, settings).await;
+    let booking = Stack::start_with(env, settings).await;
     let audit = common::temp_audit_log("rollback-notify");
     let vars = [
         (
@@ -443,6 +445,6 @@ async fn the_rollback_tells_customers_and_switch_back_ends_the_notice() {
     );
 
     let _ = std::fs::remove_file(&audit);
-    let env = booking.stop().await;
+    let env = booking.stop_keeping_env().await;
     env.cleanup().await;
 }

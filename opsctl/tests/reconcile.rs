@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Booking;
+use ticketing_e2e::Stack;
 use ticketing_testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -13,12 +13,12 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
     let env = TestEnv::new().await;
     env.create_topics().await;
     let settings = env.settings.clone();
-    let booking = Booking::start(env, settings).await;
-    let (performance, seats) = booking.performance(3, 7000).await;
+    let booking = Stack::start_with(env, settings).await;
+    let (performance, seats) = booking.minted_performance(3, 7000).await;
 
     let payer = booking.customer(performance);
-    let paid = booking.hold(&payer, performance, &seats[0]).await;
-    let merchant = booking.prepare(&payer, &paid).await;
+    let paid = booking.hold_as(&payer, performance, &seats[0]).await;
+    let merchant = booking.prepare_as(&payer, &paid).await;
     // The customer pays, but the webhook goes nowhere.
     let outcome = booking
         .pay(&merchant, 7000, Some("http://127.0.0.1:9/webhooks/portone"))
@@ -29,7 +29,7 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
         "the webhook was lost"
     );
     let unpaid = booking
-        .hold(&booking.customer(performance), performance, &seats[1])
+        .hold_as(&booking.customer(performance), performance, &seats[1])
         .await;
     let paid_id = paid["reservation_id"].as_str().expect("id").to_owned();
     let unpaid_id = unpaid["reservation_id"].as_str().expect("id").to_owned();
@@ -118,5 +118,5 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
     let (code, _, stderr) = run(vec!["reservations", "reconcile", "--older-than", "soon"]).await;
     assert_eq!(code, 2, "{stderr}");
     let _ = std::fs::remove_file(&audit);
-    booking.stop().await.cleanup().await;
+    booking.stop_keeping_env().await.cleanup().await;
 }

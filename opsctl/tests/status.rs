@@ -43,9 +43,10 @@ async fn status_is_green_then_names_the_stopped_dependency_and_exits_1() {
     env.create_topics().await;
     let mut settings = env.settings.clone();
     settings.redis.url = redis.url();
-    let platform = ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL)
-        .await
-        .expect("platform starts");
+    let platform =
+        ticketing_platform::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL)
+            .await
+            .expect("platform starts");
 
     // opsctl reads the same config/local.toml, overridden the documented way.
     let mut vars = vec![

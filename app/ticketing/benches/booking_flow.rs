@@ -127,7 +127,7 @@ async fn run() -> anyhow::Result<()> {
     settings.booking.rate_limit_per_second = 10_000_000;
     settings.telemetry.log_level = "warn".into();
     let platform =
-        ticketing::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL).await?;
+        ticketing_platform::start(settings.clone(), env.secrets.clone(), &ServiceName::ALL).await?;
     let gateway = format!(
         "http://{}",
         platform.addr(ServiceName::ApiGateway).context("gateway")?

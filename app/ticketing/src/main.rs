@@ -115,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
-            ticketing::migrate_all(&settings, &secrets, &ServiceName::ALL)
+            ticketing_platform::migrate_all(&settings, &secrets, &ServiceName::ALL)
                 .await
                 .context("migrating")?;
             tracing::info!("all schemas migrated");
@@ -133,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let sandbox =
                 url::Url::parse(&format!("http://127.0.0.1:{}", stack.portone_sandbox_port))?;
             let demo =
-                ticketing::demo::Demo::new(settings.services.api_gateway.url.clone(), sandbox)?;
+                ticketing_e2e::demo::Demo::new(settings.services.api_gateway.url.clone(), sandbox)?;
             let booked = demo.run(|step| println!("  - {step}")).await?;
             println!(
                 "reservation {} is {} ({} KRW, seats {})",
@@ -155,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 services
             };
-            let platform = ticketing::start(settings, secrets, &services)
+            let platform = ticketing_platform::start(settings, secrets, &services)
                 .await
                 .context("starting the platform")?;
             for l in &platform.listening {

@@ -2,12 +2,10 @@
 //! the real local stack and a PortOne sandbox: happy path, failure paths,
 //! forged tokens, and bad input.
 
-mod common;
-
-use common::Stack;
 use portone_sandbox::{DECLINED_CARD, TEST_CARD};
 use serde_json::json;
 use ticketing_catalog::ServiceName;
+use ticketing_e2e::Stack;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -346,7 +344,7 @@ async fn forged_expired_and_foreign_tokens_and_bad_input_are_refused_clearly() {
 async fn the_demo_booking_of_the_readme_ends_confirmed() {
     let stack = Stack::start(|_| {}).await;
     let gateway = url::Url::parse(&stack.gateway).expect("url");
-    let demo = ticketing::demo::Demo::new(gateway, stack.sandbox.url.clone()).expect("demo");
+    let demo = ticketing_e2e::demo::Demo::new(gateway, stack.sandbox.url.clone()).expect("demo");
     let mut steps = Vec::new();
     let booked = demo
         .run(|s| steps.push(s.to_owned()))

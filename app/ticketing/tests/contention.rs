@@ -6,14 +6,12 @@
 //! own signing keys instead of 500 sign-ups and queue passes: the race is
 //! about holds, and sign-up and the queue have their own tests.
 
-mod common;
-
 use std::time::Duration;
 
 use chrono::Utc;
-use common::Stack;
 use futures::future::join_all;
 use serde_json::json;
+use ticketing_e2e::Stack;
 use ticketing_testkit::PrivateRedis;
 use ticketing_tokens::{Keyring, ReservationClaims};
 use uuid::Uuid;

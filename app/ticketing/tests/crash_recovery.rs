@@ -7,11 +7,10 @@
 //! The platform runs as the real `ticketing serve` process against a private
 //! Apache Kafka broker (stopping the shared one would disturb other tests).
 
-mod common;
-
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Stack;
+use ticketing_e2e::Stack;
 use ticketing_testkit::PrivateBroker;
 
 const BOOKINGS: usize = 30;
@@ -20,7 +19,7 @@ const BOOKINGS: usize = 30;
 async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
     let mut broker = PrivateBroker::start_new();
     let bootstrap = broker.bootstrap();
-    let mut stack = Stack::start_process(|s| {
+    let mut stack = Stack::start_process(Path::new(env!("CARGO_BIN_EXE_ticketing")), |s| {
         s.kafka.bootstrap_servers = bootstrap;
         // Thirty customers from one address: not what the rate limit is for.
         s.booking.rate_limit_per_second = 100_000;
@@ -87,7 +86,7 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
 
     // Restarted, broker untouched: everything CONFIRMED within a minute.
     let restarted = Instant::now();
-    stack.process.as_mut().expect("process").start().await;
+    stack.process.as_mut().expect("process").start();
     stack.wait_ready().await;
     let mut pending: Vec<&(String, String, String)> = orders.iter().collect();
     while !pending.is_empty() {
@@ -98,7 +97,7 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
             stack
                 .process
                 .as_ref()
-                .map(common::ServeProcess::log_tail)
+                .map(ticketing_e2e::ServeProcess::log_tail)
                 .unwrap_or_default()
         );
         let mut still = Vec::new();

@@ -24,9 +24,10 @@ async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) 
 async fn all_six_services_start_in_one_process_and_the_gateway_routes_to_them() {
     let env = TestEnv::new().await;
     env.create_topics().await;
-    let platform = ticketing::start(env.settings.clone(), env.secrets.clone(), &ServiceName::ALL)
-        .await
-        .expect("platform starts");
+    let platform =
+        ticketing_platform::start(env.settings.clone(), env.secrets.clone(), &ServiceName::ALL)
+            .await
+            .expect("platform starts");
     assert_eq!(platform.listening.len(), 6);
 
     // Every service is ready: its database, Redis and Kafka answer.
@@ -91,7 +92,7 @@ async fn all_six_services_start_in_one_process_and_the_gateway_routes_to_them() 
 #[tokio::test]
 async fn one_service_runs_alone_with_its_own_schema() {
     let env = TestEnv::new().await;
-    let platform = ticketing::start(
+    let platform = ticketing_platform::start(
         env.settings.clone(),
         env.secrets.clone(),
         &[ServiceName::UserService],
@@ -137,9 +138,10 @@ async fn a_dependency_that_is_down_makes_readiness_fail_without_a_crash() {
         l.local_addr().expect("addr").port()
     };
     settings.redis.url = format!("redis://127.0.0.1:{closed}").parse().expect("url");
-    let platform = ticketing::start(settings, env.secrets.clone(), &[ServiceName::QueueService])
-        .await
-        .expect("starts even though Redis is down");
+    let platform =
+        ticketing_platform::start(settings, env.secrets.clone(), &[ServiceName::QueueService])
+            .await
+            .expect("starts even though Redis is down");
     let addr = platform.addr(ServiceName::QueueService).expect("addr");
 
     let (status, headers, body) = get(&format!("http://{addr}/ready")).await;
@@ -161,9 +163,10 @@ async fn a_dependency_that_is_down_makes_readiness_fail_without_a_crash() {
 async fn every_service_publishes_an_openapi_document_whose_operations_are_all_routed() {
     let env = TestEnv::new().await;
     env.create_topics().await;
-    let platform = ticketing::start(env.settings.clone(), env.secrets.clone(), &ServiceName::ALL)
-        .await
-        .expect("platform starts");
+    let platform =
+        ticketing_platform::start(env.settings.clone(), env.secrets.clone(), &ServiceName::ALL)
+            .await
+            .expect("platform starts");
     let http = reqwest::Client::new();
     for l in &platform.listening {
         let (status, _, doc) = get(&format!("http://{}/openapi.json", l.addr)).await;

@@ -6,13 +6,11 @@
 //! The users' access tokens are minted with the stack's own signing key
 //! instead of sign-ups: sign-up has its own tests.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Stack;
 use futures::future::join_all;
 use serde_json::json;
+use ticketing_e2e::Stack;
 use ticketing_tokens::Keyring;
 use uuid::Uuid;
 

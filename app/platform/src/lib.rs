@@ -1,11 +1,10 @@
-//! The platform launcher.
+//! The platform: any set of the six services started together.
 //!
-//! One binary runs any set of the six services: all of them in one process
-//! on the local stack (each on its own port, talking to the others over HTTP
-//! exactly as on ECS), or a single one per ECS task. Tests start the platform
-//! through [`start`] with ports set to 0.
-
-pub mod demo;
+//! The `ticketing` binary runs all of them in one process on the local stack
+//! (each on its own port, talking to the others over HTTP exactly as on
+//! ECS), or a single one per ECS task. The end-to-end harness
+//! (`ticketing-e2e`) starts the platform through [`start`] with ports set
+//! to 0.
 
 use std::net::SocketAddr;
 use std::time::Duration;
