@@ -201,6 +201,28 @@ fn references(module: &str, text: &str, modules: &[String]) -> Vec<String> {
     out
 }
 
+/// The modules of the crate whose sources are in `src` (its root, `lib` or
+/// `main`, aside), each with the modules it refers to.
+fn module_graph(src: &Path) -> Vec<(String, Vec<String>)> {
+    let mut sources = Vec::new();
+    files(src, "rs", &mut sources);
+    let modules: Vec<String> = sources
+        .iter()
+        .map(|f| module_of(src, f))
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    let mut graph = Vec::new();
+    for file in &sources {
+        let module = module_of(src, file);
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("source");
+        graph.push((module.clone(), references(&module, &text, &modules)));
+    }
+    graph
+}
+
 fn find_cycle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
     fn visit(
         node: &str,
@@ -242,27 +264,11 @@ fn find_cycle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
 
 #[test]
 fn opsctl_modules_import_each_other_without_cycles_and_nothing_imports_the_cli() {
-    let src = repo().join("opsctl/src");
-    let mut sources = Vec::new();
-    files(&src, "rs", &mut sources);
-    let modules: Vec<String> = sources
-        .iter()
-        .map(|f| module_of(&src, f))
-        .filter(|m| m != "lib" && m != "main")
-        .collect();
+    let graph = module_graph(&repo().join("opsctl/src"));
     assert!(
-        modules.contains(&"commands::kafka".to_owned()),
-        "{modules:?}"
+        graph.iter().any(|(m, _)| m == "commands::kafka"),
+        "{graph:?}"
     );
-    let mut graph = Vec::new();
-    for file in &sources {
-        let module = module_of(&src, file);
-        if module == "lib" || module == "main" {
-            continue;
-        }
-        let text = std::fs::read_to_string(file).expect("source");
-        graph.push((module.clone(), references(&module, &text, &modules)));
-    }
     // The checker sees what it is for.
     let planted = vec![
         ("a".to_owned(), vec!["b".to_owned()]),
@@ -378,23 +384,7 @@ fn app_modules_import_each_other_without_cycles_and_services_never_import_servic
     ];
     let mut checked_modules = 0;
     for dir in &crates {
-        let src = dir.join("src");
-        let mut sources = Vec::new();
-        files(&src, "rs", &mut sources);
-        let modules: Vec<String> = sources
-            .iter()
-            .map(|f| module_of(&src, f))
-            .filter(|m| m != "lib" && m != "main")
-            .collect();
-        let mut graph = Vec::new();
-        for file in &sources {
-            let module = module_of(&src, file);
-            if module == "lib" || module == "main" {
-                continue;
-            }
-            let text = std::fs::read_to_string(file).expect("source");
-            graph.push((module.clone(), references(&module, &text, &modules)));
-        }
+        let graph = module_graph(&dir.join("src"));
         checked_modules += graph.len();
         if let Some(cycle) = find_cycle(&graph) {
             panic!("import cycle in {}: {}", dir.display(), cycle.join(" -> "));
