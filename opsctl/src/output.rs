@@ -15,35 +15,41 @@ pub fn emit<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() 
     }
 }
 
-/// Renders rows under headers with columns padded to fit.
+/// Renders rows under headers, columns aligned, no borders (as `kubectl`
+/// and `docker ps` print), with `comfy-table` doing the layout: it measures
+/// wide (CJK) characters in terminal columns, which notices and PortOne's
+/// Korean messages need.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(headers.to_vec());
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
+        table.add_row(row.clone());
     }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let last = i + 1 == cells.len();
-            if last {
-                out.push_str(cell);
-            } else {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut out = String::new();
+    for line in table.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
+}
+
+/// A progress bar on stderr for `total` items of `label` (`indicatif`: it
+/// redraws in place on a terminal and stays silent when stderr is not one).
+pub fn progress_bar(label: &str, total: u64) -> indicatif::ProgressBar {
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:<20} [{bar:30}] {pos:>8}/{len:<8} {msg} ({elapsed})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    indicatif::ProgressBar::new(total)
+        .with_style(style)
+        .with_prefix(label.to_owned())
 }
 
 #[cfg(test)]
@@ -60,6 +66,11 @@ mod tests {
             ],
         );
         assert_eq!(t, "NAME      STATUS\npostgres  up\nkafka     down\n");
+        let wide = table(&["WHO", "NOTE"], &[vec!["운영".into(), "x".into()]]);
+        assert_eq!(
+            wide, "WHO   NOTE\n운영  x\n",
+            "wide characters take two columns"
+        );
     }
 }
 

@@ -8,7 +8,6 @@
 //! opsctl outbox replay --since 2026-11-24T01:00:00Z --until 2026-11-24T02:00:00Z --rate 200 --execute
 //! ```
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -244,23 +243,21 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
         )
         .map_err(|e| CliError::Failed(e.into()))?;
         let json = ctx.output == OutputFormat::Json;
-        let result = replay::replay(&relay, plan, &options, |p| {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
-                );
-            } else {
-                eprint!(
-                    "\r{:<20} {:>8}/{:<8} {:>8.0} events/s",
-                    p.schema, p.published, p.total, p.events_per_second
-                );
-                let _ = std::io::stderr().flush();
+        // indicatif hides the bar when stderr is not a terminal (CI logs).
+        let bar = (!json).then(|| output::progress_bar(schema, plan.events.max(0).unsigned_abs()));
+        let result = replay::replay(&relay, plan, &options, |p| match &bar {
+            None => println!(
+                "{}",
+                serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
+            ),
+            Some(bar) => {
+                bar.set_position(p.published);
+                bar.set_message(format!("{:.0} events/s", p.events_per_second));
             }
         })
         .await;
-        if !json {
-            eprintln!();
+        if let Some(bar) = bar {
+            bar.finish();
         }
         match result {
             Ok(done) => published += done.published,
