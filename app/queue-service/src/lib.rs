@@ -10,6 +10,10 @@
 //! admit the same user twice and a reader always sees them waiting or
 //! admitted, never neither.
 
+mod domain;
+
+pub use domain::{waiting_at, QueueStatus};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
 use ticketing_catalog::ServiceName;
 use ticketing_config::BookingSettings;
@@ -81,20 +85,6 @@ struct WaitingRoom {
     db: PgPool,
     keys: Keyring,
     settings: Arc<BookingSettings>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum QueueStatus {
-    Waiting {
-        position: u64,
-        ahead: u64,
-        estimated_wait_seconds: u64,
-    },
-    Admitted {
-        reservation_token: String,
-        expires_at: DateTime<Utc>,
-    },
 }
 
 fn redis_down(e: impl std::fmt::Display) -> ApiError {
@@ -164,14 +154,11 @@ impl WaitingRoom {
                 });
             }
         }
-        let ahead = u64::try_from(rank).ok()?;
-        let per_interval = u64::from(self.settings.queue_admit_per_interval.max(1));
-        let rounds = ahead / per_interval + 1;
-        Some(QueueStatus::Waiting {
-            position: ahead + 1,
-            ahead,
-            estimated_wait_seconds: (rounds * self.settings.queue_admit_interval_ms).div_ceil(1000),
-        })
+        waiting_at(
+            rank,
+            self.settings.queue_admit_per_interval,
+            self.settings.queue_admit_interval_ms,
+        )
     }
 
     /// Admits the next users of every active queue, once per interval.
