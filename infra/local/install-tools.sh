@@ -7,6 +7,7 @@
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #   * shellcheck            Debian package (CI checks every shell script)
+#   * buildah, podman, runc Debian packages (the image build and the container test)
 #
 # PostgreSQL 15 server binaries come with the machine image.
 set -euo pipefail
@@ -34,6 +35,17 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq shellcheck >/dev/null
+fi
+
+# --- buildah, podman, runc (Debian): the image and its containers -------------
+# No Docker daemon here: buildah assembles the image from the build's files,
+# podman runs it with runc. Configured per run by infra/image/containers.sh.
+if ! command -v buildah >/dev/null 2>&1 || ! command -v podman >/dev/null 2>&1 \
+  || ! command -v runc >/dev/null 2>&1; then
+  log "installing buildah, podman and runc from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends buildah podman runc >/dev/null
 fi
 
 # --- PostgreSQL server binaries -----------------------------------------------

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the platform's one OCI image (all six services; the task
+# definition's command picks the service) with buildah, from scratch: no base
+# image is pulled. The root filesystem is what the build produces:
+#   /usr/local/bin/ticketing     the binary
+#   the shared libraries it links, at the paths `ldd` names (glibc, libgcc_s)
+#   /etc/ssl/certs/ca-certificates.crt   CA bundle (PortOne over HTTPS)
+#   /etc/passwd, /etc/group      a non-root user `ticketing` (10001)
+# USER 10001, ENTRYPOINT ["/usr/local/bin/ticketing"], port 8080.
+#
+#   infra/image/build.sh                      # release build, tag ticketing:latest
+#   infra/image/build.sh --binary PATH --tag T  # an already built binary (tests: the debug one)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=infra/image/containers.sh
+source "$here/containers.sh"
+
+log() { printf '[image] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+binary=""
+tag="ticketing:latest"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
+    --tag) tag="${2:?--tag needs a name}"; shift 2 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+
+command -v buildah >/dev/null 2>&1 || die "buildah is not installed; run infra/local/install-tools.sh"
+
+if [[ -z "$binary" ]]; then
+  target="${CARGO_TARGET_DIR:-$repo/target}"
+  log "building the release binary (cargo build --release -p ticketing)"
+  (cd "$repo" && cargo build --release --locked -p ticketing)
+  binary="$target/release/ticketing"
+fi
+[[ -x "$binary" ]] || die "no executable binary at $binary; build it first (cargo build --release -p ticketing) or pass --binary"
+
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+[[ -f "$ca_bundle" ]] || die "no CA bundle at $ca_bundle; install Debian's ca-certificates"
+
+rootfs="$(mktemp -d)"
+trap 'rm -rf "$rootfs"' EXIT
+mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/tmp"
+chmod 1777 "$rootfs/tmp"
+cp "$binary" "$rootfs/usr/local/bin/ticketing"
+cp "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+
+# Every library the binary links, and the dynamic loader, at their paths.
+libs="$(ldd "$binary" | awk '/=> \// { print $3 } /^[[:space:]]*\/.*ld-linux/ { print $1 }')"
+missing="$(ldd "$binary" | awk '/not found/ { print $1 }')"
+[[ -z "$missing" ]] || die "the binary links libraries this machine lacks: $missing"
+for lib in $libs; do
+  mkdir -p "$rootfs$(dirname "$lib")"
+  cp -L "$lib" "$rootfs$lib"
+done
+
+printf 'root:x:0:0:root:/root:/sbin/nologin\nticketing:x:10001:10001:ticketing:/nonexistent:/sbin/nologin\n' >"$rootfs/etc/passwd"
+printf 'root:x:0:\nticketing:x:10001:\n' >"$rootfs/etc/group"
+
+container="$(buildah from scratch)"
+cleanup() { buildah rm "$container" >/dev/null 2>&1 || true; rm -rf "$rootfs"; }
+trap cleanup EXIT
+buildah copy --quiet "$container" "$rootfs" / >/dev/null
+buildah config \
+  --user 10001:10001 \
+  --entrypoint '["/usr/local/bin/ticketing"]' \
+  --cmd '["serve"]' \
+  --port 8080 \
+  --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --label org.opencontainers.image.title=ticketing \
+  --label "org.opencontainers.image.revision=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  "$container"
+buildah commit --quiet --rm "$container" "$tag" >/dev/null
+size="$(buildah images --format '{{.Size}}' "$tag" | head -1)"
+log "built $tag ($size): $(find "$rootfs" -type f | wc -l) files: the binary, $(wc -w <<<"$libs") libraries, CA bundle, passwd/group"
+echo "$tag"

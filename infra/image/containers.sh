@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# Sourced by the image scripts: buildah and podman on a machine without a
+# Docker daemon, as root, sharing one image store under $TICKETING_HOME.
+#   * vfs storage (no overlay mounts needed), cgroupfs (no systemd), runc;
+#   * containers.conf sets `default_ulimits = []`: without it the runtime's
+#     setrlimit for the default nofile limit is refused on these machines.
+# Both tools read CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, so one set of
+# files configures build and run alike.
+TICKETING_HOME="${TICKETING_HOME:-$HOME/.cache/ticketing}"
+containers_dir="$TICKETING_HOME/containers"
+mkdir -p "$containers_dir/storage" "$containers_dir/run"
+cat >"$containers_dir/containers.conf" <<CONF
+[containers]
+default_ulimits = []
+netns = "host"
+
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+events_logger = "file"
+CONF
+cat >"$containers_dir/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$containers_dir/storage"
+runroot = "$containers_dir/run"
+CONF
+export CONTAINERS_CONF="$containers_dir/containers.conf"
+export CONTAINERS_STORAGE_CONF="$containers_dir/storage.conf"
