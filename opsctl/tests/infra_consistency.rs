@@ -368,3 +368,107 @@ fn the_broker_node_id_is_derived_for_any_instance_id() {
         assert_eq!(id, expected, "{instance}");
     }
 }
+
+/// The task definitions run the image the way the code serves: the command
+/// after the image's entrypoint (`ticketing`), the user the image creates,
+/// the liveness check through the binary, the port the dev and prod
+/// profiles bind, only environment variables and secrets the code reads;
+/// the ALB and Route 53 probe the readiness path every service serves.
+#[test]
+fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
+    use ticketing_catalog::http;
+    let (compute, _) = load("compute");
+    let build = std::fs::read_to_string(templates().join("../image/build.sh")).expect("build.sh");
+    assert!(build.contains("--entrypoint '[\"/usr/local/bin/ticketing\"]'"));
+    assert!(build.contains("--user 10001:10001"));
+    let port = i64::from(http::CONTAINER_PORT);
+    let mut checked = 0;
+    for (_, td) in resources(&compute, "AWS::ECS::TaskDefinition") {
+        let c = &td["ContainerDefinitions"][0];
+        let name = c["Name"].as_str().expect("container name");
+        let words = |v: &Value| -> Vec<String> {
+            v.as_sequence()
+                .map(|s| s.iter().filter_map(plain).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            words(&c["Command"]),
+            ["serve", name],
+            "{name}: command after the entrypoint"
+        );
+        assert_eq!(
+            plain(&c["User"]).as_deref(),
+            Some("10001"),
+            "{name}: the image's user"
+        );
+        let port_text = http::CONTAINER_PORT.to_string();
+        assert_eq!(
+            words(&c["HealthCheck"]["Command"]),
+            [
+                "CMD",
+                "/usr/local/bin/ticketing",
+                "health",
+                "--path",
+                http::LIVENESS_PATH,
+                "--port",
+                port_text.as_str()
+            ],
+            "{name}: liveness through the binary"
+        );
+        let stop = c["StopTimeout"].as_i64().expect("StopTimeout");
+        assert!(
+            (2..=120).contains(&stop),
+            "{name}: Fargate allows a stop timeout up to 120 s"
+        );
+        assert_eq!(
+            c["PortMappings"][0]["ContainerPort"].as_i64(),
+            Some(port),
+            "{name}"
+        );
+        for var in c["Environment"].as_sequence().into_iter().flatten() {
+            let var = plain(&var["Name"]).expect("name");
+            assert!(
+                var == ticketing_config::PROFILE_ENV || var.starts_with("TICKETING__"),
+                "{name} sets {var}, which the config crate does not read"
+            );
+        }
+        for secret in c["Secrets"].as_sequence().into_iter().flatten() {
+            let var = plain(&secret["Name"]).expect("name");
+            assert!(
+                ticketing_config::Secrets::VARS.contains(&var.as_str()),
+                "{name} injects {var}, which the code never reads"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, ServiceName::ALL.len());
+    for (_, tg) in resources(&compute, "AWS::ElasticLoadBalancingV2::TargetGroup") {
+        assert_eq!(
+            plain(&tg["HealthCheckPath"]).as_deref(),
+            Some(http::READINESS_PATH)
+        );
+        assert_eq!(tg["Port"].as_i64(), Some(port));
+    }
+    let (observability, _) = load("observability");
+    let checks = resources(&observability, "AWS::Route53::HealthCheck");
+    assert!(!checks.is_empty());
+    for (_, hc) in checks {
+        assert_eq!(
+            plain(&hc["HealthCheckConfig"]["ResourcePath"]).as_deref(),
+            Some(http::READINESS_PATH)
+        );
+    }
+    for profile in [
+        ticketing_config::Profile::Dev,
+        ticketing_config::Profile::Prod,
+    ] {
+        let settings = ticketing_config::load(profile).expect("profile settings");
+        for service in ServiceName::ALL {
+            assert_eq!(
+                settings.services.endpoint(service).port,
+                http::CONTAINER_PORT,
+                "{profile:?} binds {service} elsewhere than the container port"
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         .filter(|s| *s != ServiceName::ApiGateway)
         .map(|s| {
             let mut url = ctx.settings.services.endpoint(s).url.clone();
-            url.set_path("/health");
+            url.set_path(ticketing_catalog::http::LIVENESS_PATH);
             ticketing_health::http_ready(s.as_str(), ctx.http.clone(), url)
         })
         .collect();

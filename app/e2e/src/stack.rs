@@ -187,7 +187,11 @@ impl Stack {
         for _ in 0..600 {
             if let Ok(r) = self
                 .http
-                .get(format!("{}/ready", self.gateway))
+                .get(format!(
+                    "{}{}",
+                    self.gateway,
+                    ticketing_catalog::http::READINESS_PATH
+                ))
                 .send()
                 .await
             {

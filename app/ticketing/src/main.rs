@@ -6,6 +6,7 @@
 //! ticketing migrate                    # apply every schema's migrations and exit
 //! ticketing topics                     # create the catalog's Kafka topics and exit
 //! ticketing demo                       # a demo booking through the gateway (local)
+//! ticketing health [--path P --port N] # the container health check (exit 0 when 200)
 //! ```
 //! The profile comes from `TICKETING_PROFILE` (local, dev, prod).
 
@@ -48,6 +49,17 @@ enum Command {
     /// Book two seats through the running platform's gateway and the PortOne
     /// sandbox, and show the reservation CONFIRMED (local profile).
     Demo,
+    /// The container health check: GET http://127.0.0.1:PORT/PATH, exit 0
+    /// on 200 (the image has no curl). Reads no settings and no secrets.
+    Health {
+        #[arg(long, default_value = ticketing_catalog::http::LIVENESS_PATH)]
+        path: String,
+        #[arg(long, default_value_t = ticketing_catalog::http::CONTAINER_PORT)]
+        port: u16,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,7 +84,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ticketing health`: one GET on the loopback.
+async fn health(path: &str, port: u16, timeout: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(path.starts_with('/'), "`--path {path}` must start with `/`");
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout.max(1)))
+        .build()?;
+    let answer = http
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} did not answer"))?;
+    anyhow::ensure!(
+        answer.status() == reqwest::StatusCode::OK,
+        "{url} answered {}",
+        answer.status()
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Health {
+        path,
+        port,
+        timeout,
+    } = &cli.command
+    {
+        return health(path, *port, *timeout).await;
+    }
     let profile = Profile::from_env()?;
     let settings = ticketing_config::load(profile)?;
     let secrets = Secrets::from_env(profile)?;
@@ -149,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Health { .. } => Ok(()),
         Command::Serve { services } => {
             let services = if services.is_empty() {
                 ServiceName::ALL.to_vec()

@@ -120,7 +120,7 @@ fn probes(ctx: &Context) -> Result<Vec<Probe>, CliError> {
     ];
     for service in ServiceName::ALL {
         let mut url = s.services.endpoint(service).url.clone();
-        url.set_path("/ready");
+        url.set_path(ticketing_catalog::http::READINESS_PATH);
         probes.push(ticketing_health::http_ready(
             service.as_str(),
             http.clone(),

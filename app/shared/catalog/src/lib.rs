@@ -125,6 +125,27 @@ impl FromStr for ServiceName {
 }
 
 pub mod alarms;
+
+/// The paths every service serves next to its own routes (the service
+/// skeleton in `ticketing-http`), and the port its container listens on.
+/// The ALB target group, the Route 53 health check and the task
+/// definitions' container health checks name these (checked by
+/// `opsctl/tests/infra_consistency.rs`).
+pub mod http {
+    /// Alive: the process serves HTTP. The container health check (ECS
+    /// replaces a task failing it), so it never depends on another system.
+    pub const LIVENESS_PATH: &str = "/health";
+    /// Ready: its PostgreSQL, Redis and Kafka answer. The ALB's and Route
+    /// 53's health checks: a task that cannot serve gets no traffic.
+    pub const READINESS_PATH: &str = "/ready";
+    /// Prometheus text format.
+    pub const METRICS_PATH: &str = "/metrics";
+    /// The service's OpenAPI document.
+    pub const OPENAPI_PATH: &str = "/openapi.json";
+    /// The port every service binds in the `dev` and `prod` profiles (one
+    /// task per service, `awsvpc`: no two share a network namespace).
+    pub const CONTAINER_PORT: u16 = 8080;
+}
 pub mod cqrs;
 pub mod footprint;
 pub mod metrics;

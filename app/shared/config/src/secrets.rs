@@ -102,6 +102,18 @@ const RECAPTCHA: Spec = Spec {
 };
 
 impl Secrets {
+    /// Every environment variable a secret is read from (what a task
+    /// definition's `Secrets` may set).
+    pub const VARS: [&'static str; 7] = [
+        DATABASE_PASSWORD,
+        JWT.var,
+        QUEUE_TOKEN.var,
+        IDENTITY_HASH.var,
+        PORTONE_KEY.var,
+        PORTONE_SECRET.var,
+        RECAPTCHA.var,
+    ];
+
     /// Reads the process environment.
     pub fn from_env(profile: Profile) -> Result<Secrets, ConfigError> {
         let vars: Vec<(String, String)> = std::env::vars().collect();

@@ -107,7 +107,7 @@ pub fn service_router(app: ServiceApp) -> Router {
     let openapi = app.openapi;
     Router::new()
         .route(
-            "/openapi.json",
+            ticketing_catalog::http::OPENAPI_PATH,
             get(move || async move {
                 match openapi {
                     Some(doc) => ([(header::CONTENT_TYPE, "application/json")], doc).into_response(),
@@ -116,9 +116,9 @@ pub fn service_router(app: ServiceApp) -> Router {
                 }
             }),
         )
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics_endpoint))
+        .route(ticketing_catalog::http::LIVENESS_PATH, get(health))
+        .route(ticketing_catalog::http::READINESS_PATH, get(ready))
+        .route(ticketing_catalog::http::METRICS_PATH, get(metrics_endpoint))
         .with_state(meta.clone())
         .merge(app.routes)
         .fallback(not_found)
