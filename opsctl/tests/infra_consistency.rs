@@ -86,10 +86,12 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
             .iter()
             .filter_map(|s| plain(&s["Name"]))
             .collect();
+        // The two services that call PortOne: user-service looks up identity
+        // verifications (`GET /certifications`), payment-service payments.
         assert_eq!(
             secrets.iter().any(|s| s.starts_with("PORTONE_")),
-            service == ServiceName::PaymentService,
-            "only the payment service gets the PortOne keys ({name})"
+            matches!(service, ServiceName::PaymentService | ServiceName::UserService),
+            "only the services that call PortOne get its keys ({name})"
         );
     }
     // The payment family and cluster as opsctl's rollback finds them.
@@ -101,13 +103,13 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
         ticketing_catalog::portone::task_family("${Environment}"),
         "payment-service-${Environment}"
     );
-    // Only the payment role may read the PortOne secrets.
+    // Only the PortOne role (user- and payment-service) may read its secrets.
     let roles = resources(&compute, "AWS::IAM::Role");
     let policy = |name: &str| {
         serde_yaml::to_string(&roles.iter().find(|(k, _)| *k == name).expect(name).1["Policies"])
             .expect("yaml")
     };
-    let payment = policy("PaymentExecutionRole");
+    let payment = policy("PortOneExecutionRole");
     assert!(payment.contains(&format!(
         "secret:{}",
         ticketing_catalog::portone::secret_arn_pattern("${Environment}")

@@ -124,13 +124,11 @@ fn free_port() -> u16 {
 }
 
 async fn sandbox_for(env: &TestEnv) -> RunningSandbox {
+    let (key, secret) = env.secrets.portone_keys().expect("the test's PortOne keys");
     portone_sandbox::start(
         "127.0.0.1",
         0,
-        SandboxConfig::new(
-            env.secrets.portone_api_key.expose_secret(),
-            env.secrets.portone_api_secret.expose_secret(),
-        ),
+        SandboxConfig::new(key.expose_secret(), secret.expose_secret()),
     )
     .await
     .expect("sandbox starts")

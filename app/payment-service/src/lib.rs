@@ -53,7 +53,7 @@ pub(crate) struct AppState {
 
 /// Builds the service from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
-    let portone = Arc::new(ctx.portone());
+    let portone = Arc::new(ctx.portone()?);
     match ctx.settings.portone.mode {
         PortOneMode::Production => tracing::warn!(
             imp_code = %ctx.settings.portone.imp_code,

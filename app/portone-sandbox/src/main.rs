@@ -45,10 +45,9 @@ async fn main() -> anyhow::Result<()> {
             .join("/webhooks/portone")
             .context("the gateway URL cannot take a path")?,
     };
-    let mut config = portone_sandbox::SandboxConfig::new(
-        secrets.portone_api_key.expose_secret(),
-        secrets.portone_api_secret.expose_secret(),
-    );
+    let (key, secret) = secrets.portone_keys()?;
+    let mut config =
+        portone_sandbox::SandboxConfig::new(key.expose_secret(), secret.expose_secret());
     config.webhook_url = Some(webhook.clone());
     let port = match (args.port, &settings.stack) {
         (Some(port), _) => port,

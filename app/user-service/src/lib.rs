@@ -47,7 +47,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         db: ctx.db()?.clone(),
         auth: ctx.authenticator(),
         recaptcha: Arc::new(ctx.recaptcha()),
-        portone: Arc::new(ctx.portone()),
+        portone: Arc::new(ctx.portone()?),
         identity_key: Arc::new(ctx.secrets.identity_hash_key.clone()),
     };
     Ok(ServiceApp::new(

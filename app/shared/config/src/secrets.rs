@@ -26,9 +26,12 @@ pub struct Secrets {
     /// `IDENTITY_HASH_KEY`: key for the keyed hashes of CI/DI.
     pub identity_hash_key: SecretString,
     /// `PORTONE_API_KEY` / `PORTONE_API_SECRET`: PortOne V1 REST credentials
-    /// (`imp_key`/`imp_secret`), from `ticketing/<env>/portone`.
-    pub portone_api_key: SecretString,
-    pub portone_api_secret: SecretString,
+    /// (`imp_key`/`imp_secret`), from `ticketing/<env>/portone`. Only the
+    /// services that call PortOne get them (user-service for identity
+    /// verifications, payment-service), so they are optional here and
+    /// required by [`Secrets::portone_keys`].
+    pub portone_api_key: Option<SecretString>,
+    pub portone_api_secret: Option<SecretString>,
     /// `RECAPTCHA_SECRET`: Google siteverify secret (unused in test mode).
     pub recaptcha_secret: SecretString,
 }
@@ -66,6 +69,19 @@ fn read_secret(
             var: spec.var,
             purpose: spec.purpose,
         }),
+    }
+}
+
+/// A secret only some services need: absent is `None` (outside `local`),
+/// present is held to the same rules as any other.
+fn optional(
+    profile: Profile,
+    vars: &[(String, String)],
+    spec: &Spec,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (lookup(vars, spec.var), profile) {
+        (None, Profile::Dev | Profile::Prod) => Ok(None),
+        _ => read_secret(profile, vars, spec).map(Some),
     }
 }
 
@@ -131,10 +147,26 @@ impl Secrets {
             jwt_signing_key: read(&JWT)?,
             queue_token_signing_key: read(&QUEUE_TOKEN)?,
             identity_hash_key: read(&IDENTITY_HASH)?,
-            portone_api_key: read(&PORTONE_KEY)?,
-            portone_api_secret: read(&PORTONE_SECRET)?,
+            portone_api_key: optional(profile, vars, &PORTONE_KEY)?,
+            portone_api_secret: optional(profile, vars, &PORTONE_SECRET)?,
             recaptcha_secret: read(&RECAPTCHA)?,
         })
+    }
+
+    /// The PortOne keys, or the error naming the one that is missing.
+    pub fn portone_keys(&self) -> Result<(SecretString, SecretString), ConfigError> {
+        let missing = |spec: &Spec| ConfigError::MissingSecret {
+            var: spec.var,
+            purpose: spec.purpose,
+        };
+        Ok((
+            self.portone_api_key
+                .clone()
+                .ok_or_else(|| missing(&PORTONE_KEY))?,
+            self.portone_api_secret
+                .clone()
+                .ok_or_else(|| missing(&PORTONE_SECRET))?,
+        ))
     }
 
     /// Only the PortOne keys (`imp_key`, `imp_secret`), for tools such as

@@ -184,3 +184,23 @@ fn secrets_never_show_in_debug_output() {
         assert!(!shown.contains(value.as_str()), "{value} leaked in {shown}");
     }
 }
+
+#[test]
+fn portone_keys_are_needed_only_by_the_services_that_call_portone() {
+    let key = "k".repeat(40);
+    let without = vars(&[
+        ("JWT_SIGNING_KEY", key.as_str()),
+        ("QUEUE_TOKEN_SIGNING_KEY", key.as_str()),
+        ("IDENTITY_HASH_KEY", key.as_str()),
+        ("RECAPTCHA_SECRET", "r"),
+    ]);
+    // A service without PortOne keys starts (its task definition has none).
+    let secrets = Secrets::from_vars(Profile::Dev, &without).expect("no PortOne keys needed");
+    assert!(secrets.portone_api_key.is_none());
+    // One that calls PortOne is told which variable is missing.
+    let err = secrets.portone_keys().expect_err("PortOne keys are missing");
+    assert!(err.to_string().contains("PORTONE_API_KEY"), "{err}");
+    // Locally the placeholders stand in.
+    let local = Secrets::from_vars(Profile::Local, &[]).expect("local");
+    assert!(local.portone_keys().is_ok());
+}

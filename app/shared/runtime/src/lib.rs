@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(transparent)]
+    Config(#[from] ticketing_config::ConfigError),
+    #[error(transparent)]
     Db(#[from] ticketing_db::DbError),
     #[error(transparent)]
     Redis(#[from] ticketing_redis::RedisError),
@@ -124,13 +126,17 @@ impl ServiceContext {
     }
 
     /// The PortOne V1 client, with the `ticketing/<env>/portone` keys.
-    pub fn portone(&self) -> ticketing_portone::PortOne {
-        ticketing_portone::PortOne::new(
+    ///
+    /// Only the services that call PortOne need its keys; for them a missing
+    /// key is an error at start.
+    pub fn portone(&self) -> Result<ticketing_portone::PortOne, RuntimeError> {
+        let (key, secret) = self.secrets.portone_keys()?;
+        Ok(ticketing_portone::PortOne::new(
             self.http.clone(),
             &self.settings.portone,
-            self.secrets.portone_api_key.clone(),
-            self.secrets.portone_api_secret.clone(),
-        )
+            key,
+            secret,
+        ))
     }
 
     /// This service's outbox relay as a background task.

@@ -1,0 +1,552 @@
+//! The shape that ships, run: the one image built by `infra/image/build.sh`
+//! (from the binary this suite compiled), and the six task definitions of
+//! `infra/templates/compute.yaml` rendered for `dev` and run as containers
+//! (podman, runc) against the local PostgreSQL, Redis and Kafka and a
+//! PortOne sandbox of the test's own. Secrets are resolved as ECS resolves
+//! them: the JSON keys of the named Secrets Manager secrets, here from the
+//! AWS emulator (moto server).
+//!
+//! What differs from ECS, and why: all six share this host's network, so
+//! each binds its own free port and the services find each other on
+//! 127.0.0.1; the test's database, key prefix and topic prefix keep it apart
+//! from parallel tests; the sandbox answers for PortOne; reCAPTCHA runs in
+//! test mode. Each of these is set through the same `TICKETING__*`
+//! variables the task definitions use, on top of what they set.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::Client as SecretsManager;
+use portone_sandbox::SandboxConfig;
+use serde_yaml::Value;
+use ticketing_catalog::{http, ServiceName};
+use ticketing_testkit::TestEnv;
+
+/// Moto keeps state per region; this test's own.
+const REGION: &str = "us-west-1";
+/// Moto's account id.
+const ACCOUNT: &str = "123456789012";
+const ENVIRONMENT: &str = "dev";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A container definition as the test runs it.
+#[derive(Debug)]
+struct Task {
+    service: ServiceName,
+    command: Vec<String>,
+    environment: Vec<(String, String)>,
+    /// `(variable, ValueFrom)`.
+    secrets: Vec<(String, String)>,
+    health: Vec<String>,
+    stop_timeout: u64,
+    user: String,
+    read_only: bool,
+    container_port: u16,
+}
+
+/// What CloudFormation would substitute: parameters, pseudo parameters and
+/// other stacks' exports.
+struct Scope {
+    exports: BTreeMap<String, String>,
+}
+
+impl Scope {
+    fn var(&self, name: &str, locals: &BTreeMap<String, String>) -> String {
+        match name {
+            "Environment" => ENVIRONMENT.to_owned(),
+            "AWS::Partition" => "aws".to_owned(),
+            "AWS::Region" => REGION.to_owned(),
+            "AWS::AccountId" => ACCOUNT.to_owned(),
+            other => locals.get(other).cloned().unwrap_or_else(|| {
+                panic!("the template names ${{{other}}}, which this test does not know")
+            }),
+        }
+    }
+
+    fn sub(&self, template: &str, locals: &BTreeMap<String, String>) -> String {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(at) = rest.find("${") {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find('}').expect("closing brace") + at;
+            out.push_str(&self.var(&rest[at + 2..end], locals));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A value of the template with its intrinsic functions evaluated.
+    fn eval(&self, v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Tagged(t) if t.tag == "!Ref" => self.var(&self.eval(&t.value), &BTreeMap::new()),
+            Value::Tagged(t) if t.tag == "!Sub" => match &t.value {
+                Value::Sequence(parts) => {
+                    let template = self.eval(&parts[0]);
+                    let locals = parts[1]
+                        .as_mapping()
+                        .expect("!Sub variables")
+                        .iter()
+                        .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), self.eval(v)))
+                        .collect();
+                    self.sub(&template, &locals)
+                }
+                other => self.sub(&self.eval(other), &BTreeMap::new()),
+            },
+            Value::Mapping(m) if m.contains_key("Fn::ImportValue") => {
+                let name = self.eval(&m["Fn::ImportValue"]);
+                self.exports.get(&name).cloned().unwrap_or_else(|| {
+                    panic!("the template imports {name}, which this test does not provide")
+                })
+            }
+            other => panic!("this test cannot evaluate {other:?}"),
+        }
+    }
+}
+
+/// The six task definitions of compute.yaml, rendered.
+fn tasks(scope: &Scope) -> Vec<Task> {
+    let text =
+        std::fs::read_to_string(repo().join("infra/templates/compute.yaml")).expect("compute.yaml");
+    let template: Value = serde_yaml::from_str(&text).expect("YAML");
+    let mut out = Vec::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::ECS::TaskDefinition") {
+            continue;
+        }
+        let c = &resource["Properties"]["ContainerDefinitions"][0];
+        let words = |v: &Value| -> Vec<String> {
+            v.as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|w| scope.eval(w))
+                .collect()
+        };
+        let pairs = |v: &Value, value: &str| -> Vec<(String, String)> {
+            v.as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|e| (scope.eval(&e["Name"]), scope.eval(&e[value])))
+                .collect()
+        };
+        out.push(Task {
+            service: scope.eval(&c["Name"]).parse().expect("a catalog service"),
+            command: words(&c["Command"]),
+            environment: pairs(&c["Environment"], "Value"),
+            secrets: pairs(&c["Secrets"], "ValueFrom"),
+            health: words(&c["HealthCheck"]["Command"]),
+            stop_timeout: c["StopTimeout"].as_u64().expect("StopTimeout"),
+            user: scope.eval(&c["User"]),
+            read_only: c["ReadonlyRootFilesystem"].as_bool() == Some(true),
+            container_port: c["PortMappings"][0]["ContainerPort"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .expect("container port"),
+        });
+    }
+    out
+}
+
+async fn moto() -> SecretsManager {
+    let endpoint = ticketing_config::load(ticketing_config::Profile::Local)
+        .expect("local settings")
+        .aws
+        .endpoint_url
+        .expect("the local profile names moto server")
+        .to_string();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint.trim_end_matches('/'))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    SecretsManager::new(&sdk)
+}
+
+/// Creates (or overwrites) secret `name` with `json`; its ARN.
+async fn put_secret(sm: &SecretsManager, name: &str, json: serde_json::Value) -> String {
+    let value = json.to_string();
+    match sm
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await
+    {
+        Ok(created) => created.arn().expect("arn").to_owned(),
+        Err(_) => sm
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(&value)
+            .send()
+            .await
+            .expect("secret updated")
+            .arn()
+            .expect("arn")
+            .to_owned(),
+    }
+}
+
+/// ECS's `ValueFrom` for a JSON key: `<secret arn>:<json key>:<stage>:<version>`.
+async fn resolve(sm: &SecretsManager, value_from: &str) -> String {
+    let mut parts = value_from.rsplitn(4, ':');
+    let (_version, _stage) = (parts.next(), parts.next());
+    let key = parts.next().expect("json key");
+    let arn = parts.next().expect("secret arn");
+    let by_name = arn.split(":secret:").nth(1).unwrap_or(arn);
+    let found = match sm.get_secret_value().secret_id(arn).send().await {
+        Ok(found) => found,
+        Err(_) => sm
+            .get_secret_value()
+            .secret_id(by_name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ECS could not read {value_from}: {e:?}")),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(found.secret_string().expect("a string secret")).expect("JSON");
+    json[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("secret {by_name} has no key `{key}` ({value_from})"))
+        .to_owned()
+}
+
+fn podman(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg(repo().join("infra/image/podman.sh"))
+        .args(args)
+        .output()
+        .expect("podman runs")
+}
+
+fn podman_ok(args: &[&str]) -> String {
+    let out = podman(args);
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Removes the test's containers and image, whatever happens.
+struct Cleanup {
+    names: Vec<String>,
+    image: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = podman(&["rm", "-f", "-t", "0", name]);
+        }
+        let _ = podman(&["rmi", "-f", &self.image]);
+    }
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Option<u16> {
+    http.get(url).send().await.ok().map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracefully() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let image = format!("ticketing:t-{}", env.id);
+    let build = std::process::Command::new("bash")
+        .arg(repo().join("infra/image/build.sh"))
+        .args(["--binary", env!("CARGO_BIN_EXE_ticketing"), "--tag", &image])
+        .output()
+        .expect("build.sh runs");
+    assert!(
+        build.status.success(),
+        "the image did not build: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let mut cleanup = Cleanup {
+        names: Vec::new(),
+        image: image.clone(),
+    };
+
+    // Secrets where the task definitions name them.
+    let key = || {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    };
+    let (portone_key, portone_secret) = (key(), key());
+    let sm = moto().await;
+    put_secret(
+        &sm,
+        &format!("ticketing/{ENVIRONMENT}/app"),
+        serde_json::json!({"JWT_SIGNING_KEY": key(), "QUEUE_TOKEN_SIGNING_KEY": key(),
+            "IDENTITY_HASH_KEY": key(), "RECAPTCHA_SECRET": "unused-in-test-mode"}),
+    )
+    .await;
+    put_secret(
+        &sm,
+        &format!("ticketing/{ENVIRONMENT}/portone"),
+        serde_json::json!({"api_key": portone_key, "api_secret": portone_secret}),
+    )
+    .await;
+    let db_secret = put_secret(
+        &sm,
+        &format!("ticketing-{}-db", env.id),
+        serde_json::json!({"username": "ticketing", "password": key()}),
+    )
+    .await;
+    let sandbox = portone_sandbox::start(
+        "127.0.0.1",
+        0,
+        SandboxConfig::new(&portone_key, &portone_secret),
+    )
+    .await
+    .expect("sandbox");
+
+    let s = &env.settings;
+    let exports: BTreeMap<String, String> = [
+        ("db-endpoint", s.database.host.clone()),
+        ("db-secret", db_secret),
+        ("redis-endpoint", "127.0.0.1".to_owned()),
+        ("kafka-bootstrap", s.kafka.bootstrap_servers.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("ticketing-{ENVIRONMENT}-{k}"), v))
+    .collect();
+    let tasks = tasks(&Scope { exports });
+    assert_eq!(tasks.len(), ServiceName::ALL.len());
+
+    // One host: a port per service, and the test's own database and prefixes.
+    let ports: BTreeMap<ServiceName, u16> = ServiceName::ALL
+        .into_iter()
+        .map(|s| (s, free_port()))
+        .collect();
+    let mut overrides: Vec<(String, String)> = vec![
+        ("TICKETING__SERVICES__BIND_HOST".into(), "127.0.0.1".into()),
+        (
+            "TICKETING__DATABASE__PORT".into(),
+            s.database.port.to_string(),
+        ),
+        ("TICKETING__DATABASE__NAME".into(), s.database.name.clone()),
+        ("TICKETING__DATABASE__USER".into(), s.database.user.clone()),
+        ("TICKETING__REDIS__URL".into(), s.redis.url.to_string()),
+        (
+            "TICKETING__REDIS__KEY_PREFIX".into(),
+            s.redis.key_prefix.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__TOPIC_PREFIX".into(),
+            s.kafka.topic_prefix.clone(),
+        ),
+        (
+            "TICKETING__PORTONE__BASE_URL".into(),
+            sandbox.url.to_string(),
+        ),
+        ("TICKETING__BOOKING__RECAPTCHA_MODE".into(), "test".into()),
+        (
+            "TICKETING__BOOKING__QUEUE_ADMIT_INTERVAL_MS".into(),
+            "200".into(),
+        ),
+    ];
+    for (service, port) in &ports {
+        let section = service.as_str().replace('-', "_").to_uppercase();
+        overrides.push((
+            format!("TICKETING__SERVICES__{section}__PORT"),
+            port.to_string(),
+        ));
+        overrides.push((
+            format!("TICKETING__SERVICES__{section}__URL"),
+            format!("http://127.0.0.1:{port}"),
+        ));
+    }
+
+    for task in &tasks {
+        assert_eq!(task.container_port, http::CONTAINER_PORT);
+        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "-d".into(),
+            "--name".into(),
+            name.clone(),
+            "--network".into(),
+            "host".into(),
+            "--user".into(),
+            task.user.clone(),
+            "--stop-timeout".into(),
+            task.stop_timeout.to_string(),
+        ];
+        if task.read_only {
+            args.push("--read-only".into());
+        }
+        let mut vars: BTreeMap<String, String> = task.environment.iter().cloned().collect();
+        for (var, value_from) in &task.secrets {
+            vars.insert(var.clone(), resolve(&sm, value_from).await);
+        }
+        vars.extend(overrides.iter().cloned());
+        for (k, v) in &vars {
+            args.push("--env".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(image.clone());
+        args.extend(task.command.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        podman_ok(&args);
+        cleanup.names.push(name);
+    }
+
+    // Ready: the readiness path the ALB and Route 53 probe, on every task.
+    let http_client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for (service, port) in &ports {
+        let url = format!("http://127.0.0.1:{port}{}", http::READINESS_PATH);
+        loop {
+            if get(&http_client, &url).await == Some(200) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let logs = podman(&[
+                    "logs",
+                    "--tail",
+                    "30",
+                    &format!("ticketing-t-{}-{}", env.id, service.as_str()),
+                ]);
+                panic!(
+                    "{service} never answered 200 on {url}; its log:\n{}{}",
+                    String::from_utf8_lossy(&logs.stdout),
+                    String::from_utf8_lossy(&logs.stderr)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    // The container health check, as ECS runs it, inside each container
+    // (its port is this host's, as above).
+    for task in &tasks {
+        let port = ports[&task.service].to_string();
+        let mut command: Vec<String> = task
+            .health
+            .iter()
+            .skip(1) // CMD
+            .map(|w| {
+                if *w == http::CONTAINER_PORT.to_string() {
+                    port.clone()
+                } else {
+                    w.clone()
+                }
+            })
+            .collect();
+        assert_eq!(task.health.first().map(String::as_str), Some("CMD"));
+        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let mut args = vec!["exec".to_owned(), name];
+        args.append(&mut command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        podman_ok(&args);
+    }
+
+    // A booking through the containerised gateway.
+    let gateway = format!("http://127.0.0.1:{}", ports[&ServiceName::ApiGateway]);
+    let demo = ticketing_e2e::demo::Demo::new(gateway.parse().expect("url"), sandbox.url.clone())
+        .expect("demo");
+    let booked = demo.run(|_| {}).await.expect("the demo booking");
+    assert_eq!(booked.status, "CONFIRMED");
+
+    // SIGTERM while requests are in flight: logins (password hashing, slow
+    // on purpose) through the gateway to user-service.
+    let client = ticketing_e2e::Client::new(
+        gateway.parse().expect("url"),
+        sandbox.url.clone(),
+        Duration::from_secs(60),
+    )
+    .expect("client");
+    let imp_uid = client.certify("stopper", "Stopper").await.expect("certify");
+    client
+        .sign_up(&imp_uid, "stopper@example.com", "correct horse battery")
+        .await
+        .expect("sign-up");
+    let logins: Vec<_> = (0..12)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let answer = client
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/users/login",
+                        None,
+                        &[],
+                        Some(serde_json::json!({"email": "stopper@example.com", "password": "correct horse battery"})),
+                    )
+                    .await;
+                (answer.map(|a| a.status), Instant::now())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let user_service = format!("ticketing-t-{}-user-service", env.id);
+    let signalled = Instant::now();
+    podman_ok(&["stop", "-t", "30", &user_service]);
+    let stopped_in = signalled.elapsed();
+    let mut after_signal = 0;
+    for login in logins {
+        let (status, at) = login.await.expect("join");
+        assert_eq!(
+            status.expect("the gateway answered"),
+            200,
+            "an in-flight login was cut off"
+        );
+        if at > signalled {
+            after_signal += 1;
+        }
+    }
+    assert!(
+        after_signal > 0,
+        "no login was still in flight when SIGTERM arrived"
+    );
+    let user_task = tasks
+        .iter()
+        .find(|t| t.service == ServiceName::UserService)
+        .expect("user task");
+    assert!(
+        stopped_in < Duration::from_secs(user_task.stop_timeout),
+        "user-service took {stopped_in:?} to stop"
+    );
+
+    // Every container exits 0 on SIGTERM within its stop timeout.
+    for task in &tasks {
+        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let started = Instant::now();
+        podman_ok(&["stop", "-t", &task.stop_timeout.to_string(), &name]);
+        assert!(
+            started.elapsed() < Duration::from_secs(task.stop_timeout),
+            "{name} was killed"
+        );
+        let code = podman_ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+        assert_eq!(code, "0", "{name} exited {code} on SIGTERM");
+    }
+
+    drop(cleanup);
+    sandbox.stop().await;
+    env.cleanup().await;
+}
