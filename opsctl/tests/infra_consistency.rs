@@ -90,7 +90,10 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
         // verifications (`GET /certifications`), payment-service payments.
         assert_eq!(
             secrets.iter().any(|s| s.starts_with("PORTONE_")),
-            matches!(service, ServiceName::PaymentService | ServiceName::UserService),
+            matches!(
+                service,
+                ServiceName::PaymentService | ServiceName::UserService
+            ),
             "only the services that call PortOne get its keys ({name})"
         );
     }
@@ -429,8 +432,26 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
         );
         for var in c["Environment"].as_sequence().into_iter().flatten() {
             let var = plain(&var["Name"]).expect("name");
+            if var == ticketing_config::PROFILE_ENV {
+                continue;
+            }
+            // The config crate must read it: a probe value set through it
+            // shows up in the loaded settings.
+            let probe = if var.ends_with("__URL") {
+                "redis://probe-value:6379".to_owned()
+            } else if var.ends_with("__BOOTSTRAP_SERVERS") {
+                "probe-value:9092".to_owned()
+            } else {
+                "probe-value".to_owned()
+            };
+            let settings = ticketing_config::load_from(
+                ticketing_config::Profile::Dev,
+                &[(var.clone(), probe)],
+            )
+            .unwrap_or_else(|e| panic!("{name} sets {var}: {e}"));
+            let shown = serde_json::to_string(&settings).expect("settings as JSON");
             assert!(
-                var == ticketing_config::PROFILE_ENV || var.starts_with("TICKETING__"),
+                shown.contains("probe-value"),
                 "{name} sets {var}, which the config crate does not read"
             );
         }

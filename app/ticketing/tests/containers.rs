@@ -550,3 +550,35 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     sandbox.stop().await;
     env.cleanup().await;
 }
+
+/// A build without its binary stops before buildah, naming what is missing
+/// and how to get it.
+#[test]
+fn an_image_build_without_its_binary_says_what_is_missing() {
+    let missing =
+        std::env::temp_dir().join(format!("no-such-binary-{}", uuid::Uuid::new_v4().simple()));
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("infra/image/build.sh"))
+        .args([
+            "--binary",
+            missing.to_str().expect("path"),
+            "--tag",
+            "ticketing:never",
+        ])
+        .output()
+        .expect("build.sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(missing.to_str().expect("path")), "{stderr}");
+    assert!(
+        stderr.contains("cargo build --release -p ticketing"),
+        "{stderr}"
+    );
+    let unknown = std::process::Command::new("bash")
+        .arg(repo().join("infra/image/build.sh"))
+        .arg("--bogus")
+        .output()
+        .expect("build.sh runs");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown argument --bogus"));
+}

@@ -198,7 +198,9 @@ fn portone_keys_are_needed_only_by_the_services_that_call_portone() {
     let secrets = Secrets::from_vars(Profile::Dev, &without).expect("no PortOne keys needed");
     assert!(secrets.portone_api_key.is_none());
     // One that calls PortOne is told which variable is missing.
-    let err = secrets.portone_keys().expect_err("PortOne keys are missing");
+    let err = secrets
+        .portone_keys()
+        .expect_err("PortOne keys are missing");
     assert!(err.to_string().contains("PORTONE_API_KEY"), "{err}");
     // Locally the placeholders stand in.
     let local = Secrets::from_vars(Profile::Local, &[]).expect("local");
