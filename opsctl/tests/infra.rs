@@ -219,3 +219,76 @@ async fn network_resources(region: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A second deploy that does not repeat a parameter keeps the stack's value
+/// (`UsePreviousValue`) and says so, instead of resetting it to the
+/// template's default (which for `DomainName` would delete the hosted zone).
+#[tokio::test]
+async fn a_deploy_without_a_parameter_keeps_the_stacks_previous_value() {
+    const KEEP_REGION: &str = "ap-northeast-1";
+    let audit = common::temp_audit_log("infra-keep");
+    let cfn = aws_sdk_cloudformation::Client::new(&common::moto_sdk(KEEP_REGION).await);
+    let stack = "ticketing-dev-observability";
+    let _ = cfn.delete_stack().stack_name(stack).send().await;
+    let deploy = |extra: &'static [&'static str]| {
+        let audit = audit.clone();
+        async move {
+            let args = [
+                &[
+                    "--env",
+                    "dev",
+                    "infra",
+                    "deploy",
+                    "observability",
+                    "--execute",
+                ][..],
+                extra,
+            ]
+            .concat();
+            opsctl(&args, KEEP_REGION, &audit).await
+        }
+    };
+    let first = deploy(&["--param", "DomainName=tickets.example.com"]).await;
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let domain = |out: aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput| {
+        out.stacks()
+            .first()
+            .and_then(|s| {
+                s.parameters()
+                    .iter()
+                    .find(|p| p.parameter_key() == Some("DomainName"))
+                    .and_then(|p| p.parameter_value().map(str::to_owned))
+            })
+            .unwrap_or_default()
+    };
+    let before = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("stack");
+    assert_eq!(domain(before), "tickets.example.com");
+
+    let second = deploy(&[]).await;
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("kept from the stack (not given): DomainName")
+            || second
+                .stdout
+                .contains("kept from the stack (not given): DomainName"),
+        "the plan says which parameters it kept: {}{}",
+        second.stdout,
+        second.stderr
+    );
+    let after = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("stack");
+    assert_eq!(domain(after), "tickets.example.com", "the domain was kept");
+    let _ = cfn.delete_stack().stack_name(stack).send().await;
+    let _ = std::fs::remove_file(&audit);
+}

@@ -465,6 +465,21 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
         checked += 1;
     }
     assert_eq!(checked, ServiceName::ALL.len());
+    // Replaced revisions stay ACTIVE, so a rollback has one to go back to.
+    for (id, resource) in compute["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() == Some("AWS::ECS::TaskDefinition") {
+            assert_eq!(
+                resource["UpdateReplacePolicy"].as_str(),
+                Some("Retain"),
+                "{id:?}"
+            );
+            assert_eq!(
+                resource["DeletionPolicy"].as_str(),
+                Some("Retain"),
+                "{id:?}"
+            );
+        }
+    }
     for (_, tg) in resources(&compute, "AWS::ElasticLoadBalancingV2::TargetGroup") {
         assert_eq!(
             plain(&tg["HealthCheckPath"]).as_deref(),

@@ -91,10 +91,18 @@ fn render(plans: &[StackPlan]) -> String {
             ]);
         }
     }
-    output::table(
+    let mut out = output::table(
         &["STACK", "ACTION", "RESOURCE", "TYPE", "REPLACEMENT"],
         &rows,
-    )
+    );
+    for p in plans.iter().filter(|p| !p.kept.is_empty()) {
+        out.push_str(&format!(
+            "{}: kept from the stack (not given): {}\n",
+            p.stack,
+            p.kept.join(", ")
+        ));
+    }
+    out
 }
 
 fn layers(args: &PlanArgs) -> Vec<Layer> {

@@ -69,6 +69,46 @@ pub fn declared_parameters(template: &str) -> Vec<String> {
     out
 }
 
+/// Where a declared parameter's value comes from in a change set.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum ParamSource {
+    /// Given on the command line (or by opsctl: `Environment`,
+    /// `SizeProfile`).
+    Given { value: String },
+    /// Not given, and the stack has it: `UsePreviousValue`, so a deploy
+    /// without `--param DomainName=...` keeps the domain instead of resetting
+    /// it to the template's default. (CloudFormation API Reference,
+    /// "Parameter": "During a stack update, use the existing parameter value
+    /// that the stack is using for a given parameter key.")
+    Previous,
+    /// Not given, and nothing to keep: the template's default.
+    Default,
+}
+
+/// Where each declared parameter's value comes from: what is `given`, else
+/// the stack's previous value when the stack exists and has the key, else
+/// the template's default. Pure; `stack_has` is `None` for a new stack.
+pub fn parameter_sources(
+    declared: &[String],
+    stack_has: Option<&[String]>,
+    given: &[(String, String)],
+) -> Vec<(String, ParamSource)> {
+    declared
+        .iter()
+        .map(|key| {
+            let source = match given.iter().rev().find(|(k, _)| k == key) {
+                Some((_, value)) => ParamSource::Given {
+                    value: value.clone(),
+                },
+                None if stack_has.is_some_and(|has| has.contains(key)) => ParamSource::Previous,
+                None => ParamSource::Default,
+            };
+            (key.clone(), source)
+        })
+        .collect()
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct Change {
     pub action: String,
@@ -83,6 +123,8 @@ pub struct StackPlan {
     pub layer: Layer,
     pub exists: bool,
     pub changes: Vec<Change>,
+    /// Parameters not given that keep the stack's previous value.
+    pub kept: Vec<String>,
     #[serde(skip)]
     pub change_set: Option<String>,
     /// No stack existed before this change set made one (to hold it).
@@ -94,12 +136,21 @@ pub fn stack_name(env: &str, layer: Layer) -> String {
     format!("ticketing-{env}-{}", layer.name())
 }
 
-pub async fn stack_status(
+/// A stack's status and the parameter keys it has, or `None` when there is
+/// no such stack.
+pub async fn stack_state(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
-) -> Result<Option<StackStatus>, CliError> {
+) -> Result<Option<(StackStatus, Vec<String>)>, CliError> {
     match cfn.describe_stacks().stack_name(name).send().await {
-        Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
+        Ok(out) => Ok(out.stacks().first().and_then(|s| {
+            let keys = s
+                .parameters()
+                .iter()
+                .filter_map(|p| p.parameter_key().map(str::to_owned))
+                .collect();
+            s.stack_status().cloned().map(|status| (status, keys))
+        })),
         Err(e) => {
             let text = aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string();
             if text.contains("does not exist") {
@@ -136,34 +187,59 @@ pub async fn change_set(
         )
     })?;
     let declared = declared_parameters(&body);
-    let mut params = vec![Parameter::builder()
-        .parameter_key("Environment")
-        .parameter_value(env)
-        .build()];
+    let mut given = vec![("Environment".to_owned(), env.to_owned())];
     if declared.iter().any(|p| p == "SizeProfile") {
-        params.push(
-            Parameter::builder()
-                .parameter_key("SizeProfile")
-                .parameter_value(args.profile.footprint().name)
-                .build(),
-        );
+        given.push((
+            "SizeProfile".to_owned(),
+            args.profile.footprint().name.to_owned(),
+        ));
     }
-    for (k, v) in &args.params {
-        if declared.contains(k) {
-            params.push(
-                Parameter::builder()
-                    .parameter_key(k)
-                    .parameter_value(v)
-                    .build(),
-            );
-        }
-    }
+    given.extend(args.params.iter().cloned());
     let name = stack_name(env, layer);
-    let status = stack_status(cfn, &name).await?;
-    let exists = matches!(&status, Some(s) if *s != StackStatus::ReviewInProgress);
-    let made_the_stack = status.is_none();
+    let state = stack_state(cfn, &name).await?;
+    if let Some((StackStatus::RollbackComplete, _)) = &state {
+        return Err(CliError::usage(
+            format!(
+                "{name} is in ROLLBACK_COMPLETE: its creation failed and was rolled back, and CloudFormation cannot update such a stack"
+            ),
+            format!(
+                "read why in its events (aws cloudformation describe-stack-events --stack-name {name}), then delete it (aws cloudformation delete-stack --stack-name {name}) and deploy again"
+            ),
+        ));
+    }
+    let exists = matches!(&state, Some((s, _)) if *s != StackStatus::ReviewInProgress);
+    let made_the_stack = state.is_none();
+    let stack_has = state
+        .as_ref()
+        .filter(|_| exists)
+        .map(|(_, keys)| keys.as_slice());
+    let sources = parameter_sources(&declared, stack_has, &given);
+    let kept: Vec<String> = sources
+        .iter()
+        .filter(|(_, s)| *s == ParamSource::Previous)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let params: Vec<Parameter> = sources
+        .into_iter()
+        .filter_map(|(key, source)| match source {
+            ParamSource::Given { value } => Some(
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build(),
+            ),
+            ParamSource::Previous => Some(
+                Parameter::builder()
+                    .parameter_key(key)
+                    .use_previous_value(true)
+                    .build(),
+            ),
+            ParamSource::Default => None,
+        })
+        .collect();
     let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
-    cfn.create_change_set()
+    let created = cfn
+        .create_change_set()
         .stack_name(&name)
         .change_set_name(&set_name)
         .change_set_type(if exists {
@@ -175,8 +251,26 @@ pub async fn change_set(
         .set_parameters(Some(params))
         .capabilities(Capability::CapabilityIam)
         .send()
-        .await
-        .map_err(|e| {
+        .await;
+    if let Err(e) = &created {
+        // AWS makes a change set without changes and fails it ("didn't
+        // contain changes", handled below); moto refuses to make one with
+        // UpdateStack's "No updates are to be performed.". Both mean the
+        // stack already is what the templates say.
+        let text = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
+        if text.contains("No updates are to be performed") {
+            return Ok(StackPlan {
+                stack: name,
+                layer,
+                exists,
+                changes: vec![],
+                kept,
+                change_set: None,
+                made_the_stack,
+            });
+        }
+    }
+    created.map_err(|e| {
             CliError::usage(
                 format!(
                     "CloudFormation refused the {} change set: {}",
@@ -224,6 +318,7 @@ pub async fn change_set(
                     layer,
                     exists,
                     changes,
+                    kept,
                     change_set: Some(set_name),
                     made_the_stack,
                 });
@@ -242,6 +337,7 @@ pub async fn change_set(
                         layer,
                         exists,
                         changes: vec![],
+                        kept,
                         change_set: None,
                         made_the_stack,
                     });
@@ -313,5 +409,59 @@ pub async fn wait_stack(
             return Err(format!("{name} still {text} after {}s", timeout.as_secs()));
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(k: &[&str]) -> Vec<String> {
+        k.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn parameters_not_given_keep_the_stacks_values_and_new_stacks_take_defaults() {
+        let declared = keys(&["Environment", "DomainName", "UseSpot", "CertificateArn"]);
+        let given = vec![
+            ("Environment".to_owned(), "prod".to_owned()),
+            ("UseSpot".to_owned(), "true".to_owned()),
+        ];
+        let has = keys(&["Environment", "DomainName", "UseSpot"]);
+        let update = parameter_sources(&declared, Some(&has), &given);
+        assert_eq!(
+            update,
+            vec![
+                (
+                    "Environment".into(),
+                    ParamSource::Given {
+                        value: "prod".into()
+                    }
+                ),
+                ("DomainName".into(), ParamSource::Previous),
+                (
+                    "UseSpot".into(),
+                    ParamSource::Given {
+                        value: "true".into()
+                    }
+                ),
+                // Declared by a newer template, unknown to the stack.
+                ("CertificateArn".into(), ParamSource::Default),
+            ]
+        );
+        let create = parameter_sources(&declared, None, &given);
+        assert_eq!(create[1], ("DomainName".into(), ParamSource::Default));
+        // The last of repeated --param wins.
+        let twice = vec![
+            ("UseSpot".to_owned(), "true".to_owned()),
+            ("UseSpot".to_owned(), "false".to_owned()),
+        ];
+        let last = parameter_sources(&keys(&["UseSpot"]), None, &twice);
+        assert_eq!(
+            last[0].1,
+            ParamSource::Given {
+                value: "false".into()
+            }
+        );
     }
 }
