@@ -86,12 +86,16 @@ pub fn choose(
 }
 
 /// Whether a described service has settled on `target`: `Ok(true)` stable,
-/// `Ok(false)` still moving, `Err` when the rollout failed (a circuit
-/// breaker rolling back counts as failure).
+/// `Ok(false)` still moving, `Err` when the rollout of `target` failed (a
+/// circuit breaker rolling back counts as failure). Only the deployment of
+/// `target` is judged: an older deployment that failed and is still listed
+/// does not fail this one, but one still running tasks means not yet.
 pub fn settled(service: &aws_sdk_ecs::types::Service, target: &str) -> Result<bool, String> {
     let deployments = service.deployments();
+    let ours = |d: &&aws_sdk_ecs::types::Deployment| d.task_definition() == Some(target);
     if let Some(failed) = deployments
         .iter()
+        .filter(ours)
         .find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
     {
         return Err(format!(
@@ -110,8 +114,12 @@ pub fn settled(service: &aws_sdk_ecs::types::Service, target: &str) -> Result<bo
             ));
         }
     }
+    let others_drained = deployments
+        .iter()
+        .filter(|d| d.status() != Some("PRIMARY"))
+        .all(|d| d.running_count() == 0);
     Ok(service.task_definition() == Some(target)
-        && deployments.len() == 1
+        && others_drained
         && primary.is_some_and(|p| p.rollout_state() != Some(&DeploymentRolloutState::InProgress))
         && service.running_count() == service.desired_count())
 }
@@ -337,5 +345,34 @@ mod tests {
             2,
         );
         assert!(settled(&reverted, target).is_err());
+
+        // An older deployment that failed before and is still listed does
+        // not fail this one; one still running tasks means not yet.
+        let older = |running: i32| {
+            Deployment::builder()
+                .status("ACTIVE")
+                .task_definition("arn:td/payment-service-prod:9")
+                .rollout_state(DeploymentRolloutState::Failed)
+                .running_count(running)
+                .build()
+        };
+        let with_old_failure = service(
+            target,
+            vec![
+                deployment(target, DeploymentRolloutState::Completed),
+                older(0),
+            ],
+            2,
+        );
+        assert_eq!(settled(&with_old_failure, target), Ok(true));
+        let draining = service(
+            target,
+            vec![
+                deployment(target, DeploymentRolloutState::Completed),
+                older(1),
+            ],
+            2,
+        );
+        assert_eq!(settled(&draining, target), Ok(false));
     }
 }
