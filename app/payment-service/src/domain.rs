@@ -104,18 +104,18 @@ pub struct Expected<'a> {
     pub currency: &'a str,
 }
 
-/// Where PortOne's record of a payment disagrees with the order it pays
-/// (and with the notice that named it); empty when they agree.
-pub fn mismatches(
-    notice_merchant_uid: &str,
-    order: &Expected<'_>,
-    payment: &Payment,
-) -> Vec<String> {
+/// Where PortOne's record of a payment disagrees with the order it pays;
+/// empty when they agree. Only PortOne's record is judged: the webhook's
+/// body names an `imp_uid` to look up and nothing more (anyone can post a
+/// notice, so a notice naming another order must never cancel this payment).
+/// A payment partly refunded at PortOne already is not the order's amount
+/// any more, so it never confirms a reservation.
+pub fn mismatches(order: &Expected<'_>, payment: &Payment) -> Vec<String> {
     let mut found = Vec::new();
-    if notice_merchant_uid != payment.merchant_uid {
+    if payment.merchant_uid != order.merchant_uid {
         found.push(format!(
-            "webhook merchant_uid {notice_merchant_uid} but PortOne says {}",
-            payment.merchant_uid
+            "PortOne says the payment is for {} but the order is {}",
+            payment.merchant_uid, order.merchant_uid
         ));
     }
     if payment.amount != order.amount {
@@ -123,6 +123,12 @@ pub fn mismatches(
             "paid {} but the order is {}",
             payment.amount.as_won(),
             order.amount.as_won()
+        ));
+    }
+    if payment.cancel_amount.is_positive() {
+        found.push(format!(
+            "{} of it was already refunded at PortOne",
+            payment.cancel_amount.as_won()
         ));
     }
     if payment.currency != order.currency {
@@ -172,15 +178,21 @@ mod tests {
             amount: Money::won(55_000),
             currency: CURRENCY,
         };
-        assert!(mismatches("res_1", &order, &payment("res_1", 55_000, "KRW")).is_empty());
-        let all = mismatches("res_2", &order, &payment("res_1", 1_000, "USD"));
+        assert!(mismatches(&order, &payment("res_1", 55_000, "KRW")).is_empty());
+        let all = mismatches(&order, &payment("res_2", 1_000, "USD"));
         assert_eq!(
             all,
             [
-                "webhook merchant_uid res_2 but PortOne says res_1",
+                "PortOne says the payment is for res_2 but the order is res_1",
                 "paid 1000 but the order is 55000",
                 "paid in USD but the order is in KRW",
             ]
+        );
+        let mut partly_refunded = payment("res_1", 55_000, "KRW");
+        partly_refunded.cancel_amount = Money::won(5_000);
+        assert_eq!(
+            mismatches(&order, &partly_refunded),
+            ["5000 of it was already refunded at PortOne"]
         );
     }
 

@@ -153,12 +153,18 @@ async fn webhook(
         return Ok(answer("already_processed"));
     }
     let pg = payment.pg_provider.clone();
+    if notice.merchant_uid != payment.merchant_uid {
+        // Only the imp_uid of a notice is used: PortOne's record says which
+        // order it pays. A notice naming another order is someone else's
+        // mistake or a forgery, never a reason to cancel this payment.
+        tracing::warn!(imp_uid = %payment.imp_uid, notice_merchant_uid = %notice.merchant_uid, merchant_uid = %payment.merchant_uid, "webhook notice names another order than PortOne's record; judged by PortOne's record");
+    }
     let expected = Expected {
         merchant_uid: &payment.merchant_uid,
         amount: order.amount,
         currency: &order.currency,
     };
-    let mismatches = mismatches(&notice.merchant_uid, &expected, &payment);
+    let mismatches = mismatches(&expected, &payment);
     let outcome = match payment.status {
         PaymentStatus::Ready => return Ok(answer("awaiting_payment")),
         PaymentStatus::Paid if mismatches.is_empty() => {

@@ -341,23 +341,6 @@ async fn forged_expired_and_foreign_tokens_and_bad_input_are_refused_clearly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_demo_booking_of_the_readme_ends_confirmed() {
-    let stack = Stack::start(|_| {}).await;
-    let gateway = url::Url::parse(&stack.gateway).expect("url");
-    let demo = ticketing_e2e::demo::Demo::new(gateway, stack.sandbox.url.clone()).expect("demo");
-    let mut steps = Vec::new();
-    let booked = demo
-        .run(|s| steps.push(s.to_owned()))
-        .await
-        .expect("demo booking");
-    assert_eq!(booked.status, "CONFIRMED");
-    assert_eq!(booked.seats.len(), 2);
-    assert_eq!(booked.amount, 2);
-    assert!(steps.len() >= 6, "{steps:?}");
-    stack.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_account_per_person_and_sign_up_needs_a_passing_recaptcha() {
     let stack = Stack::start(|_| {}).await;
     let _first = stack.user("kim").await;
