@@ -89,6 +89,22 @@ impl Guard {
     }
 }
 
+/// Whether `path` has a segment that walks the path tree (`.`, `..`, also
+/// percent-encoded) or an encoded slash or backslash. The gateway forwards
+/// exactly the path it authorised; such a path could be checked as one route
+/// and land on another once normalised (`/api/events/%2e%2e/%2e%2e/metrics`
+/// reaching a service's `/metrics`), so it is refused before any check.
+pub fn walks_the_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') {
+        return true;
+    }
+    lower
+        .split('/')
+        .map(|segment| segment.replace("%2e", "."))
+        .any(|segment| segment == "." || segment == "..")
+}
+
 pub(crate) async fn screen(
     State(guard): State<Arc<Guard>>,
     request: Request,
@@ -104,6 +120,16 @@ pub(crate) async fn screen(
         ),
         queue_token: header_value(request.headers(), QUEUE_TOKEN_HEADER),
     };
+    if walks_the_path(&asked.path) {
+        return ApiError::bad_request(
+            "bad_path",
+            format!(
+                "`{}` has `.` or `..` segments or an encoded slash; ask for the resource's own path",
+                asked.path
+            ),
+        )
+        .into_response();
+    }
     match admit(&guard, &asked).await {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
@@ -180,5 +206,29 @@ mod tests {
         assert!(!is_public(&Method::GET, "/api/eventsx"));
         assert!(needs_queue_token(&Method::POST, "/api/reservations"));
         assert!(!needs_queue_token(&Method::GET, "/api/reservations"));
+    }
+
+    #[test]
+    fn paths_that_walk_the_tree_are_caught_in_every_spelling() {
+        for bad in [
+            "/api/events/../../metrics",
+            "/api/events/%2e%2e/%2e%2e/metrics",
+            "/api/events/%2E%2e/ready",
+            "/api/events/./x",
+            "/api/events/%2e/x",
+            "/api/events/a%2fb",
+            "/api/events/a%5Cb",
+            "/api/events/..",
+        ] {
+            assert!(walks_the_path(bad), "{bad}");
+        }
+        for good in [
+            "/api/events",
+            "/api/events/abc/seats",
+            "/api/events/a.b/..c",
+            "/webhooks/portone",
+        ] {
+            assert!(!walks_the_path(good), "{good}");
+        }
     }
 }
