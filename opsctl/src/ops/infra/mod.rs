@@ -15,6 +15,10 @@ use crate::aws::failed;
 use crate::context::Context;
 use crate::error::CliError;
 
+mod params;
+
+pub use params::{declared_parameters, parameter_sources, ParamSource};
+
 /// The layers, in the order they must be deployed.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,69 +48,6 @@ impl Layer {
             Layer::Compute => "compute",
         }
     }
-}
-
-/// The parameters a template declares (top-level `Parameters:` keys).
-pub fn declared_parameters(template: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for line in template.lines() {
-        if line.starts_with("Parameters:") {
-            inside = true;
-            continue;
-        }
-        if inside {
-            if !line.starts_with(' ') && !line.trim().is_empty() {
-                break;
-            }
-            if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
-                if !name.starts_with(' ') {
-                    out.push(name.to_owned());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Where a declared parameter's value comes from in a change set.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "source", rename_all = "snake_case")]
-pub enum ParamSource {
-    /// Given on the command line (or by opsctl: `Environment`,
-    /// `SizeProfile`).
-    Given { value: String },
-    /// Not given, and the stack has it: `UsePreviousValue`, so a deploy
-    /// without `--param DomainName=...` keeps the domain instead of resetting
-    /// it to the template's default. (CloudFormation API Reference,
-    /// "Parameter": "During a stack update, use the existing parameter value
-    /// that the stack is using for a given parameter key.")
-    Previous,
-    /// Not given, and nothing to keep: the template's default.
-    Default,
-}
-
-/// Where each declared parameter's value comes from: what is `given`, else
-/// the stack's previous value when the stack exists and has the key, else
-/// the template's default. Pure; `stack_has` is `None` for a new stack.
-pub fn parameter_sources(
-    declared: &[String],
-    stack_has: Option<&[String]>,
-    given: &[(String, String)],
-) -> Vec<(String, ParamSource)> {
-    declared
-        .iter()
-        .map(|key| {
-            let source = match given.iter().rev().find(|(k, _)| k == key) {
-                Some((_, value)) => ParamSource::Given {
-                    value: value.clone(),
-                },
-                None if stack_has.is_some_and(|has| has.contains(key)) => ParamSource::Previous,
-                None => ParamSource::Default,
-            };
-            (key.clone(), source)
-        })
-        .collect()
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -409,59 +350,5 @@ pub async fn wait_stack(
             return Err(format!("{name} still {text} after {}s", timeout.as_secs()));
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(k: &[&str]) -> Vec<String> {
-        k.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn parameters_not_given_keep_the_stacks_values_and_new_stacks_take_defaults() {
-        let declared = keys(&["Environment", "DomainName", "UseSpot", "CertificateArn"]);
-        let given = vec![
-            ("Environment".to_owned(), "prod".to_owned()),
-            ("UseSpot".to_owned(), "true".to_owned()),
-        ];
-        let has = keys(&["Environment", "DomainName", "UseSpot"]);
-        let update = parameter_sources(&declared, Some(&has), &given);
-        assert_eq!(
-            update,
-            vec![
-                (
-                    "Environment".into(),
-                    ParamSource::Given {
-                        value: "prod".into()
-                    }
-                ),
-                ("DomainName".into(), ParamSource::Previous),
-                (
-                    "UseSpot".into(),
-                    ParamSource::Given {
-                        value: "true".into()
-                    }
-                ),
-                // Declared by a newer template, unknown to the stack.
-                ("CertificateArn".into(), ParamSource::Default),
-            ]
-        );
-        let create = parameter_sources(&declared, None, &given);
-        assert_eq!(create[1], ("DomainName".into(), ParamSource::Default));
-        // The last of repeated --param wins.
-        let twice = vec![
-            ("UseSpot".to_owned(), "true".to_owned()),
-            ("UseSpot".to_owned(), "false".to_owned()),
-        ];
-        let last = parameter_sources(&keys(&["UseSpot"]), None, &twice);
-        assert_eq!(
-            last[0].1,
-            ParamSource::Given {
-                value: "false".into()
-            }
-        );
     }
 }
