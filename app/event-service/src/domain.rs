@@ -11,6 +11,10 @@ use ticketing_money::Money;
 /// Largest seat map one performance may have.
 pub const MAX_SEATS: i64 = 20_000;
 
+/// Highest price one seat may have (10,000,000 KRW): far above any concert
+/// ticket, low enough that no hold's sum comes near `i64::MAX`.
+pub const MAX_SEAT_PRICE: Money = Money::won(10_000_000);
+
 /// A seat's state on the seat map. The table's `CHECK` constraint holds the
 /// same words (migration 0002).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +109,12 @@ impl NewPerformance {
             if !s.price.is_positive() {
                 return Err(format!("section `{}`: price must be positive", s.name));
             }
+            if s.price > MAX_SEAT_PRICE {
+                return Err(format!(
+                    "section `{}`: price {} is above the {MAX_SEAT_PRICE} a seat may cost",
+                    s.name, s.price
+                ));
+            }
             total += i64::from(s.rows) * i64::from(s.seats_per_row);
         }
         if total > MAX_SEATS {
@@ -163,6 +173,14 @@ mod tests {
             Err("52000 seats is more than the 20000 one performance may have".into())
         );
         assert!(concert(&[("R", 105, 1, 1)]).validate().is_err());
+        assert_eq!(
+            concert(&[("R", 1, 1, 10_000_001)]).validate(),
+            Err(
+                "section `R`: price 10,000,001 KRW is above the 10,000,000 KRW a seat may cost"
+                    .into()
+            )
+        );
+        assert_eq!(concert(&[("R", 1, 1, 10_000_000)]).validate(), Ok(1));
         let mut untitled = concert(&[("R", 1, 1, 1)]);
         untitled.title = "  ".into();
         assert!(untitled.validate().is_err());
