@@ -119,6 +119,7 @@ impl Sandbox {
         Router::new()
             .route("/users/getToken", post(get_token))
             .route("/payments/prepare", post(prepare))
+            .route("/payments/prepare/{merchant_uid}", get(prepared))
             .route("/payments/cancel", post(cancel))
             .route("/payments/{imp_uid}", get(payment))
             .route("/payments/find/{merchant_uid}", get(find_payment))
@@ -327,6 +328,28 @@ async fn payment(
 }
 
 /// The latest payment of an order (PortOne answers the newest attempt).
+/// `GET /payments/prepare/{merchant_uid}`: the amount pre-registered for an
+/// order (what a V1 client's `prepare_validate` reads).
+async fn prepared(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(merchant_uid): Path<String>,
+) -> Answer {
+    authorise(&sandbox, &headers)?;
+    let amount = sandbox.ledger().prepared.get(&merchant_uid).copied();
+    match amount {
+        Some(amount) => ok(PrepareRequest {
+            merchant_uid,
+            amount,
+        }),
+        None => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            -1,
+            "사전등록된 결제정보가 없습니다. (nothing prepared for this merchant_uid)",
+        )),
+    }
+}
+
 async fn find_payment(
     State(sandbox): State<Sandbox>,
     headers: HeaderMap,

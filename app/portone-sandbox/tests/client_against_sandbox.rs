@@ -104,6 +104,15 @@ async fn a_prepared_checkout_is_paid_notified_and_refunded_with_a_checksum() {
         .prepare("order-42", Money::won(1))
         .await
         .expect("1-won prepare");
+    // What a V1 client's prepare_validate reads back.
+    assert_eq!(
+        portone.prepared("order-42").await.expect("prepared"),
+        Money::won(1)
+    );
+    assert!(matches!(
+        portone.prepared("order-never").await,
+        Err(PortOneError::NotFound { .. })
+    ));
     let outcome = checkout(
         &sandbox,
         serde_json::json!({"merchant_uid": "order-42", "amount": 1, "card_number": TEST_CARD, "notice_url": hook}),

@@ -362,6 +362,20 @@ impl PortOne {
             .await
     }
 
+    /// `GET /payments/prepare/{merchant_uid}`: the amount pre-registered for
+    /// an order with [`PortOne::prepare`].
+    pub async fn prepared(&self, merchant_uid: &str) -> Result<Money, PortOneError> {
+        checked_id("order", merchant_uid)?;
+        let prepared: PrepareRequest = self
+            .authorised::<(), _>(
+                reqwest::Method::GET,
+                &format!("/payments/prepare/{merchant_uid}"),
+                None,
+            )
+            .await?;
+        Ok(prepared.amount)
+    }
+
     /// `GET /payments/find/{merchant_uid}`: the payment of an order, when the
     /// webhook never arrived (reconciliation).
     pub async fn find_by_merchant_uid(&self, merchant_uid: &str) -> Result<Payment, PortOneError> {
@@ -392,14 +406,12 @@ impl PortOne {
     }
 }
 
-/// An `imp_uid` goes into a URL path: anything but letters, digits and `_`
-/// cannot name a PortOne object, so it is not sent at all.
+/// An id goes into a URL path: anything but letters, digits, `_` and (in a
+/// merchant's own order ids) `-` cannot name a PortOne object, so it is not
+/// sent at all.
 fn checked_id(what: &str, imp_uid: &str) -> Result<(), PortOneError> {
-    if imp_uid.is_empty()
-        || !imp_uid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || (what == "order" && c == '-');
+    if imp_uid.is_empty() || !imp_uid.chars().all(allowed) {
         return Err(PortOneError::NotFound {
             what: format!("{what} `{imp_uid}`"),
         });
