@@ -1,0 +1,119 @@
+//! The account's domain: what a valid sign-up is, how identities are kept
+//! (keyed hashes only) and how passwords are hashed and checked (argon2).
+//! No database, no HTTP routing; unit-tested here.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use ticketing_http::ApiError;
+
+/// The normalised email of a valid sign-up, or what is wrong with it.
+pub(crate) fn validate_credentials(email: &str, password: &str) -> Result<String, ApiError> {
+    let email = email.trim().to_lowercase();
+    let valid_email = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if !valid_email {
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            "`email` must be an address like name@example.com",
+        ));
+    }
+    let length = password.chars().count();
+    if !(10..=128).contains(&length) {
+        return Err(ApiError::unprocessable(
+            "weak_password",
+            "`password` must be 10 to 128 characters long",
+        ));
+    }
+    Ok(email)
+}
+
+/// HMAC-SHA256 of an identity value under `IDENTITY_HASH_KEY`, hex.
+pub(crate) fn identity_hash(key: &SecretString, value: &str) -> String {
+    // HMAC takes keys of any length.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(value.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Hashes a password with argon2 (off the async threads: it is slow on
+/// purpose).
+pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.into()))?
+    .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches the stored argon2 hash (off the async threads).
+pub(crate) async fn password_matches(stored: String, password: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_checked_before_anything_is_written() {
+        assert_eq!(
+            validate_credentials(" Kim@Example.COM ", "long enough pw").ok(),
+            Some("kim@example.com".to_owned())
+        );
+        assert!(validate_credentials("no-at-sign", "long enough pw").is_err());
+        assert!(validate_credentials("a@b", "long enough pw").is_err());
+        assert!(validate_credentials("kim@example.com", "short").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_password_matches_only_its_own_hash() {
+        let stored = hash_password("correct horse battery".into())
+            .await
+            .expect("hash");
+        assert!(
+            password_matches(stored.clone(), "correct horse battery".into())
+                .await
+                .expect("check")
+        );
+        assert!(!password_matches(stored, "wrong horse battery".into())
+            .await
+            .expect("check"));
+        assert!(!password_matches("not a hash".into(), "x".into())
+            .await
+            .expect("check"));
+    }
+
+    #[test]
+    fn identity_hashes_are_keyed() {
+        let a = SecretString::from("key-a".to_owned());
+        let b = SecretString::from("key-b".to_owned());
+        assert_eq!(identity_hash(&a, "ci"), identity_hash(&a, "ci"));
+        assert_ne!(identity_hash(&a, "ci"), identity_hash(&b, "ci"));
+        assert_eq!(identity_hash(&a, "ci").len(), 64);
+    }
+}
