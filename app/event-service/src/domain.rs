@@ -1,9 +1,6 @@
 //! The event service's domain: seat states and what a new performance may
 //! be. Pure: no I/O, unit-tested here.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticketing_money::Money;
@@ -15,52 +12,17 @@ pub const MAX_SEATS: i64 = 20_000;
 /// ticket, low enough that no hold's sum comes near `i64::MAX`.
 pub const MAX_SEAT_PRICE: Money = Money::won(10_000_000);
 
-/// A seat's state on the seat map. The table's `CHECK` constraint holds the
-/// same words (migration 0002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum SeatStatus {
-    Available,
-    Held,
-    Sold,
-}
-
-impl SeatStatus {
-    pub const ALL: [SeatStatus; 3] = [SeatStatus::Available, SeatStatus::Held, SeatStatus::Sold];
-
-    /// The word stored in `seats.status` and shown on the seat map.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SeatStatus::Available => "AVAILABLE",
-            SeatStatus::Held => "HELD",
-            SeatStatus::Sold => "SOLD",
-        }
+ticketing_db::text_enum! {
+    /// A seat's state on the seat map. The table's `CHECK` constraint holds
+    /// the same words (migration 0002).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum SeatStatus / UnknownSeatStatus ("seat status") {
+        Available = "AVAILABLE",
+        Held = "HELD",
+        Sold = "SOLD",
     }
 }
-
-impl fmt::Display for SeatStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A word that is not a seat status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a seat status")]
-pub struct UnknownSeatStatus(pub String);
-
-impl FromStr for SeatStatus {
-    type Err = UnknownSeatStatus;
-
-    fn from_str(word: &str) -> Result<Self, Self::Err> {
-        SeatStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == word)
-            .ok_or_else(|| UnknownSeatStatus(word.to_owned()))
-    }
-}
-
-ticketing_db::text_column!(SeatStatus);
 
 /// A performance as an organiser submits it.
 #[derive(Debug, Deserialize)]

@@ -1,71 +1,24 @@
 //! The payment's domain: an order's states and how a PortOne payment is
 //! judged against its order. Pure: no I/O, unit-tested here.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ticketing_money::Money;
 use ticketing_portone::Payment;
 
 /// The currency every order is in.
 pub const CURRENCY: &str = "KRW";
 
-/// Where an order (`payments` row) is: `READY` once prepared, then what the
-/// first decisive webhook said. The table's `CHECK` constraint holds the
-/// same words (migration 0002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrderStatus {
-    Ready,
-    Paid,
-    Failed,
-    Cancelled,
-    Refunded,
-}
-
-impl OrderStatus {
-    pub const ALL: [OrderStatus; 5] = [
-        OrderStatus::Ready,
-        OrderStatus::Paid,
-        OrderStatus::Failed,
-        OrderStatus::Cancelled,
-        OrderStatus::Refunded,
-    ];
-
-    /// The word stored in `payments.status`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Ready => "READY",
-            OrderStatus::Paid => "PAID",
-            OrderStatus::Failed => "FAILED",
-            OrderStatus::Cancelled => "CANCELLED",
-            OrderStatus::Refunded => "REFUNDED",
-        }
+ticketing_db::text_enum! {
+    /// Where an order (`payments` row) is: `READY` once prepared, then what
+    /// the first decisive webhook said. The table's `CHECK` constraint holds
+    /// the same words (migration 0002).
+    pub enum OrderStatus / UnknownOrderStatus ("order status") {
+        Ready = "READY",
+        Paid = "PAID",
+        Failed = "FAILED",
+        Cancelled = "CANCELLED",
+        Refunded = "REFUNDED",
     }
 }
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A word that is not an order status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an order status")]
-pub struct UnknownOrderStatus(pub String);
-
-impl FromStr for OrderStatus {
-    type Err = UnknownOrderStatus;
-
-    fn from_str(word: &str) -> Result<Self, Self::Err> {
-        OrderStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == word)
-            .ok_or_else(|| UnknownOrderStatus(word.to_owned()))
-    }
-}
-
-ticketing_db::text_column!(OrderStatus);
 
 /// Why a payment was refused, as `PaymentFailed.error_code` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,66 +1,22 @@
 //! The reservation's domain: its states, the seats a hold may ask for, and
 //! what a payment does to a reservation. Pure: no I/O, unit-tested here.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use ticketing_money::Money;
 use uuid::Uuid;
 
-/// Where a reservation is in its life: `PENDING` until paid (`CONFIRMED`) or
-/// ended (`CANCELLED`: expired, payment failed). The table's `CHECK`
-/// constraint holds the same three words (migration 0001).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ReservationStatus {
-    Pending,
-    Confirmed,
-    Cancelled,
-}
-
-impl ReservationStatus {
-    /// Every state, in life-cycle order.
-    pub const ALL: [ReservationStatus; 3] = [
-        ReservationStatus::Pending,
-        ReservationStatus::Confirmed,
-        ReservationStatus::Cancelled,
-    ];
-
-    /// The word stored in `reservations.status` and sent in answers.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ReservationStatus::Pending => "PENDING",
-            ReservationStatus::Confirmed => "CONFIRMED",
-            ReservationStatus::Cancelled => "CANCELLED",
-        }
+ticketing_db::text_enum! {
+    /// Where a reservation is in its life: `PENDING` until paid (`CONFIRMED`)
+    /// or ended (`CANCELLED`: expired, payment failed). The table's `CHECK`
+    /// constraint holds the same three words (migration 0001).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum ReservationStatus / UnknownStatus ("reservation status") {
+        Pending = "PENDING",
+        Confirmed = "CONFIRMED",
+        Cancelled = "CANCELLED",
     }
 }
-
-impl fmt::Display for ReservationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A word that is not a reservation status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a reservation status; use PENDING, CONFIRMED or CANCELLED")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for ReservationStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(word: &str) -> Result<Self, Self::Err> {
-        ReservationStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == word)
-            .ok_or_else(|| UnknownStatus(word.to_owned()))
-    }
-}
-
-// Stored as TEXT (the table's CHECK constraint lists the same words).
-ticketing_db::text_column!(ReservationStatus);
 
 /// The seats of a hold request: 1 to `max` different seats, sorted (every
 /// hold takes its Redis markers in the same order). `None` when the request

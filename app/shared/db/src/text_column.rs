@@ -39,3 +39,79 @@ macro_rules! text_column {
         }
     };
 }
+
+/// Declares an enum whose states are words in a `TEXT` column: the enum,
+/// `ALL` (in declaration order), `as_str()`, `Display`, a `FromStr` whose
+/// error type (declared here too) names the words it accepts, and the
+/// column mapping ([`text_column!`]). Extra attributes (derives, serde
+/// renames) go on the enum as usual.
+///
+/// ```ignore
+/// ticketing_db::text_enum! {
+///     /// Where a seat is.
+///     #[derive(serde::Serialize)]
+///     pub enum SeatStatus / UnknownSeatStatus ("seat status") {
+///         Available = "AVAILABLE",
+///         Sold = "SOLD",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident / $error:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every state, in declaration order.
+            pub const ALL: [$name; [$($word),+].len()] = [$($name::$variant),+];
+
+            /// The word stored in the column.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        #[doc = concat!("A word that is not a ", $what, ".")]
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        $vis struct $error(pub String);
+
+        impl ::std::fmt::Display for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let words: Vec<&str> = $name::ALL.iter().map(|s| s.as_str()).collect();
+                write!(f, "`{}` is not a {}; use one of {}", self.0, $what, words.join(", "))
+            }
+        }
+
+        impl ::std::error::Error for $error {}
+
+        impl ::std::str::FromStr for $name {
+            type Err = $error;
+
+            fn from_str(word: &str) -> Result<Self, Self::Err> {
+                $name::ALL
+                    .into_iter()
+                    .find(|state| state.as_str() == word)
+                    .ok_or_else(|| $error(word.to_owned()))
+            }
+        }
+
+        $crate::text_column!($name);
+    };
+}
