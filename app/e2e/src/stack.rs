@@ -7,7 +7,6 @@
 //!
 //! The helpers panic with what went wrong: they are for tests.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use serde_json::Value;
 use ticketing_catalog::ServiceName;
 use ticketing_config::Settings;
 use ticketing_platform::Platform;
-use ticketing_testkit::TestEnv;
+use ticketing_testkit::{free_port, TestEnv};
 use ticketing_tokens::{Keyring, ReservationClaims};
 use url::Url;
 use uuid::Uuid;
@@ -114,13 +113,6 @@ impl ServeProcess {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 async fn sandbox_for(env: &TestEnv) -> RunningSandbox {

@@ -160,7 +160,6 @@ async fn webhook(
         tracing::warn!(imp_uid = %payment.imp_uid, notice_merchant_uid = %notice.merchant_uid, merchant_uid = %payment.merchant_uid, "webhook notice names another order than PortOne's record; judged by PortOne's record");
     }
     let expected = Expected {
-        merchant_uid: &payment.merchant_uid,
         amount: order.amount,
         currency: &order.currency,
     };

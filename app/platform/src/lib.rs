@@ -192,25 +192,17 @@ pub async fn start(
     let host = settings.services.bind_host.clone();
     for &service in &wanted {
         let port = settings.services.endpoint(service).port;
-        let listener =
-            ticketing_http::bind(&host, port)
-                .await
-                .map_err(|source| PlatformError::Bind {
-                    service,
-                    key: service.config_key(),
-                    host: host.clone(),
-                    port,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| PlatformError::Bind {
-                service,
-                key: service.config_key(),
-                host: host.clone(),
-                port,
-                source,
-            })?;
+        let bind_error = |source| PlatformError::Bind {
+            service,
+            key: service.config_key(),
+            host: host.clone(),
+            port,
+            source,
+        };
+        let listener = ticketing_http::bind(&host, port)
+            .await
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         if port == 0 {
             let endpoint = settings.services.endpoint_mut(service);
             endpoint.port = addr.port();

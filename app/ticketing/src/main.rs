@@ -189,6 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        // Answered above, before any settings or secrets are read: a
+        // health check runs every few seconds and must not depend on them.
         Command::Health { .. } => Ok(()),
         Command::Serve { services } => {
             let services = if services.is_empty() {

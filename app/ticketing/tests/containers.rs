@@ -14,7 +14,6 @@
 //! variables the task definitions use, on top of what they set.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use aws_sdk_secretsmanager::Client as SecretsManager;
 use portone_sandbox::SandboxConfig;
 use serde_yaml::Value;
 use ticketing_catalog::{http, ServiceName};
-use ticketing_testkit::TestEnv;
+use ticketing_testkit::{free_port, TestEnv};
 
 /// Moto keeps state per region; this test's own.
 const REGION: &str = "us-west-1";
@@ -32,13 +31,6 @@ const ENVIRONMENT: &str = "dev";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// A container definition as the test runs it.

@@ -20,7 +20,8 @@ fn node_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../infra/local/kafka-node.sh")
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

@@ -11,7 +11,7 @@
 mod broker;
 mod redis_server;
 
-pub use broker::{PrivateBroker, PrivateCluster};
+pub use broker::{free_port, PrivateBroker, PrivateCluster};
 pub use redis_server::PrivateRedis;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -178,6 +178,16 @@ pub async fn change_set(
             ParamSource::Default => None,
         })
         .collect();
+    // The stack already is what the templates say.
+    let unchanged = || StackPlan {
+        stack: name.clone(),
+        layer,
+        exists,
+        changes: vec![],
+        kept: kept.clone(),
+        change_set: None,
+        made_the_stack,
+    };
     let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let created = cfn
         .create_change_set()
@@ -200,15 +210,7 @@ pub async fn change_set(
         // stack already is what the templates say.
         let text = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
         if text.contains("No updates are to be performed") {
-            return Ok(StackPlan {
-                stack: name,
-                layer,
-                exists,
-                changes: vec![],
-                kept,
-                change_set: None,
-                made_the_stack,
-            });
+            return Ok(unchanged());
         }
     }
     created.map_err(|e| {
@@ -273,15 +275,7 @@ pub async fn change_set(
                     .send()
                     .await;
                 if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                    return Ok(StackPlan {
-                        stack: name,
-                        layer,
-                        exists,
-                        changes: vec![],
-                        kept,
-                        change_set: None,
-                        made_the_stack,
-                    });
+                    return Ok(unchanged());
                 }
                 if made_the_stack {
                     let _ = cfn.delete_stack().stack_name(&name).send().await;
