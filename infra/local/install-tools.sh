@@ -8,6 +8,7 @@
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #   * shellcheck            Debian package (CI checks every shell script)
 #   * buildah, podman, runc Debian packages (the image build and the container test)
+#   * skopeo, docker-registry  Debian packages (`opsctl deploy` pushes; the local ECR stand-in)
 #
 # PostgreSQL 15 server binaries come with the machine image.
 set -euo pipefail
@@ -46,6 +47,19 @@ if ! command -v buildah >/dev/null 2>&1 || ! command -v podman >/dev/null 2>&1 \
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends buildah podman runc >/dev/null
+fi
+
+# --- skopeo and docker-registry (Debian): image pushes ------------------------
+# `opsctl deploy` pushes the image with skopeo (a maintained OCI copy tool:
+# containers-storage to any registry, digests preserved); locally it pushes
+# to Debian's docker-registry (the Distribution registry) standing in for
+# ECR's registry endpoint. The package's own systemd unit is not used: the
+# stack script runs it on loopback with its own config.
+if ! command -v skopeo >/dev/null 2>&1 || [[ ! -x /usr/bin/docker-registry ]]; then
+  log "installing skopeo and docker-registry from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends skopeo docker-registry >/dev/null
 fi
 
 # --- PostgreSQL server binaries -----------------------------------------------

@@ -52,6 +52,10 @@ out = {
     "KAFKA_PORT": kafka_port,
     "KAFKA_CONTROLLER_PORT": cfg["stack"]["kafka_controller_port"],
     "MOTO_PORT": cfg["stack"]["moto_port"],
+    # The account moto answers for (its default, 123456789012): the
+    # registry's login is derived from it.
+    "MOTO_ACCOUNT": os.environ.get("MOTO_ACCOUNT_ID", "123456789012"),
+    "REGISTRY_PORT": port_of(cfg["aws"]["registry_url"]),
     "SANDBOX_PORT": cfg["stack"]["portone_sandbox_port"],
     "GATEWAY_URL": cfg["services"]["api_gateway"]["url"],
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: PostgreSQL, Redis, Apache Kafka (KRaft), the
-# AWS API emulator (moto server) and the PortOne sandbox (built from this
-# repo), each on its own port (config/local.toml),
+# AWS API emulator (moto server), an OCI registry standing in for ECR's
+# registry endpoint, and the PortOne sandbox (built from this repo), each on its own port (config/local.toml),
 # with its data, logs and pid file under the state dir (.stack/ by default).
 #
 #   infra/local/stack.sh start   [component...]   idempotent: running ones are left alone
@@ -9,7 +9,7 @@
 #   infra/local/stack.sh restart [component...]
 #   infra/local/stack.sh status                   exit 0 only when all are up
 #
-# Components: postgres redis kafka moto portone (default: all), and the
+# Components: postgres redis kafka moto registry portone (default: all), and the
 # three-broker profile kafka-cluster (or one of its nodes: kafka-cluster-1..3),
 # which only starts when named.
 set -euo pipefail
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
 eval "$(python3 "$here/stack-config.py")"
 
-ALL=(postgres redis kafka moto portone)
+ALL=(postgres redis kafka moto registry portone)
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
@@ -231,6 +231,52 @@ start_moto() {
 stop_moto() { stop_pidfile "$moto_dir/moto.pid" moto_server moto; }
 status_moto() { port_open 127.0.0.1 "$MOTO_PORT"; }
 
+# --- OCI registry (Debian's docker-registry): ECR's registry endpoint ----------
+# `opsctl deploy` pushes the image here (aws.registry_url) with the login
+# ECR's GetAuthorizationToken hands out. moto answers that call with the user
+# `AWS` and the password `<account>-auth-token` (moto/ecr/responses.py), so
+# the registry asks for exactly that login: a push with any other token is
+# refused, as ECR would refuse it.
+registry_dir="$STATE_DIR/registry"
+REGISTRY_BIN=/usr/bin/docker-registry
+start_registry() {
+  [[ -x "$REGISTRY_BIN" ]] || die "docker-registry not installed; run infra/local/install-tools.sh"
+  if pid_alive "$registry_dir/registry.pid" docker-registry; then
+    log "registry already running on $REGISTRY_PORT"
+    return
+  fi
+  port_open 127.0.0.1 "$REGISTRY_PORT" && die "port $REGISTRY_PORT is taken by another process; change aws.registry_url"
+  mkdir -p "$registry_dir/data"
+  python3 - "$MOTO_ACCOUNT" >"$registry_dir/htpasswd" <<'PY'
+import sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import crypt
+print(f"AWS:{crypt.crypt(sys.argv[1] + '-auth-token', crypt.mksalt(crypt.METHOD_BLOWFISH))}")
+PY
+  cat >"$registry_dir/config.yml" <<CONF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+auth:
+  htpasswd:
+    realm: ecr-stand-in
+    path: $registry_dir/htpasswd
+CONF
+  nohup "$REGISTRY_BIN" serve "$registry_dir/config.yml" >>"$registry_dir/registry.log" 2>&1 &
+  echo $! >"$registry_dir/registry.pid"
+  wait_port 127.0.0.1 "$REGISTRY_PORT" registry 30 || die "the registry did not start; see $registry_dir/registry.log"
+  log "registry started on $REGISTRY_PORT"
+}
+stop_registry() { stop_pidfile "$registry_dir/registry.pid" docker-registry registry; }
+status_registry() { port_open 127.0.0.1 "$REGISTRY_PORT"; }
+
 # --- PortOne sandbox (app/portone-sandbox) -------------------------------------
 portone_dir="$STATE_DIR/portone"
 start_portone() {
@@ -267,7 +313,7 @@ shift || true
 components=("$@")
 [[ ${#components[@]} -gt 0 ]] || components=("${ALL[@]}")
 for c in "${components[@]}"; do
-  case "$c" in postgres | redis | kafka | moto | portone | kafka-cluster | kafka-cluster-[123]) ;; *) die "unknown component '$c'; expected: ${ALL[*]} kafka-cluster kafka-cluster-1..3" ;; esac
+  case "$c" in postgres | redis | kafka | moto | registry | portone | kafka-cluster | kafka-cluster-[123]) ;; *) die "unknown component '$c'; expected: ${ALL[*]} kafka-cluster kafka-cluster-1..3" ;; esac
 done
 
 case "$action" in

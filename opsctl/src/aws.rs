@@ -47,6 +47,19 @@ pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::Sd
     Ok(config)
 }
 
+/// The AWS environment (`dev` or `prod`) the chosen profile acts on; the
+/// local profile has no ECS cluster or ECR repository.
+pub fn aws_env(ctx: &Context) -> Result<&'static str, CliError> {
+    match ctx.profile {
+        ticketing_config::Profile::Dev => Ok("dev"),
+        ticketing_config::Profile::Prod => Ok("prod"),
+        _ => Err(CliError::usage(
+            "the local stack has no ECS cluster or ECR repository",
+            "pass --env prod (or --env dev to rehearse)",
+        )),
+    }
+}
+
 fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Failed(anyhow::anyhow!(
         "{what}: {e}; check the AWS credentials and region (--region) for this environment"

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
-    alarms, cost, cost_report, cqrs, dashboards, infra, logs, notice, outbox, portone,
+    alarms, cost, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox, portone,
     reservations, reserved, status,
 };
 use crate::context::{Context, GlobalArgs};
@@ -55,6 +55,10 @@ pub enum Command {
         #[command(subcommand)]
         command: CostCommand,
     },
+    /// Deploy an image: push it to ECR, a new task definition revision per
+    /// service (image by digest), wait until stable, tag the rollout
+    /// COMPLETED or FAILED. The payment service goes last.
+    Deploy(crate::commands::deploy::DeployArgs),
     /// CloudFormation stacks of infra/templates: change sets, deploy.
     Infra {
         #[command(subcommand)]
@@ -186,6 +190,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             CostCommand::Report(args) => cost_report::report(&ctx, args).await,
             CostCommand::Timeline(args) => cost_report::timeline(&ctx, args),
         },
+        Command::Deploy(args) => deploy::exec(&ctx, args).await,
         Command::Infra { command } => infra::exec(&ctx, command).await,
         Command::Logs { command } => logs::exec(&ctx, command).await,
         Command::Portone { command } => match command {

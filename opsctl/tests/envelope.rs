@@ -78,6 +78,11 @@ const DRY_RUNS: &[(&str, &[&str])] = &[
 /// Dry runs another test file checks, and why not here.
 const CHECKED_ELSEWHERE: &[(&str, &str, &str)] = &[
     (
+        "deploy",
+        "deploy.rs",
+        "needs an ECR repository, ECS services and a built image",
+    ),
+    (
         "kafka failover-drill",
         "failover.rs",
         "needs a three-broker cluster",

@@ -185,6 +185,16 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
         4,
         "{made:?}"
     );
+    // The image repository `opsctl deploy` pushes to, as ECR lists it.
+    assert_eq!(ids("AWS::ECR::Repository").len(), 1, "{made:?}");
+    let ecr = aws_sdk_ecr::Client::new(&common::moto_sdk(NETWORK_REGION).await);
+    let repos = ecr
+        .describe_repositories()
+        .repository_names("ticketing-dev")
+        .send()
+        .await
+        .expect("the network layer made ticketing-dev");
+    assert_eq!(repos.repositories().len(), 1);
 
     let log = std::fs::read_to_string(&audit).expect("audit");
     assert_eq!(

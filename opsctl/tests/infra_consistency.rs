@@ -97,15 +97,27 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
             "only the services that call PortOne get its keys ({name})"
         );
     }
-    // The payment family and cluster as opsctl's rollback finds them.
+    // The cluster and every family as opsctl's deploy and rollback find them.
     assert!(text.contains(&format!(
         "ClusterName: !Sub {}",
-        ticketing_catalog::portone::cluster("${Environment}")
+        ticketing_catalog::ecs::cluster("${Environment}")
     )));
-    assert_eq!(
-        ticketing_catalog::portone::task_family("${Environment}"),
-        "payment-service-${Environment}"
+    // The image repository `opsctl deploy` pushes to is the network layer's.
+    let network = std::fs::read_to_string(templates().join("network.yaml")).expect("network.yaml");
+    assert!(
+        network.contains(&format!(
+            "RepositoryName: !Sub {}",
+            ticketing_catalog::ecs::image_repository("${Environment}")
+        )),
+        "network.yaml creates no ECR repository named as the catalog says"
     );
+    for service in ServiceName::ALL {
+        let family = ticketing_catalog::ecs::task_family(service, "${Environment}");
+        assert!(
+            text.contains(&format!("Family: !Sub {family}")),
+            "compute.yaml declares no task definition family {family}"
+        );
+    }
     // Only the PortOne role (user- and payment-service) may read its secrets.
     let roles = resources(&compute, "AWS::IAM::Role");
     let policy = |name: &str| {

@@ -14,6 +14,7 @@ use crate::args::SizeProfile;
 use crate::change::{self, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::infra::drift::compute_drift;
 use crate::ops::infra::{change_set, discard, wait_stack, Layer, StackPlan, StackRequest};
 use crate::output;
 
@@ -95,6 +96,22 @@ fn render(plans: &[StackPlan]) -> String {
         &["STACK", "ACTION", "RESOURCE", "TYPE", "REPLACEMENT"],
         &rows,
     );
+    for p in plans {
+        for d in &p.drift {
+            out.push_str(&format!(
+                "{}: {} runs {}, the stack made {}: {}\n",
+                p.stack,
+                d.service,
+                d.running,
+                d.stack,
+                if d.undone_by_this_change {
+                    "THIS CHANGE MOVES IT BACK to the stack's revision (give --param ImageUri=<the image it runs> to keep it)"
+                } else {
+                    "this change leaves it running (a later change to its task definition would move it back)"
+                }
+            ));
+        }
+    }
     for p in plans.iter().filter(|p| !p.kept.is_empty()) {
         out.push_str(&format!(
             "{}: kept from the stack (not given): {}\n",
@@ -123,12 +140,25 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
             "pass --env dev or --env prod",
         ));
     }
-    let cfn = aws_sdk_cloudformation::Client::new(&crate::aws::sdk_config(ctx).await?);
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    // The compute stack's drift from what `deploy` and `portone rollback`
+    // moved the services to (only once the stack exists).
+    let with_drift = |mut plan: StackPlan| {
+        let sdk = &sdk;
+        async move {
+            if plan.layer == Layer::Compute && plan.exists {
+                plan.drift =
+                    compute_drift(sdk, ctx.profile.as_str(), &plan.stack, &plan.changes).await?;
+            }
+            Ok::<StackPlan, CliError>(plan)
+        }
+    };
     match command {
         InfraCommand::Plan(args) => {
             let mut plans = Vec::new();
             for layer in layers(&args) {
-                let plan = change_set(ctx, &cfn, &request(&args), layer).await?;
+                let plan = with_drift(change_set(ctx, &cfn, &request(&args), layer).await?).await?;
                 discard(&cfn, &plan).await;
                 plans.push(plan);
             }
@@ -142,7 +172,8 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
         InfraCommand::Deploy(args) => {
             let mut done = Vec::new();
             for layer in layers(&args.plan) {
-                let plan = change_set(ctx, &cfn, &request(&args.plan), layer).await?;
+                let plan =
+                    with_drift(change_set(ctx, &cfn, &request(&args.plan), layer).await?).await?;
                 eprint!("{}", render(std::slice::from_ref(&plan)));
                 let applying = change::Change::new(ctx, "infra deploy", &args.execute).begin(
                     &format!("deploying {}", plan.stack),

@@ -5,6 +5,7 @@ pub mod cost;
 pub mod cost_report;
 pub mod cqrs;
 pub mod dashboards;
+pub mod deploy;
 pub mod infra;
 pub mod kafka;
 pub mod logs;

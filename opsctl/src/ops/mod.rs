@@ -6,9 +6,11 @@
 pub mod alarms;
 pub mod cost;
 pub mod cost_report;
+pub mod deploy;
 pub mod dr;
 pub mod ecs;
 pub mod failover;
+pub mod image;
 pub mod infra;
 pub mod kafka;
 pub mod notices;

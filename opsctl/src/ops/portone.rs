@@ -1,20 +1,8 @@
 //! PortOne's keys as the environments keep them in Secrets Manager: which
 //! mode a key is for, reading and writing the key secrets (never printed).
 
-use crate::context::Context;
 use crate::error::CliError;
 use serde::Deserialize;
-
-pub fn aws_env(ctx: &Context) -> Result<&'static str, CliError> {
-    match ctx.profile {
-        ticketing_config::Profile::Dev => Ok("dev"),
-        ticketing_config::Profile::Prod => Ok("prod"),
-        _ => Err(CliError::usage(
-            "the local stack has no ECS service to roll back",
-            "pass --env prod (or --env dev to rehearse)",
-        )),
-    }
-}
 
 /// Reads a PortOne secret and checks it holds keys of `mode`.
 pub async fn read_keys(

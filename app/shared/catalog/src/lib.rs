@@ -294,21 +294,49 @@ pub mod portone {
         format!("{}-??????", secret_name(env))
     }
 
+    /// The payment service's ECS service name.
+    pub const SERVICE: &str = "payment-service";
+}
+
+/// Where the services run on ECS and where their image lives, per
+/// environment. `infra/templates/compute.yaml` names the same (checked by
+/// `opsctl/tests/infra_consistency.rs`); `opsctl deploy` and `opsctl portone
+/// rollback` find them here.
+pub mod ecs {
+    use super::ServiceName;
+
     /// The tag on a task definition that records how its rollout ended
-    /// (`COMPLETED` or `FAILED`); written by the deploy pipeline and by
-    /// `opsctl portone rollback`, read to find the last known-good revision.
+    /// (`COMPLETED` or `FAILED`); written by `opsctl deploy` and by `opsctl
+    /// portone rollback`, read to find the last known-good revision.
     pub const ROLLOUT_TAG: &str = "ticketing:rollout";
+    /// The rollout tag's values.
+    pub const ROLLOUT_COMPLETED: &str = "COMPLETED";
+    pub const ROLLOUT_FAILED: &str = "FAILED";
 
     /// The ECS cluster of an environment.
     pub fn cluster(env: &str) -> String {
         format!("ticketing-{env}")
     }
 
-    /// The payment service's ECS service name.
-    pub const SERVICE: &str = "payment-service";
-
-    /// Its task definition family, per environment.
-    pub fn task_family(env: &str) -> String {
-        format!("payment-service-{env}")
+    /// A service's task definition family, per environment.
+    pub fn task_family(service: ServiceName, env: &str) -> String {
+        format!("{service}-{env}")
     }
+
+    /// The ECR repository the platform's one image is pushed to.
+    pub fn image_repository(env: &str) -> String {
+        format!("ticketing-{env}")
+    }
+
+    /// The order `opsctl deploy` updates services in: the payment service
+    /// last (money moves there; a failure before it stops the rest), the
+    /// gateway just before it.
+    pub const DEPLOY_ORDER: [ServiceName; 6] = [
+        ServiceName::UserService,
+        ServiceName::EventService,
+        ServiceName::QueueService,
+        ServiceName::ReservationService,
+        ServiceName::ApiGateway,
+        ServiceName::PaymentService,
+    ];
 }

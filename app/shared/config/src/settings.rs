@@ -110,6 +110,11 @@ pub struct AwsSettings {
     /// An AWS API emulator (moto server) on the local stack; unset in AWS.
     #[serde(default)]
     pub endpoint_url: Option<Url>,
+    /// An OCI registry standing in for ECR's registry endpoint on the local
+    /// stack (`opsctl deploy` pushes there); unset in AWS, where the
+    /// endpoint is the one ECR's GetAuthorizationToken names.
+    #[serde(default)]
+    pub registry_url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

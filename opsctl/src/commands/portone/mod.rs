@@ -87,7 +87,7 @@ async fn one(env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let described = ecs
         .describe_services()
-        .cluster(names::cluster(env))
+        .cluster(ticketing_catalog::ecs::cluster(env))
         .services(names::SERVICE)
         .send()
         .await;
@@ -128,7 +128,7 @@ async fn one(env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
         mode.problem = Some(format!(
             "no {} service on cluster {} (or it cannot be read)",
             names::SERVICE,
-            names::cluster(env)
+            ticketing_catalog::ecs::cluster(env)
         ));
     }
     mode.agree = mode.problem.is_none()

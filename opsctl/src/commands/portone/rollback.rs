@@ -21,14 +21,17 @@ use std::time::Duration;
 use aws_sdk_ecs::types::DeploymentRolloutState;
 use clap::Args;
 use serde::Serialize;
+use ticketing_catalog::ecs as on_ecs;
 use ticketing_catalog::portone as names;
+use ticketing_catalog::ServiceName;
 
+use crate::aws::aws_env;
 use crate::aws::failed;
 use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::ecs::{choose, describe, revisions, tag, wait_stable};
-use crate::ops::portone::{aws_env, key_mode, put_secret, read_keys, PortOneSecret};
+use crate::ops::portone::{key_mode, put_secret, read_keys, PortOneSecret};
 use crate::output::{self, OutputFormat};
 use crate::runbook::{Runbook, StepLog};
 
@@ -132,9 +135,9 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     let sdk = crate::aws::sdk_config(ctx).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let cluster = names::cluster(env);
-    let family = names::task_family(env);
-    let service = describe(&ecs, &cluster).await?;
+    let cluster = on_ecs::cluster(env);
+    let family = on_ecs::task_family(ServiceName::PaymentService, env);
+    let service = describe(&ecs, &cluster, names::SERVICE).await?;
     let from = service.task_definition().unwrap_or_default().to_owned();
     let current = from
         .rsplit(':')
@@ -205,7 +208,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             .await?;
         }
         book.step("mark the running revision failed", async {
-            tag(&ecs, &from, "FAILED")
+            tag(&ecs, &from, on_ecs::ROLLOUT_FAILED)
                 .await
                 .map(|()| format!("{} tagged FAILED", from.rsplit('/').next().unwrap_or(&from)))
         })
@@ -266,13 +269,15 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             wait_stable(
                 &ecs,
                 &cluster,
+                names::SERVICE,
                 &choice.target.arn,
                 Duration::from_secs(args.timeout),
+                |_| {},
             ),
         )
         .await?;
         book.step("record the revision as good", async {
-            tag(&ecs, &choice.target.arn, "COMPLETED")
+            tag(&ecs, &choice.target.arn, on_ecs::ROLLOUT_COMPLETED)
                 .await
                 .map(|()| "tagged COMPLETED".to_owned())
         })
@@ -294,11 +299,11 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
     let sdk = crate::aws::sdk_config(ctx).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let cluster = names::cluster(env);
+    let cluster = on_ecs::cluster(env);
     let main = names::secret_name(env);
     let live = names::live_keys_secret_name(env);
     let live_keys = read_keys(&sm, &live, "production").await?;
-    let service = describe(&ecs, &cluster).await?;
+    let service = describe(&ecs, &cluster, names::SERVICE).await?;
     let running = service.task_definition().unwrap_or_default().to_owned();
     let mut report = Report {
         env: env.into(),
@@ -351,7 +356,14 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         .await?;
         book.step(
             "wait until stable",
-            wait_stable(&ecs, &cluster, &running, Duration::from_secs(args.timeout)),
+            wait_stable(
+                &ecs,
+                &cluster,
+                names::SERVICE,
+                &running,
+                Duration::from_secs(args.timeout),
+                |_| {},
+            ),
         )
         .await?;
         if args.notify_customers {

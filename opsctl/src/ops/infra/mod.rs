@@ -15,6 +15,7 @@ use crate::aws::failed;
 use crate::context::Context;
 use crate::error::CliError;
 
+pub mod drift;
 mod params;
 
 pub use params::{declared_parameters, parameter_sources, ParamSource};
@@ -66,6 +67,9 @@ pub struct StackPlan {
     pub changes: Vec<Change>,
     /// Parameters not given that keep the stack's previous value.
     pub kept: Vec<String>,
+    /// Services that run a revision the stack did not make (compute only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<drift::Drift>,
     #[serde(skip)]
     pub change_set: Option<String>,
     /// No stack existed before this change set made one (to hold it).
@@ -185,6 +189,7 @@ pub async fn change_set(
         exists,
         changes: vec![],
         kept: kept.clone(),
+        drift: vec![],
         change_set: None,
         made_the_stack,
     };
@@ -262,6 +267,7 @@ pub async fn change_set(
                     exists,
                     changes,
                     kept,
+                    drift: vec![],
                     change_set: Some(set_name),
                     made_the_stack,
                 });

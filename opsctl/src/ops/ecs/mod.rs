@@ -1,12 +1,17 @@
 //! ECS task-definition revisions and services: the revisions of a family
 //! with their rollout tags, the pure choice of the last known-good one,
-//! tagging, and waiting until a service is stable.
+//! tagging, registering a revision with a new image (`register`), and
+//! waiting until a service is stable (`stable`).
 
-use std::time::{Duration, Instant};
+mod register;
+mod stable;
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, SortOrder, Tag};
+pub use register::{register_with_image, service_image, update_to};
+pub use stable::{settled, wait_stable, Poll};
+
+use aws_sdk_ecs::types::{SortOrder, Tag};
 use serde::Serialize;
-use ticketing_catalog::portone as names;
+use ticketing_catalog::ecs as names;
 
 use crate::aws::failed;
 use crate::error::CliError;
@@ -38,7 +43,8 @@ pub fn choose(
     let mut older: Vec<&Revision> = revisions.iter().filter(|r| r.revision < current).collect();
     older.sort_by_key(|r| std::cmp::Reverse(r.revision));
     let failed = |r: &Revision| {
-        r.rollout.as_deref() == Some("FAILED") || failed_deployments.contains(&r.revision)
+        r.rollout.as_deref() == Some(names::ROLLOUT_FAILED)
+            || failed_deployments.contains(&r.revision)
     };
     if let Some(n) = wanted {
         let Some(r) = revisions.iter().find(|r| r.revision == n) else {
@@ -59,7 +65,7 @@ pub fn choose(
     for r in older {
         if failed(r) {
             skipped.push((r.revision, "its rollout failed".to_owned()));
-        } else if r.rollout.as_deref() == Some("COMPLETED") {
+        } else if r.rollout.as_deref() == Some(names::ROLLOUT_COMPLETED) {
             return Ok(Choice {
                 target: r.clone(),
                 skipped,
@@ -83,45 +89,6 @@ pub fn choose(
             )
         }
     ))
-}
-
-/// Whether a described service has settled on `target`: `Ok(true)` stable,
-/// `Ok(false)` still moving, `Err` when the rollout of `target` failed (a
-/// circuit breaker rolling back counts as failure). Only the deployment of
-/// `target` is judged: an older deployment that failed and is still listed
-/// does not fail this one, but one still running tasks means not yet.
-pub fn settled(service: &aws_sdk_ecs::types::Service, target: &str) -> Result<bool, String> {
-    let deployments = service.deployments();
-    let ours = |d: &&aws_sdk_ecs::types::Deployment| d.task_definition() == Some(target);
-    if let Some(failed) = deployments
-        .iter()
-        .filter(ours)
-        .find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
-    {
-        return Err(format!(
-            "the deployment failed: {}",
-            failed.rollout_state_reason().unwrap_or("no reason given")
-        ));
-    }
-    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
-    if let Some(p) = primary {
-        if p.task_definition().is_some_and(|td| td != target)
-            && service.task_definition() != Some(target)
-        {
-            return Err(format!(
-                "the service went to {} instead of {target} (a circuit-breaker rollback?)",
-                p.task_definition().unwrap_or_default()
-            ));
-        }
-    }
-    let others_drained = deployments
-        .iter()
-        .filter(|d| d.status() != Some("PRIMARY"))
-        .all(|d| d.running_count() == 0);
-    Ok(service.task_definition() == Some(target)
-        && others_drained
-        && primary.is_some_and(|p| p.rollout_state() != Some(&DeploymentRolloutState::InProgress))
-        && service.running_count() == service.desired_count())
 }
 
 pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Revision>, CliError> {
@@ -184,14 +151,21 @@ pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Re
     Ok(out)
 }
 
+/// The revision number at the end of a task definition ARN.
+pub fn revision_of(arn: &str) -> Option<i32> {
+    arn.rsplit(':').next()?.parse().ok()
+}
+
+/// One service of a cluster, as ECS describes it.
 pub async fn describe(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
+    service: &str,
 ) -> Result<aws_sdk_ecs::types::Service, CliError> {
     let described = ecs
         .describe_services()
         .cluster(cluster)
-        .services(names::SERVICE)
+        .services(service)
         .send()
         .await
         .map_err(|e| {
@@ -202,10 +176,7 @@ pub async fn describe(
         })?;
     described.services().first().cloned().ok_or_else(|| {
         CliError::usage(
-            format!(
-                "there is no {} service on cluster {cluster}",
-                names::SERVICE
-            ),
+            format!("there is no {service} service on cluster {cluster}"),
             "check --env and --region",
         )
     })
@@ -219,39 +190,6 @@ pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<()
         .await
         .map(|_| ())
         .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
-}
-
-pub async fn wait_stable(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    target: &str,
-    timeout: Duration,
-) -> Result<String, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let service = describe(ecs, cluster).await.map_err(|e| e.to_string())?;
-        match settled(&service, target) {
-            Ok(true) => {
-                return Ok(format!(
-                    "{} of {} task(s) running on {}",
-                    service.running_count(),
-                    service.desired_count(),
-                    target.rsplit('/').next().unwrap_or(target)
-                ))
-            }
-            Ok(false) => {}
-            Err(e) => return Err(e),
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "not stable after {}s ({} of {} running)",
-                timeout.as_secs(),
-                service.running_count(),
-                service.desired_count()
-            ));
-        }
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    }
 }
 
 #[cfg(test)]
@@ -297,82 +235,5 @@ mod tests {
             choose(&all, 12, &[], Some(10)).expect("ok").target.revision,
             10
         );
-    }
-
-    #[test]
-    fn a_circuit_breaker_rollback_is_a_failure_and_progress_is_not_stable() {
-        use aws_sdk_ecs::types::{Deployment, Service};
-        let target = "arn:td/payment-service-prod:10";
-        let deployment = |td: &str, state: DeploymentRolloutState| {
-            Deployment::builder()
-                .status("PRIMARY")
-                .task_definition(td)
-                .rollout_state(state)
-                .build()
-        };
-        let service = |td: &str, d: Vec<Deployment>, running: i32| {
-            Service::builder()
-                .task_definition(td)
-                .set_deployments(Some(d))
-                .desired_count(2)
-                .running_count(running)
-                .build()
-        };
-        let stable = service(
-            target,
-            vec![deployment(target, DeploymentRolloutState::Completed)],
-            2,
-        );
-        assert_eq!(settled(&stable, target), Ok(true));
-        let moving = service(
-            target,
-            vec![deployment(target, DeploymentRolloutState::InProgress)],
-            1,
-        );
-        assert_eq!(settled(&moving, target), Ok(false));
-        let failed = service(
-            target,
-            vec![deployment(target, DeploymentRolloutState::Failed)],
-            0,
-        );
-        assert!(settled(&failed, target).is_err());
-        let reverted = service(
-            "arn:td/payment-service-prod:13",
-            vec![deployment(
-                "arn:td/payment-service-prod:13",
-                DeploymentRolloutState::Completed,
-            )],
-            2,
-        );
-        assert!(settled(&reverted, target).is_err());
-
-        // An older deployment that failed before and is still listed does
-        // not fail this one; one still running tasks means not yet.
-        let older = |running: i32| {
-            Deployment::builder()
-                .status("ACTIVE")
-                .task_definition("arn:td/payment-service-prod:9")
-                .rollout_state(DeploymentRolloutState::Failed)
-                .running_count(running)
-                .build()
-        };
-        let with_old_failure = service(
-            target,
-            vec![
-                deployment(target, DeploymentRolloutState::Completed),
-                older(0),
-            ],
-            2,
-        );
-        assert_eq!(settled(&with_old_failure, target), Ok(true));
-        let draining = service(
-            target,
-            vec![
-                deployment(target, DeploymentRolloutState::Completed),
-                older(1),
-            ],
-            2,
-        );
-        assert_eq!(settled(&draining, target), Ok(false));
     }
 }

@@ -1,0 +1,351 @@
+//! `opsctl deploy [SERVICE...] --image REF`: the deploy pipeline's
+//! command. Pushes the image to the environment's ECR repository (once),
+//! then for each service in the catalog's order (the payment service last)
+//! registers the next revision of its task definition with only the image
+//! changed (by digest), updates the service with the circuit breaker on,
+//! waits until it is stable and tags the revision `ticketing:rollout=
+//! COMPLETED`, or `FAILED` when the circuit breaker rolled it back or the
+//! wait timed out. The first service that does not deploy stops the rest.
+//!
+//! Output: a progress line per service for people; with `--output json`,
+//! JSON lines on stdout (`plan`, `pushed`, `registered`, `waiting`,
+//! `finished`, and a last `result`) for CI. Exit 0 when every service is
+//! stable, 1 when a rollout failed (tagged FAILED), 3 when the push or an
+//! AWS call failed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use ticketing_catalog::ecs as names;
+use ticketing_catalog::ServiceName;
+
+use crate::aws::{aws_env, failed};
+use crate::change::{Change, ExecuteArgs};
+use crate::context::Context;
+use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::deploy::{order, roll_out, short, steps, Event, Found, Outcome, Plan, State};
+use crate::ops::ecs::{describe, service_image};
+use crate::ops::image;
+use crate::output::{self, OutputFormat};
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// The services to deploy (default: all six). They always go in the
+    /// catalog's order, the payment service last.
+    pub services: Vec<ServiceName>,
+    /// The image to deploy, as skopeo reads it: a bare name is in the local
+    /// image store buildah builds into (`ticketing:latest`); or give a
+    /// transport (`oci-archive:PATH`, `docker://REF`, ...).
+    #[arg(long)]
+    pub image: String,
+    /// The tag to push under (the task definitions name the digest, not
+    /// the tag). Default: the image's revision label, else `deploy-<UTC time>`.
+    #[arg(long, value_parser = parse_tag)]
+    pub tag: Option<String>,
+    /// How long to wait for each service to become stable, in seconds.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// Only push the image and print its reference by digest: the first
+    /// deploy of an environment, before the compute layer exists, gives it
+    /// as `infra deploy compute --param ImageUri=...`.
+    #[arg(long, conflicts_with = "services")]
+    pub push_only: bool,
+    #[command(flatten)]
+    pub execute: ExecuteArgs,
+}
+
+/// A tag as OCI registries accept it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn parse_tag(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a tag is 1-128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`".into())
+    }
+}
+
+/// The last line: the plan, the image by digest and each service's outcome.
+#[derive(Serialize, Debug)]
+struct Report<'a> {
+    plan: &'a Plan,
+    executed: bool,
+    image: Option<String>,
+    outcomes: Vec<Outcome>,
+}
+
+/// One JSON line on stdout (CI reads them as they come).
+fn json_line(kind: &str, value: &impl Serialize) {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.entry("event").or_insert_with(|| kind.into());
+    }
+    println!("{v}");
+}
+
+fn render_plan(plan: &Plan) -> String {
+    let mut out = format!(
+        "deploy {} ({}{}) to {} on {} ({}), the payment service last:\n",
+        plan.source.reference,
+        plan.source.digest,
+        plan.source
+            .revision
+            .as_deref()
+            .map(|r| format!(", revision {r}"))
+            .unwrap_or_default(),
+        plan.destination,
+        plan.cluster,
+        plan.env
+    );
+    if plan.services.is_empty() {
+        out = out.replace(
+            ", the payment service last:",
+            ": push only, no service is updated",
+        );
+        return out;
+    }
+    let rows: Vec<Vec<String>> = plan
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.service.to_string(),
+                short(&s.from).to_owned(),
+                s.from_image.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(&["SERVICE", "RUNNING", "IMAGE NOW"], &rows));
+    out
+}
+
+fn render_outcomes(outcomes: &[Outcome]) -> String {
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            vec![
+                o.service.to_string(),
+                serde_json::to_value(o.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                o.task_definition
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("-")
+                    .to_owned(),
+                o.detail.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["SERVICE", "ROLLOUT", "TASK DEFINITION", "DETAIL"], &rows)
+}
+
+/// What is running now, per service.
+async fn found(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    services: &[ServiceName],
+) -> Result<Vec<Found>, CliError> {
+    let mut out = Vec::new();
+    for service in services {
+        let described = describe(ecs, cluster, service.as_str()).await?;
+        let arn = described.task_definition().unwrap_or_default().to_owned();
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "ECS DescribeTaskDefinition failed",
+                    aws_sdk_ecs::error::DisplayErrorContext(e),
+                )
+            })?;
+        let image = td
+            .task_definition()
+            .and_then(|td| service_image(td, service.as_str()))
+            .map(str::to_owned);
+        out.push(Found {
+            service: *service,
+            task_definition: arn,
+            image,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError> {
+    let env = aws_env(ctx)?;
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let cluster = names::cluster(env);
+    let repository = names::image_repository(env);
+    let repository_uri = image::repository_uri(&ecr, &repository).await?;
+    let source = image::inspect(&image::source_reference(&args.image)).await?;
+    let tag = args
+        .tag
+        .clone()
+        .or_else(|| source.revision.clone().and_then(|r| parse_tag(&r).ok()))
+        .unwrap_or_else(|| format!("deploy-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    let registry_url = ctx.settings.aws.registry_url.as_ref();
+    let order = if args.push_only {
+        vec![]
+    } else {
+        order(&args.services)
+    };
+    let found = found(&ecs, &cluster, &order).await?;
+    let services = steps(&order, &found).map_err(|e| {
+        CliError::usage(
+            format!("{e}; nothing was changed"),
+            "check --env and --region, and that the compute layer is deployed",
+        )
+    })?;
+    let (host, _) = image::registry_host(&repository_uri, registry_url);
+    let plan = Plan {
+        env: env.into(),
+        cluster: cluster.clone(),
+        source,
+        destination: format!("{host}/{repository}:{tag}"),
+        timeout_seconds: args.timeout,
+        services,
+    };
+    let json = ctx.output == OutputFormat::Json;
+    if json {
+        json_line("plan", &plan);
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    let Some(applying) = Change::new(ctx, "deploy", &args.execute).begin(
+        &format!("deploying {} service(s)", plan.services.len()),
+        &plan,
+        // The push is a change of its own.
+        plan.services.len() + 1,
+    )?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+
+    let registry = image::registry(&ecr, &repository_uri, registry_url).await?;
+    let pushed = match image::push(&plan.source.reference, &registry, &repository, &tag).await {
+        Ok(reference) => reference,
+        Err(e) => {
+            let detail = serde_json::json!({"push": e});
+            return Err(applying.failed(
+                detail,
+                format!("the image was not pushed: {e}; nothing was deployed"),
+            ));
+        }
+    };
+    let pushed_event = Event::Pushed {
+        image: pushed.clone(),
+    };
+    applying.progress(serde_json::to_value(&pushed_event).unwrap_or_default())?;
+    if json {
+        json_line("pushed", &pushed_event);
+    } else {
+        eprintln!("[deploy] pushed {pushed}");
+    }
+
+    if args.push_only {
+        if json {
+            json_line("result", &serde_json::json!({"image": pushed}));
+        } else {
+            println!("{pushed}");
+        }
+        applying.done(serde_json::json!({"image": pushed}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for step in &plan.services {
+        if outcomes
+            .iter()
+            .any(|o| matches!(o.state, State::Failed | State::Error))
+        {
+            outcomes.push(Outcome::not_started(step.service));
+            continue;
+        }
+        let bar = (!json).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner().with_prefix(step.service.to_string());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix:<20} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let mut on_event = |event: Event| {
+            if json {
+                json_line("", &event);
+            } else if let Some(bar) = &bar {
+                bar.set_message(match &event {
+                    Event::Registered {
+                        task_definition, ..
+                    } => format!("registered {}", short(task_definition)),
+                    Event::Waiting { poll, .. } => format!(
+                        "{} of {} running, {} pending, rollout {}",
+                        poll.running,
+                        poll.desired,
+                        poll.pending,
+                        poll.rollout.as_deref().unwrap_or("-")
+                    ),
+                    _ => String::new(),
+                });
+            }
+        };
+        let outcome = roll_out(&ecs, &cluster, step, &pushed, timeout, &mut on_event).await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let finished = Event::Finished {
+            outcome: outcome.clone(),
+        };
+        applying.progress(serde_json::to_value(&finished).unwrap_or_default())?;
+        if json {
+            json_line("finished", &finished);
+        } else {
+            eprintln!("[deploy] {}: {}", outcome.service, outcome.detail);
+        }
+        outcomes.push(outcome);
+    }
+
+    let report = Report {
+        plan: &plan,
+        executed: true,
+        image: Some(pushed),
+        outcomes,
+    };
+    if json {
+        json_line("result", &report);
+    } else {
+        print!("{}", render_outcomes(&report.outcomes));
+    }
+    let detail = serde_json::to_value(&report).unwrap_or_default();
+    let failed_service = report.outcomes.iter().find(|o| o.state == State::Failed);
+    if let Some(e) = report.outcomes.iter().find(|o| o.state == State::Error) {
+        return Err(applying.failed(
+            detail,
+            format!(
+                "{} did not deploy: {}; the services after it were not touched",
+                e.service, e.detail
+            ),
+        ));
+    }
+    if let Some(f) = failed_service {
+        applying.ended_with_failures(detail)?;
+        eprintln!(
+            "error: {} did not become stable ({}); the services after it were not touched. Roll back with `opsctl --env {env} portone rollback` (payment) or redeploy the last good image",
+            f.service, f.detail
+        );
+        return Ok(ExitCode::from(EXIT_PROBLEM));
+    }
+    applying.done(detail)?;
+    Ok(ExitCode::SUCCESS)
+}

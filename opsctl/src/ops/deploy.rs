@@ -1,0 +1,270 @@
+//! `opsctl deploy`: the pure plan (which services, in which order, from
+//! which revision) and the rollout of one service to a new image: register
+//! the next revision with only the image changed, update the service with
+//! the circuit breaker on, wait until it is stable, and tag the revision
+//! `ticketing:rollout=COMPLETED` or `FAILED`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use ticketing_catalog::ecs as names;
+use ticketing_catalog::ServiceName;
+
+use crate::ops::ecs::{
+    describe, register_with_image, service_image, tag, update_to, wait_stable, Poll,
+};
+use crate::ops::image::Source;
+
+/// What was found running for one service.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Found {
+    pub service: ServiceName,
+    /// The running task definition's ARN.
+    pub task_definition: String,
+    /// The image of the service's container in it.
+    pub image: Option<String>,
+}
+
+/// One service to move to the new image.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Step {
+    pub service: ServiceName,
+    pub from: String,
+    pub from_image: String,
+}
+
+/// The whole deploy, as printed and audited before anything changes.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub env: String,
+    pub cluster: String,
+    pub source: Source,
+    /// Where the image goes: `<registry>/<repository>:<tag>`.
+    pub destination: String,
+    pub timeout_seconds: u64,
+    pub services: Vec<Step>,
+}
+
+/// The services to deploy in the order they go: `requested` (every
+/// service when empty) in the catalog's deploy order, the payment service
+/// last, each once.
+pub fn order(requested: &[ServiceName]) -> Vec<ServiceName> {
+    names::DEPLOY_ORDER
+        .into_iter()
+        .filter(|s| requested.is_empty() || requested.contains(s))
+        .collect()
+}
+
+/// The steps, pure: one per service in `order`, from what was `found`. A
+/// service whose task definition has no container named after it cannot
+/// be deployed by image (the templates always name it so).
+pub fn steps(order: &[ServiceName], found: &[Found]) -> Result<Vec<Step>, String> {
+    order
+        .iter()
+        .map(|service| {
+            let f = found
+                .iter()
+                .find(|f| f.service == *service)
+                .ok_or_else(|| format!("{service} was not found on the cluster"))?;
+            let image = f.image.clone().ok_or_else(|| {
+                format!(
+                    "{service}'s task definition {} has no container named {service}",
+                    short(&f.task_definition)
+                )
+            })?;
+            Ok(Step {
+                service: *service,
+                from: f.task_definition.clone(),
+                from_image: image,
+            })
+        })
+        .collect()
+}
+
+/// `family:revision` from a task definition ARN.
+pub fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// What a rollout reports as it goes (JSON lines for CI, a progress line
+/// for people).
+#[derive(Serialize, Debug, Clone)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Pushed {
+        image: String,
+    },
+    Registered {
+        service: ServiceName,
+        task_definition: String,
+    },
+    Waiting {
+        service: ServiceName,
+        #[serde(flatten)]
+        poll: Poll,
+    },
+    Finished {
+        #[serde(flatten)]
+        outcome: Outcome,
+    },
+}
+
+/// How one service's rollout ended.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum State {
+    /// Stable on the new revision; tagged COMPLETED.
+    Completed,
+    /// The circuit breaker rolled it back or the wait timed out; tagged FAILED.
+    Failed,
+    /// It already ran this image; nothing registered.
+    Unchanged,
+    /// Registering or updating failed before any rollout began.
+    Error,
+    /// Not attempted: a service before it failed.
+    NotStarted,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub service: ServiceName,
+    pub state: State,
+    pub task_definition: Option<String>,
+    pub detail: String,
+}
+
+impl Outcome {
+    pub fn not_started(service: ServiceName) -> Outcome {
+        Outcome {
+            service,
+            state: State::NotStarted,
+            task_definition: None,
+            detail: "not attempted: a service before it did not deploy".into(),
+        }
+    }
+}
+
+/// Rolls one service out to `image` (a reference by digest).
+pub async fn roll_out(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    step: &Step,
+    image: &str,
+    timeout: Duration,
+    on_event: &mut (impl FnMut(Event) + Send),
+) -> Outcome {
+    let service = step.service;
+    let error = |detail: String, task_definition: Option<String>| Outcome {
+        service,
+        state: State::Error,
+        task_definition,
+        detail,
+    };
+    if step.from_image == image {
+        return Outcome {
+            service,
+            state: State::Unchanged,
+            task_definition: Some(step.from.clone()),
+            detail: format!("{} already runs this image", short(&step.from)),
+        };
+    }
+    let td = match ecs
+        .describe_task_definition()
+        .task_definition(&step.from)
+        .send()
+        .await
+    {
+        Ok(out) => match out.task_definition().cloned() {
+            Some(td) => td,
+            None => return error(format!("{} is not described", step.from), None),
+        },
+        Err(e) => {
+            return error(
+                format!(
+                    "DescribeTaskDefinition failed: {}",
+                    aws_sdk_ecs::error::DisplayErrorContext(e)
+                ),
+                None,
+            )
+        }
+    };
+    if service_image(&td, service.as_str()).is_none() {
+        return error(format!("no container named {service}"), None);
+    }
+    let arn = match register_with_image(ecs, &td, service.as_str(), image).await {
+        Ok(arn) => arn,
+        Err(e) => return error(format!("RegisterTaskDefinition failed: {e}"), None),
+    };
+    on_event(Event::Registered {
+        service,
+        task_definition: arn.clone(),
+    });
+    let current = match describe(ecs, cluster, service.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return error(e.to_string(), Some(arn)),
+    };
+    if let Err(e) = update_to(ecs, cluster, &current, &arn).await {
+        return error(format!("UpdateService failed: {e}"), Some(arn));
+    }
+    let waited = wait_stable(ecs, cluster, service.as_str(), &arn, timeout, |poll| {
+        on_event(Event::Waiting {
+            service,
+            poll: poll.clone(),
+        })
+    })
+    .await;
+    let (state, value, detail) = match waited {
+        Ok(detail) => (State::Completed, names::ROLLOUT_COMPLETED, detail),
+        Err(reason) => (State::Failed, names::ROLLOUT_FAILED, reason),
+    };
+    let detail = match tag(ecs, &arn, value).await {
+        Ok(()) => format!("{detail}; {} tagged {value}", short(&arn)),
+        Err(e) => format!("{detail}; tagging {} {value} failed: {e}", short(&arn)),
+    };
+    Outcome {
+        service,
+        state,
+        task_definition: Some(arn),
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payment_service_goes_last_and_each_service_once() {
+        let all = order(&[]);
+        assert_eq!(all.len(), 6);
+        assert_eq!(all.last(), Some(&ServiceName::PaymentService));
+        let some = order(&[
+            ServiceName::PaymentService,
+            ServiceName::EventService,
+            ServiceName::PaymentService,
+        ]);
+        assert_eq!(
+            some,
+            vec![ServiceName::EventService, ServiceName::PaymentService]
+        );
+    }
+
+    #[test]
+    fn a_missing_service_or_container_is_refused_before_anything_changes() {
+        let found = vec![Found {
+            service: ServiceName::EventService,
+            task_definition: "arn:aws:ecs:r:1:task-definition/event-service-prod:3".into(),
+            image: Some("r/ticketing@sha256:aa".into()),
+        }];
+        let ok = steps(&[ServiceName::EventService], &found).expect("plan");
+        assert_eq!(ok[0].from_image, "r/ticketing@sha256:aa");
+        let err = steps(&[ServiceName::PaymentService], &found).expect_err("missing");
+        assert!(err.contains("payment-service was not found"), "{err}");
+        let no_container = vec![Found {
+            image: None,
+            ..found[0].clone()
+        }];
+        let err = steps(&[ServiceName::EventService], &no_container).expect_err("container");
+        assert!(err.contains("no container named event-service"), "{err}");
+    }
+}

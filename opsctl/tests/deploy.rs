@@ -1,0 +1,585 @@
+//! `opsctl deploy` against moto server's ECR and ECS (a region of this
+//! test's own) and the local OCI registry standing in for ECR's registry
+//! endpoint (`aws.registry_url`; it asks for the login ECR's
+//! GetAuthorizationToken hands out). The images are real: built here with
+//! buildah from scratch, pushed by skopeo, their digests read back from the
+//! registry.
+//!
+//! moto cannot run tasks: a service with a desired count of 0 is stable at
+//! once, one with a desired count above 0 never starts its tasks (its
+//! deployment stays IN_PROGRESS). The test recreates a service with the
+//! count that plays the part it needs ("never becomes stable", "fixed").
+
+mod common;
+
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, DeploymentControllerType};
+use serde_json::Value;
+
+const REGION: &str = "ap-southeast-1";
+const SERVICES: [&str; 2] = ["reservation-service", "payment-service"];
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// The environment buildah and skopeo share (infra/image/containers.sh).
+fn containers_env() -> Vec<(String, String)> {
+    let script = repo_root().join("infra/image/containers.sh");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && echo \"$CONTAINERS_CONF\" && echo \"$CONTAINERS_STORAGE_CONF\"",
+            script.display()
+        ))
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    vec![
+        (
+            "CONTAINERS_CONF".into(),
+            lines.next().expect("conf").to_owned(),
+        ),
+        (
+            "CONTAINERS_STORAGE_CONF".into(),
+            lines.next().expect("storage conf").to_owned(),
+        ),
+    ]
+}
+
+/// Builds a tiny image from scratch holding `marker` (a different image
+/// per call), named `name`, in the shared local store.
+fn build_image(name: &str, marker: &str) {
+    let dir = tempdir();
+    std::fs::write(dir.join("marker"), marker).expect("marker");
+    let script = format!(
+        "set -e; source {}; c=$(buildah from scratch); buildah copy --quiet \"$c\" {}/marker /marker >/dev/null; buildah config --label org.opencontainers.image.revision={marker} \"$c\"; buildah commit --quiet --rm \"$c\" {name} >/dev/null",
+        repo_root().join("infra/image/containers.sh").display(),
+        dir.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "buildah: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn remove_image(name: &str) {
+    let script = format!(
+        "source {}; buildah rmi {name} >/dev/null 2>&1 || true",
+        repo_root().join("infra/image/containers.sh").display()
+    );
+    let _ = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output();
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("deploy-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+/// The config digest of an image in the local store (what the build made).
+fn local_config_digest(name: &str) -> String {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", &format!("containers-storage:{name}")])
+        .envs(containers_env())
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Value = serde_json::from_slice(&out.stdout).expect("manifest");
+    manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest")
+        .to_owned()
+}
+
+fn registry_url() -> String {
+    ticketing_config::load(ticketing_config::Profile::Local)
+        .expect("local settings")
+        .aws
+        .registry_url
+        .expect("the local profile names the registry")
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// What the registry serves for `reference` (a tag or a digest): the
+/// manifest's digest and its config digest, or None when it has none.
+async fn served(reference: &str) -> Option<(String, String)> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/ticketing-prod/manifests/{reference}", registry_url()))
+        // The login moto's ECR hands out for its default account.
+        .basic_auth("AWS", Some("123456789012-auth-token"))
+        .header(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .expect("registry answers");
+    if !response.status().is_success() {
+        return None;
+    }
+    let digest = response.headers()["docker-content-digest"]
+        .to_str()
+        .expect("digest")
+        .to_owned();
+    let manifest: Value = response.json().await.expect("manifest");
+    Some((digest, manifest["config"]["digest"].as_str()?.to_owned()))
+}
+
+async fn running(ecs: &aws_sdk_ecs::Client, service: &str) -> String {
+    ecs.describe_services()
+        .cluster("ticketing-prod")
+        .services(service)
+        .send()
+        .await
+        .expect("describe")
+        .services()
+        .first()
+        .and_then(|s| s.task_definition())
+        .expect("task definition")
+        .to_owned()
+}
+
+async fn image_of(ecs: &aws_sdk_ecs::Client, td: &str) -> String {
+    ecs.describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+        .expect("td")
+        .task_definition()
+        .expect("td")
+        .container_definitions()[0]
+        .image()
+        .expect("image")
+        .to_owned()
+}
+
+async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
+    ecs.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("tags")
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("ticketing:rollout"))
+        .and_then(|t| t.value().map(str::to_owned))
+}
+
+/// (Re)creates `service` on `td` with `desired` tasks (see the module
+/// comment: 0 is stable at once, more never starts).
+async fn service_on(ecs: &aws_sdk_ecs::Client, service: &str, td: &str, desired: i32) {
+    let _ = ecs
+        .delete_service()
+        .cluster("ticketing-prod")
+        .service(service)
+        .force(true)
+        .send()
+        .await;
+    ecs.create_service()
+        .cluster("ticketing-prod")
+        .service_name(service)
+        .task_definition(td)
+        .desired_count(desired)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::Ecs)
+                .build()
+                .expect("controller"),
+        )
+        .send()
+        .await
+        .expect("service");
+}
+
+/// The cluster as the templates leave it: the repository (network layer),
+/// the cluster and each service on its first revision (compute layer).
+async fn setup(sdk: &aws_config::SdkConfig) {
+    let ecr = aws_sdk_ecr::Client::new(sdk);
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let _ = ecr
+        .create_repository()
+        .repository_name("ticketing-prod")
+        .send()
+        .await;
+    ecs.create_cluster()
+        .cluster_name("ticketing-prod")
+        .send()
+        .await
+        .expect("cluster");
+    for service in SERVICES {
+        let td = ecs
+            .register_task_definition()
+            .family(format!("{service}-prod"))
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name(service)
+                    .image("placeholder.example/ticketing:from-cloudformation")
+                    .memory(512)
+                    .command("serve")
+                    .command(service)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("td")
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("arn")
+            .to_owned();
+        service_on(&ecs, service, &td, 0).await;
+    }
+}
+
+async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
+    opsctl_in(REGION, args, audit).await
+}
+
+async fn opsctl_in(region: &str, args: &[&str], audit: &std::path::Path) -> common::Run {
+    let audit = audit.display().to_string();
+    let registry = registry_url();
+    let containers = containers_env();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("OPSCTL_AUDIT_LOG", audit.as_str()),
+        ("AWS_REGION", region),
+        ("TICKETING__AWS__REGISTRY_URL", registry.as_str()),
+    ];
+    vars.extend(containers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    common::opsctl(args, &vars).await
+}
+
+/// The JSON lines of a `--output json` run.
+fn lines(run: &common::Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+fn outcomes(run: &common::Run) -> Vec<(String, String)> {
+    let all = lines(run);
+    let result = all.last().expect("a result line");
+    assert_eq!(result["event"], "result", "{}", run.stdout);
+    result["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .map(|o| {
+            (
+                o["service"].as_str().unwrap_or_default().to_owned(),
+                o["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(service: &str, state: &str) -> (String, String) {
+    (service.to_owned(), state.to_owned())
+}
+
+#[tokio::test]
+async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_finds_the_last_good() {
+    let sdk = common::moto_sdk(REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    setup(&sdk).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (v1, v2, v3) = (
+        format!("localhost/deploy-test-{id}:v1"),
+        format!("localhost/deploy-test-{id}:v2"),
+        format!("localhost/deploy-test-{id}:v3"),
+    );
+    build_image(&v1, &format!("v1-{id}"));
+    build_image(&v2, &format!("v2-{id}"));
+    build_image(&v3, &format!("v3-{id}"));
+    let audit = common::temp_audit_log("deploy");
+    let (t1, t2, t3) = (format!("t1-{id}"), format!("t2-{id}"), format!("t3-{id}"));
+    let first_payment = running(&ecs, "payment-service").await;
+
+    // Without --execute: the plan, and nothing changes on ECS or in the registry.
+    let dry = opsctl(
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "--image",
+            &v1,
+            "--tag",
+            &t1,
+            "reservation-service",
+            "payment-service",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("payment-service"), "{}", dry.stdout);
+    assert!(
+        dry.stderr.contains("dry run: nothing was changed"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(running(&ecs, "payment-service").await, first_payment);
+    assert!(served(&t1).await.is_none(), "a dry run pushed nothing");
+    assert_eq!(common::audit_phases(&audit), ["planned"]);
+
+    // v1: pushed once, each service stable on a new revision, tagged COMPLETED.
+    let deploy = |image: String, tag: String, timeout: &'static str| {
+        let audit = audit.clone();
+        async move {
+            opsctl(
+                &[
+                    "--env",
+                    "prod",
+                    "--output",
+                    "json",
+                    "deploy",
+                    "--image",
+                    &image,
+                    "--tag",
+                    &tag,
+                    "--timeout",
+                    timeout,
+                    "--execute",
+                    "--yes",
+                    "payment-service",
+                    "reservation-service",
+                ],
+                &audit,
+            )
+            .await
+        }
+    };
+    let one = deploy(v1.clone(), t1.clone(), "30").await;
+    assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    assert_eq!(
+        outcomes(&one),
+        [
+            pair("reservation-service", "COMPLETED"),
+            pair("payment-service", "COMPLETED")
+        ],
+        "the payment service goes last"
+    );
+    // moto keeps its state while the stack runs, so revisions are counted
+    // from the one this run started on.
+    let revision = |arn: &str| -> i32 {
+        arn.rsplit(':')
+            .next()
+            .and_then(|r| r.parse().ok())
+            .expect("revision")
+    };
+    let good = running(&ecs, "payment-service").await;
+    assert_eq!(revision(&good), revision(&first_payment) + 1, "{good}");
+    assert_eq!(rollout_tag(&ecs, &good).await.as_deref(), Some("COMPLETED"));
+    // The task definition names the image by digest, the digest the
+    // registry serves under the tag, and the image is the one built.
+    let image = image_of(&ecs, &good).await;
+    let (host_repo, digest) = image.split_once('@').expect("by digest");
+    assert!(host_repo.ends_with("/ticketing-prod"), "{image}");
+    let (served_digest, served_config) = served(&t1).await.expect("the tag was pushed");
+    assert_eq!(digest, served_digest);
+    assert_eq!(served_config, local_config_digest(&v1));
+    assert!(
+        served(digest).await.is_some(),
+        "the registry serves the digest itself"
+    );
+    // The command, the settings and everything but the image are kept.
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(&good)
+        .send()
+        .await
+        .expect("td");
+    let container = &described
+        .task_definition()
+        .expect("td")
+        .container_definitions()[0];
+    assert_eq!(container.command(), ["serve", "payment-service"]);
+    assert_eq!(container.memory(), Some(512));
+
+    // v2 whose payment tasks never become healthy: reservation completes,
+    // payment times out, is tagged FAILED, the command exits 1; v1 stays ACTIVE.
+    service_on(&ecs, "payment-service", &good, 1).await;
+    let two = deploy(v2.clone(), t2.clone(), "6").await;
+    assert_eq!(two.code, 1, "{}{}", two.stdout, two.stderr);
+    assert_eq!(
+        outcomes(&two),
+        [
+            pair("reservation-service", "COMPLETED"),
+            pair("payment-service", "FAILED")
+        ]
+    );
+    assert!(
+        lines(&two)
+            .iter()
+            .any(|l| l["event"] == "waiting" && l["service"] == "payment-service"),
+        "progress is reported as JSON lines: {}",
+        two.stdout
+    );
+    let bad = running(&ecs, "payment-service").await;
+    assert_eq!(revision(&bad), revision(&good) + 1, "{bad}");
+    assert_eq!(rollout_tag(&ecs, &bad).await.as_deref(), Some("FAILED"));
+    let v1_status = ecs
+        .describe_task_definition()
+        .task_definition(&good)
+        .send()
+        .await
+        .expect("v1")
+        .task_definition()
+        .and_then(|t| t.status().cloned());
+    assert_eq!(
+        v1_status.map(|s| s.as_str().to_owned()).as_deref(),
+        Some("ACTIVE")
+    );
+    assert_eq!(
+        common::audit_phases(&audit).last().map(String::as_str),
+        Some("failed")
+    );
+
+    // Rollback without --to-revision chooses v1 (the newest COMPLETED
+    // older than the running one) and says so. The service is "fixed"
+    // (moto: no tasks wanted) so it can become stable.
+    service_on(&ecs, "payment-service", &bad, 0).await;
+    let back = opsctl(
+        &[
+            "--env",
+            "prod",
+            "--output",
+            "json",
+            "portone",
+            "rollback",
+            "--execute",
+            "--yes",
+            "--timeout",
+            "30",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    let report: Value = serde_json::from_str(&back.stdout).expect("report");
+    assert_eq!(
+        report["to"].as_str(),
+        Some(good.as_str()),
+        "{}",
+        back.stdout
+    );
+    assert_eq!(running(&ecs, "payment-service").await, good);
+
+    // v3 whose reservation tasks never start: it fails and the payment
+    // service is not touched.
+    let reservation_now = running(&ecs, "reservation-service").await;
+    service_on(&ecs, "reservation-service", &reservation_now, 1).await;
+    let three = deploy(v3.clone(), t3.clone(), "6").await;
+    assert_eq!(three.code, 1, "{}{}", three.stdout, three.stderr);
+    assert_eq!(
+        outcomes(&three),
+        [
+            pair("reservation-service", "FAILED"),
+            pair("payment-service", "NOT_STARTED")
+        ]
+    );
+    assert_eq!(running(&ecs, "payment-service").await, good);
+
+    for image in [v1, v2, v3] {
+        remove_image(&image);
+    }
+    let _ = std::fs::remove_file(&audit);
+}
+
+#[tokio::test]
+async fn an_image_that_does_not_exist_is_a_usage_error_before_anything_changes() {
+    // A region of its own, with only the repository.
+    const MISSING_REGION: &str = "eu-west-2";
+    let sdk = common::moto_sdk(MISSING_REGION).await;
+    let _ = aws_sdk_ecr::Client::new(&sdk)
+        .create_repository()
+        .repository_name("ticketing-prod")
+        .send()
+        .await;
+    let audit = common::temp_audit_log("deploy-missing");
+    let run = opsctl_in(
+        MISSING_REGION,
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "--image",
+            "localhost/no-such-image:nope",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("cannot be read"), "{}", run.stderr);
+    assert!(
+        common::audit_phases(&audit).is_empty(),
+        "nothing planned, nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_service() {
+    // Before the compute layer: a repository, no cluster.
+    const FIRST_REGION: &str = "af-south-1";
+    let sdk = common::moto_sdk(FIRST_REGION).await;
+    let _ = aws_sdk_ecr::Client::new(&sdk)
+        .create_repository()
+        .repository_name("ticketing-prod")
+        .send()
+        .await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let image = format!("localhost/deploy-first-{id}:v1");
+    build_image(&image, &format!("first-{id}"));
+    let tag = format!("first-{id}");
+    let audit = common::temp_audit_log("deploy-first");
+    let run = opsctl_in(
+        FIRST_REGION,
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "--push-only",
+            "--image",
+            &image,
+            "--tag",
+            &tag,
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    remove_image(&image);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let printed = run.stdout.lines().last().expect("the reference").to_owned();
+    let (served_digest, _) = served(&tag).await.expect("pushed");
+    assert!(
+        printed.ends_with(&format!("/ticketing-prod@{served_digest}")),
+        "{printed}"
+    );
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned", "started", "progress", "done"]
+    );
+    let _ = std::fs::remove_file(&audit);
+}
