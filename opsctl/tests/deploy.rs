@@ -144,20 +144,6 @@ async fn served(reference: &str) -> Option<(String, String)> {
     Some((digest, manifest["config"]["digest"].as_str()?.to_owned()))
 }
 
-async fn running(ecs: &aws_sdk_ecs::Client, service: &str) -> String {
-    ecs.describe_services()
-        .cluster("ticketing-prod")
-        .services(service)
-        .send()
-        .await
-        .expect("describe")
-        .services()
-        .first()
-        .and_then(|s| s.task_definition())
-        .expect("task definition")
-        .to_owned()
-}
-
 async fn image_of(ecs: &aws_sdk_ecs::Client, td: &str) -> String {
     ecs.describe_task_definition()
         .task_definition(td)
@@ -170,18 +156,6 @@ async fn image_of(ecs: &aws_sdk_ecs::Client, td: &str) -> String {
         .image()
         .expect("image")
         .to_owned()
-}
-
-async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
-    ecs.list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .expect("tags")
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some("ticketing:rollout"))
-        .and_then(|t| t.value().map(str::to_owned))
 }
 
 /// (Re)creates `service` on `td` with `desired` tasks (see the module
@@ -311,7 +285,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
     build_image(&v3, &format!("v3-{id}"));
     let audit = common::temp_audit_log("deploy");
     let (t1, t2, t3) = (format!("t1-{id}"), format!("t2-{id}"), format!("t3-{id}"));
-    let first_payment = running(&ecs, "payment-service").await;
+    let first_payment = common::running(&ecs, "payment-service").await;
 
     // Without --execute: the plan, and nothing changes on ECS or in the registry.
     let dry = opsctl(
@@ -336,7 +310,10 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
         "{}",
         dry.stderr
     );
-    assert_eq!(running(&ecs, "payment-service").await, first_payment);
+    assert_eq!(
+        common::running(&ecs, "payment-service").await,
+        first_payment
+    );
     assert!(served(&t1).await.is_none(), "a dry run pushed nothing");
     assert_eq!(common::audit_phases(&audit), ["planned"]);
 
@@ -385,9 +362,12 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
             .and_then(|r| r.parse().ok())
             .expect("revision")
     };
-    let good = running(&ecs, "payment-service").await;
+    let good = common::running(&ecs, "payment-service").await;
     assert_eq!(revision(&good), revision(&first_payment) + 1, "{good}");
-    assert_eq!(rollout_tag(&ecs, &good).await.as_deref(), Some("COMPLETED"));
+    assert_eq!(
+        common::rollout_tag(&ecs, &good).await.as_deref(),
+        Some("COMPLETED")
+    );
     // The task definition names the image by digest, the digest the
     // registry serves under the tag, and the image is the one built.
     let image = image_of(&ecs, &good).await;
@@ -433,9 +413,12 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
         "progress is reported as JSON lines: {}",
         two.stdout
     );
-    let bad = running(&ecs, "payment-service").await;
+    let bad = common::running(&ecs, "payment-service").await;
     assert_eq!(revision(&bad), revision(&good) + 1, "{bad}");
-    assert_eq!(rollout_tag(&ecs, &bad).await.as_deref(), Some("FAILED"));
+    assert_eq!(
+        common::rollout_tag(&ecs, &bad).await.as_deref(),
+        Some("FAILED")
+    );
     let v1_status = ecs
         .describe_task_definition()
         .task_definition(&good)
@@ -481,11 +464,11 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
         "{}",
         back.stdout
     );
-    assert_eq!(running(&ecs, "payment-service").await, good);
+    assert_eq!(common::running(&ecs, "payment-service").await, good);
 
     // v3 whose reservation tasks never start: it fails and the payment
     // service is not touched.
-    let reservation_now = running(&ecs, "reservation-service").await;
+    let reservation_now = common::running(&ecs, "reservation-service").await;
     service_on(&ecs, "reservation-service", &reservation_now, 1).await;
     let three = deploy(v3.clone(), t3.clone(), "6").await;
     assert_eq!(three.code, 1, "{}{}", three.stdout, three.stderr);
@@ -496,7 +479,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
             pair("payment-service", "NOT_STARTED")
         ]
     );
-    assert_eq!(running(&ecs, "payment-service").await, good);
+    assert_eq!(common::running(&ecs, "payment-service").await, good);
 
     for image in [v1, v2, v3] {
         remove_image(&image);

@@ -72,32 +72,6 @@ async fn register(ecs: &aws_sdk_ecs::Client, rollout: Option<&str>) -> String {
         .to_owned()
 }
 
-async fn running(ecs: &aws_sdk_ecs::Client) -> String {
-    ecs.describe_services()
-        .cluster("ticketing-prod")
-        .services("payment-service")
-        .send()
-        .await
-        .expect("describe")
-        .services()
-        .first()
-        .and_then(|s| s.task_definition())
-        .expect("task definition")
-        .to_owned()
-}
-
-async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
-    ecs.list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .expect("tags")
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some("ticketing:rollout"))
-        .and_then(|t| t.value().map(str::to_owned))
-}
-
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
     opsctl_in(REGION, args, audit, &[]).await
 }
@@ -200,7 +174,11 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         "{}",
         plan.stderr
     );
-    assert_eq!(running(&ecs).await, live, "a dry run changes nothing");
+    assert_eq!(
+        common::running(&ecs, "payment-service").await,
+        live,
+        "a dry run changes nothing"
+    );
     assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
     assert_eq!(
         common::audit_phases(&audit),
@@ -250,15 +228,21 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         .expect("steps")
         .iter()
         .all(|s| s["ok"] == true && s["seconds"].is_number()));
-    assert_eq!(running(&ecs).await, good);
+    assert_eq!(common::running(&ecs, "payment-service").await, good);
     assert_eq!(secret(&sm, "ticketing/prod/portone").await, TEST);
     assert_eq!(
         secret(&sm, "ticketing/prod/portone-live").await,
         LIVE,
         "the live keys stay retrievable"
     );
-    assert_eq!(rollout_tag(&ecs, &live).await.as_deref(), Some("FAILED"));
-    assert_eq!(rollout_tag(&ecs, &good).await.as_deref(), Some("COMPLETED"));
+    assert_eq!(
+        common::rollout_tag(&ecs, &live).await.as_deref(),
+        Some("FAILED")
+    );
+    assert_eq!(
+        common::rollout_tag(&ecs, &good).await.as_deref(),
+        Some("COMPLETED")
+    );
     assert!(!run.stdout.contains("live_api_key") && !run.stderr.contains("live_api_secret"));
     assert!(
         run.stderr.contains("portone switch-back --execute"),
@@ -286,7 +270,7 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         "{}",
         again.stderr
     );
-    assert_eq!(running(&ecs).await, good);
+    assert_eq!(common::running(&ecs, "payment-service").await, good);
 
     // The switch-back's dry run: recorded as a plan, nothing changed.
     let switch_plan = common::temp_audit_log("switch-back");
@@ -310,7 +294,7 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
     .await;
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
-    assert_eq!(running(&ecs).await, good);
+    assert_eq!(common::running(&ecs, "payment-service").await, good);
 
     let log = std::fs::read_to_string(&audit).expect("audit");
     assert!(
@@ -351,7 +335,7 @@ async fn a_failing_live_deployment_is_rolled_back_to_the_last_good_revision_in_t
         "{}",
         refused.stderr
     );
-    assert_eq!(running(&ecs).await, bad_keys);
+    assert_eq!(common::running(&ecs, "payment-service").await, bad_keys);
     assert_eq!(secret(&sm, "ticketing/prod/portone").await, LIVE);
 
     let local = opsctl(&["portone", "rollback"], &audit).await;

@@ -74,3 +74,31 @@ pub fn audit_phases(path: &std::path::Path) -> Vec<String> {
         .filter_map(|v| v["phase"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// The task definition `service` runs on cluster `ticketing-prod`.
+pub async fn running(ecs: &aws_sdk_ecs::Client, service: &str) -> String {
+    ecs.describe_services()
+        .cluster("ticketing-prod")
+        .services(service)
+        .send()
+        .await
+        .expect("describe")
+        .services()
+        .first()
+        .and_then(|s| s.task_definition())
+        .expect("task definition")
+        .to_owned()
+}
+
+/// A task definition's `ticketing:rollout` tag.
+pub async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
+    ecs.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("tags")
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("ticketing:rollout"))
+        .and_then(|t| t.value().map(str::to_owned))
+}

@@ -162,10 +162,26 @@ pub async fn describe(
     cluster: &str,
     service: &str,
 ) -> Result<aws_sdk_ecs::types::Service, CliError> {
+    let described = describe_all(ecs, cluster, &[service]).await?;
+    described.into_iter().next().ok_or_else(|| {
+        CliError::usage(
+            format!("there is no {service} service on cluster {cluster}"),
+            "check --env and --region",
+        )
+    })
+}
+
+/// The services of a cluster that exist among `services` (ECS describes up
+/// to 10 per call; the platform has 6).
+pub async fn describe_all(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    services: &[&str],
+) -> Result<Vec<aws_sdk_ecs::types::Service>, CliError> {
     let described = ecs
         .describe_services()
         .cluster(cluster)
-        .services(service)
+        .set_services(Some(services.iter().map(|s| (*s).to_owned()).collect()))
         .send()
         .await
         .map_err(|e| {
@@ -174,12 +190,7 @@ pub async fn describe(
                 aws_sdk_ecs::error::DisplayErrorContext(e),
             )
         })?;
-    described.services().first().cloned().ok_or_else(|| {
-        CliError::usage(
-            format!("there is no {service} service on cluster {cluster}"),
-            "check --env and --region",
-        )
-    })
+    Ok(described.services().to_vec())
 }
 
 pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<(), String> {

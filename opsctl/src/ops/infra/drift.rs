@@ -99,25 +99,9 @@ pub async fn compute_drift(
         }
     }
     let cluster = names::cluster(env);
-    let described = ecs
-        .describe_services()
-        .cluster(&cluster)
-        .set_services(Some(
-            ServiceName::ALL
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-        ))
-        .send()
-        .await
-        .map_err(|e| {
-            failed(
-                "ECS DescribeServices failed",
-                aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?;
+    let all: Vec<&str> = ServiceName::ALL.iter().map(|s| s.as_str()).collect();
+    let described = crate::ops::ecs::describe_all(&ecs, &cluster, &all).await?;
     let running: Vec<(ServiceName, String)> = described
-        .services()
         .iter()
         .filter_map(|s| {
             let name: ServiceName = s.service_name()?.parse().ok()?;
