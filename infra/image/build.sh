@@ -62,6 +62,7 @@ done
 printf 'root:x:0:0:root:/root:/sbin/nologin\nticketing:x:10001:10001:ticketing:/nonexistent:/sbin/nologin\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nticketing:x:10001:\n' >"$rootfs/etc/group"
 
+lock_image_store
 container="$(buildah from scratch)"
 cleanup() { buildah rm "$container" >/dev/null 2>&1 || true; rm -rf "$rootfs"; }
 trap cleanup EXIT

@@ -27,3 +27,12 @@ runroot = "$containers_dir/run"
 CONF
 export CONTAINERS_CONF="$containers_dir/containers.conf"
 export CONTAINERS_STORAGE_CONF="$containers_dir/storage.conf"
+
+# One image build at a time on this store: parallel tests (nextest runs
+# test binaries side by side) build and remove images in the same vfs store,
+# and concurrent commits there have failed now and then. Call before
+# building; the lock is released when the shell exits.
+lock_image_store() {
+  exec 9>"$containers_dir/build.lock"
+  flock 9
+}

@@ -56,7 +56,7 @@ fn build_image(name: &str, marker: &str) {
     let dir = tempdir();
     std::fs::write(dir.join("marker"), marker).expect("marker");
     let script = format!(
-        "set -e; source {}; c=$(buildah from scratch); buildah copy --quiet \"$c\" {}/marker /marker >/dev/null; buildah config --label org.opencontainers.image.revision={marker} \"$c\"; buildah commit --quiet --rm \"$c\" {name} >/dev/null",
+        "set -e; source {}; lock_image_store; c=$(buildah from scratch); buildah copy --quiet \"$c\" {}/marker /marker >/dev/null; buildah config --label org.opencontainers.image.revision={marker} \"$c\"; buildah commit --quiet --rm \"$c\" {name} >/dev/null",
         repo_root().join("infra/image/containers.sh").display(),
         dir.display()
     );
@@ -74,7 +74,7 @@ fn build_image(name: &str, marker: &str) {
 
 fn remove_image(name: &str) {
     let script = format!(
-        "source {}; buildah rmi {name} >/dev/null 2>&1 || true",
+        "source {}; lock_image_store; buildah rmi {name} >/dev/null 2>&1 || true",
         repo_root().join("infra/image/containers.sh").display()
     );
     let _ = std::process::Command::new("bash")
