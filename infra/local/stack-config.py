@@ -56,6 +56,7 @@ out = {
     # registry's login is derived from it.
     "MOTO_ACCOUNT": os.environ.get("MOTO_ACCOUNT_ID", "123456789012"),
     "REGISTRY_PORT": port_of(cfg["aws"]["registry_url"]),
+    "EMF_AGENT_PORT": cfg["stack"]["emf_agent_port"],
     "SANDBOX_PORT": cfg["stack"]["portone_sandbox_port"],
     "GATEWAY_URL": cfg["services"]["api_gateway"]["url"],
 }

@@ -9,7 +9,7 @@
 #   infra/local/stack.sh restart [component...]
 #   infra/local/stack.sh status                   exit 0 only when all are up
 #
-# Components: postgres redis kafka moto registry portone (default: all), and the
+# Components: postgres redis kafka moto registry emf-agent portone (default: all), and the
 # three-broker profile kafka-cluster (or one of its nodes: kafka-cluster-1..3),
 # which only starts when named.
 set -euo pipefail
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
 eval "$(python3 "$here/stack-config.py")"
 
-ALL=(postgres redis kafka moto registry portone)
+ALL=(postgres redis kafka moto registry emf-agent portone)
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
@@ -207,7 +207,7 @@ status_kafka_cluster_n() {
 ticketing_bin() {
   local target_dir
   # The same build as up.sh's (with the tests), so no second feature set.
-  (cd "$REPO_ROOT" && cargo build --quiet --workspace --tests) >&2 || return 1
+  (cd "$REPO_ROOT" && cargo build --quiet --workspace --bins --tests) >&2 || return 1
   target_dir="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
   echo "$target_dir/debug/ticketing"
@@ -277,6 +277,30 @@ CONF
 stop_registry() { stop_pidfile "$registry_dir/registry.pid" docker-registry registry; }
 status_registry() { port_open 127.0.0.1 "$REGISTRY_PORT"; }
 
+# --- EMF agent (app/emf-agent): the CloudWatch agent's EMF listener ------------
+# up.sh points the platform's telemetry.emf_endpoint here; it checks each
+# Embedded Metric Format document and publishes its metrics to moto
+# (PutMetricData), as the agent sidecar does to CloudWatch in AWS.
+emf_dir="$STATE_DIR/emf-agent"
+start_emf_agent() {
+  if pid_alive "$emf_dir/emf-agent.pid" emf-agent; then
+    log "emf-agent already running on $EMF_AGENT_PORT"
+    return
+  fi
+  port_open 127.0.0.1 "$EMF_AGENT_PORT" && die "port $EMF_AGENT_PORT is taken by another process; change stack.emf_agent_port"
+  mkdir -p "$emf_dir"
+  local bin
+  # The workspace build with its tests (as up.sh and test.sh build), so the
+  # AWS SDK crates are built with one feature set, once.
+  bin="$(ticketing_bin)" || die "the workspace did not build"
+  TICKETING_PROFILE=local nohup "$(dirname "$bin")/emf-agent" >>"$emf_dir/emf-agent.log" 2>&1 &
+  echo $! >"$emf_dir/emf-agent.pid"
+  wait_port 127.0.0.1 "$EMF_AGENT_PORT" emf-agent 30 || die "the EMF agent did not start; see $emf_dir/emf-agent.log"
+  log "emf-agent started on $EMF_AGENT_PORT (forwarding to moto)"
+}
+stop_emf_agent() { stop_pidfile "$emf_dir/emf-agent.pid" emf-agent emf-agent; }
+status_emf_agent() { port_open 127.0.0.1 "$EMF_AGENT_PORT"; }
+
 # --- PortOne sandbox (app/portone-sandbox) -------------------------------------
 portone_dir="$STATE_DIR/portone"
 start_portone() {
@@ -313,7 +337,7 @@ shift || true
 components=("$@")
 [[ ${#components[@]} -gt 0 ]] || components=("${ALL[@]}")
 for c in "${components[@]}"; do
-  case "$c" in postgres | redis | kafka | moto | registry | portone | kafka-cluster | kafka-cluster-[123]) ;; *) die "unknown component '$c'; expected: ${ALL[*]} kafka-cluster kafka-cluster-1..3" ;; esac
+  case "$c" in postgres | redis | kafka | moto | registry | emf-agent | portone | kafka-cluster | kafka-cluster-[123]) ;; *) die "unknown component '$c'; expected: ${ALL[*]} kafka-cluster kafka-cluster-1..3" ;; esac
 done
 
 case "$action" in

@@ -21,7 +21,7 @@ log "building the workspace and its tests (first build takes several minutes on 
 # With the tests, so that the features the test-only dependencies turn on
 # (aws-smithy-mocks, the SDKs' test-util) are the same as in the README's
 # second command: one build of the AWS SDK crates instead of two.
-cargo build --quiet --workspace --tests
+cargo build --quiet --workspace --bins --tests
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target_dir/debug"
 
@@ -40,7 +40,11 @@ else
   log "creating the catalog's Kafka topics where missing"
   TICKETING_PROFILE=local "$bin/ticketing" topics || die "the Kafka topics could not be created"
   log "starting all six services in one process"
-  nohup "$bin/ticketing" serve >>"$platform_dir/ticketing.log" 2>&1 &
+  # Its metrics also go out as EMF to the local agent (stack.sh's
+  # emf-agent), which publishes them to moto as CloudWatch would.
+  TICKETING__TELEMETRY__EMF_ENDPOINT="tcp://127.0.0.1:$EMF_AGENT_PORT" \
+    TICKETING__TELEMETRY__EMF_INTERVAL_SECONDS=10 \
+    nohup "$bin/ticketing" serve >>"$platform_dir/ticketing.log" 2>&1 &
   echo $! >"$pidfile"
 fi
 

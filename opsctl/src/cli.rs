@@ -118,7 +118,7 @@ pub enum PortoneCommand {
     /// stable.
     Rollback(crate::commands::portone::rollback::RollbackArgs),
     /// Put the live keys saved by a rollback back and restart the tasks.
-    SwitchBack(crate::commands::portone::rollback::SwitchBackArgs),
+    SwitchBack(crate::commands::portone::switch_back::SwitchBackArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,7 +196,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Portone { command } => match command {
             PortoneCommand::Mode(args) => portone::mode(&ctx, args).await,
             PortoneCommand::Rollback(args) => portone::rollback::rollback(&ctx, args).await,
-            PortoneCommand::SwitchBack(args) => portone::rollback::switch_back(&ctx, args).await,
+            PortoneCommand::SwitchBack(args) => portone::switch_back::switch_back(&ctx, args).await,
         },
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,

@@ -18,6 +18,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// The `environment` dimension the platform's metrics carry in this
+    /// environment: `telemetry.environment`, else the profile (the
+    /// services use the same rule).
+    pub fn metrics_environment(&self) -> String {
+        self.settings
+            .telemetry
+            .environment
+            .clone()
+            .unwrap_or_else(|| self.profile.as_str().to_owned())
+    }
+
     pub fn load(global: &GlobalArgs) -> Result<Context, CliError> {
         let profile = Profile::from(global.env);
         let settings = ticketing_config::load(profile)?;

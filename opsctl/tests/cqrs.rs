@@ -36,13 +36,24 @@ async fn put(
 #[tokio::test]
 async fn the_five_triggers_are_read_and_the_phase_follows_the_rules() {
     let cw = aws_sdk_cloudwatch::Client::new(&common::moto_sdk(REGION).await);
-    put(&cw, "Custom/Ticketing", "events.read.tps", 1500.0, None).await;
+    // As the services publish them: with the environment dimension.
+    let dev = Some(("environment", "dev"));
+    put(&cw, "Custom/Ticketing", "events.read.tps", 1500.0, dev).await;
     put(
         &cw,
         "Custom/Ticketing",
         "reservations.search.tps",
         200.0,
-        None,
+        dev,
+    )
+    .await;
+    // Another environment's numbers in the same account are not read.
+    put(
+        &cw,
+        "Custom/Ticketing",
+        "events.read.tps",
+        9000.0,
+        Some(("environment", "prod")),
     )
     .await;
     put(

@@ -522,3 +522,62 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
         }
     }
 }
+
+#[test]
+fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
+    let (compute, _) = load("compute");
+    let endpoint = format!(
+        "tcp://127.0.0.1:{}",
+        ticketing_catalog::metrics::EMF_AGENT_PORT
+    );
+    for profile in [
+        ticketing_config::Profile::Dev,
+        ticketing_config::Profile::Prod,
+    ] {
+        let settings = ticketing_config::load(profile).expect("settings");
+        assert_eq!(
+            settings.telemetry.emf_endpoint.as_deref(),
+            Some(endpoint.as_str()),
+            "{profile:?}: the services send EMF to the agent sidecar"
+        );
+    }
+    let tasks = resources(&compute, "AWS::ECS::TaskDefinition");
+    assert_eq!(tasks.len(), ServiceName::ALL.len());
+    for (name, task) in tasks {
+        let containers = task["ContainerDefinitions"]
+            .as_sequence()
+            .expect("containers");
+        let app = &containers[0];
+        let service = app["Name"].as_str().expect("name");
+        let agent = containers
+            .iter()
+            .find(|c| c["Name"].as_str() == Some("cloudwatch-agent"))
+            .unwrap_or_else(|| panic!("{name} has no cloudwatch-agent sidecar"));
+        let config = agent["Environment"]
+            .as_sequence()
+            .and_then(|e| {
+                e.iter()
+                    .find(|v| v["Name"].as_str() == Some("CW_CONFIG_CONTENT"))
+            })
+            .and_then(|v| v["Value"].as_str())
+            .expect("CW_CONFIG_CONTENT");
+        let config: serde_json::Value = serde_json::from_str(config).expect("agent config is JSON");
+        assert!(
+            config["logs"]["metrics_collected"]["emf"].is_object(),
+            "{name}: the agent listens for EMF"
+        );
+        assert_eq!(agent["Essential"].as_bool(), Some(false), "{name}");
+        // The EMF documents land in the service's own log group (its
+        // retention class), where the task role may write.
+        let group = app["Environment"]
+            .as_sequence()
+            .and_then(|e| {
+                e.iter()
+                    .find(|v| v["Name"].as_str() == Some("TICKETING__TELEMETRY__EMF_LOG_GROUP"))
+            })
+            .and_then(|v| v["Value"].as_str())
+            .unwrap_or_else(|| panic!("{name}: no EMF log group"));
+        let service: ServiceName = service.parse().expect("a catalog service");
+        assert_eq!(group, ticketing_catalog::logs::group(service), "{name}");
+    }
+}

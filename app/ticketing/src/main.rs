@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = ticketing_config::load(profile)?;
     let secrets = Secrets::from_env(profile)?;
     ticketing_telemetry::init_logging(&settings.telemetry)?;
-    let _ = ticketing_telemetry::metrics_handle();
+    ticketing_telemetry::init_metrics(&settings.telemetry, profile.as_str())?;
 
     match cli.command {
         Command::Topics { replication_factor } => {
@@ -206,6 +206,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tokio::spawn(ticketing_http::shutdown_signal(platform.shutdown_token()));
             platform.wait().await.context("serving")?;
+            // The last interval's metrics, before the process ends.
+            ticketing_telemetry::flush_metrics();
             tracing::info!("all services stopped");
             Ok(())
         }

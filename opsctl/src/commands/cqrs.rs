@@ -155,8 +155,26 @@ pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError>
     for t in TRIGGERS {
         let (value, source) = match t.source {
             Source::Custom(name) => {
-                let v = peak(&cw, metrics::NAMESPACE, name, "Average", &[], args.window).await?;
-                (v, format!("CloudWatch {}/{name}", metrics::NAMESPACE))
+                // As the services publish it: this environment's (catalog
+                // dimension_sets).
+                let env = ctx.metrics_environment();
+                let v = peak(
+                    &cw,
+                    metrics::NAMESPACE,
+                    name,
+                    "Average",
+                    &[(metrics::ENVIRONMENT, &env)],
+                    args.window,
+                )
+                .await?;
+                (
+                    v,
+                    format!(
+                        "CloudWatch {}/{name} ({}={env})",
+                        metrics::NAMESPACE,
+                        metrics::ENVIRONMENT
+                    ),
+                )
             }
             Source::RedisMissRate => (
                 redis_miss_rate(ctx).await?,

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use ticketing_catalog::metrics;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::dashboards::{referenced_metrics, unpublished};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -38,52 +38,6 @@ pub struct ApplyArgs {
     pub plan: PlanArgs,
     #[command(flatten)]
     pub execute: ExecuteArgs,
-}
-
-/// Every `Custom/Ticketing` metric name a dashboard body references: in
-/// metric rows (`[namespace, name, ...]`) and in SEARCH expressions
-/// (`{Custom/Ticketing,...} MetricName="name"`).
-pub fn referenced_metrics(body: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let widgets = body["widgets"].as_array().cloned().unwrap_or_default();
-    for w in widgets {
-        let rows = w["properties"]["metrics"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for row in rows {
-            let Some(cells) = row.as_array() else {
-                continue;
-            };
-            if let (Some(ns), Some(name)) = (
-                cells.first().and_then(Value::as_str),
-                cells.get(1).and_then(Value::as_str),
-            ) {
-                if ns == metrics::NAMESPACE {
-                    out.push(name.to_owned());
-                }
-            }
-            for cell in cells {
-                let Some(expr) = cell["expression"].as_str() else {
-                    continue;
-                };
-                if !expr.contains(&format!("{{{}", metrics::NAMESPACE)) {
-                    continue;
-                }
-                let mut rest = expr;
-                while let Some(at) = rest.find("MetricName=\"") {
-                    rest = &rest[at + "MetricName=\"".len()..];
-                    if let Some(end) = rest.find('"') {
-                        out.push(rest[..end].to_owned());
-                        rest = &rest[end..];
-                    }
-                }
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// A dashboard file, checked and rendered for a region.
@@ -123,12 +77,13 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
             )
         })?;
         let body: Value =
-            serde_json::from_str(&text.replace("{{region}}", region)).map_err(|e| {
-                CliError::usage(
-                    format!("{} is not valid JSON: {e}", file.display()),
-                    "fix the file; nothing was changed",
-                )
-            })?;
+            serde_json::from_str(&text.replace("{{region}}", region).replace("{{env}}", env))
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("{} is not valid JSON: {e}", file.display()),
+                        "fix the file; nothing was changed",
+                    )
+                })?;
         if !body["widgets"].is_array() {
             return Err(CliError::usage(
                 format!("{} has no `widgets` array", file.display()),
@@ -137,16 +92,16 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
         }
         let unknown: Vec<String> = referenced_metrics(&body)
             .into_iter()
-            .filter(|m| !metrics::is_emitted(m))
+            .filter_map(|(name, keys)| unpublished(&name, &keys))
             .collect();
         if !unknown.is_empty() {
             return Err(CliError::usage(
                 format!(
-                    "{} references metric(s) the code does not emit: {}; nothing was changed",
+                    "{} references metric(s) the services do not publish that way: {}; nothing was changed",
                     file.display(),
                     unknown.join(", ")
                 ),
-                "use a name from ticketing_catalog::metrics (dotted, as the code emits it)",
+                "use a name from ticketing_catalog::metrics (dotted, as the code emits it) with one of its dimension sets (ticketing_catalog::metrics::dimension_sets)",
             ));
         }
         let stem = file
@@ -325,6 +280,7 @@ mod tests {
         let all: Vec<String> = boards
             .iter()
             .flat_map(|b| referenced_metrics(&b.body))
+            .map(|(name, _)| name)
             .collect();
         for m in [
             "payment.failure",
@@ -337,19 +293,7 @@ mod tests {
         }
         assert!(!boards
             .iter()
-            .any(|b| b.body.to_string().contains("{{region}}")));
-    }
-
-    #[test]
-    fn metric_rows_and_search_expressions_are_both_read() {
-        let body = serde_json::json!({"widgets": [{"properties": {"metrics": [
-            ["Custom/Ticketing", "payment.success", {"label": "ok"}],
-            ["AWS/RDS", "ReplicaLag"],
-            [{"expression": "SEARCH('{Custom/Ticketing,schema} MetricName=\"outbox.backlog\"', 'Maximum', 60)"}]
-        ]}}]});
-        assert_eq!(
-            referenced_metrics(&body),
-            vec!["outbox.backlog", "payment.success"]
-        );
+            .any(|b| b.body.to_string().contains("{{region}}")
+                || b.body.to_string().contains("{{env}}")));
     }
 }

@@ -6,6 +6,7 @@
 pub mod alarms;
 pub mod cost;
 pub mod cost_report;
+pub mod dashboards;
 pub mod deploy;
 pub mod dr;
 pub mod ecs;
@@ -15,6 +16,7 @@ pub mod infra;
 pub mod kafka;
 pub mod notices;
 pub mod outbox;
+pub mod payments;
 pub mod portone;
 pub mod reconcile;
 pub mod reserved;

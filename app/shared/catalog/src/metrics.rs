@@ -61,6 +61,46 @@ pub const EMITTED: &[&str] = &[
     OUTBOX_REPLAYED,
 ];
 
+/// The CloudWatch agent's EMF listener (its default, tcp:25888): the
+/// sidecar in every task listens here and the dev and prod profiles'
+/// `telemetry.emf_endpoint` names it.
+pub const EMF_AGENT_PORT: u16 = 25888;
+
+/// The dimension every metric carries in CloudWatch: the environment that
+/// emitted it (`telemetry.environment`, by default the profile), so that
+/// `dev` and `prod` in one account never mix in an alarm.
+pub const ENVIRONMENT: &str = "environment";
+
+/// The dimension sets a metric is published with in CloudWatch (each set
+/// is a metric of its own there): how the alarms, dashboards and `opsctl
+/// cqrs check` read it, and nothing finer, since every set is billed as a
+/// custom metric. Labels of an emission that no set names are summed over
+/// (a gauge is published with all its labels, so nothing is summed).
+/// `opsctl/tests/infra_consistency.rs` and the dashboards check hold every
+/// reader to these.
+pub fn dimension_sets(name: &str) -> &'static [&'static [&'static str]] {
+    match name {
+        // The failure-rate alarm and the payments dashboard's breakdown.
+        PAYMENT_FAILURE => &[&[ENVIRONMENT], &[ENVIRONMENT, "error_code", "pg_provider"]],
+        RESERVATIONS_HOLD_REJECTED => &[&[ENVIRONMENT], &[ENVIRONMENT, "reason"]],
+        OUTBOX_BACKLOG | OUTBOX_OLDEST_UNSENT_AGE => &[&[ENVIRONMENT, "schema"]],
+        CONSUMER_LAG => &[&[ENVIRONMENT, "group", "partition", "topic"]],
+        _ => &[&[ENVIRONMENT]],
+    }
+}
+
+/// The CloudWatch unit of a metric (EMF `Unit`; CloudWatch API Reference,
+/// "MetricDatum").
+pub fn unit(name: &str) -> &'static str {
+    if name.ends_with(".seconds") {
+        "Seconds"
+    } else if name.ends_with(".tps") {
+        "Count/Second"
+    } else {
+        "Count"
+    }
+}
+
 /// Whether the code emits `name` (under [`NAMESPACE`]).
 pub fn is_emitted(name: &str) -> bool {
     EMITTED.contains(&name)
@@ -129,6 +169,21 @@ mod tests {
             unlisted.is_empty() && not_emitted.is_empty(),
             "emitted but not listed in ticketing_catalog::metrics: {unlisted:?}; listed but not emitted: {not_emitted:?}"
         );
+    }
+
+    #[test]
+    fn every_dimension_set_names_the_environment_and_fits_cloudwatch() {
+        for name in super::EMITTED {
+            for set in super::dimension_sets(name) {
+                assert_eq!(set.first(), Some(&super::ENVIRONMENT), "{name}: {set:?}");
+                // EMF: at most 9 keys in a dimension set.
+                assert!(set.len() <= 9, "{name}: {set:?}");
+                let mut sorted = set.to_vec();
+                sorted.sort_unstable();
+                sorted.dedup();
+                assert_eq!(sorted.len(), set.len(), "{name}: a key twice");
+            }
+        }
     }
 
     #[test]

@@ -44,6 +44,28 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// A `tracing` filter directive; `RUST_LOG` wins when set.
     pub log_level: String,
+    /// Where the metrics go as CloudWatch Embedded Metric Format documents
+    /// (next to Prometheus `/metrics`): `tcp://HOST:PORT` (the CloudWatch
+    /// agent's EMF listener: the task's sidecar in AWS, the local stack's
+    /// stand-in on this machine) or `stdout`. Unset: no EMF.
+    #[serde(default)]
+    pub emf_endpoint: Option<String>,
+    /// Seconds between EMF flushes (each flush is one document per
+    /// dimension set; CloudWatch's finest standard resolution is 60 s).
+    #[serde(default = "default_emf_interval")]
+    pub emf_interval_seconds: u64,
+    /// The `environment` dimension of every metric (default: the profile),
+    /// which alarms, dashboards and `opsctl` read.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The log group the CloudWatch agent writes the EMF documents to
+    /// (`_aws.LogGroupName`); the task definitions set the service's own.
+    #[serde(default)]
+    pub emf_log_group: Option<String>,
+}
+
+fn default_emf_interval() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -246,6 +268,10 @@ pub struct StackSettings {
     pub state_dir: String,
     pub portone_sandbox_port: u16,
     pub moto_port: u16,
+    /// The local stand-in for the CloudWatch agent's EMF listener
+    /// (`app/emf-agent`): it forwards the platform's metrics to moto.
+    #[serde(default = "default_emf_agent_port")]
+    pub emf_agent_port: u16,
     /// How `opsctl kafka restart` restarts the local broker (run by `sh -c`
     /// from the repository root).
     #[serde(default = "default_kafka_restart")]
@@ -254,6 +280,10 @@ pub struct StackSettings {
     pub kafka_controller_port: u16,
     /// The three-broker cluster profile (`stack.sh start kafka-cluster`).
     pub kafka_cluster: KafkaClusterSettings,
+}
+
+fn default_emf_agent_port() -> u16 {
+    55025
 }
 
 /// The local three-broker Kafka cluster profile.

@@ -1,10 +1,13 @@
-//! Telemetry shared by every process: `tracing` logs and a Prometheus
-//! recorder for the `metrics` facade.
+//! Telemetry shared by every process: `tracing` logs and the recorders of
+//! the `metrics` facade: Prometheus (`/metrics`) and, where
+//! `telemetry.emf_endpoint` is set, CloudWatch Embedded Metric Format
+//! (`emf`), both fed by the same calls through `metrics-util`'s fan-out.
 //!
 //! Metric names follow the design document (`payment.success`,
 //! `events.read.tps`, ...); the Prometheus exporter renders the dots as
 //! underscores.
 
+pub mod emf;
 mod rate;
 
 pub use rate::RateGauge;
@@ -25,6 +28,8 @@ pub enum TelemetryError {
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
+    #[error("telemetry.emf_endpoint `{0}` is not `stdout` or `tcp://HOST:PORT`")]
+    EmfEndpoint(String),
 }
 
 /// Installs the global `tracing` subscriber. `RUST_LOG`, when set, wins over
@@ -83,10 +88,68 @@ pub fn init_test_logging() {
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static EMF: OnceLock<(std::sync::Arc<emf::Emf>, emf::Sink)> = OnceLock::new();
 
-/// The process-wide Prometheus recorder, installed on first use. In the
-/// all-in-one process the six services share it, and every metric carries a
-/// `service` label where the emitter knows it.
+/// Installs the process-wide recorders: Prometheus always, EMF too when
+/// `telemetry.emf_endpoint` is set (documents every
+/// `emf_interval_seconds`, dimension `environment` = `telemetry.environment`
+/// or `profile`). A second call keeps the first installation.
+pub fn init_metrics(
+    settings: &TelemetrySettings,
+    profile: &str,
+) -> Result<&'static PrometheusHandle, TelemetryError> {
+    let sink = match settings.emf_endpoint.as_deref() {
+        Some(endpoint) => Some(
+            emf::Sink::parse(endpoint)
+                .ok_or_else(|| TelemetryError::EmfEndpoint(endpoint.to_owned()))?,
+        ),
+        None => None,
+    };
+    Ok(PROMETHEUS.get_or_init(|| {
+        let prometheus = PrometheusBuilder::new().build_recorder();
+        let handle = prometheus.handle();
+        let installed = match sink {
+            Some(sink) => {
+                let (emf, recorder) = emf::Emf::new(emf::EmfConfig {
+                    environment: settings
+                        .environment
+                        .clone()
+                        .unwrap_or_else(|| profile.to_owned()),
+                    log_group: settings.emf_log_group.clone(),
+                });
+                emf::spawn_flusher(
+                    emf.clone(),
+                    sink.clone(),
+                    std::time::Duration::from_secs(settings.emf_interval_seconds.max(1)),
+                );
+                let _ = EMF.set((emf, sink));
+                let fanout = metrics_util::layers::FanoutBuilder::default()
+                    .add_recorder(prometheus)
+                    .add_recorder(recorder)
+                    .build();
+                metrics::set_global_recorder(fanout).is_ok()
+            }
+            None => metrics::set_global_recorder(prometheus).is_ok(),
+        };
+        if !installed {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        handle
+    }))
+}
+
+/// Writes the EMF documents recorded since the last flush now (a stopping
+/// process calls it so its last interval is not lost). No-op without EMF.
+pub fn flush_metrics() {
+    if let Some((emf, sink)) = EMF.get() {
+        emf.flush(sink);
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use (without
+/// EMF, unless [`init_metrics`] ran first). In the all-in-one process the
+/// six services share it, and every metric carries a `service` label where
+/// the emitter knows it.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     PROMETHEUS.get_or_init(|| {
         let recorder = PrometheusBuilder::new().build_recorder();
@@ -114,6 +177,10 @@ mod tests {
         let settings = TelemetrySettings {
             log_format: LogFormat::Pretty,
             log_level: "info,=[".into(),
+            emf_endpoint: None,
+            emf_interval_seconds: 60,
+            environment: None,
+            emf_log_group: None,
         };
         let err = init_logging(&settings).expect_err("bad filter");
         assert!(err.to_string().contains("telemetry.log_level"), "{err}");

@@ -4,6 +4,7 @@
 //! The emergency rollback and the switch back live in `rollback`.
 
 pub mod rollback;
+pub mod switch_back;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,9 @@ struct EnvMode {
     task_definition: Option<String>,
     task_mode: Option<String>,
     agree: bool,
+    /// The payment failure rate over the last 10 minutes, with the
+    /// rollback trigger (None when CloudWatch could not be read).
+    failure_rate: Option<crate::ops::payments::FailureRate>,
     problem: Option<String>,
 }
 
@@ -45,7 +49,7 @@ fn env_name(env: EnvArg) -> &'static str {
     }
 }
 
-async fn one(env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
+async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) -> EnvMode {
     let secret = names::secret_name(env);
     let mut mode = EnvMode {
         env,
@@ -56,8 +60,13 @@ async fn one(env: &'static str, sdk: &aws_config::SdkConfig) -> EnvMode {
         task_definition: None,
         task_mode: None,
         agree: false,
+        failure_rate: None,
         problem: None,
     };
+    mode.failure_rate =
+        crate::ops::payments::failure_rate(&aws_sdk_cloudwatch::Client::new(sdk), metrics_env, 10)
+            .await
+            .ok();
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     match secrets.get_secret_value().secret_id(&secret).send().await {
         Ok(value) => {
@@ -151,7 +160,14 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let mut report = Vec::new();
     for env in envs {
-        report.push(one(env, &sdk).await);
+        // The metrics' environment dimension: this profile's setting for
+        // its own environment, the environment's name for the other.
+        let metrics_env = if env == ctx.profile.as_str() {
+            ctx.metrics_environment()
+        } else {
+            env.to_owned()
+        };
+        report.push(one(env, &metrics_env, &sdk).await);
     }
     output::emit(ctx.output, &report, || {
         let rows: Vec<Vec<String>> = report
@@ -169,6 +185,14 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
                         .to_owned(),
                     m.task_mode.clone().unwrap_or_else(|| "?".into()),
                     if m.agree { "yes".into() } else { "NO".into() },
+                    m.failure_rate
+                        .as_ref()
+                        .map(|r| match r.percent {
+                            Some(p) if r.trigger_met => format!("{p:.1} % (ROLLBACK TRIGGER MET)"),
+                            Some(p) => format!("{p:.1} %"),
+                            None => "no payments".into(),
+                        })
+                        .unwrap_or_else(|| "?".into()),
                     m.problem.clone().unwrap_or_default(),
                 ]
             })
@@ -182,6 +206,7 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
                 "TASK DEFINITION",
                 "TASK MODE",
                 "AGREE",
+                "FAILURES 10 MIN",
                 "PROBLEM",
             ],
             &rows,

@@ -31,6 +31,7 @@ use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::ecs::{choose, describe, revisions, tag, wait_stable};
+use crate::ops::payments::{failure_rate, FailureRate};
 use crate::ops::portone::{key_mode, put_secret, read_keys, PortOneSecret};
 use crate::output::{self, OutputFormat};
 use crate::runbook::{Runbook, StepLog};
@@ -51,18 +52,10 @@ pub struct RollbackArgs {
     /// How long to wait for the service to become stable, in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
-    #[command(flatten)]
-    pub execute: ExecuteArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct SwitchBackArgs {
-    /// End the payment-paused notice to customers once stable.
-    #[arg(long)]
-    pub notify_customers: bool,
-    /// How long to wait for the service to become stable, in seconds.
-    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub timeout: u64,
+    /// The window, in minutes, of the payment failure rate the plan shows
+    /// next to the runbook's trigger.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub rate_window: u32,
     #[command(flatten)]
     pub execute: ExecuteArgs,
 }
@@ -77,11 +70,33 @@ pub struct Report {
     pub to: String,
     pub skipped: Vec<(i32, String)>,
     pub test_keys: bool,
+    /// The measured payment failure rate and whether the runbook's trigger
+    /// is met (None when CloudWatch could not be read).
+    pub failure_rate: Option<FailureRate>,
     pub executed: bool,
     pub steps: Vec<StepLog>,
 }
 
-fn render(r: &Report) -> String {
+/// One line on the failure rate and the runbook's trigger.
+pub fn describe_rate(rate: &FailureRate) -> String {
+    match rate.percent {
+        Some(p) => format!(
+            "payment failure rate over the last {} min in {}: {p:.1} % ({} failed, {} paid); the runbook's trigger (above {} %) is {}",
+            rate.minutes,
+            rate.env,
+            rate.failures,
+            rate.successes,
+            rate.trigger_percent,
+            if rate.trigger_met { "MET" } else { "not met" }
+        ),
+        None => format!(
+            "no payments in {} over the last {} min: the runbook's trigger (above {} %) is not met",
+            rate.env, rate.minutes, rate.trigger_percent
+        ),
+    }
+}
+
+pub(super) fn render(r: &Report) -> String {
     let mut out = format!(
         "{} on {} ({}): {} -> {}{}\n",
         r.service,
@@ -98,6 +113,9 @@ fn render(r: &Report) -> String {
     for (n, why) in &r.skipped {
         out.push_str(&format!("  skipped revision {n}: {why}\n"));
     }
+    if let Some(rate) = &r.failure_rate {
+        out.push_str(&format!("  {}\n", describe_rate(rate)));
+    }
     for s in &r.steps {
         out.push_str(&format!(
             "  {:<28} {:>6.1}s  {}  {}\n",
@@ -111,7 +129,7 @@ fn render(r: &Report) -> String {
 }
 
 /// Prints the report of a run and ends its change with the outcome.
-fn finish(
+pub(super) fn finish(
     format: OutputFormat,
     applying: Applying,
     report: &Report,
@@ -126,7 +144,7 @@ fn finish(
 }
 
 /// What to do after a step of a rollback or switch-back failed.
-fn after_failure(_step: &str) -> String {
+pub(super) fn after_failure(_step: &str) -> String {
     "the steps before it stand (see the audit log)".to_owned()
 }
 
@@ -168,6 +186,16 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     } else {
         None
     };
+    // Measured, not assumed: the rate the alarm computes, next to the
+    // runbook's trigger. An emergency rollback does not wait on it.
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let failure_rate = match failure_rate(&cw, &ctx.metrics_environment(), args.rate_window).await {
+        Ok(rate) => Some(rate),
+        Err(e) => {
+            eprintln!("warning: the payment failure rate could not be read ({e}); the rollback does not depend on it");
+            None
+        }
+    };
     let mut report = Report {
         env: env.into(),
         service: names::SERVICE.into(),
@@ -176,6 +204,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         to: choice.target.arn.clone(),
         skipped: choice.skipped.clone(),
         test_keys: args.test_keys,
+        failure_rate,
         executed: false,
         steps: vec![],
     };
@@ -291,94 +320,5 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             "payments now run on PortOne's test keys; once fixed, switch back: opsctl --env {env} portone switch-back --execute"
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode, CliError> {
-    let env = aws_env(ctx)?;
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let cluster = on_ecs::cluster(env);
-    let main = names::secret_name(env);
-    let live = names::live_keys_secret_name(env);
-    let live_keys = read_keys(&sm, &live, "production").await?;
-    let service = describe(&ecs, &cluster, names::SERVICE).await?;
-    let running = service.task_definition().unwrap_or_default().to_owned();
-    let mut report = Report {
-        env: env.into(),
-        service: names::SERVICE.into(),
-        cluster: cluster.clone(),
-        from: running.clone(),
-        to: running.clone(),
-        skipped: vec![],
-        test_keys: false,
-        executed: false,
-        steps: vec![],
-    };
-    eprintln!(
-        "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",
-        names::SERVICE,
-        if args.notify_customers {
-            "; then end the payment-paused notice to customers"
-        } else {
-            ""
-        }
-    );
-    let Some(applying) = Change::new(ctx, "portone switch-back", &args.execute).begin(
-        "switching PortOne back to live keys",
-        &serde_json::json!({"secret": main, "from": live}),
-        1,
-    )?
-    else {
-        output::emit(ctx.output, &report, String::new);
-        return Ok(ExitCode::SUCCESS);
-    };
-    report.executed = true;
-    let mut book = Runbook::new(&applying, "switch-back", after_failure);
-    let result = async {
-        book.step("put the live keys back", async {
-            put_secret(&sm, &main, &live_keys)
-                .await
-                .map(|()| format!("{main} holds the live keys"))
-        })
-        .await?;
-        book.step("restart the tasks", async {
-            ecs.update_service()
-                .cluster(&cluster)
-                .service(names::SERVICE)
-                .force_new_deployment(true)
-                .send()
-                .await
-                .map(|_| "forced a new deployment".to_owned())
-                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
-        })
-        .await?;
-        book.step(
-            "wait until stable",
-            wait_stable(
-                &ecs,
-                &cluster,
-                names::SERVICE,
-                &running,
-                Duration::from_secs(args.timeout),
-                |_| {},
-            ),
-        )
-        .await?;
-        if args.notify_customers {
-            book.step("end the customer notice", async {
-                crate::ops::notices::end_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
-                    .await
-                    .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
-        }
-        Ok(())
-    }
-    .await;
-    report.steps = book.into_log();
-    finish(ctx.output, applying, &report, result)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -74,6 +74,21 @@ pub fn found(alarm: &MetricAlarm, region: &str) -> AlarmSpec {
                     s.period().unwrap_or_default(),
                 )
             }),
+            dimensions: q
+                .metric_stat()
+                .and_then(|s| s.metric())
+                .map(|m| {
+                    m.dimensions()
+                        .iter()
+                        .map(|d| {
+                            (
+                                d.name().unwrap_or_default().to_owned(),
+                                d.value().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             return_data: q.return_data().unwrap_or(true),
         })
         .collect();
@@ -245,7 +260,7 @@ pub async fn plan(
     group: Group,
 ) -> Result<(Plan, BTreeMap<String, Clients>), CliError> {
     check_billing_region(group, &ctx.region, ctx.region_explicit)?;
-    let specs = wanted(group, &ctx.region);
+    let specs = wanted(group, &ctx.region, &ctx.metrics_environment());
     let clients = clients_by_region(ctx, &specs).await?;
     let mut topics = Vec::new();
     let mut alarms = Vec::new();
@@ -340,9 +355,13 @@ pub fn put_request(
             query = query.expression(e);
         }
         if let Some((ns, metric, stat, period)) = &q.stat {
+            let mut m = Metric::builder().namespace(ns).metric_name(metric);
+            for (k, v) in &q.dimensions {
+                m = m.dimensions(Dimension::builder().name(k).value(v).build());
+            }
             query = query.metric_stat(
                 MetricStat::builder()
-                    .metric(Metric::builder().namespace(ns).metric_name(metric).build())
+                    .metric(m.build())
                     .stat(stat)
                     .period(*period)
                     .build(),
@@ -359,7 +378,7 @@ mod tests {
 
     #[test]
     fn drift_is_shown_field_by_field() {
-        let want = wanted(Group::Billing, "us-east-1").remove(0);
+        let want = wanted(Group::Billing, "us-east-1", "prod").remove(0);
         let mut now = want.clone();
         now.threshold = 80.0;
         now.actions.clear();

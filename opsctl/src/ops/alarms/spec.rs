@@ -25,6 +25,8 @@ pub struct Query {
     pub expression: Option<String>,
     /// `(namespace, metric, stat, period)`.
     pub stat: Option<(String, String, String, i32)>,
+    /// The metric's dimensions (with `stat`).
+    pub dimensions: Vec<(String, String)>,
     pub return_data: bool,
 }
 
@@ -32,7 +34,14 @@ impl Query {
     pub fn what(&self) -> String {
         match (&self.expression, &self.stat) {
             (Some(e), _) => e.clone(),
-            (None, Some((ns, m, stat, period))) => format!("{ns}/{m}/{stat}/{period}"),
+            (None, Some((ns, m, stat, period))) => {
+                let dims: Vec<String> = self
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!("{ns}/{m}[{}]/{stat}/{period}", dims.join(","))
+            }
             (None, None) => String::new(),
         }
     }
@@ -63,7 +72,7 @@ pub fn description(what: &str, runbook: &str) -> String {
 }
 
 /// The alarms of `group`; billing ones in us-east-1, the rest in `region`.
-pub fn wanted(group: Group, region: &str) -> Vec<AlarmSpec> {
+pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
     let mut out = Vec::new();
     if matches!(group, Group::Billing | Group::All) {
         for b in cat::BILLING {
@@ -108,6 +117,9 @@ pub fn wanted(group: Group, region: &str) -> Vec<AlarmSpec> {
                     "Sum".into(),
                     period,
                 )),
+                // This environment's payments only (the dimension set the
+                // services publish for the alarm: catalog dimension_sets).
+                dimensions: vec![(metrics::ENVIRONMENT.into(), env.into())],
                 return_data: false,
             })
             .collect();
@@ -115,6 +127,7 @@ pub fn wanted(group: Group, region: &str) -> Vec<AlarmSpec> {
             id: "failure_rate".into(),
             expression: Some(cat::PAYMENT_FAILURE_RATE_EXPRESSION.into()),
             stat: None,
+            dimensions: vec![],
             return_data: true,
         });
         out.push(AlarmSpec {
@@ -194,7 +207,7 @@ mod tests {
 
     #[test]
     fn billing_alarms_are_the_designs_and_live_in_us_east_1() {
-        let specs = wanted(Group::Billing, "ap-northeast-2");
+        let specs = wanted(Group::Billing, "ap-northeast-2", "prod");
         assert_eq!(specs.len(), 2);
         let warn = &specs[0];
         assert_eq!(warn.name, "ticketing-billing-alert-50");
@@ -213,13 +226,13 @@ mod tests {
 
     #[test]
     fn the_payment_alarm_is_a_rate_not_a_count() {
-        let specs = wanted(Group::Payment, "ap-northeast-2");
+        let specs = wanted(Group::Payment, "ap-northeast-2", "prod");
         let p = &specs[0];
         assert_eq!(p.metric, None);
         assert_eq!(p.queries.len(), 3);
         assert_eq!(
             p.queries[0].what(),
-            "Custom/Ticketing/payment.failure/Sum/300"
+            "Custom/Ticketing/payment.failure[environment=prod]/Sum/300"
         );
         assert!(p.queries[2].return_data && p.queries[2].what().contains("failures + successes"));
         assert_eq!((p.threshold, p.evaluation_periods), (5.0, 2));

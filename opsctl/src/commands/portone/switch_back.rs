@@ -1,0 +1,124 @@
+//! `opsctl portone switch-back`: once the cause of a rollback is fixed,
+//! the live keys saved in `ticketing/<env>/portone-live` go back into
+//! `ticketing/<env>/portone`, the payment tasks restart, and the command
+//! waits until the service is stable (optionally ending the customers'
+//! payment-paused notice). The rollback itself is in `rollback.rs`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use ticketing_catalog::ecs as on_ecs;
+use ticketing_catalog::portone as names;
+
+use super::rollback::{after_failure, finish, Report};
+use crate::aws::aws_env;
+use crate::change::{Change, ExecuteArgs};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops::ecs::{describe, wait_stable};
+use crate::ops::portone::{put_secret, read_keys};
+use crate::output;
+use crate::runbook::Runbook;
+
+#[derive(Args, Debug)]
+pub struct SwitchBackArgs {
+    /// End the payment-paused notice to customers once stable.
+    #[arg(long)]
+    pub notify_customers: bool,
+    /// How long to wait for the service to become stable, in seconds.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub execute: ExecuteArgs,
+}
+
+pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode, CliError> {
+    let env = aws_env(ctx)?;
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let cluster = on_ecs::cluster(env);
+    let main = names::secret_name(env);
+    let live = names::live_keys_secret_name(env);
+    let live_keys = read_keys(&sm, &live, "production").await?;
+    let service = describe(&ecs, &cluster, names::SERVICE).await?;
+    let running = service.task_definition().unwrap_or_default().to_owned();
+    let mut report = Report {
+        env: env.into(),
+        service: names::SERVICE.into(),
+        cluster: cluster.clone(),
+        from: running.clone(),
+        to: running.clone(),
+        skipped: vec![],
+        test_keys: false,
+        failure_rate: None,
+        executed: false,
+        steps: vec![],
+    };
+    eprintln!(
+        "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",
+        names::SERVICE,
+        if args.notify_customers {
+            "; then end the payment-paused notice to customers"
+        } else {
+            ""
+        }
+    );
+    let Some(applying) = Change::new(ctx, "portone switch-back", &args.execute).begin(
+        "switching PortOne back to live keys",
+        &serde_json::json!({"secret": main, "from": live}),
+        1,
+    )?
+    else {
+        output::emit(ctx.output, &report, String::new);
+        return Ok(ExitCode::SUCCESS);
+    };
+    report.executed = true;
+    let mut book = Runbook::new(&applying, "switch-back", after_failure);
+    let result = async {
+        book.step("put the live keys back", async {
+            put_secret(&sm, &main, &live_keys)
+                .await
+                .map(|()| format!("{main} holds the live keys"))
+        })
+        .await?;
+        book.step("restart the tasks", async {
+            ecs.update_service()
+                .cluster(&cluster)
+                .service(names::SERVICE)
+                .force_new_deployment(true)
+                .send()
+                .await
+                .map(|_| "forced a new deployment".to_owned())
+                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+        })
+        .await?;
+        book.step(
+            "wait until stable",
+            wait_stable(
+                &ecs,
+                &cluster,
+                names::SERVICE,
+                &running,
+                Duration::from_secs(args.timeout),
+                |_| {},
+            ),
+        )
+        .await?;
+        if args.notify_customers {
+            book.step("end the customer notice", async {
+                crate::ops::notices::end_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
+                    .await
+                    .map(|ended| format!("{} payment-paused notice(s) ended", ended.len()))
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
+    report.steps = book.into_log();
+    finish(ctx.output, applying, &report, result)?;
+    Ok(ExitCode::SUCCESS)
+}

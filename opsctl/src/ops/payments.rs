@@ -1,0 +1,134 @@
+//! The payment failure rate as the alarm computes it: CloudWatch's sums of
+//! `payment.failure` and `payment.success` for one environment over a
+//! window, and the alarm's expression, `100 * failures / (failures +
+//! successes)`, on them. The PortOne rollback runbook's trigger is this
+//! rate above 50 %; `portone rollback` and `portone mode` show it.
+//!
+//! The expression is evaluated here on the two sums the queries return
+//! (the same inputs the alarm's metric math reads): moto server, our AWS
+//! emulator, evaluates no metric math beyond returning a query by id.
+
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+use ticketing_catalog::alarms as cat;
+use ticketing_catalog::metrics;
+
+use crate::aws::failed;
+use crate::error::CliError;
+
+/// The rate over a window, next to the runbook's trigger.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FailureRate {
+    pub env: String,
+    pub minutes: u32,
+    pub failures: f64,
+    pub successes: f64,
+    /// None when there were no payments in the window.
+    pub percent: Option<f64>,
+    /// The runbook's rollback trigger (percent).
+    pub trigger_percent: f64,
+    /// Whether the rate is above the trigger.
+    pub trigger_met: bool,
+}
+
+/// The alarm's expression (`catalog::alarms::PAYMENT_FAILURE_RATE_EXPRESSION`)
+/// on the two sums; None with no payments (the alarm treats that as not
+/// breaching).
+pub fn rate_percent(failures: f64, successes: f64) -> Option<f64> {
+    let total = failures + successes;
+    (total > 0.0).then(|| 100.0 * failures / total)
+}
+
+/// Judges a reading, pure.
+pub fn judge(env: &str, minutes: u32, failures: f64, successes: f64) -> FailureRate {
+    let percent = rate_percent(failures, successes);
+    FailureRate {
+        env: env.to_owned(),
+        minutes,
+        failures,
+        successes,
+        percent: percent.map(|p| (p * 10.0).round() / 10.0),
+        trigger_percent: cat::PORTONE_ROLLBACK_FAILURE_PERCENT,
+        trigger_met: percent.is_some_and(|p| p > cat::PORTONE_ROLLBACK_FAILURE_PERCENT),
+    }
+}
+
+/// Reads the two sums for `env` over the last `minutes` and judges them.
+pub async fn failure_rate(
+    cw: &aws_sdk_cloudwatch::Client,
+    env: &str,
+    minutes: u32,
+) -> Result<FailureRate, CliError> {
+    let end = chrono::Utc::now().timestamp() + 60;
+    let start = end - i64::from(minutes) * 60 - 60;
+    let period = i32::try_from((end - start).max(60)).unwrap_or(i32::MAX);
+    let mut req = cw
+        .get_metric_data()
+        .start_time(DateTime::from_secs(start))
+        .end_time(DateTime::from_secs(end));
+    for (id, name) in cat::PAYMENT_FAILURE_RATE_INPUTS {
+        req = req.metric_data_queries(
+            MetricDataQuery::builder()
+                .id(id)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace(metrics::NAMESPACE)
+                                .metric_name(name)
+                                .dimensions(
+                                    Dimension::builder()
+                                        .name(metrics::ENVIRONMENT)
+                                        .value(env)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .stat("Sum")
+                        .period(period)
+                        .build(),
+                )
+                .return_data(true)
+                .build(),
+        );
+    }
+    let out = req.send().await.map_err(|e| {
+        failed(
+            "CloudWatch GetMetricData (payment outcomes) failed",
+            aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+        )
+    })?;
+    let sum = |id: &str| -> f64 {
+        out.metric_data_results()
+            .iter()
+            .filter(|r| r.id() == Some(id))
+            .flat_map(|r| r.values().iter().copied())
+            .sum()
+    };
+    let [(failures_id, _), (successes_id, _)] = cat::PAYMENT_FAILURE_RATE_INPUTS;
+    Ok(judge(env, minutes, sum(failures_id), sum(successes_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_the_alarms_expression_and_the_trigger_is_above_half() {
+        // The expression this module evaluates is the alarm's, with the
+        // inputs in that order.
+        assert_eq!(
+            cat::PAYMENT_FAILURE_RATE_EXPRESSION,
+            "100 * failures / (failures + successes)"
+        );
+        assert_eq!(cat::PAYMENT_FAILURE_RATE_INPUTS[0].0, "failures");
+        assert_eq!(cat::PAYMENT_FAILURE_RATE_INPUTS[1].0, "successes");
+        assert_eq!(rate_percent(0.0, 0.0), None);
+        let half = judge("prod", 10, 5.0, 5.0);
+        assert_eq!(half.percent, Some(50.0));
+        assert!(!half.trigger_met, "exactly half is not above it");
+        assert!(judge("prod", 10, 6.0, 4.0).trigger_met);
+        assert!(!judge("prod", 10, 0.0, 0.0).trigger_met);
+    }
+}
