@@ -50,7 +50,7 @@ async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
 #[tokio::test]
 async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     let (billing_cw, billing_sns) = clean(BILLING).await;
-    let (cw, _) = clean(REGION).await;
+    let (cw, sns) = clean(REGION).await;
     let audit = common::temp_audit_log("alarms");
 
     // Nothing exists: the plan lists every topic and alarm to create.
@@ -170,6 +170,29 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
             .and_then(|a| a.treat_missing_data()),
         Some("breaching")
     );
+
+    // Every alarm is right, but no topic has a confirmed subscriber: a
+    // firing alarm would reach nobody, and the plan says so.
+    let unheard = opsctl(&["--output", "json", "alarms", "plan"], &audit).await;
+    assert_eq!(unheard.code, 1, "{}{}", unheard.stdout, unheard.stderr);
+    assert!(
+        unheard.stderr.contains("no confirmed subscriber on")
+            && unheard.stderr.contains("payment-alerts"),
+        "{}",
+        unheard.stderr
+    );
+    for client in [&sns, &billing_sns] {
+        for topic in client.list_topics().send().await.expect("topics").topics() {
+            client
+                .subscribe()
+                .topic_arn(topic.topic_arn().unwrap_or_default())
+                .protocol("email")
+                .endpoint("oncall@example.com")
+                .send()
+                .await
+                .expect("subscribe");
+        }
+    }
 
     // Idempotent: a second plan is clean and a second apply changes nothing.
     let clean_plan = opsctl(&["alarms", "plan"], &audit).await;

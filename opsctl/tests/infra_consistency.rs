@@ -581,3 +581,95 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
         assert_eq!(group, ticketing_catalog::logs::group(service), "{name}");
     }
 }
+
+#[test]
+fn the_kafka_metrics_alarm_reads_what_the_brokers_agent_publishes() {
+    let (_, kafka) = load("kafka");
+    // The agent configuration the broker's user data writes.
+    let line = kafka
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with('{') && l.contains("metrics_collected"))
+        .expect("the CloudWatch agent configuration in kafka.yaml");
+    let config: serde_json::Value = serde_json::from_str(line).expect("agent config is JSON");
+    assert_eq!(
+        config["metrics"]["namespace"].as_str(),
+        Some(alarms::KAFKA_JMX_NAMESPACE)
+    );
+    let measured: Vec<&str> = config["metrics"]["metrics_collected"]["jmx"][0]["kafka"]
+        ["measurement"]
+        .as_array()
+        .expect("measurement")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(measured.contains(&alarms::KAFKA_JMX_METRIC), "{measured:?}");
+    // No dimensions: no host name, nothing appended, as the alarm (which
+    // names none) reads it.
+    assert_eq!(config["agent"]["omit_hostname"].as_bool(), Some(true));
+    assert!(config["metrics"]["append_dimensions"].is_null());
+    let (observability, _) = load("observability");
+    let alarm = resources(&observability, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find(|(_, a)| a["AlarmName"].as_str() == Some(alarms::KAFKA_METRICS_MISSING_NAME))
+        .expect("the kafka alarm")
+        .1;
+    assert_eq!(
+        alarm["Namespace"].as_str(),
+        Some(alarms::KAFKA_JMX_NAMESPACE)
+    );
+    assert!(
+        alarm["Dimensions"].is_null(),
+        "the alarm names no dimension"
+    );
+}
+
+/// CloudWatch alarms can publish to an encrypted topic only when the key's
+/// policy lets `cloudwatch.amazonaws.com` use it (kms:Decrypt and
+/// kms:GenerateDataKey*); the AWS managed key `alias/aws/sns` cannot be
+/// given that (SNS Developer Guide, "Enable compatibility between event
+/// sources from AWS services and encrypted topics").
+#[test]
+fn cloudwatch_can_publish_to_every_alert_topic() {
+    let (observability, _) = load("observability");
+    let keys = resources(&observability, "AWS::KMS::Key");
+    let topics = resources(&observability, "AWS::SNS::Topic");
+    assert!(!topics.is_empty());
+    for (name, topic) in topics {
+        let Some(key) = topic.get("KmsMasterKeyId") else {
+            continue; // unencrypted: CloudWatch can publish
+        };
+        let is_ref = matches!(key, Value::Tagged(t) if t.tag == "Ref");
+        let target = plain(key).unwrap_or_default();
+        assert!(
+            is_ref,
+            "{name}: KmsMasterKeyId {target} is not a key of this template (alias/aws/sns cannot be used by CloudWatch)"
+        );
+        let policy = &keys
+            .iter()
+            .find(|(k, _)| *k == target)
+            .unwrap_or_else(|| panic!("{name}: no AWS::KMS::Key {target}"))
+            .1["KeyPolicy"];
+        let allows_cloudwatch = policy["Statement"]
+            .as_sequence()
+            .expect("statements")
+            .iter()
+            .any(|s| {
+                let actions: Vec<String> = match &s["Action"] {
+                    Value::Sequence(a) => a.iter().filter_map(plain).collect(),
+                    other => plain(other).into_iter().collect(),
+                };
+                plain(&s["Effect"]).as_deref() == Some("Allow")
+                    && plain(&s["Principal"]["Service"]).as_deref()
+                        == Some("cloudwatch.amazonaws.com")
+                    && actions.iter().any(|a| a == "kms:Decrypt")
+                    && actions
+                        .iter()
+                        .any(|a| a == "kms:GenerateDataKey*" || a == "kms:GenerateDataKey")
+            });
+        assert!(
+            allows_cloudwatch,
+            "{name}: the key {target} does not let CloudWatch publish"
+        );
+    }
+}

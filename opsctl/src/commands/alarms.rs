@@ -53,7 +53,10 @@ fn render(plan: &Plan) -> String {
             } else {
                 "CREATE".into()
             },
-            String::new(),
+            match t.subscribers {
+                0 => "NO CONFIRMED SUBSCRIBER: a firing alarm reaches nobody".to_owned(),
+                n => format!("{n} confirmed subscriber(s)"),
+            },
         ]);
     }
     for a in &plan.alarms {
@@ -154,7 +157,19 @@ pub async fn exec(ctx: &Context, command: AlarmsCommand) -> Result<ExitCode, Cli
         AlarmsCommand::Plan(args) => {
             let (plan, _) = plan(ctx, args.group).await?;
             output::emit(ctx.output, &plan, || render(&plan));
-            Ok(if plan.changes() {
+            let unheard: Vec<&str> = plan
+                .topics
+                .iter()
+                .filter(|t| t.subscribers == 0)
+                .map(|t| t.topic.as_str())
+                .collect();
+            if !unheard.is_empty() {
+                eprintln!(
+                    "no confirmed subscriber on: {}; deploy the observability layer with --param AlertEmail=... (or AlertHttpsEndpoint, AlertSmsNumber) and confirm the subscription",
+                    unheard.join(", ")
+                );
+            }
+            Ok(if plan.changes() || !unheard.is_empty() {
                 ExitCode::from(EXIT_PROBLEM)
             } else {
                 ExitCode::SUCCESS

@@ -118,6 +118,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_custom_triggers_read_a_published_dimension_set() {
+        // `opsctl cqrs check` reads them by the environment alone.
+        for t in TRIGGERS {
+            if let Source::Custom(name) = t.source {
+                assert!(metrics::is_emitted(name), "{name}");
+                assert!(
+                    metrics::dimension_sets(name).contains(&&[metrics::ENVIRONMENT][..]),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_rules_of_the_design() {
         assert_eq!(decide(0, 100.0), Phase::Current);
         assert_eq!(decide(1, 100.0), Phase::ReadReplica);

@@ -37,6 +37,8 @@ pub struct TopicPlan {
     pub topic: String,
     pub region: String,
     pub exists: bool,
+    /// Confirmed subscriptions (0: a firing alarm reaches nobody).
+    pub subscribers: usize,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -274,10 +276,15 @@ pub async fn plan(
         names.sort_unstable();
         names.dedup();
         for name in names {
+            let subscribers = match existing.get(name) {
+                Some(arn) => super::subscribers::confirmed(&c.sns, arn).await?,
+                None => 0,
+            };
             topics.push(TopicPlan {
                 topic: name.to_owned(),
                 region: region.clone(),
                 exists: existing.contains_key(name),
+                subscribers,
             });
         }
         let described = c

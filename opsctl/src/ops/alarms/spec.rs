@@ -236,6 +236,18 @@ mod tests {
         );
         assert!(p.queries[2].return_data && p.queries[2].what().contains("failures + successes"));
         assert_eq!((p.threshold, p.evaluation_periods), (5.0, 2));
+        // Every metric it reads is published with exactly that dimension
+        // set (CloudWatch matches a metric only by its full set).
+        for q in &p.queries {
+            let Some((_, metric, _, _)) = &q.stat else {
+                continue;
+            };
+            let keys: Vec<&str> = q.dimensions.iter().map(|(k, _)| k.as_str()).collect();
+            assert!(
+                metrics::dimension_sets(metric).contains(&keys.as_slice()),
+                "{metric} by {keys:?}"
+            );
+        }
     }
 
     #[test]
