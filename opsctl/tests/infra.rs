@@ -39,6 +39,14 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             .send()
             .await;
     }
+    // The image repository outlives its stack (DeletionPolicy: Retain), as
+    // on AWS: a second run recreating the stack must not find it.
+    let _ = aws_sdk_ecr::Client::new(&common::moto_sdk(NETWORK_REGION).await)
+        .delete_repository()
+        .repository_name("ticketing-dev")
+        .force(true)
+        .send()
+        .await;
 
     let plan = opsctl(
         &[

@@ -30,8 +30,41 @@ use opsctl::context::Context;
 use opsctl::context::{EnvArg, GlobalArgs};
 use opsctl::output::OutputFormat;
 
-/// One held reservation: (id, class, count).
-type Held = Arc<Mutex<Vec<(String, String, i32)>>>;
+/// One held reservation.
+#[derive(Debug, Clone, PartialEq)]
+struct HeldRes {
+    id: String,
+    class: String,
+    count: i32,
+    product: String,
+    multi_az: bool,
+    state: String,
+}
+
+impl HeldRes {
+    fn new(id: &str, class: &str, count: i32, product: &str) -> HeldRes {
+        HeldRes {
+            id: id.into(),
+            class: class.into(),
+            count,
+            product: product.into(),
+            multi_az: false,
+            state: "active".into(),
+        }
+    }
+}
+
+type Held = Arc<Mutex<Vec<HeldRes>>>;
+
+/// An offering id that says what it is for: `kind|class|product|multi-az`.
+fn offering_id(kind: &str, class: &str, product: &str, multi_az: bool) -> String {
+    format!("{kind}|{class}|{product}|{multi_az}")
+}
+
+fn from_offering_id(id: &str) -> (String, String, bool) {
+    let parts: Vec<&str> = id.split('|').collect();
+    (parts[1].into(), parts[2].into(), parts[3] == "true")
+}
 
 #[derive(Default, Clone)]
 struct FakeAws {
@@ -39,6 +72,8 @@ struct FakeAws {
     cache: Held,
     /// The next ElastiCache purchase fails (a quota, say).
     cache_fails: Arc<Mutex<bool>>,
+    /// ElastiCache offers nothing (as for T2 node types now).
+    no_cache_offering: bool,
 }
 
 fn now() -> DateTime<Utc> {
@@ -53,26 +88,36 @@ fn started() -> aws_smithy_types::DateTime {
 
 impl FakeAws {
     fn rds_rules(&self) -> Vec<Rule> {
+        // Like AWS's filter on "postgresql", the stand-in also answers with
+        // Aurora PostgreSQL, and with Multi-AZ offerings, both cheaper here:
+        // only the Single-AZ PostgreSQL one may be chosen.
         let offerings = mock!(aws_sdk_rds::Client::describe_reserved_db_instances_offerings)
             .then_compute_output(|req| {
                 let class = req.db_instance_class().unwrap_or_default().to_owned();
+                let offer = |product: &str, multi_az: bool, hourly: f64| {
+                    aws_sdk_rds::types::ReservedDbInstancesOffering::builder()
+                        .reserved_db_instances_offering_id(offering_id(
+                            "rds", &class, product, multi_az,
+                        ))
+                        .db_instance_class(&class)
+                        .duration(31_536_000)
+                        .offering_type("No Upfront")
+                        .product_description(product)
+                        .multi_az(multi_az)
+                        .fixed_price(0.0)
+                        .usage_price(0.0)
+                        .recurring_charges(
+                            aws_sdk_rds::types::RecurringCharge::builder()
+                                .recurring_charge_amount(hourly)
+                                .recurring_charge_frequency("Hourly")
+                                .build(),
+                        )
+                        .build()
+                };
                 DescribeReservedDbInstancesOfferingsOutput::builder()
-                    .reserved_db_instances_offerings(
-                        aws_sdk_rds::types::ReservedDbInstancesOffering::builder()
-                            .reserved_db_instances_offering_id(format!("rds-offer-{class}"))
-                            .db_instance_class(class)
-                            .duration(31_536_000)
-                            .offering_type("No Upfront")
-                            .fixed_price(0.0)
-                            .usage_price(0.0)
-                            .recurring_charges(
-                                aws_sdk_rds::types::RecurringCharge::builder()
-                                    .recurring_charge_amount(0.01)
-                                    .recurring_charge_frequency("Hourly")
-                                    .build(),
-                            )
-                            .build(),
-                    )
+                    .reserved_db_instances_offerings(offer("aurora-postgresql", false, 0.004))
+                    .reserved_db_instances_offerings(offer("postgresql", true, 0.005))
+                    .reserved_db_instances_offerings(offer("postgresql", false, 0.01))
                     .build()
             });
         let held = self.rds.clone();
@@ -82,12 +127,14 @@ impl FakeAws {
                 DescribeReservedDbInstancesOutput::builder()
                     .set_reserved_db_instances(Some(
                         list.into_iter()
-                            .map(|(id, class, count)| {
+                            .map(|r| {
                                 aws_sdk_rds::types::ReservedDbInstance::builder()
-                                    .reserved_db_instance_id(id)
-                                    .db_instance_class(class)
-                                    .db_instance_count(count)
-                                    .state("payment-pending")
+                                    .reserved_db_instance_id(r.id)
+                                    .db_instance_class(r.class)
+                                    .db_instance_count(r.count)
+                                    .product_description(r.product)
+                                    .multi_az(r.multi_az)
+                                    .state(r.state)
                                     .start_time(started())
                                     .duration(31_536_000)
                                     .build()
@@ -101,46 +148,57 @@ impl FakeAws {
             .then_compute_response(move |req| {
                 let id = req.reserved_db_instance_id().unwrap_or_default().to_owned();
                 let mut list = held.lock().expect("state");
-                if list.iter().any(|(i, _, _)| *i == id) {
+                if list.iter().any(|r| r.id == id) {
                     return MockResponse::Error(
                         PurchaseReservedDBInstancesOfferingError::ReservedDbInstanceAlreadyExistsFault(
                             ReservedDbInstanceAlreadyExistsFault::builder().build(),
                         ),
                     );
                 }
-                let class = req
-                    .reserved_db_instances_offering_id()
-                    .unwrap_or_default()
-                    .trim_start_matches("rds-offer-")
-                    .to_owned();
-                list.push((id, class, req.db_instance_count().unwrap_or(1)));
+                let (class, product, multi_az) =
+                    from_offering_id(req.reserved_db_instances_offering_id().unwrap_or_default());
+                list.push(HeldRes {
+                    multi_az,
+                    state: "payment-pending".into(),
+                    ..HeldRes::new(&id, &class, req.db_instance_count().unwrap_or(1), &product)
+                });
                 MockResponse::Output(PurchaseReservedDbInstancesOfferingOutput::builder().build())
             });
         vec![offerings, inventory, buy]
     }
 
     fn cache_rules(&self) -> Vec<Rule> {
+        let none = self.no_cache_offering;
         let offerings = mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes_offerings)
-            .then_compute_output(|req| {
+            .then_compute_output(move |req| {
                 let class = req.cache_node_type().unwrap_or_default().to_owned();
-                DescribeReservedCacheNodesOfferingsOutput::builder()
-                    .reserved_cache_nodes_offerings(
-                        aws_sdk_elasticache::types::ReservedCacheNodesOffering::builder()
-                            .reserved_cache_nodes_offering_id(format!("cache-offer-{class}"))
-                            .cache_node_type(class)
-                            .duration(31_536_000)
-                            .offering_type("No Upfront")
-                            .fixed_price(0.0)
-                            .usage_price(0.0)
-                            .recurring_charges(
-                                aws_sdk_elasticache::types::RecurringCharge::builder()
-                                    .recurring_charge_amount(0.011)
-                                    .recurring_charge_frequency("Hourly")
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                    .build()
+                let offer = |product: &str, hourly: f64| {
+                    aws_sdk_elasticache::types::ReservedCacheNodesOffering::builder()
+                        .reserved_cache_nodes_offering_id(offering_id(
+                            "cache", &class, product, false,
+                        ))
+                        .cache_node_type(&class)
+                        .duration(31_536_000)
+                        .offering_type("No Upfront")
+                        .product_description(product)
+                        .fixed_price(0.0)
+                        .usage_price(0.0)
+                        .recurring_charges(
+                            aws_sdk_elasticache::types::RecurringCharge::builder()
+                                .recurring_charge_amount(hourly)
+                                .recurring_charge_frequency("Hourly")
+                                .build(),
+                        )
+                        .build()
+                };
+                let out = DescribeReservedCacheNodesOfferingsOutput::builder();
+                if none {
+                    out.build()
+                } else {
+                    out.reserved_cache_nodes_offerings(offer("memcached", 0.005))
+                        .reserved_cache_nodes_offerings(offer("redis", 0.011))
+                        .build()
+                }
             });
         let held = self.cache.clone();
         let inventory = mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes)
@@ -149,12 +207,13 @@ impl FakeAws {
                 DescribeReservedCacheNodesOutput::builder()
                     .set_reserved_cache_nodes(Some(
                         list.into_iter()
-                            .map(|(id, class, count)| {
+                            .map(|r| {
                                 aws_sdk_elasticache::types::ReservedCacheNode::builder()
-                                    .reserved_cache_node_id(id)
-                                    .cache_node_type(class)
-                                    .cache_node_count(count)
-                                    .state("active")
+                                    .reserved_cache_node_id(r.id)
+                                    .cache_node_type(r.class)
+                                    .cache_node_count(r.count)
+                                    .product_description(r.product)
+                                    .state(r.state)
                                     .start_time(started())
                                     .duration(31_536_000)
                                     .build()
@@ -178,19 +237,16 @@ impl FakeAws {
                 }
                 let id = req.reserved_cache_node_id().unwrap_or_default().to_owned();
                 let mut list = held.lock().expect("state");
-                if list.iter().any(|(i, _, _)| *i == id) {
+                if list.iter().any(|r| r.id == id) {
                     return MockResponse::Error(
                         PurchaseReservedCacheNodesOfferingError::ReservedCacheNodeAlreadyExistsFault(
                             ReservedCacheNodeAlreadyExistsFault::builder().build(),
                         ),
                     );
                 }
-                let class = req
-                    .reserved_cache_nodes_offering_id()
-                    .unwrap_or_default()
-                    .trim_start_matches("cache-offer-")
-                    .to_owned();
-                list.push((id, class, req.cache_node_count().unwrap_or(1)));
+                let (class, product, _) =
+                    from_offering_id(req.reserved_cache_nodes_offering_id().unwrap_or_default());
+                list.push(HeldRes::new(&id, &class, req.cache_node_count().unwrap_or(1), &product));
                 MockResponse::Output(PurchaseReservedCacheNodesOfferingOutput::builder().build())
             });
         vec![offerings, inventory, buy]
@@ -240,7 +296,9 @@ fn audit_lines(id: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains(id))
+        // The id as a JSON string: `ticketing-rds-ri-2027` must not match
+        // `ticketing-rds-ri-2027-2`.
+        .filter(|l| l.contains(&format!("\"{id}\"")))
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect()
 }
@@ -289,13 +347,24 @@ async fn the_mvp_reservations_are_planned_bought_on_execute_and_never_twice() {
         bought,
         vec!["ticketing-rds-ri-2027", "ticketing-redis-ri-2027"]
     );
+    let held = aws.rds.lock().expect("state").clone();
+    assert_eq!(held.len(), 1);
     assert_eq!(
-        *aws.rds.lock().expect("state"),
-        vec![(
-            "ticketing-rds-ri-2027".to_owned(),
-            "db.t3.micro".to_owned(),
-            1
-        )]
+        (
+            held[0].id.as_str(),
+            held[0].class.as_str(),
+            held[0].count,
+            held[0].product.as_str(),
+            held[0].multi_az
+        ),
+        (
+            "ticketing-rds-ri-2027",
+            "db.t3.micro",
+            1,
+            "postgresql",
+            false
+        ),
+        "the Single-AZ PostgreSQL offering, not Aurora's or a Multi-AZ one"
     );
 
     // Run again: covered, nothing bought, the inventory unchanged.
@@ -333,13 +402,12 @@ async fn a_run_repeated_after_a_partial_failure_buys_only_what_is_missing() {
             && message.contains("run the command again"),
         "{message}"
     );
+    let held = aws.rds.lock().expect("state").clone();
     assert_eq!(
-        *aws.rds.lock().expect("state"),
-        vec![(
-            "ticketing-rds-r5-large-ri-2027".to_owned(),
-            "db.r5.large".to_owned(),
-            2
-        )]
+        held.iter()
+            .map(|r| (r.id.as_str(), r.class.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        vec![("ticketing-rds-r5-large-ri-2027", "db.r5.large", 2)]
     );
     assert!(aws.cache.lock().expect("state").is_empty());
     assert_eq!(
@@ -363,7 +431,61 @@ async fn a_run_repeated_after_a_partial_failure_buys_only_what_is_missing() {
         1,
         "the database was not bought twice"
     );
-    assert_eq!(aws.cache.lock().expect("state")[0].2, 2);
+    assert_eq!(aws.cache.lock().expect("state")[0].count, 2);
+    assert_eq!(aws.cache.lock().expect("state")[0].product, "redis");
+}
+
+#[tokio::test]
+async fn other_engines_do_not_cover_and_a_class_without_offering_stops_only_its_line() {
+    // Held: a MySQL and a Multi-AZ PostgreSQL reservation of our class, and
+    // one of ours whose payment failed. None of them covers what we run.
+    let aws = FakeAws {
+        no_cache_offering: true,
+        ..FakeAws::default()
+    };
+    aws.rds.lock().expect("state").extend([
+        HeldRes::new("someone-mysql", "db.t3.micro", 1, "mysql"),
+        HeldRes {
+            multi_az: true,
+            ..HeldRes::new("someone-multi-az", "db.t3.micro", 1, "postgresql")
+        },
+        HeldRes {
+            state: "payment-failed".into(),
+            ..HeldRes::new("ticketing-rds-ri-2028", "db.t3.micro", 1, "postgresql")
+        },
+    ]);
+    let clients = aws.clients();
+    let ctx = context();
+    // A year later than the other tests (they share the audit log): ids end in 2028.
+    let later = now() + chrono::Duration::days(365);
+    let (plan, outcome) = reserved::purchase(&ctx, &clients, &args(SizeProfile::Mvp, true), later)
+        .await
+        .expect("the database is bought although the cache has no offering");
+    let rds = &plan.lines[0];
+    assert_eq!((rds.covered, rds.to_buy), (0, 1));
+    let cache = &plan.lines[1];
+    assert!(
+        cache
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("no 1-year")),
+        "{:?}",
+        cache.problem
+    );
+    assert_eq!(
+        outcome.expect("ran").bought,
+        vec!["ticketing-rds-ri-2028-2"]
+    );
+    let held = aws.rds.lock().expect("state").clone();
+    let bought = held
+        .iter()
+        .find(|r| r.id == "ticketing-rds-ri-2028-2")
+        .expect("bought");
+    assert_eq!(
+        (bought.product.as_str(), bought.multi_az),
+        ("postgresql", false)
+    );
+    assert!(aws.cache.lock().expect("state").is_empty());
 }
 
 #[tokio::test]

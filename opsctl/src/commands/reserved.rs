@@ -104,13 +104,16 @@ pub async fn purchase(
 ) -> Result<(Plan, Option<Purchased>), CliError> {
     let plan = plan(clients, args.plan.profile, now).await?;
     eprint!("{}", render(&plan));
-    if let Some(p) = plan.lines.iter().find_map(|l| l.problem.clone()) {
-        return Err(CliError::usage(
-            format!("{p}; nothing was bought"),
-            "check the region (--region) and the instance class in the footprint",
-        ));
+    // A class with no offering (ElastiCache T2 reservations can no longer
+    // be bought, for one) is reported; the other purchases go on.
+    for p in plan.lines.iter().filter_map(|l| l.problem.as_deref()) {
+        eprintln!("warning: {p}; that line is not bought (the others are)");
     }
-    let buys: Vec<&Line> = plan.lines.iter().filter(|l| l.to_buy > 0).collect();
+    let buys: Vec<&Line> = plan
+        .lines
+        .iter()
+        .filter(|l| l.to_buy > 0 && l.offering.is_some())
+        .collect();
     let covered: Vec<String> = plan
         .lines
         .iter()

@@ -32,7 +32,11 @@ pub const MVP: Footprint = Footprint {
     rds_class: "db.t3.micro",
     rds_instances: 1,
     rds_storage_gb: 20,
-    redis_node_type: "cache.t2.micro",
+    // Not the design's cache.t2.micro: new ElastiCache clusters can no
+    // longer be created with T2 node types, nor T2 reservations bought
+    // (ElastiCache User Guide, "Supported node types"). T3 is the current
+    // x86 burstable type at the same size.
+    redis_node_type: "cache.t3.micro",
     redis_nodes: 1,
     broker_instance_type: "t2.micro",
     brokers: 1,

@@ -41,7 +41,7 @@ pub async fn rds_state(
         .db_instance_class(class)
         .duration(ONE_YEAR_SECONDS.to_string())
         .offering_type(OFFERING_TYPE)
-        .product_description("postgresql")
+        .product_description(Engine::Rds.product())
         .multi_az(false)
         .send()
         .await
@@ -66,6 +66,7 @@ pub async fn rds_state(
                     .iter()
                     .filter_map(|c| c.recurring_charge_amount()),
             )
+            .of(o.product_description(), o.multi_az())
         })
         .collect();
     let held = rds
@@ -90,6 +91,7 @@ pub async fn rds_state(
                 r.start_time(),
                 r.duration(),
             )
+            .of(r.product_description(), r.multi_az())
         })
         .collect();
     Ok((offerings, reservations))
@@ -104,7 +106,7 @@ pub async fn cache_state(
         .cache_node_type(class)
         .duration(ONE_YEAR_SECONDS.to_string())
         .offering_type(OFFERING_TYPE)
-        .product_description("redis")
+        .product_description(Engine::Elasticache.product())
         .send()
         .await
         .map_err(|e| {
@@ -128,6 +130,7 @@ pub async fn cache_state(
                     .iter()
                     .filter_map(|c| c.recurring_charge_amount()),
             )
+            .of(o.product_description(), None)
         })
         .collect();
     let held = cache
@@ -152,6 +155,7 @@ pub async fn cache_state(
                 r.start_time(),
                 r.duration(),
             )
+            .of(r.product_description(), None)
         })
         .collect();
     Ok((offerings, reservations))

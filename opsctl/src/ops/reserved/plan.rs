@@ -28,6 +28,16 @@ impl Engine {
         }
     }
 
+    /// The product an offering and a reservation must be for, exactly: RDS
+    /// "postgresql" (the filter also matches "aurora-postgresql"), ElastiCache
+    /// "redis".
+    pub fn product(self) -> &'static str {
+        match self {
+            Engine::Rds => "postgresql",
+            Engine::Elasticache => "redis",
+        }
+    }
+
     pub fn price_key(self, class: &str) -> String {
         match self {
             Engine::Rds => format!("rds:{class}"),
@@ -90,6 +100,11 @@ pub struct Offering {
     pub fixed_price: f64,
     /// The recurring hourly charge (No Upfront: all of the price).
     pub hourly: f64,
+    /// "postgresql", "aurora-postgresql", "mysql", "redis", ...
+    pub product: String,
+    /// RDS only: a Multi-AZ offering (the footprint's instances are
+    /// Single-AZ).
+    pub multi_az: bool,
 }
 
 /// A reservation held now.
@@ -100,6 +115,8 @@ pub struct Reservation {
     pub count: i32,
     pub state: String,
     pub ends: Option<DateTime<Utc>>,
+    pub product: String,
+    pub multi_az: bool,
 }
 
 impl Offering {
@@ -120,7 +137,16 @@ impl Offering {
             offering_type: offering_type.unwrap_or_default().into(),
             fixed_price: fixed_price.unwrap_or_default(),
             hourly: recurring.sum::<f64>() + usage_price.unwrap_or_default(),
+            product: String::new(),
+            multi_az: false,
         }
+    }
+
+    /// Its product and Multi-AZ flag.
+    pub fn of(mut self, product: Option<&str>, multi_az: Option<bool>) -> Offering {
+        self.product = product.unwrap_or_default().into();
+        self.multi_az = multi_az.unwrap_or(false);
+        self
     }
 }
 
@@ -140,7 +166,22 @@ impl Reservation {
             count: count.unwrap_or(1),
             state: state.unwrap_or_default().into(),
             ends: to_utc(start).map(|s| s + Duration::seconds(duration.map_or(0, i64::from))),
+            product: String::new(),
+            multi_az: false,
         }
+    }
+
+    /// Its product and Multi-AZ flag.
+    pub fn of(mut self, product: Option<&str>, multi_az: Option<bool>) -> Reservation {
+        self.product = product.unwrap_or_default().into();
+        self.multi_az = multi_az.unwrap_or(false);
+        self
+    }
+
+    /// Whether it is for what `target` runs: the class, the product
+    /// exactly, Single-AZ.
+    pub fn matches(&self, target: &Target) -> bool {
+        self.class == target.class && self.product == target.engine.product() && !self.multi_az
     }
 
     /// Active and payment-pending ones cover; retired ones do not.
@@ -182,17 +223,35 @@ pub fn plan_line(
     hours_per_month: f64,
     now: DateTime<Utc>,
 ) -> Line {
-    let id = reservation_id(target, now);
+    // Our id, unless a reservation under it failed to be paid: that one
+    // covers nothing and keeps the id, so the next purchase takes `-2`.
+    let base = reservation_id(target, now);
+    let mut id = base.clone();
+    for n in 2.. {
+        if !held
+            .iter()
+            .any(|r| r.id == id && r.state == "payment-failed")
+        {
+            break;
+        }
+        id = format!("{base}-{n}");
+    }
+    // A MySQL, Aurora or Multi-AZ reservation of the same class does not
+    // discount what we run.
     let mine: Vec<Reservation> = held
         .iter()
-        .filter(|r| r.class == target.class || r.id == id)
+        .filter(|r| r.matches(target) || r.id == id)
         .cloned()
         .collect();
-    // Our own id in any state but retired means this run's purchase was
-    // already made (perhaps by a run that failed afterwards).
+    // Our own id in any state but retired or payment-failed means this
+    // run's purchase was already made (perhaps by a run that failed
+    // afterwards); a payment that failed covers nothing.
     let covered: i32 = mine
         .iter()
-        .filter(|r| r.covers(now) || (r.id == id && r.state != "retired"))
+        .filter(|r| {
+            (r.covers(now) && r.matches(target))
+                || (r.id == id && !matches!(r.state.as_str(), "retired" | "payment-failed"))
+        })
         .map(|r| r.count)
         .sum();
     let to_buy = (target.count - covered).max(0);
@@ -200,6 +259,8 @@ pub fn plan_line(
         .iter()
         .filter(|o| {
             o.class == target.class
+                && o.product == target.engine.product()
+                && !o.multi_az
                 && o.duration_seconds == ONE_YEAR_SECONDS
                 && o.offering_type == OFFERING_TYPE
         })
@@ -256,6 +317,8 @@ mod tests {
             offering_type: OFFERING_TYPE.into(),
             fixed_price: 0.0,
             hourly,
+            product: "postgresql".into(),
+            multi_az: false,
         }
     }
 
@@ -288,6 +351,8 @@ mod tests {
             count: 1,
             state: "active".into(),
             ends: Some(at("2027-06-01T00:00:00Z")),
+            product: "postgresql".into(),
+            multi_az: false,
         };
         assert_eq!(
             plan_line(t, &offers, std::slice::from_ref(&active), 0.017, 730.0, now).to_buy,
@@ -319,5 +384,54 @@ mod tests {
         assert_eq!(plan_line(t, &offers, &[ours], 0.017, 730.0, now).to_buy, 0);
         let no_offer = plan_line(t, &[], &[], 0.017, 730.0, now);
         assert!(no_offer.problem.is_some());
+    }
+
+    #[test]
+    fn other_engines_multi_az_and_unpaid_reservations_neither_cover_nor_are_bought() {
+        let now = at("2026-11-25T00:00:00Z");
+        let t = &targets(SizeProfile::Mvp)[0];
+        // The cheapest offerings are Aurora's and a Multi-AZ one: never chosen.
+        let offers = [
+            Offering {
+                product: "aurora-postgresql".into(),
+                ..offering("db.t3.micro", 0.004)
+            },
+            Offering {
+                multi_az: true,
+                ..offering("db.t3.micro", 0.005)
+            },
+            offering("db.t3.micro", 0.01),
+        ];
+        let line = plan_line(t, &offers, &[], 0.017, 730.0, now);
+        let chosen = line.offering.expect("an offering");
+        assert_eq!(
+            (chosen.product.as_str(), chosen.multi_az, chosen.hourly),
+            ("postgresql", false, 0.01)
+        );
+        let held = |product: &str, multi_az: bool, id: &str, state: &str| Reservation {
+            id: id.into(),
+            class: "db.t3.micro".into(),
+            count: 1,
+            state: state.into(),
+            ends: None,
+            product: product.into(),
+            multi_az,
+        };
+        let others = [
+            held("mysql", false, "a", "active"),
+            held("postgresql", true, "b", "active"),
+            held(
+                "postgresql",
+                false,
+                "ticketing-rds-ri-2027",
+                "payment-failed",
+            ),
+        ];
+        let line = plan_line(t, &offers, &others, 0.017, 730.0, now);
+        assert_eq!((line.covered, line.to_buy), (0, 1));
+        assert_eq!(
+            line.reservation_id, "ticketing-rds-ri-2027-2",
+            "the unpaid reservation keeps its id; the purchase takes the next"
+        );
     }
 }
