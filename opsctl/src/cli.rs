@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
     alarms, cost, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox, portone,
-    reservations, reserved, status,
+    reservations, reserved, status, users,
 };
 use crate::context::{Context, GlobalArgs};
 use crate::error::CliError;
@@ -88,6 +88,11 @@ pub enum Command {
     Reservations {
         #[command(subcommand)]
         command: crate::commands::reservations::ReservationsCommand,
+    },
+    /// Accounts' roles: who may create performances (organisers).
+    Users {
+        #[command(subcommand)]
+        command: crate::commands::users::UsersCommand,
     },
     /// The transactional outbox: backlog, and re-sending events.
     Outbox {
@@ -200,6 +205,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         },
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
+        Command::Users { command } => users::exec(&ctx, command).await,
     }
 }
 

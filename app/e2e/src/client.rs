@@ -86,7 +86,7 @@ pub struct NewPerformance {
 }
 
 impl NewPerformance {
-    fn body(&self) -> Value {
+    pub fn body(&self) -> Value {
         json!({
             "title": self.title, "venue": self.venue, "starts_at": self.starts_at.to_rfc3339(),
             "sections": [{"name": self.section, "rows": self.rows, "seats_per_row": self.seats_per_row, "price": self.price}]
@@ -233,6 +233,11 @@ impl Client {
         )
         .await?
         .expect("sign-up", &[201])?;
+        self.login(email, password).await
+    }
+
+    /// Logs in; the access token (with the account's role, if any).
+    pub async fn login(&self, email: &str, password: &str) -> Result<String, E2eError> {
         let login = self
             .call(
                 Method::POST,

@@ -22,12 +22,16 @@ pub struct Booked {
 /// The demo, talking to a gateway and a sandbox.
 pub struct Demo {
     client: Client,
+    /// An organiser's access token: the concert is theirs, the booking the
+    /// customer's.
+    organiser: String,
 }
 
 impl Demo {
-    pub fn new(gateway: Url, sandbox: Url) -> Result<Demo, E2eError> {
+    pub fn new(gateway: Url, sandbox: Url, organiser: String) -> Result<Demo, E2eError> {
         Ok(Demo {
             client: Client::new(gateway, sandbox, Duration::from_secs(15))?,
+            organiser,
         })
     }
 
@@ -55,7 +59,8 @@ impl Demo {
             seats_per_row: 10,
             price: 1,
         };
-        let performance = client.create_performance(&token, &concert).await?;
+        // Customers cannot create performances; the organiser does.
+        let performance = client.create_performance(&self.organiser, &concert).await?;
         let map = client.seat_map(performance).await?;
         let all: Vec<Uuid> = map["seats"]
             .as_array()

@@ -306,14 +306,17 @@ impl Stack {
             .expect("sign-up and login")
     }
 
-    /// A performance with one section; returns its id and seat ids.
-    pub async fn performance(
-        &self,
-        token: &str,
-        rows: u32,
-        per_row: u32,
-        price: i64,
-    ) -> (Uuid, Vec<Uuid>) {
+    /// An organiser's token, minted with the stack's keys (on AWS the role
+    /// is on the account: `opsctl users grant-organiser`).
+    pub fn organiser(&self) -> String {
+        self.auth
+            .issue_with(Uuid::now_v7(), Some(ticketing_tokens::Role::Organiser))
+            .0
+    }
+
+    /// A performance with one section, created by an organiser; returns
+    /// its id and seat ids.
+    pub async fn performance(&self, rows: u32, per_row: u32, price: i64) -> (Uuid, Vec<Uuid>) {
         let concert = NewPerformance {
             title: "Test Concert".into(),
             venue: "Olympic Hall".into(),
@@ -328,7 +331,7 @@ impl Stack {
         };
         let id = self
             .client
-            .create_performance(token, &concert)
+            .create_performance(&self.organiser(), &concert)
             .await
             .expect("performance");
         let seats = self.seat_map(id).await;
@@ -344,8 +347,7 @@ impl Stack {
     /// A performance with one row of `seats`, created by an organiser whose
     /// token is minted with the stack's keys; its id and seat ids (as JSON).
     pub async fn minted_performance(&self, seats: u32, price: i64) -> (Uuid, Vec<Value>) {
-        let organiser = self.auth.issue(Uuid::now_v7()).0;
-        let (id, ids) = self.performance(&organiser, 1, seats, price).await;
+        let (id, ids) = self.performance(1, seats, price).await;
         (id, ids.iter().map(|s| Value::from(s.to_string())).collect())
     }
 

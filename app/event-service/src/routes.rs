@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
-use ticketing_http::{ApiError, AuthUser, Json};
+use ticketing_http::{ApiError, Json, Organiser};
 use uuid::Uuid;
 
 use crate::domain::NewPerformance;
@@ -76,9 +76,10 @@ struct Created {
 }
 
 /// `POST /api/events`: a performance and its seats, all or nothing.
+/// Organisers only (customers get 403).
 async fn create_performance(
     State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
+    Organiser(_organiser): Organiser,
     Json(new): Json<NewPerformance>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let invalid = |detail: String| ApiError::unprocessable("invalid_performance", detail);

@@ -172,8 +172,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("the local profile has no [stack] section")?;
             let sandbox =
                 url::Url::parse(&format!("http://127.0.0.1:{}", stack.portone_sandbox_port))?;
-            let demo =
-                ticketing_e2e::demo::Demo::new(settings.services.api_gateway.url.clone(), sandbox)?;
+            // The concert's organiser: a token minted with the local signing
+            // key (on AWS the role is on an account, granted by an operator
+            // with `opsctl users grant-organiser`).
+            let organiser = ticketing_http::Authenticator::new(
+                ticketing_tokens::Keyring::new(&secrets.jwt_signing_key, &[]),
+                settings.booking.jwt_issuer.clone(),
+                600,
+            )
+            .issue_with(
+                uuid::Uuid::now_v7(),
+                Some(ticketing_tokens::Role::Organiser),
+            )
+            .0;
+            let demo = ticketing_e2e::demo::Demo::new(
+                settings.services.api_gateway.url.clone(),
+                sandbox,
+                organiser,
+            )?;
             let booked = demo.run(|step| println!("  - {step}")).await?;
             println!(
                 "reservation {} is {} ({} KRW, seats {})",

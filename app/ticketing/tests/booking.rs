@@ -12,7 +12,7 @@ use uuid::Uuid;
 async fn a_paid_reservation_is_confirmed_and_its_seats_show_sold() {
     let stack = Stack::start(|_| {}).await;
     let token = stack.user("happy").await;
-    let (performance, seats) = stack.performance(&token, 2, 5, 55_000).await;
+    let (performance, seats) = stack.performance(2, 5, 55_000).await;
     stack
         .seats_become(performance, &seats[..2], "AVAILABLE")
         .await;
@@ -90,7 +90,7 @@ async fn a_paid_reservation_is_confirmed_and_its_seats_show_sold() {
 async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_seats() {
     let stack = Stack::start(|_| {}).await;
     let token = stack.user("unlucky").await;
-    let (performance, seats) = stack.performance(&token, 1, 4, 1).await;
+    let (performance, seats) = stack.performance(1, 4, 1).await;
     let qr = stack.admitted(&token, performance).await;
 
     // Declined card.
@@ -156,7 +156,7 @@ async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_se
 async fn an_expired_hold_frees_its_seats_and_a_late_payment_is_refunded() {
     let stack = Stack::start(|s| s.booking.hold_ttl_seconds = 1).await;
     let token = stack.user("late").await;
-    let (performance, seats) = stack.performance(&token, 1, 2, 3_000).await;
+    let (performance, seats) = stack.performance(1, 2, 3_000).await;
     let qr = stack.admitted(&token, performance).await;
     let held = stack.hold(&token, &qr, performance, &seats[..1]).await;
     let (reservation, qp) = Stack::held(&held);
@@ -204,8 +204,8 @@ async fn forged_expired_and_foreign_tokens_and_bad_input_are_refused_clearly() {
     let stack = Stack::start(|_| {}).await;
     let alice = stack.user("alice").await;
     let bob = stack.user("bob").await;
-    let (performance, seats) = stack.performance(&alice, 1, 3, 1_000).await;
-    let (other_performance, _) = stack.performance(&alice, 1, 1, 1_000).await;
+    let (performance, seats) = stack.performance(1, 3, 1_000).await;
+    let (other_performance, _) = stack.performance(1, 1, 1_000).await;
     let alice_qr = stack.admitted(&alice, performance).await;
     let alice_other_qr = stack.admitted(&alice, other_performance).await;
 

@@ -286,11 +286,12 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         )
     };
     let (portone_key, portone_secret) = (key(), key());
+    let jwt_key = key();
     let sm = moto().await;
     put_secret(
         &sm,
         &format!("ticketing/{ENVIRONMENT}/app"),
-        serde_json::json!({"JWT_SIGNING_KEY": key(), "QUEUE_TOKEN_SIGNING_KEY": key(),
+        serde_json::json!({"JWT_SIGNING_KEY": jwt_key, "QUEUE_TOKEN_SIGNING_KEY": key(),
             "IDENTITY_HASH_KEY": key(), "RECAPTCHA_SECRET": "unused-in-test-mode"}),
     )
     .await;
@@ -460,8 +461,27 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
 
     // A booking through the containerised gateway.
     let gateway = format!("http://127.0.0.1:{}", ports[&ServiceName::ApiGateway]);
-    let demo = ticketing_e2e::demo::Demo::new(gateway.parse().expect("url"), sandbox.url.clone())
-        .expect("demo");
+    // The concert's organiser, with the containers' signing key.
+    let issuer = ticketing_config::load(ticketing_config::Profile::Dev)
+        .expect("dev settings")
+        .booking
+        .jwt_issuer;
+    let organiser = ticketing_http::Authenticator::new(
+        ticketing_tokens::Keyring::new(&secrecy::SecretString::from(jwt_key.clone()), &[]),
+        issuer,
+        600,
+    )
+    .issue_with(
+        uuid::Uuid::now_v7(),
+        Some(ticketing_tokens::Role::Organiser),
+    )
+    .0;
+    let demo = ticketing_e2e::demo::Demo::new(
+        gateway.parse().expect("url"),
+        sandbox.url.clone(),
+        organiser,
+    )
+    .expect("demo");
     let booked = demo.run(|_| {}).await.expect("the demo booking");
     assert_eq!(booked.status, "CONFIRMED");
 

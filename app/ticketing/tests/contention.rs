@@ -105,8 +105,7 @@ fn check_outcome(outcome: &[(u16, String)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_clients_racing_for_fifty_seats_get_exactly_fifty_holds() {
     let stack = Stack::start(|s| s.booking.rate_limit_per_second = 1_000_000).await;
-    let organiser = stack.user("organiser").await;
-    let (performance, seats) = stack.performance(&organiser, 5, 10, 10_000).await;
+    let (performance, seats) = stack.performance(5, 10, 10_000).await;
     let racers = racers(&stack, performance);
     let outcome = race(&stack, &racers, performance, &seats).await;
     check_outcome(&outcome);
@@ -123,8 +122,7 @@ async fn with_redis_killed_mid_race_no_seat_is_held_twice() {
         s.redis.url = url;
     })
     .await;
-    let organiser = stack.user("organiser").await;
-    let (performance, seats) = stack.performance(&organiser, 5, 10, 10_000).await;
+    let (performance, seats) = stack.performance(5, 10, 10_000).await;
     let racers = racers(&stack, performance);
     let (first, second) = racers.split_at(CLIENTS / 2);
     let killer = async {

@@ -25,10 +25,8 @@ async fn paid_bookings_confirm_after_a_kill_9_mid_drain() {
         s.booking.rate_limit_per_second = 100_000;
     })
     .await;
-
-    let organiser = stack.user("crash-organiser").await;
     let (performance, seats) = stack
-        .performance(&organiser, 1, u32::try_from(BOOKINGS).expect("small"), 1000)
+        .performance(1, u32::try_from(BOOKINGS).expect("small"), 1000)
         .await;
 
     // Holds and prepared payments while everything is up.

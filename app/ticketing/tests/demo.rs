@@ -8,7 +8,9 @@ use ticketing_e2e::Stack;
 async fn the_demo_booking_of_the_readme_ends_confirmed() {
     let stack = Stack::start(|_| {}).await;
     let gateway = url::Url::parse(&stack.gateway).expect("url");
-    let demo = ticketing_e2e::demo::Demo::new(gateway, stack.sandbox.url.clone()).expect("demo");
+    let demo =
+        ticketing_e2e::demo::Demo::new(gateway, stack.sandbox.url.clone(), stack.organiser())
+            .expect("demo");
     let mut steps = Vec::new();
     let booked = demo
         .run(|s| steps.push(s.to_owned()))

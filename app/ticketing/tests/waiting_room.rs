@@ -24,8 +24,7 @@ async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
         s.booking.queue_admit_interval_ms = 10;
     })
     .await;
-    let organiser = stack.user("organiser").await;
-    let (performance, _) = stack.performance(&organiser, 1, 1, 10_000).await;
+    let (performance, _) = stack.performance(1, 1, 10_000).await;
     let auth = ticketing_http::Authenticator::new(
         Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
         stack.settings.booking.jwt_issuer.clone(),

@@ -25,7 +25,7 @@ use ticketing_runtime::{RuntimeError, ServiceContext};
 use uuid::Uuid;
 
 mod domain;
-mod repository;
+pub mod repository;
 
 use crate::repository::Account;
 
@@ -179,14 +179,16 @@ async fn login(
     let row = repository::credentials(&state.db, &email)
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("looking up a user")))?;
-    let Some((id, stored)) = row else {
+    let Some((id, stored, role)) = row else {
         return Err(refused());
     };
     let matches = password_matches(stored, request.password).await?;
     if !matches {
         return Err(refused());
     }
-    let (access_token, expires_in) = state.auth.issue(id);
+    let role = (role.as_deref() == Some(repository::ORGANISER))
+        .then_some(ticketing_tokens::Role::Organiser);
+    let (access_token, expires_in) = state.auth.issue_with(id, role);
     Ok(Json(TokenAnswer {
         access_token,
         token_type: "Bearer",

@@ -55,15 +55,44 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
     }
 }
 
-/// The id and password hash of the account with `email`.
+/// The id, password hash and role of the account with `email`.
 pub(crate) async fn credentials(
     db: &PgPool,
     email: &str,
-) -> Result<Option<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+) -> Result<Option<(Uuid, String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(db)
         .await
+}
+
+/// The role column's value for organisers.
+pub const ORGANISER: &str = "organiser";
+
+/// The account with `email` and whether it is an organiser; None when no
+/// account has that address. (`opsctl users` plans with it.)
+pub async fn organiser_status(
+    db: &PgPool,
+    email: &str,
+) -> Result<Option<(Uuid, bool)>, sqlx::Error> {
+    let row: Option<(Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, role FROM users WHERE email = $1")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(id, role)| (id, role.as_deref() == Some(ORGANISER))))
+}
+
+/// Makes the account with `email` an organiser (`on`) or a customer again;
+/// true when a row changed. Takes effect at its next login.
+pub async fn set_organiser(db: &PgPool, email: &str, on: bool) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE users SET role = $2 WHERE email = $1 AND role IS DISTINCT FROM $2")
+            .bind(email.trim().to_lowercase())
+            .bind(on.then_some(ORGANISER))
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Account `id`.

@@ -15,3 +15,4 @@ pub mod portone;
 pub mod reservations;
 pub mod reserved;
 pub mod status;
+pub mod users;

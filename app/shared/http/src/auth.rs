@@ -112,9 +112,33 @@ where
         let claims = verified(parts, state)?;
         match claims.role {
             Some(Role::Operator) => Ok(Operator(claims.sub)),
-            None => Err(ApiError::forbidden(
+            Some(Role::Organiser) | None => Err(ApiError::forbidden(
                 "operators_only",
                 "only the platform's operators may do this (with a token from opsctl); customers cannot",
+            )),
+        }
+    }
+}
+
+/// An organiser's request (or an operator's): creating performances.
+/// Customers get 403 problem+json, no or a bad token 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Organiser(pub Uuid);
+
+impl<S> FromRequestParts<S> for Organiser
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Organiser, ApiError> {
+        let claims = verified(parts, state)?;
+        match claims.role {
+            Some(Role::Organiser | Role::Operator) => Ok(Organiser(claims.sub)),
+            None => Err(ApiError::forbidden(
+                "organisers_only",
+                "only organisers may create performances; an operator grants the role (opsctl users grant-organiser), then log in again",
             )),
         }
     }

@@ -14,7 +14,7 @@ mod extract;
 mod problem;
 mod server;
 
-pub use auth::{AuthUser, Authenticator, Operator};
+pub use auth::{AuthUser, Authenticator, Operator, Organiser};
 pub use extract::Json;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{

@@ -259,6 +259,9 @@ pub enum Role {
     /// The platform's operators: minted by `opsctl` with the signing key for
     /// a few minutes, never by sign-up or login.
     Operator,
+    /// A user who may create performances: the role is on the account
+    /// (set by `opsctl users grant-organiser`), and login puts it here.
+    Organiser,
 }
 
 /// Claims of an access token (JWT).

@@ -1,4 +1,5 @@
 //! Reserved Instances (RDS, ElastiCache) and the Compute Savings Plan.
 
 pub mod aws;
+pub mod inventory;
 pub mod plan;
