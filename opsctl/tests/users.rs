@@ -70,6 +70,7 @@ async fn only_organisers_create_performances_and_only_an_operator_makes_one() {
         "{}",
         dry.stderr
     );
+    assert_eq!(common::audit_phases(&audit), ["planned"]);
     let relogin = stack
         .client
         .login(email, "correct horse battery")

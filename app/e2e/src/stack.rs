@@ -49,6 +49,7 @@ pub struct Stack {
 /// A customer whose access and reservation tokens were minted with the
 /// stack's keys (no sign-up, no waiting room).
 pub struct Customer {
+    pub user: Uuid,
     pub access: String,
     pub queue: String,
 }
@@ -366,12 +367,19 @@ impl Stack {
     /// A new customer admitted to `performance`, tokens minted.
     pub fn customer(&self, performance: Uuid) -> Customer {
         let user = Uuid::now_v7();
+        Customer {
+            user,
+            access: self.auth.issue(user).0,
+            queue: self.admission(user, performance),
+        }
+    }
+
+    /// A fresh admission (`qr_` token, its own `jti`) of `user` to
+    /// `performance`, minted with the stack's keys.
+    pub fn admission(&self, user: Uuid, performance: Uuid) -> String {
         let claims =
             ReservationClaims::new(user, performance, Utc::now(), chrono::Duration::minutes(30));
-        Customer {
-            access: self.auth.issue(user).0,
-            queue: ticketing_tokens::issue(&self.queue_keys, &claims),
-        }
+        ticketing_tokens::issue(&self.queue_keys, &claims)
     }
 
     /// Holds seats; returns the answer.

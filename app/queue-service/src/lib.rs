@@ -100,7 +100,8 @@ impl WaitingRoom {
     }
 
     fn admitted_key(&self, performance: Uuid, user: Uuid) -> String {
-        self.redis.key(&format!("admitted:{performance}:{user}"))
+        self.redis
+            .key(&ticketing_catalog::queue::admitted_key(performance, user))
     }
 
     fn active_key(&self) -> String {

@@ -13,6 +13,7 @@
 //!   (`RefundRequested`); an expiry sweep cancels holds past their time. Every
 //!   state change and its event commit in one transaction (outbox).
 
+mod admissions;
 mod domain;
 mod expiry;
 mod locks;
@@ -36,6 +37,7 @@ use ticketing_telemetry::RateGauge;
 use ticketing_tokens::Keyring;
 use url::Url;
 
+use crate::admissions::Admissions;
 use crate::expiry::expiry_loop;
 use crate::locks::SeatLocks;
 use crate::saga::PaymentOutcomes;
@@ -50,6 +52,7 @@ pub const QUEUE_TOKEN_HEADER: &str = "x-queue-token";
 pub(crate) struct AppState {
     pub(crate) db: PgPool,
     pub(crate) locks: SeatLocks,
+    pub(crate) admissions: Admissions,
     pub(crate) auth: Authenticator,
     pub(crate) keys: Keyring,
     pub(crate) settings: Arc<BookingSettings>,
@@ -65,6 +68,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     let state = AppState {
         db: db.clone(),
         locks: locks.clone(),
+        admissions: Admissions::new(ctx.redis.clone()),
         auth: ctx.authenticator(),
         keys: ctx.queue_keys(),
         settings: Arc::new(ctx.settings.booking.clone()),

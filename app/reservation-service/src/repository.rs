@@ -96,20 +96,70 @@ pub(crate) async fn one_of_user(
 /// A hold to write: who holds which priced seats until when.
 pub(crate) struct NewHold<'a> {
     pub reservation: Uuid,
+    /// The waiting-room admission it uses up (the `qr_` token's `jti`).
+    pub admission: Uuid,
     pub user: Uuid,
     pub performance: Uuid,
+    /// The most seats one user may hold or own for the performance.
+    pub max_seats_per_user: u32,
     pub seats: &'a [(Uuid, Money)],
     pub amount: Money,
     pub expires_at: DateTime<Utc>,
 }
 
-/// The reservation, its seats and `ReservationCreated`, in one transaction.
-/// A seat someone else holds fails the unique index (`23505`).
-pub(crate) async fn write_hold(db: &PgPool, hold: &NewHold<'_>) -> Result<(), sqlx::Error> {
+/// Why a hold was not written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HoldError {
+    #[error("this admission was used for an order already")]
+    AdmissionUsed,
+    #[error("the customer holds or owns {held} seats of this performance; at most {cap}")]
+    SeatCap { held: i64, cap: u32 },
+    #[error("a seat is held by someone else")]
+    SeatTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The reservation, its seats and `ReservationCreated`, in one transaction,
+/// after two checks in it: the admission has not produced an order before
+/// (a unique index), and the user's PENDING and CONFIRMED seats of the
+/// performance plus these stay within the cap (counted under a lock per
+/// user and performance, so two holds at once cannot both pass). A seat
+/// someone else holds fails the seats' unique index.
+pub(crate) async fn write_hold(db: &PgPool, hold: &NewHold<'_>) -> Result<(), HoldError> {
     let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2::text, 0))")
+        .bind(hold.user)
+        .bind(hold.performance)
+        .execute(&mut *tx)
+        .await?;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id \
+         WHERE r.user_id = $1 AND r.performance_id = $2 AND r.status IN ($3, $4)",
+    )
+    .bind(hold.user)
+    .bind(hold.performance)
+    .bind(ReservationStatus::Pending)
+    .bind(ReservationStatus::Confirmed)
+    .fetch_one(&mut *tx)
+    .await?;
+    let wanted = i64::try_from(hold.seats.len()).unwrap_or(i64::MAX);
+    if held.saturating_add(wanted) > i64::from(hold.max_seats_per_user) {
+        return Err(HoldError::SeatCap {
+            held,
+            cap: hold.max_seats_per_user,
+        });
+    }
+    let classify = |e: sqlx::Error| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("reservations_admission_once") => {
+            HoldError::AdmissionUsed
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => HoldError::SeatTaken,
+        _ => HoldError::Db(e),
+    };
     sqlx::query(
-        "INSERT INTO reservations (id, user_id, performance_id, status, expires_at, amount) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO reservations (id, user_id, performance_id, status, expires_at, amount, admission_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(hold.reservation)
     .bind(hold.user)
@@ -117,8 +167,10 @@ pub(crate) async fn write_hold(db: &PgPool, hold: &NewHold<'_>) -> Result<(), sq
     .bind(ReservationStatus::Pending)
     .bind(hold.expires_at)
     .bind(hold.amount)
+    .bind(hold.admission)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(classify)?;
     let ids: Vec<Uuid> = hold.seats.iter().map(|(id, _)| *id).collect();
     let prices: Vec<i64> = hold.seats.iter().map(|(_, p)| p.as_won()).collect();
     sqlx::query(
@@ -130,7 +182,8 @@ pub(crate) async fn write_hold(db: &PgPool, hold: &NewHold<'_>) -> Result<(), sq
     .bind(&ids)
     .bind(&prices)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(classify)?;
     let event = ReservationCreated {
         reservation_id: hold.reservation,
         user_id: hold.user,
@@ -142,15 +195,11 @@ pub(crate) async fn write_hold(db: &PgPool, hold: &NewHold<'_>) -> Result<(), sq
     ticketing_messaging::append(&mut tx, &event)
         .await
         .map_err(|e| match e {
-            OutboxError::Db(db) => db,
-            other => sqlx::Error::Protocol(other.to_string()),
+            OutboxError::Db(db) => HoldError::Db(db),
+            other => HoldError::Db(sqlx::Error::Protocol(other.to_string())),
         })?;
-    tx.commit().await
-}
-
-/// Whether `e` is a unique-index violation: a seat already held.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A reservation as a payment finds it, locked for the rest of `tx`.

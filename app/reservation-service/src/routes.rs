@@ -14,7 +14,7 @@ use ticketing_tokens::{Keyring, PaymentClaims, ReservationClaims};
 use uuid::Uuid;
 
 use crate::domain::{seats_to_hold, ReservationStatus};
-use crate::repository::{self, NewHold, Reservation};
+use crate::repository::{self, HoldError, NewHold, Reservation};
 use crate::{seat_prices, AppState, QUEUE_TOKEN_HEADER};
 
 /// The service's routes over `state`.
@@ -46,13 +46,14 @@ struct HoldAnswer {
     payment_token: String,
 }
 
-/// Verifies the `qr_` token: the caller's, for this performance, unexpired.
+/// Verifies the `qr_` token: the caller's, for this performance, unexpired;
+/// its admission id (`jti`), which one order may use.
 fn check_queue_token(
     keys: &Keyring,
     headers: &HeaderMap,
     user: Uuid,
     performance: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<Uuid, ApiError> {
     let token = headers
         .get(QUEUE_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -79,7 +80,7 @@ fn check_queue_token(
             ),
         ));
     }
-    Ok(())
+    Ok(claims.jti)
 }
 
 /// `POST /api/reservations`.
@@ -90,7 +91,7 @@ async fn hold(
     Json(request): Json<HoldRequest>,
 ) -> Result<(StatusCode, Json<HoldAnswer>), ApiError> {
     let performance = request.performance_id;
-    check_queue_token(&state.keys, &headers, user, performance)?;
+    let admission = check_queue_token(&state.keys, &headers, user, performance)?;
     let max = state.settings.max_seats_per_hold as usize;
     let seats = seats_to_hold(&request.seat_ids, max).ok_or_else(|| {
         ApiError::unprocessable(
@@ -125,23 +126,42 @@ async fn hold(
     let expires_at = Utc::now() + chrono::Duration::seconds(state.settings.hold_ttl_seconds);
     let hold = NewHold {
         reservation,
+        admission,
         user,
         performance,
+        max_seats_per_user: state.settings.max_seats_per_user,
         seats: &priced,
         amount,
         expires_at,
     };
     if let Err(e) = repository::write_hold(&state.db, &hold).await {
         state.locks.release(performance, &seats, reservation).await;
-        if repository::is_unique_violation(&e) {
-            metrics::counter!("reservations.hold.rejected", "reason" => "taken").increment(1);
-            return Err(seats_taken());
-        }
-        return Err(ApiError::internal(
-            anyhow::Error::new(e).context("writing a hold"),
-        ));
+        return Err(match e {
+            HoldError::SeatTaken => {
+                metrics::counter!("reservations.hold.rejected", "reason" => "taken").increment(1);
+                seats_taken()
+            }
+            HoldError::AdmissionUsed => {
+                metrics::counter!("reservations.hold.rejected", "reason" => "admission_used")
+                    .increment(1);
+                ApiError::conflict(
+                    "admission_used",
+                    "this waiting-room admission was already used for an order; queue again for another",
+                )
+            }
+            HoldError::SeatCap { held, cap } => {
+                metrics::counter!("reservations.hold.rejected", "reason" => "seat_limit")
+                    .increment(1);
+                ApiError::conflict(
+                    "seat_limit",
+                    format!("you already hold or own {held} seat(s) of this performance; one customer may have at most {cap}"),
+                )
+            }
+            HoldError::Db(e) => ApiError::internal(anyhow::Error::new(e).context("writing a hold")),
+        });
     }
     metrics::counter!("reservations.hold.created").increment(1);
+    state.admissions.used(performance, user).await;
     let claims = PaymentClaims {
         sub: user,
         reservation_id: reservation,

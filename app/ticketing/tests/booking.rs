@@ -112,6 +112,8 @@ async fn a_declined_or_tampered_payment_cancels_the_reservation_and_frees_the_se
 
     // Tampered amount: the checkout skipped the prepare check and paid 1 won
     // for a 2-won order. PortOne is told to cancel it; nothing is confirmed.
+    // (A new order needs a new admission: the first one was used.)
+    let qr = stack.admitted(&token, performance).await;
     let held = stack.hold(&token, &qr, performance, &seats[1..3]).await;
     let (reservation, qp) = Stack::held(&held);
     let merchant = stack.prepare(&token, &qp).await;

@@ -340,3 +340,17 @@ pub mod ecs {
         ServiceName::PaymentService,
     ];
 }
+
+/// The waiting room's Redis keys that another service touches.
+pub mod queue {
+    use std::fmt::Display;
+
+    /// Holds the admission (`qr_` token) of `user` for `performance` while
+    /// it is valid; re-entering the queue hands it back. The reservation
+    /// service deletes it when the admission is used for an order, so the
+    /// next order starts with a new place in the queue. (Under the
+    /// service's Redis key prefix.)
+    pub fn admitted_key(performance: impl Display, user: impl Display) -> String {
+        format!("admitted:{performance}:{user}")
+    }
+}

@@ -226,6 +226,9 @@ pub struct BookingSettings {
     /// How long held seats wait for payment before they are released.
     pub hold_ttl_seconds: i64,
     pub max_seats_per_hold: u32,
+    /// The most seats one customer may hold or own for one performance,
+    /// across all their orders (PENDING and CONFIRMED).
+    pub max_seats_per_user: u32,
     /// How often expired holds are looked for.
     pub expiry_sweep_interval_ms: u64,
     pub seat_map_cache_ttl_seconds: u64,
@@ -248,6 +251,7 @@ impl Default for BookingSettings {
             reservation_token_ttl_seconds: 600,
             hold_ttl_seconds: 300,
             max_seats_per_hold: 4,
+            max_seats_per_user: 4,
             expiry_sweep_interval_ms: 1000,
             seat_map_cache_ttl_seconds: 60,
             rate_limit_per_second: 50,
@@ -410,6 +414,10 @@ impl Settings {
             (
                 "booking.max_seats_per_hold",
                 i64::from(booking.max_seats_per_hold),
+            ),
+            (
+                "booking.max_seats_per_user",
+                i64::from(booking.max_seats_per_user),
             ),
             (
                 "booking.rate_limit_per_second",
