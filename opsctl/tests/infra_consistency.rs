@@ -673,3 +673,49 @@ fn cloudwatch_can_publish_to_every_alert_topic() {
         );
     }
 }
+
+/// Without a NAT gateway or endpoints, a broker in a private subnet cannot
+/// install Kafka or reach SSM and CloudWatch: each broker has a public
+/// address in a public subnet, behind a group that admits only the
+/// services and lets out only HTTPS (and the cost model prices the
+/// addresses).
+#[test]
+fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
+    let (kafka, _) = load("kafka");
+    let brokers = resources(&kafka, "AWS::EC2::Instance");
+    assert!(!brokers.is_empty());
+    for (name, broker) in brokers {
+        let nic = &broker["NetworkInterfaces"][0];
+        assert_eq!(
+            nic["AssociatePublicIpAddress"].as_bool(),
+            Some(true),
+            "{name}"
+        );
+        let subnet = serde_yaml::to_string(&nic["SubnetId"]).expect("yaml");
+        assert!(subnet.contains("public-subnets"), "{name}: {subnet}");
+        let groups = serde_yaml::to_string(&nic["GroupSet"]).expect("yaml");
+        assert!(groups.contains("kafka-sg"), "{name}: {groups}");
+    }
+    let (network, _) = load("network");
+    let sg = resources(&network, "AWS::EC2::SecurityGroup")
+        .into_iter()
+        .find(|(n, _)| *n == "KafkaSecurityGroup")
+        .expect("the broker's group")
+        .1;
+    let ingress = sg["SecurityGroupIngress"].as_sequence().expect("ingress");
+    assert!(ingress
+        .iter()
+        .all(|r| r.get("SourceSecurityGroupId").is_some()));
+    assert!(
+        ingress.iter().all(|r| r.get("CidrIp").is_none()),
+        "no address range may reach the broker"
+    );
+    let egress = sg["SecurityGroupEgress"].as_sequence().expect("egress");
+    assert!(egress.iter().all(|r| r["FromPort"].as_i64() == Some(443)));
+    let prices =
+        std::fs::read_to_string(templates().join("../prices/us-east-1.toml")).expect("prices");
+    assert!(
+        prices.contains("\"ipv4:public\""),
+        "the addresses are priced"
+    );
+}

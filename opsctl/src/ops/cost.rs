@@ -208,6 +208,20 @@ pub fn model(
             (!big).then_some(4.03),
         ),
     );
+    // The broker's way out (no NAT gateway): one public IPv4 address each
+    // (infra/README.md, "How the broker reaches the internet"). The design
+    // has no such row.
+    let ipv4 = p.hourly("ipv4:public")?;
+    let brokers = f64::from(fp.brokers);
+    push(
+        "Public IPv4 (Kafka)",
+        format!("{} address(es), one per broker", fp.brokers),
+        (
+            ipv4 * p.hours_per_month * brokers,
+            format!("{brokers} x ${ipv4}/h x {} h", p.hours_per_month),
+        ),
+        None,
+    );
     let tasks = f64::from(fp.tasks_per_service * 6);
     let cpu = f64::from(fp.task_cpu) / 1024.0;
     let mem = f64::from(fp.task_memory_mib) / 1024.0;
