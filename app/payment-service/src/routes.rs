@@ -146,9 +146,29 @@ async fn webhook(
         })
     };
     if order.status != OrderStatus::Ready {
-        // A repeated delivery: the first one decided.
-        if order.imp_uid.as_deref() != Some(payment.imp_uid.as_str()) {
-            tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, "a second payment for a settled order");
+        // The first payment decided the order. A repeated delivery of it
+        // changes nothing; another payment that went through for the same
+        // order (paid after a declined attempt, after a mismatch cancel,
+        // twice) would leave the customer charged with no ticket: it is
+        // refunded at PortOne. Its next delivery finds it cancelled.
+        let another = order.imp_uid.as_deref() != Some(payment.imp_uid.as_str());
+        if another && payment.status == PaymentStatus::Paid {
+            let refund = CancelRequest {
+                imp_uid: Some(payment.imp_uid.clone()),
+                checksum: Some(
+                    Money::refundable(payment.amount, payment.cancel_amount)
+                        .map_err(|e| ApiError::internal(e.into()))?,
+                ),
+                reason: format!(
+                    "order {} was already settled ({}); this second payment is refunded",
+                    payment.merchant_uid, order.status
+                ),
+                ..CancelRequest::default()
+            };
+            state.portone.cancel(&refund).await.map_err(portone_down)?;
+            tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, settled = %order.status, "a second payment for a settled order; refunded");
+            metrics::counter!("payment.refunded").increment(1);
+            return Ok(answer("refunded_second_payment"));
         }
         return Ok(answer("already_processed"));
     }

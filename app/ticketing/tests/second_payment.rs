@@ -1,0 +1,69 @@
+//! Every payment ends in a ticket or a refund: a customer whose card was
+//! declined pays the same order again with a good card. The order was
+//! settled by the declined attempt (the reservation is CANCELLED), so the
+//! second payment must not stay with us: the payment service refunds it at
+//! PortOne. Never PAID at PortOne and CANCELLED here at once.
+
+use portone_sandbox::{DECLINED_CARD, TEST_CARD};
+use ticketing_e2e::Stack;
+use ticketing_portone::PaymentStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats) = stack.performance(1, 2, 1_000).await;
+    let customer = stack.customer(performance);
+    let held = stack
+        .hold_as(&customer, performance, &seats[0].to_string().into())
+        .await;
+    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+    let merchant = stack.prepare_as(&customer, &held).await;
+    let merchant = merchant.as_str().expect("merchant_uid");
+
+    let declined = stack.checkout(merchant, 1_000, DECLINED_CARD, false).await;
+    assert_eq!(declined["payment"]["status"], "failed", "{declined}");
+    stack
+        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+        .await;
+
+    // The same order, paid with a good card: the webhook is answered, and
+    // the payment is refunded, not kept.
+    let paid = stack.checkout(merchant, 1_000, TEST_CARD, false).await;
+    assert_eq!(paid["payment"]["status"], "paid", "{paid}");
+    assert_eq!(paid["webhook"]["status"], 200, "{paid}");
+    let imp_uid = paid["payment"]["imp_uid"].as_str().expect("imp_uid");
+    let at_portone = stack.sandbox.sandbox.payment(imp_uid).expect("payment");
+    assert_eq!(
+        at_portone.status,
+        PaymentStatus::Cancelled,
+        "{at_portone:?}"
+    );
+    assert_eq!(
+        at_portone.cancel_amount, at_portone.amount,
+        "refunded in full"
+    );
+    // The reservation stays CANCELLED, the seat free.
+    let still = stack
+        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+        .await;
+    assert_eq!(still["status"], "CANCELLED");
+    stack
+        .seats_become(performance, &seats[..1], "AVAILABLE")
+        .await;
+
+    // Its webhook delivered again changes nothing (PortOne says cancelled).
+    let again = stack
+        .call(
+            "POST",
+            "/webhooks/portone",
+            None,
+            &[],
+            Some(
+                serde_json::json!({"imp_uid": imp_uid, "merchant_uid": merchant, "status": "paid"}),
+            ),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["outcome"], "already_processed", "{}", again.body);
+    stack.stop().await;
+}
