@@ -5,7 +5,7 @@ use axum::routing::post;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use ticketing_events::{Envelope, Event, PaymentFailed, PaymentSucceeded};
+use ticketing_events::{Envelope, Event, PaymentFailed, PaymentRefunded, PaymentSucceeded};
 use ticketing_http::{ApiError, AuthUser, Json};
 use ticketing_money::Money;
 use ticketing_portone::{merchant_uid, CancelRequest, PaymentStatus, PortOneError, WebhookNotice};
@@ -169,6 +169,44 @@ async fn webhook(
             tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, settled = %order.status, "a second payment for a settled order; refunded");
             metrics::counter!("payment.refunded").increment(1);
             return Ok(answer("refunded_second_payment"));
+        }
+        // A refund made at PortOne (its console, its API) after we
+        // confirmed: the customer has money back, so the ticket goes too.
+        // A partial refund takes the rest back as well: every payment ends
+        // in a ticket or a full refund.
+        let refunded_outside = !another
+            && order.status == OrderStatus::Paid
+            && (payment.status == PaymentStatus::Cancelled || payment.cancel_amount.is_positive());
+        if refunded_outside {
+            let rest = Money::refundable(payment.amount, payment.cancel_amount)
+                .map_err(|e| ApiError::internal(e.into()))?;
+            if payment.status == PaymentStatus::Paid && rest.is_positive() {
+                let cancel = CancelRequest {
+                    imp_uid: Some(payment.imp_uid.clone()),
+                    checksum: Some(rest),
+                    reason: "partly refunded at PortOne: the rest is refunded and the reservation cancelled".into(),
+                    ..CancelRequest::default()
+                };
+                state.portone.cancel(&cancel).await.map_err(portone_down)?;
+            }
+            repository::mark_refunded(&mut tx, &payment.merchant_uid)
+                .await
+                .map_err(db_error("recording a refund"))?;
+            append_in(
+                &mut tx,
+                &PaymentRefunded {
+                    reservation_id: order.reservation_id,
+                    merchant_uid: payment.merchant_uid.clone(),
+                    imp_uid: payment.imp_uid.clone(),
+                    amount: payment.amount,
+                    reason: "refunded at PortOne".into(),
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(db_error("committing a refund"))?;
+            tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, "refunded at PortOne after confirmation; the reservation is cancelled");
+            metrics::counter!("payment.refunded").increment(1);
+            return Ok(answer("refunded_at_portone"));
         }
         return Ok(answer("already_processed"));
     }

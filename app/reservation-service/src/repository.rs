@@ -256,6 +256,25 @@ pub(crate) async fn end_hold(
     reservation: Uuid,
     reason: &str,
 ) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
+    end_from(tx, reservation, reason, ReservationStatus::Pending).await
+}
+
+/// Cancels a confirmed reservation whose payment was refunded: status,
+/// reason, seats released; `None` when it was not confirmed.
+pub(crate) async fn end_confirmed(
+    tx: &mut PgConnection,
+    reservation: Uuid,
+    reason: &str,
+) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
+    end_from(tx, reservation, reason, ReservationStatus::Confirmed).await
+}
+
+async fn end_from(
+    tx: &mut PgConnection,
+    reservation: Uuid,
+    reason: &str,
+    from: ReservationStatus,
+) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
     let ended: Option<(Uuid,)> = sqlx::query_as(
         "UPDATE reservations SET status = $3, cancel_reason = $2, updated_at = now() \
          WHERE id = $1 AND status = $4 RETURNING performance_id",
@@ -263,7 +282,7 @@ pub(crate) async fn end_hold(
     .bind(reservation)
     .bind(reason)
     .bind(ReservationStatus::Cancelled)
-    .bind(ReservationStatus::Pending)
+    .bind(from)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((performance,)) = ended else {

@@ -5,8 +5,8 @@
 
 use sqlx::{PgConnection, PgPool};
 use ticketing_events::{
-    Envelope, Event, PaymentFailed, PaymentSucceeded, RefundRequested, ReservationCancelled,
-    ReservationConfirmed,
+    Envelope, Event, PaymentFailed, PaymentRefunded, PaymentSucceeded, RefundRequested,
+    ReservationCancelled, ReservationConfirmed,
 };
 use ticketing_messaging::consumer::{Handler, HandlerError};
 
@@ -91,11 +91,42 @@ impl PaymentOutcomes {
     }
 }
 
+impl PaymentOutcomes {
+    /// A payment refunded after its reservation was confirmed (a refund at
+    /// PortOne): the reservation is cancelled and its seats are free. A
+    /// refund of a payment whose reservation was never confirmed changes
+    /// nothing here.
+    async fn refunded(
+        &self,
+        tx: &mut PgConnection,
+        refunded: PaymentRefunded,
+    ) -> Result<(), HandlerError> {
+        let reason = format!("payment refunded: {}", refunded.reason);
+        let ended = repository::end_confirmed(tx, refunded.reservation_id, &reason)
+            .await
+            .map_err(transient)?;
+        if let Some((performance, seats)) = ended {
+            let event = ReservationCancelled {
+                reservation_id: refunded.reservation_id,
+                performance_id: performance,
+                seat_ids: seats,
+                reason,
+            };
+            append_in(tx, &event).await?;
+        }
+        Ok(())
+    }
+}
+
 impl Handler for PaymentOutcomes {
     fn supports(&self, event_type: &str) -> Option<u32> {
-        [PaymentSucceeded::EVENT_TYPE, PaymentFailed::EVENT_TYPE]
-            .contains(&event_type)
-            .then_some(1)
+        [
+            PaymentSucceeded::EVENT_TYPE,
+            PaymentFailed::EVENT_TYPE,
+            PaymentRefunded::EVENT_TYPE,
+        ]
+        .contains(&event_type)
+        .then_some(1)
     }
 
     async fn handle(&self, tx: &mut PgConnection, envelope: &Envelope) -> Result<(), HandlerError> {
@@ -103,6 +134,7 @@ impl Handler for PaymentOutcomes {
         match envelope.event_type.as_str() {
             PaymentSucceeded::EVENT_TYPE => self.paid(tx, envelope.decode().map_err(bad)?).await,
             PaymentFailed::EVENT_TYPE => self.failed(tx, envelope.decode().map_err(bad)?).await,
+            PaymentRefunded::EVENT_TYPE => self.refunded(tx, envelope.decode().map_err(bad)?).await,
             _ => Ok(()),
         }
     }

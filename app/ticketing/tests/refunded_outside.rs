@@ -1,0 +1,99 @@
+//! A refund made outside the platform (PortOne's console or API) after the
+//! reservation was confirmed: PortOne's webhook for the cancelled payment
+//! compensates: the order is refunded, `PaymentRefunded` is announced, the
+//! reservation ends CANCELLED and its seats are free. A partial refund
+//! takes the rest back too: every payment ends in a ticket or a full refund.
+
+use ticketing_config::{PortOneMode, PortOneSettings};
+use ticketing_e2e::Stack;
+use ticketing_money::Money;
+use ticketing_portone::{CancelRequest, PaymentStatus, PortOne};
+
+/// PortOne as the merchant's staff would use it (the test's keys).
+fn console(stack: &Stack) -> PortOne {
+    let (key, secret) = stack.env.secrets.portone_keys().expect("keys");
+    PortOne::new(
+        reqwest::Client::new(),
+        &PortOneSettings {
+            base_url: stack.sandbox.url.clone(),
+            imp_code: "imp12345678".into(),
+            mode: PortOneMode::Test,
+        },
+        key,
+        secret,
+    )
+}
+
+/// PortOne tells the platform (the webhook a cancellation sends).
+async fn notify(stack: &Stack, imp_uid: &str) {
+    let sent = stack
+        .http
+        .post(format!("{}sandbox/webhooks/resend", stack.sandbox.url))
+        .json(&serde_json::json!({
+            "imp_uid": imp_uid,
+            "notice_url": stack.client.webhook_url().expect("the gateway's webhook URL"),
+        }))
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert!(sent.status().is_success(), "{}", sent.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_or_partial_refund_at_portone_cancels_the_confirmed_reservation() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats) = stack.minted_performance(2, 2_000).await;
+    let portone = console(&stack);
+
+    for (seat, partial) in [(&seats[0], false), (&seats[1], true)] {
+        let customer = stack.customer(performance);
+        let held = stack.hold_as(&customer, performance, seat).await;
+        let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+        let merchant = stack.prepare_as(&customer, &held).await;
+        let paid = stack.pay(&merchant, 2_000, None).await;
+        let imp_uid = paid["payment"]["imp_uid"]
+            .as_str()
+            .expect("imp_uid")
+            .to_owned();
+        stack
+            .reservation_becomes(&customer.access, &reservation, "CONFIRMED")
+            .await;
+
+        // Staff refund it (all of it, or 500 of 2,000) at PortOne.
+        portone
+            .cancel(&CancelRequest {
+                imp_uid: Some(imp_uid.clone()),
+                amount: partial.then(|| Money::won(500)),
+                reason: "refunded by staff".into(),
+                ..CancelRequest::default()
+            })
+            .await
+            .expect("cancel at PortOne");
+        notify(&stack, &imp_uid).await;
+
+        let cancelled = stack
+            .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+            .await;
+        assert!(
+            cancelled["cancel_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("refunded")),
+            "{cancelled}"
+        );
+        let seat_id: uuid::Uuid = serde_json::from_value(seat.clone()).expect("seat id");
+        stack
+            .seats_become(performance, &[seat_id], "AVAILABLE")
+            .await;
+        let at_portone = stack.sandbox.sandbox.payment(&imp_uid).expect("payment");
+        assert_eq!(
+            at_portone.status,
+            PaymentStatus::Cancelled,
+            "{at_portone:?}"
+        );
+        assert_eq!(
+            at_portone.cancel_amount, at_portone.amount,
+            "refunded in full"
+        );
+    }
+    stack.stop().await;
+}
