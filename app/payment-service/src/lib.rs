@@ -11,6 +11,9 @@
 //!   `PaymentFailed` through the outbox.
 //! * `RefundRequested` (a payment that arrived after its reservation ended)
 //!   is refunded and announced as `PaymentRefunded`.
+//! * Orders still waiting for their webhook after
+//!   `booking.payment_check_after_seconds` are looked up at PortOne and
+//!   settled as the webhook would have (`sweep`).
 //!
 //! Counters `payment.success` (`pg_provider`, `environment`) and
 //! `payment.failure` (`pg_provider`, `error_code`). Mode `test` or
@@ -21,6 +24,7 @@ mod domain;
 mod refunds;
 mod repository;
 mod routes;
+mod sweep;
 
 use std::sync::Arc;
 
@@ -75,6 +79,13 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         environment,
     };
     let refunds = ctx.event_consumer(Refunds { portone })?;
+    let booking = &ctx.settings.booking;
+    let sweep = sweep::sweep_loop(
+        state.clone(),
+        booking.payment_check_after_seconds,
+        std::time::Duration::from_millis(booking.payment_sweep_interval_ms),
+        ctx.shutdown.clone(),
+    );
     Ok(ServiceApp::new(
         ServiceName::PaymentService,
         routes::router(state),
@@ -82,5 +93,6 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     )
     .with_openapi(include_str!("../openapi.json"))
     .with_task("outbox-relay", ctx.outbox_relay()?)
-    .with_task("refunds", refunds))
+    .with_task("refunds", refunds)
+    .with_task("lost-webhook-sweep", sweep))
 }

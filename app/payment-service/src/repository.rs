@@ -110,3 +110,32 @@ pub(crate) async fn mark_refunded(
     .await
     .map(|_| ())
 }
+
+/// Orders still READY `after_seconds` after they were prepared and not
+/// looked up in the last `after_seconds`: the oldest `limit`.
+pub(crate) async fn unsettled(
+    db: &PgPool,
+    after_seconds: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT merchant_uid FROM payments WHERE status = $1 \
+         AND created_at < now() - make_interval(secs => $2) \
+         AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => $2)) \
+         ORDER BY created_at LIMIT $3",
+    )
+    .bind(OrderStatus::Ready)
+    .bind(after_seconds as f64)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Records that the sweep looked order `merchant_uid` up.
+pub(crate) async fn mark_checked(db: &PgPool, merchant_uid: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET checked_at = now() WHERE merchant_uid = $1")
+        .bind(merchant_uid)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

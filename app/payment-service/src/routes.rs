@@ -124,6 +124,26 @@ async fn webhook(
         }
         Err(e) => return Err(portone_down(e)),
     };
+    if notice.merchant_uid != payment.merchant_uid {
+        // Only the imp_uid of a notice is used: PortOne's record says which
+        // order it pays. A notice naming another order is someone else's
+        // mistake or a forgery, never a reason to cancel this payment.
+        tracing::warn!(imp_uid = %payment.imp_uid, notice_merchant_uid = %notice.merchant_uid, merchant_uid = %payment.merchant_uid, "webhook notice names another order than PortOne's record; judged by PortOne's record");
+    }
+    let outcome = judge(&state, payment.clone()).await?;
+    Ok(Json(WebhookAnswer {
+        merchant_uid: payment.merchant_uid,
+        outcome,
+    }))
+}
+
+/// Settles the order a PortOne payment belongs to, from PortOne's record
+/// alone: what the webhook does, and what the sweep of orders whose
+/// webhook never came does. Returns the outcome.
+pub(crate) async fn judge(
+    state: &AppState,
+    payment: ticketing_portone::Payment,
+) -> Result<&'static str, ApiError> {
     let mut tx = state
         .db
         .begin()
@@ -139,12 +159,7 @@ async fn webhook(
             format!("no order {} was prepared here", payment.merchant_uid),
         ));
     };
-    let answer = |outcome| {
-        Json(WebhookAnswer {
-            merchant_uid: payment.merchant_uid.clone(),
-            outcome,
-        })
-    };
+    let answer = |outcome: &'static str| outcome;
     if order.status != OrderStatus::Ready {
         // The first payment decided the order. A repeated delivery of it
         // changes nothing; another payment that went through for the same
@@ -211,12 +226,6 @@ async fn webhook(
         return Ok(answer("already_processed"));
     }
     let pg = payment.pg_provider.clone();
-    if notice.merchant_uid != payment.merchant_uid {
-        // Only the imp_uid of a notice is used: PortOne's record says which
-        // order it pays. A notice naming another order is someone else's
-        // mistake or a forgery, never a reason to cancel this payment.
-        tracing::warn!(imp_uid = %payment.imp_uid, notice_merchant_uid = %notice.merchant_uid, merchant_uid = %payment.merchant_uid, "webhook notice names another order than PortOne's record; judged by PortOne's record");
-    }
     let expected = Expected {
         amount: order.amount,
         currency: &order.currency,

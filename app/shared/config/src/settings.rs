@@ -231,6 +231,12 @@ pub struct BookingSettings {
     pub max_seats_per_user: u32,
     /// How often expired holds are looked for.
     pub expiry_sweep_interval_ms: u64,
+    /// An order still waiting for its webhook this long after it was
+    /// prepared is looked up at PortOne (a lost webhook). Below
+    /// `hold_ttl_seconds`, so a paid order is confirmed before its hold ends.
+    pub payment_check_after_seconds: i64,
+    /// How often orders waiting for a webhook are swept.
+    pub payment_sweep_interval_ms: u64,
     pub seat_map_cache_ttl_seconds: u64,
     /// Requests per second one client may make through the gateway.
     pub rate_limit_per_second: u32,
@@ -253,6 +259,8 @@ impl Default for BookingSettings {
             max_seats_per_hold: 4,
             max_seats_per_user: 4,
             expiry_sweep_interval_ms: 1000,
+            payment_check_after_seconds: 60,
+            payment_sweep_interval_ms: 10_000,
             seat_map_cache_ttl_seconds: 60,
             rate_limit_per_second: 50,
             cors_origins: Vec::new(),
@@ -418,6 +426,14 @@ impl Settings {
             (
                 "booking.max_seats_per_user",
                 i64::from(booking.max_seats_per_user),
+            ),
+            (
+                "booking.payment_check_after_seconds",
+                booking.payment_check_after_seconds,
+            ),
+            (
+                "booking.payment_sweep_interval_ms",
+                booking.payment_sweep_interval_ms as i64,
             ),
             (
                 "booking.rate_limit_per_second",

@@ -1,0 +1,3 @@
+-- When the sweep of orders whose webhook never came last asked PortOne.
+ALTER TABLE payments ADD COLUMN checked_at TIMESTAMPTZ;
+CREATE INDEX payments_ready ON payments (created_at) WHERE status = 'READY';
