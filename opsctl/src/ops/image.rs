@@ -55,7 +55,8 @@ pub struct Source {
 
 /// A `--image` value as skopeo reads it: a reference with a transport
 /// (`containers-storage:`, `oci-archive:`, `docker://`, ...) is taken as
-/// it is; a bare name is an image in the local store buildah builds into.
+/// it is; a bare name is an image in the local store buildah builds into
+/// (an unqualified one under `localhost/`, where buildah puts it).
 pub fn source_reference(image: &str) -> String {
     const TRANSPORTS: [&str; 7] = [
         "containers-storage:",
@@ -67,9 +68,17 @@ pub fn source_reference(image: &str) -> String {
         "docker-daemon:",
     ];
     if TRANSPORTS.iter().any(|t| image.starts_with(t)) {
-        image.to_owned()
-    } else {
+        return image.to_owned();
+    }
+    // An unqualified name is what buildah stored as `localhost/<name>`
+    // (skopeo would read it as `docker.io/library/<name>`).
+    let first = image.split('/').next().unwrap_or_default();
+    let qualified =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if qualified {
         format!("containers-storage:{image}")
+    } else {
+        format!("containers-storage:localhost/{image}")
     }
 }
 
@@ -86,7 +95,7 @@ pub async fn repository_uri(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<Str
             if e.to_string().contains("RepositoryNotFoundException") {
                 CliError::usage(
                     format!("there is no ECR repository {name}"),
-                    "deploy the compute layer first (opsctl infra deploy compute --execute); nothing was changed",
+                    "the network layer creates it: opsctl infra deploy network --execute; nothing was changed",
                 )
             } else {
                 failed("ECR DescribeRepositories failed", e)
@@ -275,7 +284,16 @@ mod tests {
     fn a_bare_name_is_read_from_the_local_store() {
         assert_eq!(
             source_reference("ticketing:latest"),
-            "containers-storage:ticketing:latest"
+            "containers-storage:localhost/ticketing:latest",
+            "buildah stores unqualified names under localhost/"
+        );
+        assert_eq!(
+            source_reference("localhost/ticketing:v1"),
+            "containers-storage:localhost/ticketing:v1"
+        );
+        assert_eq!(
+            source_reference("registry.example:5000/team/ticketing:v1"),
+            "containers-storage:registry.example:5000/team/ticketing:v1"
         );
         assert_eq!(
             source_reference("oci-archive:/tmp/x.tar"),
