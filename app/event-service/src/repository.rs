@@ -140,13 +140,21 @@ pub(crate) async fn set_seats(
     seats: &[Uuid],
     reservation: Uuid,
     status: SeatStatus,
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
+    // Held or sold: by this reservation unless a newer one has held the
+    // seat since (its events came first). Released: only by the
+    // reservation that holds it now (an older one's late release is
+    // ignored). Within one reservation, SOLD is never taken back to HELD.
     let query = if status == SeatStatus::Available {
         "UPDATE seats SET status = $3, reservation_id = NULL, updated_at = now() \
          WHERE id = ANY($1) AND reservation_id = $2"
     } else {
-        "UPDATE seats SET status = $3, reservation_id = $2, updated_at = now() \
-         WHERE id = ANY($1) AND (reservation_id IS NULL OR reservation_id = $2)"
+        "UPDATE seats SET status = $3, reservation_id = $2, last_reservation_id = $2, \
+         updated_at = now() \
+         WHERE id = ANY($1) \
+           AND (last_reservation_id IS NULL OR last_reservation_id < $2 \
+                OR (last_reservation_id = $2 AND reservation_id = $2 \
+                    AND NOT (status = 'SOLD' AND $3 = 'HELD')))"
     };
     sqlx::query(query)
         .bind(seats)
@@ -154,5 +162,5 @@ pub(crate) async fn set_seats(
         .bind(status)
         .execute(tx)
         .await
-        .map(|_| ())
+        .map(|done| done.rows_affected())
 }
