@@ -12,7 +12,6 @@
 
 mod common;
 
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, DeploymentControllerType};
 use serde_json::Value;
 
 const REGION: &str = "ap-southeast-1";
@@ -158,32 +157,6 @@ async fn image_of(ecs: &aws_sdk_ecs::Client, td: &str) -> String {
         .to_owned()
 }
 
-/// (Re)creates `service` on `td` with `desired` tasks (see the module
-/// comment: 0 is stable at once, more never starts).
-async fn service_on(ecs: &aws_sdk_ecs::Client, service: &str, td: &str, desired: i32) {
-    let _ = ecs
-        .delete_service()
-        .cluster("ticketing-prod")
-        .service(service)
-        .force(true)
-        .send()
-        .await;
-    ecs.create_service()
-        .cluster("ticketing-prod")
-        .service_name(service)
-        .task_definition(td)
-        .desired_count(desired)
-        .deployment_controller(
-            DeploymentController::builder()
-                .r#type(DeploymentControllerType::Ecs)
-                .build()
-                .expect("controller"),
-        )
-        .send()
-        .await
-        .expect("service");
-}
-
 /// The cluster as the templates leave it: the repository (network layer),
 /// the cluster and each service on its first revision (compute layer).
 async fn setup(sdk: &aws_config::SdkConfig) {
@@ -200,26 +173,16 @@ async fn setup(sdk: &aws_config::SdkConfig) {
         .await
         .expect("cluster");
     for service in SERVICES {
-        let td = ecs
-            .register_task_definition()
-            .family(format!("{service}-prod"))
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name(service)
-                    .image("placeholder.example/ticketing:from-cloudformation")
-                    .memory(512)
-                    .command("serve")
-                    .command(service)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("td")
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("arn")
-            .to_owned();
-        service_on(&ecs, service, &td, 0).await;
+        let td = common::register_revision(
+            &ecs,
+            service,
+            "placeholder.example/ticketing:from-cloudformation",
+            &["serve", service],
+            &[],
+            None,
+        )
+        .await;
+        common::service_on(&ecs, service, &td, 0).await;
     }
 }
 
@@ -396,7 +359,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
 
     // v2 whose payment tasks never become healthy: reservation completes,
     // payment times out, is tagged FAILED, the command exits 1; v1 stays ACTIVE.
-    service_on(&ecs, "payment-service", &good, 1).await;
+    common::service_on(&ecs, "payment-service", &good, 1).await;
     let two = deploy(v2.clone(), t2.clone(), "6").await;
     assert_eq!(two.code, 1, "{}{}", two.stdout, two.stderr);
     assert_eq!(
@@ -439,7 +402,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
     // Rollback without --to-revision chooses v1 (the newest COMPLETED
     // older than the running one) and says so. The service is "fixed"
     // (moto: no tasks wanted) so it can become stable.
-    service_on(&ecs, "payment-service", &bad, 0).await;
+    common::service_on(&ecs, "payment-service", &bad, 0).await;
     let back = opsctl(
         &[
             "--env",
@@ -469,7 +432,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
     // v3 whose reservation tasks never start: it fails and the payment
     // service is not touched.
     let reservation_now = common::running(&ecs, "reservation-service").await;
-    service_on(&ecs, "reservation-service", &reservation_now, 1).await;
+    common::service_on(&ecs, "reservation-service", &reservation_now, 1).await;
     let three = deploy(v3.clone(), t3.clone(), "6").await;
     assert_eq!(three.code, 1, "{}{}", three.stdout, three.stderr);
     assert_eq!(

@@ -15,7 +15,6 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-use aws_sdk_ecs::types::{ContainerDefinition, Tag};
 use portone_sandbox::DECLINED_CARD;
 use serde_json::Value;
 use ticketing_e2e::Stack;
@@ -97,43 +96,17 @@ async fn payment_service(sdk: &aws_config::SdkConfig) {
         .expect("cluster");
     let mut arn = String::new();
     for rollout in [Some("COMPLETED"), None] {
-        let mut req = ecs
-            .register_task_definition()
-            .family("payment-service-prod")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("payment-service")
-                    .image("registry.example/ticketing@sha256:00")
-                    .memory(512)
-                    .build(),
-            );
-        if let Some(r) = rollout {
-            req = req.tags(Tag::builder().key("ticketing:rollout").value(r).build());
-        }
-        arn = req
-            .send()
-            .await
-            .expect("td")
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("arn")
-            .to_owned();
-    }
-    let _ = ecs
-        .delete_service()
-        .cluster("ticketing-prod")
-        .service("payment-service")
-        .force(true)
-        .send()
+        arn = common::register_revision(
+            &ecs,
+            "payment-service",
+            "registry.example/ticketing@sha256:00",
+            &[],
+            &[],
+            rollout,
+        )
         .await;
-    ecs.create_service()
-        .cluster("ticketing-prod")
-        .service_name("payment-service")
-        .task_definition(arn)
-        .desired_count(0)
-        .send()
-        .await
-        .expect("service");
+    }
+    common::service_on(&ecs, "payment-service", &arn, 0).await;
 }
 
 fn rollback_rate(run: &common::Run) -> Value {

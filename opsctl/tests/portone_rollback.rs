@@ -10,8 +10,6 @@ mod common;
 
 use ticketing_e2e::Stack;
 
-use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Tag};
-
 const REGION: &str = "sa-east-1";
 const LIVE: &str = r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#;
 const TEST: &str = r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x"}"#;
@@ -45,31 +43,15 @@ async fn secret(sm: &aws_sdk_secretsmanager::Client, name: &str) -> String {
 }
 
 async fn register(ecs: &aws_sdk_ecs::Client, rollout: Option<&str>) -> String {
-    let container = ContainerDefinition::builder()
-        .name("payment-service")
-        .image("123456789012.dkr.ecr.sa-east-1.amazonaws.com/ticketing:1")
-        .memory(512)
-        .environment(
-            KeyValuePair::builder()
-                .name("TICKETING_PROFILE")
-                .value("prod")
-                .build(),
-        )
-        .build();
-    let mut req = ecs
-        .register_task_definition()
-        .family("payment-service-prod")
-        .container_definitions(container);
-    if let Some(r) = rollout {
-        req = req.tags(Tag::builder().key("ticketing:rollout").value(r).build());
-    }
-    req.send()
-        .await
-        .expect("task definition")
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("arn")
-        .to_owned()
+    common::register_revision(
+        ecs,
+        "payment-service",
+        "123456789012.dkr.ecr.sa-east-1.amazonaws.com/ticketing:1",
+        &[],
+        &[("TICKETING_PROFILE", "prod")],
+        rollout,
+    )
+    .await
 }
 
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {

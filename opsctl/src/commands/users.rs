@@ -13,7 +13,7 @@ use user_service::repository::{organiser_status, set_organiser};
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::outbox::pool;
+use crate::ops::db::pool;
 
 #[derive(Subcommand, Debug)]
 pub enum UsersCommand {

@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod cost;
 pub mod cost_report;
 pub mod dashboards;
+pub mod db;
 pub mod deploy;
 pub mod dr;
 pub mod ecs;

@@ -3,10 +3,10 @@
 //! count the events it lost.
 
 use ticketing_catalog::ServiceName;
-use ticketing_config::Secrets;
 
 use crate::context::Context;
 use crate::error::CliError;
+pub use crate::ops::db::pool;
 
 /// The publishing services chosen by `--service`.
 pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
@@ -30,17 +30,6 @@ pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError>
     }
 }
 
-pub fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
-    let schema = service.schema().ok_or_else(|| {
-        CliError::usage(format!("{service} has no schema"), "pick another service")
-    })?;
-    ticketing_db::lazy_pool(
-        &ctx.settings.database,
-        Secrets::database_password_from_env().as_ref(),
-        Some(schema),
-    )
-    .map_err(|e| CliError::Failed(e.into()))
-}
 pub type Marks = Vec<(ticketing_catalog::ServiceName, sqlx::PgPool, i64)>;
 
 pub async fn marks(ctx: &Context) -> Result<Marks, CliError> {

@@ -39,15 +39,7 @@ pub struct Summary {
 }
 
 pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec<Line>, CliError> {
-    let schema = ServiceName::ReservationService
-        .schema()
-        .unwrap_or("reservation_service");
-    let pool = ticketing_db::lazy_pool(
-        &ctx.settings.database,
-        Secrets::database_password_from_env().as_ref(),
-        Some(schema),
-    )
-    .map_err(|e| CliError::Failed(e.into()))?;
+    let pool = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
     let pending = reservation_service::repository::pending_older_than(&pool, older_than, limit)
         .await
         .map_err(|e| {

@@ -102,3 +102,69 @@ pub async fn rollout_tag(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String>
         .find(|t| t.key() == Some("ticketing:rollout"))
         .and_then(|t| t.value().map(str::to_owned))
 }
+
+/// Registers a revision of `<service>-prod` whose one container is named
+/// after the service (as the templates name it), with `image`, `command`,
+/// `environment` and, when given, a `ticketing:rollout` tag; its ARN.
+pub async fn register_revision(
+    ecs: &aws_sdk_ecs::Client,
+    service: &str,
+    image: &str,
+    command: &[&str],
+    environment: &[(&str, &str)],
+    rollout: Option<&str>,
+) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Tag};
+    let mut container = ContainerDefinition::builder()
+        .name(service)
+        .image(image)
+        .memory(512)
+        .set_command(
+            (!command.is_empty()).then(|| command.iter().map(|c| (*c).to_owned()).collect()),
+        );
+    for (k, v) in environment {
+        container = container.environment(KeyValuePair::builder().name(*k).value(*v).build());
+    }
+    let mut req = ecs
+        .register_task_definition()
+        .family(format!("{service}-prod"))
+        .container_definitions(container.build());
+    if let Some(r) = rollout {
+        req = req.tags(Tag::builder().key("ticketing:rollout").value(r).build());
+    }
+    req.send()
+        .await
+        .expect("task definition")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned()
+}
+
+/// (Re)creates `service` on cluster `ticketing-prod` running `td` with
+/// `desired` tasks. moto runs no tasks: 0 is stable at once, more never
+/// starts.
+pub async fn service_on(ecs: &aws_sdk_ecs::Client, service: &str, td: &str, desired: i32) {
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
+    let _ = ecs
+        .delete_service()
+        .cluster("ticketing-prod")
+        .service(service)
+        .force(true)
+        .send()
+        .await;
+    ecs.create_service()
+        .cluster("ticketing-prod")
+        .service_name(service)
+        .task_definition(td)
+        .desired_count(desired)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::Ecs)
+                .build()
+                .expect("controller"),
+        )
+        .send()
+        .await
+        .expect("service");
+}

@@ -96,6 +96,25 @@ where
     Authenticator::from_ref(state).verify_header(header)
 }
 
+/// The user of a request whose verified token has one of `allowed`; 401
+/// without a valid token, 403 `code` with `detail` for any other role.
+fn with_role<S>(
+    parts: &Parts,
+    state: &S,
+    allowed: &[Role],
+    code: &'static str,
+    detail: &'static str,
+) -> Result<Uuid, ApiError>
+where
+    Authenticator: FromRef<S>,
+{
+    let claims = verified(parts, state)?;
+    match claims.role {
+        Some(role) if allowed.contains(&role) => Ok(claims.sub),
+        _ => Err(ApiError::forbidden(code, detail)),
+    }
+}
+
 /// An operator's request: a valid access token with the operator role.
 /// Anyone else gets 401 (no or a bad token) or 403 (a customer's token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +128,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Operator, ApiError> {
-        let claims = verified(parts, state)?;
-        match claims.role {
-            Some(Role::Operator) => Ok(Operator(claims.sub)),
-            Some(Role::Organiser) | None => Err(ApiError::forbidden(
-                "operators_only",
-                "only the platform's operators may do this (with a token from opsctl); customers cannot",
-            )),
-        }
+        with_role(
+            parts,
+            state,
+            &[Role::Operator],
+            "operators_only",
+            "only the platform's operators may do this (with a token from opsctl); customers cannot",
+        )
+        .map(Operator)
     }
 }
 
@@ -133,14 +152,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Organiser, ApiError> {
-        let claims = verified(parts, state)?;
-        match claims.role {
-            Some(Role::Organiser | Role::Operator) => Ok(Organiser(claims.sub)),
-            None => Err(ApiError::forbidden(
-                "organisers_only",
-                "only organisers may create performances; an operator grants the role (opsctl users grant-organiser), then log in again",
-            )),
-        }
+        with_role(
+            parts,
+            state,
+            &[Role::Organiser, Role::Operator],
+            "organisers_only",
+            "only organisers may create performances; an operator grants the role (opsctl users grant-organiser), then log in again",
+        )
+        .map(Organiser)
     }
 }
 

@@ -105,7 +105,8 @@ pub fn init_metrics(
         ),
         None => None,
     };
-    Ok(PROMETHEUS.get_or_init(|| {
+    let wants_emf = sink.is_some();
+    let handle = PROMETHEUS.get_or_init(|| {
         let prometheus = PrometheusBuilder::new().build_recorder();
         let handle = prometheus.handle();
         let installed = match sink {
@@ -135,7 +136,11 @@ pub fn init_metrics(
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
         handle
-    }))
+    });
+    if wants_emf && EMF.get().is_none() {
+        tracing::warn!("telemetry.emf_endpoint is set but the recorders were installed before without it; no EMF from this process");
+    }
+    Ok(handle)
 }
 
 /// Writes the EMF documents recorded since the last flush now (a stopping
