@@ -196,7 +196,15 @@ impl WaitingRoom {
             // only in the step that stores their token.
             let waiting: Vec<String> = conn.zrange(self.queue_key(performance), 0, n - 1).await?;
             if waiting.is_empty() {
-                let _: () = conn.srem(self.active_key(), &raw).await?;
+                // Retire the queue only if it is still empty: a user who
+                // entered since the read above must stay findable, or they
+                // would wait forever (seen as a 10 s stall under load).
+                let _: i64 = retire_script()
+                    .key(self.queue_key(performance))
+                    .key(self.active_key())
+                    .arg(&raw)
+                    .invoke_async(&mut conn)
+                    .await?;
                 continue;
             }
             let now = Utc::now();
@@ -249,6 +257,16 @@ fn admit_script() -> redis::Script {
     redis::Script::new(
         "if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then \
            redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) return 1 \
+         end return 0",
+    )
+}
+
+/// Drops performance ARGV[1] from the active queues (KEYS[2]) only if its
+/// queue (KEYS[1]) is empty, in one step with the check.
+fn retire_script() -> redis::Script {
+    redis::Script::new(
+        "if redis.call('ZCARD', KEYS[1]) == 0 then \
+           return redis.call('SREM', KEYS[2], ARGV[1]) \
          end return 0",
     )
 }
