@@ -9,7 +9,10 @@
 TICKETING_HOME="${TICKETING_HOME:-$HOME/.cache/ticketing}"
 containers_dir="$TICKETING_HOME/containers"
 mkdir -p "$containers_dir/storage" "$containers_dir/run"
-cat >"$containers_dir/containers.conf" <<CONF
+# Written to a temporary file and renamed: a buildah or skopeo of a parallel
+# test reading the file meanwhile sees the whole old or new content, never a
+# truncated one ("The storage 'driver' option must be set").
+cat >"$containers_dir/containers.conf.$$" <<CONF
 [containers]
 default_ulimits = []
 netns = "host"
@@ -19,12 +22,14 @@ cgroup_manager = "cgroupfs"
 runtime = "runc"
 events_logger = "file"
 CONF
-cat >"$containers_dir/storage.conf" <<CONF
+mv -f "$containers_dir/containers.conf.$$" "$containers_dir/containers.conf"
+cat >"$containers_dir/storage.conf.$$" <<CONF
 [storage]
 driver = "vfs"
 graphroot = "$containers_dir/storage"
 runroot = "$containers_dir/run"
 CONF
+mv -f "$containers_dir/storage.conf.$$" "$containers_dir/storage.conf"
 export CONTAINERS_CONF="$containers_dir/containers.conf"
 export CONTAINERS_STORAGE_CONF="$containers_dir/storage.conf"
 
