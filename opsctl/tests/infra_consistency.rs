@@ -4,6 +4,8 @@
 //! names, Kafka topics and the broker tag. Changing a fact in one place only
 //! fails here.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -346,44 +348,68 @@ fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cl
     }
 }
 
-/// The broker's node id, derived in its user data from the instance id, is
-/// a valid KRaft node id for every instance id, including ones whose last
-/// digits look like an octal literal (`...089`), which bash arithmetic
-/// refuses without `10#`. The template's own lines run in bash with
-/// `ec2-metadata` stubbed.
+/// At 10x the three brokers form one KRaft cluster: one quorum naming all
+/// three (by their network interfaces' addresses, known before any instance
+/// starts), each broker finding its own node id there, one cluster id for
+/// all (Kafka's form: 16 bytes, URL-safe base64 without padding); a broker
+/// whose address is not in the quorum stops with a message instead of
+/// starting a cluster of its own.
 #[test]
-fn the_broker_node_id_is_derived_for_any_instance_id() {
-    let (_, text) = load("kafka");
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("ID_DIGITS=") || l.starts_with("NODE_ID="))
-        .collect();
-    assert_eq!(lines.len(), 2, "the derivation is two lines: {lines:?}");
-    for (instance, expected) in [
-        ("i-0abc1234def567089", 90),
-        ("i-0123456789abcdef0", 891),
-        ("i-0fedcba987654321a", 322),
-        ("i-0aaaaaaaaaaaaa999", 1000),
-        ("i-08", 9),
-    ] {
-        let script = format!(
-            "set -euo pipefail\nec2-metadata() {{ echo \"instance-id: {instance}\"; }}\n{}\necho \"$NODE_ID\"",
-            lines.join("\n")
+fn the_ten_x_brokers_form_one_quorum_and_each_finds_its_node_id() {
+    let (kafka, text) = load("kafka");
+    assert!(text.contains("controller.quorum.voters=$VOTERS\n"));
+    assert!(text.contains("format -t \"$CLUSTER_ID\""));
+    assert!(text.contains("node.id=$NODE_ID\n"));
+    // The template's quorum: every broker's interface, node ids 1..=n.
+    let voters = serde_yaml::to_string(
+        &kafka["Resources"]["BrokerLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+            ["UserData"],
+    )
+    .expect("yaml");
+    let brokers = resources(&kafka, "AWS::EC2::Instance");
+    assert_eq!(brokers.len(), footprint::SCALE_10X.brokers as usize);
+    for (n, (name, broker)) in brokers.iter().enumerate() {
+        let letter = name.trim_start_matches("Broker");
+        assert_eq!(
+            plain(&broker["NetworkInterfaces"][0]["NetworkInterfaceId"]),
+            Some(format!("BrokerNic{letter}")),
+            "{name} runs on its own interface"
         );
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .expect("bash runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{instance}: {stderr}");
-        let id: u32 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{instance}: not a number ({e})"));
-        assert_eq!(id, expected, "{instance}");
+        assert!(
+            voters.contains(&format!(
+                "{}@${{BrokerNic{letter}.PrimaryPrivateIpAddress}}:9093",
+                n + 1
+            )),
+            "{name} is voter {}: {voters}",
+            n + 1
+        );
     }
+
+    let quorum = "1@10.0.1.10:9093,2@10.0.2.20:9093,3@10.0.1.30:9093";
+    let stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/ticketing-prod-kafka/1b2c";
+    let rendered =
+        |voters: &str| text.replace("${Voters}", voters).replace("${AWS::StackId}", stack);
+    let mut clusters = BTreeSet::new();
+    for (ip, expected) in [("10.0.1.10", 1), ("10.0.2.20", 2), ("10.0.1.30", 3)] {
+        let (id, cluster) = common::broker_identity(&rendered(quorum), ip).unwrap_or_else(|e| panic!("{ip}: {e}"));
+        assert_eq!(id, expected, "{ip}");
+        clusters.insert(cluster);
+    }
+    assert_eq!(clusters.len(), 1, "one cluster id: {clusters:?}");
+    let cluster = clusters.pop_first().expect("one");
+    assert_eq!(cluster.len(), 22, "{cluster}");
+    assert!(
+        cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{cluster}"
+    );
+    // 10.0.1.1 is a prefix of 10.0.1.10: whole addresses are compared.
+    let stray = common::broker_identity(&rendered(quorum), "10.0.1.1").expect_err("not a voter");
+    assert!(stray.contains("not in the quorum"), "{stray}");
+    // The MVP's one broker is node 1 of a quorum of one.
+    let (id, _) = common::broker_identity(&rendered("1@10.0.1.10:9093"), "10.0.1.10").expect("mvp");
+    assert_eq!(id, 1);
 }
 
 /// The task definitions run the image the way the code serves: the command
@@ -684,17 +710,25 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
     let (kafka, _) = load("kafka");
     let brokers = resources(&kafka, "AWS::EC2::Instance");
     assert!(!brokers.is_empty());
-    for (name, broker) in brokers {
-        let nic = &broker["NetworkInterfaces"][0];
-        assert_eq!(
-            nic["AssociatePublicIpAddress"].as_bool(),
-            Some(true),
-            "{name}"
-        );
+    for (name, _) in brokers {
+        let letter = name.trim_start_matches("Broker");
+        let nic = resources(&kafka, "AWS::EC2::NetworkInterface")
+            .into_iter()
+            .find(|(n, _)| *n == format!("BrokerNic{letter}"))
+            .unwrap_or_else(|| panic!("{name}'s interface"))
+            .1;
         let subnet = serde_yaml::to_string(&nic["SubnetId"]).expect("yaml");
         assert!(subnet.contains("public-subnets"), "{name}: {subnet}");
         let groups = serde_yaml::to_string(&nic["GroupSet"]).expect("yaml");
         assert!(groups.contains("kafka-sg"), "{name}: {groups}");
+        // Its public address: an Elastic IP on that interface.
+        let association = resources(&kafka, "AWS::EC2::EIPAssociation")
+            .into_iter()
+            .find(|(_, a)| plain(&a["NetworkInterfaceId"]) == Some(format!("BrokerNic{letter}")))
+            .unwrap_or_else(|| panic!("{name} has an Elastic IP"))
+            .1;
+        let allocation = serde_yaml::to_string(&association["AllocationId"]).expect("yaml");
+        assert!(allocation.contains(&format!("BrokerAddress{letter}")), "{allocation}");
     }
     let (network, _) = load("network");
     let sg = resources(&network, "AWS::EC2::SecurityGroup")
@@ -712,6 +746,18 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
     );
     let egress = sg["SecurityGroupEgress"].as_sequence().expect("egress");
     assert!(egress.iter().all(|r| r["FromPort"].as_i64() == Some(443)));
+    // Brokers reach each other's listener and controller ports.
+    let between = resources(&network, "AWS::EC2::SecurityGroupEgress")
+        .into_iter()
+        .find(|(_, r)| plain(&r["GroupId"]).as_deref() == Some("KafkaSecurityGroup"))
+        .expect("an egress rule between brokers")
+        .1;
+    assert_eq!(
+        plain(&between["DestinationSecurityGroupId"]).as_deref(),
+        Some("KafkaSecurityGroup")
+    );
+    assert_eq!(between["FromPort"].as_i64(), Some(9092));
+    assert_eq!(between["ToPort"].as_i64(), Some(9093));
     let prices =
         std::fs::read_to_string(templates().join("../prices/us-east-1.toml")).expect("prices");
     assert!(

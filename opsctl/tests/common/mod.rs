@@ -168,3 +168,34 @@ pub async fn service_on(ecs: &aws_sdk_ecs::Client, service: &str, td: &str, desi
         .await
         .expect("service");
 }
+
+/// The broker's "node identity" lines from its user data (kafka.yaml's, as
+/// CloudFormation renders it: `${Voters}` and `${AWS::StackId}` filled in),
+/// run in bash as the broker would, with `ec2-metadata` stubbed to answer
+/// `ip`: (node id, cluster id), or the script's error.
+pub fn broker_identity(user_data: &str, ip: &str) -> Result<(u32, String), String> {
+    let begin = user_data
+        .find("# BEGIN node identity")
+        .ok_or("no identity block")?;
+    let end = user_data
+        .find("# END node identity")
+        .ok_or("no end of the identity block")?;
+    let script = format!(
+        "set -euo pipefail\nec2-metadata() {{ echo \"local-ipv4: {ip}\"; }}\n{}\necho \"$NODE_ID $CLUSTER_ID\"",
+        &user_data[begin..end]
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (id, cluster) = stdout.trim().split_once(' ').ok_or("two words")?;
+    Ok((
+        id.parse().map_err(|e| format!("{id}: {e}"))?,
+        cluster.to_owned(),
+    ))
+}
