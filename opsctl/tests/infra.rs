@@ -3,7 +3,7 @@
 //! What moto can and cannot do, and so what this test covers: moto creates
 //! change sets for every layer (plan is tested on all five), and executes
 //! them, but a stack made through a change set registers no exports, it
-//! skips `AWS::CloudWatch::Alarm`/`AWS::ElastiCache::CacheCluster`, and it
+//! skips `AWS::CloudWatch::Alarm` and ElastiCache's types, and it
 //! cannot resolve RDS attributes such as `Endpoint.Address`. So the layers
 //! that import nothing -- network and observability -- are deployed here and
 //! their resources checked; data, kafka and compute are planned here and

@@ -296,12 +296,21 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
             Some(fp.redis_node_type)
         );
         assert_eq!(plain(&d["StorageGb"]), Some(fp.rds_storage_gb.to_string()));
+        assert_eq!(plain(&d["CacheNodes"]), Some(fp.redis_nodes.to_string()));
     }
     assert_eq!(footprint::SCALE_10X.brokers, 3);
     assert!(
         text.contains("BrokerC:"),
         "three brokers in the 10x profile"
     );
+    // The cache's nodes are one replication group (a replica of a separate
+    // cluster would share no data with it).
+    assert!(resources(&data, "AWS::ElastiCache::CacheCluster").is_empty());
+    let groups = resources(&data, "AWS::ElastiCache::ReplicationGroup");
+    assert_eq!(groups.len(), 1);
+    assert!(serde_yaml::to_string(&groups[0].1["NumCacheClusters"])
+        .expect("yaml")
+        .contains("CacheNodes"));
     let db = resources(&data, "AWS::RDS::DBInstance");
     let ids: Vec<String> = db
         .iter()
