@@ -6,6 +6,10 @@
 mod common;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use ticketing_catalog::alarms::{for_env, KAFKA_METRICS_MISSING_NAME, PAYMENT_FAILURE_RATE_NAME};
+
+/// The environment opsctl runs in here (no `--env`): the local one.
+const ENV: &str = "local";
 
 const REGION: &str = "eu-north-1";
 const BILLING: &str = "us-east-1";
@@ -14,14 +18,14 @@ async fn clean(region: &str) -> (aws_sdk_cloudwatch::Client, aws_sdk_sns::Client
     let sdk = common::moto_sdk(region).await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let names = [
-        "ticketing-billing-alert-50",
-        "ticketing-billing-critical-100",
-        "payment-failure-rate-high",
-        "ticketing-kafka-metrics-missing",
+    let names = vec![
+        "ticketing-billing-alert-50".to_owned(),
+        "ticketing-billing-critical-100".to_owned(),
+        for_env(PAYMENT_FAILURE_RATE_NAME, ENV),
+        for_env(KAFKA_METRICS_MISSING_NAME, ENV),
     ];
     cw.delete_alarms()
-        .set_alarm_names(Some(names.iter().map(|s| (*s).to_owned()).collect()))
+        .set_alarm_names(Some(names))
         .send()
         .await
         .expect("delete alarms");
@@ -79,7 +83,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         "create".into()
     )));
     assert!(actions.contains(&(
-        "payment-failure-rate-high".into(),
+        for_env(PAYMENT_FAILURE_RATE_NAME, ENV),
         REGION.into(),
         "create".into()
     )));
@@ -136,7 +140,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     // The payment alarm is metric math over failures and successes.
     let payment = cw
         .describe_alarms()
-        .alarm_names("payment-failure-rate-high")
+        .alarm_names(for_env(PAYMENT_FAILURE_RATE_NAME, ENV))
         .send()
         .await
         .expect("describe");
@@ -159,7 +163,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     );
     let kafka = cw
         .describe_alarms()
-        .alarm_names("ticketing-kafka-metrics-missing")
+        .alarm_names(for_env(KAFKA_METRICS_MISSING_NAME, ENV))
         .send()
         .await
         .expect("describe");
@@ -177,7 +181,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     assert_eq!(unheard.code, 1, "{}{}", unheard.stdout, unheard.stderr);
     assert!(
         unheard.stderr.contains("no confirmed subscriber on")
-            && unheard.stderr.contains("payment-alerts"),
+            && unheard.stderr.contains("payment-alerts-local"),
         "{}",
         unheard.stderr
     );

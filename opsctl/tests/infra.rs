@@ -150,7 +150,8 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
         })
         .collect();
     assert!(
-        topics.contains(&"payment-alerts".to_owned()) && topics.contains(&"ops-alerts".to_owned()),
+        topics.contains(&"payment-alerts-dev".to_owned())
+            && topics.contains(&"ops-alerts-dev".to_owned()),
         "{topics:?}"
     );
     assert!(
@@ -400,7 +401,11 @@ async fn moto_creates_the_kafka_layer_and_its_brokers_form_one_quorum() {
     const KAFKA_REGION: &str = "ca-central-1";
     let sdk = common::moto_sdk(KAFKA_REGION).await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let _ = cfn.delete_stack().stack_name("ticketing-dev-kafka").send().await;
+    let _ = cfn
+        .delete_stack()
+        .stack_name("ticketing-dev-kafka")
+        .send()
+        .await;
     create_stack(&cfn, "kafka-network-stand-in", KAFKA_NETWORK_STAND_IN, &[])
         .await
         .expect("the stand-in network");
@@ -429,7 +434,11 @@ async fn moto_creates_the_kafka_layer_and_its_brokers_form_one_quorum() {
             clusters.insert(cluster);
         }
         assert_eq!(clusters.len(), 1, "{}: {clusters:?}", profile.name);
-        let _ = cfn.delete_stack().stack_name("ticketing-dev-kafka").send().await;
+        let _ = cfn
+            .delete_stack()
+            .stack_name("ticketing-dev-kafka")
+            .send()
+            .await;
     }
     let _ = cfn
         .delete_stack()

@@ -197,7 +197,7 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
         .collect();
     assert_eq!(
         topics_made,
-        alarms::TOPICS.iter().map(|t| (*t).to_owned()).collect()
+        alarms::topics("${Environment}").into_iter().collect()
     );
     let alarm = |name: &str| {
         resources(&obs, "AWS::CloudWatch::Alarm")
@@ -216,7 +216,10 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
         assert_eq!(a["Namespace"].as_str(), Some(alarms::BILLING_NAMESPACE));
         assert_eq!(a["EvaluationPeriods"].as_i64(), Some(1));
     }
-    let p = alarm(alarms::PAYMENT_FAILURE_RATE_NAME);
+    let p = alarm(&alarms::for_env(
+        alarms::PAYMENT_FAILURE_RATE_NAME,
+        "${Environment}",
+    ));
     assert_eq!(
         p["Threshold"].as_f64(),
         Some(alarms::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT)
@@ -237,7 +240,10 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
         "Period: {}",
         alarms::PAYMENT_FAILURE_RATE_PERIOD_SECONDS
     )));
-    let k = alarm(alarms::KAFKA_METRICS_MISSING_NAME);
+    let k = alarm(&alarms::for_env(
+        alarms::KAFKA_METRICS_MISSING_NAME,
+        "${Environment}",
+    ));
     assert_eq!(k["TreatMissingData"].as_str(), Some("breaching"));
     assert_eq!(k["MetricName"].as_str(), Some(alarms::KAFKA_JMX_METRIC));
     assert_eq!(
@@ -371,8 +377,7 @@ fn the_ten_x_brokers_form_one_quorum_and_each_finds_its_node_id() {
     assert!(text.contains("node.id=$NODE_ID\n"));
     // The template's quorum: every broker's interface, node ids 1..=n.
     let voters = serde_yaml::to_string(
-        &kafka["Resources"]["BrokerLaunchTemplate"]["Properties"]["LaunchTemplateData"]
-            ["UserData"],
+        &kafka["Resources"]["BrokerLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"],
     )
     .expect("yaml");
     let brokers = resources(&kafka, "AWS::EC2::Instance");
@@ -396,11 +401,14 @@ fn the_ten_x_brokers_form_one_quorum_and_each_finds_its_node_id() {
 
     let quorum = "1@10.0.1.10:9093,2@10.0.2.20:9093,3@10.0.1.30:9093";
     let stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/ticketing-prod-kafka/1b2c";
-    let rendered =
-        |voters: &str| text.replace("${Voters}", voters).replace("${AWS::StackId}", stack);
+    let rendered = |voters: &str| {
+        text.replace("${Voters}", voters)
+            .replace("${AWS::StackId}", stack)
+    };
     let mut clusters = BTreeSet::new();
     for (ip, expected) in [("10.0.1.10", 1), ("10.0.2.20", 2), ("10.0.1.30", 3)] {
-        let (id, cluster) = common::broker_identity(&rendered(quorum), ip).unwrap_or_else(|e| panic!("{ip}: {e}"));
+        let (id, cluster) =
+            common::broker_identity(&rendered(quorum), ip).unwrap_or_else(|e| panic!("{ip}: {e}"));
         assert_eq!(id, expected, "{ip}");
         clusters.insert(cluster);
     }
@@ -629,7 +637,7 @@ fn the_kafka_metrics_alarm_reads_what_the_brokers_agent_publishes() {
     let config: serde_json::Value = serde_json::from_str(line).expect("agent config is JSON");
     assert_eq!(
         config["metrics"]["namespace"].as_str(),
-        Some(alarms::KAFKA_JMX_NAMESPACE)
+        Some(alarms::kafka_jmx_namespace("${Environment}").as_str())
     );
     let measured: Vec<&str> = config["metrics"]["metrics_collected"]["jmx"][0]["kafka"]
         ["measurement"]
@@ -646,12 +654,18 @@ fn the_kafka_metrics_alarm_reads_what_the_brokers_agent_publishes() {
     let (observability, _) = load("observability");
     let alarm = resources(&observability, "AWS::CloudWatch::Alarm")
         .into_iter()
-        .find(|(_, a)| a["AlarmName"].as_str() == Some(alarms::KAFKA_METRICS_MISSING_NAME))
+        .find(|(_, a)| {
+            plain(&a["AlarmName"])
+                == Some(alarms::for_env(
+                    alarms::KAFKA_METRICS_MISSING_NAME,
+                    "${Environment}",
+                ))
+        })
         .expect("the kafka alarm")
         .1;
     assert_eq!(
-        alarm["Namespace"].as_str(),
-        Some(alarms::KAFKA_JMX_NAMESPACE)
+        plain(&alarm["Namespace"]),
+        Some(alarms::kafka_jmx_namespace("${Environment}"))
     );
     assert!(
         alarm["Dimensions"].is_null(),
@@ -737,7 +751,10 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
             .unwrap_or_else(|| panic!("{name} has an Elastic IP"))
             .1;
         let allocation = serde_yaml::to_string(&association["AllocationId"]).expect("yaml");
-        assert!(allocation.contains(&format!("BrokerAddress{letter}")), "{allocation}");
+        assert!(
+            allocation.contains(&format!("BrokerAddress{letter}")),
+            "{allocation}"
+        );
     }
     let (network, _) = load("network");
     let sg = resources(&network, "AWS::EC2::SecurityGroup")

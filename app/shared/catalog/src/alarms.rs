@@ -10,6 +10,23 @@ pub const BILLING_METRIC: &str = "EstimatedCharges";
 /// Six hours: billing data arrives a few times a day.
 pub const BILLING_PERIOD_SECONDS: i32 = 21_600;
 
+/// The name of something that exists once per environment: the design's
+/// name with the environment after it (`payment-alerts-prod`), since dev and
+/// prod may share an account and a region, where alarm and topic names are
+/// unique. The billing alarms and their topics are the account's (billing
+/// metrics are account-wide) and keep the design's names.
+pub fn for_env(name: &str, env: &str) -> String {
+    format!("{name}-{env}")
+}
+
+/// The namespace a broker's CloudWatch agent publishes its JMX metrics to:
+/// `CWAgent/ticketing-<env>`, one per environment (the agent adds no
+/// dimension that could tell two environments' brokers apart once the
+/// host name is omitted).
+pub fn kafka_jmx_namespace(env: &str) -> String {
+    format!("{KAFKA_JMX_NAMESPACE}/ticketing-{env}")
+}
+
 /// Where a runbook lives in this repository.
 pub fn runbook(file: &str) -> String {
     format!("runbooks/{file}")
@@ -39,7 +56,8 @@ pub const BILLING_CRITICAL: BillingAlarm = BillingAlarm {
 pub const BILLING: [BillingAlarm; 2] = [BILLING_WARNING, BILLING_CRITICAL];
 pub const BILLING_RUNBOOK: &str = "billing-alarm.md";
 
-/// Payment failures as a share of all payment outcomes, in percent.
+/// Payment failures as a share of all payment outcomes, in percent (per
+/// environment: [`for_env`]).
 pub const PAYMENT_FAILURE_RATE_NAME: &str = "payment-failure-rate-high";
 pub const PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT: f64 = 5.0;
 pub const PAYMENT_FAILURE_RATE_PERIOD_SECONDS: i32 = 300;
@@ -56,7 +74,8 @@ pub const PORTONE_ROLLBACK_FAILURE_PERCENT: f64 = 50.0;
 pub const PAYMENT_RUNBOOK: &str = "portone-rollback.md";
 
 /// The broker's JMX metrics (published by the CloudWatch agent on the
-/// broker host) stopping for five minutes: missing data is breaching.
+/// broker host) stopping for five minutes: missing data is breaching. Per
+/// environment ([`for_env`], [`kafka_jmx_namespace`]).
 pub const KAFKA_METRICS_MISSING_NAME: &str = "ticketing-kafka-metrics-missing";
 pub const KAFKA_JMX_NAMESPACE: &str = "CWAgent";
 pub const KAFKA_JMX_METRIC: &str = "kafka.request.count";
@@ -65,10 +84,13 @@ pub const KAFKA_METRICS_EVALUATION_PERIODS: i32 = 5;
 pub const OPS_ALERTS_TOPIC: &str = "ops-alerts";
 pub const KAFKA_RUNBOOK: &str = "kafka-broker-failure.md";
 
-/// Every SNS topic the alarms notify.
-pub const TOPICS: [&str; 4] = [
-    BILLING_WARNING.topic,
-    BILLING_CRITICAL.topic,
-    PAYMENT_ALERTS_TOPIC,
-    OPS_ALERTS_TOPIC,
-];
+/// Every SNS topic the alarms of `env` notify: the account's billing
+/// topics and the environment's own.
+pub fn topics(env: &str) -> [String; 4] {
+    [
+        BILLING_WARNING.topic.to_owned(),
+        BILLING_CRITICAL.topic.to_owned(),
+        for_env(PAYMENT_ALERTS_TOPIC, env),
+        for_env(OPS_ALERTS_TOPIC, env),
+    ]
+}

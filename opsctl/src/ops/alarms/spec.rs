@@ -131,7 +131,7 @@ pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
             return_data: true,
         });
         out.push(AlarmSpec {
-            name: cat::PAYMENT_FAILURE_RATE_NAME.into(),
+            name: cat::for_env(cat::PAYMENT_FAILURE_RATE_NAME, env),
             region: region.into(),
             description: description(
                 &format!(
@@ -152,18 +152,22 @@ pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
             comparison: "GreaterThanThreshold".into(),
             // No payments in a window is not a failure.
             treat_missing_data: "notBreaching".into(),
-            actions: vec![cat::PAYMENT_ALERTS_TOPIC.into()],
+            actions: vec![cat::for_env(cat::PAYMENT_ALERTS_TOPIC, env)],
         });
     }
     if matches!(group, Group::Kafka | Group::All) {
         out.push(AlarmSpec {
-            name: cat::KAFKA_METRICS_MISSING_NAME.into(),
+            name: cat::for_env(cat::KAFKA_METRICS_MISSING_NAME, env),
             region: region.into(),
             description: description(
                 "The Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
                 cat::KAFKA_RUNBOOK,
             ),
-            metric: Some(format!("{}/{}", cat::KAFKA_JMX_NAMESPACE, cat::KAFKA_JMX_METRIC)),
+            metric: Some(format!(
+                "{}/{}",
+                cat::kafka_jmx_namespace(env),
+                cat::KAFKA_JMX_METRIC
+            )),
             statistic: Some("SampleCount".into()),
             dimensions: vec![],
             period: Some(cat::KAFKA_METRICS_PERIOD_SECONDS),
@@ -173,7 +177,7 @@ pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
             threshold: 1.0,
             comparison: "LessThanThreshold".into(),
             treat_missing_data: "breaching".into(),
-            actions: vec![cat::OPS_ALERTS_TOPIC.into()],
+            actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
         });
     }
     out
