@@ -7,6 +7,7 @@
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #   * shellcheck            Debian package (CI checks every shell script)
+#   * cfn-guard             crates.io (AWS CloudFormation Guard), built once into $TICKETING_HOME/tools/bin
 #   * buildah, podman, runc Debian packages (the image build and the container test)
 #   * skopeo, docker-registry  Debian packages (`opsctl deploy` pushes; the local ECR stand-in)
 #
@@ -108,6 +109,21 @@ if [[ ! -x "$venv/bin/checkov" || "$(cat "$venv/checkers.version" 2>/dev/null)" 
   log "installing $checkers into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION"
   echo "$checkers" >"$venv/checkers.version"
+fi
+
+# --- AWS CloudFormation Guard (crates.io) -----------------------------------------
+# AWS's policy-as-code engine for templates (infra/guard/). A Rust crate:
+# built once per machine (about 2.5 minutes on 2 cores), then found here.
+GUARD_VERSION="3.2.1"
+guard="$TICKETING_HOME/tools/bin/cfn-guard"
+if [[ ! -x "$guard" || "$(cat "$TICKETING_HOME/tools/cfn-guard.version" 2>/dev/null)" != "$GUARD_VERSION" ]]; then
+  log "building cfn-guard $GUARD_VERSION from crates.io"
+  guard_build="$(mktemp -d)"
+  CARGO_TARGET_DIR="$guard_build" cargo install -q --locked --root "$guard_build/root" \
+    cfn-guard --version "$GUARD_VERSION" >&2
+  mv "$guard_build/root/bin/cfn-guard" "$guard"
+  rm -rf "$guard_build"
+  echo "$GUARD_VERSION" >"$TICKETING_HOME/tools/cfn-guard.version"
 fi
 
 log "tools ready under $TICKETING_HOME"
