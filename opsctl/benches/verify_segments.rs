@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
-    let report = opsctl::segments::verify(reader)?;
+    let report = ticketing_kafka::segments::verify(reader)?;
     let verify = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         report.is_clean(),

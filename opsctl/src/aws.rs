@@ -88,7 +88,50 @@ pub async fn run_on_brokers(
     deadline: Instant,
 ) -> Result<Vec<String>, CliError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
-    run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1)).await
+    run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1))
+        .await
+        .map(|ran| ran.instances)
+}
+
+/// [`run_on_brokers`], then each broker's standard output
+/// (GetCommandInvocation: its first 24,000 characters) by instance id.
+pub async fn run_on_brokers_for_output(
+    ctx: &Context,
+    shell: &str,
+    comment: &str,
+    deadline: Instant,
+) -> Result<Vec<(String, String)>, CliError> {
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
+    let ran = run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1)).await?;
+    let mut out = Vec::new();
+    for instance in ran.instances {
+        let invocation = ssm
+            .get_command_invocation()
+            .command_id(&ran.command_id)
+            .instance_id(&instance)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "SSM GetCommandInvocation failed",
+                    aws_sdk_ssm::error::DisplayErrorContext(e),
+                )
+            })?;
+        out.push((
+            instance,
+            invocation
+                .standard_output_content()
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A command that ran: its id and the instances it ran on.
+pub(crate) struct Ran {
+    pub command_id: String,
+    pub instances: Vec<String>,
 }
 
 /// [`run_on_brokers`] with a given client, polling every `poll`.
@@ -111,7 +154,7 @@ pub(crate) async fn run_on_brokers_with(
     comment: &str,
     deadline: Instant,
     poll: Duration,
-) -> Result<Vec<String>, CliError> {
+) -> Result<Ran, CliError> {
     let target = Target::builder()
         .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
         .values(aws::KAFKA_BROKER_TAG_VALUE)
@@ -173,7 +216,11 @@ pub(crate) async fn run_on_brokers_with(
         }
         match state.status() {
             Some(CommandStatus::Success) => {
-                return Ok(invoked_instances(ssm, &command_id).await.unwrap_or(sent_to));
+                let instances = invoked_instances(ssm, &command_id).await.unwrap_or(sent_to);
+                return Ok(Ran {
+                    command_id,
+                    instances,
+                });
             }
             Some(
                 s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
@@ -267,6 +314,7 @@ mod tests {
         let done =
             run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1)).await;
         assert!(done.is_ok(), "{:?}", done.err().map(|e| e.to_string()));
+        assert_eq!(done.map(|r| r.command_id).ok().as_deref(), Some("c-1"));
         assert_eq!(
             send.num_calls(),
             1,
@@ -286,9 +334,11 @@ mod tests {
             .then_output(|| state(CommandStatus::Success, 0, 0));
         let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &listed]);
         let deadline = Instant::now() + Duration::from_secs(10);
-        let err = run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1))
-            .await
-            .expect_err("nobody received it");
+        let Err(err) =
+            run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1)).await
+        else {
+            panic!("nobody received it");
+        };
         assert!(err.to_string().contains("no instance tagged"), "{err}");
     }
 }

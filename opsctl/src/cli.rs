@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
     alarms, cost, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox, portone,
-    reservations, reserved, status, users,
+    reservations, reserved, secrets, status, users,
 };
 use crate::context::{Context, GlobalArgs};
 use crate::error::CliError;
@@ -88,6 +88,12 @@ pub enum Command {
     Reservations {
         #[command(subcommand)]
         command: crate::commands::reservations::ReservationsCommand,
+    },
+    /// The secrets the tasks read at start (app keys, PortOne keys):
+    /// present and complete; create the missing ones.
+    Secrets {
+        #[command(subcommand)]
+        command: crate::commands::secrets::SecretsCommand,
     },
     /// Accounts' roles: who may create performances (organisers).
     Users {
@@ -205,6 +211,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         },
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
+        Command::Secrets { command } => secrets::exec(&ctx, command).await,
         Command::Users { command } => users::exec(&ctx, command).await,
     }
 }

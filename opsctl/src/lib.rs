@@ -18,7 +18,6 @@ pub mod error;
 pub mod ops;
 pub mod output;
 pub mod runbook;
-pub mod segments;
 
 use std::process::ExitCode;
 

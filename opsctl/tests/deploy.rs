@@ -24,31 +24,6 @@ fn repo_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// The environment buildah and skopeo share (infra/image/containers.sh).
-fn containers_env() -> Vec<(String, String)> {
-    let script = repo_root().join("infra/image/containers.sh");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "source {} && echo \"$CONTAINERS_CONF\" && echo \"$CONTAINERS_STORAGE_CONF\"",
-            script.display()
-        ))
-        .output()
-        .expect("bash");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut lines = text.lines();
-    vec![
-        (
-            "CONTAINERS_CONF".into(),
-            lines.next().expect("conf").to_owned(),
-        ),
-        (
-            "CONTAINERS_STORAGE_CONF".into(),
-            lines.next().expect("storage conf").to_owned(),
-        ),
-    ]
-}
-
 /// Builds a tiny image from scratch holding `marker` (a different image
 /// per call), named `name`, in the shared local store.
 fn build_image(name: &str, marker: &str) {
@@ -92,7 +67,7 @@ fn tempdir() -> std::path::PathBuf {
 fn local_config_digest(name: &str) -> String {
     let out = std::process::Command::new("skopeo")
         .args(["inspect", "--raw", &format!("containers-storage:{name}")])
-        .envs(containers_env())
+        .envs(common::containers_env())
         .output()
         .expect("skopeo");
     assert!(
@@ -193,7 +168,7 @@ async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
 async fn opsctl_in(region: &str, args: &[&str], audit: &std::path::Path) -> common::Run {
     let audit = audit.display().to_string();
     let registry = registry_url();
-    let containers = containers_env();
+    let containers = common::containers_env();
     let mut vars: Vec<(&str, &str)> = vec![
         ("OPSCTL_AUDIT_LOG", audit.as_str()),
         ("AWS_REGION", region),

@@ -283,6 +283,14 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
     assert!(aws::KAFKA_RESTART_COMMAND
         .starts_with(&format!("sudo systemctl restart {} ", aws::KAFKA_UNIT)));
     assert!(text.contains(&format!("/etc/systemd/system/{}.service", aws::KAFKA_UNIT)));
+    // `verify-segments --on-broker` reads segments where the broker keeps
+    // them, with a release the broker may fetch from this environment's
+    // repository.
+    assert!(text.contains(&format!("log.dirs={}\n", aws::KAFKA_LOG_DIR)));
+    assert!(text.contains(&format!(
+        ":repository/{}",
+        ticketing_catalog::ecs::image_repository("${Environment}")
+    )));
     let (data, _) = load("data");
     for fp in footprint::PROFILES {
         let k = &kafka["Mappings"]["Size"][fp.name];

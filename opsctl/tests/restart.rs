@@ -6,62 +6,13 @@ mod common;
 
 use common::opsctl;
 
-fn moto_url() -> String {
-    let settings =
-        ticketing_config::load(ticketing_config::Profile::Local).expect("local settings");
-    settings
-        .aws
-        .endpoint_url
-        .expect("local endpoint")
-        .to_string()
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// An EC2 instance tagged as the broker, made through moto's EC2 query API.
-async fn broker_instance(region: &str) -> String {
-    let body = [
-        ("Action", "RunInstances"),
-        ("Version", "2016-11-15"),
-        ("ImageId", "ami-12c6146b"),
-        ("MinCount", "1"),
-        ("MaxCount", "1"),
-        ("InstanceType", "t3.small"),
-        ("TagSpecification.1.ResourceType", "instance"),
-        (
-            "TagSpecification.1.Tag.1.Key",
-            ticketing_catalog::aws::KAFKA_BROKER_TAG_KEY,
-        ),
-        (
-            "TagSpecification.1.Tag.1.Value",
-            ticketing_catalog::aws::KAFKA_BROKER_TAG_VALUE,
-        ),
-    ];
-    let xml = reqwest::Client::new()
-        .post(format!("{}/", moto_url()))
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential=testing/20261124/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .form(&body)
-        .send()
-        .await
-        .expect("moto answers")
-        .text()
-        .await
-        .expect("xml");
-    let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
-    let end = xml[start..].find('<').expect("end") + start;
-    xml[start..end].to_owned()
-}
-
 #[tokio::test]
 async fn in_aws_the_tagged_broker_gets_the_restart_through_ssm() {
-    let instance = broker_instance("us-east-1").await;
+    let instance = common::broker_instance("us-east-1").await;
     let dir = std::env::temp_dir().join(format!("restart-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let audit = dir.join("audit.jsonl");
-    let moto = moto_url();
+    let moto = common::moto_url();
     let vars = [
         ("TICKETING__AWS__ENDPOINT_URL", moto.as_str()),
         ("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:59092"),

@@ -2,64 +2,11 @@
 //! encoder (the `kafka-protocol` crate's record batch v2 encoder, as Kafka
 //! clients and brokers write them), and on corrupted copies of them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-
-/// `batches` batches of `per_batch` records each, offsets from 0; returns the
-/// file bytes and each batch's start position.
-fn segment(batches: i64, per_batch: i64) -> (Vec<u8>, Vec<usize>) {
-    let mut out = Vec::new();
-    let mut starts = Vec::new();
-    for b in 0..batches {
-        let records: Vec<Record> = (0..per_batch)
-            .map(|i| {
-                let offset = b * per_batch + i;
-                let mut headers = IndexMap::new();
-                headers.insert(
-                    StrBytes::from_static_str("event_type"),
-                    Some(Bytes::from_static(b"ReservationConfirmed")),
-                );
-                Record {
-                    transactional: false,
-                    control: false,
-                    delete_horizon: false,
-                    partition_leader_epoch: 0,
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    timestamp_type: TimestampType::Creation,
-                    offset,
-                    sequence: i as i32,
-                    timestamp: 1_795_000_000_000 + offset,
-                    key: Some(Bytes::from(format!("reservation-{}", offset % 7))),
-                    value: Some(Bytes::from(format!(
-                        "{{\"event\":{offset},\"pad\":\"{}\"}}",
-                        "x".repeat(50)
-                    ))),
-                    headers,
-                }
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .expect("encode");
-        starts.push(out.len());
-        out.extend_from_slice(&buf);
-    }
-    (out, starts)
-}
+use common::segment;
 
 struct Run {
     code: i32,

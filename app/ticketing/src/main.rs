@@ -7,6 +7,7 @@
 //! ticketing topics                     # create the catalog's Kafka topics and exit
 //! ticketing demo                       # a demo booking through the gateway (local)
 //! ticketing health [--path P --port N] # the container health check (exit 0 when 200)
+//! ticketing verify-segments FILE...    # Kafka log segments' CRCs and offsets, as JSON
 //! ```
 //! The profile comes from `TICKETING_PROFILE` (local, dev, prod).
 
@@ -60,10 +61,49 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// Verify Kafka log segment files (record batch v2: CRC-32C, offsets,
+    /// torn tails) and print one JSON report per file; exit 0 when all are
+    /// clean, 1 when one is corrupt, 2 when one cannot be read. Reads no
+    /// settings and no secrets: `opsctl kafka verify-segments --on-broker`
+    /// runs it on a broker host from the deployed release's image.
+    VerifySegments {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+/// `ticketing verify-segments`: the JSON reports on stdout, the exit code
+/// for the caller.
+fn verify_segments(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut reports = Vec::new();
+    for file in files {
+        match ticketing_kafka::segments::verify_file(file) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                eprintln!("error: {} cannot be read: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match serde_json::to_string(&reports) {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("error: the reports cannot be written as JSON: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if reports.iter().all(|r| r.report.is_clean()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::VerifySegments { files } = &cli.command {
+        return verify_segments(files);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,6 +248,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Answered above, before any settings or secrets are read: a
         // health check runs every few seconds and must not depend on them.
         Command::Health { .. } => Ok(()),
+        // Answered in main, without a runtime.
+        Command::VerifySegments { .. } => Ok(()),
         Command::Serve { services } => {
             let services = if services.is_empty() {
                 ServiceName::ALL.to_vec()

@@ -14,5 +14,6 @@ pub mod outbox;
 pub mod portone;
 pub mod reservations;
 pub mod reserved;
+pub mod secrets;
 pub mod status;
 pub mod users;

@@ -201,8 +201,11 @@ pub async fn run_step(
                         "give reachable segment files",
                     )
                 })?;
-                let r = crate::segments::verify(std::io::BufReader::with_capacity(1 << 20, file))
-                    .map_err(|e| CliError::Failed(e.into()))?;
+                let r = ticketing_kafka::segments::verify(std::io::BufReader::with_capacity(
+                    1 << 20,
+                    file,
+                ))
+                .map_err(|e| CliError::Failed(e.into()))?;
                 if !r.is_clean() {
                     bad.push(format!(
                         "{} ({} problem(s))",

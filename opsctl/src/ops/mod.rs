@@ -21,3 +21,5 @@ pub mod payments;
 pub mod portone;
 pub mod reconcile;
 pub mod reserved;
+pub mod secrets;
+pub mod segments_on_broker;

@@ -199,3 +199,125 @@ pub fn broker_identity(user_data: &str, ip: &str) -> Result<(u32, String), Strin
         cluster.to_owned(),
     ))
 }
+
+/// An EC2 instance tagged as the broker, made through moto's EC2 query API.
+pub async fn broker_instance(region: &str) -> String {
+    let body = [
+        ("Action", "RunInstances"),
+        ("Version", "2016-11-15"),
+        ("ImageId", "ami-12c6146b"),
+        ("MinCount", "1"),
+        ("MaxCount", "1"),
+        ("InstanceType", "t3.small"),
+        ("TagSpecification.1.ResourceType", "instance"),
+        (
+            "TagSpecification.1.Tag.1.Key",
+            ticketing_catalog::aws::KAFKA_BROKER_TAG_KEY,
+        ),
+        (
+            "TagSpecification.1.Tag.1.Value",
+            ticketing_catalog::aws::KAFKA_BROKER_TAG_VALUE,
+        ),
+    ];
+    let xml = reqwest::Client::new()
+        .post(format!("{}/", moto_url()))
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20261124/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .form(&body)
+        .send()
+        .await
+        .expect("moto answers")
+        .text()
+        .await
+        .expect("xml");
+    let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
+    let end = xml[start..].find('<').expect("end") + start;
+    xml[start..end].to_owned()
+}
+
+/// `batches` batches of `per_batch` records each, offsets from 0, written
+/// by a real record batch v2 encoder (the `kafka-protocol` crate's, as
+/// Kafka clients and brokers write them); returns the file bytes and each
+/// batch's start position.
+pub fn segment(batches: i64, per_batch: i64) -> (Vec<u8>, Vec<usize>) {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    let mut out = Vec::new();
+    let mut starts = Vec::new();
+    for b in 0..batches {
+        let records: Vec<Record> = (0..per_batch)
+            .map(|i| {
+                let offset = b * per_batch + i;
+                let mut headers = IndexMap::new();
+                headers.insert(
+                    StrBytes::from_static_str("event_type"),
+                    Some(Bytes::from_static(b"ReservationConfirmed")),
+                );
+                Record {
+                    transactional: false,
+                    control: false,
+                    delete_horizon: false,
+                    partition_leader_epoch: 0,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    timestamp_type: TimestampType::Creation,
+                    offset,
+                    sequence: i as i32,
+                    timestamp: 1_795_000_000_000 + offset,
+                    key: Some(Bytes::from(format!("reservation-{}", offset % 7))),
+                    value: Some(Bytes::from(format!(
+                        "{{\"event\":{offset},\"pad\":\"{}\"}}",
+                        "x".repeat(50)
+                    ))),
+                    headers,
+                }
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode");
+        starts.push(out.len());
+        out.extend_from_slice(&buf);
+    }
+    (out, starts)
+}
+
+/// The environment buildah and skopeo share (infra/image/containers.sh).
+pub fn containers_env() -> Vec<(String, String)> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/image/containers.sh");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && echo \"$CONTAINERS_CONF\" && echo \"$CONTAINERS_STORAGE_CONF\"",
+            script.display()
+        ))
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    vec![
+        (
+            "CONTAINERS_CONF".into(),
+            lines.next().expect("conf").to_owned(),
+        ),
+        (
+            "CONTAINERS_STORAGE_CONF".into(),
+            lines.next().expect("storage conf").to_owned(),
+        ),
+    ]
+}

@@ -227,6 +227,12 @@ pub mod aws {
     pub const KAFKA_RESTART_COMMAND: &str = "sudo systemctl restart kafka && timeout 300 bash -c 'until (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; do sleep 2; done'";
     /// Stop and start of one broker (`opsctl kafka failover-drill`).
     pub const KAFKA_STOP_COMMAND: &str = "sudo systemctl stop kafka";
+    /// Where the broker keeps its log segments (`log.dirs` in the user
+    /// data); `opsctl kafka verify-segments --on-broker` reads only there.
+    pub const KAFKA_LOG_DIR: &str = "/var/lib/kafka";
+    /// Where a broker keeps the platform release it verifies segments with
+    /// (one directory per image digest).
+    pub const BROKER_RELEASE_DIR: &str = "/opt/ticketing-release";
     pub const KAFKA_START_COMMAND: &str = "sudo systemctl start kafka";
 
     /// The RDS instance of an environment, and its read replica (10x).
@@ -267,6 +273,40 @@ pub mod logs {
             },
         )
     }
+}
+
+/// The application secret every task reads (`ticketing/<env>/app`, JSON):
+/// its name and keys. The task definitions name the keys
+/// (`...:secret:ticketing/<env>/app:<KEY>::`), the services read them from
+/// the environment under the same names, and `opsctl secrets apply` makes
+/// the secret before the first deploy.
+pub mod secrets {
+    pub fn app_secret_name(env: &str) -> String {
+        format!("ticketing/{env}/app")
+    }
+
+    pub const JWT_SIGNING_KEY: &str = "JWT_SIGNING_KEY";
+    pub const QUEUE_TOKEN_SIGNING_KEY: &str = "QUEUE_TOKEN_SIGNING_KEY";
+    pub const IDENTITY_HASH_KEY: &str = "IDENTITY_HASH_KEY";
+    pub const RECAPTCHA_SECRET: &str = "RECAPTCHA_SECRET";
+
+    /// Keys that are ours to make: random signing keys (opsctl asks
+    /// Secrets Manager's GetRandomPassword for them; never printed).
+    pub const GENERATED_APP_KEYS: [&str; 3] =
+        [JWT_SIGNING_KEY, QUEUE_TOKEN_SIGNING_KEY, IDENTITY_HASH_KEY];
+    /// Keys someone else issues (Google's reCAPTCHA secret): taken from
+    /// the environment of whoever runs opsctl, under the same name.
+    pub const PROVIDED_APP_KEYS: [&str; 1] = [RECAPTCHA_SECRET];
+    /// Length of a generated key (the services refuse keys under 32).
+    pub const GENERATED_KEY_LENGTH: i64 = 64;
+
+    /// The PortOne secret's keys (`ticketing/<env>/portone`), and the
+    /// environment variables `opsctl secrets apply` takes them from.
+    pub const PORTONE_KEYS: [(&str, &str); 3] = [
+        ("imp_code", "PORTONE_IMP_CODE"),
+        ("api_key", "PORTONE_API_KEY"),
+        ("api_secret", "PORTONE_API_SECRET"),
+    ];
 }
 
 /// PortOne's secret and the payment service's place on ECS, per environment.

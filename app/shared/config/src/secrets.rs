@@ -87,17 +87,17 @@ fn optional(
 
 const DATABASE_PASSWORD: &str = "TICKETING_DATABASE_PASSWORD";
 const JWT: Spec = Spec {
-    var: "JWT_SIGNING_KEY",
+    var: ticketing_catalog::secrets::JWT_SIGNING_KEY,
     purpose: "signs access tokens",
     min_len: MIN_KEY_BYTES,
 };
 const QUEUE_TOKEN: Spec = Spec {
-    var: "QUEUE_TOKEN_SIGNING_KEY",
+    var: ticketing_catalog::secrets::QUEUE_TOKEN_SIGNING_KEY,
     purpose: "signs qr_ and qp_ tokens",
     min_len: MIN_KEY_BYTES,
 };
 const IDENTITY_HASH: Spec = Spec {
-    var: "IDENTITY_HASH_KEY",
+    var: ticketing_catalog::secrets::IDENTITY_HASH_KEY,
     purpose: "keys the hashes of CI/DI",
     min_len: MIN_KEY_BYTES,
 };
@@ -112,7 +112,7 @@ const PORTONE_SECRET: Spec = Spec {
     min_len: 1,
 };
 const RECAPTCHA: Spec = Spec {
-    var: "RECAPTCHA_SECRET",
+    var: ticketing_catalog::secrets::RECAPTCHA_SECRET,
     purpose: "Google reCAPTCHA siteverify secret",
     min_len: 1,
 };

@@ -1,5 +1,9 @@
 //! Kafka plumbing shared by services and `opsctl`: client configuration from
-//! settings, metadata (the broker probe) and topic administration.
+//! settings, metadata (the broker probe), topic administration, and the
+//! log segment verifier ([`segments`]: the platform binary runs it on a
+//! broker host, `opsctl` on local files).
+
+pub mod segments;
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,8 @@
 //! opsctl kafka lag --group reservation-service --until-drained --timeout 600
 //! opsctl kafka reset-offsets --group event-service --to earliest --execute
 //! opsctl kafka restart --execute
-//! opsctl kafka verify-segments /var/lib/kafka/data/*/*.log
+//! opsctl kafka verify-segments ./copied/*.log
+//! opsctl --env prod kafka verify-segments --on-broker /var/lib/kafka/payment.events-0/00000000000000000000.log
 //! opsctl kafka dr --execute
 //! opsctl kafka failover-drill --execute
 //! ```
@@ -34,9 +35,22 @@ pub struct RestartArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Segment files (`00000000000000000000.log`, ...).
+    /// Segment files (`00000000000000000000.log`, ...): local files, or with
+    /// --on-broker paths on the broker host (under /var/lib/kafka).
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
+    /// Verify on the broker host(s) through SSM Run Command, with the
+    /// deployed release's verifier (fetched once from the registry by
+    /// digest), one broker at a time; read-only.
+    #[arg(long)]
+    pub on_broker: bool,
+    /// With --on-broker: the release to verify with (HOST/REPO@sha256:...);
+    /// default: the image api-gateway runs now.
+    #[arg(long, requires = "on_broker")]
+    pub image: Option<String>,
+    /// With --on-broker: seconds to wait for every broker.
+    #[arg(long, default_value_t = 600, requires = "on_broker")]
+    pub timeout: u64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

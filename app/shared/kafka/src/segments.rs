@@ -12,7 +12,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bytes before `batchLength` counts: baseOffset and batchLength.
 const LOG_OVERHEAD: usize = 12;
@@ -24,7 +24,7 @@ const CRC_START: usize = 9;
 pub const MAX_BATCH_LENGTH: usize = 256 * 1024 * 1024;
 
 /// One thing wrong with a segment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Problem {
     /// Byte position of the batch in the file.
     pub position: u64,
@@ -32,7 +32,7 @@ pub struct Problem {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// The stored CRC does not match the batch's bytes.
@@ -47,7 +47,7 @@ pub enum ProblemKind {
 }
 
 /// What verifying one segment found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Report {
     pub bytes: u64,
     pub batches: u64,
@@ -65,6 +65,25 @@ impl Report {
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// One file's report, as `ticketing verify-segments --json` prints it and
+/// `opsctl kafka verify-segments` (locally or `--on-broker`) reads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileReport {
+    pub path: String,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// Verifies the segment file at `path`, read in 1 MiB chunks.
+pub fn verify_file(path: &std::path::Path) -> std::io::Result<FileReport> {
+    let file = std::fs::File::open(path)?;
+    let report = verify(std::io::BufReader::with_capacity(1 << 20, file))?;
+    Ok(FileReport {
+        path: path.display().to_string(),
+        report,
+    })
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes came.
