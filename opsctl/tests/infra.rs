@@ -453,8 +453,7 @@ async fn moto_creates_the_kafka_layer_and_its_brokers_form_one_quorum() {
     assert!(refused.contains("Endpoint"), "{refused}");
 }
 
-/// The user data of the newest version of launch template `name`, decoded
-/// (EC2's query API: the SDK for EC2 is not a dependency for one call).
+/// The user data of the newest version of launch template `name`, decoded.
 async fn launch_template_user_data(region: &str, name: &str) -> String {
     let form = [
         ("Action", "DescribeLaunchTemplateVersions"),
@@ -462,19 +461,7 @@ async fn launch_template_user_data(region: &str, name: &str) -> String {
         ("LaunchTemplateName", name),
         ("LaunchTemplateVersion.1", "$Latest"),
     ];
-    let xml = reqwest::Client::new()
-        .post(format!("{}/", common::moto_url()))
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential=testing/20261202/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .form(&form)
-        .send()
-        .await
-        .expect("moto answers")
-        .text()
-        .await
-        .expect("xml");
+    let xml = common::ec2_query(region, &form).await;
     let start = xml.find("<userData>").expect("user data") + "<userData>".len();
     let end = xml[start..].find("</userData>").expect("its end") + start;
     let bytes = aws_smithy_types::base64::decode(xml[start..end].trim()).expect("base64");

@@ -219,22 +219,28 @@ pub async fn broker_instance(region: &str) -> String {
             ticketing_catalog::aws::KAFKA_BROKER_TAG_VALUE,
         ),
     ];
-    let xml = reqwest::Client::new()
+    let xml = ec2_query(region, &body).await;
+    let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
+    let end = xml[start..].find('<').expect("end") + start;
+    xml[start..end].to_owned()
+}
+
+/// One call of moto's EC2 query API (the SDK for EC2 is not a dependency
+/// for the few calls the tests make); the XML it answers.
+pub async fn ec2_query(region: &str, form: &[(&str, &str)]) -> String {
+    reqwest::Client::new()
         .post(format!("{}/", moto_url()))
         .header(
             "Authorization",
             format!("AWS4-HMAC-SHA256 Credential=testing/20261124/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
         )
-        .form(&body)
+        .form(form)
         .send()
         .await
         .expect("moto answers")
         .text()
         .await
-        .expect("xml");
-    let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
-    let end = xml[start..].find('<').expect("end") + start;
-    xml[start..end].to_owned()
+        .expect("xml")
 }
 
 /// `batches` batches of `per_batch` records each, offsets from 0, written
