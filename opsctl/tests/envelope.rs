@@ -78,6 +78,11 @@ const DRY_RUNS: &[(&str, &[&str])] = &[
 /// Dry runs another test file checks, and why not here.
 const CHECKED_ELSEWHERE: &[(&str, &str, &str)] = &[
     (
+        "secrets apply",
+        "secrets.rs",
+        "needs the PortOne and reCAPTCHA values in its environment",
+    ),
+    (
         "users grant-organiser",
         "users.rs",
         "needs an account in a running platform's database",

@@ -122,7 +122,7 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
     let logs = aws_sdk_cloudwatchlogs::Client::new(&common::moto_sdk(REGION).await);
     let groups = logs
         .describe_log_groups()
-        .log_group_name_prefix("/ecs/ticketing/")
+        .log_group_name_prefix("/ecs/ticketing/dev/")
         .send()
         .await
         .expect("log groups");
@@ -133,8 +133,8 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             .find(|g| g.log_group_name() == Some(name))
             .and_then(|g| g.retention_in_days())
     };
-    assert_eq!(retention("/ecs/ticketing/payment-service"), Some(90));
-    assert_eq!(retention("/ecs/ticketing/api-gateway"), Some(7));
+    assert_eq!(retention("/ecs/ticketing/dev/payment-service"), Some(90));
+    assert_eq!(retention("/ecs/ticketing/dev/api-gateway"), Some(7));
     assert_eq!(groups.log_groups().len(), 6);
     let sns = aws_sdk_sns::Client::new(&common::moto_sdk(REGION).await);
     let topics: Vec<String> = sns

@@ -79,8 +79,8 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
             Some(format!("{name}-${{Environment}}"))
         );
         assert_eq!(
-            container["LogConfiguration"]["Options"]["awslogs-group"].as_str(),
-            Some(logs::group(service).as_str())
+            plain(&container["LogConfiguration"]["Options"]["awslogs-group"]),
+            Some(logs::group(service, "${Environment}"))
         );
         let secrets: Vec<String> = container["Secrets"]
             .as_sequence()
@@ -187,7 +187,7 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
         .collect();
     assert_eq!(groups.len(), ServiceName::ALL.len());
     for service in ServiceName::ALL {
-        let group = logs::group(service);
+        let group = logs::group(service, "${Environment}");
         let days = groups.iter().find(|(g, _)| *g == group).map(|(_, d)| *d);
         assert_eq!(days, logs::retention_days(&group).map(i64::from), "{group}");
     }
@@ -626,10 +626,14 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
                 e.iter()
                     .find(|v| v["Name"].as_str() == Some("TICKETING__TELEMETRY__EMF_LOG_GROUP"))
             })
-            .and_then(|v| v["Value"].as_str())
+            .and_then(|v| plain(&v["Value"]))
             .unwrap_or_else(|| panic!("{name}: no EMF log group"));
         let service: ServiceName = service.parse().expect("a catalog service");
-        assert_eq!(group, ticketing_catalog::logs::group(service), "{name}");
+        assert_eq!(
+            group,
+            ticketing_catalog::logs::group(service, "${Environment}"),
+            "{name}"
+        );
     }
 }
 

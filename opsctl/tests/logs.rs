@@ -52,10 +52,10 @@ async fn opsctl(args: &[&str], audit: &std::path::Path) -> (i32, String, String)
 async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() {
     let logs = client().await;
     let groups = [
-        ("/ecs/ticketing/api-gateway", None),
-        ("/ecs/ticketing/payment-service", Some(30)),
-        ("/ecs/ticketing/event-service", Some(7)),
-        ("/ecs/ticketing/legacy-batch", None),
+        ("/ecs/ticketing/local/api-gateway", None),
+        ("/ecs/ticketing/local/payment-service", Some(30)),
+        ("/ecs/ticketing/local/event-service", Some(7)),
+        ("/ecs/ticketing/local/legacy-batch", None),
         ("/aws/lambda/someone-else", None),
     ];
     for (name, days) in groups {
@@ -75,7 +75,7 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
         }
     }
     let audit = std::env::temp_dir().join(format!("logs-{}.jsonl", uuid::Uuid::new_v4().simple()));
-    let exclude = ["--exclude", "/ecs/ticketing/legacy-*"];
+    let exclude = ["--exclude", "/ecs/ticketing/local/legacy-*"];
 
     let (code, stdout, stderr) = opsctl(
         &[
@@ -93,15 +93,18 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
     assert_eq!(code, 1, "drift is a finding: {stderr}");
     let plan: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
     let row = |g: &str| plan.iter().find(|r| r["group"] == g).cloned().expect("row");
-    assert_eq!(row("/ecs/ticketing/api-gateway")["change"], true);
+    assert_eq!(row("/ecs/ticketing/local/api-gateway")["change"], true);
     assert_eq!(
-        row("/ecs/ticketing/api-gateway")["current_days"],
+        row("/ecs/ticketing/local/api-gateway")["current_days"],
         serde_json::Value::Null
     );
-    assert_eq!(row("/ecs/ticketing/api-gateway")["wanted_days"], 7);
-    assert_eq!(row("/ecs/ticketing/payment-service")["wanted_days"], 90);
-    assert_eq!(row("/ecs/ticketing/event-service")["change"], false);
-    assert_eq!(row("/ecs/ticketing/legacy-batch")["excluded"], true);
+    assert_eq!(row("/ecs/ticketing/local/api-gateway")["wanted_days"], 7);
+    assert_eq!(
+        row("/ecs/ticketing/local/payment-service")["wanted_days"],
+        90
+    );
+    assert_eq!(row("/ecs/ticketing/local/event-service")["change"], false);
+    assert_eq!(row("/ecs/ticketing/local/legacy-batch")["excluded"], true);
     assert!(plan
         .iter()
         .all(|r| r["group"] != "/aws/lambda/someone-else"));
@@ -113,7 +116,10 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("dry run"), "{stderr}");
-    assert_eq!(retention(&logs, "/ecs/ticketing/api-gateway").await, None);
+    assert_eq!(
+        retention(&logs, "/ecs/ticketing/local/api-gateway").await,
+        None
+    );
 
     let (code, _, stderr) = opsctl(
         &[
@@ -129,14 +135,17 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/api-gateway").await,
+        retention(&logs, "/ecs/ticketing/local/api-gateway").await,
         Some(7)
     );
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/payment-service").await,
+        retention(&logs, "/ecs/ticketing/local/payment-service").await,
         Some(90)
     );
-    assert_eq!(retention(&logs, "/ecs/ticketing/legacy-batch").await, None);
+    assert_eq!(
+        retention(&logs, "/ecs/ticketing/local/legacy-batch").await,
+        None
+    );
     assert_eq!(retention(&logs, "/aws/lambda/someone-else").await, None);
 
     let (code, _, stderr) = opsctl(

@@ -86,6 +86,11 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(dry.stderr.contains("dry run"), "{}", dry.stderr);
     assert!(sm.describe_secret().secret_id(&app).send().await.is_err());
+    assert_eq!(
+        common::audit_phases(&audit),
+        ["planned"],
+        "a dry run records only its plan"
+    );
 
     let applied = run(&["secrets", "apply", "--execute"], &audit, &given).await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);

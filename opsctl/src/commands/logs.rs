@@ -1,4 +1,4 @@
-//! `opsctl logs retention plan|apply`: every `/ecs/ticketing/*` log group
+//! `opsctl logs retention plan|apply`: every `/ecs/ticketing/<env>/*` log group
 //! gets the retention of its class (7 days operational, 90 days payment; the
 //! classes live in `ticketing_catalog::logs`), groups created without a
 //! retention are caught, `--exclude` patterns are left alone, and the monthly
@@ -107,10 +107,12 @@ async fn plan(
     let price = prices.monthly("cloudwatch:logs_storage_gb")?;
     let mut groups = Vec::new();
     let mut token = None;
+    // This environment's groups only.
+    let prefix = logs::group_prefix(ctx.profile.as_str());
     loop {
         let page = client
             .describe_log_groups()
-            .log_group_name_prefix(logs::GROUP_PREFIX)
+            .log_group_name_prefix(&prefix)
             .set_next_token(token)
             .send()
             .await

@@ -249,22 +249,31 @@ pub mod aws {
 pub mod logs {
     use super::ServiceName;
 
-    /// Every service logs to `/ecs/ticketing/<service>`.
+    /// Every service logs to `/ecs/ticketing/<env>/<service>`: the design's
+    /// `/ecs/ticketing/<service>` with a level per environment, since dev
+    /// and prod may share an account and a region, where log group names
+    /// are unique.
     pub const GROUP_PREFIX: &str = "/ecs/ticketing/";
     /// Operational logs are kept a week.
     pub const OPERATIONAL_RETENTION_DAYS: i32 = 7;
     /// Payment logs are kept 90 days (disputes, audits).
     pub const PAYMENT_RETENTION_DAYS: i32 = 90;
 
-    /// The log group of a service.
-    pub fn group(service: ServiceName) -> String {
-        format!("{GROUP_PREFIX}{}", service.as_str())
+    /// The log groups of one environment start with this.
+    pub fn group_prefix(env: &str) -> String {
+        format!("{GROUP_PREFIX}{env}/")
+    }
+
+    /// The log group of a service in an environment.
+    pub fn group(service: ServiceName, env: &str) -> String {
+        format!("{}{}", group_prefix(env), service.as_str())
     }
 
     /// The retention a log group should have, or `None` when it is not ours
     /// (outside the prefix).
     pub fn retention_days(group: &str) -> Option<i32> {
-        let service = group.strip_prefix(GROUP_PREFIX)?;
+        let rest = group.strip_prefix(GROUP_PREFIX)?;
+        let service = rest.rsplit('/').next()?;
         Some(
             if service.starts_with(ServiceName::PaymentService.as_str()) {
                 PAYMENT_RETENTION_DAYS
