@@ -8,6 +8,40 @@ mod common;
 use ticketing_e2e::Stack;
 use ticketing_testkit::TestEnv;
 
+/// opsctl against `booking`'s database, topics, sandbox and gateway.
+async fn run(booking: &Stack, audit: &std::path::Path, args: Vec<&str>) -> (i32, String, String) {
+    let vars = [
+        (
+            "TICKETING__DATABASE__NAME",
+            booking.env.settings.database.name.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__TOPIC_PREFIX",
+            booking.env.settings.kafka.topic_prefix.clone(),
+        ),
+        (
+            "TICKETING__PORTONE__BASE_URL",
+            booking.sandbox.url.to_string(),
+        ),
+        (
+            "TICKETING__SERVICES__API_GATEWAY__URL",
+            booking.gateway.clone(),
+        ),
+        ("OPSCTL_AUDIT_LOG", audit.display().to_string()),
+    ];
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .args(args)
+        .envs(vars)
+        .output()
+        .await
+        .expect("opsctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliation() {
     let env = TestEnv::new().await;
@@ -36,40 +70,7 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
     assert_eq!(booking.status_of(&paid_id).await, "PENDING");
 
     let audit = std::env::temp_dir().join(format!("reconcile-{}.jsonl", booking.env.id));
-    let run = |args: Vec<&'static str>| {
-        let vars = [
-            (
-                "TICKETING__DATABASE__NAME",
-                booking.env.settings.database.name.clone(),
-            ),
-            (
-                "TICKETING__KAFKA__TOPIC_PREFIX",
-                booking.env.settings.kafka.topic_prefix.clone(),
-            ),
-            (
-                "TICKETING__PORTONE__BASE_URL",
-                booking.sandbox.url.to_string(),
-            ),
-            (
-                "TICKETING__SERVICES__API_GATEWAY__URL",
-                booking.gateway.clone(),
-            ),
-            ("OPSCTL_AUDIT_LOG", audit.display().to_string()),
-        ];
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
-                .args(args)
-                .envs(vars)
-                .output()
-                .await
-                .expect("opsctl");
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        }
-    };
+    let run = |args: Vec<&'static str>| run(&booking, &audit, args);
     let (code, stdout, stderr) = run(vec![
         "--output",
         "json",
@@ -89,6 +90,7 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
             .expect("line")
     };
     assert_eq!(line(&paid_id)["portone"], "paid");
+    assert_eq!(line(&paid_id)["found"], "pending_reservation");
     assert_eq!(line(&paid_id)["action"], "announce");
     assert_eq!(line(&unpaid_id)["portone"], "none");
     assert_eq!(line(&unpaid_id)["action"], "report");
@@ -117,6 +119,77 @@ async fn a_paid_reservation_whose_webhook_was_lost_is_confirmed_by_reconciliatio
 
     let (code, _, stderr) = run(vec!["reservations", "reconcile", "--older-than", "soon"]).await;
     assert_eq!(code, 2, "{stderr}");
+    let _ = std::fs::remove_file(&audit);
+    booking.stop_keeping_env().await.cleanup().await;
+}
+
+/// A payment whose webhook never came, on a hold that has since expired:
+/// the reservation is no longer PENDING, but the payment service still has
+/// the order READY. Reconciliation finds it by the order, and announcing
+/// it settles it as PortOne's record says: paid too late, so refunded, and
+/// the reservation says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_left_ready_after_its_hold_expired_is_found_and_refunded() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let mut settings = env.settings.clone();
+    settings.booking.hold_ttl_seconds = 1;
+    // The payment service's own sweep stays out of the way: reconciliation
+    // is what is tested here.
+    settings.booking.payment_check_after_seconds = 3_600;
+    let booking = Stack::start_with(env, settings).await;
+    let (performance, seats) = booking.minted_performance(1, 5000).await;
+    let payer = booking.customer(performance);
+    let held = booking.hold_as(&payer, performance, &seats[0]).await;
+    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+    let merchant = booking.prepare_as(&payer, &held).await;
+    let outcome = booking
+        .pay(&merchant, 5000, Some("http://127.0.0.1:9/webhooks/portone"))
+        .await;
+    assert_eq!(outcome["payment"]["status"], "paid");
+    let imp_uid = outcome["payment"]["imp_uid"]
+        .as_str()
+        .expect("imp_uid")
+        .to_owned();
+    booking
+        .reservation_becomes(&payer.access, &reservation, "CANCELLED")
+        .await;
+
+    let audit = std::env::temp_dir().join(format!("reconcile-late-{}.jsonl", booking.env.id));
+    let args = vec![
+        "--output",
+        "json",
+        "reservations",
+        "reconcile",
+        "--older-than",
+        "0s",
+    ];
+    let (code, stdout, stderr) = run(&booking, &audit, args.clone()).await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["reservation_id"], reservation.as_str());
+    assert_eq!(lines[0]["found"], "unsettled_order");
+    assert_eq!(lines[0]["portone"], "paid");
+    assert_eq!(lines[0]["action"], "announce");
+
+    let mut execute = args;
+    execute.push("--execute");
+    let (code, stdout, stderr) = run(&booking, &audit, execute).await;
+    assert_eq!(code, 0, "{stderr}");
+    let done: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(done["summary"]["announced"], 1, "{done}");
+    let mut refunded = false;
+    for _ in 0..300 {
+        let p = booking.sandbox.sandbox.payment(&imp_uid).expect("payment");
+        if p.status == ticketing_portone::PaymentStatus::Cancelled {
+            refunded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refunded, "the late payment was refunded at PortOne");
+    assert_eq!(booking.status_of(&reservation).await, "CANCELLED");
     let _ = std::fs::remove_file(&audit);
     booking.stop_keeping_env().await.cleanup().await;
 }

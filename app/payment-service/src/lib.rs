@@ -22,7 +22,7 @@
 
 mod domain;
 mod refunds;
-mod repository;
+pub mod repository;
 mod routes;
 mod sweep;
 

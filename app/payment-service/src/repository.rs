@@ -131,6 +131,36 @@ pub(crate) async fn unsettled(
     .await
 }
 
+/// An order still READY: prepared, no payment settled it yet.
+#[derive(Debug, sqlx::FromRow)]
+pub struct UnsettledOrder {
+    pub merchant_uid: String,
+    pub reservation_id: Uuid,
+    pub amount: Money,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Orders still READY `older_than` after they were prepared, the oldest
+/// `limit` (whatever their reservation's state: a webhook that never came
+/// leaves the order READY after the hold has expired). For `opsctl
+/// reservations reconcile`.
+pub async fn ready_older_than(
+    db: &PgPool,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<UnsettledOrder>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT merchant_uid, reservation_id, amount, created_at FROM payments \
+         WHERE status = $1 AND created_at < now() - make_interval(secs => $2) \
+         ORDER BY created_at LIMIT $3",
+    )
+    .bind(OrderStatus::Ready)
+    .bind(older_than.as_secs_f64())
+    .bind(limit.max(1))
+    .fetch_all(db)
+    .await
+}
+
 /// Records that the sweep looked order `merchant_uid` up.
 pub(crate) async fn mark_checked(db: &PgPool, merchant_uid: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE payments SET checked_at = now() WHERE merchant_uid = $1")

@@ -181,6 +181,24 @@ pub(crate) async fn judge(
                 ..CancelRequest::default()
             };
             state.portone.cancel(&refund).await.map_err(portone_down)?;
+            // The customer's reservation says why their money came back.
+            append_in(
+                &mut tx,
+                &PaymentRefunded {
+                    reservation_id: order.reservation_id,
+                    merchant_uid: payment.merchant_uid.clone(),
+                    imp_uid: payment.imp_uid.clone(),
+                    amount: payment.amount,
+                    reason: format!(
+                        "a second payment ({}) after the order was settled ({}) was refunded in full",
+                        payment.imp_uid, order.status
+                    ),
+                },
+            )
+            .await?;
+            tx.commit()
+                .await
+                .map_err(db_error("recording a second payment's refund"))?;
             tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, settled = %order.status, "a second payment for a settled order; refunded");
             metrics::counter!("payment.refunded").increment(1);
             return Ok(answer("refunded_second_payment"));

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -15,6 +16,25 @@ pub enum QueueStatus {
         reservation_token: String,
         expires_at: DateTime<Utc>,
     },
+    /// The customer's admission made an order whose hold is still open:
+    /// no place in the queue and no fresh admission until it ends (paid,
+    /// cancelled, or expired at `hold_expires_at`).
+    Holding {
+        reservation_id: Uuid,
+        hold_expires_at: DateTime<Utc>,
+    },
+}
+
+/// What the admitted key holds after its admission made an order (the
+/// reservation service's mark, `ticketing_catalog::queue::held_value`): the
+/// open hold, or `None` when `value` is not such a mark.
+pub fn holding(value: &str) -> Option<QueueStatus> {
+    let rest = value.strip_prefix(ticketing_catalog::queue::HELD_PREFIX)?;
+    let (reservation, ms) = rest.split_once(':')?;
+    Some(QueueStatus::Holding {
+        reservation_id: Uuid::parse_str(reservation).ok()?,
+        hold_expires_at: DateTime::from_timestamp_millis(ms.parse().ok()?)?,
+    })
 }
 
 /// The standing of a customer with `rank` customers ahead (`-1`: not
@@ -43,8 +63,23 @@ mod tests {
                 estimated_wait_seconds,
                 ..
             } => Some((position, estimated_wait_seconds)),
-            QueueStatus::Admitted { .. } => None,
+            QueueStatus::Admitted { .. } | QueueStatus::Holding { .. } => None,
         }
+    }
+
+    #[test]
+    fn a_used_admission_reads_as_its_open_hold() {
+        let reservation = Uuid::now_v7();
+        let mark = ticketing_catalog::queue::held_value(reservation, 1_795_000_000_123);
+        assert_eq!(
+            holding(&mark),
+            Some(QueueStatus::Holding {
+                reservation_id: reservation,
+                hold_expires_at: DateTime::from_timestamp_millis(1_795_000_000_123).expect("time"),
+            })
+        );
+        assert_eq!(holding("qr_abc.def"), None);
+        assert_eq!(holding("held:not-a-uuid:1"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 mod domain;
 
-pub use domain::{waiting_at, QueueStatus};
+pub use domain::{holding, waiting_at, QueueStatus};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +145,9 @@ impl WaitingRoom {
     /// The status a token (empty when none) and a queue rank (-1 when not
     /// waiting) describe.
     fn standing(&self, token: &str, rank: i64) -> Option<QueueStatus> {
+        if let Some(hold) = holding(token) {
+            return Some(hold);
+        }
         if !token.is_empty() {
             if let Ok(claims) =
                 ticketing_tokens::verify::<ReservationClaims>(&self.keys, token, Utc::now())
@@ -329,7 +332,7 @@ async fn enter(
     ensure_performance_exists(&state, performance).await?;
     let status = state.room.enter(performance, user).await?;
     let code = match status {
-        QueueStatus::Admitted { .. } => StatusCode::OK,
+        QueueStatus::Admitted { .. } | QueueStatus::Holding { .. } => StatusCode::OK,
         QueueStatus::Waiting { .. } => StatusCode::ACCEPTED,
     };
     Ok((code, Json(status)))

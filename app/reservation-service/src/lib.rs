@@ -65,10 +65,11 @@ pub(crate) struct AppState {
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     let db = ctx.db()?.clone();
     let locks = SeatLocks::new(ctx.redis.clone());
+    let admissions = Admissions::new(ctx.redis.clone());
     let state = AppState {
         db: db.clone(),
         locks: locks.clone(),
-        admissions: Admissions::new(ctx.redis.clone()),
+        admissions: admissions.clone(),
         auth: ctx.authenticator(),
         keys: ctx.queue_keys(),
         settings: Arc::new(ctx.settings.booking.clone()),
@@ -79,6 +80,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     let consumer = ctx.event_consumer(PaymentOutcomes {
         db: db.clone(),
         locks: locks.clone(),
+        admissions,
     })?;
     let sweep = Duration::from_millis(ctx.settings.booking.expiry_sweep_interval_ms);
     let shutdown = ctx.shutdown.clone();

@@ -227,6 +227,17 @@ pub(crate) async fn lock_payable(
     }))
 }
 
+/// Who holds `reservation` for which performance: (performance, user).
+pub(crate) async fn owner(
+    tx: &mut PgConnection,
+    reservation: Uuid,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT performance_id, user_id FROM reservations WHERE id = $1")
+        .bind(reservation)
+        .fetch_optional(&mut *tx)
+        .await
+}
+
 /// Confirms a paid reservation; returns the seats it keeps.
 pub(crate) async fn confirm(
     tx: &mut PgConnection,
@@ -267,6 +278,26 @@ pub(crate) async fn end_confirmed(
     reason: &str,
 ) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
     end_from(tx, reservation, reason, ReservationStatus::Confirmed).await
+}
+
+/// Adds `note` to a cancelled reservation's reason (a refund made after it
+/// ended); once per note, however often it is delivered.
+pub(crate) async fn note_on_cancelled(
+    tx: &mut PgConnection,
+    reservation: Uuid,
+    note: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE reservations SET cancel_reason = CASE WHEN cancel_reason IS NULL THEN $2 \
+         ELSE cancel_reason || '; ' || $2 END, updated_at = now() \
+         WHERE id = $1 AND status = $3 AND position($2 in coalesce(cancel_reason, '')) = 0",
+    )
+    .bind(reservation)
+    .bind(note)
+    .bind(ReservationStatus::Cancelled)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 async fn end_from(

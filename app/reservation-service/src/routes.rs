@@ -161,7 +161,10 @@ async fn hold(
         });
     }
     metrics::counter!("reservations.hold.created").increment(1);
-    state.admissions.used(performance, user).await;
+    state
+        .admissions
+        .used(performance, user, reservation, expires_at)
+        .await;
     let claims = PaymentClaims {
         sub: user,
         reservation_id: reservation,

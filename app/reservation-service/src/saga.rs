@@ -10,6 +10,7 @@ use ticketing_events::{
 };
 use ticketing_messaging::consumer::{Handler, HandlerError};
 
+use crate::admissions::Admissions;
 use crate::domain::{on_payment, PaymentOutcome};
 use crate::locks::SeatLocks;
 use crate::repository;
@@ -18,6 +19,7 @@ use crate::repository;
 pub(crate) struct PaymentOutcomes {
     pub db: PgPool,
     pub locks: SeatLocks,
+    pub admissions: Admissions,
 }
 
 fn transient(e: sqlx::Error) -> HandlerError {
@@ -25,6 +27,22 @@ fn transient(e: sqlx::Error) -> HandlerError {
 }
 
 impl PaymentOutcomes {
+    /// The hold `reservation` ended (confirmed or cancelled): its owner may
+    /// queue for the performance again.
+    async fn hold_ended(
+        &self,
+        tx: &mut PgConnection,
+        reservation: uuid::Uuid,
+    ) -> Result<(), HandlerError> {
+        if let Some((performance, user)) = repository::owner(tx, reservation)
+            .await
+            .map_err(transient)?
+        {
+            self.admissions.ended(performance, user, reservation).await;
+        }
+        Ok(())
+    }
+
     async fn paid(
         &self,
         tx: &mut PgConnection,
@@ -50,6 +68,7 @@ impl PaymentOutcomes {
                     seat_ids: seats,
                 };
                 append_in(tx, &event).await?;
+                self.hold_ended(tx, paid.reservation_id).await?;
                 metrics::counter!("reservations.confirmed").increment(1);
             }
             PaymentOutcome::AlreadyConfirmed => {
@@ -86,6 +105,7 @@ impl PaymentOutcomes {
                 reason: format!("payment failed: {}", failed.error_code),
             };
             append_in(tx, &event).await?;
+            self.hold_ended(tx, failed.reservation_id).await?;
         }
         Ok(())
     }
@@ -94,8 +114,9 @@ impl PaymentOutcomes {
 impl PaymentOutcomes {
     /// A payment refunded after its reservation was confirmed (a refund at
     /// PortOne): the reservation is cancelled and its seats are free. A
-    /// refund of a payment whose reservation was never confirmed changes
-    /// nothing here.
+    /// refund of a payment to a reservation that had already ended (a
+    /// second payment, a payment after expiry) is written on the
+    /// reservation, so the customer sees why the money came back.
     async fn refunded(
         &self,
         tx: &mut PgConnection,
@@ -105,6 +126,11 @@ impl PaymentOutcomes {
         let ended = repository::end_confirmed(tx, refunded.reservation_id, &reason)
             .await
             .map_err(transient)?;
+        if ended.is_none() {
+            repository::note_on_cancelled(tx, refunded.reservation_id, &reason)
+                .await
+                .map_err(transient)?;
+        }
         if let Some((performance, seats)) = ended {
             let event = ReservationCancelled {
                 reservation_id: refunded.reservation_id,

@@ -1,10 +1,14 @@
 //! One admission, one order, through the gateway: a waiting-room admission
 //! (`qr_` token) is used up by the hold it produced; a second hold with it
-//! is refused (409 `admission_used`), also after the first order ended; a
+//! is refused (409 `admission_used`), also after the first order ended;
+//! while that hold is open, re-entering the queue shows the hold (no place,
+//! no fresh admission), and once it ends the customer queues again; a
 //! customer holds or owns at most `booking.max_seats_per_user` seats of a
 //! performance across all their orders (409 `seat_limit`), checked in the
 //! hold's transaction so two holds at once cannot both pass.
 
+use portone_sandbox::TEST_CARD;
+use ticketing_e2e::client::RECAPTCHA_PASS;
 use ticketing_e2e::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -31,7 +35,32 @@ async fn an_admission_buys_one_order_and_a_customer_has_at_most_the_cap() {
         .await;
     assert!(theirs["reservation_id"].is_string(), "{theirs}");
 
-    // A second admission: 2 held + 3 more would pass the cap of 4.
+    // While that order is held, the queue shows it: no place in the queue
+    // and no fresh admission.
+    let entered = stack
+        .call(
+            "POST",
+            &format!("/api/queue/{performance}/enter"),
+            Some(&token),
+            &[],
+            Some(serde_json::json!({"recaptcha_token": RECAPTCHA_PASS})),
+        )
+        .await;
+    assert_eq!(entered.status, 200, "{}", entered.body);
+    assert_eq!(entered.body["status"], "holding", "{}", entered.body);
+    assert_eq!(entered.body["reservation_id"], first_id.as_str());
+    assert!(entered.body["reservation_token"].is_null());
+
+    // The order is paid (CONFIRMED: the hold has ended), and the customer
+    // queues again for a second admission: 2 owned + 3 more would pass the
+    // cap of 4.
+    let (_, payment_token) = Stack::held(&first);
+    let merchant = stack.prepare(&token, &payment_token).await;
+    let paid = stack.checkout(&merchant, 2_000, TEST_CARD, false).await;
+    assert_eq!(paid["payment"]["status"], "paid", "{paid}");
+    stack
+        .reservation_becomes(&token, &first_id, "CONFIRMED")
+        .await;
     let qr = stack.admitted(&token, performance).await;
     let over = stack.hold(&token, &qr, performance, &seats[3..6]).await;
     assert_eq!(over.status, 409, "{}", over.body);

@@ -188,16 +188,30 @@ async fn an_expired_hold_frees_its_seats_and_a_late_payment_is_refunded() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(refunded, "the late payment was refunded at PortOne");
-    let still = stack
-        .call(
-            "GET",
-            &format!("/api/reservations/{reservation}"),
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(still.body["status"], "CANCELLED");
+    // The reservation stays cancelled and says why the money came back.
+    let mut still = serde_json::Value::Null;
+    for _ in 0..200 {
+        still = stack
+            .call(
+                "GET",
+                &format!("/api/reservations/{reservation}"),
+                Some(&token),
+                &[],
+                None,
+            )
+            .await
+            .body;
+        if still["cancel_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("payment refunded"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(still["status"], "CANCELLED");
+    let reason = still["cancel_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("expired; payment refunded:"), "{reason}");
     stack.stop().await;
 }
 

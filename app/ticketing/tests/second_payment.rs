@@ -2,11 +2,37 @@
 //! declined pays the same order again with a good card. The order was
 //! settled by the declined attempt (the reservation is CANCELLED), so the
 //! second payment must not stay with us: the payment service refunds it at
-//! PortOne. Never PAID at PortOne and CANCELLED here at once.
+//! PortOne, and the reservation says why. Never PAID at PortOne and
+//! CANCELLED here at once. The same after a cancel for a wrong amount.
 
 use portone_sandbox::{DECLINED_CARD, TEST_CARD};
 use ticketing_e2e::Stack;
 use ticketing_portone::PaymentStatus;
+
+/// Waits until the reservation's cancel reason mentions `words`; returns it.
+async fn reason_mentions(stack: &Stack, token: &str, reservation: &str, words: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        let got = stack
+            .call(
+                "GET",
+                &format!("/api/reservations/{reservation}"),
+                Some(token),
+                &[],
+                None,
+            )
+            .await;
+        last = got.body["cancel_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if last.contains(words) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the reservation's reason never mentioned {words:?}: {last:?}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
@@ -42,11 +68,18 @@ async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
         at_portone.cancel_amount, at_portone.amount,
         "refunded in full"
     );
-    // The reservation stays CANCELLED, the seat free.
+    // The reservation stays CANCELLED, the seat free, and it says why the
+    // money came back.
     let still = stack
         .reservation_becomes(&customer.access, &reservation, "CANCELLED")
         .await;
     assert_eq!(still["status"], "CANCELLED");
+    let reason = reason_mentions(&stack, &customer.access, &reservation, "second payment").await;
+    assert!(
+        reason.contains("card declined"),
+        "the first reason stays: {reason}"
+    );
+    assert!(reason.contains("refunded in full"), "{reason}");
     stack
         .seats_become(performance, &seats[..1], "AVAILABLE")
         .await;
@@ -65,5 +98,43 @@ async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
         .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["outcome"], "already_processed", "{}", again.body);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_after_a_cancel_for_a_wrong_amount_is_refunded() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats) = stack.performance(1, 2, 2_000).await;
+    let customer = stack.customer(performance);
+    let held = stack
+        .hold_as(&customer, performance, &seats[0].to_string().into())
+        .await;
+    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+    let merchant = stack.prepare_as(&customer, &held).await;
+    let merchant = merchant.as_str().expect("merchant_uid");
+
+    // 1 won for a 2,000 won order: cancelled at PortOne, the order settled.
+    let tampered = stack.checkout(merchant, 1, TEST_CARD, true).await;
+    assert_eq!(tampered["payment"]["status"], "paid", "{tampered}");
+    stack
+        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+        .await;
+
+    // The right amount afterwards: refunded too, and said so.
+    let paid = stack.checkout(merchant, 2_000, TEST_CARD, false).await;
+    assert_eq!(paid["payment"]["status"], "paid", "{paid}");
+    assert_eq!(paid["webhook"]["status"], 200, "{paid}");
+    let imp_uid = paid["payment"]["imp_uid"].as_str().expect("imp_uid");
+    let at_portone = stack.sandbox.sandbox.payment(imp_uid).expect("payment");
+    assert_eq!(
+        at_portone.status,
+        PaymentStatus::Cancelled,
+        "{at_portone:?}"
+    );
+    assert_eq!(at_portone.cancel_amount, at_portone.amount);
+    reason_mentions(&stack, &customer.access, &reservation, "second payment").await;
+    stack
+        .seats_become(performance, &seats[..1], "AVAILABLE")
+        .await;
     stack.stop().await;
 }

@@ -1,5 +1,7 @@
 //! `opsctl reservations reconcile`: reservations still `PENDING` past a
-//! threshold are checked with PortOne. A payment PortOne knows is re-announced
+//! threshold, and orders the payment service still has `READY` (whatever
+//! their reservation became: a lost webhook outlives the hold), are
+//! checked with PortOne. A payment PortOne knows is re-announced
 //! to the payment service's webhook through the gateway -- the same path
 //! PortOne's own notification takes, so verification, events and the saga
 //! do the rest (no state is poked directly). Unpaid ones are reported; the
@@ -24,8 +26,9 @@ use crate::output;
 
 #[derive(Subcommand, Debug)]
 pub enum ReservationsCommand {
-    /// Check reservations still PENDING after `--older-than` with PortOne;
-    /// re-announce the paid ones through the normal webhook path.
+    /// Check reservations still PENDING and orders still READY after
+    /// `--older-than` with PortOne; re-announce the settled ones through
+    /// the normal webhook path.
     Reconcile(ReconcileArgs),
 }
 
@@ -53,6 +56,7 @@ fn render(lines: &[Line]) -> String {
         .map(|l| {
             vec![
                 l.reservation_id.to_string(),
+                l.found.replace('_', " "),
                 format!("{} s", l.age_seconds),
                 l.amount.to_string(),
                 l.portone.clone(),
@@ -64,6 +68,7 @@ fn render(lines: &[Line]) -> String {
     output::table(
         &[
             "RESERVATION",
+            "FOUND AS",
             "AGE",
             "AMOUNT",
             "PORTONE",

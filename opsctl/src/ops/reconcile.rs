@@ -1,6 +1,10 @@
-//! Reconciling reservations stuck in PENDING with PortOne: the plan (each
-//! one's payment as PortOne knows it) and re-announcing the paid ones to
-//! the payment service's webhook.
+//! Reconciling with PortOne what our side still thinks is open: reservations
+//! stuck in PENDING, and orders the payment service still has READY (a
+//! webhook that never came leaves the order READY after the hold expired
+//! and the reservation was cancelled). The plan is each one's payment as
+//! PortOne knows it; applying re-announces the settled ones to the payment
+//! service's webhook, which judges them by PortOne's record (a late payment
+//! is refunded there).
 
 use std::time::Duration;
 
@@ -17,6 +21,8 @@ use ticketing_money::Money;
 
 #[derive(Serialize, Clone)]
 pub struct Line {
+    /// How it was found: `pending_reservation` or `unsettled_order`.
+    pub found: &'static str,
     pub reservation_id: Uuid,
     pub merchant_uid: String,
     pub age_seconds: i64,
@@ -48,10 +54,41 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
             ))
         })?;
     pool.close().await;
+    let payments = crate::ops::db::pool(ctx, ServiceName::PaymentService)?;
+    let orders = payment_service::repository::ready_older_than(&payments, older_than, limit)
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "reading unsettled orders: {e}; is PostgreSQL up? (opsctl status)"
+            ))
+        })?;
+    payments.close().await;
+    let mut open: Vec<(&'static str, Uuid, String, chrono::DateTime<Utc>, Money)> = pending
+        .into_iter()
+        .map(|p| {
+            (
+                "pending_reservation",
+                p.id,
+                ticketing_portone::merchant_uid(p.id),
+                p.created_at,
+                p.amount,
+            )
+        })
+        .collect();
+    for order in orders {
+        if !open.iter().any(|(_, _, m, _, _)| *m == order.merchant_uid) {
+            open.push((
+                "unsettled_order",
+                order.reservation_id,
+                order.merchant_uid,
+                order.created_at,
+                order.amount,
+            ));
+        }
+    }
     let portone = portone(ctx)?;
     let mut lines = Vec::new();
-    for p in pending {
-        let merchant = ticketing_portone::merchant_uid(p.id);
+    for (found, reservation_id, merchant, created_at, amount) in open {
         let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
             Ok(payment) => {
                 let action = match payment.status {
@@ -68,10 +105,11 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
             }
         };
         lines.push(Line {
-            reservation_id: p.id,
+            found,
+            reservation_id,
             merchant_uid: merchant,
-            age_seconds: (Utc::now() - p.created_at).num_seconds(),
-            amount: p.amount,
+            age_seconds: (Utc::now() - created_at).num_seconds(),
+            amount,
             portone: state,
             imp_uid,
             action,

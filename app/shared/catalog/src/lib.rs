@@ -395,11 +395,22 @@ pub mod queue {
     use std::fmt::Display;
 
     /// Holds the admission (`qr_` token) of `user` for `performance` while
-    /// it is valid; re-entering the queue hands it back. The reservation
-    /// service deletes it when the admission is used for an order, so the
-    /// next order starts with a new place in the queue. (Under the
-    /// service's Redis key prefix.)
+    /// it is valid; re-entering the queue hands it back. When the admission
+    /// is used for an order, the reservation service replaces it with
+    /// [`held_value`] until that hold ends (confirmed, cancelled, expired:
+    /// then it deletes it), so re-entering hands back neither a fresh
+    /// admission nor a place in the queue while a hold is open; the next
+    /// order starts with a new place. (Under the service's Redis key
+    /// prefix.)
     pub fn admitted_key(performance: impl Display, user: impl Display) -> String {
         format!("admitted:{performance}:{user}")
+    }
+
+    /// What [`admitted_key`] holds while an order made with the admission
+    /// is held: `held:<reservation>:<hold expiry, Unix ms>`.
+    pub const HELD_PREFIX: &str = "held:";
+
+    pub fn held_value(reservation: impl Display, expires_at_ms: i64) -> String {
+        format!("{HELD_PREFIX}{reservation}:{expires_at_ms}")
     }
 }
