@@ -6,6 +6,8 @@
 #   * Apache Kafka          Maven Central jars (infra/local/kafka/pom.xml), cached under $TICKETING_HOME/tools/kafka
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
+#   * schemathesis          PyPI, in its own virtualenv (its dependencies and checkov's disagree):
+#                           the API fuzzer app/ticketing/tests/api_fuzz.rs runs
 #   * shellcheck            Debian package (CI checks every shell script)
 #   * cfn-guard             crates.io (AWS CloudFormation Guard), built once into $TICKETING_HOME/tools/bin
 #   * buildah, podman, runc Debian packages (the image build and the container test)
@@ -109,6 +111,17 @@ if [[ ! -x "$venv/bin/checkov" || "$(cat "$venv/checkers.version" 2>/dev/null)" 
   log "installing $checkers into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION"
   echo "$checkers" >"$venv/checkers.version"
+fi
+
+# --- schemathesis (PyPI): property-based API testing of every openapi.json ------
+# Its own virtualenv: it needs a newer `packaging` than checkov accepts.
+SCHEMATHESIS_VERSION="4.32.5"
+fuzz_venv="$TICKETING_HOME/venv-api-fuzz"
+if [[ ! -x "$fuzz_venv/bin/schemathesis" || "$(cat "$fuzz_venv/schemathesis.version" 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ]]; then
+  log "installing schemathesis==$SCHEMATHESIS_VERSION into $fuzz_venv"
+  python3 -m venv "$fuzz_venv"
+  "$fuzz_venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "$SCHEMATHESIS_VERSION" >"$fuzz_venv/schemathesis.version"
 fi
 
 # --- AWS CloudFormation Guard (crates.io) -----------------------------------------

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ticketing_http::{ApiError, AuthUser, Json};
+use ticketing_http::{ApiError, AuthUser, Json, Query};
 use ticketing_money::Money;
 use ticketing_tokens::{Keyring, PaymentClaims, ReservationClaims};
 use uuid::Uuid;

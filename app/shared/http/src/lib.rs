@@ -15,7 +15,7 @@ mod problem;
 mod server;
 
 pub use auth::{AuthUser, Authenticator, Operator, Organiser};
-pub use extract::Json;
+pub use extract::{Json, Query};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{
     bind, serve, service_router, shutdown_signal, BackgroundTask, ServiceApp, MAX_BODY_BYTES,

@@ -213,7 +213,13 @@ impl Relay {
         let outcomes = self.publish(&rows).await?;
 
         if self.crash_after_publish.swap(false, Ordering::SeqCst) {
-            // Dropping the transaction rolls back: nothing is marked sent.
+            // A killed relay's connection closes and PostgreSQL rolls its
+            // transaction back: nothing is marked sent and the row locks go.
+            // Rolled back here explicitly: a dropped transaction is only
+            // rolled back when its pooled connection is next used, and until
+            // then its locks would make the next pass skip the rows (seen
+            // as a flaky "second pass published 0" under load).
+            tx.rollback().await?;
             return Err(RelayError::InjectedCrash);
         }
 

@@ -1,0 +1,92 @@
+//! Every service's API, fuzzed through the gateway by schemathesis (PyPI,
+//! property-based: it generates requests from each `openapi.json` --
+//! examples, boundary values, wrong types, missing fields -- and checks
+//! every answer): no 5xx, every status code and content type documented,
+//! every body matching its documented schema (errors are problem+json).
+//! A customer's access token rides along, so the authenticated operations
+//! are reached too. The operational endpoints (`/health`, `/ready`,
+//! `/metrics`) are not routed through the gateway (see gateway_paths.rs);
+//! the gateway's own are fuzzed with its schema.
+//!
+//! schemathesis is installed by infra/local/install-tools.sh into
+//! `$TICKETING_HOME/venv-api-fuzz`. Deterministic: a fixed seed and example
+//! count, so a failure reproduces with the command it prints.
+
+use std::path::{Path, PathBuf};
+
+use ticketing_catalog::ServiceName;
+use ticketing_e2e::Stack;
+
+fn schemathesis() -> PathBuf {
+    let home = std::env::var_os("TICKETING_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/ticketing")))
+        .expect("TICKETING_HOME or HOME");
+    let bin = home.join("venv-api-fuzz/bin/schemathesis");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run infra/local/install-tools.sh",
+        bin.display()
+    );
+    bin
+}
+
+fn schema(service: ServiceName) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join("app")
+        .join(service.as_str())
+        .join("openapi.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_api_answers_fuzzed_requests_as_documented_without_a_server_error() {
+    // The gateway's rate limit is documented (429 on every operation) but
+    // raised here, so the fuzzer reaches the logic behind it.
+    let stack = Stack::start(|s| s.booking.rate_limit_per_second = 10_000).await;
+    let token = stack.user("fuzzer").await;
+    let bin = schemathesis();
+    let mut failures = Vec::new();
+    for service in ServiceName::ALL {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            schema(service).display().to_string(),
+            "--url".into(),
+            stack.gateway.clone(),
+            "--header".into(),
+            format!("Authorization: Bearer {token}"),
+            "--checks".into(),
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance".into(),
+            "--phases".into(),
+            "examples,coverage,fuzzing".into(),
+            "--max-examples".into(),
+            "20".into(),
+            "--seed".into(),
+            "20261202".into(),
+            "--workers".into(),
+            "1".into(),
+            "--no-color".into(),
+        ];
+        if service != ServiceName::ApiGateway {
+            // A service's operational endpoints are its own, not the gateway's.
+            args.push("--exclude-path-regex".into());
+            args.push("^/(health|ready|metrics|openapi\\.json)$".into());
+        }
+        let out = tokio::process::Command::new(&bin)
+            .args(&args)
+            .output()
+            .await
+            .expect("schemathesis runs");
+        if !out.status.success() {
+            failures.push(format!(
+                "== {} (schemathesis {})\n{}\n{}",
+                service.as_str(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    stack.stop().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
