@@ -325,6 +325,12 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
     assert!(serde_yaml::to_string(&groups[0].1["NumCacheClusters"])
         .expect("yaml")
         .contains("CacheNodes"));
+    // The cost model prices the images the repository keeps.
+    let (_, network) = load("network");
+    assert!(network.contains(&format!(
+        "\"countNumber\": {}",
+        ticketing_catalog::ecs::IMAGES_KEPT
+    )));
     let db = resources(&data, "AWS::RDS::DBInstance");
     let ids: Vec<String> = db
         .iter()

@@ -322,8 +322,8 @@ async fn the_mvp_reservations_are_planned_bought_on_execute_and_never_twice() {
         vec!["ticketing-rds-ri-2027", "ticketing-redis-ri-2027"]
     );
     assert!(plan.lines.iter().all(|l| l.to_buy == 1));
-    // db.t3.micro: $0.017/h on demand -> $0.01/h reserved, x 730 h.
-    assert_eq!(plan.lines[0].on_demand_monthly, 12.41);
+    // db.t3.micro (PostgreSQL): $0.018/h on demand -> $0.01/h reserved, x 730 h.
+    assert_eq!(plan.lines[0].on_demand_monthly, 13.14);
     assert_eq!(plan.lines[0].after_monthly, 7.3);
     assert!(plan.after_monthly < plan.before_monthly);
 

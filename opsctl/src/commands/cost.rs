@@ -8,6 +8,7 @@
 //! opsctl cost model                          # MVP after the free tier
 //! opsctl cost model --optimized              # with RI, Spot, Savings Plans, shorter log retention
 //! opsctl cost model --profile scale-10x
+//! opsctl cost model --optimized --check-alarms   # do the billing alarms fit the forecast?
 //! ```
 
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ pub struct ModelArgs {
     /// Differences below this many dollars are not called disagreements.
     #[arg(long, default_value_t = 0.5)]
     pub tolerance: f64,
+    /// Hold the billing alarms' thresholds against the forecast: exit 1 when
+    /// one would fire every month, with the thresholds that would not.
+    #[arg(long)]
+    pub check_alarms: bool,
 }
 
 /// `opsctl cost model`.
@@ -43,6 +48,35 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
     }
     let prices = Prices::load()?;
     let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+    if args.check_alarms {
+        let checks = crate::ops::cost::check_alarms(m.total);
+        let fires = checks.iter().any(|c| c.fires_every_month);
+        output::emit(ctx.output, &checks, || {
+            let rows: Vec<Vec<String>> = checks
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.alarm.to_owned(),
+                        format!("{:.0}", c.threshold_usd),
+                        format!("{:.2}", c.forecast_usd),
+                        format!("{:.0} %", c.headroom_percent),
+                        c.recommendation.clone(),
+                    ]
+                })
+                .collect();
+            format!(
+                "the {:?}{} forecast against the billing alarms (AWS/Billing is account-wide: add every environment the account runs)\n{}",
+                args.profile,
+                if args.optimized { " optimized" } else { "" },
+                output::table(&["ALARM", "USD", "FORECAST", "HEADROOM", "VERDICT"], &rows)
+            )
+        });
+        return Ok(if fires {
+            ExitCode::from(crate::error::EXIT_PROBLEM)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     output::emit(ctx.output, &m, || {
         let rows: Vec<Vec<String>> = m
             .rows
@@ -57,7 +91,10 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
                 ]
             })
             .collect();
-        let mut out = format!("prices of {} ({})\n", m.prices_date, m.prices_source);
+        let mut out = format!(
+            "prices reviewed {} (infra/prices/us-east-1.toml; {} of them not read from AWS on their date: see each entry's `checked`)\n",
+            m.prices_reviewed, m.prices_unread
+        );
         out.push_str(&output::table(
             &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
             &rows,

@@ -22,6 +22,13 @@ pub struct Footprint {
     /// combinations Fargate accepts (see [`fargate_accepts`]).
     pub task_cpu: u32,
     pub task_memory_mib: u32,
+    /// Log data ingested per month, GB (the design's 5 GB for the MVP;
+    /// ten times that at 10x). A usage assumption of the cost model.
+    pub logs_ingested_gb: u32,
+    /// Average ALB capacity units in use, LCU (one LCU is 25 new
+    /// connections/s, 3,000 active connections, 1 GB/h or 1,000 rule
+    /// evaluations/s). A usage assumption of the cost model.
+    pub alb_average_lcu: u32,
 }
 
 /// The MVP. The design writes "1 vCPU x 0.5 GB" per task, which Fargate
@@ -45,6 +52,8 @@ pub const MVP: Footprint = Footprint {
     tasks_per_service: 1,
     task_cpu: 256,
     task_memory_mib: 512,
+    logs_ingested_gb: 5,
+    alb_average_lcu: 1,
 };
 
 /// Ten times the traffic. The design's "2 vCPU x 1 GB" is not a Fargate
@@ -63,6 +72,8 @@ pub const SCALE_10X: Footprint = Footprint {
     tasks_per_service: 3,
     task_cpu: 2048,
     task_memory_mib: 4096,
+    logs_ingested_gb: 50,
+    alb_average_lcu: 10,
 };
 
 pub const PROFILES: [Footprint; 2] = [MVP, SCALE_10X];

@@ -377,6 +377,14 @@ pub mod ecs {
         format!("ticketing-{env}")
     }
 
+    /// Images the repository keeps (its lifecycle policy expires the rest;
+    /// network.yaml).
+    pub const IMAGES_KEPT: u32 = 50;
+    /// The platform image's compressed size, GB, for the cost model's ECR
+    /// storage: measured 2026-12-02 as gzip of the release binary (9.7 MB),
+    /// its libraries (1.5 MB) and the CA bundle, rounded up.
+    pub const IMAGE_GB: f64 = 0.012;
+
     /// The order `opsctl deploy` updates services in: the payment service
     /// last (money moves there; a failure before it stops the rest), the
     /// gateway just before it.
