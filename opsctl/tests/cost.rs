@@ -88,3 +88,108 @@ fn every_billable_resource_of_the_templates_is_priced_and_every_price_has_a_sour
         );
     }
 }
+
+/// Every money figure, percentage and multiplier of the design's cost
+/// section is recomputed: it agrees (within its printed precision) or the
+/// ledger names the input or the arithmetic that makes it differ, or why it
+/// cannot be recomputed. A figure left out fails here. The section in the
+/// repository is the design document's, verbatim.
+#[test]
+fn every_figure_of_the_design_s_cost_section_is_checked() {
+    use opsctl::ops::cost::design::{ledger, SECTION};
+    use opsctl::ops::cost::Prices;
+    let checked = ledger(&Prices::load().expect("prices")).expect("ledger");
+    for c in &checked {
+        assert!(
+            c.agrees || !c.cause.trim().is_empty(),
+            "{} at {:?}: differs without a cause",
+            c.figure,
+            c.at
+        );
+        assert!(
+            SECTION.lines().any(|l| l.contains(c.at)),
+            "{:?} is not in the design's section",
+            c.at
+        );
+    }
+    // Every figure of every line: `$` amounts (and ranges), percentages,
+    // multipliers.
+    let figure = |text: &str, start: usize| -> Option<(usize, String)> {
+        let bytes = text.as_bytes();
+        let mut end = start;
+        while end < bytes.len()
+            && (bytes[end].is_ascii_digit() || bytes[end] == b'.' || bytes[end] == b',')
+        {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let mut number = text[start..end].trim_end_matches('.').to_owned();
+        let rest = &text[start + number.len()..];
+        if start > 0 && bytes[start - 1] == b'$' {
+            // A range: $12-17.
+            if let Some(tail) = rest.strip_prefix('-') {
+                let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+                if !digits.is_empty() {
+                    number = format!("{number}-{digits}");
+                }
+            }
+            return Some((end, format!("${number}")));
+        }
+        if rest.starts_with('%') {
+            return Some((end, format!("{number}%")));
+        }
+        if rest.starts_with('배') {
+            return Some((end, format!("{number}배")));
+        }
+        None
+    };
+    let mut missing = Vec::new();
+    for line in SECTION.lines() {
+        let mut found: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < line.len() {
+            let starts_number = line.as_bytes()[i].is_ascii_digit()
+                && (i == 0
+                    || !line.as_bytes()[i - 1].is_ascii_digit() && line.as_bytes()[i - 1] != b'.');
+            if starts_number {
+                if let Some((end, f)) = figure(line, i) {
+                    found.push(f);
+                    i = end;
+                    continue;
+                }
+            }
+            i += line[i..].chars().next().map_or(1, char::len_utf8);
+        }
+        let mut wanted: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in &found {
+            *wanted.entry(f.as_str()).or_default() += 1;
+        }
+        for (f, n) in wanted {
+            let covered = checked
+                .iter()
+                .filter(|c| c.figure == f && line.contains(c.at))
+                .count();
+            if covered < n {
+                missing.push(format!("{f} x{n} in {line:?}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "figures no one checks:\n{}",
+        missing.join("\n")
+    );
+    // The section is the design document's own, where the document is.
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seed");
+    if let Ok(entries) = std::fs::read_dir(&seed) {
+        let design: String = entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        assert!(
+            design.contains(SECTION.trim_end()),
+            "infra/prices/design-cost-section.txt is not the design's section verbatim"
+        );
+    }
+}

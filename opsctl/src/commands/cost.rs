@@ -9,6 +9,7 @@
 //! opsctl cost model --optimized              # with RI, Spot, Savings Plans, shorter log retention
 //! opsctl cost model --profile scale-10x
 //! opsctl cost model --optimized --check-alarms   # do the billing alarms fit the forecast?
+//! opsctl cost model --design                     # every figure of the design's cost section, checked
 //! ```
 
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ pub struct ModelArgs {
     /// one would fire every month, with the thresholds that would not.
     #[arg(long)]
     pub check_alarms: bool,
+    /// Every figure of the design's cost section, recomputed: the design's
+    /// own arithmetic, the model's figure, and why they differ.
+    #[arg(long, conflicts_with = "check_alarms")]
+    pub design: bool,
 }
 
 /// `opsctl cost model`.
@@ -48,6 +53,34 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
     }
     let prices = Prices::load()?;
     let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+    if args.design {
+        let checked = crate::ops::cost::design::ledger(&prices)?;
+        output::emit(ctx.output, &checked, || {
+            let show = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v}"));
+            let rows: Vec<Vec<String>> = checked
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.figure.to_owned(),
+                        show(c.arithmetic),
+                        show(c.model),
+                        if c.agrees {
+                            "agrees".into()
+                        } else {
+                            c.cause.clone()
+                        },
+                    ]
+                })
+                .collect();
+            let differs = checked.iter().filter(|c| !c.agrees).count();
+            format!(
+                "{}{differs} of {} figures differ or cannot be recomputed\n",
+                output::table(&["DESIGN", "ITS ARITHMETIC", "MODEL", "VERDICT"], &rows),
+                checked.len()
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.check_alarms {
         let checks = crate::ops::cost::check_alarms(m.total);
         let fires = checks.iter().any(|c| c.fires_every_month);

@@ -1,0 +1,56 @@
+//! Which resource types of the templates the model prices, and which are free.
+
+/// The CloudFormation resource types the templates create that cost
+/// money, and the model's row that prices each. `opsctl/tests/cost.rs`
+/// walks infra/templates: a type in neither this list nor [`FREE_TYPES`]
+/// fails it.
+pub const PRICED_TYPES: &[(&str, &str)] = &[
+    ("AWS::RDS::DBInstance", "RDS PostgreSQL"),
+    ("AWS::ElastiCache::ReplicationGroup", "ElastiCache Redis"),
+    ("AWS::EC2::Instance", "EC2 Kafka"),
+    ("AWS::EC2::EIP", "Public IPv4 (Kafka)"),
+    ("AWS::ECS::Service", "ECS Fargate"),
+    (
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "Application Load Balancer",
+    ),
+    ("AWS::Logs::LogGroup", "CloudWatch Logs"),
+    ("AWS::Route53::HostedZone", "Route 53"),
+    ("AWS::Route53::HealthCheck", "Route 53"),
+    ("AWS::ServiceDiscovery::PrivateDnsNamespace", "Cloud Map"),
+    ("AWS::ServiceDiscovery::Service", "Cloud Map"),
+    ("AWS::KMS::Key", "KMS key"),
+    ("AWS::ECR::Repository", "ECR storage"),
+    ("AWS::CloudWatch::Alarm", "CloudWatch alarms"),
+];
+
+/// The types the templates create that cost nothing themselves, and why.
+pub const FREE_TYPES: &[(&str, &str)] = &[
+    ("AWS::EC2::EIPAssociation", "associating is free; the address is priced (AWS::EC2::EIP)"),
+    ("AWS::EC2::InternetGateway", "no charge; data out is in Other"),
+    ("AWS::EC2::LaunchTemplate", "no charge"),
+    ("AWS::EC2::NetworkInterface", "no charge; its public address is priced"),
+    ("AWS::EC2::Route", "no charge"),
+    ("AWS::EC2::RouteTable", "no charge"),
+    ("AWS::EC2::SecurityGroup", "no charge"),
+    ("AWS::EC2::SecurityGroupEgress", "no charge"),
+    ("AWS::EC2::SecurityGroupIngress", "no charge"),
+    ("AWS::EC2::Subnet", "no charge"),
+    ("AWS::EC2::SubnetRouteTableAssociation", "no charge"),
+    ("AWS::EC2::VPC", "no charge"),
+    ("AWS::EC2::VPCGatewayAttachment", "no charge"),
+    ("AWS::ECS::Cluster", "no charge; its Fargate tasks are priced"),
+    ("AWS::ECS::TaskDefinition", "no charge; running tasks are priced"),
+    ("AWS::ElastiCache::SubnetGroup", "no charge"),
+    ("AWS::RDS::DBSubnetGroup", "no charge"),
+    ("AWS::ElasticLoadBalancingV2::Listener", "part of the ALB's hours and LCUs"),
+    ("AWS::ElasticLoadBalancingV2::TargetGroup", "part of the ALB's hours and LCUs"),
+    ("AWS::IAM::InstanceProfile", "no charge"),
+    ("AWS::IAM::Role", "no charge"),
+    ("AWS::KMS::Alias", "no charge"),
+    ("AWS::SNS::Topic", "publishes within the always-free first million a month"),
+    (
+        "AWS::SNS::Subscription",
+        "e-mail and HTTPS deliveries within the free tier; SMS is billed per message (alerts are rare; not modelled)",
+    ),
+];
