@@ -193,3 +193,55 @@ fn every_figure_of_the_design_s_cost_section_is_checked() {
         );
     }
 }
+
+/// The bill of a month after the free tier the account's start date gets,
+/// through the binary.
+#[test]
+fn the_free_tier_follows_the_account_s_start_date() {
+    let legacy = opsctl(&[
+        "--output",
+        "json",
+        "cost",
+        "model",
+        "--account-opened",
+        "2025-03-02",
+        "--month",
+        "2025-05",
+    ]);
+    assert_eq!(
+        legacy.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&legacy.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&legacy.stdout).expect("json");
+    assert_eq!(json["free_tier"]["plan"], "legacy 12-month free tier");
+    let bill = json["free_tier"]["bill"].as_f64().expect("bill");
+    let total = json["model"]["total"].as_f64().expect("total");
+    assert!(bill < total, "{bill} < {total}");
+    let credits = opsctl(&[
+        "--output",
+        "json",
+        "cost",
+        "model",
+        "--account-opened",
+        "2025-09-02",
+        "--month",
+        "2025-09",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&credits.stdout).expect("json");
+    assert_eq!(
+        json["free_tier"]["bill"], 0.0,
+        "the first month is on the credits"
+    );
+    let before = opsctl(&[
+        "cost",
+        "model",
+        "--account-opened",
+        "2025-09-02",
+        "--month",
+        "2025-08",
+    ]);
+    assert_eq!(before.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&before.stderr).contains("before the account was opened"));
+}

@@ -10,6 +10,7 @@
 //! opsctl cost model --profile scale-10x
 //! opsctl cost model --optimized --check-alarms   # do the billing alarms fit the forecast?
 //! opsctl cost model --design                     # every figure of the design's cost section, checked
+//! opsctl cost model --account-opened 2025-03-02 --month 2026-01   # after the free tier that account gets
 //! ```
 
 use std::process::ExitCode;
@@ -41,6 +42,24 @@ pub struct ModelArgs {
     /// own arithmetic, the model's figure, and why they differ.
     #[arg(long, conflicts_with = "check_alarms")]
     pub design: bool,
+    /// The day the AWS account was opened (YYYY-MM-DD): the bill of
+    /// `--month` after the free tier that date gets (legacy 12-month offers
+    /// before 2025-07-15, the credit-based plan from then).
+    #[arg(long, value_parser = parse_day)]
+    pub account_opened: Option<chrono::NaiveDate>,
+    /// The month to bill (YYYY-MM), with --account-opened; default: this month.
+    #[arg(long, value_parser = parse_month, requires = "account_opened")]
+    pub month: Option<chrono::NaiveDate>,
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("`{s}` is not a date YYYY-MM-DD: {e}"))
+}
+
+fn parse_month(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map_err(|e| format!("`{s}` is not a month YYYY-MM: {e}"))
 }
 
 /// `opsctl cost model`.
@@ -53,6 +72,32 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
     }
     let prices = Prices::load()?;
     let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+    if let Some(opened) = args.account_opened {
+        use chrono::Datelike;
+        let month = args.month.unwrap_or_else(|| {
+            let today = chrono::Utc::now().date_naive();
+            today.with_day(1).unwrap_or(today)
+        });
+        let free = crate::ops::cost::free_tier::apply(&prices, &m, opened, month)?;
+        output::emit(
+            ctx.output,
+            &serde_json::json!({"model": &m, "free_tier": &free}),
+            || {
+                let mut out = format!(
+                    "{} (month {} of the account): the model's ${:.2}\n",
+                    free.plan,
+                    free.month_index + 1,
+                    m.total
+                );
+                for (what, usd) in &free.offsets {
+                    out.push_str(&format!("  - ${usd:.2}  {what}\n"));
+                }
+                out.push_str(&format!("bill ${:.2}/month\n", free.bill));
+                out
+            },
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.design {
         let checked = crate::ops::cost::design::ledger(&prices)?;
         output::emit(ctx.output, &checked, || {

@@ -11,6 +11,7 @@ use crate::error::CliError;
 mod alarms;
 mod coverage;
 pub mod design;
+pub mod free_tier;
 mod model;
 
 pub use alarms::{check_alarms, AlarmCheck};
