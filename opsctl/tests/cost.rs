@@ -245,3 +245,36 @@ fn the_free_tier_follows_the_account_s_start_date() {
     assert_eq!(before.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&before.stderr).contains("before the account was opened"));
 }
+
+/// The README's cost blocks are the commands' own output.
+#[test]
+fn the_readme_s_cost_tables_are_generated_by_the_commands() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let mut readme = std::fs::read_to_string(&path).expect("README");
+    let mut stale = Vec::new();
+    for args in [
+        vec!["cost", "model"],
+        vec!["cost", "model", "--optimized", "--check-alarms"],
+    ] {
+        let marker = format!("<!-- generated: opsctl {} -->\n```text\n", args.join(" "));
+        let start = readme
+            .find(&marker)
+            .unwrap_or_else(|| panic!("README has no block {marker:?}"))
+            + marker.len();
+        let end = start
+            + readme[start..]
+                .find("```\n<!-- end -->")
+                .expect("the block's end");
+        let out = opsctl(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if readme[start..end] != text {
+            stale.push(args.join(" "));
+            readme.replace_range(start..end, &text);
+        }
+    }
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, readme).expect("README written");
+    } else {
+        assert!(stale.is_empty(), "README's blocks are stale for {stale:?}: UPDATE_DOCS=1 cargo test -p opsctl --test cost");
+    }
+}
