@@ -137,6 +137,21 @@ async fn webhook(
     }))
 }
 
+/// The event that says `payment` for `order` was refunded, and why.
+fn refunded(
+    order: &repository::Order,
+    payment: &ticketing_portone::Payment,
+    reason: String,
+) -> PaymentRefunded {
+    PaymentRefunded {
+        reservation_id: order.reservation_id,
+        merchant_uid: payment.merchant_uid.clone(),
+        imp_uid: payment.imp_uid.clone(),
+        amount: payment.amount,
+        reason,
+    }
+}
+
 /// Settles the order a PortOne payment belongs to, from PortOne's record
 /// alone: what the webhook does, and what the sweep of orders whose
 /// webhook never came does. Returns the outcome.
@@ -182,20 +197,11 @@ pub(crate) async fn judge(
             };
             state.portone.cancel(&refund).await.map_err(portone_down)?;
             // The customer's reservation says why their money came back.
-            append_in(
-                &mut tx,
-                &PaymentRefunded {
-                    reservation_id: order.reservation_id,
-                    merchant_uid: payment.merchant_uid.clone(),
-                    imp_uid: payment.imp_uid.clone(),
-                    amount: payment.amount,
-                    reason: format!(
-                        "a second payment ({}) after the order was settled ({}) was refunded in full",
-                        payment.imp_uid, order.status
-                    ),
-                },
-            )
-            .await?;
+            let reason = format!(
+                "a second payment ({}) after the order was settled ({}) was refunded in full",
+                payment.imp_uid, order.status
+            );
+            append_in(&mut tx, &refunded(&order, &payment, reason)).await?;
             tx.commit()
                 .await
                 .map_err(db_error("recording a second payment's refund"))?;
@@ -227,13 +233,7 @@ pub(crate) async fn judge(
                 .map_err(db_error("recording a refund"))?;
             append_in(
                 &mut tx,
-                &PaymentRefunded {
-                    reservation_id: order.reservation_id,
-                    merchant_uid: payment.merchant_uid.clone(),
-                    imp_uid: payment.imp_uid.clone(),
-                    amount: payment.amount,
-                    reason: "refunded at PortOne".into(),
-                },
+                &refunded(&order, &payment, "refunded at PortOne".into()),
             )
             .await?;
             tx.commit().await.map_err(db_error("committing a refund"))?;

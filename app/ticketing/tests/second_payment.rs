@@ -34,27 +34,33 @@ async fn reason_mentions(stack: &Stack, token: &str, reservation: &str, words: &
     panic!("the reservation's reason never mentioned {words:?}: {last:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
-    let stack = Stack::start(|_| {}).await;
-    let (performance, seats) = stack.performance(1, 2, 1_000).await;
+/// One customer's order for one seat of a new performance at `price`:
+/// (performance, seats, customer, reservation id, merchant_uid).
+async fn one_order(
+    stack: &Stack,
+    price: i64,
+) -> (
+    uuid::Uuid,
+    Vec<uuid::Uuid>,
+    ticketing_e2e::Customer,
+    String,
+    String,
+) {
+    let (performance, seats) = stack.performance(1, 2, price).await;
     let customer = stack.customer(performance);
     let held = stack
         .hold_as(&customer, performance, &seats[0].to_string().into())
         .await;
     let reservation = held["reservation_id"].as_str().expect("id").to_owned();
     let merchant = stack.prepare_as(&customer, &held).await;
-    let merchant = merchant.as_str().expect("merchant_uid");
+    let merchant = merchant.as_str().expect("merchant_uid").to_owned();
+    (performance, seats, customer, reservation, merchant)
+}
 
-    let declined = stack.checkout(merchant, 1_000, DECLINED_CARD, false).await;
-    assert_eq!(declined["payment"]["status"], "failed", "{declined}");
-    stack
-        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
-        .await;
-
-    // The same order, paid with a good card: the webhook is answered, and
-    // the payment is refunded, not kept.
-    let paid = stack.checkout(merchant, 1_000, TEST_CARD, false).await;
+/// Pays `merchant` again with a good card: the webhook is answered and the
+/// payment ends refunded in full at PortOne. Returns its imp_uid.
+async fn paid_again_is_refunded(stack: &Stack, merchant: &str, amount: i64) -> String {
+    let paid = stack.checkout(merchant, amount, TEST_CARD, false).await;
     assert_eq!(paid["payment"]["status"], "paid", "{paid}");
     assert_eq!(paid["webhook"]["status"], 200, "{paid}");
     let imp_uid = paid["payment"]["imp_uid"].as_str().expect("imp_uid");
@@ -68,6 +74,25 @@ async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
         at_portone.cancel_amount, at_portone.amount,
         "refunded in full"
     );
+    imp_uid.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats, customer, reservation, merchant) = one_order(&stack, 1_000).await;
+    let merchant = merchant.as_str();
+
+    let declined = stack.checkout(merchant, 1_000, DECLINED_CARD, false).await;
+    assert_eq!(declined["payment"]["status"], "failed", "{declined}");
+    stack
+        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+        .await;
+
+    // The same order, paid with a good card: the webhook is answered, and
+    // the payment is refunded, not kept.
+    let imp_uid = paid_again_is_refunded(&stack, merchant, 1_000).await;
+    let imp_uid = imp_uid.as_str();
     // The reservation stays CANCELLED, the seat free, and it says why the
     // money came back.
     let still = stack
@@ -104,14 +129,8 @@ async fn a_payment_after_a_declined_one_on_the_same_order_is_refunded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_after_a_cancel_for_a_wrong_amount_is_refunded() {
     let stack = Stack::start(|_| {}).await;
-    let (performance, seats) = stack.performance(1, 2, 2_000).await;
-    let customer = stack.customer(performance);
-    let held = stack
-        .hold_as(&customer, performance, &seats[0].to_string().into())
-        .await;
-    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
-    let merchant = stack.prepare_as(&customer, &held).await;
-    let merchant = merchant.as_str().expect("merchant_uid");
+    let (performance, seats, customer, reservation, merchant) = one_order(&stack, 2_000).await;
+    let merchant = merchant.as_str();
 
     // 1 won for a 2,000 won order: cancelled at PortOne, the order settled.
     let tampered = stack.checkout(merchant, 1, TEST_CARD, true).await;
@@ -121,17 +140,7 @@ async fn a_payment_after_a_cancel_for_a_wrong_amount_is_refunded() {
         .await;
 
     // The right amount afterwards: refunded too, and said so.
-    let paid = stack.checkout(merchant, 2_000, TEST_CARD, false).await;
-    assert_eq!(paid["payment"]["status"], "paid", "{paid}");
-    assert_eq!(paid["webhook"]["status"], 200, "{paid}");
-    let imp_uid = paid["payment"]["imp_uid"].as_str().expect("imp_uid");
-    let at_portone = stack.sandbox.sandbox.payment(imp_uid).expect("payment");
-    assert_eq!(
-        at_portone.status,
-        PaymentStatus::Cancelled,
-        "{at_portone:?}"
-    );
-    assert_eq!(at_portone.cancel_amount, at_portone.amount);
+    paid_again_is_refunded(&stack, merchant, 2_000).await;
     reason_mentions(&stack, &customer.access, &reservation, "second payment").await;
     stack
         .seats_become(performance, &seats[..1], "AVAILABLE")
