@@ -49,8 +49,9 @@ pub struct ModelArgs {
     pub account_opened: Option<chrono::NaiveDate>,
     /// With --optimized: the reservation discounts from this region's
     /// offerings (RDS and ElastiCache 1-year No Upfront, fixed and recurring
-    /// charges, as `opsctl reserved plan` reads them) instead of the price
-    /// file's flat design figure. Needs AWS access.
+    /// charges, as `opsctl reserved plan` reads them) and the Savings Plan's
+    /// from Cost Explorer's recommendation, instead of the price file's flat
+    /// design figures. Needs AWS access.
     #[arg(long, requires = "optimized")]
     pub offerings: bool,
     /// The month to bill (YYYY-MM), with --account-opened; default: this month.
@@ -87,6 +88,27 @@ async fn offering_discounts(
             Engine::Elasticache => out.cache = found,
         }
     }
+    // The Compute Savings Plan: what Cost Explorer recommends for this
+    // account's usage (none for an account without some days of it).
+    let ce = aws_sdk_costexplorer::Client::new(
+        &crate::aws::sdk_config_in(ctx, ticketing_catalog::alarms::BILLING_REGION).await?,
+    );
+    let fargate = crate::ops::cost::model(prices, profile, false, 0.5)?
+        .rows
+        .iter()
+        .find(|r| r.item == "ECS Fargate")
+        .map_or(0.0, |r| r.monthly);
+    match crate::ops::reserved::aws::savings_plan(&ce, fargate, prices.discount("savings_plan_1y")?).await {
+        Ok(report) if report.estimated_savings_percent > 0.0 => {
+            out.fargate = Some((
+                "Cost Explorer's Compute Savings Plan recommendation (1 year, No Upfront)".into(),
+                report.estimated_savings_percent / 100.0,
+            ));
+        }
+        Ok(_) => eprintln!("Cost Explorer recommends no Savings Plan yet: the design's flat figure stays for Fargate"),
+        Err(e) => eprintln!("no Savings Plan rate from Cost Explorer ({e}): the design's flat figure stays for Fargate"),
+    }
+    // Spot keeps the price file's figure: its price moves by the hour.
     Ok(out)
 }
 

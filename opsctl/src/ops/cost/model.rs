@@ -24,6 +24,9 @@ pub struct Discounts {
     pub rds: Option<(String, f64)>,
     /// The same for the cache's node type.
     pub cache: Option<(String, f64)>,
+    /// The Compute Savings Plan's share off Fargate (Cost Explorer's
+    /// recommendation for this account's usage, 1 year, No Upfront).
+    pub fargate: Option<(String, f64)>,
 }
 
 /// [`model`] with measured reservation discounts.
@@ -53,6 +56,7 @@ pub fn model_with(
         .then(|| ("Savings Plan", p.discount("savings_plan_1y")))
         .map(|(n, d)| d.map(|d| (n, d)))
         .transpose()?;
+    let sp = measured_ri(optimized, &measured.fargate).or(sp);
     let mut rows = Vec::new();
     let mut push = |item: &'static str,
                     spec: String,

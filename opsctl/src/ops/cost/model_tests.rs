@@ -48,6 +48,7 @@ fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
     let measured = Discounts {
         rds: Some(("offering x (1-year No Upfront)".into(), 0.3)),
         cache: None,
+        fargate: Some(("Cost Explorer's recommendation".into(), 0.2)),
     };
     let m = model_with(&p, SizeProfile::Mvp, true, 0.5, &measured).expect("model");
     let rds = m
@@ -66,6 +67,16 @@ fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
         cache.formula.contains("RI"),
         "the flat figure stays: {}",
         cache.formula
+    );
+    let fargate = m
+        .rows
+        .iter()
+        .find(|r| r.item == "ECS Fargate")
+        .expect("fargate");
+    assert!(
+        fargate.formula.contains("0.2 Cost Explorer"),
+        "{}",
+        fargate.formula
     );
     // Not optimised: no discount at all.
     let plain = model_with(&p, SizeProfile::Mvp, false, 0.5, &measured).expect("plain");
