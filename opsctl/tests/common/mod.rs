@@ -58,9 +58,38 @@ pub async fn moto_sdk(region: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// A fresh audit-log path of the test's own (not created).
-pub fn temp_audit_log(prefix: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("{prefix}-{}.jsonl", Uuid::new_v4().simple()))
+/// A fresh audit-log path of the test's own (not created), removed when
+/// the test is done with it (the last clone dropped), so tests leave
+/// nothing behind.
+pub fn temp_audit_log(prefix: &str) -> TempAudit {
+    TempAudit(std::sync::Arc::new(
+        std::env::temp_dir().join(format!("{prefix}-{}.jsonl", Uuid::new_v4().simple())),
+    ))
+}
+
+/// An audit-log path that removes its file when the last clone goes.
+#[derive(Clone, Debug)]
+pub struct TempAudit(std::sync::Arc<std::path::PathBuf>);
+
+impl std::ops::Deref for TempAudit {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempAudit {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempAudit {
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self.0) == 1 {
+            let _ = std::fs::remove_file(&*self.0);
+        }
+    }
 }
 
 /// The phases of the audit log at `path`, in order (none when it does not
