@@ -155,7 +155,7 @@ async fn the_broker_script_fetches_the_release_by_digest_once_and_reports_every_
         region: REGION,
         release_dir: &release_dir,
     };
-    let shell = script(&release, &fetch, &paths);
+    let shell = script(&release, &fetch, &paths).expect("the script");
 
     // First run: fetches, checks and unpacks the release, then verifies.
     let password = ecr_password(REGION).await;
@@ -192,7 +192,8 @@ async fn the_broker_script_fetches_the_release_by_digest_once_and_reports_every_
             ..fetch.clone()
         },
         &paths,
-    );
+    )
+    .expect("the script");
     let (code, stdout, _) = run_script("echo 'not-the-password'", &refused);
     assert_ne!(code, 0);
     assert!(read_output(&stdout).is_err());

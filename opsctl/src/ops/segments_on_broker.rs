@@ -104,11 +104,24 @@ pub struct Fetch<'a> {
     pub release_dir: &'a str,
 }
 
-/// The shell the broker runs.
-pub fn script(release: &Release, fetch: &Fetch<'_>, paths: &[String]) -> String {
+/// The shell the broker runs (as root). Every value it interpolates is
+/// checked here or by [`Release::parse`] and [`broker_path`]: the region
+/// (`--region` is the operator's input) must look like one.
+pub fn script(release: &Release, fetch: &Fetch<'_>, paths: &[String]) -> Result<String, String> {
+    let region_like = !fetch.region.is_empty()
+        && fetch
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_like {
+        return Err(format!("`{}` is not an AWS Region name", fetch.region));
+    }
+    if !matches!(fetch.scheme, "https" | "http") {
+        return Err(format!("`{}` is not http or https", fetch.scheme));
+    }
     let dir = format!("{}/{}", fetch.release_dir, release.hex());
     let (scheme, region) = (fetch.scheme, fetch.region);
-    format!(
+    Ok(format!(
         r#"set -eu
 release={dir}
 if [ ! -x "$release/usr/local/bin/ticketing" ]; then
@@ -116,7 +129,9 @@ if [ ! -x "$release/usr/local/bin/ticketing" ]; then
   api={scheme}://{registry}/v2/{repository}
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  fetch() {{ curl -fsSL -u "AWS:$password" -H 'Accept: application/vnd.oci.image.manifest.v1+json' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o "$2" "$api/$1"; echo "${{3#sha256:}}  $2" | sha256sum -c --quiet; }}
+  # The login goes to curl on stdin (-K -), never on its command line,
+  # where any local user could read it from the process list.
+  fetch() {{ printf 'user = "AWS:%s"\n' "$password" | curl -fsSL -K - -H 'Accept: application/vnd.oci.image.manifest.v1+json' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o "$2" "$api/$1"; echo "${{3#sha256:}}  $2" | sha256sum -c --quiet; }}
   fetch manifests/{digest} "$tmp/manifest.json" {digest}
   mkdir "$tmp/root"
   for layer in $(python3 -c 'import json, sys; print(" ".join(l["digest"] for l in json.load(open(sys.argv[1]))["layers"]))' "$tmp/manifest.json"); do
@@ -134,7 +149,7 @@ echo "{EXIT_MARKER}$?"
         repository = release.repository,
         digest = release.digest,
         paths = paths.join(" "),
-    )
+    ))
 }
 
 /// What one broker's run printed: the reports, or why there are none.
@@ -196,6 +211,22 @@ mod tests {
             "var/lib/kafka/x-0/a.log",
         ] {
             assert!(broker_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_region_that_is_not_one_never_reaches_the_shell() {
+        let release =
+            Release::parse(&format!("host.example/ticketing-prod@{DIGEST}")).expect("release");
+        let fetch = |region| Fetch {
+            scheme: "https",
+            region,
+            release_dir: "/opt/ticketing-release",
+        };
+        let ok = script(&release, &fetch("us-east-1"), &[]).expect("a region");
+        assert!(ok.contains("--region us-east-1"));
+        for bad in ["us-east-1; reboot", "$(id)", "", "US-EAST-1"] {
+            assert!(script(&release, &fetch(bad), &[]).is_err(), "{bad}");
         }
     }
 

@@ -119,7 +119,8 @@ async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, Cl
         region: &ctx.region,
         release_dir: ticketing_catalog::aws::BROKER_RELEASE_DIR,
     };
-    let shell = script(&release, &fetch, &paths);
+    let shell = script(&release, &fetch, &paths)
+        .map_err(|e| CliError::usage(e, "pass --region with a Region name, e.g. ap-northeast-2"))?;
     let outputs = crate::aws::run_on_brokers_for_output(
         ctx,
         &shell,
