@@ -76,40 +76,56 @@ pub fn apply(
     let plan = if opened < credit_plan_start() {
         if index < LEGACY_MONTHS {
             let hours = LEGACY_HOURS.min(h);
-            let take = |name: &str, rate: f64, cap: f64| (name.to_owned(), (rate * hours).min(cap));
-            offsets.push(take(
-                "RDS db.t3.micro, 750 h",
-                p.hourly("rds:db.t3.micro")?,
-                row(m, "RDS PostgreSQL"),
-            ));
-            offsets.push((
-                "RDS storage, 20 GB".into(),
-                (20.0 * p.monthly("rds:storage_gb")?).min(row(m, "RDS PostgreSQL")),
-            ));
-            offsets.push(take(
-                "ElastiCache cache.t3.micro, 750 h",
-                p.hourly("elasticache:cache.t3.micro")?,
-                row(m, "ElastiCache Redis"),
-            ));
-            offsets.push(take(
-                "EC2 t2.micro, 750 h",
-                p.hourly("ec2:t2.micro")?,
-                row(m, "EC2 Kafka"),
-            ));
-            offsets.push((
-                "EBS, 30 GB".into(),
-                (30.0 * p.monthly("ebs:gp3_gb")?).min(20.0 * p.monthly("ebs:gp3_gb")?),
-            ));
-            offsets.push(take(
-                "ALB, 750 h",
-                p.hourly("alb")?,
-                row(m, "Application Load Balancer"),
-            ));
-            offsets.push(take(
-                "public IPv4 (EC2), 750 h",
-                p.hourly("ipv4:public")?,
-                row(m, "Public IPv4 (Kafka)"),
-            ));
+            let fp = m.profile.footprint();
+            // (offer, its hourly price, whether the footprint runs that
+            // class, the row it comes off): 750 hours of one instance each.
+            let instance_offers = [
+                (
+                    "RDS db.t3.micro",
+                    "rds:db.t3.micro",
+                    fp.rds_class == "db.t3.micro",
+                    "RDS PostgreSQL",
+                ),
+                (
+                    "ElastiCache cache.t3.micro",
+                    "elasticache:cache.t3.micro",
+                    fp.redis_node_type == "cache.t3.micro",
+                    "ElastiCache Redis",
+                ),
+                (
+                    "EC2 t2.micro",
+                    "ec2:t2.micro",
+                    fp.broker_instance_type == "t2.micro",
+                    "EC2 Kafka",
+                ),
+                ("ALB", "alb", true, "Application Load Balancer"),
+                (
+                    "public IPv4 (EC2)",
+                    "ipv4:public",
+                    true,
+                    "Public IPv4 (Kafka)",
+                ),
+            ];
+            for (offer, key, runs, item) in instance_offers {
+                if runs {
+                    offsets.push((
+                        format!("{offer}, 750 h"),
+                        (p.hourly(key)? * hours).min(row(m, item)),
+                    ));
+                }
+            }
+            // Storage offers: 20 GB of the database's, 30 GB of EBS.
+            if fp.rds_class == "db.t3.micro" {
+                let gb = 20f64.min(f64::from(fp.rds_storage_gb * fp.rds_instances));
+                offsets.push((
+                    "RDS storage, 20 GB".into(),
+                    gb * p.monthly("rds:storage_gb")?,
+                ));
+            }
+            if fp.broker_instance_type == "t2.micro" {
+                let gb = 30f64.min(f64::from(fp.broker_ebs_gb * fp.brokers));
+                offsets.push(("EBS, 30 GB".into(), gb * p.monthly("ebs:gp3_gb")?));
+            }
             "legacy 12-month free tier"
         } else {
             "legacy free tier, 12 months over (always-free only)"
@@ -155,6 +171,12 @@ mod tests {
         let first = apply(&p, &m, date("2025-03-01"), date("2025-04-01")).expect("legacy");
         assert_eq!(first.plan, "legacy 12-month free tier");
         assert!(first.bill < m.total - 30.0, "{first:?}");
+        // Only the small classes the offers name: at 10x, just the ALB and
+        // the address.
+        let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("10x");
+        let big_first = apply(&p, &big, date("2025-03-01"), date("2025-04-01")).expect("10x");
+        let offers: Vec<&str> = big_first.offsets.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(offers, ["ALB, 750 h", "public IPv4 (EC2), 750 h"]);
         let later = apply(&p, &m, date("2025-03-01"), date("2026-04-01")).expect("later");
         assert_eq!(later.bill, m.total);
         // The credit plan: $200 cover the first month in full, then run out.
