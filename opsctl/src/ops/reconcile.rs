@@ -86,6 +86,9 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
             ));
         }
     }
+    // `limit` bounds the run, not each source: the oldest first.
+    open.sort_by_key(|(_, _, _, created_at, _)| *created_at);
+    open.truncate(usize::try_from(limit.max(1)).unwrap_or(usize::MAX));
     let portone = portone(ctx)?;
     let mut lines = Vec::new();
     for (found, reservation_id, merchant, created_at, amount) in open {
