@@ -83,9 +83,31 @@ fn every_billable_resource_of_the_templates_is_priced_and_every_price_has_a_sour
             "{kind} {key}: as_of {as_of:?} is not a date"
         );
         assert!(
-            ["read", "design", "recalled"].contains(&checked),
+            ["read", "transcribed", "design", "recalled"].contains(&checked),
             "{kind} {key}: checked {checked:?}"
         );
+    }
+    // A committed rate (reservation, Spot, Savings Plan) is keyed by the
+    // on-demand rate it replaces, and is below it: the discount is derived
+    // from the two, per class.
+    for (table, map) in [
+        ("reserved_1y_no_upfront", &prices.reserved_1y_no_upfront),
+        ("spot", &prices.spot),
+        (
+            "savings_plan_1y_no_upfront",
+            &prices.savings_plan_1y_no_upfront,
+        ),
+    ] {
+        for (key, p) in map {
+            let on_demand = prices
+                .hourly(key)
+                .unwrap_or_else(|_| panic!("{table} {key} has no on-demand rate"));
+            assert!(
+                p.usd > 0.0 && p.usd < on_demand,
+                "{table} {key}: ${} is not below on-demand ${on_demand}",
+                p.usd
+            );
+        }
     }
 }
 
@@ -246,35 +268,70 @@ fn the_free_tier_follows_the_account_s_start_date() {
     assert!(String::from_utf8_lossy(&before.stderr).contains("before the account was opened"));
 }
 
-/// The README's cost blocks are the commands' own output.
+/// The README's and the free-tier runbook's cost blocks are the commands'
+/// own output.
 #[test]
-fn the_readme_s_cost_tables_are_generated_by_the_commands() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let mut readme = std::fs::read_to_string(&path).expect("README");
+fn the_docs_cost_tables_are_generated_by_the_commands() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut stale = Vec::new();
-    for args in [
-        vec!["cost", "model"],
-        vec!["cost", "model", "--optimized", "--check-alarms"],
+    for (doc, blocks) in [
+        (
+            "README.md",
+            vec![
+                vec!["cost", "model"],
+                vec!["cost", "model", "--optimized", "--check-alarms"],
+            ],
+        ),
+        (
+            "runbooks/free-tier-timeline.md",
+            vec![
+                vec![
+                    "cost",
+                    "model",
+                    "--account-opened",
+                    "2025-01-12",
+                    "--month",
+                    "2025-06",
+                ],
+                vec![
+                    "cost",
+                    "model",
+                    "--account-opened",
+                    "2026-01-12",
+                    "--month",
+                    "2027-02",
+                ],
+                vec!["cost", "model", "--optimized"],
+            ],
+        ),
     ] {
-        let marker = format!("<!-- generated: opsctl {} -->\n```text\n", args.join(" "));
-        let start = readme
-            .find(&marker)
-            .unwrap_or_else(|| panic!("README has no block {marker:?}"))
-            + marker.len();
-        let end = start
-            + readme[start..]
-                .find("```\n<!-- end -->")
-                .expect("the block's end");
-        let out = opsctl(&args);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if readme[start..end] != text {
-            stale.push(args.join(" "));
-            readme.replace_range(start..end, &text);
+        let path = root.join(doc);
+        let mut text = std::fs::read_to_string(&path).expect(doc);
+        for args in blocks {
+            let marker = format!("<!-- generated: opsctl {} -->\n```text\n", args.join(" "));
+            let start = text
+                .find(&marker)
+                .unwrap_or_else(|| panic!("{doc} has no block {marker:?}"))
+                + marker.len();
+            let end = start
+                + text[start..]
+                    .find("```\n<!-- end -->")
+                    .expect("the block's end");
+            let out = opsctl(&args);
+            let fresh = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text[start..end] != fresh {
+                stale.push(format!("{doc}: {}", args.join(" ")));
+                text.replace_range(start..end, &fresh);
+            }
+        }
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, text).expect("doc written");
         }
     }
-    if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(&path, readme).expect("README written");
-    } else {
-        assert!(stale.is_empty(), "README's blocks are stale for {stale:?}: UPDATE_DOCS=1 cargo test -p opsctl --test cost");
+    if std::env::var_os("UPDATE_DOCS").is_none() {
+        assert!(
+            stale.is_empty(),
+            "stale generated blocks {stale:?}: UPDATE_DOCS=1 cargo test -p opsctl --test cost"
+        );
     }
 }

@@ -50,8 +50,8 @@ pub struct ModelArgs {
     /// With --optimized: the reservation discounts from this region's
     /// offerings (RDS and ElastiCache 1-year No Upfront, fixed and recurring
     /// charges, as `opsctl reserved plan` reads them) and the Savings Plan's
-    /// from Cost Explorer's recommendation, instead of the price file's flat
-    /// design figures. Needs AWS access.
+    /// from Cost Explorer's recommendation, instead of the price file's
+    /// dated committed rates. Needs AWS access.
     #[arg(long, requires = "optimized")]
     pub offerings: bool,
     /// The month to bill (YYYY-MM), with --account-opened; default: this month.
@@ -98,17 +98,18 @@ async fn offering_discounts(
         .iter()
         .find(|r| r.item == "ECS Fargate")
         .map_or(0.0, |r| r.monthly);
-    match crate::ops::reserved::aws::savings_plan(&ce, fargate, prices.discount("savings_plan_1y")?).await {
+    match crate::ops::reserved::aws::savings_plan(&ce, fargate, prices.savings_plan_off_for(profile)?.fraction).await {
         Ok(report) if report.estimated_savings_percent > 0.0 => {
             out.fargate = Some((
                 "Cost Explorer's Compute Savings Plan recommendation (1 year, No Upfront)".into(),
                 report.estimated_savings_percent / 100.0,
             ));
         }
-        Ok(_) => eprintln!("Cost Explorer recommends no Savings Plan yet: the design's flat figure stays for Fargate"),
-        Err(e) => eprintln!("no Savings Plan rate from Cost Explorer ({e}): the design's flat figure stays for Fargate"),
+        Ok(_) => eprintln!("Cost Explorer recommends no Savings Plan yet: the price file's Savings Plan rates stay for Fargate"),
+        Err(e) => eprintln!("no Savings Plan rate from Cost Explorer ({e}): the price file's Savings Plan rates stay for Fargate"),
     }
-    // Spot keeps the price file's figure: its price moves by the hour.
+    // Spot keeps the price file's dated price (it moves by the hour; reading
+    // it live would need EC2's DescribeSpotPriceHistory).
     Ok(out)
 }
 

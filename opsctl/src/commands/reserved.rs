@@ -233,7 +233,7 @@ pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, C
                 .iter()
                 .find(|r| r.item == "ECS Fargate")
                 .map_or(0.0, |r| r.monthly);
-            let discount = prices.discount("savings_plan_1y")?;
+            let discount = prices.savings_plan_off_for(args.profile)?.fraction;
             let report = savings_plan(&ce, fargate, discount).await?;
             output::emit(ctx.output, &report, || render_savings(&report));
             Ok(ExitCode::SUCCESS)

@@ -76,9 +76,34 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
     let rds_rate = p.hourly("rds:db.t3.micro")?;
     let cache_rate = p.hourly("elasticache:cache.t3.micro")?;
     let t2 = p.hourly("ec2:t2.micro")?;
-    let ri = p.discount("reserved_1y_no_upfront")?;
-    let spot = p.discount("spot")?;
-    let sp = p.discount("savings_plan_1y")?;
+    // The design's own flat rates: inputs of its arithmetic, not prices.
+    let (ri, spot, sp) = (0.41, 0.70, 0.40);
+    // The price file's committed rates for the same classes.
+    let rds_off = p.reserved_off("rds:db.t3.micro")?.fraction;
+    let cache_off = p.reserved_off("elasticache:cache.t3.micro")?.fraction;
+    let ri_saving = (rds_off * rds_rate + cache_off * cache_rate) * h;
+    let ri_share = ri_saving / ((rds_rate + cache_rate) * h);
+    let spot_rate = p.spot.get("ec2:t2.micro").map_or(0.0, |s| s.usd);
+    let spot_as_of = p.spot.get("ec2:t2.micro").map_or("", |s| s.as_of.as_str());
+    let spot_off = p.spot_off("ec2:t2.micro")?.fraction;
+    let route53_check = (1.0 - p.monthly("route53:health_checks_free")?).max(0.0)
+        * p.monthly("route53:health_check")?
+        + p.monthly("route53:health_check_feature")?;
+    let sp_off = p.savings_plan_off(0.25, 0.5)?.fraction;
+    let ri_cause = format!(
+        "the design's flat rate; 1-year No Upfront reservations take {:.1} % off db.t3.micro and {:.1} % off cache.t3.micro ({:.1} % of the two): the price file's rates; `cost model --optimized --offerings` reads the Region's offerings",
+        rds_off * 100.0,
+        cache_off * 100.0,
+        ri_share * 100.0
+    );
+    let spot_cause = format!(
+        "the design's average; t2.micro's Spot price on {spot_as_of} (${spot_rate}/h) takes {:.1} %, and it moves by the hour",
+        spot_off * 100.0
+    );
+    let sp_cause = format!(
+        "the design's flat rate; the Compute Savings Plan's 1-year No Upfront rates take {:.1} % off a 0.25 vCPU x 0.5 GB task (40 % is not a 1-year No Upfront rate)",
+        sp_off * 100.0
+    );
     let logs_saving = row(&mvp, "CloudWatch Logs") - row(&opt, "CloudWatch Logs");
     let extras = mvp.total
         - [
@@ -146,23 +171,23 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
         ("| **CloudWatch Logs** | 5GB/월 (무료 5GB 종료) | $2.50", "$2.50", 2.50, 0.005, check(Some(0.50 * 5.0), Some(row(&mvp, "CloudWatch Logs")), "the first 5 GB of logs a month are always free, not only for 12 months: ingestion $0, 5 GB stored x $0.03")),
         ("$0.50/GB × 5GB", "$0.50", 0.50, 0.005, check(None, Some(p.monthly("cloudwatch:logs_gb")?), "")),
         ("| $0.50/hosted zone", "$0.50", 0.50, 0.005, check(None, Some(p.monthly("route53:hosted_zone")?), "")),
-        ("+ $0.50/health check", "$0.50", 0.50, 0.005, check(None, Some(p.monthly("route53:health_check")?), "")),
-        ("| Hosted Zone 1개 + Health Check 1개 | $1.00", "$1.00", 1.00, 0.005, check(Some(0.50 + 0.50), Some(row(&mvp, "Route 53")), "")),
+        ("+ $0.50/health check", "$0.50", 0.50, 0.005, check(None, Some(route53_check), "a basic check of an AWS endpoint is $0.50, but the first 50 are free; the template's check is HTTPS, an optional feature at $1.00")),
+        ("| Hosted Zone 1개 + Health Check 1개 | $1.00", "$1.00", 1.00, 0.005, check(Some(0.50 + 0.50), Some(row(&mvp, "Route 53")), "the zone, a free basic check and the HTTPS feature ($1.00) the template's check uses")),
         ("| **기타 (S3, Data Transfer)** | - | $1.18", "$1.18", 1.18, 0.005, How::Cannot("the design's estimate of S3 and data transfer; it gives no usage (the model keeps it as an input)")),
         ("| **합계** | - | **$71.39**", "$71.39", 71.39, 0.005, check(Some(design_rows), Some(mvp.total), &total_cause)),
         ("5.9배 증가", "5.9배", 5.9, 0.05, check(Some(71.39 / 12.17), Some(mvp.total / 12.17), "the base is the Fargate row alone, not the free-tier bill ($12-17 by the design, $29.37-30.37 by its own items)")),
         ("5.9배 증가 ($12.17", "$12.17", 12.17, 0.005, check(None, Some(fargate), &fargate_cause)),
         ("→ $71.39)", "$71.39", 71.39, 0.005, check(Some(design_rows), Some(mvp.total), &total_cause)),
         // The optimisations.
-        ("| RDS, ElastiCache | -$12.17", "$12.17", 12.17, 0.005, check(Some(ri * (17.89 + 11.52)), Some(ri * (rds_rate + cache_rate) * h), &format!("41 % of the two rows is ${:.2} ($12.17 is the Fargate figure); a reservation discounts instance hours, not storage: ${:.2}", ri * (17.89 + 11.52), ri * (rds_rate + cache_rate) * h))),
-        ("-$12.17 (41% 할인)", "41%", 41.0, 0.05, check(None, Some(ri * 100.0), "the design's flat rate; real 1-year No Upfront rates differ per service and class (opsctl reserved plan reads them from the offerings)")),
+        ("| RDS, ElastiCache | -$12.17", "$12.17", 12.17, 0.005, check(Some(ri * (17.89 + 11.52)), Some(ri_saving), &format!("41 % of the two rows is ${:.2} ($12.17 is the Fargate figure); a reservation discounts instance hours, not storage, and the 1-year No Upfront rates save ${ri_saving:.2}", ri * (17.89 + 11.52)))),
+        ("-$12.17 (41% 할인)", "41%", 41.0, 0.05, check(None, Some(ri_share * 100.0), &ri_cause)),
         ("(41% 할인) | $17.24", "$17.24", 17.24, 0.005, check(Some(17.89 + 11.52 - ri * (17.89 + 11.52)), None, "follows the copied $12.17; 41 % off the two rows leaves $17.35")),
-        ("| EC2 Kafka (t2.micro) | -$4.90", "$4.90", 4.90, 0.005, check(Some(spot * (8.93 - 2.0)), Some(spot * t2 * h), "Spot discounts instance hours, not the volume: 70 % of $6.93 is $4.85 (of the whole row, $6.25)")),
-        ("-$4.90 (70% 할인)", "70%", 70.0, 0.05, check(None, Some(spot * 100.0), "")),
+        ("| EC2 Kafka (t2.micro) | -$4.90", "$4.90", 4.90, 0.005, check(Some(spot * (8.93 - 2.0)), Some(spot_off * t2 * h), &format!("Spot discounts instance hours, not the volume: 70 % of $6.93 is $4.85 (of the whole row, $6.25); at the dated Spot price the saving is ${:.2}", spot_off * t2 * h))),
+        ("-$4.90 (70% 할인)", "70%", 70.0, 0.05, check(None, Some(spot_off * 100.0), &spot_cause)),
         ("(70% 할인) | $4.03", "$4.03", 4.03, 0.005, check(Some(8.93 - 4.90), None, "")),
-        ("| ECS Fargate (1년 약정) | -$4.87", "$4.87", 4.87, 0.005, check(Some(sp * 12.17), Some(sp * fargate), "40 % of the model's Fargate row, which the design prices far below Fargate's list price")),
-        ("-$4.87 (40% 할인)", "40%", 40.0, 0.05, check(None, Some(sp * 100.0), "")),
-        ("(40% 할인) | $7.30", "$7.30", 7.30, 0.005, check(Some(12.17 - 4.87), Some(fargate - sp * fargate), "follows the Fargate row")),
+        ("| ECS Fargate (1년 약정) | -$4.87", "$4.87", 4.87, 0.005, check(Some(sp * 12.17), Some(sp_off * fargate), &format!("the Savings Plan rates take ${:.2} off the model's Fargate row, which the design prices far below Fargate's list price", sp_off * fargate))),
+        ("-$4.87 (40% 할인)", "40%", 40.0, 0.05, check(None, Some(sp_off * 100.0), &sp_cause)),
+        ("(40% 할인) | $7.30", "$7.30", 7.30, 0.005, check(Some(12.17 - 4.87), Some(fargate - sp_off * fargate), "follows the Fargate row and the Savings Plan rates")),
         ("| 7일 보존 (기존 30일) | -$1.88", "$1.88", 1.88, 0.005, check(Some(0.75 * 2.50), Some(logs_saving), "retention cuts stored bytes, not ingestion (and 5 GB a month is always free): the saving is the storage of 30 days against 7")),
         ("-$1.88 (75% 절감)", "75%", 75.0, 0.05, check(Some(100.0 * (1.0 - 7.0 / 30.0)), None, "7 days kept of 30 is 76.7 % less, and only of the stored bytes")),
         ("(75% 절감) | $0.62", "$0.62", 0.62, 0.005, check(Some(2.50 - 1.88), Some(row(&opt, "CloudWatch Logs")), "follows the logs row")),
@@ -175,10 +200,10 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
         ("**절감액**: $23.40", "$23.40", 23.40, 0.005, check(Some(design_savings), Some(mvp.total - opt.total), "as above")),
         ("(32.8% 절감)", "32.8%", 32.8, 0.05, check(Some(100.0 * 23.40 / 71.39), Some(100.0 * (mvp.total - opt.total) / mvp.total), "the model's totals give another share")),
         ("**연간 절감액**: $280.80", "$280.80", 280.80, 0.005, check(Some(23.40 * 12.0), Some(12.0 * (mvp.total - opt.total)), "twelve of the model's monthly saving")),
-        ("**할인율**: 41%", "41%", 41.0, 0.05, check(None, Some(ri * 100.0), "the design's flat rate, not an offering's")),
-        ("**할인율**: 평균 70%", "70%", 70.0, 0.05, check(None, Some(spot * 100.0), "")),
+        ("**할인율**: 41%", "41%", 41.0, 0.05, check(None, Some(ri_share * 100.0), &ri_cause)),
+        ("**할인율**: 평균 70%", "70%", 70.0, 0.05, check(None, Some(spot_off * 100.0), &spot_cause)),
         ("평균 중단률 < 5%", "5%", 5.0, 0.05, How::Cannot("Spot interruption frequency is published per type and Region by the Spot Instance Advisor; it is not a price")),
-        ("**할인율**: 40%", "40%", 40.0, 0.05, check(None, Some(sp * 100.0), "")),
+        ("**할인율**: 40%", "40%", 40.0, 0.05, check(None, Some(sp_off * 100.0), &sp_cause)),
         ("**절감액**: 75% (5GB → 1.25GB)", "75%", 75.0, 0.05, check(Some(100.0 * (1.0 - 1.25 / 5.0)), Some(100.0 * (1.0 - 7.0 / 30.0)), "1.25 of 5 GB is what 7.5 of 30 days keeps; 7 days keep 1.17 GB")),
         ("($50/월 임계값)", "$50", 50.0, 0.005, How::Threshold { forecast, cause: alarm_cause(50.0) }),
         // Ten times the traffic.

@@ -30,17 +30,7 @@ pub struct Price {
     pub usd: f64,
     pub source: String,
     pub as_of: String,
-    /// `design` or `recalled` (see the price file's header).
-    pub checked: String,
-}
-
-/// A fraction off the on-demand price, and where it comes from.
-#[derive(Debug, Deserialize, Serialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Discount {
-    pub fraction: f64,
-    pub source: String,
-    pub as_of: String,
+    /// `design`, `transcribed` or `recalled` (see the price file's header).
     pub checked: String,
 }
 
@@ -52,7 +42,21 @@ pub struct Prices {
     pub hours_per_month: f64,
     pub hourly: BTreeMap<String, Price>,
     pub monthly: BTreeMap<String, Price>,
-    pub discount: BTreeMap<String, Discount>,
+    /// Effective hourly rates of 1-year No Upfront reservations, by the
+    /// on-demand key they reserve (`rds:db.t3.micro`).
+    pub reserved_1y_no_upfront: BTreeMap<String, Price>,
+    /// A dated Spot price, by the on-demand key (`ec2:t2.micro`).
+    pub spot: BTreeMap<String, Price>,
+    /// Compute Savings Plan rates (1 year, No Upfront), by the on-demand key
+    /// (`fargate:vcpu`, `fargate:gb`).
+    pub savings_plan_1y_no_upfront: BTreeMap<String, Price>,
+}
+
+/// A fraction off an on-demand rate and what it comes from, for a formula.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Off {
+    pub name: String,
+    pub fraction: f64,
 }
 
 impl Prices {
@@ -81,18 +85,76 @@ impl Prices {
             .ok_or_else(|| Self::missing("monthly", key))
     }
 
-    pub fn discount(&self, key: &str) -> Result<f64, CliError> {
-        self.discount
-            .get(key)
-            .map(|d| d.fraction)
-            .ok_or_else(|| Self::missing("discount", key))
+    fn committed(
+        &self,
+        table: &'static str,
+        map: &BTreeMap<String, Price>,
+        key: &str,
+    ) -> Result<f64, CliError> {
+        map.get(key)
+            .map(|p| p.usd)
+            .ok_or_else(|| Self::missing(table, key))
+    }
+
+    /// What a 1-year No Upfront reservation takes off `key`'s on-demand
+    /// hourly rate: 1 - reserved / on-demand, per class.
+    pub fn reserved_off(&self, key: &str) -> Result<Off, CliError> {
+        let rate = self.committed("reserved_1y_no_upfront", &self.reserved_1y_no_upfront, key)?;
+        Ok(Off {
+            name: format!("RI 1y No Upfront ${rate}/h"),
+            fraction: 1.0 - rate / self.hourly(key)?,
+        })
+    }
+
+    /// What the dated Spot price takes off `key`'s on-demand rate.
+    pub fn spot_off(&self, key: &str) -> Result<Off, CliError> {
+        let rate = self.committed("spot", &self.spot, key)?;
+        Ok(Off {
+            name: format!("Spot ${rate}/h"),
+            fraction: 1.0 - rate / self.hourly(key)?,
+        })
+    }
+
+    /// What the Compute Savings Plan rates take off a Fargate task of
+    /// `vcpu` vCPU and `gb` GB (the two rates are discounted apart, so the
+    /// share depends on the task's shape).
+    pub fn savings_plan_off(&self, vcpu: f64, gb: f64) -> Result<Off, CliError> {
+        let table = "savings_plan_1y_no_upfront";
+        let map = &self.savings_plan_1y_no_upfront;
+        let (c, g) = (
+            self.committed(table, map, "fargate:vcpu")?,
+            self.committed(table, map, "fargate:gb")?,
+        );
+        let on_demand = vcpu * self.hourly("fargate:vcpu")? + gb * self.hourly("fargate:gb")?;
+        Ok(Off {
+            name: format!("Compute Savings Plan ${c}/vCPU-h, ${g}/GB-h"),
+            fraction: 1.0 - (vcpu * c + gb * g) / on_demand,
+        })
+    }
+
+    /// [`Prices::savings_plan_off`] for the profile's task size.
+    pub fn savings_plan_off_for(&self, profile: SizeProfile) -> Result<Off, CliError> {
+        let fp = profile.footprint();
+        self.savings_plan_off(
+            f64::from(fp.task_cpu) / 1024.0,
+            f64::from(fp.task_memory_mib) / 1024.0,
+        )
     }
 
     /// Every entry as (kind, key, source, as_of, checked), for the tests
     /// and the model's header.
     pub fn provenance(&self) -> Vec<(&'static str, &str, &str, &str, &str)> {
         let mut out = Vec::new();
-        for (kind, map) in [("hourly", &self.hourly), ("monthly", &self.monthly)] {
+        for (kind, map) in [
+            ("hourly", &self.hourly),
+            ("monthly", &self.monthly),
+            ("reserved_1y_no_upfront", &self.reserved_1y_no_upfront),
+            ("spot", &self.spot),
+            (
+                "savings_plan_1y_no_upfront",
+                &self.savings_plan_1y_no_upfront,
+            ),
+        ] {
             for (k, p) in map {
                 out.push((
                     kind,
@@ -102,15 +164,6 @@ impl Prices {
                     p.checked.as_str(),
                 ));
             }
-        }
-        for (k, d) in &self.discount {
-            out.push((
-                "discount",
-                k.as_str(),
-                d.source.as_str(),
-                d.as_of.as_str(),
-                d.checked.as_str(),
-            ));
         }
         out
     }
@@ -150,16 +203,16 @@ pub fn instances(
     p: &Prices,
     key: &str,
     count: f64,
-    off: Option<(&str, f64)>,
+    off: Option<&Off>,
 ) -> Result<(f64, String), CliError> {
     let rate = p.hourly(key)?;
     let gross = rate * p.hours_per_month * count;
     Ok(match off {
-        Some((name, d)) => (
-            gross * (1.0 - d),
+        Some(off) => (
+            gross * (1.0 - off.fraction),
             format!(
-                "{count} x ${rate}/h x {} h x (1 - {d} {name})",
-                p.hours_per_month
+                "{count} x ${rate}/h x {} h x (1 - {:.3} {})",
+                p.hours_per_month, off.fraction, off.name
             ),
         ),
         None => (

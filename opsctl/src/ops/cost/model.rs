@@ -1,6 +1,6 @@
 //! The model itself: unit prices times the footprint, row by row.
 
-use super::{instances, round2, Model, Prices, Row};
+use super::{instances, round2, Model, Off, Prices, Row};
 use crate::args::SizeProfile;
 use crate::error::CliError;
 
@@ -16,8 +16,8 @@ pub fn model(
 
 /// Reservation discounts read from the offerings (`opsctl reserved plan`'s
 /// 1-year No Upfront offering for each class: its recurring and fixed
-/// charges against the on-demand rate), replacing the price file's flat
-/// design figure for that row.
+/// charges against the on-demand rate), replacing the price file's committed
+/// rate for that class.
 #[derive(Debug, Default, Clone)]
 pub struct Discounts {
     /// (where it comes from, fraction off) for the database's class.
@@ -37,26 +37,32 @@ pub fn model_with(
     tolerance: f64,
     measured: &Discounts,
 ) -> Result<Model, CliError> {
-    fn measured_ri(optimized: bool, m: &Option<(String, f64)>) -> Option<(&str, f64)> {
-        if optimized {
-            m.as_ref().map(|(name, d)| (name.as_str(), *d))
-        } else {
-            None
+    let fp = profile.footprint();
+    let rds_key = format!("rds:{}", fp.rds_class);
+    let cache_key = format!("elasticache:{}", fp.redis_node_type);
+    let broker_key = format!("ec2:{}", fp.broker_instance_type);
+    let cpu = f64::from(fp.task_cpu) / 1024.0;
+    let mem = f64::from(fp.task_memory_mib) / 1024.0;
+    // Optimised: a measured rate where there is one, else the price file's
+    // committed rate for that class.
+    let pick = |m: &Option<(String, f64)>,
+                from_file: &dyn Fn() -> Result<Off, CliError>|
+     -> Result<Option<Off>, CliError> {
+        if !optimized {
+            return Ok(None);
         }
-    }
-    let ri = optimized
-        .then(|| ("RI", p.discount("reserved_1y_no_upfront")))
-        .map(|(n, d)| d.map(|d| (n, d)))
-        .transpose()?;
-    let spot = optimized
-        .then(|| ("Spot", p.discount("spot")))
-        .map(|(n, d)| d.map(|d| (n, d)))
-        .transpose()?;
-    let sp = optimized
-        .then(|| ("Savings Plan", p.discount("savings_plan_1y")))
-        .map(|(n, d)| d.map(|d| (n, d)))
-        .transpose()?;
-    let sp = measured_ri(optimized, &measured.fargate).or(sp);
+        match m {
+            Some((name, fraction)) => Ok(Some(Off {
+                name: name.clone(),
+                fraction: *fraction,
+            })),
+            None => from_file().map(Some),
+        }
+    };
+    let rds_off = pick(&measured.rds, &|| p.reserved_off(&rds_key))?;
+    let cache_off = pick(&measured.cache, &|| p.reserved_off(&cache_key))?;
+    let spot = pick(&None, &|| p.spot_off(&broker_key))?;
+    let sp = pick(&measured.fargate, &|| p.savings_plan_off(cpu, mem))?;
     let mut rows = Vec::new();
     let mut push = |item: &'static str,
                     spec: String,
@@ -75,10 +81,10 @@ pub fn model_with(
     let (vcpu, gb) = (p.hourly("fargate:vcpu")?, p.hourly("fargate:gb")?);
     let fargate = |tasks: f64, cpu: f64, mem: f64| {
         let gross = tasks * (cpu * vcpu + mem * gb) * p.hours_per_month;
-        match sp {
-            Some((n, d)) => (
-                gross * (1.0 - d),
-                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h x (1 - {d} {n})", p.hours_per_month),
+        match &sp {
+            Some(off) => (
+                gross * (1.0 - off.fraction),
+                format!("{tasks} tasks x ({cpu} vCPU x ${vcpu} + {mem} GB x ${gb}) x {} h x (1 - {:.3} {})", p.hours_per_month, off.fraction, off.name),
             ),
             None => (
                 gross,
@@ -89,15 +95,9 @@ pub fn model_with(
     let alb = p.hourly("alb")? * p.hours_per_month;
     // The design's figure for a row: plain, and with its optimisations.
     let design = |plain: Option<f64>, opt: Option<f64>| if optimized { opt } else { plain };
-    let fp = profile.footprint();
     let big = profile == SizeProfile::Scale10x;
     let rds_gb = f64::from(fp.rds_storage_gb * fp.rds_instances);
-    let (rds, f) = instances(
-        p,
-        &format!("rds:{}", fp.rds_class),
-        f64::from(fp.rds_instances),
-        measured_ri(optimized, &measured.rds).or(ri),
-    )?;
+    let (rds, f) = instances(p, &rds_key, f64::from(fp.rds_instances), rds_off.as_ref())?;
     push(
         "RDS PostgreSQL",
         format!(
@@ -120,21 +120,11 @@ pub fn model_with(
     push(
         "ElastiCache Redis",
         format!("{} x {}", fp.redis_node_type, fp.redis_nodes),
-        instances(
-            p,
-            &format!("elasticache:{}", fp.redis_node_type),
-            f64::from(fp.redis_nodes),
-            measured_ri(optimized, &measured.cache).or(ri),
-        )?,
+        instances(p, &cache_key, f64::from(fp.redis_nodes), cache_off.as_ref())?,
         design(Some(if big { 234.60 } else { 11.52 }), None),
     );
     let ebs_gb = f64::from(fp.broker_ebs_gb * fp.brokers);
-    let (kafka, f) = instances(
-        p,
-        &format!("ec2:{}", fp.broker_instance_type),
-        f64::from(fp.brokers),
-        spot,
-    )?;
+    let (kafka, f) = instances(p, &broker_key, f64::from(fp.brokers), spot.as_ref())?;
     push(
         "EC2 Kafka",
         format!(
@@ -162,8 +152,6 @@ pub fn model_with(
         None,
     );
     let tasks = f64::from(fp.tasks_per_service * 6);
-    let cpu = f64::from(fp.task_cpu) / 1024.0;
-    let mem = f64::from(fp.task_memory_mib) / 1024.0;
     push(
         "ECS Fargate",
         format!(
@@ -234,12 +222,22 @@ pub fn model_with(
         ),
         design((!big).then_some(2.50), (!big).then_some(0.62)),
     );
+    // observability.yaml: one hosted zone, one HTTPS health check of the
+    // ALB (an AWS endpoint in this account): the basic check is among the
+    // 50 free, HTTPS is an optional feature billed on its own.
     let zone = p.monthly("route53:hosted_zone")?;
     let check = p.monthly("route53:health_check")?;
+    let free_checks = p.monthly("route53:health_checks_free")?;
+    let https = p.monthly("route53:health_check_feature")?;
     push(
         "Route 53",
-        "1 hosted zone + 1 health check".into(),
-        (zone + check, format!("${zone} + ${check}")),
+        "1 hosted zone + 1 HTTPS health check of the ALB".into(),
+        (
+            zone + (1.0 - free_checks).max(0.0) * check + https,
+            format!(
+                "${zone} + max(0, 1 - {free_checks} free) x ${check} + 1 HTTPS feature x ${https}"
+            ),
+        ),
         design((!big).then_some(1.00), None),
     );
     let namespace = p.monthly("cloudmap:namespace")?;

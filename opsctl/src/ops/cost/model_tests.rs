@@ -43,7 +43,7 @@ fn optimisations_lower_the_bill_and_the_big_profile_costs_more() {
 }
 
 #[test]
-fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
+fn a_discount_read_from_an_offering_replaces_the_price_file_s_rate_for_its_row() {
     let p = Prices::load().expect("prices");
     let measured = Discounts {
         rds: Some(("offering x (1-year No Upfront)".into(), 0.3)),
@@ -64,8 +64,8 @@ fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
         .find(|r| r.item == "ElastiCache Redis")
         .expect("cache");
     assert!(
-        cache.formula.contains("RI"),
-        "the flat figure stays: {}",
+        cache.formula.contains("RI 1y No Upfront $0.012/h"),
+        "the price file's rate stays: {}",
         cache.formula
     );
     let fargate = m
@@ -74,7 +74,7 @@ fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
         .find(|r| r.item == "ECS Fargate")
         .expect("fargate");
     assert!(
-        fargate.formula.contains("0.2 Cost Explorer"),
+        fargate.formula.contains("0.200 Cost Explorer"),
         "{}",
         fargate.formula
     );
@@ -86,4 +86,47 @@ fn a_discount_read_from_an_offering_replaces_the_flat_one_for_its_row() {
         .find(|r| r.item == "RDS PostgreSQL")
         .expect("rds");
     assert_eq!(rds.monthly, round2(0.018 * 730.0 + 20.0 * 0.115));
+}
+
+#[test]
+fn optimised_rows_take_each_class_s_own_committed_rate_off() {
+    let p = Prices::load().expect("prices");
+    let m = model(&p, SizeProfile::Mvp, true, 0.5).expect("model");
+    let monthly = |item: &str| {
+        m.rows
+            .iter()
+            .find(|r| r.item == item)
+            .map(|r| r.monthly)
+            .expect(item)
+    };
+    // Within a cent: the rate goes through its derived fraction.
+    let near = |item: &str, want: f64| {
+        let got = monthly(item);
+        assert!((got - want).abs() <= 0.01, "{item}: {got} against {want}");
+    };
+    // Reservations: the reserved hourly rate itself, per class (storage is
+    // not reserved).
+    near("RDS PostgreSQL", round2(0.013 * 730.0 + 20.0 * 0.115));
+    near("ElastiCache Redis", round2(0.012 * 730.0));
+    let rds = p.reserved_off("rds:db.t3.micro").expect("rds").fraction;
+    let cache = p
+        .reserved_off("elasticache:cache.t3.micro")
+        .expect("cache")
+        .fraction;
+    assert!((rds - cache).abs() > 0.01, "one flat rate: {rds} {cache}");
+    // Spot: the dated price of the broker's type, volume at list price.
+    near("EC2 Kafka", round2(0.0035 * 730.0 + 20.0 * 0.08));
+    // Savings Plan: both rates, for the task's shape.
+    near(
+        "ECS Fargate",
+        round2(6.0 * (0.25 * 0.0324 + 0.5 * 0.00356) * 730.0),
+    );
+    // 10x: its own classes' rates, not the small ones'.
+    let big = model(&p, SizeProfile::Scale10x, true, 0.5).expect("10x");
+    let rds = big
+        .rows
+        .iter()
+        .find(|r| r.item == "RDS PostgreSQL")
+        .expect("rds");
+    assert!(rds.formula.contains("$0.175/h"), "{}", rds.formula);
 }
