@@ -3,7 +3,8 @@
 //! log segment verifier ([`segments`]: the platform binary runs it on a
 //! broker host, `opsctl` on local files).
 
-pub mod segments;
+/// The log segment verifier (its own crate: no Kafka client in it).
+pub use ticketing_kafka_segments as segments;
 
 use std::time::{Duration, Instant};
 

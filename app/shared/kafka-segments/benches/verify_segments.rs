@@ -2,8 +2,8 @@
 //! same run.
 //!
 //! ```text
-//! cargo bench -p ticketing-kafka --bench verify_segments            # 1 GiB
-//! BENCH_SEGMENT_MB=4096 cargo bench -p ticketing-kafka --bench verify_segments
+//! cargo bench -p ticketing-kafka-segments --bench verify_segments            # 1 GiB
+//! BENCH_SEGMENT_MB=4096 cargo bench -p ticketing-kafka-segments --bench verify_segments
 //! ```
 //!
 //! The file is written first (valid record batch v2, ~1 MiB batches from the
@@ -103,12 +103,12 @@ fn main() -> anyhow::Result<()> {
     })?;
     let mut report = None;
     let one_thread = best(&mut || {
-        let r = ticketing_kafka::segments::verify(std::fs::File::open(&path)?)?;
+        let r = ticketing_kafka_segments::verify(std::fs::File::open(&path)?)?;
         report = Some(r);
         Ok(())
     })?;
     let file = best(&mut || {
-        let r = ticketing_kafka::segments::verify_file(&path)?;
+        let r = ticketing_kafka_segments::verify_file(&path)?;
         anyhow::ensure!(
             r.report.is_clean(),
             "not clean: {:?}",
