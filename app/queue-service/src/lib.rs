@@ -1,7 +1,10 @@
 //! queue-service: the waiting room.
 //!
 //! One Redis sorted set per performance (`queue:<performance>`), scored by
-//! arrival time, so the order is first come, first served. Entry is guarded
+//! arrival: a per-queue counter Redis increments in the script that adds
+//! the user (`queue-seq:<performance>`), so the order is exactly the order
+//! entries reached Redis, first come, first served (a clock in
+//! milliseconds would tie, and ties sort by user id). Entry is guarded
 //! by reCAPTCHA. An admission loop lets `booking.queue_admit_per_interval`
 //! users in per `booking.queue_admit_interval_ms` and gives each a
 //! reservation token `qr_...`, signed, expiring, bound to the user and the
@@ -14,6 +17,7 @@ mod domain;
 
 pub use domain::{holding, waiting_at, QueueStatus};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +108,10 @@ impl WaitingRoom {
             .key(&ticketing_catalog::queue::admitted_key(performance, user))
     }
 
+    fn sequence_key(&self, performance: Uuid) -> String {
+        self.redis.key(&format!("queue-seq:{performance}"))
+    }
+
     fn active_key(&self) -> String {
         self.redis.key("queues")
     }
@@ -117,8 +125,8 @@ impl WaitingRoom {
             .key(self.queue_key(performance))
             .key(self.admitted_key(performance, user))
             .key(self.active_key())
+            .key(self.sequence_key(performance))
             .arg(user.to_string())
-            .arg(Utc::now().timestamp_millis())
             .arg(performance.to_string())
             .invoke_async(&mut conn)
             .await
@@ -205,12 +213,18 @@ impl WaitingRoom {
                 let _: i64 = retire_script()
                     .key(self.queue_key(performance))
                     .key(self.active_key())
+                    .key(self.sequence_key(performance))
                     .arg(&raw)
                     .invoke_async(&mut conn)
                     .await?;
                 continue;
             }
+            // One script takes the whole round out of the queue and stores
+            // its tokens, one statement logs it: a round costs three round
+            // trips, not two per user (at thousands a second, the per-user
+            // ones were what held admissions back).
             let now = Utc::now();
+            let mut round = Vec::with_capacity(waiting.len());
             for member in waiting {
                 let Ok(user) = Uuid::parse_str(&member) else {
                     let _: () = conn.zrem(self.queue_key(performance), &member).await?;
@@ -218,57 +232,77 @@ impl WaitingRoom {
                 };
                 let claims = ReservationClaims::new(user, performance, now, ttl);
                 let token = ticketing_tokens::issue(&self.keys, &claims);
-                let taken: i64 = admit_script()
-                    .key(self.queue_key(performance))
-                    .key(self.admitted_key(performance, user))
-                    .arg(&member)
-                    .arg(&token)
-                    .arg(self.settings.reservation_token_ttl_seconds.max(1))
-                    .invoke_async(&mut conn)
-                    .await?;
-                if taken == 0 {
-                    // Another instance admitted them first.
-                    continue;
-                }
-                let logged = sqlx::query(
-                    "INSERT INTO admissions (token_id, user_id, performance_id, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(claims.jti)
-                .bind(user)
-                .bind(performance)
-                .bind(now)
-                .bind(now + ttl)
-                .execute(&self.db)
-                .await;
-                if let Err(e) = logged {
-                    // The token stands; only the audit row is missing.
-                    tracing::warn!(%user, %performance, error = %e, "admission not logged");
-                }
-                admitted += 1;
+                round.push((member, claims, token));
             }
-            metrics::counter!("queue.admitted.total").increment(admitted as u64);
+            if round.is_empty() {
+                continue;
+            }
+            let script = admit_script();
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(self.queue_key(performance))
+                .arg(self.settings.reservation_token_ttl_seconds.max(1));
+            for (member, claims, token) in &round {
+                invocation
+                    .key(self.admitted_key(performance, claims.sub))
+                    .arg(member)
+                    .arg(token);
+            }
+            // Users another instance admitted first are not in the answer.
+            let taken: Vec<String> = invocation.invoke_async(&mut conn).await?;
+            let taken: HashSet<String> = taken.into_iter().collect();
+            let (tokens, users): (Vec<Uuid>, Vec<Uuid>) = round
+                .iter()
+                .filter(|(member, _, _)| taken.contains(member))
+                .map(|(_, claims, _)| (claims.jti, claims.sub))
+                .unzip();
+            let logged = sqlx::query(
+                "INSERT INTO admissions (token_id, user_id, performance_id, issued_at, expires_at) \
+                 SELECT t, u, $3, $4, $5 FROM UNNEST($1::uuid[], $2::uuid[]) AS x(t, u)",
+            )
+            .bind(&tokens)
+            .bind(&users)
+            .bind(performance)
+            .bind(now)
+            .bind(now + ttl)
+            .execute(&self.db)
+            .await;
+            if let Err(e) = logged {
+                // The tokens stand; only the audit rows are missing.
+                tracing::warn!(%performance, users = users.len(), error = %e, "admissions not logged");
+            }
+            admitted += users.len();
+            metrics::counter!("queue.admitted.total").increment(users.len() as u64);
         }
         Ok(admitted)
     }
 }
 
-/// Takes a user out of the queue (KEYS[1]) and stores their token
-/// (KEYS[2], ARGV[2], expiring after ARGV[3] s) in one step; 1 when this
-/// call took them, 0 when they were no longer waiting.
+/// Takes a round of users out of the queue (KEYS[1]) and stores each one's
+/// token, expiring after ARGV[1] s, in one step: user i (from 1) has its
+/// token key in KEYS[i + 1], its member in ARGV[2i] and its token in
+/// ARGV[2i + 1]. Returns the members this call took (not those no longer
+/// waiting: another instance admitted them).
 fn admit_script() -> redis::Script {
     redis::Script::new(
-        "if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then \
-           redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) return 1 \
-         end return 0",
+        "local taken = {} \
+         for i = 2, #KEYS do \
+           if redis.call('ZREM', KEYS[1], ARGV[2 * i - 2]) == 1 then \
+             redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[1]) \
+             taken[#taken + 1] = ARGV[2 * i - 2] \
+           end \
+         end \
+         return taken",
     )
 }
 
-/// Drops performance ARGV[1] from the active queues (KEYS[2]) only if its
-/// queue (KEYS[1]) is empty, in one step with the check.
+/// Drops performance ARGV[1] from the active queues (KEYS[2]) and its
+/// arrival counter (KEYS[3]) only if its queue (KEYS[1]) is empty, in one
+/// step with the check.
 fn retire_script() -> redis::Script {
     redis::Script::new(
         "if redis.call('ZCARD', KEYS[1]) == 0 then \
+           redis.call('DEL', KEYS[3]) \
            return redis.call('SREM', KEYS[2], ARGV[1]) \
          end return 0",
     )
@@ -280,13 +314,14 @@ const READ_STANDING: &str = "local t = redis.call('GET', KEYS[2]) or '' \
      local r = redis.call('ZRANK', KEYS[1], ARGV[1]) or -1 \
      return {t, r}";
 
-/// Joins the queue (KEYS[1], score ARGV[2]) and marks it active (KEYS[3],
-/// ARGV[3]) unless already admitted (KEYS[2]), then reads the standing.
+/// Joins the queue (KEYS[1]) with the next arrival number (KEYS[4]) and
+/// marks it active (KEYS[3], ARGV[2]) unless already admitted (KEYS[2]) or
+/// already waiting, then reads the standing.
 fn enter_script() -> redis::Script {
     redis::Script::new(&format!(
-        "if redis.call('EXISTS', KEYS[2]) == 0 then \
-           redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) \
-           redis.call('SADD', KEYS[3], ARGV[3]) \
+        "if redis.call('EXISTS', KEYS[2]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then \
+           redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[1]) \
+           redis.call('SADD', KEYS[3], ARGV[2]) \
          end {READ_STANDING}"
     ))
 }
