@@ -50,7 +50,14 @@ struct AppState {
     recaptcha: Arc<Recaptcha>,
     http: reqwest::Client,
     event_service: Arc<Url>,
+    /// Performances event-service said exist, for a while: a crowd
+    /// entering one waiting room asks once, not once per person.
+    known: moka::sync::Cache<Uuid, ()>,
 }
+
+/// How long a performance event-service confirmed is taken as existing
+/// without asking again (a cancelled one may take new entries this long).
+const KNOWN_PERFORMANCE_TTL: Duration = Duration::from_secs(30);
 
 /// Builds the service from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
@@ -66,6 +73,10 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         recaptcha: Arc::new(ctx.recaptcha()),
         http: ctx.http.clone(),
         event_service: Arc::new(ctx.settings.services.event_service.url.clone()),
+        known: moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(KNOWN_PERFORMANCE_TTL)
+            .build(),
     };
     let shutdown = ctx.shutdown.clone();
     Ok(ServiceApp::new(
@@ -374,6 +385,9 @@ async fn enter(
 }
 
 async fn ensure_performance_exists(state: &AppState, performance: Uuid) -> Result<(), ApiError> {
+    if state.known.contains_key(&performance) {
+        return Ok(());
+    }
     let url = state
         .event_service
         .join(&format!("/api/events/{performance}"))
@@ -385,7 +399,12 @@ async fn ensure_performance_exists(state: &AppState, performance: Uuid) -> Resul
         )
     })?;
     match answer.status() {
-        s if s.is_success() => Ok(()),
+        s if s.is_success() => {
+            // Only a performance that exists is remembered: one created a
+            // moment after a miss is found at once.
+            state.known.insert(performance, ());
+            Ok(())
+        }
         reqwest::StatusCode::NOT_FOUND => Err(ApiError::not_found(
             "no_such_performance",
             format!("there is no performance {performance}"),

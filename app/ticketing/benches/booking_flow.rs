@@ -145,7 +145,9 @@ async fn run() -> anyhow::Result<()> {
         3600,
     );
     let queue_keys = Keyring::new(&env.secrets.queue_token_signing_key, &[]);
-    let organiser = auth.issue(Uuid::now_v7()).0;
+    let organiser = auth
+        .issue_with(Uuid::now_v7(), Some(ticketing_tokens::Role::Organiser))
+        .0;
 
     let create = |rows: u32| {
         let http = http.clone();
