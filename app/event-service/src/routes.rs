@@ -9,7 +9,7 @@ use ticketing_http::{ApiError, Json, Organiser};
 use uuid::Uuid;
 
 use crate::domain::NewPerformance;
-use crate::repository::{self, CreateError, Performance, SeatMap};
+use crate::repository::{self, CreateError, Performance};
 use crate::AppState;
 
 /// The service's performance routes over `state`.
@@ -96,23 +96,33 @@ async fn create_performance(
     Ok((StatusCode::CREATED, Json(Created { id, seats })))
 }
 
-/// `GET /api/events/{id}/seats`: from Redis when cached, else from the
-/// database (then cached).
+/// `GET /api/events/{id}/seats`: from Redis when cached (served as the
+/// bytes stored), else from the database (then cached).
 async fn seat_map(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<SeatMap>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let json_body = |body: String| {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    };
     state.reads.hit();
     let id = parse_id(&id)?;
-    if let Some(map) = state.cache.get(id).await {
+    if let Some(body) = state.cache.get_json(id).await {
         metrics::counter!("events.cache.hit").increment(1);
-        return Ok(Json(map));
+        return Ok(json_body(body));
     }
     metrics::counter!("events.cache.miss").increment(1);
     let map = repository::seat_map(&state.db, id)
         .await
         .map_err(db_error("reading a seat map"))?
         .ok_or_else(|| no_such_performance(id))?;
-    state.cache.put(&map).await;
-    Ok(Json(map))
+    Ok(match state.cache.put(&map).await {
+        Some(body) => json_body(body),
+        None => Json(map).into_response(),
+    })
 }

@@ -10,7 +10,9 @@
 //! * Seat-map reads: `BENCH_CLIENTS` (default 32) clients read one
 //!   performance's seat map for `BENCH_SECONDS` (default 5) through the
 //!   gateway (served from Redis), then the same directly from event-service;
-//!   requests/s, p50/p95/p99, the cache hit ratio, and gateway/direct.
+//!   requests/s, p50/p95/p99, the cache hit ratio, and gateway/direct;
+//!   then the gateway's static liveness route the same way (the baseline
+//!   of issue 20: seat-map reads against the cheapest route the gateway has).
 //! * Holds under contention: `BENCH_HOLDERS` (default 400) clients race in
 //!   rounds for 40 seats (each round on a new performance); attempts/s and
 //!   p95, next to the same clients reading their reservation history (the
@@ -204,13 +206,22 @@ async fn run() -> anyhow::Result<()> {
         seconds,
     )
     .await?;
+    let static_route = hammer(
+        &http,
+        &format!("{gateway}{}", ticketing_catalog::http::LIVENESS_PATH),
+        clients,
+        seconds,
+    )
+    .await?;
     println!("seat-map reads, {clients} clients, {seconds} s, 500-seat map");
     via_gateway.print("  through the gateway (cached)");
     direct.print("  event-service directly");
+    static_route.print("  gateway static route (/health)");
     println!(
-        "  cache hit ratio {:.4}  gateway/direct throughput {:.2}",
+        "  cache hit ratio {:.4}  gateway/direct throughput {:.2}  gateway/static route {:.2}",
         hits / (hits + misses).max(1.0),
-        via_gateway.per_second / direct.per_second
+        via_gateway.per_second / direct.per_second,
+        via_gateway.per_second / static_route.per_second
     );
 
     // Holds under contention: rounds of `holders` clients for 40 seats.

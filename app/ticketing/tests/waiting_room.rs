@@ -145,3 +145,45 @@ async fn admission_follows_arrival_order_exactly() {
     );
     assert!(rounds.first() < rounds.last(), "more than one round ran");
 }
+
+/// A waiting room only for a performance that exists: an unknown one is
+/// refused with 404 (a miss is never remembered), a real one is checked
+/// with event-service once and then remembered for the crowd behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_performance_that_exists_has_a_waiting_room() {
+    let stack = Stack::start(|s| {
+        s.booking.rate_limit_per_second = 1_000_000;
+    })
+    .await;
+    let auth = ticketing_http::Authenticator::new(
+        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
+        stack.settings.booking.jwt_issuer.clone(),
+        600,
+    );
+    let enter = |performance: Uuid| {
+        let token = auth.issue(Uuid::now_v7()).0;
+        let stack = &stack;
+        async move {
+            stack
+                .call(
+                    "POST",
+                    &format!("/api/queue/{performance}/enter"),
+                    Some(&token),
+                    &[],
+                    Some(json!({"recaptcha_token": "test-pass"})),
+                )
+                .await
+        }
+    };
+    let unknown = enter(Uuid::now_v7()).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert_eq!(unknown.body["code"], "no_such_performance");
+    let (performance, _) = stack.performance(1, 1, 10_000).await;
+    for _ in 0..3 {
+        let entered = enter(performance).await;
+        assert!(
+            entered.status == 202 || entered.status == 200,
+            "{entered:?}"
+        );
+    }
+}
