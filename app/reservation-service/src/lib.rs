@@ -35,7 +35,6 @@ use ticketing_http::{Authenticator, ServiceApp};
 use ticketing_runtime::{RuntimeError, ServiceContext};
 use ticketing_telemetry::RateGauge;
 use ticketing_tokens::Keyring;
-use url::Url;
 
 use crate::admissions::Admissions;
 use crate::expiry::expiry_loop;
@@ -56,8 +55,7 @@ pub(crate) struct AppState {
     pub(crate) auth: Authenticator,
     pub(crate) keys: Keyring,
     pub(crate) settings: Arc<BookingSettings>,
-    pub(crate) http: reqwest::Client,
-    pub(crate) event_service: Arc<Url>,
+    pub(crate) prices: seat_prices::SeatPrices,
     pub(crate) searches: RateGauge,
 }
 
@@ -73,8 +71,10 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         auth: ctx.authenticator(),
         keys: ctx.queue_keys(),
         settings: Arc::new(ctx.settings.booking.clone()),
-        http: ctx.http.clone(),
-        event_service: Arc::new(ctx.settings.services.event_service.url.clone()),
+        prices: seat_prices::SeatPrices::new(
+            ctx.http.clone(),
+            Arc::new(ctx.settings.services.event_service.url.clone()),
+        ),
         searches: RateGauge::start("reservations.search.tps", ctx.shutdown.clone()),
     };
     let consumer = ctx.event_consumer(PaymentOutcomes {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::{seats_to_hold, ReservationStatus};
 use crate::repository::{self, HoldError, NewHold, Reservation};
-use crate::{seat_prices, AppState, QUEUE_TOKEN_HEADER};
+use crate::{AppState, QUEUE_TOKEN_HEADER};
 
 /// The service's routes over `state`.
 pub(crate) fn router(state: AppState) -> Router {
@@ -99,8 +99,7 @@ async fn hold(
             format!("`seat_ids` must list 1 to {max} different seats"),
         )
     })?;
-    let priced =
-        seat_prices::prices(&state.http, &state.event_service, performance, &seats).await?;
+    let priced = state.prices.prices(performance, &seats).await?;
     let amount = Money::sum(priced.iter().map(|(_, price)| *price)).map_err(|e| {
         ApiError::unprocessable(
             "invalid_prices",

@@ -14,9 +14,11 @@
 //!   then the gateway's static liveness route the same way (the baseline
 //!   of issue 20: seat-map reads against the cheapest route the gateway has).
 //! * Holds under contention: `BENCH_HOLDERS` (default 400) clients race in
-//!   rounds for 40 seats (each round on a new performance); attempts/s and
-//!   p95, next to the same clients reading their reservation history (the
-//!   same gateway, token and database path without the hold).
+//!   rounds for 40 seats (each round on a new performance), arriving at
+//!   `BENCH_HOLD_RATE` attempts/s (default 2,000; 0 sends each round at
+//!   once); attempts/s and p95, next to the same clients reading their
+//!   reservation history at the same pace (the same gateway, token and
+//!   database path without the hold).
 //!
 //! Tokens are minted with the stack's keys (no sign-up per client).
 
@@ -122,6 +124,13 @@ async fn run() -> anyhow::Result<()> {
     let clients = knob("BENCH_CLIENTS", 32)?;
     let seconds = knob("BENCH_SECONDS", 5)?;
     let holders = knob("BENCH_HOLDERS", 400)? as usize;
+    // Attempts arrive at this rate (0: all at once, the old burst).
+    let hold_rate = knob("BENCH_HOLD_RATE", 2_000)?;
+    let pace = if hold_rate == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(1.0 / hold_rate as f64)
+    };
 
     let env = TestEnv::new().await;
     env.create_topics().await;
@@ -230,6 +239,7 @@ async fn run() -> anyhow::Result<()> {
     let hold_started = Instant::now();
     for _ in 0..3 {
         let (performance, seats) = create(2).await?;
+        let round_start = Instant::now();
         let attempts = (0..holders).map(|i| {
             let user = Uuid::now_v7();
             let access = auth.issue(user).0;
@@ -243,7 +253,9 @@ async fn run() -> anyhow::Result<()> {
             let seat = seats[i % seats.len()];
             let http = http.clone();
             let url = format!("{gateway}/api/reservations");
+            let at = round_start + pace.mul_f64(i as f64);
             async move {
+                tokio::time::sleep_until(at.into()).await;
                 let t = Instant::now();
                 let r = http
                     .post(url)
@@ -269,11 +281,14 @@ async fn run() -> anyhow::Result<()> {
     let base_started = Instant::now();
     let mut base_latencies = Vec::new();
     for _ in 0..3 {
-        let reads = (0..holders).map(|_| {
+        let round_start = Instant::now();
+        let reads = (0..holders).map(|i| {
             let access = auth.issue(Uuid::now_v7()).0;
             let http = http.clone();
             let url = format!("{gateway}/api/reservations");
+            let at = round_start + pace.mul_f64(i as f64);
             async move {
+                tokio::time::sleep_until(at.into()).await;
                 let t = Instant::now();
                 let r = http.get(url).bearer_auth(access).send().await?;
                 anyhow::ensure!(r.status().is_success(), "history answered {}", r.status());
@@ -286,7 +301,9 @@ async fn run() -> anyhow::Result<()> {
         }
     }
     let baseline = Run::of(base_latencies, base_started.elapsed());
-    println!("seat holds, 3 rounds of {holders} clients racing for 40 seats");
+    println!(
+        "seat holds, 3 rounds of {holders} clients racing for 40 seats, arriving at {hold_rate}/s (0: at once)"
+    );
     holds.print("  hold attempts");
     baseline.print("  history reads (baseline)");
     println!(

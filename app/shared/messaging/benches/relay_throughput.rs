@@ -21,6 +21,7 @@
 //!    with `send_result` and then all acknowledgements awaited;
 //! 2. relay: the same number of events already committed to the outbox,
 //!    drained by one relay (claim, publish, mark sent).
+//!
 //! Each side first sends 1,000 events untimed (connection, metadata,
 //! producer id): without it the raw run, which goes first, paid for the
 //! broker's warm-up and the relay looked faster than the raw producer.
