@@ -36,7 +36,32 @@ pub(crate) const PRICES_TTL: Duration = Duration::from_secs(600);
 pub(crate) struct SeatPrices {
     http: reqwest::Client,
     event_service: Arc<Url>,
-    known: moka::sync::Cache<Uuid, Arc<HashMap<Uuid, Money>>>,
+    known: moka::future::Cache<Uuid, Arc<HashMap<Uuid, Money>>>,
+}
+
+/// Why a performance's prices could not be read (cloneable: every hold
+/// waiting on the same read gets it).
+#[derive(Debug, Clone, thiserror::Error)]
+enum FetchFailure {
+    #[error("no such performance")]
+    NotFound,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl FetchFailure {
+    fn into_api(self, performance: Uuid) -> ApiError {
+        match self {
+            FetchFailure::NotFound => ApiError::not_found(
+                "no_such_performance",
+                format!("there is no performance {performance}"),
+            ),
+            FetchFailure::Unavailable(e) => ApiError::unavailable(
+                "event_service_unavailable",
+                format!("seat prices could not be read ({e}); try again shortly"),
+            ),
+        }
+    }
 }
 
 impl SeatPrices {
@@ -44,7 +69,7 @@ impl SeatPrices {
         SeatPrices {
             http,
             event_service,
-            known: moka::sync::Cache::builder()
+            known: moka::future::Cache::builder()
                 .max_capacity(1_000)
                 .time_to_live(PRICES_TTL)
                 .build(),
@@ -59,13 +84,24 @@ impl SeatPrices {
         performance: Uuid,
         seats: &[Uuid],
     ) -> Result<Vec<(Uuid, Money)>, ApiError> {
-        if let Some(map) = self.known.get(&performance) {
-            if let Ok(found) = pick(&map, performance, seats) {
-                return Ok(found);
-            }
+        // Holds arriving together for a performance not yet known wait for
+        // one read instead of each making their own.
+        let load = || async {
+            fetch(&self.http, &self.event_service, performance)
+                .await
+                .map(Arc::new)
+        };
+        let map = self
+            .known
+            .try_get_with(performance, load())
+            .await
+            .map_err(|e| (*e).clone().into_api(performance))?;
+        if let Ok(found) = pick(&map, performance, seats) {
+            return Ok(found);
         }
-        let map = Arc::new(fetch(&self.http, &self.event_service, performance).await?);
-        self.known.insert(performance, map.clone());
+        // Not in the kept map: ask afresh before refusing.
+        let map = load().await.map_err(|e| e.into_api(performance))?;
+        self.known.insert(performance, map.clone()).await;
         pick(&map, performance, seats)
     }
 }
@@ -101,33 +137,21 @@ async fn fetch(
     http: &reqwest::Client,
     event_service: &Url,
     performance: Uuid,
-) -> Result<HashMap<Uuid, Money>, ApiError> {
+) -> Result<HashMap<Uuid, Money>, FetchFailure> {
     let url = event_service
         .join(&format!("/api/events/{performance}/seats"))
-        .map_err(|e| ApiError::internal(e.into()))?;
-    let unavailable = |e: String| {
-        ApiError::unavailable(
-            "event_service_unavailable",
-            format!("seat prices could not be read ({e}); try again shortly"),
-        )
-    };
-    let answer = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| FetchFailure::Unavailable(e.to_string()))?;
+    let unavailable = |e: reqwest::Error| FetchFailure::Unavailable(e.to_string());
+    let answer = http.get(url).send().await.map_err(unavailable)?;
     if answer.status() == reqwest::StatusCode::NOT_FOUND {
-        return Err(ApiError::not_found(
-            "no_such_performance",
-            format!("there is no performance {performance}"),
-        ));
+        return Err(FetchFailure::NotFound);
     }
     let map: SeatMap = answer
         .error_for_status()
-        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(unavailable)?
         .json()
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(unavailable)?;
     Ok(map.seats.into_iter().map(|s| (s.id, s.price)).collect())
 }
 
