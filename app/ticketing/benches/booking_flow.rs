@@ -33,22 +33,8 @@ use ticketing_testkit::TestEnv;
 use ticketing_tokens::{Keyring, ReservationClaims};
 use uuid::Uuid;
 
-fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
+mod common;
+use common::{knob, percentile_ms};
 
 struct Run {
     requests: usize,
@@ -64,9 +50,9 @@ impl Run {
         Run {
             requests: latencies.len(),
             per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-            p50: percentile(&latencies, 0.50),
-            p95: percentile(&latencies, 0.95),
-            p99: percentile(&latencies, 0.99),
+            p50: percentile_ms(&latencies, 0.50),
+            p95: percentile_ms(&latencies, 0.95),
+            p99: percentile_ms(&latencies, 0.99),
         }
     }
 

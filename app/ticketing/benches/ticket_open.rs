@@ -29,7 +29,6 @@
 //! must be 0.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,22 +43,8 @@ use ticketing_tokens::Keyring;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v} is not a whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
+mod common;
+use common::{knob, percentile_ms};
 
 /// Requests of one kind: count, rate over their span, p50/p99.
 struct Figures {
@@ -85,57 +70,6 @@ impl Figures {
             "  {label:<34} {:>8} req  {:>8.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms",
             self.count, self.per_second, self.p50, self.p99
         );
-    }
-}
-
-/// A `redis-server` of this run's own, stopped when dropped.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    async fn start() -> anyhow::Result<PrivateRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (infra/local/install-tools.sh installs it)")?;
-        let redis = PrivateRedis {
-            child,
-            url: format!("redis://127.0.0.1:{port}/"),
-        };
-        let client = redis::Client::open(redis.url.as_str())?;
-        for _ in 0..100 {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
-                if pong.is_ok() {
-                    return Ok(redis);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("redis-server on port {port} did not answer within 5 s")
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -173,11 +107,12 @@ async fn run() -> anyhow::Result<()> {
     let timeout = Duration::from_secs(knob("BENCH_TIMEOUT_SECONDS", 1_800)?);
     anyhow::ensure!(users > 0, "BENCH_USERS must be at least 1");
 
-    let redis_server = PrivateRedis::start().await?;
+    let redis_server = ticketing_testkit::PrivateRedis::start_new();
+    let redis_url = redis_server.url();
     let env = TestEnv::new().await;
     env.create_topics().await;
     let mut settings = env.settings.clone();
-    settings.redis.url = redis_server.url.parse()?;
+    settings.redis.url = redis_url.clone();
     settings.redis.key_prefix = String::new();
     settings.booking.rate_limit_per_second = 10_000_000;
     // Ten admission rounds a second.
@@ -264,7 +199,7 @@ async fn run() -> anyhow::Result<()> {
     let baseline = Figures::of(baseline_latencies, started.elapsed());
 
     // The memory sampler: the queue's size and Redis's memory while it fills.
-    let redis_client = redis::Client::open(redis_server.url.as_str())?;
+    let redis_client = redis::Client::open(redis_url.as_str())?;
     let mut sampler_conn = redis_client.get_multiplexed_async_connection().await?;
     let used_before = used_memory(&mut sampler_conn).await?;
     let queue_key = format!("queue:{performance}");

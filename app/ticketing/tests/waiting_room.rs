@@ -16,6 +16,15 @@ use uuid::Uuid;
 
 const USERS: usize = 200;
 
+/// Mints customers' access tokens with the stack's key.
+fn customers(stack: &Stack) -> ticketing_http::Authenticator {
+    ticketing_http::Authenticator::new(
+        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
+        stack.settings.booking.jwt_issuer.clone(),
+        600,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
     let stack = Stack::start(|s| {
@@ -25,11 +34,7 @@ async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
     })
     .await;
     let (performance, _) = stack.performance(1, 1, 10_000).await;
-    let auth = ticketing_http::Authenticator::new(
-        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
-        stack.settings.booking.jwt_issuer.clone(),
-        600,
-    );
+    let auth = customers(&stack);
     let tokens: Vec<String> = (0..USERS).map(|_| auth.issue(Uuid::now_v7()).0).collect();
     let users = tokens.iter().map(|token| {
         let stack = &stack;
@@ -100,11 +105,7 @@ async fn admission_follows_arrival_order_exactly() {
     })
     .await;
     let (performance, _) = stack.performance(1, 1, 10_000).await;
-    let auth = ticketing_http::Authenticator::new(
-        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
-        stack.settings.booking.jwt_issuer.clone(),
-        600,
-    );
+    let auth = customers(&stack);
     let users: Vec<Uuid> = (0..60).map(|_| Uuid::now_v7()).collect();
     for user in &users {
         let entered = stack
@@ -155,11 +156,7 @@ async fn only_a_performance_that_exists_has_a_waiting_room() {
         s.booking.rate_limit_per_second = 1_000_000;
     })
     .await;
-    let auth = ticketing_http::Authenticator::new(
-        Keyring::new(&stack.env.secrets.jwt_signing_key, &[]),
-        stack.settings.booking.jwt_issuer.clone(),
-        600,
-    );
+    let auth = customers(&stack);
     let enter = |performance: Uuid| {
         let token = auth.issue(Uuid::now_v7()).0;
         let stack = &stack;
