@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use futures::future::join_all;
-use serde_json::{json, Value};
+use serde_json::json;
 use ticketing_catalog::ServiceName;
 use ticketing_testkit::TestEnv;
 use ticketing_tokens::{Keyring, ReservationClaims};
@@ -146,38 +146,9 @@ async fn run() -> anyhow::Result<()> {
         .issue_with(Uuid::now_v7(), Some(ticketing_tokens::Role::Organiser))
         .0;
 
-    let create = |rows: u32| {
-        let http = http.clone();
-        let gateway = gateway.clone();
-        let organiser = organiser.clone();
-        async move {
-            let created: Value = http
-                .post(format!("{gateway}/api/events"))
-                .bearer_auth(&organiser)
-                .json(
-                    &json!({"title": "Bench", "venue": "Hall", "starts_at": "2027-01-01T19:00:00Z",
-                    "sections": [{"name": "A", "rows": rows, "seats_per_row": 20, "price": 1000}]}),
-                )
-                .send()
-                .await?
-                .json()
-                .await?;
-            let id: Uuid = serde_json::from_value(created["id"].clone())
-                .with_context(|| format!("creating a performance: {created}"))?;
-            let map: Value = http
-                .get(format!("{gateway}/api/events/{id}/seats"))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let seats: Vec<Uuid> = map["seats"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| serde_json::from_value(s["id"].clone()).ok())
-                .collect();
-            anyhow::Ok((id, seats))
-        }
+    let create = |rows: u64| {
+        let (http, gateway, organiser) = (http.clone(), gateway.clone(), organiser.clone());
+        async move { common::create_performance(&http, &gateway, &organiser, rows).await }
     };
 
     // Seat-map reads: 500 seats, cached after the first read.

@@ -141,34 +141,9 @@ async fn run() -> anyhow::Result<()> {
     let organiser = auth
         .issue_with(Uuid::now_v7(), Some(ticketing_tokens::Role::Organiser))
         .0;
-    let created: Value = http
-        .post(format!("{gateway}/api/events"))
-        .bearer_auth(&organiser)
-        .json(
-            &json!({"title": "Opening night", "venue": "Hall", "starts_at": "2027-06-01T19:00:00Z",
-            "sections": [{"name": "A", "rows": rows, "seats_per_row": 20, "price": 1000}]}),
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
-    let performance: Uuid = serde_json::from_value(created["id"].clone())
-        .with_context(|| format!("creating the performance: {created}"))?;
-    let map: Value = http
-        .get(format!("{gateway}/api/events/{performance}/seats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let seats: Arc<Vec<Uuid>> = Arc::new(
-        map["seats"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| serde_json::from_value(s["id"].clone()).ok())
-            .collect(),
-    );
-    anyhow::ensure!(!seats.is_empty(), "the performance has no seats: {map}");
+    let (performance, seats) =
+        common::create_performance(&http, &gateway, &organiser, rows).await?;
+    let seats = Arc::new(seats);
     let tokens: Vec<(Uuid, String)> = (0..users)
         .map(|_| {
             let user = Uuid::now_v7();

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 /// A whole-number knob from the environment, or its default.
 pub fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
@@ -22,4 +24,41 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1e3
+}
+
+/// Creates a performance of `rows` rows of 20 seats through the gateway
+/// (as `organiser`); returns its id and its seats' ids.
+pub async fn create_performance(
+    http: &reqwest::Client,
+    gateway: &str,
+    organiser: &str,
+    rows: u64,
+) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+    let created: Value = http
+        .post(format!("{gateway}/api/events"))
+        .bearer_auth(organiser)
+        .json(
+            &json!({"title": "Bench", "venue": "Hall", "starts_at": "2027-06-01T19:00:00Z",
+            "sections": [{"name": "A", "rows": rows, "seats_per_row": 20, "price": 1000}]}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id: Uuid = serde_json::from_value(created["id"].clone())
+        .with_context(|| format!("creating a performance: {created}"))?;
+    let map: Value = http
+        .get(format!("{gateway}/api/events/{id}/seats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seats: Vec<Uuid> = map["seats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| serde_json::from_value(s["id"].clone()).ok())
+        .collect();
+    anyhow::ensure!(!seats.is_empty(), "performance {id} has no seats: {map}");
+    Ok((id, seats))
 }
