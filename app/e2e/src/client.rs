@@ -316,8 +316,22 @@ impl Client {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            status = self
-                .call(
+            status = if status["status"] == "holding" {
+                // An order made with the last admission is still open (or
+                // ended a moment ago: the queue learns it just after the
+                // reservation commits): enter again, as a front end does,
+                // rather than ask for a place there is none of.
+                self.call(
+                    Method::POST,
+                    &format!("/api/queue/{performance}/enter"),
+                    Some(token),
+                    &[],
+                    Some(json!({"recaptcha_token": RECAPTCHA_PASS})),
+                )
+                .await?
+                .expect("entering the waiting room", &[200, 202])?
+            } else {
+                self.call(
                     Method::GET,
                     &format!("/api/queue/{performance}/status"),
                     Some(token),
@@ -325,7 +339,8 @@ impl Client {
                     None,
                 )
                 .await?
-                .expect("the waiting room's status", &[200])?;
+                .expect("the waiting room's status", &[200])?
+            };
         }
     }
 

@@ -227,15 +227,19 @@ pub(crate) async fn lock_payable(
     }))
 }
 
-/// Who holds `reservation` for which performance: (performance, user).
-pub(crate) async fn owner(
-    tx: &mut PgConnection,
+/// Who held `reservation`, for which performance, once the hold has ended
+/// (confirmed or cancelled): (performance, user); `None` while it is open.
+pub(crate) async fn ended_hold_owner(
+    db: &PgPool,
     reservation: Uuid,
 ) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    sqlx::query_as("SELECT performance_id, user_id FROM reservations WHERE id = $1")
-        .bind(reservation)
-        .fetch_optional(&mut *tx)
-        .await
+    sqlx::query_as(
+        "SELECT performance_id, user_id FROM reservations WHERE id = $1 AND status <> $2",
+    )
+    .bind(reservation)
+    .bind(ReservationStatus::Pending)
+    .fetch_optional(db)
+    .await
 }
 
 /// Confirms a paid reservation; returns the seats it keeps.

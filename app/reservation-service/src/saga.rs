@@ -27,22 +27,6 @@ fn transient(e: sqlx::Error) -> HandlerError {
 }
 
 impl PaymentOutcomes {
-    /// The hold `reservation` ended (confirmed or cancelled): its owner may
-    /// queue for the performance again.
-    async fn hold_ended(
-        &self,
-        tx: &mut PgConnection,
-        reservation: uuid::Uuid,
-    ) -> Result<(), HandlerError> {
-        if let Some((performance, user)) = repository::owner(tx, reservation)
-            .await
-            .map_err(transient)?
-        {
-            self.admissions.ended(performance, user, reservation).await;
-        }
-        Ok(())
-    }
-
     async fn paid(
         &self,
         tx: &mut PgConnection,
@@ -68,7 +52,6 @@ impl PaymentOutcomes {
                     seat_ids: seats,
                 };
                 append_in(tx, &event).await?;
-                self.hold_ended(tx, paid.reservation_id).await?;
                 metrics::counter!("reservations.confirmed").increment(1);
             }
             PaymentOutcome::AlreadyConfirmed => {
@@ -105,7 +88,6 @@ impl PaymentOutcomes {
                 reason: format!("payment failed: {}", failed.error_code),
             };
             append_in(tx, &event).await?;
-            self.hold_ended(tx, failed.reservation_id).await?;
         }
         Ok(())
     }
@@ -166,16 +148,39 @@ impl Handler for PaymentOutcomes {
     }
 
     async fn after_commit(&self, envelope: &Envelope) {
-        // Seats of a cancelled hold are free again: drop their markers.
-        let Ok(failed) = envelope.decode::<PaymentFailed>() else {
+        // Redis is told only once the change is committed (never of an
+        // outcome a failed transaction took back).
+        let reservation = match envelope.event_type.as_str() {
+            PaymentSucceeded::EVENT_TYPE => envelope
+                .decode::<PaymentSucceeded>()
+                .map(|e| e.reservation_id),
+            PaymentFailed::EVENT_TYPE => {
+                envelope.decode::<PaymentFailed>().map(|e| e.reservation_id)
+            }
+            _ => return,
+        };
+        let Ok(reservation) = reservation else {
             return;
         };
-        if let Ok(Some((performance, seats))) =
-            repository::seats_of(&self.db, failed.reservation_id).await
-        {
-            self.locks
-                .release(performance, &seats, failed.reservation_id)
-                .await;
+        if envelope.event_type == PaymentFailed::EVENT_TYPE {
+            // Seats of a cancelled hold are free again: drop their markers.
+            if let Ok(Some((performance, seats))) =
+                repository::seats_of(&self.db, reservation).await
+            {
+                self.locks.release(performance, &seats, reservation).await;
+            }
+        }
+        // A hold that ended (paid or cancelled) frees its admission: its
+        // owner may queue for the performance again. Compare-and-delete:
+        // a later order's mark is left alone, so a repeat is harmless.
+        match repository::ended_hold_owner(&self.db, reservation).await {
+            Ok(Some((performance, user))) => {
+                self.admissions.ended(performance, user, reservation).await
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%reservation, error = %e, "the ended hold stays in the queue until its expiry")
+            }
         }
     }
 }
