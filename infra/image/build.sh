@@ -10,6 +10,8 @@
 #
 #   infra/image/build.sh                      # release build, tag ticketing:latest
 #   infra/image/build.sh --binary PATH --tag T  # an already built binary (tests: the debug one)
+#   infra/image/build.sh --archive PATH         # also write it as an OCI archive (CI: one build,
+#                                               # `opsctl deploy --image oci-archive:PATH` per environment)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -21,11 +23,13 @@ die() { log "error: $*"; exit 2; }
 
 binary=""
 tag="ticketing:latest"
+archive=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
     --tag) tag="${2:?--tag needs a name}"; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    --archive) archive="${2:?--archive needs a path}"; shift 2 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -78,5 +82,10 @@ buildah config \
   "$container"
 buildah commit --quiet --rm "$container" "$tag" >/dev/null
 size="$(buildah images --format '{{.Size}}' "$tag" | head -1)"
+if [[ -n "$archive" ]]; then
+  rm -f "$archive"
+  buildah push --quiet "$tag" "oci-archive:$archive:$tag" >/dev/null
+  log "wrote $archive (oci-archive; deploy it with: opsctl deploy --image oci-archive:$archive)"
+fi
 log "built $tag ($size): $(find "$rootfs" -type f | wc -l) files: the binary, $(wc -w <<<"$libs") libraries, CA bundle, passwd/group"
 echo "$tag"

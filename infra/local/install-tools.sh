@@ -12,6 +12,8 @@
 #   * cfn-guard             crates.io (AWS CloudFormation Guard), built once into $TICKETING_HOME/tools/bin
 #   * buildah, podman, runc Debian packages (the image build and the container test)
 #   * skopeo, docker-registry  Debian packages (`opsctl deploy` pushes; the local ECR stand-in)
+#   * actionlint            Go module proxy (GitHub Actions workflows, built once into $TICKETING_HOME/tools/bin)
+#   * zizmor                PyPI, in the checkers' virtualenv (the workflows' security audit)
 #
 # PostgreSQL 15 server binaries come with the machine image.
 set -euo pipefail
@@ -137,6 +139,31 @@ if [[ ! -x "$guard" || "$(cat "$TICKETING_HOME/tools/cfn-guard.version" 2>/dev/n
   mv "$guard_build/root/bin/cfn-guard" "$guard"
   rm -rf "$guard_build"
   echo "$GUARD_VERSION" >"$TICKETING_HOME/tools/cfn-guard.version"
+fi
+
+# --- workflow checkers: actionlint (Go module proxy) and zizmor (PyPI) ------------
+# .github/workflows/ is checked in CI: actionlint (types, expressions, the
+# shell in `run:` through shellcheck) and zizmor (template injection,
+# credentials persisted by checkout, excessive permissions, unpinned actions).
+ACTIONLINT_VERSION="v1.7.12"
+actionlint="$TICKETING_HOME/tools/bin/actionlint"
+if [[ ! -x "$actionlint" || "$(cat "$TICKETING_HOME/tools/actionlint.version" 2>/dev/null)" != "$ACTIONLINT_VERSION" ]]; then
+  command -v go >/dev/null 2>&1 || {
+    log "installing Go from Debian (to build actionlint)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq golang-go >/dev/null
+  }
+  log "building actionlint $ACTIONLINT_VERSION from the Go module proxy"
+  GOBIN="$TICKETING_HOME/tools/bin" GOFLAGS=-mod=mod go install \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" >&2
+  echo "$ACTIONLINT_VERSION" >"$TICKETING_HOME/tools/actionlint.version"
+fi
+ZIZMOR_VERSION="1.32.0"
+if [[ ! -x "$venv/bin/zizmor" || "$(cat "$venv/zizmor.version" 2>/dev/null)" != "$ZIZMOR_VERSION" ]]; then
+  log "installing zizmor==$ZIZMOR_VERSION into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "zizmor==$ZIZMOR_VERSION"
+  echo "$ZIZMOR_VERSION" >"$venv/zizmor.version"
 fi
 
 log "tools ready under $TICKETING_HOME"

@@ -11,6 +11,8 @@ cd "$REPO_ROOT"
 bash "$here/install-tools.sh"
 # The CloudFormation templates: cfn-lint and checkov.
 bash "$REPO_ROOT/infra/check-templates.sh"
+# The GitHub Actions workflows: actionlint and zizmor.
+bash "$REPO_ROOT/infra/check-workflows.sh"
 # Every shell script in the repo: shellcheck.
 mapfile -t scripts < <(git -C "$REPO_ROOT" ls-files '*.sh' .ci/run)
 echo "[test] shellcheck: ${#scripts[@]} scripts" >&2
