@@ -344,6 +344,12 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
             "error: {} did not become stable ({}); the services after it were not touched. Roll back with `opsctl --env {env} portone rollback` (payment) or redeploy the last good image",
             f.service, f.detail
         );
+        if f.stopped_tasks.is_empty() {
+            eprintln!("  no stopped task of its new revision is listed (tasks that never started: check the service's events)");
+        }
+        for t in &f.stopped_tasks {
+            eprintln!("  stopped task {}: {}", t.task, t.reason);
+        }
         return Ok(ExitCode::from(EXIT_PROBLEM));
     }
     applying.done(detail)?;

@@ -11,7 +11,8 @@ use ticketing_catalog::ecs as names;
 use ticketing_catalog::ServiceName;
 
 use crate::ops::ecs::{
-    describe, register_with_image, service_image, tag, update_to, wait_stable, Poll,
+    describe, register_with_image, service_image, stopped_tasks, tag, update_to, wait_stable, Poll,
+    StoppedTask,
 };
 use crate::ops::image::Source;
 
@@ -131,6 +132,9 @@ pub struct Outcome {
     pub state: State,
     pub task_definition: Option<String>,
     pub detail: String,
+    /// A failed rollout's stopped tasks and ECS's reason for each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped_tasks: Vec<StoppedTask>,
 }
 
 impl Outcome {
@@ -140,6 +144,7 @@ impl Outcome {
             state: State::NotStarted,
             task_definition: None,
             detail: "not attempted: a service before it did not deploy".into(),
+            stopped_tasks: Vec::new(),
         }
     }
 }
@@ -159,6 +164,7 @@ pub async fn roll_out(
         state: State::Error,
         task_definition,
         detail,
+        stopped_tasks: Vec::new(),
     };
     if step.from_image == image {
         return Outcome {
@@ -166,6 +172,7 @@ pub async fn roll_out(
             state: State::Unchanged,
             task_definition: Some(step.from.clone()),
             detail: format!("{} already runs this image", short(&step.from)),
+            stopped_tasks: Vec::new(),
         };
     }
     let td = match ecs
@@ -217,15 +224,28 @@ pub async fn roll_out(
         Ok(detail) => (State::Completed, names::ROLLOUT_COMPLETED, detail),
         Err(reason) => (State::Failed, names::ROLLOUT_FAILED, reason),
     };
-    let detail = match tag(ecs, &arn, value).await {
+    let mut detail = match tag(ecs, &arn, value).await {
         Ok(()) => format!("{detail}; {} tagged {value}", short(&arn)),
         Err(e) => format!("{detail}; tagging {} {value} failed: {e}", short(&arn)),
+    };
+    // Why it failed, in ECS's words: the revision's stopped tasks.
+    let stopped_tasks = if state == State::Failed {
+        match stopped_tasks(ecs, cluster, service.as_str(), &arn).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                detail.push_str(&format!("; its stopped tasks could not be read: {e}"));
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
     };
     Outcome {
         service,
         state,
         task_definition: Some(arn),
         detail,
+        stopped_tasks,
     }
 }
 

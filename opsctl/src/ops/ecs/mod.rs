@@ -5,9 +5,11 @@
 
 mod register;
 mod stable;
+mod stopped;
 
 pub use register::{register_with_image, service_image, update_to};
 pub use stable::{settled, wait_stable, Poll};
+pub use stopped::{stopped_tasks, StoppedTask};
 
 use aws_sdk_ecs::types::{SortOrder, Tag};
 use serde::Serialize;

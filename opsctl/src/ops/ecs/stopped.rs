@@ -1,0 +1,123 @@
+//! Why a rollout failed, in ECS's words: the stopped tasks of the revision
+//! that did not become stable, with the reason ECS gives for each (the
+//! task's `stoppedReason` and every container's exit code and reason).
+//! "Amazon ECS stopped task errors" (ECS Developer Guide): stopped tasks are
+//! listed for at least an hour after they stop, so this is read at once.
+
+use serde::Serialize;
+
+use crate::aws::failed;
+use crate::error::CliError;
+
+/// A stopped task of the revision being rolled out.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct StoppedTask {
+    pub task: String,
+    pub reason: String,
+}
+
+/// At most this many are shown: a crash loop stops a task a minute.
+pub const SHOWN: usize = 5;
+
+/// The reason of one described task: pure.
+pub fn reason_of(task: &aws_sdk_ecs::types::Task) -> String {
+    let mut parts = vec![task
+        .stopped_reason()
+        .unwrap_or("no reason given")
+        .to_owned()];
+    for c in task.containers() {
+        let mut said = Vec::new();
+        if let Some(code) = c.exit_code() {
+            said.push(format!("exit code {code}"));
+        }
+        if let Some(r) = c.reason() {
+            said.push(r.to_owned());
+        }
+        if !said.is_empty() {
+            parts.push(format!(
+                "{}: {}",
+                c.name().unwrap_or("container"),
+                said.join(", ")
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+/// The newest stopped tasks of `service` that ran `task_definition`.
+pub async fn stopped_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<Vec<StoppedTask>, CliError> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| failed("ECS ListTasks", aws_sdk_ecs::error::DisplayErrorContext(e)))?;
+    let arns = listed.task_arns();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    // DescribeTasks takes at most 100 tasks.
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns.iter().take(100).cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "ECS DescribeTasks",
+                aws_sdk_ecs::error::DisplayErrorContext(e),
+            )
+        })?;
+    let mut tasks: Vec<&aws_sdk_ecs::types::Task> = described
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(task_definition))
+        .collect();
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|s| s.secs())));
+    Ok(tasks
+        .into_iter()
+        .take(SHOWN)
+        .map(|t| StoppedTask {
+            task: t
+                .task_arn()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or_default()
+                .to_owned(),
+            reason: reason_of(t),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{Container, Task};
+
+    #[test]
+    fn the_reason_names_the_task_and_every_container_that_said_why() {
+        let task = Task::builder()
+            .stopped_reason("Essential container in task exited")
+            .containers(
+                Container::builder()
+                    .name("payment-service")
+                    .exit_code(2)
+                    .reason("CannotPullContainerError")
+                    .build(),
+            )
+            .containers(Container::builder().name("cloudwatch-agent").build())
+            .build();
+        assert_eq!(
+            reason_of(&task),
+            "Essential container in task exited; payment-service: exit code 2, CannotPullContainerError"
+        );
+        assert_eq!(reason_of(&Task::builder().build()), "no reason given");
+    }
+}
