@@ -34,7 +34,7 @@ pub enum SizeProfile {
 
 impl SizeProfile {
     /// The instance classes, counts and sizes of this profile.
-    pub fn footprint(self) -> Footprint {
+    pub fn footprint(self) -> Footprint<'static> {
         match self {
             SizeProfile::Mvp => footprint::MVP,
             SizeProfile::Scale10x => footprint::SCALE_10X,

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
-    alarms, cost, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox, portone,
-    reservations, reserved, secrets, status, users,
+    alarms, cost, cost_diff, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox,
+    portone, reservations, reserved, secrets, status, users,
 };
 use crate::context::{Context, GlobalArgs};
 use crate::error::CliError;
@@ -173,6 +173,10 @@ pub enum CostCommand {
     /// The free-tier-end checklist (D-180 ... D+30) as dated actions, each
     /// with the opsctl command that carries it out.
     Timeline(cost_report::TimelineArgs),
+    /// The monthly cost at a base git revision and now, per row, with the
+    /// delta and its cause (a template's size or a unit price); `--output
+    /// markdown` for a pull request comment.
+    Diff(cost_diff::DiffArgs),
 }
 
 /// Runs the parsed command line.
@@ -200,6 +204,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             CostCommand::Model(args) => cost::model_command(&ctx, args).await,
             CostCommand::Report(args) => cost_report::report(&ctx, args).await,
             CostCommand::Timeline(args) => cost_report::timeline(&ctx, args),
+            CostCommand::Diff(args) => cost_diff::diff_command(&ctx, args),
         },
         Command::Deploy(args) => deploy::exec(&ctx, args).await,
         Command::Infra { command } => infra::exec(&ctx, command).await,

@@ -1,10 +1,11 @@
-//! The one place that knows `--output table|json`.
+//! The one place that knows `--output table|json|markdown`.
 
 use serde::Serialize;
 
 use clap::ValueEnum;
 
-/// Prints `value` as pretty JSON, or `table` for people.
+/// Prints `value` as pretty JSON, or `table` for people (in a fenced
+/// `text` block for `--output markdown`).
 pub fn emit<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> String) {
     match format {
         OutputFormat::Json => match serde_json::to_string_pretty(value) {
@@ -12,7 +13,50 @@ pub fn emit<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() 
             Err(e) => eprintln!("error: output could not be encoded as JSON: {e}"),
         },
         OutputFormat::Table => print!("{}", table()),
+        OutputFormat::Markdown => print!("{}", fenced(&table())),
     }
+}
+
+/// [`emit`] for a command with its own Markdown (a pull-request comment:
+/// `cost diff`, `infra plan`).
+pub fn emit_or_markdown<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    table: impl FnOnce() -> String,
+    markdown: impl FnOnce() -> String,
+) {
+    match format {
+        OutputFormat::Markdown => print!("{}", markdown()),
+        _ => emit(format, value, table),
+    }
+}
+
+/// A table as a Markdown code block (columns stay aligned).
+pub fn fenced(text: &str) -> String {
+    format!(
+        "```text\n{}{}```\n",
+        text,
+        if text.ends_with('\n') { "" } else { "\n" }
+    )
+}
+
+/// A Markdown table; `|` in a cell is escaped.
+pub fn markdown_table(headers: &[&str], align_right: &[bool], rows: &[Vec<String>]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = format!("| {} |\n|", headers.join(" | "));
+    for i in 0..headers.len() {
+        out.push_str(if align_right.get(i).copied().unwrap_or(false) {
+            "---:|"
+        } else {
+            "---|"
+        });
+    }
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
 }
 
 /// Renders rows under headers, columns aligned, no borders (as `kubectl`
@@ -66,6 +110,13 @@ mod tests {
             ],
         );
         assert_eq!(t, "NAME      STATUS\npostgres  up\nkafka     down\n");
+        let md = markdown_table(
+            &["A", "B"],
+            &[false, true],
+            &[vec!["x|y".into(), "1".into()]],
+        );
+        assert_eq!(md, "| A | B |\n|---|---:|\n| x\\|y | 1 |\n");
+        assert_eq!(fenced("a\n"), "```text\na\n```\n");
         let wide = table(&["WHO", "NOTE"], &[vec!["운영".into(), "x".into()]]);
         assert_eq!(
             wide, "WHO   NOTE\n운영  x\n",
@@ -79,4 +130,7 @@ mod tests {
 pub enum OutputFormat {
     Table,
     Json,
+    /// Markdown for a pull-request comment: `cost diff` and `infra plan`
+    /// write their own; other commands their table in a code block.
+    Markdown,
 }

@@ -335,3 +335,184 @@ fn the_docs_cost_tables_are_generated_by_the_commands() {
         );
     }
 }
+
+/// A git repository of the test's own holding the inputs `cost diff`
+/// reads (the sized templates and the price file) as this tree has them,
+/// committed as the base; removed when dropped.
+struct DiffRepo(std::path::PathBuf);
+
+impl DiffRepo {
+    fn new() -> DiffRepo {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = std::env::temp_dir().join(format!("cost-diff-{}", uuid::Uuid::new_v4().simple()));
+        for path in [
+            "infra/templates/data.yaml",
+            "infra/templates/kafka.yaml",
+            "infra/templates/compute.yaml",
+            "infra/prices/us-east-1.toml",
+        ] {
+            let to = dir.join(path);
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("dirs");
+            std::fs::copy(root.join(path), &to).expect("copy");
+        }
+        let repo = DiffRepo(dir);
+        repo.git(&["init", "-q"]);
+        repo.git(&["add", "."]);
+        repo.git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "base",
+        ]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn edit(&self, path: &str, from: &str, to: &str) {
+        let p = self.0.join(path);
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert!(text.contains(from), "{path} has no `{from}`");
+        std::fs::write(&p, text.replacen(from, to, 1)).expect("write");
+    }
+
+    fn diff(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
+            .args(args)
+            .current_dir(&self.0)
+            .output()
+            .expect("opsctl runs")
+    }
+}
+
+impl Drop for DiffRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mvp(diffs: &serde_json::Value) -> &serde_json::Value {
+    diffs
+        .as_array()
+        .expect("a diff per profile")
+        .iter()
+        .find(|d| d["profile"] == "mvp")
+        .expect("the mvp diff")
+}
+
+#[test]
+fn cost_diff_prices_a_template_change_and_a_price_change_with_exact_deltas() {
+    let repo = DiffRepo::new();
+    // Nothing changed: no row moves.
+    let same = repo.diff(&["--output", "json", "cost", "diff", "--base", "HEAD"]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let same: serde_json::Value = serde_json::from_slice(&same.stdout).expect("json");
+    assert_eq!(
+        mvp(&same)["rows"].as_array().map(Vec::len),
+        Some(0),
+        "{same}"
+    );
+    assert_eq!(mvp(&same)["delta"], 0.0);
+
+    // A template change: the MVP's broker t2.micro -> m5.large.
+    // EC2 Kafka: 1 x $0.0116/h x 730 h + 20 GB x $0.08 = $10.07 before,
+    // 1 x $0.096/h x 730 h + 20 GB x $0.08 = $71.68 after: +$61.61.
+    repo.edit(
+        "infra/templates/kafka.yaml",
+        "InstanceType: t2.micro",
+        "InstanceType: m5.large",
+    );
+    // A price change: the hosted zone $0.50 -> $0.90 a month: +$0.40.
+    repo.edit(
+        "infra/prices/us-east-1.toml",
+        "[monthly.\"route53:hosted_zone\"]\nusd = 0.50",
+        "[monthly.\"route53:hosted_zone\"]\nusd = 0.90",
+    );
+    let out = repo.diff(&["--output", "json", "cost", "diff", "--base", "HEAD"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diffs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let d = mvp(&diffs);
+    let rows = d["rows"].as_array().expect("rows");
+    let row = |item: &str| {
+        rows.iter()
+            .find(|r| r["item"] == item)
+            .unwrap_or_else(|| panic!("no row {item}: {d}"))
+    };
+    let kafka = row("EC2 Kafka");
+    assert_eq!(
+        (kafka["base"].as_f64(), kafka["now"].as_f64()),
+        (Some(10.07), Some(71.68))
+    );
+    assert_eq!(kafka["delta"], 61.61);
+    assert_eq!(kafka["causes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(kafka["causes"][0]["kind"], "template");
+    assert!(
+        kafka["causes"][0]["now"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("m5.large"),
+        "{kafka}"
+    );
+    let route53 = row("Route 53");
+    assert_eq!(route53["delta"], 0.4);
+    assert_eq!(route53["causes"][0]["kind"], "prices");
+    assert_eq!(rows.len(), 2, "only the two rows moved: {d}");
+    assert_eq!(d["delta"], 62.01);
+    // The 10x profile's broker did not change; the zone's price did.
+    let big = diffs
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["profile"] == "scale-10x"))
+        .expect("10x");
+    assert_eq!(big["delta"], 0.4, "{big}");
+
+    // For a pull request comment.
+    let md = repo.diff(&[
+        "--output",
+        "markdown",
+        "cost",
+        "diff",
+        "--base",
+        "HEAD",
+        "--profile",
+        "mvp",
+    ]);
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        text.contains("| EC2 Kafka | 10.07 | 71.68 | +61.61 | template +61.61: t2.micro"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| Route 53 | 1.50 | 1.90 | +0.40 | prices +0.40:"),
+        "{text}"
+    );
+
+    // A revision that does not exist: a usage error that says what to give.
+    let bad = repo.diff(&["cost", "diff", "--base", "no-such-ref"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("fetch-depth: 0"));
+}

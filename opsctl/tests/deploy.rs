@@ -504,3 +504,416 @@ async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_
     );
     let _ = std::fs::remove_file(&audit);
 }
+
+// ---------------------------------------------------------------------------
+// The CI pipeline's roles (infra/templates/pipeline.yaml), created in a moto
+// server of this test's own from the template through `opsctl infra
+// deploy`, and held to exactly the AWS actions `opsctl deploy` and `opsctl
+// infra plan` call: the test records every request the two commands send to
+// that moto (moto's recorder) and derives the IAM actions from them.
+
+/// IAM actions a command needs that are not API calls moto sees, each with
+/// where AWS documents it.
+const DEPLOY_IMPLIED: [&str; 7] = [
+    // skopeo's push to the ECR registry endpoint (the local registry stands
+    // in for it): ECR User Guide, "IAM permissions for pushing an image to
+    // an Amazon ECR private repository" (image-push-iam.html) lists these
+    // six for a push to one repository.
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+    // RegisterTaskDefinition naming the task and execution roles: ECS
+    // Developer Guide, "Task execution IAM role" (iam:PassRole).
+    "iam:PassRole",
+];
+
+/// Calls that need no IAM permission: STS GetCallerIdentity ("No
+/// permissions are required to perform this operation", STS API Reference).
+const NEEDS_NO_PERMISSION: [&str; 1] = ["sts:GetCallerIdentity"];
+
+/// The text of each `<tag>` element in moto's XML answer, unescaped.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split(&close).next())
+        .map(|t| {
+            t.replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// A policy document as IAM returns it: URL-encoded JSON (RFC 3986), or
+/// plain JSON. moto 5.2.5 returns a CloudFormation-made inline policy as
+/// Python's repr of the dict (`{'Version': ...}`): with no quote inside the
+/// policy's strings, its quotes become JSON's.
+fn policy_json(text: &str) -> Value {
+    let text = text.trim();
+    let decoded = if text.starts_with("{'") {
+        text.replace('\'', "\"")
+    } else if text.starts_with('{') {
+        text.to_owned()
+    } else {
+        url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    serde_json::from_str(&decoded).unwrap_or_else(|e| panic!("policy JSON ({e}): {decoded}"))
+}
+
+/// A role's trust policy and the statements of its inline policies, read
+/// with IAM's query API (the SDK for IAM is not a dependency for the three
+/// calls this test makes).
+async fn role_policy(moto: &common::PrivateMoto, role: &str) -> (Value, Vec<Value>) {
+    let got = moto
+        .query(
+            "iam",
+            &[
+                ("Action", "GetRole"),
+                ("RoleName", role),
+                ("Version", "2010-05-08"),
+            ],
+        )
+        .await;
+    let trust = policy_json(
+        xml_texts(&got, "AssumeRolePolicyDocument")
+            .first()
+            .unwrap_or_else(|| panic!("no role {role}: {got}")),
+    );
+    let listed = moto
+        .query(
+            "iam",
+            &[
+                ("Action", "ListRolePolicies"),
+                ("RoleName", role),
+                ("Version", "2010-05-08"),
+            ],
+        )
+        .await;
+    let mut statements = Vec::new();
+    for name in xml_texts(&listed, "member") {
+        let doc = moto
+            .query(
+                "iam",
+                &[
+                    ("Action", "GetRolePolicy"),
+                    ("RoleName", role),
+                    ("PolicyName", &name),
+                    ("Version", "2010-05-08"),
+                ],
+            )
+            .await;
+        let v = policy_json(
+            xml_texts(&doc, "PolicyDocument")
+                .first()
+                .expect("a policy document"),
+        );
+        match &v["Statement"] {
+            Value::Array(list) => statements.extend(list.iter().cloned()),
+            one => statements.push(one.clone()),
+        }
+    }
+    assert!(!statements.is_empty(), "{role} has no inline policy");
+    (trust, statements)
+}
+
+fn actions(statements: &[Value]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for s in statements {
+        assert_eq!(s["Effect"], "Allow", "{s}");
+        match &s["Action"] {
+            Value::String(a) => {
+                out.insert(a.clone());
+            }
+            Value::Array(list) => {
+                out.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+            }
+            other => panic!("an Action that is neither a string nor a list: {other}"),
+        }
+    }
+    for a in &out {
+        assert!(!a.contains('*'), "a wildcard action: {a}");
+    }
+    out
+}
+
+fn trusted_subject(trust: &Value) -> (String, String, String) {
+    let s = &trust["Statement"][0];
+    assert_eq!(s["Action"], "sts:AssumeRoleWithWebIdentity", "{trust}");
+    let eq = &s["Condition"]["StringEquals"];
+    (
+        s["Principal"]["Federated"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        eq["token.actions.githubusercontent.com:aud"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        eq["token.actions.githubusercontent.com:sub"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+async fn opsctl_on(
+    moto: &common::PrivateMoto,
+    args: &[&str],
+    audit: &std::path::Path,
+) -> common::Run {
+    let audit = audit.display().to_string();
+    let registry = registry_url();
+    let containers = common::containers_env();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("OPSCTL_AUDIT_LOG", audit.as_str()),
+        ("AWS_REGION", REGION),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("TICKETING__AWS__REGISTRY_URL", registry.as_str()),
+    ];
+    vars.extend(containers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    common::opsctl(args, &vars).await
+}
+
+/// Stops, with `reason`, a task of the first revision of `family` newer
+/// than `after` as soon as deploy registers it (moto runs no service
+/// tasks: this plays the crash-looping task of a bad release).
+async fn stop_a_task_of_the_next_revision(
+    ecs: aws_sdk_ecs::Client,
+    family: String,
+    after: String,
+    reason: &'static str,
+) {
+    for _ in 0..300 {
+        let listed = ecs
+            .list_task_definitions()
+            .family_prefix(&family)
+            .send()
+            .await
+            .expect("revisions");
+        if let Some(next) = listed
+            .task_definition_arns()
+            .iter()
+            .find(|a| **a > after && a.len() >= after.len())
+        {
+            let run = ecs
+                .run_task()
+                .cluster("ticketing-prod")
+                .task_definition(next)
+                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                .started_by("ecs-svc/1")
+                .send()
+                .await
+                .expect("run_task");
+            let task = run.tasks()[0].task_arn().expect("task").to_owned();
+            ecs.stop_task()
+                .cluster("ticketing-prod")
+                .task(task)
+                .reason(reason)
+                .send()
+                .await
+                .expect("stop_task");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("deploy registered no new revision of {family}");
+}
+
+#[tokio::test]
+async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_deploy_and_plan_call()
+{
+    let moto = common::PrivateMoto::start().await;
+    let sdk = moto.sdk(REGION).await;
+    let audit = common::temp_audit_log("pipeline");
+    let templates = repo_root().join("infra/templates").display().to_string();
+
+    // The pipeline layer, from the template, through opsctl. moto 5.2.5's
+    // CloudFormation has no AWS::IAM::OIDCProvider (it skips the resource,
+    // and a Ref to it resolves to nothing), so the provider is made with
+    // IAM's API first and the stack takes the shared-account path
+    // (CreateOidcProvider=false); the path that creates it is checked by
+    // cfn-lint against the resource's registry schema.
+    let made = moto
+        .query(
+            "iam",
+            &[
+                ("Action", "CreateOpenIDConnectProvider"),
+                ("Url", "https://token.actions.githubusercontent.com"),
+                ("ClientIDList.member.1", "sts.amazonaws.com"),
+                ("Version", "2010-05-08"),
+            ],
+        )
+        .await;
+    assert!(
+        made.contains("oidc-provider/token.actions.githubusercontent.com"),
+        "{made}"
+    );
+    let created = opsctl_on(
+        &moto,
+        &[
+            "--env",
+            "prod",
+            "infra",
+            "deploy",
+            "pipeline",
+            "--dir",
+            &templates,
+            "--param",
+            "GitHubRepository=acme/ticketing",
+            "--param",
+            "CreateOidcProvider=false",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}{}", created.stdout, created.stderr);
+    let (deploy_trust, deploy_statements) = role_policy(&moto, "ticketing-prod-deploy").await;
+    let (plan_trust, plan_statements) = role_policy(&moto, "ticketing-prod-plan").await;
+    // Trust: GitHub's provider, the audience the official action asks for,
+    // the prod environment of this repository for the deploy role, its
+    // pull requests for the plan role (GitHub: "OpenID Connect reference",
+    // example subject claims; IAM User Guide: "Configuring a role for GitHub
+    // OIDC identity provider").
+    let (provider, aud, sub) = trusted_subject(&deploy_trust);
+    assert!(
+        provider.ends_with(":oidc-provider/token.actions.githubusercontent.com"),
+        "{provider}"
+    );
+    assert_eq!(aud, "sts.amazonaws.com");
+    assert_eq!(sub, "repo:acme/ticketing:environment:prod");
+    let (_, aud, sub) = trusted_subject(&plan_trust);
+    assert_eq!(aud, "sts.amazonaws.com");
+    assert_eq!(sub, "repo:acme/ticketing:pull_request");
+
+    // What `opsctl deploy` calls: a rollout that completes and one that fails
+    // (its stopped tasks read), recorded.
+    setup(&sdk).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (good, bad) = (
+        format!("localhost/pipeline-test-{id}:good"),
+        format!("localhost/pipeline-test-{id}:bad"),
+    );
+    build_image(&good, &format!("good-{id}"));
+    build_image(&bad, &format!("bad-{id}"));
+    moto.record().await;
+    let deploy = |image: String, timeout: &'static str| {
+        let (moto, audit) = (&moto, audit.clone());
+        async move {
+            opsctl_on(
+                moto,
+                &[
+                    "--env",
+                    "prod",
+                    "--output",
+                    "json",
+                    "deploy",
+                    "--image",
+                    &image,
+                    "--timeout",
+                    timeout,
+                    "--execute",
+                    "--yes",
+                    "payment-service",
+                ],
+                &audit,
+            )
+            .await
+        }
+    };
+    let one = deploy(good.clone(), "30").await;
+    assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    let running = common::running(&ecs, "payment-service").await;
+    common::service_on(&ecs, "payment-service", &running, 1).await;
+    let stopper = tokio::spawn(stop_a_task_of_the_next_revision(
+        ecs.clone(),
+        "payment-service-prod".into(),
+        running.clone(),
+        "Essential container in task exited",
+    ));
+    let two = deploy(bad.clone(), "4").await;
+    stopper.await.expect("the stopper");
+    assert_eq!(two.code, 1, "{}{}", two.stdout, two.stderr);
+    // The failed rollout says why, in ECS's words, for CI's summary too.
+    assert!(
+        two.stderr.contains("stopped task")
+            && two.stderr.contains("Essential container in task exited"),
+        "{}",
+        two.stderr
+    );
+    let result = lines(&two).pop().expect("result");
+    // moto stops the task's container with exit code 0.
+    assert_eq!(
+        result["outcomes"][0]["stopped_tasks"][0]["reason"],
+        "Essential container in task exited; payment-service: exit code 0",
+        "{result}"
+    );
+    let called = moto.recorded_actions().await;
+    let mut needed: std::collections::BTreeSet<String> = called
+        .into_iter()
+        .filter(|a| !NEEDS_NO_PERMISSION.contains(&a.as_str()))
+        .collect();
+    needed.extend(DEPLOY_IMPLIED.iter().map(|a| (*a).to_owned()));
+    assert_eq!(
+        actions(&deploy_statements),
+        needed,
+        "the deploy role's policy is exactly what opsctl deploy calls"
+    );
+
+    // What `opsctl infra plan` calls: a layer with no stack yet (network),
+    // one that exists (pipeline) and compute with its services' drift (a
+    // stand-in compute stack: moto cannot create the real one).
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    cfn.create_stack()
+        .stack_name("ticketing-prod-compute")
+        .template_body(format!(
+            "Resources:\n  PaymentTaskDefinition:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: payment-service-prod\n      ContainerDefinitions:\n        - Name: payment-service\n          Image: placeholder.example/ticketing:{id}\n          Memory: 512\n"
+        ))
+        .send()
+        .await
+        .expect("a stand-in compute stack");
+    moto.record().await;
+    let plan = opsctl_on(
+        &moto,
+        &[
+            "--env", "prod", "infra", "plan", "network", "compute", "pipeline", "--dir", &templates,
+        ],
+        &audit,
+    )
+    .await;
+    assert!(
+        plan.code == 0 || plan.code == 1,
+        "{}{}",
+        plan.stdout,
+        plan.stderr
+    );
+    assert!(
+        plan.stdout.contains("ticketing-prod-network"),
+        "{}",
+        plan.stdout
+    );
+    let called: std::collections::BTreeSet<String> = moto
+        .recorded_actions()
+        .await
+        .into_iter()
+        .filter(|a| !NEEDS_NO_PERMISSION.contains(&a.as_str()))
+        .collect();
+    assert_eq!(
+        actions(&plan_statements),
+        called,
+        "the plan role's policy is exactly what opsctl infra plan calls"
+    );
+    remove_image(&good);
+    remove_image(&bad);
+}

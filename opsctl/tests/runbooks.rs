@@ -104,3 +104,245 @@ fn every_command_of_the_free_tier_timeline_parses() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The GitHub Actions workflows (.github/workflows): what their jobs run is
+// the README's test command and opsctl command lines that parse with the
+// real CLI, so a renamed flag breaks the build, not the pipeline.
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn workflow(name: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(repo().join(".github/workflows").join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every `run:` script of every job, continuation lines joined.
+fn scripts(w: &serde_yaml::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, job) in w["jobs"].as_mapping().into_iter().flatten() {
+        for step in job["steps"].as_sequence().into_iter().flatten() {
+            if let Some(run) = step["run"].as_str() {
+                out.push(run.replace("\\\n", " "));
+            }
+        }
+    }
+    out
+}
+
+/// The opsctl command lines of a script, shell variables replaced by values
+/// of the right kind (`$DEPLOY_ENV` an environment, `"${services[@]}"`
+/// none, any other a placeholder word).
+fn opsctl_lines(script: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in script.lines() {
+        let all = words(line);
+        // A command line that runs opsctl (not one that copies it).
+        let start = 0;
+        if !all
+            .first()
+            .is_some_and(|w| w == "opsctl" || w.ends_with("/opsctl"))
+        {
+            continue;
+        }
+        let mut command = vec!["opsctl".to_owned()];
+        for w in &all[start + 1..] {
+            if w.starts_with('>') || ["||", "&&", "|", ";"].contains(&w.as_str()) {
+                break;
+            }
+            match w.as_str() {
+                "${services[@]}" => {}
+                "$DEPLOY_ENV" => command.push("dev".into()),
+                w if w.contains('$') => command.push("placeholder".into()),
+                w => command.push(w.to_owned()),
+            }
+        }
+        out.push(command);
+    }
+    out
+}
+
+#[test]
+fn the_workflows_run_the_readme_s_test_command_and_opsctl_commands_that_exist() {
+    let mut checked = Vec::new();
+    for name in ["ci.yml", "deploy.yml", "deploy-env.yml", "plan.yml"] {
+        let w = workflow(name);
+        for script in scripts(&w) {
+            // No long-lived AWS keys anywhere.
+            assert!(
+                !script.contains("AWS_SECRET_ACCESS_KEY"),
+                "{name}: {script}"
+            );
+            for command in opsctl_lines(&script) {
+                if let Err(e) = Cli::try_parse_from(&command) {
+                    panic!("{name}: `{}` does not parse: {e}", command.join(" "));
+                }
+                checked.push(command.join(" "));
+            }
+        }
+    }
+    let has = |needle: &str| checked.iter().any(|c| c.contains(needle));
+    assert!(has("--output json deploy --image"), "{checked:?}");
+    assert!(has("--execute --yes"), "{checked:?}");
+    assert!(has("--output markdown infra plan"), "{checked:?}");
+    assert!(has("--output markdown cost diff --base"), "{checked:?}");
+
+    // CI runs .ci/run, which runs the README's second command.
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let test_command = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## Quick start"))
+        .filter(|l| l.starts_with("infra/local/"))
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the README's second command");
+    let ci_run = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci_run.contains(&format!("bash {test_command}")),
+        "{test_command}"
+    );
+    assert!(scripts(&workflow("ci.yml"))
+        .iter()
+        .any(|s| s.contains("bash .ci/run")));
+}
+
+#[test]
+fn the_deploy_workflow_goes_dev_then_prod_one_at_a_time_with_oidc_only() {
+    let deploy = workflow("deploy.yml");
+    let jobs = &deploy["jobs"];
+    assert_eq!(jobs["dev"]["needs"], "build");
+    assert_eq!(jobs["prod"]["needs"], "dev", "prod only after dev");
+    let environments: Vec<&str> = ["dev", "prod"]
+        .iter()
+        .map(|j| {
+            jobs[*j]["with"]["environment"]
+                .as_str()
+                .expect("environment")
+        })
+        .collect();
+    // The pipeline template's environments are the workflow's.
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("infra/templates/pipeline.yaml"))
+            .expect("pipeline.yaml"),
+    )
+    .expect("yaml");
+    let allowed: Vec<&str> = pipeline["Parameters"]["Environment"]["AllowedValues"]
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(environments, allowed);
+
+    let env = workflow("deploy-env.yml");
+    let job = &env["jobs"]["deploy"];
+    // The GitHub environment gates it (prod's reviewers) and names the
+    // OIDC subject the deploy role trusts.
+    assert_eq!(job["environment"], "${{ inputs.environment }}");
+    assert_eq!(
+        job["concurrency"]["group"],
+        "deploy-${{ inputs.environment }}"
+    );
+    assert_eq!(
+        job["concurrency"]["cancel-in-progress"], false,
+        "a queued deploy waits"
+    );
+    assert_eq!(job["permissions"]["id-token"], "write");
+    let uses: Vec<&str> = job["steps"]
+        .as_sequence()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["uses"].as_str())
+        .collect();
+    assert!(uses
+        .iter()
+        .any(|u| u.starts_with("aws-actions/configure-aws-credentials@")));
+    // Only jobs that assume a role may ask for an OIDC token.
+    for (name, w) in [
+        ("deploy.yml", &deploy),
+        ("plan.yml", &workflow("plan.yml")),
+        ("ci.yml", &workflow("ci.yml")),
+    ] {
+        assert_ne!(
+            w["permissions"]["id-token"], "write",
+            "{name}: no workflow-wide id-token"
+        );
+    }
+    // Every action is pinned by commit.
+    for name in ["ci.yml", "deploy.yml", "deploy-env.yml", "plan.yml"] {
+        let text =
+            std::fs::read_to_string(repo().join(".github/workflows").join(name)).expect("read");
+        for line in text.lines().filter(|l| {
+            l.trim_start().starts_with("- uses:") || l.trim_start().starts_with("uses:")
+        }) {
+            let reference = line.split("uses:").nth(1).unwrap_or_default().trim();
+            if reference.starts_with("./") {
+                continue;
+            }
+            let sha = reference.split('@').nth(1).unwrap_or_default();
+            assert!(
+                sha.len() >= 40 && sha[..40].chars().all(|c| c.is_ascii_hexdigit()),
+                "{name}: {line}"
+            );
+        }
+    }
+}
+
+/// actionlint and zizmor (what infra/check-workflows.sh runs) pass the
+/// repository's ci.yml and fail on it with a fault each exists for: the
+/// check cannot pass vacuously.
+#[test]
+fn the_workflow_checkers_fail_on_a_reintroduced_fault() {
+    let home = std::env::var("TICKETING_HOME")
+        .unwrap_or_else(|_| format!("{}/.cache/ticketing", std::env::var("HOME").expect("HOME")));
+    let dir = std::env::temp_dir().join(format!("workflows-{}", uuid::Uuid::new_v4().simple()));
+    let flows = dir.join(".github/workflows");
+    std::fs::create_dir_all(&flows).expect("dirs");
+    let file = flows.join("ci.yml");
+    let ci = std::fs::read_to_string(repo().join(".github/workflows/ci.yml")).expect("ci.yml");
+    let zizmor = |text: &str| {
+        std::fs::write(&file, text).expect("write");
+        std::process::Command::new(format!("{home}/venv/bin/zizmor"))
+            .args(["--offline", "--quiet"])
+            .arg(&file)
+            .output()
+            .expect("zizmor (install-tools.sh)")
+    };
+    let actionlint = |text: &str| {
+        std::fs::write(&file, text).expect("write");
+        std::process::Command::new(format!("{home}/tools/bin/actionlint"))
+            .arg(&file)
+            .output()
+            .expect("actionlint (install-tools.sh)")
+    };
+    let clean = (zizmor(&ci), actionlint(&ci));
+    // Checkout leaving its token in .git/config (zizmor: artipacked).
+    let persisted = zizmor(&ci.replace("persist-credentials: false", "fetch-depth: 1"));
+    // A step reading an output no step has (actionlint: expressions).
+    let unknown =
+        actionlint(&ci.replace("run: sudo", "run: echo ${{ steps.nope.outputs.x }} && sudo"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        clean.0.status.success(),
+        "zizmor: {}",
+        String::from_utf8_lossy(&clean.0.stdout)
+    );
+    assert!(
+        clean.1.status.success(),
+        "actionlint: {}",
+        String::from_utf8_lossy(&clean.1.stdout)
+    );
+    assert!(
+        !persisted.status.success(),
+        "zizmor passed a checkout that persists credentials"
+    );
+    assert!(String::from_utf8_lossy(&persisted.stdout).contains("artipacked"));
+    assert!(
+        !unknown.status.success(),
+        "actionlint passed an unknown step output"
+    );
+    assert!(String::from_utf8_lossy(&unknown.stdout).contains("nope"));
+}

@@ -29,7 +29,8 @@ pub enum InfraCommand {
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// Layers (default: all, in order).
+    /// Layers (default: the platform's five, in order; `pipeline`, the CI
+    /// pipeline's OIDC roles, only when named).
     #[arg(value_enum)]
     pub layers: Vec<Layer>,
     #[arg(long, value_enum, default_value = "mvp")]
@@ -96,10 +97,21 @@ fn render(plans: &[StackPlan]) -> String {
         &["STACK", "ACTION", "RESOURCE", "TYPE", "REPLACEMENT"],
         &rows,
     );
+    for line in notes(plans) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// What a plan says beside its changes: services a change would move back,
+/// parameters kept from the stack.
+fn notes(plans: &[StackPlan]) -> Vec<String> {
+    let mut out = Vec::new();
     for p in plans {
         for d in &p.drift {
-            out.push_str(&format!(
-                "{}: {} runs {}, the stack made {}: {}\n",
+            out.push(format!(
+                "{}: {} runs {}, the stack made {}: {}",
                 p.stack,
                 d.service,
                 d.running,
@@ -113,11 +125,62 @@ fn render(plans: &[StackPlan]) -> String {
         }
     }
     for p in plans.iter().filter(|p| !p.kept.is_empty()) {
-        out.push_str(&format!(
-            "{}: kept from the stack (not given): {}\n",
+        out.push(format!(
+            "{}: kept from the stack (not given): {}",
             p.stack,
             p.kept.join(", ")
         ));
+    }
+    out
+}
+
+/// The plan as a pull-request comment: a table per stack, replacements in
+/// bold (a replaced resource is a new one: new address, new data).
+fn markdown(plans: &[StackPlan], env: &str) -> String {
+    let mut out = format!("### Infrastructure (`opsctl --env {env} infra plan`)\n\n");
+    for p in plans {
+        let verb = if p.exists { "update" } else { "create" };
+        if p.changes.is_empty() {
+            out.push_str(&format!("**{}**: no changes\n\n", p.stack));
+            continue;
+        }
+        let replaced = p.changes.iter().filter(|c| c.replacement == "True").count();
+        out.push_str(&format!(
+            "**{}** ({verb}): {} change(s){}\n\n",
+            p.stack,
+            p.changes.len(),
+            if replaced > 0 {
+                format!(", **{replaced} replacement(s)**")
+            } else {
+                String::new()
+            }
+        ));
+        let rows: Vec<Vec<String>> = p
+            .changes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.action.clone(),
+                    format!("`{}`", c.logical_id),
+                    c.resource_type.clone(),
+                    match c.replacement.as_str() {
+                        "True" => "**replaced**".to_owned(),
+                        "Conditional" => "maybe replaced".to_owned(),
+                        "" | "False" => String::new(),
+                        other => other.to_owned(),
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&output::markdown_table(
+            &["action", "resource", "type", "replacement"],
+            &[],
+            &rows,
+        ));
+        out.push('\n');
+    }
+    for line in notes(plans) {
+        out.push_str(&format!("- {line}\n"));
     }
     out
 }
@@ -126,7 +189,7 @@ fn layers(args: &PlanArgs) -> Vec<Layer> {
     if args.layers.is_empty() {
         Layer::ORDER.to_vec()
     } else {
-        Layer::ORDER
+        Layer::ALL
             .into_iter()
             .filter(|l| args.layers.contains(l))
             .collect()
@@ -162,7 +225,12 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
                 discard(&cfn, &plan).await;
                 plans.push(plan);
             }
-            output::emit(ctx.output, &plans, || render(&plans));
+            output::emit_or_markdown(
+                ctx.output,
+                &plans,
+                || render(&plans),
+                || markdown(&plans, ctx.profile.as_str()),
+            );
             Ok(if plans.iter().any(|p| !p.changes.is_empty()) {
                 ExitCode::from(EXIT_PROBLEM)
             } else {

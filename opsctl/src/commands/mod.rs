@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod cost;
+pub mod cost_diff;
 pub mod cost_report;
 pub mod cqrs;
 pub mod dashboards;

@@ -272,7 +272,7 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
     // JSON lines throughout for CI: plan, progress, result.
     match ctx.output {
         OutputFormat::Json => println!("{}", serde_json::json!({"published": published})),
-        OutputFormat::Table => println!("re-sent {published} event(s)"),
+        OutputFormat::Table | OutputFormat::Markdown => println!("re-sent {published} event(s)"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -356,3 +356,174 @@ pub fn containers_env() -> Vec<(String, String)> {
         ),
     ]
 }
+
+/// A moto server of the test's own (the local stack's is shared by every
+/// test), recording every request it serves once `record` is called:
+/// moto's recorder (`/moto-api/recorder/*`) appends each request to a file.
+/// Killed, and its file removed, when dropped.
+/// The access key a test's own calls to a [`PrivateMoto`] are signed with
+/// (opsctl's are signed with `testing`).
+pub const HARNESS_KEY: &str = "harness";
+
+pub struct PrivateMoto {
+    child: std::process::Child,
+    pub url: String,
+    recording: std::path::PathBuf,
+}
+
+impl PrivateMoto {
+    pub async fn start() -> PrivateMoto {
+        let home = std::env::var("TICKETING_HOME").unwrap_or_else(|_| {
+            format!("{}/.cache/ticketing", std::env::var("HOME").expect("HOME"))
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let recording =
+            std::env::temp_dir().join(format!("moto-recording-{}.jsonl", Uuid::new_v4().simple()));
+        let child = std::process::Command::new(format!("{home}/venv/bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (installed by infra/local/install-tools.sh)");
+        let moto = PrivateMoto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            recording,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..150 {
+            if client
+                .get(format!("{}/moto-api/data.json", moto.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return moto;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not answer on {} within 15 s", moto.url);
+    }
+
+    pub async fn sdk(&self, region: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(&self.url)
+            // The harness's own key: its calls are not the command's.
+            .credentials_provider(aws_credential_types::Credentials::new(
+                HARNESS_KEY,
+                "testing",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// One call of a query-protocol API (IAM, EC2) on this moto; its XML.
+    pub async fn query(&self, service: &str, form: &[(&str, &str)]) -> String {
+        reqwest::Client::new()
+            .post(format!("{}/", self.url))
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential={HARNESS_KEY}/20261204/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .form(form)
+            .send()
+            .await
+            .expect("moto answers")
+            .text()
+            .await
+            .expect("xml")
+    }
+
+    async fn recorder(&self, verb: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/recorder/{verb}", self.url))
+            .send()
+            .await
+            .expect("moto's recorder answers");
+        assert!(r.status().is_success(), "{verb}: {}", r.status());
+    }
+
+    /// Forgets what was recorded and records from now on.
+    pub async fn record(&self) {
+        self.recorder("stop-recording").await;
+        let _ = std::fs::remove_file(&self.recording);
+        self.recorder("start-recording").await;
+    }
+
+    /// Stops recording; the IAM actions of every AWS request opsctl made
+    /// (signed with [`opsctl`]'s key, not the harness's), as
+    /// `<service>:<Operation>`: the service from the request's signature
+    /// (its credential scope), the operation from the JSON protocols'
+    /// `X-Amz-Target` header or the query protocols' `Action` parameter.
+    pub async fn recorded_actions(&self) -> std::collections::BTreeSet<String> {
+        self.recorder("stop-recording").await;
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        let mut out = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("a recorded request");
+            let header = |name: &str| -> Option<String> {
+                entry["headers"].as_object()?.iter().find_map(|(k, v)| {
+                    k.eq_ignore_ascii_case(name)
+                        .then(|| v.as_str().unwrap_or_default().to_owned())
+                })
+            };
+            let Some(auth) = header("Authorization") else {
+                continue; // not an AWS API call
+            };
+            // Credential=<key>/<date>/<region>/<service>/aws4_request
+            let scope: Vec<&str> = auth
+                .split("Credential=")
+                .nth(1)
+                .expect("a SigV4 credential scope")
+                .split('/')
+                .collect();
+            if scope[0] != "testing" {
+                continue; // the harness's own call
+            }
+            let service = scope[3].to_owned();
+            let operation = match header("X-Amz-Target") {
+                Some(target) => target.rsplit('.').next().unwrap_or_default().to_owned(),
+                None => {
+                    // moto's recorder keeps a body as base64 when
+                    // `body_encoded` is set.
+                    let raw = entry["body"].as_str().unwrap_or_default();
+                    let body = if entry["body_encoded"].as_bool() == Some(true) {
+                        use base64::Engine;
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(raw)
+                            .expect("a base64 body");
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    } else {
+                        raw.to_owned()
+                    };
+                    let query = entry["url"]
+                        .as_str()
+                        .and_then(|u| u.split_once('?').map(|(_, q)| q.to_owned()))
+                        .unwrap_or_default();
+                    url::form_urlencoded::parse(format!("{body}&{query}").as_bytes())
+                        .find(|(k, _)| k == "Action")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_else(|| panic!("no operation in a recorded request: {line}"))
+                }
+            };
+            out.insert(format!("{service}:{operation}"));
+        }
+        out
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
+    }
+}

@@ -3,17 +3,21 @@
 //! consistency test) all read these.
 
 /// A size profile of the design: the MVP, and ten times its traffic.
+///
+/// The names borrow for `'a`: the catalog's profiles are `'static`; a
+/// footprint read from the templates at some revision (`opsctl cost diff`)
+/// borrows from what was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Footprint {
-    pub name: &'static str,
-    pub rds_class: &'static str,
+pub struct Footprint<'a> {
+    pub name: &'a str,
+    pub rds_class: &'a str,
     /// Primary plus read replicas.
     pub rds_instances: u32,
     pub rds_storage_gb: u32,
-    pub redis_node_type: &'static str,
+    pub redis_node_type: &'a str,
     /// Primary plus replicas.
     pub redis_nodes: u32,
-    pub broker_instance_type: &'static str,
+    pub broker_instance_type: &'a str,
     pub brokers: u32,
     pub broker_ebs_gb: u32,
     pub kafka_replication_factor: u32,
@@ -34,7 +38,7 @@ pub struct Footprint {
 /// The MVP. The design writes "1 vCPU x 0.5 GB" per task, which Fargate
 /// does not offer (1 vCPU starts at 2 GB); 0.25 vCPU x 0.5 GB keeps the
 /// memory and is the smallest valid size.
-pub const MVP: Footprint = Footprint {
+pub const MVP: Footprint<'static> = Footprint {
     name: "mvp",
     rds_class: "db.t3.micro",
     rds_instances: 1,
@@ -58,7 +62,7 @@ pub const MVP: Footprint = Footprint {
 
 /// Ten times the traffic. The design's "2 vCPU x 1 GB" is not a Fargate
 /// size either (2 vCPU starts at 4 GB): 2 vCPU x 4 GB.
-pub const SCALE_10X: Footprint = Footprint {
+pub const SCALE_10X: Footprint<'static> = Footprint {
     name: "scale-10x",
     rds_class: "db.r5.large",
     rds_instances: 2,
@@ -76,7 +80,7 @@ pub const SCALE_10X: Footprint = Footprint {
     alb_average_lcu: 10,
 };
 
-pub const PROFILES: [Footprint; 2] = [MVP, SCALE_10X];
+pub const PROFILES: [Footprint<'static>; 2] = [MVP, SCALE_10X];
 
 /// Whether Fargate (Linux) offers `cpu` units with `memory` MiB.
 pub fn fargate_accepts(cpu: u32, memory: u32) -> bool {

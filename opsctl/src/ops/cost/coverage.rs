@@ -47,6 +47,7 @@ pub const FREE_TYPES: &[(&str, &str)] = &[
     ("AWS::ElasticLoadBalancingV2::TargetGroup", "part of the ALB's hours and LCUs"),
     ("AWS::IAM::InstanceProfile", "no charge"),
     ("AWS::IAM::Role", "no charge"),
+    ("AWS::IAM::OIDCProvider", "no charge"),
     ("AWS::KMS::Alias", "no charge"),
     ("AWS::SNS::Topic", "publishes within the always-free first million a month"),
     (

@@ -11,6 +11,7 @@ use crate::error::CliError;
 mod alarms;
 mod coverage;
 pub mod design;
+pub mod diff;
 pub mod free_tier;
 mod model;
 #[cfg(test)]
@@ -18,7 +19,7 @@ mod model_tests;
 
 pub use alarms::{check_alarms, AlarmCheck};
 pub use coverage::{FREE_TYPES, PRICED_TYPES};
-pub use model::{model, model_with, Discounts};
+pub use model::{model, model_for, model_with, Discounts};
 
 /// The price file, compiled in.
 pub const PRICES: &str = include_str!("../../../../infra/prices/us-east-1.toml");
@@ -61,8 +62,13 @@ pub struct Off {
 
 impl Prices {
     pub fn load() -> Result<Prices, CliError> {
-        toml::from_str(PRICES)
+        Self::parse(PRICES)
             .map_err(|e| CliError::Failed(anyhow::anyhow!("the price file does not parse: {e}")))
+    }
+
+    /// A price file's text (`cost diff` reads the one of another revision).
+    pub fn parse(text: &str) -> Result<Prices, toml::de::Error> {
+        toml::from_str(text)
     }
 
     fn missing(kind: &str, key: &str) -> CliError {

@@ -1,6 +1,8 @@
 //! The model itself: unit prices times the footprint, row by row.
 
 use super::{instances, round2, Model, Off, Prices, Row};
+use ticketing_catalog::footprint::Footprint;
+
 use crate::args::SizeProfile;
 use crate::error::CliError;
 
@@ -37,7 +39,26 @@ pub fn model_with(
     tolerance: f64,
     measured: &Discounts,
 ) -> Result<Model, CliError> {
-    let fp = profile.footprint();
+    model_for(
+        p,
+        profile,
+        &profile.footprint(),
+        optimized,
+        tolerance,
+        measured,
+    )
+}
+
+/// [`model_with`] for a given footprint of the profile (`cost diff`: the
+/// one the templates of a revision describe).
+pub fn model_for(
+    p: &Prices,
+    profile: SizeProfile,
+    fp: &Footprint<'_>,
+    optimized: bool,
+    tolerance: f64,
+    measured: &Discounts,
+) -> Result<Model, CliError> {
     let rds_key = format!("rds:{}", fp.rds_class);
     let cache_key = format!("elasticache:{}", fp.redis_node_type);
     let broker_key = format!("ec2:{}", fp.broker_instance_type);

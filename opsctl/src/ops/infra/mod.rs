@@ -29,6 +29,9 @@ pub enum Layer {
     Kafka,
     Observability,
     Compute,
+    /// GitHub's OIDC provider and the CI pipeline's roles: deployed once by
+    /// an administrator, only when named (never part of the default run).
+    Pipeline,
 }
 
 impl Layer {
@@ -40,6 +43,16 @@ impl Layer {
         Layer::Compute,
     ];
 
+    /// Every layer a command may name: the platform's, then the pipeline's.
+    pub const ALL: [Layer; 6] = [
+        Layer::Network,
+        Layer::Data,
+        Layer::Kafka,
+        Layer::Observability,
+        Layer::Compute,
+        Layer::Pipeline,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Layer::Network => "network",
@@ -47,6 +60,7 @@ impl Layer {
             Layer::Kafka => "kafka",
             Layer::Observability => "observability",
             Layer::Compute => "compute",
+            Layer::Pipeline => "pipeline",
         }
     }
 }
@@ -205,7 +219,14 @@ pub async fn change_set(
         })
         .template_body(&body)
         .set_parameters(Some(params))
-        .capabilities(Capability::CapabilityIam)
+        // The pipeline's roles have names (the workflows name them):
+        // CAPABILITY_NAMED_IAM (CloudFormation API Reference,
+        // CreateChangeSet, Capabilities).
+        .capabilities(if layer == Layer::Pipeline {
+            Capability::CapabilityNamedIam
+        } else {
+            Capability::CapabilityIam
+        })
         .send()
         .await;
     if let Err(e) = &created {
