@@ -832,8 +832,27 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
             .await
         }
     };
-    let one = deploy(good.clone(), "30").await;
+    // The pipeline's path: the build job's image as an OCI archive
+    // (`infra/image/build.sh --archive` writes it with this command).
+    let archive = std::env::temp_dir().join(format!("pipeline-test-{id}.oci.tar"));
+    let pushed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; buildah push --quiet {good} oci-archive:{}:{good} >/dev/null",
+            repo_root().join("infra/image/containers.sh").display(),
+            archive.display()
+        ))
+        .output()
+        .expect("bash");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let one = deploy(format!("oci-archive:{}", archive.display()), "30").await;
+    let _ = std::fs::remove_file(&archive);
     assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    assert_eq!(outcomes(&one), [pair("payment-service", "COMPLETED")]);
     let running = common::running(&ecs, "payment-service").await;
     common::service_on(&ecs, "payment-service", &running, 1).await;
     let stopper = tokio::spawn(stop_a_task_of_the_next_revision(

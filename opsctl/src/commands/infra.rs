@@ -297,6 +297,60 @@ mod tests {
     use crate::ops::infra::declared_parameters;
 
     #[test]
+    fn the_markdown_plan_marks_replacements_and_says_what_is_kept() {
+        let change = |id: &str, replacement: &str| crate::ops::infra::Change {
+            action: "Modify".into(),
+            logical_id: id.into(),
+            resource_type: "AWS::EC2::Instance".into(),
+            replacement: replacement.into(),
+        };
+        let plans = vec![
+            StackPlan {
+                stack: "ticketing-dev-kafka".into(),
+                layer: Layer::Kafka,
+                exists: true,
+                changes: vec![change("KafkaBrokerA", "True"), change("BrokerSg", "False")],
+                kept: vec!["UseSpot".into()],
+                drift: vec![],
+                change_set: None,
+                made_the_stack: false,
+            },
+            StackPlan {
+                stack: "ticketing-dev-network".into(),
+                layer: Layer::Network,
+                exists: true,
+                changes: vec![],
+                kept: vec![],
+                drift: vec![],
+                change_set: None,
+                made_the_stack: false,
+            },
+        ];
+        let md = markdown(&plans, "dev");
+        assert!(
+            md.starts_with("### Infrastructure (`opsctl --env dev infra plan`)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**ticketing-dev-kafka** (update): 2 change(s), **1 replacement(s)**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Modify | `KafkaBrokerA` | AWS::EC2::Instance | **replaced** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Modify | `BrokerSg` | AWS::EC2::Instance |  |"),
+            "{md}"
+        );
+        assert!(md.contains("**ticketing-dev-network**: no changes"), "{md}");
+        assert!(
+            md.contains("- ticketing-dev-kafka: kept from the stack (not given): UseSpot"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn declared_parameters_are_read_from_the_template() {
         let t = "AWSTemplateFormatVersion: x\nParameters:\n  Environment:\n    Type: String\n  SizeProfile:\n    Type: String\nResources:\n  X:\n    Type: Y\n";
         assert_eq!(declared_parameters(t), vec!["Environment", "SizeProfile"]);
