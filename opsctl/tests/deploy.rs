@@ -890,6 +890,23 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
         "the deploy role's policy is exactly what opsctl deploy calls"
     );
 
+    // The runbook's rollback: the previous image again, by digest, from
+    // the environment's own repository (read with the registry login; an
+    // anonymous read is refused, as ECR refuses it).
+    let good_digest = lines(&one)
+        .pop()
+        .and_then(|r| r["image"].as_str().map(str::to_owned))
+        .expect("the pushed reference");
+    let running_bad = common::running(&ecs, "payment-service").await;
+    common::service_on(&ecs, "payment-service", &running_bad, 0).await;
+    let back = deploy(format!("docker://{good_digest}"), "30").await;
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(outcomes(&back), [pair("payment-service", "COMPLETED")]);
+    assert_eq!(
+        image_of(&ecs, &common::running(&ecs, "payment-service").await).await,
+        good_digest
+    );
+
     // What `opsctl infra plan` calls: a layer with no stack yet (network),
     // one that exists (pipeline) and compute with its services' drift (a
     // stand-in compute stack: moto cannot create the real one).

@@ -809,3 +809,167 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
         "the addresses are priced"
     );
 }
+
+/// Every security-group rule of a template, inline (`SecurityGroupIngress`
+/// / `SecurityGroupEgress` of an `AWS::EC2::SecurityGroup`) or standalone
+/// (`AWS::EC2::SecurityGroupIngress|Egress`), as (group, direction,
+/// protocol, from, to, peer), with the resource that declares it.
+fn security_group_rules(t: &Value) -> Vec<(String, String)> {
+    let text = |v: &Value| plain(v).unwrap_or_else(|| format!("{v:?}"));
+    let rule = |group: String, direction: &str, r: &Value| {
+        let peer = [
+            "CidrIp",
+            "CidrIpv6",
+            "SourceSecurityGroupId",
+            "DestinationSecurityGroupId",
+            "SourcePrefixListId",
+            "DestinationPrefixListId",
+        ]
+        .iter()
+        .find(|k| !r[**k].is_null())
+        .map(|k| format!("{k}={}", text(&r[*k])))
+        .unwrap_or_default();
+        format!(
+            "{group} {direction} {} {}-{} {peer}",
+            text(&r["IpProtocol"]),
+            text(&r["FromPort"]),
+            text(&r["ToPort"])
+        )
+    };
+    let mut out = Vec::new();
+    for (name, props) in resources(t, "AWS::EC2::SecurityGroup") {
+        for (key, direction) in [
+            ("SecurityGroupIngress", "in"),
+            ("SecurityGroupEgress", "out"),
+        ] {
+            for r in props[key].as_sequence().into_iter().flatten() {
+                out.push((name.to_owned(), rule(format!("Ref {name}"), direction, r)));
+            }
+        }
+    }
+    for (kind, direction) in [
+        ("AWS::EC2::SecurityGroupIngress", "in"),
+        ("AWS::EC2::SecurityGroupEgress", "out"),
+    ] {
+        for (name, props) in resources(t, kind) {
+            out.push((
+                name.to_owned(),
+                rule(format!("Ref {}", text(&props["GroupId"])), direction, props),
+            ));
+        }
+    }
+    out
+}
+
+/// Pairs of resources that declare the same rule.
+fn duplicate_rules(t: &Value) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut dups = Vec::new();
+    for (name, rule) in security_group_rules(t) {
+        if let Some(first) = seen.insert(rule.clone(), name.clone()) {
+            dups.push(format!("{first} and {name}: {rule}"));
+        }
+    }
+    dups
+}
+
+/// EC2 refuses a rule a group already has (`InvalidPermission.Duplicate`:
+/// Amazon EC2 API Reference, "Error codes"), so a template that declares
+/// one twice never creates; moto accepts it.
+#[test]
+fn no_security_group_rule_is_declared_twice() {
+    for layer in [
+        "network",
+        "data",
+        "kafka",
+        "observability",
+        "compute",
+        "pipeline",
+    ] {
+        let (t, _) = load(layer);
+        assert!(
+            duplicate_rules(&t).is_empty(),
+            "{layer}: {:?}",
+            duplicate_rules(&t)
+        );
+    }
+    // The check finds the fault it exists for (the network layer had it).
+    let (network, text) = load("network");
+    assert!(!security_group_rules(&network).is_empty());
+    let twice = text.replace(
+        "  BrokerToBrokerEgress:\n",
+        "  BrokerEgressToBrokers:\n    Type: AWS::EC2::SecurityGroupEgress\n    Properties:\n      GroupId: !Ref KafkaSecurityGroup\n      DestinationSecurityGroupId: !Ref KafkaSecurityGroup\n      IpProtocol: tcp\n      FromPort: 9092\n      ToPort: 9093\n  BrokerToBrokerEgress:\n",
+    );
+    let t: Value = serde_yaml::from_str(&twice).expect("YAML");
+    let dups = duplicate_rules(&t);
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert!(
+        dups[0].contains("BrokerEgressToBrokers") && dups[0].contains("BrokerToBrokerEgress"),
+        "{dups:?}"
+    );
+}
+
+/// The keys of the broker's `server.properties` as kafka.yaml's user data
+/// writes it.
+fn template_broker_properties(kafka_yaml: &str) -> std::collections::BTreeMap<String, String> {
+    let start = kafka_yaml
+        .find("cat >/opt/kafka/config/server.properties <<PROPS")
+        .expect("the user data writes server.properties");
+    kafka_yaml[start..]
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .take_while(|l| *l != "PROPS")
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A single broker cannot hold the internal topics at Kafka's default
+/// replication factor 3 ("internal topic creation will fail until the
+/// cluster size meets this replication factor requirement": Kafka's broker
+/// configuration, offsets.topic.replication.factor), so every consumer
+/// group would fail on the MVP. The template sets them to the profile's
+/// factor, as the local stack's kafka-node.sh does.
+#[test]
+fn the_brokers_internal_topics_fit_the_profile_s_broker_count() {
+    let (_, text) = load("kafka");
+    let props = template_broker_properties(&text);
+    for key in [
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "default.replication.factor",
+    ] {
+        assert_eq!(
+            props.get(key).map(String::as_str),
+            Some("${ReplicationFactor}"),
+            "kafka.yaml's server.properties: {key}"
+        );
+    }
+    assert_eq!(
+        props
+            .get("transaction.state.log.min.isr")
+            .map(String::as_str),
+        Some("1")
+    );
+    // The factor is the profile's, never above its broker count.
+    for fp in footprint::PROFILES {
+        assert!(fp.kafka_replication_factor <= fp.brokers, "{}", fp.name);
+    }
+    // The local stack's broker script sets the same keys.
+    let node =
+        std::fs::read_to_string(templates().join("../local/kafka-node.sh")).expect("kafka-node.sh");
+    for key in [
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+    ] {
+        assert!(node.contains(&format!("{key}=")), "kafka-node.sh: {key}");
+    }
+    // The check sees the fault it exists for.
+    let without = text.replace(
+        "              offsets.topic.replication.factor=${ReplicationFactor}\n",
+        "",
+    );
+    assert!(!template_broker_properties(&without).contains_key("offsets.topic.replication.factor"));
+}

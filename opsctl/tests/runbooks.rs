@@ -102,6 +102,16 @@ fn every_command_of_the_free_tier_timeline_parses() {
                 action.when
             );
         }
+        // A step that moves the broker to Spot must say so: without the
+        // parameter the deploy keeps the stack's UseSpot and changes nothing.
+        if action.action.contains("to Spot") {
+            assert!(
+                action.command.contains("--param UseSpot=true"),
+                "{}: {}",
+                action.when,
+                action.command
+            );
+        }
     }
 }
 

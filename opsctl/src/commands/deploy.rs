@@ -188,13 +188,22 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     let cluster = names::cluster(env);
     let repository = names::image_repository(env);
     let repository_uri = image::repository_uri(&ecr, &repository).await?;
-    let source = image::inspect(&image::source_reference(&args.image)).await?;
+    let registry_url = ctx.settings.aws.registry_url.as_ref();
+    let reference = image::source_reference(&args.image);
+    let (host, _) = image::registry_host(&repository_uri, registry_url);
+    // A rollback by digest reads the environment's own repository: with its
+    // login (a read; nothing changes).
+    let login = if image::in_registry(&reference, &host) {
+        Some(image::registry(&ecr, &repository_uri, registry_url).await?)
+    } else {
+        None
+    };
+    let source = image::inspect(&reference, login.as_ref()).await?;
     let tag = args
         .tag
         .clone()
         .or_else(|| source.revision.clone().and_then(|r| parse_tag(&r).ok()))
         .unwrap_or_else(|| format!("deploy-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-    let registry_url = ctx.settings.aws.registry_url.as_ref();
     let order = if args.push_only {
         vec![]
     } else {
@@ -207,7 +216,6 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
             "check --env and --region, and that the compute layer is deployed",
         )
     })?;
-    let (host, _) = image::registry_host(&repository_uri, registry_url);
     let plan = Plan {
         env: env.into(),
         cluster: cluster.clone(),

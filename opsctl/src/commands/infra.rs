@@ -33,8 +33,11 @@ pub struct PlanArgs {
     /// pipeline's OIDC roles, only when named).
     #[arg(value_enum)]
     pub layers: Vec<Layer>,
-    #[arg(long, value_enum, default_value = "mvp")]
-    pub profile: SizeProfile,
+    /// The size profile. Only when given is `SizeProfile` sent: a stack
+    /// keeps its own (a 10x stack updated without it stays 10x), a new one
+    /// takes the template's default (mvp).
+    #[arg(long, value_enum)]
+    pub profile: Option<SizeProfile>,
     /// A template parameter, `Key=Value` (repeatable): ImageUri,
     /// CertificateArn, DomainName, UseSpot, ...
     #[arg(long = "param", value_parser = parse_param)]
@@ -348,6 +351,33 @@ mod tests {
             md.contains("- ticketing-dev-kafka: kept from the stack (not given): UseSpot"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_stack_keeps_its_size_profile_unless_one_is_given() {
+        use crate::ops::infra::{given_parameters, parameter_sources, ParamSource};
+        let declared = vec!["Environment".to_owned(), "SizeProfile".to_owned()];
+        let stack_has = ["Environment".to_owned(), "SizeProfile".to_owned()];
+        // No --profile: a 10x stack stays 10x.
+        let given = given_parameters("prod", &declared, None, &[]);
+        assert!(!given.iter().any(|(k, _)| k == "SizeProfile"), "{given:?}");
+        let sources = parameter_sources(&declared, Some(&stack_has), &given);
+        assert!(
+            sources.contains(&("SizeProfile".to_owned(), ParamSource::Previous)),
+            "{sources:?}"
+        );
+        // A new stack takes the template's default.
+        let sources = parameter_sources(&declared, None, &given);
+        assert!(
+            sources.contains(&("SizeProfile".to_owned(), ParamSource::Default)),
+            "{sources:?}"
+        );
+        // --profile scale-10x is sent.
+        let given = given_parameters("prod", &declared, Some(SizeProfile::Scale10x), &[]);
+        assert!(given.contains(&("SizeProfile".to_owned(), "scale-10x".to_owned())));
+        // A template without the parameter is never sent one.
+        let given = given_parameters("prod", &declared[..1], Some(SizeProfile::Mvp), &[]);
+        assert_eq!(given, vec![("Environment".to_owned(), "prod".to_owned())]);
     }
 
     #[test]

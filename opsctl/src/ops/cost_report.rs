@@ -182,7 +182,7 @@ pub fn checklist(ends: NaiveDate) -> Vec<Action> {
             "Move the Kafka broker to Spot",
             "DevOps",
             false,
-            "opsctl --env prod infra deploy kafka --execute",
+            "opsctl --env prod infra deploy kafka --param UseSpot=true --execute",
         ),
         a(
             "D-Day",

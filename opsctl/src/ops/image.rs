@@ -185,9 +185,33 @@ async fn skopeo(args: &[String]) -> Result<String, String> {
     }
 }
 
-/// Reads the image to push (read-only: the plan shows what it found).
-pub async fn inspect(reference: &str) -> Result<Source, CliError> {
-    let text = skopeo(&["inspect".into(), reference.into()])
+/// Whether `reference` (as skopeo reads it) names an image in `registry`:
+/// a rollback by digest reads from the environment's own repository.
+pub fn in_registry(reference: &str, host: &str) -> bool {
+    reference
+        .strip_prefix("docker://")
+        .is_some_and(|r| r.starts_with(&format!("{host}/")))
+}
+
+/// Reads the image to push (read-only: the plan shows what it found). An
+/// image in the environment's own registry (`login`) is read with its
+/// login: ECR answers an anonymous read with 401.
+pub async fn inspect(reference: &str, login: Option<&Registry>) -> Result<Source, CliError> {
+    let mut args: Vec<String> = vec!["inspect".into()];
+    let auth = match login {
+        Some(registry) => {
+            let file = AuthFile::write(registry).map_err(|e| failed("reading the image", e))?;
+            args.push("--authfile".into());
+            args.push(file.0.display().to_string());
+            if registry.plain_http {
+                args.push("--tls-verify=false".into());
+            }
+            Some(file)
+        }
+        None => None,
+    };
+    args.push(reference.into());
+    let text = skopeo(&args)
         .await
         .map_err(|e| {
             CliError::usage(
@@ -195,6 +219,7 @@ pub async fn inspect(reference: &str) -> Result<Source, CliError> {
                 "build it first (infra/image/build.sh) or name it with its transport, e.g. --image containers-storage:ticketing:latest",
             )
         })?;
+    drop(auth);
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| failed("reading skopeo inspect's output", e))?;
     Ok(Source {
@@ -262,6 +287,15 @@ pub async fn push(
     if registry.plain_http {
         args.push("--dest-tls-verify=false".into());
     }
+    // A rollback by digest copies from the same registry: read it with the
+    // same login.
+    if in_registry(source, &registry.host) {
+        args.push("--src-authfile".into());
+        args.push(auth.0.display().to_string());
+        if registry.plain_http {
+            args.push("--src-tls-verify=false".into());
+        }
+    }
     args.push(source.to_owned());
     args.push(destination);
     let result = skopeo(&args).await;
@@ -303,6 +337,18 @@ mod tests {
             source_reference("docker://registry.example/t:1"),
             "docker://registry.example/t:1"
         );
+    }
+
+    #[test]
+    fn an_image_in_the_environment_s_registry_is_read_with_its_login() {
+        let host = "1.dkr.ecr.us-east-1.amazonaws.com";
+        assert!(in_registry(
+            &format!("docker://{host}/ticketing-prod@sha256:aa"),
+            host
+        ));
+        assert!(!in_registry("docker://docker.io/library/x:1", host));
+        assert!(!in_registry("containers-storage:ticketing:latest", host));
+        assert!(!in_registry(&format!("docker://{host}.evil/x"), host));
     }
 
     #[test]

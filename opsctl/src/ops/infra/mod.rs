@@ -125,9 +125,35 @@ pub async fn stack_state(
 /// parameters given.
 pub struct StackRequest {
     pub dir: std::path::PathBuf,
-    pub profile: SizeProfile,
+    /// Sent as `SizeProfile` only when given.
+    pub profile: Option<SizeProfile>,
     pub params: Vec<(String, String)>,
     pub timeout: Duration,
+}
+
+/// The parameters a change set is given: the environment, the size
+/// profile only when one was chosen, and the `--param`s. Pure. Only a
+/// profile given is sent: otherwise a stack keeps its own
+/// (UsePreviousValue, see [`parameter_sources`]) and a new stack takes the
+/// template's default; sending the default every time had shrunk 10x stacks
+/// updated without --profile (the replica deleted, brokers replaced).
+pub fn given_parameters(
+    env: &str,
+    declared: &[String],
+    profile: Option<SizeProfile>,
+    params: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut given = vec![("Environment".to_owned(), env.to_owned())];
+    if let Some(profile) = profile {
+        if declared.iter().any(|p| p == "SizeProfile") {
+            given.push((
+                "SizeProfile".to_owned(),
+                profile.footprint().name.to_owned(),
+            ));
+        }
+    }
+    given.extend(params.iter().cloned());
+    given
 }
 
 /// Creates a change set for one layer and waits until it is ready.
@@ -146,14 +172,7 @@ pub async fn change_set(
         )
     })?;
     let declared = declared_parameters(&body);
-    let mut given = vec![("Environment".to_owned(), env.to_owned())];
-    if declared.iter().any(|p| p == "SizeProfile") {
-        given.push((
-            "SizeProfile".to_owned(),
-            args.profile.footprint().name.to_owned(),
-        ));
-    }
-    given.extend(args.params.iter().cloned());
+    let given = given_parameters(env, &declared, args.profile, &args.params);
     let name = stack_name(env, layer);
     let state = stack_state(cfn, &name).await?;
     if let Some((StackStatus::RollbackComplete, _)) = &state {
