@@ -22,6 +22,8 @@ pub const PRICED_TYPES: &[(&str, &str)] = &[
     ("AWS::KMS::Key", "KMS key"),
     ("AWS::ECR::Repository", "ECR storage"),
     ("AWS::CloudWatch::Alarm", "CloudWatch alarms"),
+    // ticketing/<env>/db (data.yaml), the third of the row's secrets.
+    ("AWS::SecretsManager::Secret", "Secrets Manager"),
 ];
 
 /// The types the templates create that cost nothing themselves, and why.

@@ -282,7 +282,7 @@ pub fn model_for(
     let secret = p.monthly("secretsmanager:secret")?;
     push(
         "Secrets Manager",
-        "3 secrets: ticketing/<env>/app, ticketing/<env>/portone, the RDS master password".into(),
+        "3 secrets: ticketing/<env>/app, ticketing/<env>/portone, ticketing/<env>/db".into(),
         (3.0 * secret, format!("3 x ${secret}")),
         None,
     );
