@@ -135,8 +135,10 @@ pub enum PortoneCommand {
 #[derive(Subcommand, Debug)]
 pub enum KafkaCommand {
     /// Broker reachability and metadata, topics and partitions, with timing;
-    /// ZooKeeper's `ruok`/`stat` when `kafka.zookeeper` is set. Exits 1 when
-    /// a topic of the catalog is missing or ZooKeeper is not ok.
+    /// the KRaft controller quorum (leader, epoch, each voter's lag, whether
+    /// a majority follows the leader); ZooKeeper's `ruok`/`stat` only when
+    /// `kafka.zookeeper` is set. Exits 1 when a topic of the catalog is
+    /// missing, the quorum has no majority, or ZooKeeper is not ok.
     Health,
     /// Per group, topic and partition: committed offset, log end, lag, and a
     /// drain estimate from two samples.

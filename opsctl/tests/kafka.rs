@@ -369,3 +369,97 @@ async fn health_checks_zookeeper_with_ruok_and_stat_when_one_is_configured() {
         .is_some_and(|e| e.contains("ruok")));
     env.cleanup().await;
 }
+
+/// The brokers run KRaft: `kafka health` reports the controller quorum as
+/// its leader describes it (DescribeQuorum), and exits 1 when a majority of
+/// the voters no longer follows (the 10x profile's three nodes, two of them
+/// killed: no metadata change can commit then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_kraft_quorum_and_fails_without_a_majority() {
+    let env = TestEnv::new().await;
+    // The stack's one combined node: it leads a quorum of one.
+    env.create_topics().await;
+    let one = opsctl(&env, &[], &["kafka", "health", "--output", "json"]).await;
+    assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    let report: serde_json::Value = serde_json::from_str(&one.stdout).expect("json");
+    let quorum = &report["quorum"];
+    assert_eq!(
+        quorum["voters"].as_array().map(Vec::len),
+        Some(1),
+        "{quorum}"
+    );
+    assert_eq!(quorum["voters"][0]["id"], quorum["leader_id"], "{quorum}");
+    assert_eq!(
+        (quorum["following"].as_u64(), quorum["majority"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let table = opsctl(&env, &[], &["kafka", "health"]).await;
+    assert!(
+        table.stdout.contains("controller quorum: leader"),
+        "{}",
+        table.stdout
+    );
+    env.cleanup().await;
+
+    // Three voters; two killed.
+    let env = TestEnv::new().await;
+    let cluster = ticketing_testkit::PrivateCluster::start_new(3, 2, 1);
+    let settings = cluster.settings(&env.settings.kafka);
+    let bootstrap = settings.bootstrap_servers.clone();
+    // Just started: every broker may not be registered yet.
+    let mut made = false;
+    for _ in 0..60 {
+        if ticketing_kafka::ensure_topics(&settings, &topics::ALL, topics::MVP_PARTITIONS, 2)
+            .await
+            .is_ok()
+        {
+            made = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(made, "the cluster's topics");
+    let vars = [("TICKETING__KAFKA__BOOTSTRAP_SERVERS", bootstrap.as_str())];
+    let three = opsctl(&env, &vars, &["kafka", "health", "--output", "json"]).await;
+    assert_eq!(three.code, 0, "{}{}", three.stdout, three.stderr);
+    let report: serde_json::Value = serde_json::from_str(&three.stdout).expect("json");
+    assert_eq!(
+        report["quorum"]["voters"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+    assert_eq!(report["quorum"]["majority"], true, "{report}");
+    let leader = report["quorum"]["leader_id"].as_u64().expect("a leader");
+    // Kill the two nodes that are not the leader: the leader stays up and
+    // answers, and sees its followers stop.
+    let (stop, _) = cluster.node_commands();
+    for node in (1..=3).filter(|n| *n != leader) {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(stop.replace("{node}", &node.to_string()))
+            .output()
+            .expect("stop a node");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut last = String::new();
+    let mut lost = false;
+    // The followers' last catch-up ages past ten seconds, or the leader
+    // resigns: either way no majority.
+    for _ in 0..40 {
+        let run = opsctl(&env, &vars, &["kafka", "health", "--output", "json"]).await;
+        last = format!("{}{}", run.stdout, run.stderr);
+        if run.code == 1 {
+            let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+            assert_eq!(report["quorum"]["majority"], false, "{report}");
+            lost = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(lost, "two of three voters killed, still healthy: {last}");
+    env.cleanup().await;
+}

@@ -6,6 +6,8 @@
 /// The log segment verifier (its own crate: no Kafka client in it).
 pub use ticketing_kafka_segments as segments;
 
+pub mod quorum;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

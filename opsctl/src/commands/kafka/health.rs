@@ -1,5 +1,7 @@
-//! `opsctl kafka health`: broker reachability, topics and partitions, and
-//! ZooKeeper's four-letter words when one is configured.
+//! `opsctl kafka health`: broker reachability, topics and partitions, the
+//! KRaft controller quorum (leader, voters, lag, majority: the brokers run
+//! KRaft, no ZooKeeper), and ZooKeeper's four-letter words only when one is
+//! configured.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,8 +20,91 @@ struct Health {
     latency_ms: f64,
     brokers: Vec<String>,
     topics: Vec<TopicHealth>,
+    quorum: QuorumHealth,
     zookeeper: Option<ZooKeeperHealth>,
     healthy: bool,
+}
+
+/// The controller quorum as its leader describes it (DescribeQuorum).
+#[derive(Serialize)]
+struct QuorumHealth {
+    #[serde(flatten)]
+    described: Option<ticketing_kafka::quorum::Quorum>,
+    /// Voters following the leader (the leader, and those caught up within
+    /// the last ten seconds).
+    following: usize,
+    /// Whether they are a majority: without one, no metadata change
+    /// commits (no topic change, no partition leader election).
+    majority: bool,
+    error: Option<String>,
+}
+
+async fn quorum_health(bootstrap: &str) -> QuorumHealth {
+    match ticketing_kafka::quorum::describe_quorum(bootstrap, Duration::from_secs(5)).await {
+        Ok(q) => {
+            let (following, majority) = q.majority();
+            QuorumHealth {
+                described: Some(q),
+                following,
+                majority,
+                error: None,
+            }
+        }
+        Err(e) => QuorumHealth {
+            described: None,
+            following: 0,
+            majority: false,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+fn render_quorum(q: &QuorumHealth) -> String {
+    let Some(d) = &q.described else {
+        return format!(
+            "controller quorum: NO ANSWER: {}\n",
+            q.error.as_deref().unwrap_or("unknown")
+        );
+    };
+    let mut out = format!(
+        "controller quorum: leader {} (epoch {}), high watermark {}, {} of {} voter(s) following: {}\n",
+        d.leader_id,
+        d.leader_epoch,
+        d.high_watermark,
+        q.following,
+        d.voters.len(),
+        if q.majority { "majority" } else { "NO MAJORITY (metadata changes cannot commit)" }
+    );
+    let rows: Vec<Vec<String>> = d
+        .voters
+        .iter()
+        .map(|v| ("voter", v))
+        .chain(d.observers.iter().map(|o| ("observer", o)))
+        .map(|(role, r)| {
+            vec![
+                r.id.to_string(),
+                if r.id == d.leader_id {
+                    "leader".to_owned()
+                } else {
+                    role.to_owned()
+                },
+                r.log_end_offset.to_string(),
+                r.lag.to_string(),
+                r.caught_up_ms_ago
+                    .map_or("-".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1e3)),
+                if role == "voter" && !d.in_sync(r) {
+                    "NOT FOLLOWING".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(
+        &["NODE", "ROLE", "LOG END", "LAG", "CAUGHT UP", ""],
+        &rows,
+    ));
+    out
 }
 
 #[derive(Serialize)]
@@ -117,6 +202,7 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             .collect(),
         healthy: false,
         topics,
+        quorum: quorum_health(&kafka.bootstrap_servers).await,
         zookeeper: match &kafka.zookeeper {
             Some(address) => Some(zookeeper_health(address).await),
             None => None,
@@ -124,6 +210,7 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
     };
     let report = Health {
         healthy: report.topics.iter().all(|t| t.present && t.partitions > 0)
+            && report.quorum.majority
             && report.zookeeper.as_ref().is_none_or(|z| z.ok),
         ..report
     };
@@ -149,6 +236,7 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             &["TOPIC", "STATE", "PARTITIONS", "ERROR"],
             &rows,
         ));
+        out.push_str(&render_quorum(&report.quorum));
         out
     });
     Ok(if report.healthy {
