@@ -183,7 +183,9 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             .iter()
             .filter(|id| id.starts_with("subnet-"))
             .count(),
-        4,
+        // Three public (the ALB's two, and a third Availability Zone for
+        // the third broker) and two private.
+        5,
         "{made:?}"
     );
     assert_eq!(
@@ -328,6 +330,9 @@ Resources:
   B:
     Type: AWS::EC2::Subnet
     Properties: {VpcId: !Ref Vpc, CidrBlock: 10.30.1.0/24, AvailabilityZone: ca-central-1b}
+  C:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.30.4.0/24, AvailabilityZone: ca-central-1d}
   Brokers:
     Type: AWS::EC2::SecurityGroup
     Properties: {GroupDescription: brokers, VpcId: !Ref Vpc}
@@ -335,6 +340,9 @@ Outputs:
   Subnets:
     Value: !Join [",", [!Ref A, !Ref B]]
     Export: {Name: ticketing-dev-public-subnets}
+  BrokerSubnets:
+    Value: !Join [",", [!Ref A, !Ref B, !Ref C]]
+    Export: {Name: ticketing-dev-broker-subnets}
   Group:
     Value: !Ref Brokers
     Export: {Name: ticketing-dev-kafka-sg}

@@ -759,7 +759,7 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
             .unwrap_or_else(|| panic!("{name}'s interface"))
             .1;
         let subnet = serde_yaml::to_string(&nic["SubnetId"]).expect("yaml");
-        assert!(subnet.contains("public-subnets"), "{name}: {subnet}");
+        assert!(subnet.contains("broker-subnets"), "{name}: {subnet}");
         let groups = serde_yaml::to_string(&nic["GroupSet"]).expect("yaml");
         assert!(groups.contains("kafka-sg"), "{name}: {groups}");
         // Its public address: an Elastic IP on that interface.
@@ -972,4 +972,53 @@ fn the_brokers_internal_topics_fit_the_profile_s_broker_count() {
         "",
     );
     assert!(!template_broker_properties(&without).contains_key("offsets.topic.replication.factor"));
+}
+
+/// The index a broker's interface takes from `ticketing-<env>-broker-subnets`
+/// (`!Select [i, !Split [",", !ImportValue ...]]`).
+fn broker_subnet_index(nic: &Value) -> Option<u64> {
+    let select = &nic["SubnetId"];
+    let list = match select {
+        Value::Tagged(t) => t.value.as_sequence()?.clone(),
+        other => other["Fn::Select"].as_sequence()?.clone(),
+    };
+    list.first()?.as_u64()
+}
+
+/// The 10x quorum of three voters survives the loss of one Availability
+/// Zone only if no AZ holds two of them (a KRaft leader needs a majority of
+/// the voters: KIP-595). Each broker takes its own subnet of
+/// `ticketing-<env>-broker-subnets`, whose subnets are each in their own AZ
+/// (`!GetAZs` index).
+#[test]
+fn the_three_brokers_are_in_three_availability_zones() {
+    let (kafka, _) = load("kafka");
+    let mut indices: Vec<u64> = resources(&kafka, "AWS::EC2::NetworkInterface")
+        .iter()
+        .map(|(name, nic)| {
+            broker_subnet_index(nic).unwrap_or_else(|| panic!("{name}: a subnet index"))
+        })
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2], "one subnet each");
+    assert_eq!(indices.len() as u32, footprint::SCALE_10X.brokers);
+    let (network, text) = load("network");
+    let export = network["Outputs"]["BrokerSubnets"]["Value"].clone();
+    let listed = serde_yaml::to_string(&export).expect("yaml");
+    let subnets: Vec<&str> = ["PublicSubnetA", "PublicSubnetB", "PublicSubnetC"]
+        .into_iter()
+        .filter(|s| listed.contains(s))
+        .collect();
+    assert_eq!(subnets.len(), 3, "{listed}");
+    assert!(text.contains("ticketing-${Environment}-broker-subnets"));
+    let mut zones: Vec<String> = subnets
+        .iter()
+        .map(|s| {
+            serde_yaml::to_string(&network["Resources"][*s]["Properties"]["AvailabilityZone"])
+                .expect("yaml")
+        })
+        .collect();
+    zones.sort();
+    zones.dedup();
+    assert_eq!(zones.len(), 3, "three Availability Zones: {zones:?}");
 }
