@@ -257,11 +257,24 @@ pub async fn broker_instance(region: &str) -> String {
 /// One call of moto's EC2 query API (the SDK for EC2 is not a dependency
 /// for the few calls the tests make); the XML it answers.
 pub async fn ec2_query(region: &str, form: &[(&str, &str)]) -> String {
+    query_api(&moto_url(), "testing", region, "ec2", form).await
+}
+
+/// One call of a query-protocol API (EC2, IAM) on the moto at `url`, with
+/// a SigV4 header naming `key` and the service (moto routes by it and
+/// checks no signature); the XML it answers.
+pub async fn query_api(
+    url: &str,
+    key: &str,
+    region: &str,
+    service: &str,
+    form: &[(&str, &str)],
+) -> String {
     reqwest::Client::new()
-        .post(format!("{}/", moto_url()))
+        .post(format!("{url}/"))
         .header(
             "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential=testing/20261124/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
+            format!("AWS4-HMAC-SHA256 Credential={key}/20261124/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"),
         )
         .form(form)
         .send()
@@ -425,21 +438,10 @@ impl PrivateMoto {
             .await
     }
 
-    /// One call of a query-protocol API (IAM, EC2) on this moto; its XML.
+    /// One call of a query-protocol API (IAM, EC2) on this moto, signed
+    /// with the harness's key; its XML.
     pub async fn query(&self, service: &str, form: &[(&str, &str)]) -> String {
-        reqwest::Client::new()
-            .post(format!("{}/", self.url))
-            .header(
-                "Authorization",
-                format!("AWS4-HMAC-SHA256 Credential={HARNESS_KEY}/20261204/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
-            )
-            .form(form)
-            .send()
-            .await
-            .expect("moto answers")
-            .text()
-            .await
-            .expect("xml")
+        query_api(&self.url, HARNESS_KEY, "us-east-1", service, form).await
     }
 
     async fn recorder(&self, verb: &str) {
