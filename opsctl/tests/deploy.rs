@@ -911,6 +911,16 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
     // one that exists (pipeline) and compute with its services' drift (a
     // stand-in compute stack: moto cannot create the real one).
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    // The kafka layer's output that compute's plan reads (a stand-in: the
+    // real layer imports the network's exports).
+    cfn.create_stack()
+        .stack_name("ticketing-prod-kafka")
+        .template_body(
+            "Resources:\n  Marker:\n    Type: AWS::SNS::Topic\nOutputs:\n  BootstrapServers:\n    Value: 10.20.0.10:9092\n",
+        )
+        .send()
+        .await
+        .expect("a stand-in kafka stack");
     cfn.create_stack()
         .stack_name("ticketing-prod-compute")
         .template_body(format!(

@@ -82,6 +82,41 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             "ticketing-dev-compute"
         ]
     );
+    // Compute takes the brokers from the kafka stack's output; with no
+    // kafka stack yet, the plan says what it assumed.
+    assert!(
+        plans[4]["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("KafkaBootstrapServers")
+                && n.contains("deploy the kafka layer first")),
+        "{}",
+        plans[4]
+    );
+    // A deploy does not assume: without the kafka stack, compute is refused
+    // before anything is made.
+    let refused = opsctl(
+        &[
+            "--env",
+            "dev",
+            "infra",
+            "deploy",
+            "compute",
+            "--param",
+            "ImageUri=123456789012.dkr.ecr.us-east-2.amazonaws.com/ticketing:1",
+            "--param",
+            "CertificateArn=arn:aws:acm:us-east-2:123456789012:certificate/abc",
+            "--execute",
+        ],
+        REGION,
+        &audit,
+    )
+    .await;
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("infra deploy kafka --execute"),
+        "{}",
+        refused.stderr
+    );
     let compute = &plans[4]["changes"];
     let services = compute
         .as_array()

@@ -52,6 +52,7 @@ struct Task {
 /// other stacks' exports.
 struct Scope {
     exports: BTreeMap<String, String>,
+    kafka_bootstrap: String,
 }
 
 impl Scope {
@@ -61,6 +62,9 @@ impl Scope {
             "AWS::Partition" => "aws".to_owned(),
             "AWS::Region" => REGION.to_owned(),
             "AWS::AccountId" => ACCOUNT.to_owned(),
+            // A parameter (the kafka stack's output, which opsctl passes),
+            // here the test's broker.
+            "KafkaBootstrapServers" => self.kafka_bootstrap.clone(),
             other => locals.get(other).cloned().unwrap_or_else(|| {
                 panic!("the template names ${{{other}}}, which this test does not know")
             }),
@@ -320,12 +324,14 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         ("db-endpoint", s.database.host.clone()),
         ("db-secret", db_secret),
         ("redis-endpoint", "127.0.0.1".to_owned()),
-        ("kafka-bootstrap", s.kafka.bootstrap_servers.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("ticketing-{ENVIRONMENT}-{k}"), v))
     .collect();
-    let tasks = tasks(&Scope { exports });
+    let tasks = tasks(&Scope {
+        exports,
+        kafka_bootstrap: s.kafka.bootstrap_servers.clone(),
+    });
     assert_eq!(tasks.len(), ServiceName::ALL.len());
 
     // One host: a port per service, and the test's own database and prefixes.

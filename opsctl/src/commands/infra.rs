@@ -58,12 +58,13 @@ pub struct DeployArgs {
     pub execute: ExecuteArgs,
 }
 
-fn request(args: &PlanArgs) -> StackRequest {
+fn request(args: &PlanArgs, deploying: bool) -> StackRequest {
     StackRequest {
         dir: args.dir.clone(),
         profile: args.profile,
         params: args.params.clone(),
         timeout: Duration::from_secs(args.timeout),
+        deploying,
     }
 }
 
@@ -133,6 +134,9 @@ fn notes(plans: &[StackPlan]) -> Vec<String> {
             p.stack,
             p.kept.join(", ")
         ));
+    }
+    for p in plans {
+        out.extend(p.notes.iter().map(|n| format!("{}: {n}", p.stack)));
     }
     out
 }
@@ -224,7 +228,8 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
         InfraCommand::Plan(args) => {
             let mut plans = Vec::new();
             for layer in layers(&args) {
-                let plan = with_drift(change_set(ctx, &cfn, &request(&args), layer).await?).await?;
+                let plan =
+                    with_drift(change_set(ctx, &cfn, &request(&args, false), layer).await?).await?;
                 discard(&cfn, &plan).await;
                 plans.push(plan);
             }
@@ -244,7 +249,8 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
             let mut done = Vec::new();
             for layer in layers(&args.plan) {
                 let plan =
-                    with_drift(change_set(ctx, &cfn, &request(&args.plan), layer).await?).await?;
+                    with_drift(change_set(ctx, &cfn, &request(&args.plan, true), layer).await?)
+                        .await?;
                 eprint!("{}", render(std::slice::from_ref(&plan)));
                 let applying = change::Change::new(ctx, "infra deploy", &args.execute).begin(
                     &format!("deploying {}", plan.stack),
@@ -317,6 +323,7 @@ mod tests {
                 drift: vec![],
                 change_set: None,
                 made_the_stack: false,
+                notes: vec![],
             },
             StackPlan {
                 stack: "ticketing-dev-network".into(),
@@ -327,6 +334,7 @@ mod tests {
                 drift: vec![],
                 change_set: None,
                 made_the_stack: false,
+                notes: vec![],
             },
         ];
         let md = markdown(&plans, "dev");

@@ -89,6 +89,9 @@ pub struct StackPlan {
     /// No stack existed before this change set made one (to hold it).
     #[serde(skip)]
     pub made_the_stack: bool,
+    /// What the plan assumed (a value another stack will give).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 pub fn stack_name(env: &str, layer: Layer) -> String {
@@ -129,6 +132,9 @@ pub struct StackRequest {
     pub profile: Option<SizeProfile>,
     pub params: Vec<(String, String)>,
     pub timeout: Duration,
+    /// A deploy (values another stack must give are required) rather than
+    /// a plan (they may be missing: the plan says what it assumed).
+    pub deploying: bool,
 }
 
 /// The parameters a change set is given: the environment, the size
@@ -156,6 +162,45 @@ pub fn given_parameters(
     given
 }
 
+/// The compute layer's parameter for the brokers: the kafka stack's output
+/// `BootstrapServers` (not an export: it changes with the size, and an
+/// imported export cannot change).
+pub const KAFKA_BOOTSTRAP_PARAMETER: &str = "KafkaBootstrapServers";
+
+/// What the kafka stack's output says, for a template that declares
+/// [`KAFKA_BOOTSTRAP_PARAMETER`] and was not given it; `None` when nothing
+/// is to be passed. A usage error when the kafka stack has no such output
+/// (deploy the kafka layer first).
+async fn kafka_bootstrap_to_pass(
+    cfn: &aws_sdk_cloudformation::Client,
+    env: &str,
+    declared: &[String],
+    given: &[(String, String)],
+) -> Result<Option<String>, CliError> {
+    if !declared.iter().any(|p| p == KAFKA_BOOTSTRAP_PARAMETER)
+        || given.iter().any(|(k, _)| k == KAFKA_BOOTSTRAP_PARAMETER)
+    {
+        return Ok(None);
+    }
+    let kafka = stack_name(env, Layer::Kafka);
+    let described = cfn.describe_stacks().stack_name(&kafka).send().await;
+    let output = described.ok().and_then(|out| {
+        out.stacks().first().and_then(|s| {
+            s.outputs()
+                .iter()
+                .find(|o| o.output_key() == Some("BootstrapServers"))
+                .and_then(|o| o.output_value().map(str::to_owned))
+        })
+    });
+    match output {
+        Some(bootstrap) => Ok(Some(bootstrap)),
+        None => Err(CliError::usage(
+            format!("{kafka} has no output BootstrapServers for the compute layer's {KAFKA_BOOTSTRAP_PARAMETER}"),
+            format!("deploy the kafka layer first (opsctl --env {env} infra deploy kafka --execute), or give --param {KAFKA_BOOTSTRAP_PARAMETER}=HOST:9092"),
+        )),
+    }
+}
+
 /// Creates a change set for one layer and waits until it is ready.
 pub async fn change_set(
     ctx: &Context,
@@ -172,7 +217,25 @@ pub async fn change_set(
         )
     })?;
     let declared = declared_parameters(&body);
-    let given = given_parameters(env, &declared, args.profile, &args.params);
+    let mut given = given_parameters(env, &declared, args.profile, &args.params);
+    let mut notes = Vec::new();
+    match kafka_bootstrap_to_pass(cfn, env, &declared, &given).await {
+        Ok(Some(bootstrap)) => given.push((KAFKA_BOOTSTRAP_PARAMETER.to_owned(), bootstrap)),
+        Ok(None) => {}
+        // A plan of an account without the kafka layer yet (the runbook's
+        // order deploys it first): plan with a stand-in and say so.
+        Err(_) if !args.deploying => {
+            notes.push(format!(
+                "{KAFKA_BOOTSTRAP_PARAMETER} planned as `kafka-not-deployed:9092`: {} has no output BootstrapServers yet; deploy the kafka layer first (the layers' order), and compute's deploy reads it",
+                stack_name(env, Layer::Kafka)
+            ));
+            given.push((
+                KAFKA_BOOTSTRAP_PARAMETER.to_owned(),
+                "kafka-not-deployed:9092".to_owned(),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
     let name = stack_name(env, layer);
     let state = stack_state(cfn, &name).await?;
     if let Some((StackStatus::RollbackComplete, _)) = &state {
@@ -225,6 +288,7 @@ pub async fn change_set(
         drift: vec![],
         change_set: None,
         made_the_stack,
+        notes: notes.clone(),
     };
     let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let created = cfn
@@ -310,6 +374,7 @@ pub async fn change_set(
                     drift: vec![],
                     change_set: Some(set_name),
                     made_the_stack,
+                    notes,
                 });
             }
             Some(ChangeSetStatus::Failed) => {
