@@ -1,7 +1,12 @@
 //! Which value each parameter of a template gets in a change set: given on
-//! the command line, kept from the stack, or the template's default. Pure.
+//! the command line, kept from the stack, or the template's default (pure),
+//! and the one value another stack gives (the kafka stack's output, read).
 
 use serde::Serialize;
+
+use super::{stack_name, Layer};
+use crate::args::SizeProfile;
+use crate::error::CliError;
 
 /// The parameters a template declares (top-level `Parameters:` keys).
 pub fn declared_parameters(template: &str) -> Vec<String> {
@@ -64,6 +69,70 @@ pub fn parameter_sources(
             (key.clone(), source)
         })
         .collect()
+}
+
+/// The parameters a change set is given: the environment, the size
+/// profile only when one was chosen, and the `--param`s. Pure. Only a
+/// profile given is sent: otherwise a stack keeps its own
+/// (UsePreviousValue, see [`parameter_sources`]) and a new stack takes the
+/// template's default; sending the default every time had shrunk 10x stacks
+/// updated without --profile (the replica deleted, brokers replaced).
+pub fn given_parameters(
+    env: &str,
+    declared: &[String],
+    profile: Option<SizeProfile>,
+    params: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut given = vec![("Environment".to_owned(), env.to_owned())];
+    if let Some(profile) = profile {
+        if declared.iter().any(|p| p == "SizeProfile") {
+            given.push((
+                "SizeProfile".to_owned(),
+                profile.footprint().name.to_owned(),
+            ));
+        }
+    }
+    given.extend(params.iter().cloned());
+    given
+}
+
+/// The compute layer's parameter for the brokers: the kafka stack's output
+/// `BootstrapServers` (not an export: it changes with the size, and an
+/// imported export cannot change).
+pub const KAFKA_BOOTSTRAP_PARAMETER: &str = "KafkaBootstrapServers";
+
+/// What the kafka stack's output says, for a template that declares
+/// [`KAFKA_BOOTSTRAP_PARAMETER`] and was not given it; `None` when nothing
+/// is to be passed. A usage error when the kafka stack has no such output
+/// (deploy the kafka layer first).
+pub(super) async fn kafka_bootstrap_to_pass(
+    cfn: &aws_sdk_cloudformation::Client,
+    env: &str,
+    declared: &[String],
+    given: &[(String, String)],
+) -> Result<Option<String>, CliError> {
+    if !declared.iter().any(|p| p == KAFKA_BOOTSTRAP_PARAMETER)
+        || given.iter().any(|(k, _)| k == KAFKA_BOOTSTRAP_PARAMETER)
+    {
+        return Ok(None);
+    }
+    let kafka = stack_name(env, Layer::Kafka);
+    let described = cfn.describe_stacks().stack_name(&kafka).send().await;
+    let output = described.ok().and_then(|out| {
+        out.stacks().first().and_then(|s| {
+            s.outputs()
+                .iter()
+                .find(|o| o.output_key() == Some("BootstrapServers"))
+                .and_then(|o| o.output_value().map(str::to_owned))
+        })
+    });
+    match output {
+        Some(bootstrap) => Ok(Some(bootstrap)),
+        None => Err(CliError::usage(
+            format!("{kafka} has no output BootstrapServers for the compute layer's {KAFKA_BOOTSTRAP_PARAMETER}"),
+            format!("deploy the kafka layer first (opsctl --env {env} infra deploy kafka --execute), or give --param {KAFKA_BOOTSTRAP_PARAMETER}=HOST:9092"),
+        )),
+    }
 }
 
 #[cfg(test)]
