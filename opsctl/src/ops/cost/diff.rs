@@ -245,7 +245,9 @@ pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, CliError> {
         let out = std::process::Command::new("git")
             .arg("-C")
             .arg(repo)
-            .args(["show", &format!("{revision}:{path}")])
+            // `--end-of-options`: a revision starting with `-` is a name,
+            // never an option of git's.
+            .args(["show", "--end-of-options", &format!("{revision}:{path}")])
             .output()
             .map_err(|e| CliError::Failed(anyhow::anyhow!("git could not be run: {e}")))?;
         if !out.status.success() {
