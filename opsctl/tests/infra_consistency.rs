@@ -1022,3 +1022,48 @@ fn the_three_brokers_are_in_three_availability_zones() {
     zones.dedup();
     assert_eq!(zones.len(), 3, "three Availability Zones: {zones:?}");
 }
+
+/// The Route 53 health check (observability) probes the public domain over
+/// HTTPS; something must answer for that name: compute's alias record to
+/// the ALB, in the hosted zone the observability layer made, under the same
+/// condition (a domain given).
+#[test]
+fn the_health_check_probes_a_name_the_alb_answers_for() {
+    let (observability, _) = load("observability");
+    let checks = resources(&observability, "AWS::Route53::HealthCheck");
+    assert_eq!(checks.len(), 1);
+    let probed = plain(&checks[0].1["HealthCheckConfig"]["FullyQualifiedDomainName"]);
+    assert_eq!(
+        probed.as_deref(),
+        Some("DomainName"),
+        "the check probes the domain parameter"
+    );
+    let zones = resources(&observability, "AWS::Route53::HostedZone");
+    assert_eq!(plain(&zones[0].1["Name"]).as_deref(), Some("DomainName"));
+
+    let record_for = |compute: &Value| -> Option<(String, String, String)> {
+        let (_, r) = resources(compute, "AWS::Route53::RecordSet")
+            .into_iter()
+            .next()?;
+        Some((
+            plain(&r["Name"])?,
+            plain(&r["HostedZoneName"])?,
+            serde_yaml::to_string(&r["AliasTarget"]).ok()?,
+        ))
+    };
+    let (compute, text) = load("compute");
+    let (name, zone, alias) = record_for(&compute).expect("a record for the probed name");
+    assert_eq!(name, "DomainName");
+    assert_eq!(zone, "${DomainName}.");
+    assert!(
+        alias.contains("LoadBalancer.DNSName")
+            && alias.contains("LoadBalancer.CanonicalHostedZoneID"),
+        "{alias}"
+    );
+    // The check sees the fault it exists for: no record, no answer.
+    let start = text.find("  DnsRecord:\n").expect("the record");
+    let end = start + text[start..].find("\n\n").expect("its end");
+    let without: Value =
+        serde_yaml::from_str(&format!("{}{}", &text[..start], &text[end + 2..])).expect("YAML");
+    assert!(record_for(&without).is_none());
+}

@@ -50,6 +50,10 @@ pub const FREE_TYPES: &[(&str, &str)] = &[
     ("AWS::IAM::InstanceProfile", "no charge"),
     ("AWS::IAM::Role", "no charge"),
     ("AWS::IAM::OIDCProvider", "no charge"),
+    (
+        "AWS::Route53::RecordSet",
+        "an alias to the ALB: alias queries to AWS resources are not charged",
+    ),
     ("AWS::KMS::Alias", "no charge"),
     ("AWS::SNS::Topic", "publishes within the always-free first million a month"),
     (
