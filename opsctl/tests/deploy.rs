@@ -699,10 +699,13 @@ async fn stop_a_task_of_the_next_revision(
             .send()
             .await
             .expect("revisions");
+        // A revision is the number after the ARN's last `:`.
+        let revision = |arn: &str| arn.rsplit(':').next().and_then(|r| r.parse::<u32>().ok());
+        let after_revision = revision(&after).expect("a revision");
         if let Some(next) = listed
             .task_definition_arns()
             .iter()
-            .find(|a| **a > after && a.len() >= after.len())
+            .find(|a| revision(a).is_some_and(|r| r > after_revision))
         {
             let run = ecs
                 .run_task()

@@ -18,7 +18,7 @@ use crate::error::CliError;
 pub mod drift;
 mod params;
 
-use params::kafka_bootstrap_to_pass;
+use params::pass_kafka_bootstrap;
 pub use params::{
     declared_parameters, given_parameters, parameter_sources, ParamSource,
     KAFKA_BOOTSTRAP_PARAMETER,
@@ -102,21 +102,15 @@ pub fn stack_name(env: &str, layer: Layer) -> String {
     format!("ticketing-{env}-{}", layer.name())
 }
 
-/// A stack's status and the parameter keys it has, or `None` when there is
-/// no such stack.
-pub async fn stack_state(
+/// The stack `name` as DescribeStacks gives it, or `None` when there is no
+/// such stack (DescribeStacks answers "does not exist"); other errors are
+/// errors.
+pub async fn describe_stack(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
-) -> Result<Option<(StackStatus, Vec<String>)>, CliError> {
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, CliError> {
     match cfn.describe_stacks().stack_name(name).send().await {
-        Ok(out) => Ok(out.stacks().first().and_then(|s| {
-            let keys = s
-                .parameters()
-                .iter()
-                .filter_map(|p| p.parameter_key().map(str::to_owned))
-                .collect();
-            s.stack_status().cloned().map(|status| (status, keys))
-        })),
+        Ok(out) => Ok(out.stacks().first().cloned()),
         Err(e) => {
             let text = aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string();
             if text.contains("does not exist") {
@@ -126,6 +120,22 @@ pub async fn stack_state(
             }
         }
     }
+}
+
+/// A stack's status and the parameter keys it has, or `None` when there is
+/// no such stack.
+pub async fn stack_state(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+) -> Result<Option<(StackStatus, Vec<String>)>, CliError> {
+    Ok(describe_stack(cfn, name).await?.and_then(|s| {
+        let keys = s
+            .parameters()
+            .iter()
+            .filter_map(|p| p.parameter_key().map(str::to_owned))
+            .collect();
+        s.stack_status().cloned().map(|status| (status, keys))
+    }))
 }
 
 /// What a change set is made from: the templates, the size profile and the
@@ -158,24 +168,7 @@ pub async fn change_set(
     })?;
     let declared = declared_parameters(&body);
     let mut given = given_parameters(env, &declared, args.profile, &args.params);
-    let mut notes = Vec::new();
-    match kafka_bootstrap_to_pass(cfn, env, &declared, &given).await {
-        Ok(Some(bootstrap)) => given.push((KAFKA_BOOTSTRAP_PARAMETER.to_owned(), bootstrap)),
-        Ok(None) => {}
-        // A plan of an account without the kafka layer yet (the runbook's
-        // order deploys it first): plan with a stand-in and say so.
-        Err(_) if !args.deploying => {
-            notes.push(format!(
-                "{KAFKA_BOOTSTRAP_PARAMETER} planned as `kafka-not-deployed:9092`: {} has no output BootstrapServers yet; deploy the kafka layer first (the layers' order), and compute's deploy reads it",
-                stack_name(env, Layer::Kafka)
-            ));
-            given.push((
-                KAFKA_BOOTSTRAP_PARAMETER.to_owned(),
-                "kafka-not-deployed:9092".to_owned(),
-            ));
-        }
-        Err(e) => return Err(e),
-    }
+    let notes = pass_kafka_bootstrap(cfn, env, &declared, &mut given, args.deploying).await?;
     let name = stack_name(env, layer);
     let state = stack_state(cfn, &name).await?;
     if let Some((StackStatus::RollbackComplete, _)) = &state {

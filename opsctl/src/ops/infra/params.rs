@@ -101,35 +101,74 @@ pub fn given_parameters(
 /// imported export cannot change).
 pub const KAFKA_BOOTSTRAP_PARAMETER: &str = "KafkaBootstrapServers";
 
+/// Where the compute layer's brokers come from in a change set.
+#[derive(Debug, PartialEq)]
+enum Bootstrap {
+    /// The template does not declare [`KAFKA_BOOTSTRAP_PARAMETER`], or it
+    /// was given.
+    NotNeeded,
+    /// The kafka stack's output.
+    FromKafka(String),
+    /// No kafka stack, or one without the output, yet: the layers' order
+    /// deploys it first.
+    KafkaMissing { stack: String },
+}
+
 /// What the kafka stack's output says, for a template that declares
-/// [`KAFKA_BOOTSTRAP_PARAMETER`] and was not given it; `None` when nothing
-/// is to be passed. A usage error when the kafka stack has no such output
-/// (deploy the kafka layer first).
-pub(super) async fn kafka_bootstrap_to_pass(
+/// [`KAFKA_BOOTSTRAP_PARAMETER`] and was not given it. A missing stack is
+/// [`Bootstrap::KafkaMissing`]; any other AWS error (credentials,
+/// throttling) is an error, never taken for a missing stack.
+async fn kafka_bootstrap(
     cfn: &aws_sdk_cloudformation::Client,
     env: &str,
     declared: &[String],
     given: &[(String, String)],
-) -> Result<Option<String>, CliError> {
+) -> Result<Bootstrap, CliError> {
     if !declared.iter().any(|p| p == KAFKA_BOOTSTRAP_PARAMETER)
         || given.iter().any(|(k, _)| k == KAFKA_BOOTSTRAP_PARAMETER)
     {
-        return Ok(None);
+        return Ok(Bootstrap::NotNeeded);
     }
     let kafka = stack_name(env, Layer::Kafka);
-    let described = cfn.describe_stacks().stack_name(&kafka).send().await;
-    let output = described.ok().and_then(|out| {
-        out.stacks().first().and_then(|s| {
-            s.outputs()
-                .iter()
-                .find(|o| o.output_key() == Some("BootstrapServers"))
-                .and_then(|o| o.output_value().map(str::to_owned))
-        })
+    let output = super::describe_stack(cfn, &kafka).await?.and_then(|s| {
+        s.outputs()
+            .iter()
+            .find(|o| o.output_key() == Some("BootstrapServers"))
+            .and_then(|o| o.output_value().map(str::to_owned))
     });
-    match output {
-        Some(bootstrap) => Ok(Some(bootstrap)),
-        None => Err(CliError::usage(
-            format!("{kafka} has no output BootstrapServers for the compute layer's {KAFKA_BOOTSTRAP_PARAMETER}"),
+    Ok(match output {
+        Some(bootstrap) => Bootstrap::FromKafka(bootstrap),
+        None => Bootstrap::KafkaMissing { stack: kafka },
+    })
+}
+
+/// Adds the compute layer's brokers to `given` (see [`Bootstrap`]): from
+/// the kafka stack; without one, a plan uses a stand-in and returns the
+/// note that says so, a deploy is refused with the command to run first.
+pub(super) async fn pass_kafka_bootstrap(
+    cfn: &aws_sdk_cloudformation::Client,
+    env: &str,
+    declared: &[String],
+    given: &mut Vec<(String, String)>,
+    deploying: bool,
+) -> Result<Vec<String>, CliError> {
+    match kafka_bootstrap(cfn, env, declared, given).await? {
+        Bootstrap::NotNeeded => Ok(Vec::new()),
+        Bootstrap::FromKafka(bootstrap) => {
+            given.push((KAFKA_BOOTSTRAP_PARAMETER.to_owned(), bootstrap));
+            Ok(Vec::new())
+        }
+        Bootstrap::KafkaMissing { stack } if !deploying => {
+            given.push((
+                KAFKA_BOOTSTRAP_PARAMETER.to_owned(),
+                "kafka-not-deployed:9092".to_owned(),
+            ));
+            Ok(vec![format!(
+                "{KAFKA_BOOTSTRAP_PARAMETER} planned as `kafka-not-deployed:9092`: {stack} has no output BootstrapServers yet; deploy the kafka layer first (the layers' order), and compute's deploy reads it"
+            )])
+        }
+        Bootstrap::KafkaMissing { stack } => Err(CliError::usage(
+            format!("{stack} has no output BootstrapServers for the compute layer's {KAFKA_BOOTSTRAP_PARAMETER}"),
             format!("deploy the kafka layer first (opsctl --env {env} infra deploy kafka --execute), or give --param {KAFKA_BOOTSTRAP_PARAMETER}=HOST:9092"),
         )),
     }
