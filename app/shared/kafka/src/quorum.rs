@@ -28,6 +28,8 @@ const VERSION: i16 = 1;
 /// recently (the controller's default `controller.quorum.fetch.timeout.ms`
 /// is 2 s; a voter silent for longer than this is not following).
 pub const CAUGHT_UP_WITHIN_MS: i64 = 10_000;
+/// The largest answer read (1 MiB).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumError {
@@ -172,6 +174,13 @@ async fn exchange(address: &str) -> std::io::Result<Vec<u8>> {
     stream.write_all(&request).await?;
     let size = stream.read_i32().await?;
     let size = usize::try_from(size).map_err(std::io::Error::other)?;
+    // A quorum's description is a few hundred bytes: a larger length is not
+    // a DescribeQuorum answer (something else on that port).
+    if size > MAX_RESPONSE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "a {size}-byte answer is not a DescribeQuorum response"
+        )));
+    }
     let mut body = vec![0; size];
     stream.read_exact(&mut body).await?;
     Ok(body)
