@@ -643,6 +643,13 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
     }
 }
 
+fn agent_dimensions(metric: &str) -> Option<&'static [&'static str]> {
+    alarms::KAFKA_AGENT_DIMENSIONS
+        .iter()
+        .find(|(name, _)| *name == metric)
+        .map(|(_, dims)| *dims)
+}
+
 #[test]
 fn the_kafka_metrics_alarm_reads_what_the_brokers_agent_publishes() {
     let (_, kafka) = load("kafka");
@@ -665,8 +672,27 @@ fn the_kafka_metrics_alarm_reads_what_the_brokers_agent_publishes() {
         .filter_map(|m| m.as_str())
         .collect();
     assert!(measured.contains(&alarms::KAFKA_JMX_METRIC), "{measured:?}");
-    // No dimensions: no host name, nothing appended, as the alarm (which
-    // names none) reads it.
+    // What the agent adds to each measured metric is known (the catalog's
+    // table, from the CloudWatch agent's documentation), and the alarm's
+    // metric carries nothing an alarm without dimensions would miss.
+    for m in &measured {
+        assert!(
+            alarms::KAFKA_AGENT_DIMENSIONS.iter().any(|(name, _)| name == m),
+            "{m}: which dimensions does the agent publish it with? (alarms::KAFKA_AGENT_DIMENSIONS)"
+        );
+    }
+    assert_eq!(
+        agent_dimensions(alarms::KAFKA_JMX_METRIC),
+        Some(&[][..]),
+        "the metrics-missing alarm names no dimension: its metric must carry none"
+    );
+    assert_eq!(
+        agent_dimensions("kafka.request.count"),
+        Some(&["type"][..]),
+        "the failing case: the metric the alarm read before is published per request type"
+    );
+    // No host name, nothing appended, as the alarm (which names none)
+    // reads it.
     assert_eq!(config["agent"]["omit_hostname"].as_bool(), Some(true));
     assert!(config["metrics"]["append_dimensions"].is_null());
     let (observability, _) = load("observability");

@@ -1,6 +1,8 @@
 //! `opsctl kafka health|lag` against the shared local broker, under this
 //! test's topic prefix.
 
+#[path = "kafka/broker_boot.rs"]
+mod broker_boot;
 mod common;
 
 use std::time::Duration;

@@ -78,7 +78,23 @@ pub const PAYMENT_RUNBOOK: &str = "portone-rollback.md";
 /// environment ([`for_env`], [`kafka_jmx_namespace`]).
 pub const KAFKA_METRICS_MISSING_NAME: &str = "ticketing-kafka-metrics-missing";
 pub const KAFKA_JMX_NAMESPACE: &str = "CWAgent";
-pub const KAFKA_JMX_METRIC: &str = "kafka.request.count";
+/// A broker metric the agent publishes with no dimension of its own: with
+/// `omit_hostname` (no `host`) and no `append_dimensions` it is one series
+/// the alarm can name without dimensions.
+pub const KAFKA_JMX_METRIC: &str = "kafka.partition.count";
+/// The dimensions the CloudWatch agent publishes with each Kafka broker
+/// metric the broker's agent measures, besides the default `host`
+/// (CloudWatch User Guide, "Collect Java Management Extensions (JMX)
+/// metrics", Kafka broker metrics: `kafka.request.count` is published with
+/// `type` = produce|fetch|..., so an alarm naming no dimension never sees
+/// it; `kafka.partition.count` and `kafka.message.count` with the default
+/// only).
+pub const KAFKA_AGENT_DIMENSIONS: [(&str, &[&str]); 4] = [
+    ("kafka.partition.count", &[]),
+    ("kafka.message.count", &[]),
+    ("kafka.partition.under_replicated", &[]),
+    ("kafka.request.count", &["type"]),
+];
 pub const KAFKA_METRICS_PERIOD_SECONDS: i32 = 60;
 pub const KAFKA_METRICS_EVALUATION_PERIODS: i32 = 5;
 pub const OPS_ALERTS_TOPIC: &str = "ops-alerts";
