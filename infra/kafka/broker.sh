@@ -12,6 +12,8 @@
 #       This broker's identity and server.properties, and its storage
 #       formatted on first boot (kept afterwards: a replaced broker that
 #       finds the data of the node it replaces rejoins as that node).
+#   broker.sh identity ADDRESS VOTERS CLUSTER_SEED
+#       Prints this broker's node id and the cluster id, and nothing else.
 #   broker.sh start [--heap SIZE] [--jmx-port PORT]
 #       Runs the broker in the foreground (exec: systemd's or the caller's
 #       pid is the broker's; SIGTERM is a controlled shutdown).
@@ -24,6 +26,22 @@ config="$home/config/server.properties"
 
 die() { printf '[broker] error: %s\n' "$*" >&2; exit 2; }
 java_tool() { java -Xmx256m -Dlog4j2.configurationFile="$home/config/log4j2.yaml" -cp "$home/libs/*" "$@"; }
+
+# This broker's node id and the cluster's id: "NODE_ID CLUSTER_ID".
+identity() {
+  local address="$1" voters="$2" seed="$3"
+  # One KRaft controller quorum of every broker ("1@10.0.1.5:9093,..."), the
+  # same on every broker. A broker's node id is its own entry's: its address
+  # is its network interface's, which outlives the instance, so a replaced
+  # broker rejoins as the same node. Whole addresses are compared.
+  local node_id
+  node_id="$(tr ',' '\n' <<<"$voters" | awk -F'[@:]' -v ip="$address" '$2 == ip { print $1 }')"
+  [[ -n "$node_id" ]] || die "this broker's address $address is not in the quorum $voters"
+  # One cluster id for every broker of a cluster (StorageTool format): a
+  # UUID derived from the seed (the stack id), in Kafka's form (URL-safe
+  # base64, no padding).
+  printf '%s %s\n' "$node_id" "$(python3 -c 'import base64, sys, uuid; print(base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]).bytes).decode().rstrip("="))' "$seed")"
+}
 
 configure() {
   local address="" voters="" seed="" rf="" data=""
@@ -41,18 +59,8 @@ configure() {
   done
   [[ -n "$address" && -n "$voters" && -n "$seed" && -n "$rf" && -n "$data" ]] ||
     die "configure needs --address, --voters, --cluster-seed, --replication-factor and --data"
-  # One KRaft controller quorum of every broker ("1@10.0.1.5:9093,..."), the
-  # same on every broker. A broker's node id is its own entry's: its address
-  # is its network interface's, which outlives the instance, so a replaced
-  # broker rejoins as the same node. Whole addresses are compared.
-  local node_id
-  node_id="$(tr ',' '\n' <<<"$voters" | awk -F'[@:]' -v ip="$address" '$2 == ip { print $1 }')"
-  [[ -n "$node_id" ]] || die "this broker's address $address is not in the quorum $voters"
-  # One cluster id for every broker of a cluster (StorageTool format): a
-  # UUID derived from the seed (the stack id), in Kafka's form (URL-safe
-  # base64, no padding).
-  local cluster_id
-  cluster_id="$(python3 -c 'import base64, sys, uuid; print(base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]).bytes).decode().rstrip("="))' "$seed")"
+  local node_id cluster_id
+  read -r node_id cluster_id < <(identity "$address" "$voters" "$seed") || exit 2
   # The internal topics' replication factors default to 3, and "internal
   # topic creation will fail until the cluster size meets this replication
   # factor requirement" (Kafka's broker configuration,
@@ -146,6 +154,9 @@ command="${1:-}"
 [[ $# -gt 0 ]] && shift
 case "$command" in
   configure) configure "$@" ;;
+  identity)
+    [[ $# -eq 3 ]] || die "usage: $0 identity ADDRESS VOTERS CLUSTER_SEED"
+    identity "$@" ;;
   start) start "$@" ;;
   create-topics) create_topics "$@" ;;
   *) die "usage: $0 configure|start|create-topics ... (see the header of $0)" ;;

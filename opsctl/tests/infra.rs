@@ -47,7 +47,19 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
         .force(true)
         .send()
         .await;
+    // So does the (empty) artifact bucket: S3's DeleteBucket, path-style
+    // on moto's endpoint (moto checks no signature).
+    let _ = reqwest::Client::new()
+        .delete(format!(
+            "{}/ticketing-dev-artifacts-123456789012",
+            common::moto_url()
+        ))
+        .send()
+        .await;
 
+    // The broker artifact's SHA-512 (a new kafka stack needs it; stored
+    // first, see infra/README.md).
+    let artifact = format!("KafkaArtifactSha512={}", "ab".repeat(64));
     let plan = opsctl(
         &[
             "--env",
@@ -60,6 +72,8 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             "ImageUri=123456789012.dkr.ecr.us-east-2.amazonaws.com/ticketing:1",
             "--param",
             "CertificateArn=arn:aws:acm:us-east-2:123456789012:certificate/abc",
+            "--param",
+            &artifact,
         ],
         REGION,
         &audit,
@@ -381,6 +395,9 @@ Outputs:
   Group:
     Value: !Ref Brokers
     Export: {Name: ticketing-dev-kafka-sg}
+  Artifacts:
+    Value: ticketing-dev-artifacts-123456789012
+    Export: {Name: ticketing-dev-artifacts}
 "#;
 
 /// Creates `name` from `body` with CreateStack and returns its outputs, or
@@ -459,7 +476,11 @@ async fn moto_creates_the_kafka_layer_and_its_brokers_form_one_quorum() {
             &cfn,
             "ticketing-dev-kafka",
             &template,
-            &[("Environment", "dev"), ("SizeProfile", profile.name)],
+            &[
+                ("Environment", "dev"),
+                ("SizeProfile", profile.name),
+                ("KafkaArtifactSha512", &"ab".repeat(64)),
+            ],
         )
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", profile.name));

@@ -286,7 +286,8 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
     // `verify-segments --on-broker` reads segments where the broker keeps
     // them, with a release the broker may fetch from this environment's
     // repository.
-    assert!(text.contains(&format!("log.dirs={}\n", aws::KAFKA_LOG_DIR)));
+    assert!(text.contains(&format!("--data {}\n", aws::KAFKA_LOG_DIR)));
+    assert!(broker_script().contains("log.dirs=$data\n"));
     assert!(text.contains(&format!(
         ":repository/{}",
         ticketing_catalog::ecs::image_repository("${Environment}")
@@ -350,12 +351,13 @@ fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cl
         Some(topics::SCALE_10X_REPLICATION_FACTOR.to_string())
     );
     assert!(
-        text.contains(&format!(
+        broker_script().contains(&format!(
             "min.insync.replicas={}\n",
             topics::SCALE_10X_MIN_INSYNC_REPLICAS
         )),
-        "the broker's user data sets min.insync.replicas"
+        "the broker's bootstrap sets min.insync.replicas"
     );
+    assert!(text.contains("--replication-factor ${ReplicationFactor} --data"));
     let local = ticketing_config::load(ticketing_config::Profile::Local).expect("local settings");
     let cluster = &local.stack.expect("local stack settings").kafka_cluster;
     assert_eq!(cluster.ports.len(), footprint::SCALE_10X.brokers as usize);
@@ -386,9 +388,11 @@ fn the_ten_x_kafka_plan_is_the_same_in_the_template_the_catalog_and_the_local_cl
 #[test]
 fn the_ten_x_brokers_form_one_quorum_and_each_finds_its_node_id() {
     let (kafka, text) = load("kafka");
-    assert!(text.contains("controller.quorum.voters=$VOTERS\n"));
-    assert!(text.contains("format -t \"$CLUSTER_ID\""));
-    assert!(text.contains("node.id=$NODE_ID\n"));
+    // The bootstrap is infra/kafka/broker.sh (booted by tests/kafka.rs):
+    // the user data gives it the quorum, the stack id and the address of
+    // the broker's own interface.
+    assert!(text.contains("broker.sh configure --address \"$IP\" --voters '${Voters}'"));
+    assert!(text.contains("--cluster-seed '${AWS::StackId}'"));
     // The template's quorum: every broker's interface, node ids 1..=n.
     let voters = serde_yaml::to_string(
         &kafka["Resources"]["BrokerLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"],
@@ -398,11 +402,25 @@ fn the_ten_x_brokers_form_one_quorum_and_each_finds_its_node_id() {
     assert_eq!(brokers.len(), footprint::SCALE_10X.brokers as usize);
     for (n, (name, broker)) in brokers.iter().enumerate() {
         let letter = name.trim_start_matches("Broker");
-        assert_eq!(
-            plain(&broker["NetworkInterfaces"][0]["NetworkInterfaceId"]),
-            Some(format!("BrokerNic{letter}")),
-            "{name} runs on its own interface"
+        // Its interface and data volume are found by name and attached at
+        // boot, never held as the instance's own device: a replacement
+        // instance can take them once the old one is gone.
+        assert!(
+            broker["NetworkInterfaces"][0]["NetworkInterfaceId"].is_null(),
+            "{name} must not hold its fixed interface as device 0"
         );
+        assert_eq!(plain(&broker["Tags"][0]["Value"]), Some(letter.to_owned()));
+        for kind in ["AWS::EC2::NetworkInterface", "AWS::EC2::Volume"] {
+            let (_, r) = resources(&kafka, kind)
+                .into_iter()
+                .find(|(n, _)| n.ends_with(letter) && n.starts_with("Broker"))
+                .unwrap_or_else(|| panic!("{name}'s {kind}"));
+            assert_eq!(
+                plain(&r["Tags"][0]["Value"]),
+                Some(format!("ticketing-${{Environment}}-kafka-{letter}")),
+                "the boot finds {name}'s {kind} by this name"
+            );
+        }
         assert!(
             voters.contains(&format!(
                 "{}@${{BrokerNic{letter}.PrimaryPrivateIpAddress}}:9093",
@@ -777,7 +795,7 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
     let (kafka, _) = load("kafka");
     let brokers = resources(&kafka, "AWS::EC2::Instance");
     assert!(!brokers.is_empty());
-    for (name, _) in brokers {
+    for (name, instance) in brokers {
         let letter = name.trim_start_matches("Broker");
         let nic = resources(&kafka, "AWS::EC2::NetworkInterface")
             .into_iter()
@@ -788,17 +806,20 @@ fn every_broker_has_a_way_out_and_only_the_services_a_way_in() {
         assert!(subnet.contains("broker-subnets"), "{name}: {subnet}");
         let groups = serde_yaml::to_string(&nic["GroupSet"]).expect("yaml");
         assert!(groups.contains("kafka-sg"), "{name}: {groups}");
-        // Its public address: an Elastic IP on that interface.
-        let association = resources(&kafka, "AWS::EC2::EIPAssociation")
-            .into_iter()
-            .find(|(_, a)| plain(&a["NetworkInterfaceId"]) == Some(format!("BrokerNic{letter}")))
-            .unwrap_or_else(|| panic!("{name} has an Elastic IP"))
-            .1;
-        let allocation = serde_yaml::to_string(&association["AllocationId"]).expect("yaml");
-        assert!(
-            allocation.contains(&format!("BrokerAddress{letter}")),
-            "{allocation}"
+        // Its public address: on the instance's own interface, in a
+        // broker subnet, behind the broker's group.
+        let own = &instance["NetworkInterfaces"][0];
+        assert_eq!(
+            own["AssociatePublicIpAddress"].as_bool(),
+            Some(true),
+            "{name}"
         );
+        assert!(serde_yaml::to_string(&own["SubnetId"])
+            .expect("yaml")
+            .contains("broker-subnets"));
+        assert!(serde_yaml::to_string(&own["GroupSet"])
+            .expect("yaml")
+            .contains("kafka-sg"));
     }
     let (network, _) = load("network");
     let sg = resources(&network, "AWS::EC2::SecurityGroup")
@@ -935,12 +956,17 @@ fn no_security_group_rule_is_declared_twice() {
     );
 }
 
-/// The keys of the broker's `server.properties` as kafka.yaml's user data
-/// writes it.
+/// The broker's bootstrap (infra/kafka/broker.sh), which the user data runs.
+fn broker_script() -> String {
+    std::fs::read_to_string(templates().join("../kafka/broker.sh")).expect("broker.sh")
+}
+
+/// The keys of the broker's `server.properties` as its bootstrap
+/// (infra/kafka/broker.sh) writes it.
 fn template_broker_properties(kafka_yaml: &str) -> std::collections::BTreeMap<String, String> {
     let start = kafka_yaml
-        .find("cat >/opt/kafka/config/server.properties <<PROPS")
-        .expect("the user data writes server.properties");
+        .find("cat >\"$config\" <<PROPS")
+        .expect("the bootstrap writes server.properties");
     kafka_yaml[start..]
         .lines()
         .skip(1)
@@ -960,18 +986,24 @@ fn template_broker_properties(kafka_yaml: &str) -> std::collections::BTreeMap<St
 #[test]
 fn the_brokers_internal_topics_fit_the_profile_s_broker_count() {
     let (_, text) = load("kafka");
-    let props = template_broker_properties(&text);
-    for key in [
-        "offsets.topic.replication.factor",
-        "transaction.state.log.replication.factor",
-        "default.replication.factor",
+    assert!(text.contains("--replication-factor ${ReplicationFactor} --data"));
+    let script = broker_script();
+    let props = template_broker_properties(&script);
+    // The data topics at the profile's factor, the internal ones at it but
+    // never above the quorum's size (the MVP broker boots and a group
+    // commits in tests/kafka.rs).
+    for (key, value) in [
+        ("offsets.topic.replication.factor", "$internal_rf"),
+        ("transaction.state.log.replication.factor", "$internal_rf"),
+        ("default.replication.factor", "$rf"),
     ] {
         assert_eq!(
             props.get(key).map(String::as_str),
-            Some("${ReplicationFactor}"),
-            "kafka.yaml's server.properties: {key}"
+            Some(value),
+            "broker.sh's server.properties: {key}"
         );
     }
+    assert!(script.contains("internal_rf=$((rf < voters_n ? rf : voters_n))"));
     assert_eq!(
         props
             .get("transaction.state.log.min.isr")
@@ -993,10 +1025,7 @@ fn the_brokers_internal_topics_fit_the_profile_s_broker_count() {
         assert!(node.contains(&format!("{key}=")), "kafka-node.sh: {key}");
     }
     // The check sees the fault it exists for.
-    let without = text.replace(
-        "              offsets.topic.replication.factor=${ReplicationFactor}\n",
-        "",
-    );
+    let without = script.replace("offsets.topic.replication.factor=$internal_rf\n", "");
     assert!(!template_broker_properties(&without).contains_key("offsets.topic.replication.factor"));
 }
 
@@ -1047,6 +1076,25 @@ fn the_three_brokers_are_in_three_availability_zones() {
     zones.sort();
     zones.dedup();
     assert_eq!(zones.len(), 3, "three Availability Zones: {zones:?}");
+    // A broker's data volume is in its interface's zone (an EBS volume
+    // attaches only in its own zone): the subnet at index i is listed i-th
+    // and is in zone i.
+    for (i, subnet) in subnets.iter().enumerate() {
+        let zone =
+            serde_yaml::to_string(&network["Resources"][*subnet]["Properties"]["AvailabilityZone"])
+                .expect("yaml");
+        assert!(zone.contains(&format!("- {i}")), "{subnet}: {zone}");
+    }
+    for (name, nic) in resources(&kafka, "AWS::EC2::NetworkInterface") {
+        let letter = name.trim_start_matches("BrokerNic");
+        let volume = &kafka["Resources"][format!("BrokerData{letter}").as_str()]["Properties"];
+        let zone = serde_yaml::to_string(&volume["AvailabilityZone"]).expect("yaml");
+        let index = broker_subnet_index(nic).expect("index");
+        assert!(
+            zone.contains("GetAZs") && zone.contains(&format!("- {index}")),
+            "BrokerData{letter} in zone {index}: {zone}"
+        );
+    }
 }
 
 /// The Route 53 health check (observability) probes the public domain over

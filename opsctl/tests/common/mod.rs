@@ -198,24 +198,28 @@ pub async fn service_on(ecs: &aws_sdk_ecs::Client, service: &str, td: &str, desi
         .expect("service");
 }
 
-/// The broker's "node identity" lines from its user data (kafka.yaml's, as
-/// CloudFormation renders it: `${Voters}` and `${AWS::StackId}` filled in),
-/// run in bash as the broker would, with `ec2-metadata` stubbed to answer
-/// `ip`: (node id, cluster id), or the script's error.
+/// The identity a broker at `ip` takes from its user data (kafka.yaml's, as
+/// CloudFormation renders it: `${Voters}` and `${AWS::StackId}` filled in):
+/// the quorum and cluster seed its `broker.sh configure` line passes, given
+/// to the same script's `identity`: (node id, cluster id), or its error.
 pub fn broker_identity(user_data: &str, ip: &str) -> Result<(u32, String), String> {
-    let begin = user_data
-        .find("# BEGIN node identity")
-        .ok_or("no identity block")?;
-    let end = user_data
-        .find("# END node identity")
-        .ok_or("no end of the identity block")?;
-    let script = format!(
-        "set -euo pipefail\nec2-metadata() {{ echo \"local-ipv4: {ip}\"; }}\n{}\necho \"$NODE_ID $CLUSTER_ID\"",
-        &user_data[begin..end]
-    );
+    // The quoted value after `flag` on the user data's configure line.
+    let quoted = |flag: &str| -> Result<String, String> {
+        let at = user_data
+            .find(&format!("{flag} '"))
+            .ok_or(format!("no {flag} in the user data"))?;
+        let rest = &user_data[at + flag.len() + 2..];
+        Ok(rest[..rest.find('\'').ok_or("unterminated")?].to_owned())
+    };
+    let broker = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/kafka/broker.sh");
     let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(&script)
+        .arg(broker)
+        .args([
+            "identity",
+            ip,
+            &quoted("--voters")?,
+            &quoted("--cluster-seed")?,
+        ])
         .output()
         .expect("bash runs");
     if !out.status.success() {

@@ -8,7 +8,9 @@ pub const PRICED_TYPES: &[(&str, &str)] = &[
     ("AWS::RDS::DBInstance", "RDS PostgreSQL"),
     ("AWS::ElastiCache::ReplicationGroup", "ElastiCache Redis"),
     ("AWS::EC2::Instance", "EC2 Kafka"),
-    ("AWS::EC2::EIP", "Public IPv4 (Kafka)"),
+    // The broker's public IPv4 address is its instance's (priced in
+    // "Public IPv4 (Kafka)"); its data volume is part of the broker's EBS.
+    ("AWS::EC2::Volume", "EC2 Kafka"),
     ("AWS::ECS::Service", "ECS Fargate"),
     (
         "AWS::ElasticLoadBalancingV2::LoadBalancer",
@@ -28,9 +30,12 @@ pub const PRICED_TYPES: &[(&str, &str)] = &[
 
 /// The types the templates create that cost nothing themselves, and why.
 pub const FREE_TYPES: &[(&str, &str)] = &[
-    ("AWS::EC2::EIPAssociation", "associating is free; the address is priced (AWS::EC2::EIP)"),
     ("AWS::EC2::InternetGateway", "no charge; data out is in Other"),
     ("AWS::EC2::LaunchTemplate", "no charge"),
+    (
+        "AWS::S3::Bucket",
+        "the broker artifact (~50 MB a version): well under a cent a month",
+    ),
     ("AWS::EC2::NetworkInterface", "no charge; its public address is priced"),
     ("AWS::EC2::Route", "no charge"),
     ("AWS::EC2::RouteTable", "no charge"),

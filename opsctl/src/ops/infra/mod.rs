@@ -188,6 +188,7 @@ pub async fn change_set(
         .filter(|_| exists)
         .map(|(_, keys)| keys.as_slice());
     let sources = parameter_sources(&declared, stack_has, &given);
+    params::require_kafka_artifact(env, &sources)?;
     let kept: Vec<String> = sources
         .iter()
         .filter(|(_, s)| *s == ParamSource::Previous)

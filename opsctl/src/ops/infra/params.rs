@@ -101,6 +101,29 @@ pub fn given_parameters(
 /// imported export cannot change).
 pub const KAFKA_BOOTSTRAP_PARAMETER: &str = "KafkaBootstrapServers";
 
+/// The kafka layer's parameter naming the broker artifact the brokers boot
+/// from (kafka-broker/<sha512>.tgz in the network layer's artifact bucket).
+pub const KAFKA_ARTIFACT_PARAMETER: &str = "KafkaArtifactSha512";
+
+/// A new kafka stack needs the artifact's SHA-512 (it has no default: a
+/// broker must never boot from an unpinned artifact); an existing one keeps
+/// its own. Pure: the error says how to build, store and pass it.
+pub fn require_kafka_artifact(
+    env: &str,
+    sources: &[(String, ParamSource)],
+) -> Result<(), CliError> {
+    if sources
+        .iter()
+        .any(|(k, s)| k == KAFKA_ARTIFACT_PARAMETER && *s == ParamSource::Default)
+    {
+        return Err(CliError::usage(
+            format!("a new kafka stack needs --param {KAFKA_ARTIFACT_PARAMETER}=<sha512>: the brokers boot only from a pinned artifact"),
+            format!("build it (infra/kafka/build-artifact.sh), store it as s3://ticketing-{env}-artifacts-<account id>/kafka-broker/<sha512>.tgz (aws s3 cp; <sha512> is in kafka-broker.tgz.sha512 beside it), then pass that SHA-512"),
+        ));
+    }
+    Ok(())
+}
+
 /// Where the compute layer's brokers come from in a change set.
 #[derive(Debug, PartialEq)]
 enum Bootstrap {
@@ -225,5 +248,31 @@ mod tests {
                 value: "false".into()
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod artifact_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_kafka_stack_without_the_artifact_is_refused_and_an_existing_one_keeps_its_own() {
+        let declared = vec![
+            "Environment".to_owned(),
+            KAFKA_ARTIFACT_PARAMETER.to_owned(),
+        ];
+        let given = vec![("Environment".to_owned(), "prod".to_owned())];
+        let new = parameter_sources(&declared, None, &given);
+        let refused = require_kafka_artifact("prod", &new).expect_err("refused");
+        let text = format!("{refused:?}");
+        assert!(
+            text.contains("build-artifact.sh") && text.contains("ticketing-prod-artifacts"),
+            "{text}"
+        );
+        let existing = parameter_sources(&declared, Some(&declared), &given);
+        assert!(require_kafka_artifact("prod", &existing).is_ok());
+        let mut with = given.clone();
+        with.push((KAFKA_ARTIFACT_PARAMETER.to_owned(), "ab".repeat(64)));
+        assert!(require_kafka_artifact("prod", &parameter_sources(&declared, None, &with)).is_ok());
     }
 }
