@@ -15,6 +15,9 @@ if [[ ! -x "$venv/bin/checkov" || ! -x "$guard" ]]; then
   bash infra/local/install-tools.sh
 fi
 "$venv/bin/cfn-lint" infra/templates/*.yaml
+# The create-only properties opsctl predicts replacements from are the
+# registry schemas' that this cfn-lint ships.
+"$venv/bin/python" infra/registry/create-only.py --check
 # --skip-download: no Prisma Cloud guidelines (this machine has no internet).
 "$venv/bin/checkov" --directory infra/templates --framework cloudformation \
   --quiet --compact --skip-download

@@ -352,6 +352,27 @@ async fn a_deploy_without_a_parameter_keeps_the_stacks_previous_value() {
         second.stdout,
         second.stderr
     );
+    // A plan on the existing stack says what a new domain would replace
+    // (moto's change set says nothing of replacement).
+    let plan = opsctl(
+        &[
+            "--env",
+            "dev",
+            "infra",
+            "plan",
+            "observability",
+            "--param",
+            "DomainName=other.example.com",
+        ],
+        KEEP_REGION,
+        &audit,
+    )
+    .await;
+    let text = format!("{}{}", plan.stdout, plan.stderr);
+    assert!(
+        text.contains("if DomainName changes: replaces HostedZone (Name changes, through DomainName)"),
+        "{text}"
+    );
     let after = cfn
         .describe_stacks()
         .stack_name(stack)

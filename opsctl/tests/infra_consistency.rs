@@ -1141,3 +1141,78 @@ fn the_health_check_probes_a_name_the_alb_answers_for() {
         serde_yaml::from_str(&format!("{}{}", &text[..start], &text[end + 2..])).expect("YAML");
     assert!(record_for(&without).is_none());
 }
+
+/// Replacement predicted from CloudFormation's registry schemas
+/// (`createOnlyProperties`, vendored in infra/registry/create-only.json and
+/// checked against cfn-lint's copy by infra/check-templates.sh): no
+/// parameter that README.md, infra/README.md or a runbook tells people to
+/// change (nor `ImageId`, which changes by itself when AWS publishes a new
+/// AMI) replaces a resource that holds something a replacement cannot carry
+/// over.
+#[test]
+fn no_parameter_people_change_replaces_what_cannot_move() {
+    use opsctl::ops::infra::replacement::predict;
+    let cases: [(&str, &[&str]); 5] = [
+        ("network", &["Environment"]),
+        ("data", &["SizeProfile"]),
+        (
+            "kafka",
+            &["UseSpot", "SizeProfile", "KafkaArtifactSha512", "ImageId"],
+        ),
+        ("observability", &["DomainName"]),
+        (
+            "compute",
+            &[
+                "ImageUri",
+                "SizeProfile",
+                "KafkaBootstrapServers",
+                "DomainName",
+            ],
+        ),
+    ];
+    for (layer, params) in cases {
+        let (t, _) = load(layer);
+        for p in params.iter().filter(|p| **p != "Environment") {
+            let stuck: Vec<_> = predict(&t, &[p])
+                .into_iter()
+                .filter(|r| r.holds.is_some())
+                .collect();
+            assert!(stuck.is_empty(), "{layer}: changing {p}: {stuck:#?}");
+        }
+    }
+    // The prediction sees what it exists for: UseSpot replaces each broker
+    // instance (its launch template's version changes) ...
+    let (mut kafka, _) = load("kafka");
+    let replaced = predict(&kafka, &["UseSpot"]);
+    for broker in ["BrokerA", "BrokerB", "BrokerC"] {
+        assert!(
+            replaced
+                .iter()
+                .any(|r| r.resource == broker && r.property == "LaunchTemplate"),
+            "{broker}: {replaced:#?}"
+        );
+    }
+    // ... and an instance that held its fixed interface as its own device
+    // (the layer before issue 29) is refused.
+    let own = &mut kafka["Resources"]["BrokerA"]["Properties"]["NetworkInterfaces"][0];
+    *own = serde_yaml::from_str("{DeviceIndex: '0', NetworkInterfaceId: !Ref BrokerNicA}")
+        .expect("yaml");
+    let stuck: Vec<_> = predict(&kafka, &["UseSpot"])
+        .into_iter()
+        .filter(|r| r.holds.is_some())
+        .collect();
+    assert_eq!(stuck.len(), 1, "{stuck:#?}");
+    assert!(
+        stuck[0]
+            .holds
+            .as_deref()
+            .is_some_and(|h| h.contains("BrokerNicA")),
+        "{stuck:#?}"
+    );
+    // An export another stack imports cannot change either.
+    let (network, _) = load("network");
+    assert!(
+        opsctl::ops::infra::replacement::cannot_move(&network, "Vpc")
+            .is_some_and(|h| h.contains("exported"))
+    );
+}

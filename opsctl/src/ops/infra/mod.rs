@@ -17,6 +17,7 @@ use crate::error::CliError;
 
 pub mod drift;
 mod params;
+pub mod replacement;
 
 use params::pass_kafka_bootstrap;
 pub use params::{
@@ -168,7 +169,7 @@ pub async fn change_set(
     })?;
     let declared = declared_parameters(&body);
     let mut given = given_parameters(env, &declared, args.profile, &args.params);
-    let notes = pass_kafka_bootstrap(cfn, env, &declared, &mut given, args.deploying).await?;
+    let mut notes = pass_kafka_bootstrap(cfn, env, &declared, &mut given, args.deploying).await?;
     let name = stack_name(env, layer);
     let state = stack_state(cfn, &name).await?;
     if let Some((StackStatus::RollbackComplete, _)) = &state {
@@ -189,6 +190,9 @@ pub async fn change_set(
         .map(|(_, keys)| keys.as_slice());
     let sources = parameter_sources(&declared, stack_has, &given);
     params::require_kafka_artifact(env, &sources)?;
+    if exists {
+        notes.extend(params::predicted_replacements(&body, &given));
+    }
     let kept: Vec<String> = sources
         .iter()
         .filter(|(_, s)| *s == ParamSource::Previous)

@@ -101,6 +101,24 @@ pub fn given_parameters(
 /// imported export cannot change).
 pub const KAFKA_BOOTSTRAP_PARAMETER: &str = "KafkaBootstrapServers";
 
+/// What the parameters given (except the environment) would replace in an
+/// existing stack, as plan notes ([`super::replacement`]). Pure.
+pub fn predicted_replacements(body: &str, given: &[(String, String)]) -> Vec<String> {
+    let Ok(template) = serde_yaml::from_str::<serde_yaml::Value>(body) else {
+        return Vec::new();
+    };
+    let changed: Vec<&str> = given
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "Environment")
+        .collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let replaced = super::replacement::predict(&template, &changed);
+    super::replacement::describe(&changed, &replaced)
+}
+
 /// The kafka layer's parameter naming the broker artifact the brokers boot
 /// from (kafka-broker/<sha512>.tgz in the network layer's artifact bucket).
 pub const KAFKA_ARTIFACT_PARAMETER: &str = "KafkaArtifactSha512";
