@@ -370,7 +370,9 @@ async fn a_deploy_without_a_parameter_keeps_the_stacks_previous_value() {
     .await;
     let text = format!("{}{}", plan.stdout, plan.stderr);
     assert!(
-        text.contains("if DomainName changes: replaces HostedZone (Name changes, through DomainName)"),
+        text.contains(
+            "if DomainName changes: replaces HostedZone (Name changes, through DomainName)"
+        ),
         "{text}"
     );
     let after = cfn
