@@ -1216,3 +1216,81 @@ fn no_parameter_people_change_replaces_what_cannot_move() {
             .is_some_and(|h| h.contains("exported"))
     );
 }
+
+/// The Route 53 health check has an alarm, named and shaped as the catalog
+/// says, on the health check's own id, and only where Route 53 publishes
+/// the metric (us-east-1): elsewhere the alarm would see no data and, as
+/// missing data is breaching, stay in ALARM.
+#[test]
+fn the_site_health_check_has_an_alarm_where_its_metric_exists() {
+    let (obs, _) = load("observability");
+    let (_, alarm) = resources(&obs, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find(|(_, a)| {
+            plain(&a["AlarmName"])
+                == Some(alarms::for_env(
+                    alarms::SITE_UNHEALTHY_NAME,
+                    "${Environment}",
+                ))
+        })
+        .expect("the site alarm");
+    assert_eq!(
+        plain(&alarm["Namespace"]).as_deref(),
+        Some(alarms::SITE_HEALTH_NAMESPACE)
+    );
+    assert_eq!(
+        plain(&alarm["MetricName"]).as_deref(),
+        Some(alarms::SITE_HEALTH_METRIC)
+    );
+    assert_eq!(
+        alarm["Period"].as_i64(),
+        Some(alarms::SITE_HEALTH_PERIOD_SECONDS.into())
+    );
+    assert_eq!(
+        alarm["EvaluationPeriods"].as_i64(),
+        Some(alarms::SITE_HEALTH_EVALUATION_PERIODS.into())
+    );
+    assert_eq!(
+        plain(&alarm["Dimensions"][0]["Name"]).as_deref(),
+        Some("HealthCheckId")
+    );
+    assert_eq!(
+        plain(&alarm["Dimensions"][0]["Value"]).as_deref(),
+        Some("HealthCheck")
+    );
+    let description = plain(&alarm["AlarmDescription"]).expect("description");
+    assert!(description.contains(&format!("runbooks/{}", alarms::SITE_RUNBOOK)));
+    let runbook = std::fs::read_to_string(
+        templates().join(format!("../../runbooks/{}", alarms::SITE_RUNBOOK)),
+    )
+    .expect("runbook");
+    assert!(runbook.contains(&alarms::for_env(alarms::SITE_UNHEALTHY_NAME, "<env>")));
+    // Made only with a domain and in the metric's Region.
+    let condition = alarm_condition(&obs, alarms::SITE_UNHEALTHY_NAME).expect("a condition");
+    let text = serde_yaml::to_string(&obs["Conditions"][condition.as_str()]).expect("yaml");
+    assert!(
+        text.contains("HasDomain") && text.contains(alarms::ROUTE53_METRICS_REGION),
+        "{condition}: {text}"
+    );
+    // The check sees the fault: an alarm made in every Region is refused.
+    let mut anywhere = obs.clone();
+    if let Some(r) = anywhere["Resources"]["SiteUnhealthyAlarm"].as_mapping_mut() {
+        r.insert("Condition".into(), "HasDomain".into());
+    }
+    let condition = alarm_condition(&anywhere, alarms::SITE_UNHEALTHY_NAME).expect("condition");
+    let text = serde_yaml::to_string(&anywhere["Conditions"][condition.as_str()]).expect("yaml");
+    assert!(!text.contains(alarms::ROUTE53_METRICS_REGION));
+}
+
+/// The condition of the alarm named `name` (per environment).
+fn alarm_condition(t: &Value, name: &str) -> Option<String> {
+    t["Resources"]
+        .as_mapping()?
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+                && plain(&r["Properties"]["AlarmName"])
+                    == Some(alarms::for_env(name, "${Environment}"))
+        })
+        .and_then(|r| r["Condition"].as_str().map(str::to_owned))
+}

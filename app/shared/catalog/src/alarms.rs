@@ -100,6 +100,24 @@ pub const KAFKA_METRICS_EVALUATION_PERIODS: i32 = 5;
 pub const OPS_ALERTS_TOPIC: &str = "ops-alerts";
 pub const KAFKA_RUNBOOK: &str = "kafka-broker-failure.md";
 
+/// The site as the world sees it: the Route 53 health check of the
+/// environment's domain (HTTPS, the readiness path, from Route 53's
+/// checkers) reports unhealthy. Per environment ([`for_env`]); made by the
+/// observability layer only when it has a domain and runs in
+/// [`ROUTE53_METRICS_REGION`].
+pub const SITE_UNHEALTHY_NAME: &str = "ticketing-site-unhealthy";
+pub const SITE_HEALTH_NAMESPACE: &str = "AWS/Route53";
+/// 1 healthy, 0 unhealthy (Route 53 Developer Guide, "Monitoring health
+/// checks using CloudWatch").
+pub const SITE_HEALTH_METRIC: &str = "HealthCheckStatus";
+/// Route 53 publishes health check metrics only in US East (N. Virginia)
+/// (Route 53 Developer Guide, "Monitoring health checks using CloudWatch":
+/// the metrics are in us-east-1 whatever the endpoint's Region).
+pub const ROUTE53_METRICS_REGION: &str = "us-east-1";
+pub const SITE_HEALTH_PERIOD_SECONDS: i32 = 60;
+pub const SITE_HEALTH_EVALUATION_PERIODS: i32 = 3;
+pub const SITE_RUNBOOK: &str = "deploy.md";
+
 /// Every SNS topic the alarms of `env` notify: the account's billing
 /// topics and the environment's own.
 pub fn topics(env: &str) -> [String; 4] {

@@ -308,12 +308,17 @@ pub fn model_for(
             a.queries.iter().filter(|q| q.stat.is_some()).count() as f64
         }
     })
-    .sum::<f64>();
+    .sum::<f64>()
+        // The observability layer's Route 53 health check alarm
+        // (ticketing_catalog::alarms::SITE_UNHEALTHY_NAME): one metric.
+        + 1.0;
     let per_metric = p.monthly("cloudwatch:alarm_metric")?;
     let free_metrics = p.monthly("cloudwatch:alarm_metrics_free")?;
     push(
         "CloudWatch alarms",
-        format!("{alarm_metrics} alarm metrics (billing, payment failure rate, Kafka)"),
+        format!(
+            "{alarm_metrics} alarm metrics (billing, payment failure rate, Kafka, site health)"
+        ),
         (
             (alarm_metrics - free_metrics).max(0.0) * per_metric,
             format!("max(0, {alarm_metrics} - {free_metrics} free) x ${per_metric}"),
