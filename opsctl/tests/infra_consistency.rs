@@ -1152,8 +1152,7 @@ fn the_health_check_probes_a_name_the_alb_answers_for() {
 #[test]
 fn no_parameter_people_change_replaces_what_cannot_move() {
     use opsctl::ops::infra::replacement::predict;
-    let cases: [(&str, &[&str]); 5] = [
-        ("network", &["Environment"]),
+    let cases: [(&str, &[&str]); 4] = [
         ("data", &["SizeProfile"]),
         (
             "kafka",
@@ -1172,7 +1171,7 @@ fn no_parameter_people_change_replaces_what_cannot_move() {
     ];
     for (layer, params) in cases {
         let (t, _) = load(layer);
-        for p in params.iter().filter(|p| **p != "Environment") {
+        for p in params {
             let stuck: Vec<_> = predict(&t, &[p])
                 .into_iter()
                 .filter(|r| r.holds.is_some())

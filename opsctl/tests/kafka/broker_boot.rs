@@ -212,10 +212,6 @@ fn artifact(dir: &Path) -> PathBuf {
     path
 }
 
-fn physical_topics() -> Vec<&'static str> {
-    topics::ALL.to_vec()
-}
-
 fn create_topics(hosts: &Hosts, broker: &Path, rf: i32) {
     let mut cmd = hosts.in_host(0, broker);
     cmd.args([
@@ -225,7 +221,7 @@ fn create_topics(hosts: &Hosts, broker: &Path, rf: i32) {
         "--replication-factor",
         &rf.to_string(),
     ])
-    .args(physical_topics());
+    .args(topics::ALL);
     let out = cmd.output().expect("create-topics runs");
     assert!(
         out.status.success(),
@@ -243,12 +239,11 @@ fn settings(env: &TestEnv, bootstrap: String) -> ticketing_config::KafkaSettings
     kafka
 }
 
-async fn health(env: &TestEnv, bootstrap: &str) -> (i32, serde_json::Value, String) {
+async fn health(bootstrap: &str) -> (i32, serde_json::Value, String) {
     let vars = [
         ("TICKETING__KAFKA__BOOTSTRAP_SERVERS", bootstrap),
         ("TICKETING__KAFKA__TOPIC_PREFIX", ""),
     ];
-    let _ = env;
     let run = crate::common::opsctl(&["kafka", "health", "--output", "json"], &vars).await;
     let report = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
     (run.code, report, format!("{}{}", run.stdout, run.stderr))
@@ -289,7 +284,7 @@ async fn the_mvp_broker_boots_from_the_artifact_and_a_group_commits_its_offsets(
         .await
         .expect("lag");
     assert_eq!((lag[0].committed, lag[0].log_end), (Some(1), 1), "{lag:?}");
-    let (code, report, text) = health(&env, &hosts.bootstrap(1)).await;
+    let (code, report, text) = health(&hosts.bootstrap(1)).await;
     assert_eq!(code, 0, "{text}");
     assert_eq!(
         report["quorum"]["voters"].as_array().map(Vec::len),
@@ -336,7 +331,7 @@ async fn three_brokers_boot_into_one_quorum_and_a_replaced_one_rejoins_as_the_sa
         report["quorum"]["majority"] == true
             && report["quorum"]["voters"].as_array().map(Vec::len) == Some(3)
     };
-    let (code, report, text) = health(&env, &bootstrap).await;
+    let (code, report, text) = health(&bootstrap).await;
     assert_eq!(code, 0, "{text}");
     assert!(quorum_of_three(&report), "{report}");
 
@@ -358,7 +353,7 @@ async fn three_brokers_boot_into_one_quorum_and_a_replaced_one_rejoins_as_the_sa
     let mut last = String::new();
     let mut rejoined = false;
     for _ in 0..60 {
-        let (code, report, text) = health(&env, &bootstrap).await;
+        let (code, report, text) = health(&bootstrap).await;
         // All three follow the leader again (node 2 among them).
         if code == 0 && quorum_of_three(&report) && report["quorum"]["following"] == 3 {
             rejoined = true;
