@@ -18,6 +18,9 @@ fi
 # The create-only properties opsctl predicts replacements from are the
 # registry schemas' that this cfn-lint ships.
 "$venv/bin/python" infra/registry/create-only.py --check
+# The RDS CAs the image carries (verify-full): what the pinned npm package
+# gives, still valid, and the root of data.yaml's CA in each profile's Region.
+python3 infra/image/rds-ca-bundle.py --check
 # --skip-download: no Prisma Cloud guidelines (this machine has no internet).
 "$venv/bin/checkov" --directory infra/templates --framework cloudformation \
   --quiet --compact --skip-download

@@ -5,6 +5,8 @@
 #   /usr/local/bin/ticketing     the binary
 #   the shared libraries it links, at the paths `ldd` names (glibc, libgcc_s)
 #   /etc/ssl/certs/ca-certificates.crt   CA bundle (PortOne over HTTPS)
+#   /etc/ticketing/rds-ca-bundle.pem     RDS's CAs (verify-full to the database;
+#                                        infra/image/rds-ca-bundle.py writes it)
 #   /etc/passwd, /etc/group      a non-root user `ticketing` (10001)
 # USER 10001, ENTRYPOINT ["/usr/local/bin/ticketing"], port 8080.
 #
@@ -49,10 +51,15 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 rootfs="$(mktemp -d)"
 trap 'rm -rf "$rootfs"' EXIT
-mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/tmp"
+rds_bundle="$here/rds-ca-bundle.pem"
+[[ -f "$rds_bundle" ]] || die "no RDS CA bundle at $rds_bundle; write it with infra/image/rds-ca-bundle.py"
+
+mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/etc/ticketing" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 cp "$binary" "$rootfs/usr/local/bin/ticketing"
 cp "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+# The path is ticketing_config::RDS_CA_BUNDLE_PATH (config/dev.toml, prod.toml).
+cp "$rds_bundle" "$rootfs/etc/ticketing/rds-ca-bundle.pem"
 
 # Every library the binary links, and the dynamic loader, at their paths.
 libs="$(ldd "$binary" | awk '/=> \// { print $3 } /^[[:space:]]*\/.*ld-linux/ { print $1 }')"

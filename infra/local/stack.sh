@@ -45,9 +45,39 @@ as_pg() {
     "$@"
   fi
 }
+# The server speaks TLS with a certificate for $PG_HOST signed by a CA of the
+# stack's own (pg_tls_dir/ca.crt), so the services' verify-full (the dev and
+# prod profiles, against RDS) is exercised here too: the containers test and
+# ticketing-db's TLS test trust that CA and nothing else.
+pg_tls_dir="$pg_dir/tls"
+make_pg_tls() {
+  [[ -f "$pg_tls_dir/server.crt" && -f "$pg_tls_dir/ca.crt" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl is not installed; run infra/local/install-tools.sh"
+  local san work
+  if [[ "$PG_HOST" =~ ^[0-9.]+$ || "$PG_HOST" == *:* ]]; then san="IP:$PG_HOST"; else san="DNS:$PG_HOST"; fi
+  work="$(mktemp -d)"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ticketing local stack CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$PG_HOST" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' "$san" >"$work/ext"
+  openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$work/ext" -out "$work/server.crt" 2>/dev/null
+  mkdir -p "$pg_tls_dir"
+  install -m 0644 "$work/ca.crt" "$work/server.crt" "$pg_tls_dir/"
+  install -m 0600 "$work/server.key" "$pg_tls_dir/"
+  rm -rf "$work"
+  if [[ "$(id -u)" == 0 ]]; then chown -R postgres: "$pg_tls_dir"; fi
+  log "postgres TLS: a certificate for $san signed by $pg_tls_dir/ca.crt"
+}
 start_postgres() {
   local bin
   bin="$(pg_bin_dir)" || die "PostgreSQL server binaries not found; run infra/local/install-tools.sh"
+  if as_pg "$bin/pg_ctl" -D "$pg_dir/data" status >/dev/null 2>&1 \
+    && [[ "$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'SHOW ssl' 2>/dev/null)" != on ]]; then
+    log "postgres runs without TLS (started before the stack had it); restarting it with TLS"
+    as_pg "$bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null
+  fi
   if as_pg "$bin/pg_ctl" -D "$pg_dir/data" status >/dev/null 2>&1; then
     log "postgres already running on $PG_PORT"
   else
@@ -61,8 +91,9 @@ start_postgres() {
       as_pg "$bin/initdb" -D "$pg_dir/data" -U "$PG_USER" --auth=trust -E UTF8 --locale=C.UTF-8 >"$pg_dir/initdb.log" 2>&1 \
         || { cat "$pg_dir/initdb.log" >&2; die "initdb failed"; }
     fi
+    make_pg_tls
     as_pg "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-      -o "-p $PG_PORT -k $pg_dir -c listen_addresses=$PG_HOST -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-p $PG_PORT -k $pg_dir -c listen_addresses=$PG_HOST -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$pg_tls_dir/server.crt -c ssl_key_file=$pg_tls_dir/server.key" \
       start >/dev/null || { tail -20 "$pg_dir/server.log" >&2; die "PostgreSQL did not start"; }
     log "postgres started on $PG_PORT"
   fi

@@ -28,6 +28,8 @@ const REGION: &str = "us-west-1";
 /// Moto's account id.
 const ACCOUNT: &str = "123456789012";
 const ENVIRONMENT: &str = "dev";
+/// Where the containers find the local stack's PostgreSQL CA (mounted).
+const LOCAL_PG_CA: &str = "/run/ticketing-test/postgres-ca.crt";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -378,6 +380,25 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         ));
     }
 
+    // The task definitions' profile (dev) connects with verify-full against
+    // the image's RDS bundle; here the database is the stack's PostgreSQL,
+    // whose certificate the stack's own CA signed: the containers trust that
+    // CA instead (mounted), and still verify chain and name.
+    let pg_ca = s
+        .stack
+        .as_ref()
+        .expect("local settings have [stack]")
+        .postgres_ca();
+    assert!(
+        pg_ca.is_file(),
+        "{} missing: restart the stack",
+        pg_ca.display()
+    );
+    overrides.push((
+        "TICKETING__DATABASE__SSL_ROOT_CERT".into(),
+        LOCAL_PG_CA.into(),
+    ));
+
     for task in &tasks {
         assert_eq!(task.container_port, http::CONTAINER_PORT);
         let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
@@ -396,6 +417,8 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         if task.read_only {
             args.push("--read-only".into());
         }
+        args.push("--volume".into());
+        args.push(format!("{}:{LOCAL_PG_CA}:ro", pg_ca.display()));
         let mut vars: BTreeMap<String, String> = task.environment.iter().cloned().collect();
         for (var, value_from) in &task.secrets {
             vars.insert(var.clone(), resolve(&sm, value_from).await);
@@ -490,6 +513,37 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     .expect("demo");
     let booked = demo.run(|_| {}).await.expect("the demo booking");
     assert_eq!(booked.status, "CONFIRMED");
+
+    // Every connection the containers hold to this test's database is TLS
+    // (verify-full: an unverified server would have been refused), and the
+    // image carries the RDS bundle the profiles name.
+    let (tls, plain): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+         FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.application_name = 'ticketing'",
+    )
+    .bind(&s.database.name)
+    .fetch_one(&env.pool(None))
+    .await
+    .expect("pg_stat_ssl");
+    assert!(
+        tls > 0 && plain == 0,
+        "{tls} TLS and {plain} plain connections"
+    );
+    let copied = std::env::temp_dir().join(format!("rds-ca-{}.pem", env.id));
+    let first = &cleanup.names[0];
+    podman_ok(&[
+        "cp",
+        &format!("{first}:{}", ticketing_config::RDS_CA_BUNDLE_PATH),
+        &copied.display().to_string(),
+    ]);
+    let in_image = std::fs::read(&copied).expect("the copied bundle");
+    let _ = std::fs::remove_file(&copied);
+    assert_eq!(
+        in_image,
+        std::fs::read(repo().join("infra/image/rds-ca-bundle.pem")).expect("the repo's bundle"),
+        "the image's RDS bundle is not infra/image/rds-ca-bundle.pem"
+    );
 
     // SIGTERM while requests are in flight: logins (password hashing, slow
     // on purpose) through the gateway to user-service.

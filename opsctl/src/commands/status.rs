@@ -203,14 +203,7 @@ fn local_platform(ctx: &Context) -> Option<PlatformProcess> {
         return None;
     }
     let stack = ctx.settings.stack.as_ref()?;
-    let state = std::path::Path::new(&stack.state_dir);
-    let state = if state.is_absolute() {
-        state.to_path_buf()
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(state)
-    };
+    let state = stack.state_path();
     let dir = state.join("platform");
     let pid = std::fs::read_to_string(dir.join("ticketing.pid")).ok()?;
     let pid = pid.trim().to_owned();

@@ -80,6 +80,55 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     #[serde(default = "default_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// How the server's TLS certificate is checked (libpq's `sslmode`).
+    #[serde(default)]
+    pub ssl_mode: DbSslMode,
+    /// The CA certificates (PEM) that `verify-ca` and `verify-full` trust:
+    /// in the image, the RDS bundle at [`RDS_CA_BUNDLE_PATH`].
+    #[serde(default)]
+    pub ssl_root_cert: Option<std::path::PathBuf>,
+}
+
+/// Where the image carries Amazon RDS's certificate authorities
+/// (infra/image/rds-ca-bundle.pem, copied by infra/image/build.sh).
+pub const RDS_CA_BUNDLE_PATH: &str = "/etc/ticketing/rds-ca-bundle.pem";
+
+/// libpq's `sslmode` values, as PostgreSQL's documentation names them
+/// ("SSL Support", table "SSL Mode Descriptions").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbSslMode {
+    Disable,
+    Allow,
+    /// TLS when the server offers it, the certificate unchecked (libpq's default).
+    #[default]
+    Prefer,
+    Require,
+    /// The certificate must chain to `ssl_root_cert`. With sqlx 0.8.6 and
+    /// rustls 0.23.24 or later the name is checked too, as in `verify-full`
+    /// (launchbadge/sqlx issue 3793): it fails closed. The profiles use
+    /// `verify-full`.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate must name the host connected to.
+    VerifyFull,
+}
+
+impl DbSslMode {
+    /// Whether the mode checks the certificate (and so needs a root).
+    pub fn verifies(self) -> bool {
+        matches!(self, DbSslMode::VerifyCa | DbSslMode::VerifyFull)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbSslMode::Disable => "disable",
+            DbSslMode::Allow => "allow",
+            DbSslMode::Prefer => "prefer",
+            DbSslMode::Require => "require",
+            DbSslMode::VerifyCa => "verify-ca",
+            DbSslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 impl DatabaseSettings {
@@ -294,6 +343,28 @@ pub struct StackSettings {
     pub kafka_cluster: KafkaClusterSettings,
 }
 
+impl StackSettings {
+    /// `state_dir` as a path: relative ones are under the repository root
+    /// this crate was built from (the local stack runs from a checkout).
+    pub fn state_path(&self) -> std::path::PathBuf {
+        let state = std::path::Path::new(&self.state_dir);
+        if state.is_absolute() {
+            state.to_path_buf()
+        } else {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../..")
+                .join(state)
+        }
+    }
+
+    /// The CA that signed the local PostgreSQL's TLS certificate
+    /// (infra/local/stack.sh, `make_pg_tls`): what a verify-full client of
+    /// the local stack trusts.
+    pub fn postgres_ca(&self) -> std::path::PathBuf {
+        self.state_path().join("postgres/tls/ca.crt")
+    }
+}
+
 fn default_emf_agent_port() -> u16 {
     55025
 }
@@ -364,6 +435,17 @@ impl Settings {
                 "database.max_connections",
                 "0 would make every query wait forever".into(),
                 "an integer of at least 1",
+            ));
+        }
+        if self.database.ssl_mode.verifies() && self.database.ssl_root_cert.is_none() {
+            return Err(value(
+                "database.ssl_root_cert",
+                format!(
+                    "ssl_mode {} checks the server's certificate, but no CA is given",
+                    self.database.ssl_mode.as_str()
+                ),
+                "the path of a PEM file of the CA certificates that signed the server's \
+                 (the image carries RDS's at /etc/ticketing/rds-ca-bundle.pem)",
             ));
         }
         if !matches!(self.redis.url.scheme(), "redis" | "rediss") {

@@ -33,6 +33,51 @@ fn prod_logs_json_and_runs_portone_in_production_mode() {
 }
 
 #[test]
+fn the_aws_profiles_verify_the_database_against_the_bundle_the_image_carries() {
+    for profile in [Profile::Dev, Profile::Prod] {
+        let s = load_from(profile, &[]).expect("loads");
+        assert_eq!(s.database.ssl_mode, DbSslMode::VerifyFull, "{profile}");
+        assert_eq!(
+            s.database.ssl_root_cert.as_deref(),
+            Some(std::path::Path::new(RDS_CA_BUNDLE_PATH)),
+            "{profile}"
+        );
+    }
+    let build = include_str!("../../../../infra/image/build.sh");
+    assert!(
+        build.contains(&format!("\"$rootfs{RDS_CA_BUNDLE_PATH}\"")),
+        "infra/image/build.sh must copy the RDS bundle to {RDS_CA_BUNDLE_PATH}"
+    );
+}
+
+#[test]
+fn a_verifying_ssl_mode_without_a_ca_is_refused_at_load() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__DATABASE__SSL_MODE", "verify-full")]),
+    )
+    .expect_err("verify-full without a CA must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("database.ssl_root_cert"), "{msg}");
+    assert!(msg.contains("verify-full"), "{msg}");
+    let ok = load_from(
+        Profile::Local,
+        &vars(&[
+            ("TICKETING__DATABASE__SSL_MODE", "verify-ca"),
+            ("TICKETING__DATABASE__SSL_ROOT_CERT", "/tmp/ca.pem"),
+        ]),
+    )
+    .expect("verify-ca with a CA loads");
+    assert_eq!(ok.database.ssl_mode, DbSslMode::VerifyCa);
+    let bad = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__DATABASE__SSL_MODE", "verify")]),
+    )
+    .expect_err("an unknown mode must fail");
+    assert!(bad.to_string().contains("database.ssl_mode"), "{bad}");
+}
+
+#[test]
 fn environment_variables_override_the_profile_file() {
     let s = load_from(
         Profile::Local,

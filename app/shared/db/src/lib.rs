@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
-use ticketing_config::DatabaseSettings;
+use ticketing_config::{DatabaseSettings, DbSslMode};
 use ticketing_health::Probe;
 
 pub use sqlx;
@@ -29,6 +29,16 @@ pub enum DbError {
         waited: Duration,
         #[source]
         source: sqlx::Error,
+    },
+    #[error(
+        "the CA certificates for database.ssl_root_cert at {path} cannot be read: {source}; \
+         point TICKETING__DATABASE__SSL_ROOT_CERT at a PEM file of the CAs that signed the \
+         server's certificate"
+    )]
+    RootCert {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("creating schema `{schema}` failed: {source}")]
     CreateSchema {
@@ -55,7 +65,17 @@ pub fn connect_options(
         .port(settings.port)
         .username(&settings.user)
         .database(&settings.name)
-        .application_name("ticketing");
+        .application_name("ticketing")
+        .ssl_mode(ssl_mode(settings.ssl_mode));
+    if let Some(path) = &settings.ssl_root_cert {
+        // sqlx reads the file at each connection; a missing one is said here,
+        // at start, rather than as every connection's failure.
+        std::fs::metadata(path).map_err(|source| DbError::RootCert {
+            path: path.clone(),
+            source,
+        })?;
+        options = options.ssl_root_cert(path);
+    }
     if let Some(password) = password {
         options = options.password(password.expose_secret());
     }
@@ -64,6 +84,17 @@ pub fn connect_options(
         options = options.options([("search_path", schema)]);
     }
     Ok(options)
+}
+
+fn ssl_mode(mode: DbSslMode) -> PgSslMode {
+    match mode {
+        DbSslMode::Disable => PgSslMode::Disable,
+        DbSslMode::Allow => PgSslMode::Allow,
+        DbSslMode::Prefer => PgSslMode::Prefer,
+        DbSslMode::Require => PgSslMode::Require,
+        DbSslMode::VerifyCa => PgSslMode::VerifyCa,
+        DbSslMode::VerifyFull => PgSslMode::VerifyFull,
+    }
 }
 
 /// A pool that connects on first use, so a service starts (and reports
