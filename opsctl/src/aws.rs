@@ -9,7 +9,33 @@ use ticketing_catalog::aws;
 use crate::context::Context;
 use crate::error::CliError;
 
-/// The SDK configuration for the environment's region.
+/// One line for an AWS SDK error: the service's message and code when it
+/// answered ("No export named ticketing-prod-vpc found. (ValidationError)"),
+/// the chain of causes when it did not (a refused connection, a timeout).
+/// Never the raw response, which `DisplayErrorContext` would print whole.
+pub fn sdk_error<E>(e: &E) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{message} ({code})"),
+        (Some(code), None) => code.to_owned(),
+        _ => {
+            let mut line = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !line.contains(&text) {
+                    line.push_str(": ");
+                    line.push_str(&text);
+                }
+                source = cause.source();
+            }
+            line
+        }
+    }
+}
+
 /// An AWS call that failed: what was being done, the SDK's error, and
 /// what to check.
 pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
@@ -111,12 +137,7 @@ pub async fn run_on_brokers_for_output(
             .instance_id(&instance)
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    "SSM GetCommandInvocation failed",
-                    aws_sdk_ssm::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| aws_error("SSM GetCommandInvocation failed", crate::aws::sdk_error(&e)))?;
         out.push((
             instance,
             invocation
@@ -169,12 +190,7 @@ pub(crate) async fn run_on_brokers_with(
         .max_errors("0")
         .send()
         .await
-        .map_err(|e| {
-            aws_error(
-                "SSM SendCommand failed",
-                aws_sdk_ssm::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(|e| aws_error("SSM SendCommand failed", crate::aws::sdk_error(&e)))?;
     let command = sent
         .command()
         .ok_or_else(|| aws_error("SSM SendCommand", "no command in the answer"))?;
@@ -191,12 +207,7 @@ pub(crate) async fn run_on_brokers_with(
             .command_id(&command_id)
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    "SSM ListCommands failed",
-                    aws_sdk_ssm::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| aws_error("SSM ListCommands failed", crate::aws::sdk_error(&e)))?;
         let Some(state) = listed.commands().first() else {
             return Err(aws_error(
                 "SSM ListCommands",

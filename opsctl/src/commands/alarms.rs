@@ -122,7 +122,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
                     changed += 1;
                 }
                 Err(e) => {
-                    let error = aws_sdk_sns::error::DisplayErrorContext(e).to_string();
+                    let error = crate::aws::sdk_error(&e).to_string();
                     return Err(applying.failed(
                         serde_json::json!({"topic": t.topic, "error": error}),
                         format!("creating SNS topic {} failed: {error}", t.topic),
@@ -136,7 +136,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
             .filter(|a| &a.region == region && a.action != "ok")
         {
             if let Err(e) = put_request(&c.cloudwatch, &a.wanted, &arns).send().await {
-                let error = aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string();
+                let error = crate::aws::sdk_error(&e).to_string();
                 return Err(applying.failed(
                     serde_json::json!({"alarm": a.alarm, "error": error}),
                     format!("putting alarm {} failed: {error}", a.alarm),

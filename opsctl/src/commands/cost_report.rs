@@ -79,7 +79,7 @@ pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliErro
         .map_err(|e| {
             CliError::Failed(anyhow::anyhow!(
                 "Cost Explorer GetCostAndUsage failed: {}; Cost Explorer must be enabled for the account (the D-180 step of the timeline)",
-                aws_sdk_costexplorer::error::DisplayErrorContext(e)
+                crate::aws::sdk_error(&e)
             ))
         })?;
     let mut spend = Vec::new();

@@ -118,7 +118,7 @@ async fn peak(
         .map_err(|e| {
             CliError::Failed(anyhow::anyhow!(
                 "CloudWatch GetMetricData ({namespace} {name}) failed: {}; check the AWS credentials and region",
-                aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+                crate::aws::sdk_error(&e)
             ))
         })?;
     Ok(answer

@@ -160,7 +160,7 @@ async fn plan(
                 return Err(CliError::Failed(anyhow::anyhow!(
                     "CloudWatch GetDashboard {} failed: {}; check the AWS credentials and region",
                     b.name,
-                    aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+                    crate::aws::sdk_error(&e)
                 )))
             }
         };
@@ -241,7 +241,7 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
                             .collect::<Vec<_>>()
                             .join("; "),
                     ),
-                    Err(e) => Some(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()),
+                    Err(e) => Some(crate::aws::sdk_error(&e).to_string()),
                 };
                 if let Some(problem) = problem {
                     return Err(applying.failed(

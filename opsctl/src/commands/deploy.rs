@@ -164,7 +164,7 @@ async fn found(
             .map_err(|e| {
                 failed(
                     "ECS DescribeTaskDefinition failed",
-                    aws_sdk_ecs::error::DisplayErrorContext(e),
+                    crate::aws::sdk_error(&e),
                 )
             })?;
         let image = td

@@ -268,9 +268,7 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
                         .change_set_name(&set)
                         .send()
                         .await
-                        .map_err(|e| {
-                            aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string()
-                        })?;
+                        .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
                     wait_stack(&cfn, &plan.stack, Duration::from_secs(args.plan.timeout)).await
                 }
                 .await;

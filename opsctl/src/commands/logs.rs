@@ -119,7 +119,7 @@ async fn plan(
             .map_err(|e| {
                 CliError::Failed(anyhow::anyhow!(
                     "CloudWatch Logs DescribeLogGroups failed: {}; check the AWS credentials and --region",
-                    aws_sdk_cloudwatchlogs::error::DisplayErrorContext(e)
+                    crate::aws::sdk_error(&e)
                 ))
             })?;
         for g in page.log_groups() {
@@ -217,7 +217,7 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
                     .send()
                     .await
                 {
-                    let error = aws_sdk_cloudwatchlogs::error::DisplayErrorContext(e).to_string();
+                    let error = crate::aws::sdk_error(&e).to_string();
                     return Err(applying.failed(
                         serde_json::json!({"group": g.group, "error": error}),
                         format!("setting the retention of {} failed: {error}", g.group),

@@ -148,7 +148,7 @@ pub async fn purchase(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| aws_sdk_rds::error::DisplayErrorContext(e).to_string()),
+                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
             Engine::Elasticache => clients
                 .elasticache
                 .purchase_reserved_cache_nodes_offering()
@@ -158,7 +158,7 @@ pub async fn purchase(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| aws_sdk_elasticache::error::DisplayErrorContext(e).to_string()),
+                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
         };
         match result {
             Ok(()) => {

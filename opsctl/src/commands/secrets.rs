@@ -53,7 +53,7 @@ async fn find(
         }
         Err(e) => Err(CliError::Failed(anyhow::anyhow!(
             "reading {name} failed: {}; check the AWS credentials and --region",
-            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            crate::aws::sdk_error(&e)
         ))),
     }
 }
@@ -121,12 +121,7 @@ async fn value(
                 .exclude_punctuation(true)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetRandomPassword failed: {}",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(|e| format!("GetRandomPassword failed: {}", crate::aws::sdk_error(&e)))?;
             let password = random
                 .random_password()
                 .ok_or("GetRandomPassword returned no password")?;
@@ -170,12 +165,7 @@ async fn create(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "CreateSecret failed: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        })
+        .map_err(|e| format!("CreateSecret failed: {}", crate::aws::sdk_error(&e)))
 }
 
 pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, CliError> {

@@ -189,7 +189,7 @@ pub async fn roll_out(
             return error(
                 format!(
                     "DescribeTaskDefinition failed: {}",
-                    aws_sdk_ecs::error::DisplayErrorContext(e)
+                    crate::aws::sdk_error(&e)
                 ),
                 None,
             )

@@ -91,7 +91,7 @@ pub async fn repository_uri(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<Str
         .send()
         .await
         .map_err(|e| {
-            let e = aws_sdk_ecr::error::DisplayErrorContext(e);
+            let e = crate::aws::sdk_error(&e);
             if e.to_string().contains("RepositoryNotFoundException") {
                 CliError::usage(
                     format!("there is no ECR repository {name}"),
@@ -143,7 +143,7 @@ pub async fn registry(
     let token = ecr.get_authorization_token().send().await.map_err(|e| {
         failed(
             "ECR GetAuthorizationToken failed",
-            aws_sdk_ecr::error::DisplayErrorContext(e),
+            crate::aws::sdk_error(&e),
         )
     })?;
     let auth = token

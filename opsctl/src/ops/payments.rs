@@ -96,7 +96,7 @@ pub async fn failure_rate(
     let out = req.send().await.map_err(|e| {
         failed(
             "CloudWatch GetMetricData (payment outcomes) failed",
-            aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+            crate::aws::sdk_error(&e),
         )
     })?;
     let sum = |id: &str| -> f64 {

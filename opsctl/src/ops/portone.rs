@@ -19,7 +19,7 @@ pub async fn read_keys(
             CliError::usage(
                 format!(
                     "{name} cannot be read: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    crate::aws::sdk_error(&e)
                 ),
                 format!("create {name} with the {mode}-mode keys as JSON {{imp_code, api_key, api_secret}}; nothing was changed"),
             )
@@ -69,9 +69,9 @@ pub async fn put_secret(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+                .map_err(|e| crate::aws::sdk_error(&e).to_string())
         }
-        Err(e) => Err(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()),
+        Err(e) => Err(crate::aws::sdk_error(&e).to_string()),
     }
 }
 

@@ -75,7 +75,7 @@ async fn deployed_release(ctx: &Context) -> Result<String, CliError> {
         .map_err(|e| {
             crate::aws::failed(
                 "ECS DescribeTaskDefinition failed",
-                aws_sdk_ecs::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     td.task_definition()

@@ -89,7 +89,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
         Err(e) => {
             mode.problem = Some(format!(
                 "{secret} cannot be read: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                crate::aws::sdk_error(&e)
             ))
         }
     }

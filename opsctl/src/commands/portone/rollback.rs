@@ -251,9 +251,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
                     .secret_id(&main)
                     .send()
                     .await
-                    .map_err(|e| {
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()
-                    })?;
+                    .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
                 let text = current.secret_string().unwrap_or_default().to_owned();
                 let keys: PortOneSecret = serde_json::from_str(&text)
                     .map_err(|e| format!("{main} is not the expected JSON: {e}"))?;
@@ -290,7 +288,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
                         choice.target.revision
                     )
                 })
-                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+                .map_err(|e| crate::aws::sdk_error(&e).to_string())
         })
         .await?;
         book.step(

@@ -91,7 +91,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
                 .send()
                 .await
                 .map(|_| "forced a new deployment".to_owned())
-                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+                .map_err(|e| crate::aws::sdk_error(&e).to_string())
         })
         .await?;
         book.step(

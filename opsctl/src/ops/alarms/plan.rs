@@ -238,12 +238,7 @@ pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, St
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "SNS ListTopics failed",
-                    aws_sdk_sns::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| failed("SNS ListTopics failed", crate::aws::sdk_error(&e)))?;
         for t in page.topics() {
             if let Some(arn) = t.topic_arn() {
                 let name = arn.rsplit(':').next().unwrap_or(arn);
@@ -296,7 +291,7 @@ pub async fn plan(
             .map_err(|e| {
                 failed(
                     "CloudWatch DescribeAlarms failed",
-                    aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+                    crate::aws::sdk_error(&e),
                 )
             })?;
         for spec in here {

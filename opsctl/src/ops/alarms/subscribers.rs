@@ -25,7 +25,7 @@ pub async fn confirmed(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<usi
             .map_err(|e| {
                 failed(
                     "SNS ListSubscriptionsByTopic failed",
-                    aws_sdk_sns::error::DisplayErrorContext(e),
+                    crate::aws::sdk_error(&e),
                 )
             })?;
         count += page

@@ -104,12 +104,7 @@ pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Re
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "ECS ListTaskDefinitions failed",
-                    aws_sdk_ecs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| failed("ECS ListTaskDefinitions failed", crate::aws::sdk_error(&e)))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -133,12 +128,7 @@ pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Re
             .resource_arn(&arn)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "ECS ListTagsForResource failed",
-                    aws_sdk_ecs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| failed("ECS ListTagsForResource failed", crate::aws::sdk_error(&e)))?;
         let rollout = tags
             .tags()
             .iter()
@@ -186,12 +176,7 @@ pub async fn describe_all(
         .set_services(Some(services.iter().map(|s| (*s).to_owned()).collect()))
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "ECS DescribeServices failed",
-                aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(|e| failed("ECS DescribeServices failed", crate::aws::sdk_error(&e)))?;
     Ok(described.services().to_vec())
 }
 
@@ -202,7 +187,7 @@ pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<()
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+        .map_err(|e| crate::aws::sdk_error(&e).to_string())
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! A new revision of a task definition with only the image changed, and
 //! moving a service to it with the circuit breaker on.
 
-use aws_sdk_ecs::error::DisplayErrorContext;
 use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, TaskDefinition};
 
 /// The image of the container named `container` (the templates name each
@@ -48,7 +47,7 @@ pub async fn register_with_image(
         .set_runtime_platform(td.runtime_platform().cloned())
         .send()
         .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
+        .map_err(|e| crate::aws::sdk_error(&e))?;
     registered
         .task_definition()
         .and_then(|t| t.task_definition_arn())
@@ -84,5 +83,5 @@ pub async fn update_to(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DisplayErrorContext(e).to_string())
+        .map_err(|e| crate::aws::sdk_error(&e))
 }

@@ -58,7 +58,7 @@ pub async fn stopped_tasks(
         .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
         .send()
         .await
-        .map_err(|e| failed("ECS ListTasks", aws_sdk_ecs::error::DisplayErrorContext(e)))?;
+        .map_err(|e| failed("ECS ListTasks", crate::aws::sdk_error(&e)))?;
     let arns = listed.task_arns();
     if arns.is_empty() {
         return Ok(Vec::new());
@@ -70,12 +70,7 @@ pub async fn stopped_tasks(
         .set_tasks(Some(arns.iter().take(100).cloned().collect()))
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "ECS DescribeTasks",
-                aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(|e| failed("ECS DescribeTasks", crate::aws::sdk_error(&e)))?;
     let mut tasks: Vec<&aws_sdk_ecs::types::Task> = described
         .tasks()
         .iter()

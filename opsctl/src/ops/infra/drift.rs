@@ -83,7 +83,7 @@ pub async fn compute_drift(
             .map_err(|e| {
                 failed(
                     "CloudFormation ListStackResources failed",
-                    aws_sdk_cloudformation::error::DisplayErrorContext(e),
+                    crate::aws::sdk_error(&e),
                 )
             })?;
         for r in page.stack_resource_summaries() {

@@ -113,7 +113,7 @@ pub async fn describe_stack(
     match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().cloned()),
         Err(e) => {
-            let text = aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string();
+            let text = crate::aws::sdk_error(&e).to_string();
             if text.contains("does not exist") {
                 Ok(None)
             } else {
@@ -255,7 +255,7 @@ pub async fn change_set(
         // contain changes", handled below); moto refuses to make one with
         // UpdateStack's "No updates are to be performed.". Both mean the
         // stack already is what the templates say.
-        let text = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
+        let text = crate::aws::sdk_error(e);
         if text.contains("No updates are to be performed") {
             return Ok(unchanged());
         }
@@ -265,7 +265,7 @@ pub async fn change_set(
                 format!(
                     "CloudFormation refused the {} change set: {}",
                     layer.name(),
-                    aws_sdk_cloudformation::error::DisplayErrorContext(e)
+                    crate::aws::sdk_error(&e)
                 ),
                 "a missing parameter is passed with --param Key=Value; layers deploy in order network, data, kafka, observability, compute",
             )
@@ -281,7 +281,7 @@ pub async fn change_set(
             .map_err(|e| {
                 failed(
                     "CloudFormation DescribeChangeSet failed",
-                    aws_sdk_cloudformation::error::DisplayErrorContext(e),
+                    crate::aws::sdk_error(&e),
                 )
             })?;
         match d.status() {
@@ -374,7 +374,7 @@ pub async fn wait_stack(
             .stack_name(name)
             .send()
             .await
-            .map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
         let stack = out.stacks().first().ok_or("the stack disappeared")?;
         let status = stack.stack_status().cloned().ok_or("no status")?;
         let text = status.as_str();

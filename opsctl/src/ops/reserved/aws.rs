@@ -48,7 +48,7 @@ pub async fn rds_state(
         .map_err(|e| {
             failed(
                 "RDS DescribeReservedDBInstancesOfferings failed",
-                aws_sdk_rds::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     let offerings = offered
@@ -76,7 +76,7 @@ pub async fn rds_state(
         .map_err(|e| {
             failed(
                 "RDS DescribeReservedDBInstances failed",
-                aws_sdk_rds::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     let reservations = held
@@ -112,7 +112,7 @@ pub async fn cache_state(
         .map_err(|e| {
             failed(
                 "ElastiCache DescribeReservedCacheNodesOfferings failed",
-                aws_sdk_elasticache::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     let offerings = offered
@@ -140,7 +140,7 @@ pub async fn cache_state(
         .map_err(|e| {
             failed(
                 "ElastiCache DescribeReservedCacheNodes failed",
-                aws_sdk_elasticache::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     let reservations = held
@@ -240,7 +240,7 @@ pub async fn savings_plan(
         .map_err(|e| {
             failed(
                 "Cost Explorer GetSavingsPlansPurchaseRecommendation failed",
-                aws_sdk_costexplorer::error::DisplayErrorContext(e),
+                crate::aws::sdk_error(&e),
             )
         })?;
     let summary = answer
