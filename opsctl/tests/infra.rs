@@ -11,6 +11,8 @@
 //! every subnet of `!GetAZs ""` in us-east-1, hence the network's region.
 
 mod common;
+#[path = "infra/empty_account.rs"]
+mod empty_account;
 
 const NETWORK_REGION: &str = "us-east-1";
 const REGION: &str = "us-east-2";
