@@ -514,7 +514,13 @@ async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_
 
 /// IAM actions a command needs that are not API calls moto sees, each with
 /// where AWS documents it.
-const DEPLOY_IMPLIED: [&str; 7] = [
+const DEPLOY_IMPLIED: [&str; 9] = [
+    // deploy-env.yml's step before `opsctl deploy`: the broker artifact
+    // stored once under its SHA-512 (HeadObject needs s3:GetObject, the
+    // upload s3:PutObject: S3 API Reference, HeadObject and PutObject,
+    // "Permissions"); runbooks.rs checks the workflow makes those calls.
+    "s3:GetObject",
+    "s3:PutObject",
     // skopeo's push to the ECR registry endpoint (the local registry stands
     // in for it): ECR User Guide, "IAM permissions for pushing an image to
     // an Amazon ECR private repository" (image-push-iam.html) lists these

@@ -270,6 +270,30 @@ fn the_deploy_workflow_goes_dev_then_prod_one_at_a_time_with_oidc_only() {
     assert!(uses
         .iter()
         .any(|u| u.starts_with("aws-actions/configure-aws-credentials@")));
+    // The broker artifact the build made is stored (HeadObject, then
+    // PutObject: deploy.rs holds the role to these) before the deploy.
+    let runs: Vec<&str> = job["steps"]
+        .as_sequence()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    let store = runs
+        .iter()
+        .position(|r| {
+            r.contains("aws s3api head-object") && r.contains("aws s3 cp release/kafka-broker.tgz")
+        })
+        .expect("deploy-env.yml stores the broker artifact");
+    let rollout = runs
+        .iter()
+        .position(|r| r.contains("release/opsctl --env"))
+        .expect("deploy-env.yml runs opsctl deploy");
+    assert!(store < rollout, "the artifact is stored before the rollout");
+    let build = std::fs::read_to_string(repo().join(".github/workflows/deploy.yml")).expect("read");
+    assert!(
+        build.contains("bash infra/kafka/build-artifact.sh --out dist"),
+        "the build job makes the artifact into the release"
+    );
     // Only jobs that assume a role may ask for an OIDC token.
     for (name, w) in [
         ("deploy.yml", &deploy),
