@@ -320,3 +320,65 @@ async fn billing_alarms_in_another_region_and_missing_credentials_are_refused() 
     );
     assert!(!audit.exists());
 }
+
+/// At 10x the metrics-missing alarm wants a sample a minute from each of the
+/// three brokers, so one silent broker fires it: opsctl reads the size from
+/// the environment's kafka stack (here a stand-in with only its
+/// `SizeProfile`, made with CreateStack in a region of this test's own).
+#[tokio::test]
+async fn the_kafka_alarm_expects_every_broker_of_the_stack_s_size() {
+    const SIZED: &str = "eu-south-2";
+    let (cw, _) = clean(SIZED).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&common::moto_sdk(SIZED).await);
+    let stack = format!("ticketing-{ENV}-kafka");
+    let audit = common::temp_audit_log("alarms-size");
+    let audit_path = audit.display().to_string();
+    let applied_threshold = || async {
+        let run = common::opsctl(
+            &["alarms", "apply", "kafka", "--execute"],
+            &[
+                ("OPSCTL_AUDIT_LOG", audit_path.as_str()),
+                ("AWS_REGION", SIZED),
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        cw.describe_alarms()
+            .alarm_names(for_env(KAFKA_METRICS_MISSING_NAME, ENV))
+            .send()
+            .await
+            .expect("describe")
+            .metric_alarms()
+            .first()
+            .and_then(|a| a.threshold())
+    };
+    let _ = cfn.delete_stack().stack_name(&stack).send().await;
+    assert_eq!(
+        applied_threshold().await,
+        Some(1.0),
+        "no kafka stack: the MVP's one broker"
+    );
+    cfn.create_stack()
+        .stack_name(&stack)
+        .template_body(
+            r#"{"Parameters": {"SizeProfile": {"Type": "String"}},
+                "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("SizeProfile")
+                .parameter_value("scale-10x")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the stand-in kafka stack");
+    let threshold = applied_threshold().await;
+    let _ = cfn.delete_stack().stack_name(&stack).send().await;
+    clean(SIZED).await;
+    assert_eq!(
+        threshold,
+        Some(3.0),
+        "three brokers, three samples a minute"
+    );
+}

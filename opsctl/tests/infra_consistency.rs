@@ -245,6 +245,23 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
         "${Environment}",
     ));
     assert_eq!(k["TreatMissingData"].as_str(), Some("breaching"));
+    // A sample a minute from each broker of the size: the threshold is the
+    // size's broker count, from a mapping that is the footprint's.
+    let threshold = serde_yaml::to_string(&k["Threshold"]).expect("yaml");
+    assert!(
+        threshold.contains("FindInMap")
+            && threshold.contains("SizeProfile")
+            && threshold.contains("Brokers"),
+        "{threshold}"
+    );
+    for fp in ticketing_catalog::footprint::PROFILES {
+        assert_eq!(
+            obs["Mappings"]["Size"][fp.name]["Brokers"].as_f64(),
+            Some(alarms::kafka_metrics_missing_threshold(fp.brokers)),
+            "{}",
+            fp.name
+        );
+    }
     assert_eq!(k["MetricName"].as_str(), Some(alarms::KAFKA_JMX_METRIC));
     assert_eq!(
         k["EvaluationPeriods"].as_i64(),

@@ -73,7 +73,7 @@ pub const PAYMENT_FAILURE_RATE_INPUTS: [(&str, &str); 2] = [
 pub const PORTONE_ROLLBACK_FAILURE_PERCENT: f64 = 50.0;
 pub const PAYMENT_RUNBOOK: &str = "portone-rollback.md";
 
-/// The broker's JMX metrics (published by the CloudWatch agent on the
+/// A broker's JMX metrics (published by the CloudWatch agent on each
 /// broker host) stopping for five minutes: missing data is breaching. Per
 /// environment ([`for_env`], [`kafka_jmx_namespace`]).
 pub const KAFKA_METRICS_MISSING_NAME: &str = "ticketing-kafka-metrics-missing";
@@ -96,6 +96,15 @@ pub const KAFKA_AGENT_DIMENSIONS: [(&str, &[&str]); 4] = [
     ("kafka.request.count", &["type"]),
 ];
 pub const KAFKA_METRICS_PERIOD_SECONDS: i32 = 60;
+
+/// The metrics-missing alarm's threshold: one sample a minute from each
+/// broker (the agent's default collection interval is 60 s, CloudWatch User
+/// Guide, "Manually create or edit the CloudWatch agent configuration
+/// file"), all in one series, so fewer samples than brokers in a period
+/// means one is silent, not only all of them.
+pub fn kafka_metrics_missing_threshold(brokers: u32) -> f64 {
+    f64::from(brokers)
+}
 pub const KAFKA_METRICS_EVALUATION_PERIODS: i32 = 5;
 pub const OPS_ALERTS_TOPIC: &str = "ops-alerts";
 pub const KAFKA_RUNBOOK: &str = "kafka-broker-failure.md";

@@ -71,8 +71,9 @@ pub fn description(what: &str, runbook: &str) -> String {
     format!("{what} Runbook: {}", cat::runbook(runbook))
 }
 
-/// The alarms of `group`; billing ones in us-east-1, the rest in `region`.
-pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
+/// The alarms of `group`; billing ones in us-east-1, the rest in `region`;
+/// the Kafka one for an environment of `brokers` brokers.
+pub fn wanted(group: Group, region: &str, env: &str, brokers: u32) -> Vec<AlarmSpec> {
     let mut out = Vec::new();
     if matches!(group, Group::Billing | Group::All) {
         for b in cat::BILLING {
@@ -160,7 +161,7 @@ pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
             name: cat::for_env(cat::KAFKA_METRICS_MISSING_NAME, env),
             region: region.into(),
             description: description(
-                "The Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
+                "A Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
                 cat::KAFKA_RUNBOOK,
             ),
             metric: Some(format!(
@@ -174,7 +175,7 @@ pub fn wanted(group: Group, region: &str, env: &str) -> Vec<AlarmSpec> {
             queries: vec![],
             evaluation_periods: cat::KAFKA_METRICS_EVALUATION_PERIODS,
             datapoints_to_alarm: Some(cat::KAFKA_METRICS_EVALUATION_PERIODS),
-            threshold: 1.0,
+            threshold: cat::kafka_metrics_missing_threshold(brokers),
             comparison: "LessThanThreshold".into(),
             treat_missing_data: "breaching".into(),
             actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
@@ -211,7 +212,7 @@ mod tests {
 
     #[test]
     fn billing_alarms_are_the_designs_and_live_in_us_east_1() {
-        let specs = wanted(Group::Billing, "ap-northeast-2", "prod");
+        let specs = wanted(Group::Billing, "ap-northeast-2", "prod", 1);
         assert_eq!(specs.len(), 2);
         let warn = &specs[0];
         assert_eq!(warn.name, "ticketing-billing-alert-50");
@@ -230,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_payment_alarm_is_a_rate_not_a_count() {
-        let specs = wanted(Group::Payment, "ap-northeast-2", "prod");
+        let specs = wanted(Group::Payment, "ap-northeast-2", "prod", 1);
         let p = &specs[0];
         assert_eq!(p.metric, None);
         assert_eq!(p.queries.len(), 3);
@@ -251,6 +252,16 @@ mod tests {
                 metrics::dimension_sets(metric).contains(&keys.as_slice()),
                 "{metric} by {keys:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_kafka_alarm_wants_a_sample_from_every_broker() {
+        for (brokers, threshold) in [(1, 1.0), (3, 3.0)] {
+            let k = wanted(Group::Kafka, "ap-northeast-2", "prod", brokers).remove(0);
+            assert_eq!(k.statistic.as_deref(), Some("SampleCount"));
+            assert_eq!(k.comparison, "LessThanThreshold");
+            assert_eq!(k.threshold, threshold, "{brokers} brokers");
         }
     }
 

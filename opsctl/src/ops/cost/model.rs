@@ -299,6 +299,7 @@ pub fn model_for(
         crate::ops::alarms::spec::Group::All,
         ticketing_catalog::alarms::BILLING_REGION,
         "prod",
+        fp.brokers,
     )
     .iter()
     .map(|a| {
