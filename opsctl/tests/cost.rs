@@ -435,8 +435,8 @@ fn cost_diff_prices_a_template_change_and_a_price_change_with_exact_deltas() {
     assert_eq!(mvp(&same)["delta"], 0.0);
 
     // A template change: the MVP's broker t2.micro -> m5.large.
-    // EC2 Kafka: 1 x $0.0116/h x 730 h + 20 GB x $0.08 = $10.07 before,
-    // 1 x $0.096/h x 730 h + 20 GB x $0.08 = $71.68 after: +$61.61.
+    // EC2 Kafka: 1 x $0.0116/h x 730 h + (20 + 8) GB x $0.08 = $10.71
+    // before, 1 x $0.096/h x 730 h + 28 GB x $0.08 = $72.32 after: +$61.61.
     repo.edit(
         "infra/templates/kafka.yaml",
         "InstanceType: t2.micro",
@@ -466,7 +466,7 @@ fn cost_diff_prices_a_template_change_and_a_price_change_with_exact_deltas() {
     let kafka = row("EC2 Kafka");
     assert_eq!(
         (kafka["base"].as_f64(), kafka["now"].as_f64()),
-        (Some(10.07), Some(71.68))
+        (Some(10.71), Some(72.32))
     );
     assert_eq!(kafka["delta"], 61.61);
     assert_eq!(kafka["causes"].as_array().map(Vec::len), Some(1));
@@ -503,7 +503,7 @@ fn cost_diff_prices_a_template_change_and_a_price_change_with_exact_deltas() {
     ]);
     let text = String::from_utf8_lossy(&md.stdout);
     assert!(
-        text.contains("| EC2 Kafka | 10.07 | 71.68 | +61.61 | template +61.61: t2.micro"),
+        text.contains("| EC2 Kafka | 10.71 | 72.32 | +61.61 | template +61.61: t2.micro"),
         "{text}"
     );
     assert!(

@@ -317,6 +317,14 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
             Some(fp.broker_instance_type)
         );
         assert_eq!(plain(&k["VolumeGb"]), Some(fp.broker_ebs_gb.to_string()));
+        // The root volume the cost model prices beside the data volume.
+        let root = &kafka["Resources"]["BrokerLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+            ["BlockDeviceMappings"][0]["Ebs"];
+        assert_eq!(
+            root["VolumeSize"].as_u64(),
+            Some(u64::from(footprint::BROKER_ROOT_GB)),
+            "{root:?}"
+        );
         assert_eq!(
             plain(&k["ReplicationFactor"]),
             Some(fp.kafka_replication_factor.to_string())
@@ -1231,6 +1239,32 @@ fn no_parameter_people_change_replaces_what_cannot_move() {
         opsctl::ops::infra::replacement::cannot_move(&network, "Vpc")
             .is_some_and(|h| h.contains("exported"))
     );
+}
+
+/// The templates' alarms are `opsctl alarms`' and the catalog's
+/// template-only ones, no more (the cost model counts exactly those).
+#[test]
+fn the_templates_alarms_are_opsctl_s_and_the_template_only_ones() {
+    let (obs, _) = load("observability");
+    let made: BTreeSet<String> = resources(&obs, "AWS::CloudWatch::Alarm")
+        .iter()
+        .filter_map(|(_, a)| plain(&a["AlarmName"]))
+        .collect();
+    let mut known: BTreeSet<String> = opsctl::ops::alarms::spec::wanted(
+        opsctl::ops::alarms::spec::Group::All,
+        "us-east-1",
+        "${Environment}",
+        1,
+    )
+    .into_iter()
+    .map(|a| a.name)
+    .collect();
+    known.extend(
+        alarms::TEMPLATE_ONLY_ALARMS
+            .iter()
+            .map(|(name, _)| alarms::for_env(name, "${Environment}")),
+    );
+    assert_eq!(made, known);
 }
 
 /// The Route 53 health check has an alarm, named and shaped as the catalog

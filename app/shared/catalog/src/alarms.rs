@@ -127,6 +127,12 @@ pub const SITE_HEALTH_PERIOD_SECONDS: i32 = 60;
 pub const SITE_HEALTH_EVALUATION_PERIODS: i32 = 3;
 pub const SITE_RUNBOOK: &str = "deploy.md";
 
+/// The alarms only a template makes (`opsctl alarms` does not put them),
+/// each with the metrics it reads: what the cost model adds to `opsctl
+/// alarms`' own (infra_consistency.rs checks the templates' alarms are
+/// exactly those two sets).
+pub const TEMPLATE_ONLY_ALARMS: [(&str, u32); 1] = [(SITE_UNHEALTHY_NAME, 1)];
+
 /// Every SNS topic the alarms of `env` notify: the account's billing
 /// topics and the environment's own.
 pub fn topics(env: &str) -> [String; 4] {

@@ -35,6 +35,11 @@ pub struct Footprint<'a> {
     pub alb_average_lcu: u32,
 }
 
+/// Each broker instance's root volume (gp3, GB), apart from its data volume
+/// (`broker_ebs_gb`): the same at every size (kafka.yaml's launch template,
+/// checked by opsctl/tests/infra_consistency.rs); the cost model prices both.
+pub const BROKER_ROOT_GB: u32 = 8;
+
 /// The MVP. The design writes "1 vCPU x 0.5 GB" per task, which Fargate
 /// does not offer (1 vCPU starts at 2 GB); 0.25 vCPU x 0.5 GB keeps the
 /// memory and is the smallest valid size.

@@ -144,12 +144,13 @@ pub fn model_for(
         instances(p, &cache_key, f64::from(fp.redis_nodes), cache_off.as_ref())?,
         design(Some(if big { 234.60 } else { 11.52 }), None),
     );
-    let ebs_gb = f64::from(fp.broker_ebs_gb * fp.brokers);
+    let root_gb = ticketing_catalog::footprint::BROKER_ROOT_GB;
+    let ebs_gb = f64::from((fp.broker_ebs_gb + root_gb) * fp.brokers);
     let (kafka, f) = instances(p, &broker_key, f64::from(fp.brokers), spot.as_ref())?;
     push(
         "EC2 Kafka",
         format!(
-            "{} x {} broker(s), {} GB EBS each",
+            "{} x {} broker(s), {} GB data + {root_gb} GB root EBS each",
             fp.broker_instance_type, fp.brokers, fp.broker_ebs_gb
         ),
         (kafka + ebs_gb * ebs, format!("{f} + {ebs_gb} GB x ${ebs}")),
@@ -310,9 +311,10 @@ pub fn model_for(
         }
     })
     .sum::<f64>()
-        // The observability layer's Route 53 health check alarm
-        // (ticketing_catalog::alarms::SITE_UNHEALTHY_NAME): one metric.
-        + 1.0;
+        + ticketing_catalog::alarms::TEMPLATE_ONLY_ALARMS
+            .iter()
+            .map(|(_, metrics)| f64::from(*metrics))
+            .sum::<f64>();
     let per_metric = p.monthly("cloudwatch:alarm_metric")?;
     let free_metrics = p.monthly("cloudwatch:alarm_metrics_free")?;
     push(

@@ -114,8 +114,9 @@ fn optimised_rows_take_each_class_s_own_committed_rate_off() {
         .expect("cache")
         .fraction;
     assert!((rds - cache).abs() > 0.01, "one flat rate: {rds} {cache}");
-    // Spot: the dated price of the broker's type, volume at list price.
-    near("EC2 Kafka", round2(0.0035 * 730.0 + 20.0 * 0.08));
+    // Spot: the dated price of the broker's type, the data and root
+    // volumes at list price.
+    near("EC2 Kafka", round2(0.0035 * 730.0 + (20.0 + 8.0) * 0.08));
     // Savings Plan: both rates, for the task's shape.
     near(
         "ECS Fargate",
