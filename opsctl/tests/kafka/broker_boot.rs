@@ -58,19 +58,22 @@ impl Hosts {
             200 + (std::process::id() % 50),
             (seq * 37 + std::process::id()) % 250
         );
-        let bridge = format!("{tag}br");
-        ip(&["link", "add", &bridge, "type", "bridge"]);
-        ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", &bridge]);
-        ip(&["link", "set", &bridge, "up"]);
         let root = std::env::temp_dir().join(format!("ticketing-{tag}"));
-        std::fs::create_dir_all(&root).expect("host dirs");
+        // Made before anything it removes exists: a step that fails below
+        // panics with `hosts` in scope, and its Drop removes the bridge,
+        // the namespaces made so far and the directory.
         let mut hosts = Hosts {
             tag: tag.clone(),
             subnet: subnet.clone(),
             namespaces: Vec::new(),
             children: Vec::new(),
-            root,
+            root: root.clone(),
         };
+        std::fs::create_dir_all(&root).expect("host dirs");
+        let bridge = format!("{tag}br");
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
         for i in 0..n {
             let ns = format!("{tag}n{i}");
             let (host_end, ns_end) = (format!("{tag}h{i}"), format!("{tag}v{i}"));
