@@ -458,6 +458,38 @@ impl Stack {
             .expect("checkout")
     }
 
+    /// PortOne as the merchant's staff would use it (its console, its API),
+    /// with the test's keys: a refund made outside the platform.
+    pub fn portone_console(&self) -> ticketing_portone::PortOne {
+        let (key, secret) = self.env.secrets.portone_keys().expect("keys");
+        ticketing_portone::PortOne::new(
+            reqwest::Client::new(),
+            &ticketing_config::PortOneSettings {
+                base_url: self.sandbox.url.clone(),
+                imp_code: "imp12345678".into(),
+                mode: ticketing_config::PortOneMode::Test,
+            },
+            key,
+            secret,
+        )
+    }
+
+    /// PortOne tells the platform about `imp_uid` (the webhook a
+    /// cancellation at PortOne sends).
+    pub async fn notify(&self, imp_uid: &str) {
+        let sent = self
+            .http
+            .post(format!("{}sandbox/webhooks/resend", self.sandbox.url))
+            .json(&serde_json::json!({
+                "imp_uid": imp_uid,
+                "notice_url": self.client.webhook_url().expect("the gateway's webhook URL"),
+            }))
+            .send()
+            .await
+            .expect("the sandbox answers");
+        assert!(sent.status().is_success(), "{}", sent.status());
+    }
+
     /// Pays at the sandbox with the test card; the webhook goes to
     /// `notice_url` (the gateway's when `None`).
     pub async fn pay(&self, merchant_uid: &Value, amount: i64, notice_url: Option<&str>) -> Value {

@@ -104,6 +104,7 @@ mod tests {
             pg_provider: "html5_inicis".into(),
             pay_method: None,
             fail_reason: None,
+            started_at: 0,
             paid_at: 0,
             failed_at: 0,
             cancelled_at: 0,

@@ -84,6 +84,10 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         state.clone(),
         booking.payment_check_after_seconds,
         std::time::Duration::from_millis(booking.payment_sweep_interval_ms),
+        sweep::LedgerWalk {
+            every: std::time::Duration::from_millis(booking.payment_ledger_interval_ms),
+            window_seconds: booking.payment_ledger_window_seconds,
+        },
         ctx.shutdown.clone(),
     );
     Ok(ServiceApp::new(

@@ -169,3 +169,22 @@ pub(crate) async fn mark_checked(db: &PgPool, merchant_uid: &str) -> Result<(), 
         .await
         .map(|_| ())
 }
+
+/// How each of `merchant_uids` was settled, for the orders that exist:
+/// (status, the imp_uid that settled it). One query for a page of the
+/// ledger, so payments already accounted for cost no lock.
+pub(crate) async fn settled_by(
+    db: &PgPool,
+    merchant_uids: &[String],
+) -> Result<std::collections::HashMap<String, (OrderStatus, Option<String>)>, sqlx::Error> {
+    let rows: Vec<(String, OrderStatus, Option<String>)> = sqlx::query_as(
+        "SELECT merchant_uid, status, imp_uid FROM payments WHERE merchant_uid = ANY($1)",
+    )
+    .bind(merchant_uids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(merchant, status, imp)| (merchant, (status, imp)))
+        .collect())
+}

@@ -101,9 +101,10 @@ async fn prepare(
     }))
 }
 
+/// What the webhook answers: the outcome only. Anyone may post a notice,
+/// so the answer names no order (an imp_uid must not tell whose it is).
 #[derive(Debug, Serialize)]
 struct WebhookAnswer {
-    merchant_uid: String,
     outcome: &'static str,
 }
 
@@ -130,11 +131,8 @@ async fn webhook(
         // mistake or a forgery, never a reason to cancel this payment.
         tracing::warn!(imp_uid = %payment.imp_uid, notice_merchant_uid = %notice.merchant_uid, merchant_uid = %payment.merchant_uid, "webhook notice names another order than PortOne's record; judged by PortOne's record");
     }
-    let outcome = judge(&state, payment.clone()).await?;
-    Ok(Json(WebhookAnswer {
-        merchant_uid: payment.merchant_uid,
-        outcome,
-    }))
+    let outcome = judge(&state, payment).await?;
+    Ok(Json(WebhookAnswer { outcome }))
 }
 
 /// The event that says `payment` for `order` was refunded, and why.
@@ -168,10 +166,45 @@ pub(crate) async fn judge(
         .await
         .map_err(db_error("reading an order"))?;
     let Some(order) = order else {
+        // Paid for one of our reservations without /payments/prepare (a
+        // client that skipped it): no order holds it, so nothing would ever
+        // give the money back. It is refunded in full.
+        if let (Some(reservation), PaymentStatus::Paid) = (
+            ticketing_portone::reservation_of(&payment.merchant_uid),
+            payment.status,
+        ) {
+            let refund = CancelRequest {
+                imp_uid: Some(payment.imp_uid.clone()),
+                checksum: Some(
+                    Money::refundable(payment.amount, payment.cancel_amount)
+                        .map_err(|e| ApiError::internal(e.into()))?,
+                ),
+                reason: "paid without a prepared order; refunded".into(),
+                ..CancelRequest::default()
+            };
+            state.portone.cancel(&refund).await.map_err(portone_down)?;
+            let event = PaymentRefunded {
+                reservation_id: reservation,
+                merchant_uid: payment.merchant_uid.clone(),
+                imp_uid: payment.imp_uid.clone(),
+                amount: payment.amount,
+                reason: format!(
+                    "a payment ({}) made without a prepared order was refunded in full",
+                    payment.imp_uid
+                ),
+            };
+            append_in(&mut tx, &event).await?;
+            tx.commit()
+                .await
+                .map_err(db_error("recording an unprepared payment's refund"))?;
+            tracing::warn!(merchant_uid = %payment.merchant_uid, imp_uid = %payment.imp_uid, "a payment for an order never prepared; refunded");
+            metrics::counter!("payment.refunded").increment(1);
+            return Ok("refunded_unprepared");
+        }
         tracing::warn!(merchant_uid = %payment.merchant_uid, "webhook for an order this service never prepared; rejected");
         return Err(ApiError::not_found(
             "unknown_order",
-            format!("no order {} was prepared here", payment.merchant_uid),
+            "no order for this payment was prepared here",
         ));
     };
     let answer = |outcome: &'static str| outcome;
@@ -243,6 +276,30 @@ pub(crate) async fn judge(
         }
         return Ok(answer("already_processed"));
     }
+    // A declined or cancelled attempt is not the order's last word while
+    // another payment for it went through (paid in one tab, declined in
+    // another; the paid one's webhook lost): settle by the paid one, which
+    // confirms the reservation, instead of failing the order and keeping
+    // that money with no ticket.
+    let payment = if matches!(
+        payment.status,
+        PaymentStatus::Failed | PaymentStatus::Cancelled
+    ) {
+        match state
+            .portone
+            .find_by_merchant_uid_in(&payment.merchant_uid, PaymentStatus::Paid)
+            .await
+            .map_err(portone_down)?
+        {
+            Some(paid) if paid.imp_uid != payment.imp_uid => {
+                tracing::warn!(merchant_uid = %payment.merchant_uid, declined = %payment.imp_uid, paid = %paid.imp_uid, "a declined attempt for an order another payment paid; settling by the paid one");
+                paid
+            }
+            _ => payment,
+        }
+    } else {
+        payment
+    };
     let pg = payment.pg_provider.clone();
     let expected = Expected {
         amount: order.amount,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ticketing_portone::{PaymentStatus, PortOneError};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::OrderStatus;
 use crate::repository;
 use crate::routes::judge;
 use crate::AppState;
@@ -16,22 +17,96 @@ use crate::AppState;
 /// Orders looked up per sweep at most.
 const BATCH: i64 = 50;
 
-/// Sweeps every `every` until `shutdown`.
+/// Pages of PortOne's ledger one walk reads at most.
+const LEDGER_PAGES: u32 = 100;
+
+/// How often, and how far back, the ledger is walked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LedgerWalk {
+    pub every: Duration,
+    pub window_seconds: i64,
+}
+
+/// Sweeps every `every`, and walks the ledger every `ledger.every`, until
+/// `shutdown`.
 pub(crate) async fn sweep_loop(
     state: AppState,
     after_seconds: i64,
     every: Duration,
+    ledger: LedgerWalk,
     shutdown: CancellationToken,
 ) {
+    let mut walked = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(every.min(ledger.every)) => {}
         }
         if let Err(e) = sweep(&state, after_seconds).await {
             tracing::warn!(error = %e, "the sweep of orders without a webhook failed; retrying");
         }
+        if walked.elapsed() >= ledger.every {
+            walked = tokio::time::Instant::now();
+            match walk_ledger(&state, ledger.window_seconds).await {
+                Ok(settled) if settled > 0 => {
+                    tracing::warn!(settled, "the ledger walk settled payments nothing else had")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the ledger walk failed; next walk"),
+            }
+        }
     }
+}
+
+/// Walks PortOne's own list of paid payments started in the last
+/// `window_seconds` and settles every one that names a reservation of ours
+/// and that no order accounts for (the order READY, FAILED, settled by
+/// another payment, or never prepared) exactly as its webhook would have
+/// (`routes::judge`): a paid payment ends confirming its reservation or
+/// refunded. The invariant, from PortOne's record of the money rather than
+/// from our orders. Returns how many it settled.
+pub(crate) async fn walk_ledger(state: &AppState, window_seconds: i64) -> Result<usize, String> {
+    let to = chrono::Utc::now().timestamp();
+    let paid = state
+        .portone
+        .payments_between(
+            Some(PaymentStatus::Paid),
+            to - window_seconds,
+            to,
+            LEDGER_PAGES,
+        )
+        .await
+        .map_err(|e| format!("PortOne: {e}"))?;
+    let ours: Vec<_> = paid
+        .into_iter()
+        .filter(|p| ticketing_portone::reservation_of(&p.merchant_uid).is_some())
+        .collect();
+    let merchants: Vec<String> = ours.iter().map(|p| p.merchant_uid.clone()).collect();
+    let known = repository::settled_by(&state.db, &merchants)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let mut settled = 0;
+    for payment in ours {
+        let accounted = known
+            .get(&payment.merchant_uid)
+            .is_some_and(|(status, imp)| {
+                *status == OrderStatus::Paid && imp.as_deref() == Some(payment.imp_uid.as_str())
+            });
+        if accounted {
+            continue;
+        }
+        let (merchant_uid, imp_uid) = (payment.merchant_uid.clone(), payment.imp_uid.clone());
+        match judge(state, payment).await {
+            Ok(outcome) => {
+                settled += 1;
+                tracing::warn!(%merchant_uid, %imp_uid, outcome, "settled a paid payment from PortOne's ledger");
+            }
+            Err(e) => {
+                tracing::warn!(%merchant_uid, %imp_uid, error = ?e, "a paid payment from the ledger could not be settled; next walk")
+            }
+        }
+    }
+    Ok(settled)
 }
 
 async fn sweep(state: &AppState, after_seconds: i64) -> Result<(), String> {

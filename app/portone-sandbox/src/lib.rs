@@ -123,6 +123,11 @@ impl Sandbox {
             .route("/payments/cancel", post(cancel))
             .route("/payments/{imp_uid}", get(payment))
             .route("/payments/find/{merchant_uid}", get(find_payment))
+            .route(
+                "/payments/find/{merchant_uid}/{payment_status}",
+                get(find_payment_in),
+            )
+            .route("/payments/status/{payment_status}", get(list_payments))
             .route("/certifications/{imp_uid}", get(certification))
             .route("/sandbox/checkout", post(checkout))
             .route("/sandbox/webhooks/resend", post(resend))
@@ -356,13 +361,125 @@ async fn find_payment(
     Path(merchant_uid): Path<String>,
 ) -> Answer {
     authorise(&sandbox, &headers)?;
-    let found = sandbox
+    found_or_404(latest(&sandbox, &merchant_uid, None))
+}
+
+/// The order's most recent payment in one status (`ready`, `paid`,
+/// `cancelled`, `failed`), as PortOne's V1 `GET /payments/find/
+/// {merchant_uid}/{payment_status}` answers.
+async fn find_payment_in(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path((merchant_uid, status)): Path<(String, String)>,
+) -> Answer {
+    authorise(&sandbox, &headers)?;
+    let status = PaymentStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == status)
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                -1,
+                "payment_status는 ready, paid, cancelled, failed 중 하나입니다. (unknown payment_status)",
+            )
+        })?;
+    found_or_404(latest(&sandbox, &merchant_uid, Some(status)))
+}
+
+/// `GET /payments/status/{payment_status}` (`all`, `ready`, `paid`,
+/// `cancelled`, `failed`): the payments started between `from` and `to`
+/// (UNIX seconds; `to` defaults to now, `from` to 90 days before it),
+/// ordered by `sorting` (`-started`, the default, or `started`), `limit`
+/// (at most 100, default 20) to a page, pages from 1; the answer is
+/// `{total, previous, next, list}` with 0 for no page, as PortOne's V1
+/// listing (iamport-rest-client-php: `Payment::listStatus`,
+/// `Response\Collection`).
+async fn list_payments(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(status): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Answer {
+    authorise(&sandbox, &headers)?;
+    let status = match status.as_str() {
+        "all" => None,
+        other => Some(
+            PaymentStatus::ALL
+                .into_iter()
+                .find(|s| s.as_str() == other)
+                .ok_or_else(|| {
+                    bad_request(
+                        "payment_status는 all, ready, paid, cancelled, failed 중 하나입니다.",
+                    )
+                })?,
+        ),
+    };
+    let number = |key: &str, default: i64| -> Result<i64, Refusal> {
+        query.get(key).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| bad_request(format!("{key} must be an integer")))
+        })
+    };
+    let to = number("to", Utc::now().timestamp())?;
+    let from = number("from", to - 90 * 86_400)?;
+    let limit = number("limit", 20)?;
+    let page = number("page", 1)?;
+    if !(1..=100).contains(&limit) || page < 1 {
+        return Err(bad_request("limit is 1 to 100 and page starts at 1"));
+    }
+    let descending = match query.get("sorting").map(String::as_str) {
+        None | Some("-started") => true,
+        Some("started") => false,
+        Some(other) => {
+            return Err(bad_request(format!(
+                "sorting {other} is not served by the sandbox (-started, started)"
+            )))
+        }
+    };
+    let mut found: Vec<Payment> = sandbox
         .ledger()
         .payments
         .values()
-        .filter(|p| p.merchant_uid == merchant_uid)
+        .filter(|p| status.is_none_or(|s| p.status == s))
+        .filter(|p| (from..=to).contains(&p.started_at))
+        .cloned()
+        .collect();
+    found.sort_by(|a, b| (a.started_at, &a.imp_uid).cmp(&(b.started_at, &b.imp_uid)));
+    if descending {
+        found.reverse();
+    }
+    let total = found.len() as u64;
+    let start = usize::try_from((page - 1) * limit).unwrap_or(usize::MAX);
+    let list: Vec<Payment> = found
+        .into_iter()
+        .skip(start)
+        .take(usize::try_from(limit).unwrap_or(20))
+        .collect();
+    let more = (page * limit) < i64::try_from(total).unwrap_or(i64::MAX);
+    ok(ticketing_portone::PaymentPage {
+        total,
+        previous: u32::try_from(page - 1).unwrap_or(0),
+        next: if more {
+            u32::try_from(page + 1).unwrap_or(0)
+        } else {
+            0
+        },
+        list,
+    })
+}
+
+/// The most recent payment of an order (in `status`, when given).
+fn latest(sandbox: &Sandbox, merchant_uid: &str, status: Option<PaymentStatus>) -> Option<Payment> {
+    sandbox
+        .ledger()
+        .payments
+        .values()
+        .filter(|p| p.merchant_uid == merchant_uid && status.is_none_or(|s| p.status == s))
         .max_by(|a, b| a.imp_uid.cmp(&b.imp_uid))
-        .cloned();
+        .cloned()
+}
+
+fn found_or_404(found: Option<Payment>) -> Answer {
     match found {
         Some(p) => ok(p),
         None => Err(Refusal::new(
@@ -517,6 +634,7 @@ async fn checkout(State(sandbox): State<Sandbox>, body: Bytes) -> Answer {
             },
             pg_provider: sandbox.inner.config.pg_provider.clone(),
             pay_method: Some("card".to_owned()),
+            started_at: now,
             paid_at: if fail_reason.is_none() { now } else { 0 },
             failed_at: if fail_reason.is_some() { now } else { 0 },
             fail_reason,

@@ -249,3 +249,129 @@ async fn a_restarted_sandbox_never_hands_out_an_imp_uid_again() {
     assert_ne!(a, b);
     assert!(a.starts_with("imp_") && a.len() == 16, "{a}");
 }
+
+/// PortOne's listing as the public iamport-rest-client-php reads it
+/// (`Payment::listStatus`: `/payments/status/{all|ready|paid|cancelled|
+/// failed}` with `page`, `limit`, `from`, `to`, `sorting`; the answer
+/// `{total, previous, next, list}` with 0 for no page, `Response\Collection`)
+/// and `find/{merchant_uid}/{payment_status}` (`Payment::withMerchantUid`
+/// with a status): paging, the status and time filters, both orders.
+#[tokio::test]
+async fn payments_are_listed_by_status_and_time_page_by_page() {
+    let sandbox = sandbox().await;
+    let portone = client(&sandbox, "secret");
+    let mut paid = Vec::new();
+    for (i, card) in [TEST_CARD, DECLINED_CARD, TEST_CARD, TEST_CARD]
+        .iter()
+        .enumerate()
+    {
+        let outcome = checkout(
+            &sandbox,
+            serde_json::json!({"merchant_uid": format!("res_list_{i}"), "amount": 1_000, "card_number": card}),
+        )
+        .await;
+        if outcome.payment.status == PaymentStatus::Paid {
+            paid.push(outcome.payment.imp_uid.clone());
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    // Paged as the PHP client pages it: two to a page, newest first.
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(sandbox.url.join("/users/getToken").expect("url"))
+        .json(&serde_json::json!({"imp_key": "key", "imp_secret": "secret"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = token["response"]["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let page = |n: u32| {
+        let (http, token) = (&http, &token);
+        let url = sandbox
+            .url
+            .join(&format!(
+                "/payments/status/paid?page={n}&limit=2&sorting=-started"
+            ))
+            .expect("url");
+        async move {
+            let got: serde_json::Value = http
+                .get(url)
+                .header("Authorization", token.as_str())
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            got["response"].clone()
+        }
+    };
+    let (one, two) = (page(1).await, page(2).await);
+    assert_eq!(
+        (
+            one["total"].as_u64(),
+            one["previous"].as_u64(),
+            one["next"].as_u64()
+        ),
+        (Some(3), Some(0), Some(2)),
+        "{one}"
+    );
+    assert_eq!(
+        (two["previous"].as_u64(), two["next"].as_u64()),
+        (Some(1), Some(0)),
+        "{two}"
+    );
+    assert_eq!(one["list"].as_array().map(Vec::len), Some(2));
+    assert_eq!(two["list"].as_array().map(Vec::len), Some(1));
+    let bad = http
+        .get(sandbox.url.join("/payments/status/refunded").expect("url"))
+        .header("Authorization", token.as_str())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad.status(), 400, "an unknown status is refused");
+    let all = portone
+        .payments_between(Some(PaymentStatus::Paid), now - 60, now + 1, 10)
+        .await
+        .expect("listing");
+    let mut listed: Vec<String> = all.iter().map(|p| p.imp_uid.clone()).collect();
+    listed.sort();
+    paid.sort();
+    assert_eq!(listed, paid, "every paid payment, once");
+    let page = portone
+        .payments_page(None, now - 60, now + 1, 1)
+        .await
+        .expect("page");
+    assert_eq!((page.total, page.previous, page.next), (4, 0, 0));
+    assert!(
+        page.list
+            .windows(2)
+            .all(|w| w[0].started_at <= w[1].started_at),
+        "sorting=started: oldest first"
+    );
+    // Nothing started before the window.
+    let none = portone
+        .payments_page(Some(PaymentStatus::Paid), now - 7_200, now - 3_600, 1)
+        .await
+        .expect("page");
+    assert_eq!((none.total, none.list.len()), (0, 0));
+    // The declined one, by order and status; a status it never had is none.
+    let failed = portone
+        .find_by_merchant_uid_in("res_list_1", PaymentStatus::Failed)
+        .await
+        .expect("find");
+    assert!(failed.is_some_and(|p| p.status == PaymentStatus::Failed));
+    assert_eq!(
+        portone
+            .find_by_merchant_uid_in("res_list_1", PaymentStatus::Paid)
+            .await
+            .expect("find"),
+        None
+    );
+    sandbox.stop().await;
+}

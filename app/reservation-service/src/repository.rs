@@ -271,7 +271,7 @@ pub(crate) async fn end_hold(
     reservation: Uuid,
     reason: &str,
 ) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
-    end_from(tx, reservation, reason, ReservationStatus::Pending).await
+    end_from(tx, reservation, reason, ReservationStatus::Pending, None).await
 }
 
 /// Cancels a confirmed reservation whose payment was refunded: status,
@@ -279,9 +279,17 @@ pub(crate) async fn end_hold(
 pub(crate) async fn end_confirmed(
     tx: &mut PgConnection,
     reservation: Uuid,
+    paid_by: &str,
     reason: &str,
 ) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
-    end_from(tx, reservation, reason, ReservationStatus::Confirmed).await
+    end_from(
+        tx,
+        reservation,
+        reason,
+        ReservationStatus::Confirmed,
+        Some(paid_by),
+    )
+    .await
 }
 
 /// Adds `note` to a cancelled reservation's reason (a refund made after it
@@ -304,20 +312,25 @@ pub(crate) async fn note_on_cancelled(
     Ok(())
 }
 
+/// Cancels `reservation` if it is `from` (and, when `paid_by` is given,
+/// was confirmed by that payment), freeing its seats.
 async fn end_from(
     tx: &mut PgConnection,
     reservation: Uuid,
     reason: &str,
     from: ReservationStatus,
+    paid_by: Option<&str>,
 ) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
     let ended: Option<(Uuid,)> = sqlx::query_as(
         "UPDATE reservations SET status = $3, cancel_reason = $2, updated_at = now() \
-         WHERE id = $1 AND status = $4 RETURNING performance_id",
+         WHERE id = $1 AND status = $4 AND ($5::text IS NULL OR imp_uid = $5) \
+         RETURNING performance_id",
     )
     .bind(reservation)
     .bind(reason)
     .bind(ReservationStatus::Cancelled)
     .bind(from)
+    .bind(paid_by)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((performance,)) = ended else {

@@ -94,20 +94,23 @@ impl PaymentOutcomes {
 }
 
 impl PaymentOutcomes {
-    /// A payment refunded after its reservation was confirmed (a refund at
+    /// The payment that confirmed a reservation refunded (a refund at
     /// PortOne): the reservation is cancelled and its seats are free. A
-    /// refund of a payment to a reservation that had already ended (a
-    /// second payment, a payment after expiry) is written on the
-    /// reservation, so the customer sees why the money came back.
+    /// refund of any other payment (a second payment for a confirmed
+    /// order, one to a reservation that had already ended, one after
+    /// expiry) leaves the reservation as it is: a confirmed ticket stands,
+    /// and an ended reservation has the refund written on it, so the
+    /// customer sees why the money came back.
     async fn refunded(
         &self,
         tx: &mut PgConnection,
         refunded: PaymentRefunded,
     ) -> Result<(), HandlerError> {
         let reason = format!("payment refunded: {}", refunded.reason);
-        let ended = repository::end_confirmed(tx, refunded.reservation_id, &reason)
-            .await
-            .map_err(transient)?;
+        let ended =
+            repository::end_confirmed(tx, refunded.reservation_id, &refunded.imp_uid, &reason)
+                .await
+                .map_err(transient)?;
         if ended.is_none() {
             repository::note_on_cancelled(tx, refunded.reservation_id, &reason)
                 .await

@@ -44,3 +44,122 @@ async fn a_paid_order_whose_webhook_was_lost_is_confirmed_by_the_sweep() {
     assert_eq!(confirmed["status"], "CONFIRMED");
     stack.stop().await;
 }
+
+/// Waits until `check` holds for the sandbox's record of every payment in
+/// `imp_uids`, or fails with what it last saw.
+async fn portone_becomes(
+    stack: &Stack,
+    imp_uids: &[&str],
+    what: &str,
+    check: impl Fn(&[ticketing_portone::Payment]) -> bool,
+) -> Vec<ticketing_portone::Payment> {
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        seen = imp_uids
+            .iter()
+            .filter_map(|i| stack.sandbox.sandbox.payment(i))
+            .collect();
+        if check(&seen) {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("PortOne never showed {what}: {seen:?}");
+}
+
+/// Pays `merchant` with the test card, the notice lost; its imp_uid.
+async fn paid_unheard(stack: &Stack, merchant: &str, amount: i64) -> String {
+    let paid = stack
+        .client
+        .checkout(&ticketing_e2e::client::Checkout {
+            merchant_uid: merchant,
+            amount,
+            card: TEST_CARD,
+            notice_url: Some("http://127.0.0.1:9/lost"),
+            ignore_prepare: true,
+        })
+        .await
+        .expect("checkout");
+    assert_eq!(paid["payment"]["status"], "paid", "{paid}");
+    paid["payment"]["imp_uid"]
+        .as_str()
+        .expect("imp_uid")
+        .to_owned()
+}
+
+/// Issue 30, third and fourth cases, settled from PortOne's ledger: one
+/// order paid twice with both notices lost (the sweep confirms one; the
+/// walk of PortOne's list of paid payments refunds the other, and the
+/// ticket stands), and a payment for one of our reservations made without
+/// `/payments/prepare`, its notice lost too (no order holds it: refunded).
+/// Before the ledger walk both stayed charged for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_no_order_accounts_for_are_settled_from_portone_s_ledger() {
+    let stack = Stack::start(|s| {
+        s.booking.payment_check_after_seconds = 1;
+        s.booking.payment_sweep_interval_ms = 300;
+        s.booking.payment_ledger_interval_ms = 500;
+    })
+    .await;
+    let (performance, seats) = stack.minted_performance(2, 3_000).await;
+
+    // Paid twice, both notices lost.
+    let customer = stack.customer(performance);
+    let held = stack.hold_as(&customer, performance, &seats[0]).await;
+    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+    let merchant = stack.prepare_as(&customer, &held).await;
+    let merchant = merchant.as_str().expect("merchant_uid");
+    let first = paid_unheard(&stack, merchant, 3_000).await;
+    let second = paid_unheard(&stack, merchant, 3_000).await;
+    let settled = portone_becomes(&stack, &[&first, &second], "one kept, one refunded", |p| {
+        p.len() == 2
+            && p.iter()
+                .filter(|p| p.status == ticketing_portone::PaymentStatus::Paid)
+                .count()
+                == 1
+            && p.iter().any(|p| {
+                p.status == ticketing_portone::PaymentStatus::Cancelled
+                    && p.cancel_amount == p.amount
+            })
+    })
+    .await;
+    let kept = settled
+        .iter()
+        .find(|p| p.status == ticketing_portone::PaymentStatus::Paid)
+        .expect("the kept payment");
+    let confirmed = stack
+        .reservation_becomes(&customer.access, &reservation, "CONFIRMED")
+        .await;
+    assert_eq!(confirmed["status"], "CONFIRMED");
+    // The refund of the other one never took the ticket: a walk later the
+    // reservation is still CONFIRMED (the refund's event is consumed in the
+    // reservation's order, before the next walk's, see second_payment.rs).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let still = stack
+        .reservation_becomes(&customer.access, &reservation, "CONFIRMED")
+        .await;
+    assert_eq!(still["status"], "CONFIRMED", "kept {}", kept.imp_uid);
+
+    // Paid without a prepared order (a client that skipped prepare).
+    let other = stack.customer(performance);
+    let held = stack.hold_as(&other, performance, &seats[1]).await;
+    let reservation: uuid::Uuid = held["reservation_id"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("id");
+    let unprepared =
+        paid_unheard(&stack, &ticketing_portone::merchant_uid(reservation), 3_000).await;
+    portone_becomes(
+        &stack,
+        &[&unprepared],
+        "the unprepared payment refunded",
+        |p| {
+            p.first().is_some_and(|p| {
+                p.status == ticketing_portone::PaymentStatus::Cancelled
+                    && p.cancel_amount == p.amount
+            })
+        },
+    )
+    .await;
+    stack.stop().await;
+}

@@ -4,46 +4,15 @@
 //! reservation ends CANCELLED and its seats are free. A partial refund
 //! takes the rest back too: every payment ends in a ticket or a full refund.
 
-use ticketing_config::{PortOneMode, PortOneSettings};
 use ticketing_e2e::Stack;
 use ticketing_money::Money;
-use ticketing_portone::{CancelRequest, PaymentStatus, PortOne};
-
-/// PortOne as the merchant's staff would use it (the test's keys).
-fn console(stack: &Stack) -> PortOne {
-    let (key, secret) = stack.env.secrets.portone_keys().expect("keys");
-    PortOne::new(
-        reqwest::Client::new(),
-        &PortOneSettings {
-            base_url: stack.sandbox.url.clone(),
-            imp_code: "imp12345678".into(),
-            mode: PortOneMode::Test,
-        },
-        key,
-        secret,
-    )
-}
-
-/// PortOne tells the platform (the webhook a cancellation sends).
-async fn notify(stack: &Stack, imp_uid: &str) {
-    let sent = stack
-        .http
-        .post(format!("{}sandbox/webhooks/resend", stack.sandbox.url))
-        .json(&serde_json::json!({
-            "imp_uid": imp_uid,
-            "notice_url": stack.client.webhook_url().expect("the gateway's webhook URL"),
-        }))
-        .send()
-        .await
-        .expect("the sandbox answers");
-    assert!(sent.status().is_success(), "{}", sent.status());
-}
+use ticketing_portone::{CancelRequest, PaymentStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_or_partial_refund_at_portone_cancels_the_confirmed_reservation() {
     let stack = Stack::start(|_| {}).await;
     let (performance, seats) = stack.minted_performance(2, 2_000).await;
-    let portone = console(&stack);
+    let portone = stack.portone_console();
 
     for (seat, partial) in [(&seats[0], false), (&seats[1], true)] {
         let customer = stack.customer(performance);
@@ -69,7 +38,7 @@ async fn a_full_or_partial_refund_at_portone_cancels_the_confirmed_reservation()
             })
             .await
             .expect("cancel at PortOne");
-        notify(&stack, &imp_uid).await;
+        stack.notify(&imp_uid).await;
 
         let cancelled = stack
             .reservation_becomes(&customer.access, &reservation, "CANCELLED")

@@ -147,3 +147,106 @@ async fn a_payment_after_a_cancel_for_a_wrong_amount_is_refunded() {
         .await;
     stack.stop().await;
 }
+
+/// Issue 30, first case: a customer pays a CONFIRMED order a second time
+/// (two tabs, a double click). The second payment is refunded, and its
+/// refund must not cancel the ticket the first one paid for: a refund ends a
+/// confirmed reservation only when it refunds the payment that confirmed
+/// it. Before the fix the second payment's `PaymentRefunded` cancelled the
+/// reservation: charged once, no ticket, the seat back on sale.
+///
+/// Events of one reservation are consumed in order (one partition), so a
+/// later refund of the first payment (at PortOne) shows where the earlier
+/// one left the reservation: its cancel reason is that later refund's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_payment_on_a_confirmed_order_is_refunded_and_the_ticket_stands() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats, customer, reservation, merchant) = one_order(&stack, 3_000).await;
+    let merchant = merchant.as_str();
+
+    let first = stack.checkout(merchant, 3_000, TEST_CARD, false).await;
+    assert_eq!(first["webhook"]["status"], 200, "{first}");
+    let first_imp = first["payment"]["imp_uid"]
+        .as_str()
+        .expect("imp_uid")
+        .to_owned();
+    stack
+        .reservation_becomes(&customer.access, &reservation, "CONFIRMED")
+        .await;
+
+    // The second tab pays too: refunded in full at PortOne.
+    paid_again_is_refunded(&stack, merchant, 3_000).await;
+    // The first payment is kept.
+    let kept = stack.sandbox.sandbox.payment(&first_imp).expect("payment");
+    assert_eq!(kept.status, PaymentStatus::Paid, "{kept:?}");
+
+    // Staff refund the first payment afterwards: only now does the ticket go.
+    stack
+        .portone_console()
+        .cancel(&ticketing_portone::CancelRequest {
+            imp_uid: Some(first_imp.clone()),
+            reason: "refunded by staff".into(),
+            ..ticketing_portone::CancelRequest::default()
+        })
+        .await
+        .expect("cancel at PortOne");
+    stack.notify(&first_imp).await;
+    let cancelled = stack
+        .reservation_becomes(&customer.access, &reservation, "CANCELLED")
+        .await;
+    let reason = cancelled["cancel_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("payment refunded: refunded at PortOne"),
+        "the ticket ended with the refund of the payment that bought it, not the second one's: {reason}"
+    );
+    stack
+        .seats_become(performance, &seats[..1], "AVAILABLE")
+        .await;
+    stack.stop().await;
+}
+
+/// Issue 30, second case: paid in one tab (its webhook lost on the way),
+/// declined in another whose webhook arrives. The declined attempt is not
+/// the order's last word while a payment for it went through: the order is
+/// settled by the paid one and the reservation CONFIRMED. Before the fix
+/// the order went FAILED, the reservation CANCELLED, and the paid payment
+/// was kept with no ticket (the sweep only looks at orders still READY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declined_attempt_after_a_paid_one_whose_webhook_was_lost_confirms() {
+    let stack = Stack::start(|_| {}).await;
+    let (performance, seats, customer, reservation, merchant) = one_order(&stack, 4_000).await;
+    let merchant = merchant.as_str();
+
+    let lost = stack
+        .client
+        .checkout(&ticketing_e2e::client::Checkout {
+            merchant_uid: merchant,
+            amount: 4_000,
+            card: TEST_CARD,
+            // Nobody listens there: the notice is lost.
+            notice_url: Some("http://127.0.0.1:9/lost"),
+            ignore_prepare: false,
+        })
+        .await
+        .expect("checkout");
+    assert_eq!(lost["payment"]["status"], "paid", "{lost}");
+    let paid_imp = lost["payment"]["imp_uid"]
+        .as_str()
+        .expect("imp_uid")
+        .to_owned();
+
+    let declined = stack.checkout(merchant, 4_000, DECLINED_CARD, false).await;
+    assert_eq!(declined["payment"]["status"], "failed", "{declined}");
+    assert_eq!(declined["webhook"]["status"], 200, "{declined}");
+    stack
+        .reservation_becomes(&customer.access, &reservation, "CONFIRMED")
+        .await;
+    stack.seats_become(performance, &seats[..1], "SOLD").await;
+    let kept = stack.sandbox.sandbox.payment(&paid_imp).expect("payment");
+    assert_eq!(
+        kept.status,
+        PaymentStatus::Paid,
+        "the paid payment is the ticket's: {kept:?}"
+    );
+    stack.stop().await;
+}

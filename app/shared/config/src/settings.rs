@@ -286,6 +286,13 @@ pub struct BookingSettings {
     pub payment_check_after_seconds: i64,
     /// How often orders waiting for a webhook are swept.
     pub payment_sweep_interval_ms: u64,
+    /// How often payment-service walks PortOne's own list of paid payments
+    /// (the ledger) and settles every one that names our orders, whatever
+    /// their state: a paid payment no webhook or order accounts for is
+    /// confirmed or refunded.
+    pub payment_ledger_interval_ms: u64,
+    /// How far back each walk of the ledger looks (payments started since).
+    pub payment_ledger_window_seconds: i64,
     pub seat_map_cache_ttl_seconds: u64,
     /// Requests per second one client may make through the gateway.
     pub rate_limit_per_second: u32,
@@ -310,6 +317,8 @@ impl Default for BookingSettings {
             expiry_sweep_interval_ms: 1000,
             payment_check_after_seconds: 60,
             payment_sweep_interval_ms: 10_000,
+            payment_ledger_interval_ms: 60_000,
+            payment_ledger_window_seconds: 3_600,
             seat_map_cache_ttl_seconds: 60,
             rate_limit_per_second: 50,
             cors_origins: Vec::new(),

@@ -30,6 +30,29 @@ pub fn merchant_uid(reservation: uuid::Uuid) -> String {
     format!("res_{}", reservation.simple())
 }
 
+/// The reservation a `merchant_uid` of ours names ([`merchant_uid`]'s
+/// inverse); `None` for anything else.
+pub fn reservation_of(merchant_uid: &str) -> Option<uuid::Uuid> {
+    let id = merchant_uid.strip_prefix("res_")?;
+    (id.len() == 32)
+        .then(|| uuid::Uuid::try_parse(id).ok())
+        .flatten()
+}
+
+/// One page of PortOne's payment listing (`GET /payments/status/
+/// {payment_status}`): `next` and `previous` are page numbers, 0 where
+/// there is none (iamport-rest-client-php, `Response\Collection`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PaymentPage {
+    pub total: u64,
+    pub previous: u32,
+    pub next: u32,
+    pub list: Vec<Payment>,
+}
+
+/// Payments per page of the listing (V1 answers at most 100).
+pub const PAGE_LIMIT: u32 = 100;
+
 /// PortOne's answer envelope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiResponse<T> {
@@ -86,6 +109,13 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 4] = [
+        PaymentStatus::Ready,
+        PaymentStatus::Paid,
+        PaymentStatus::Cancelled,
+        PaymentStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Ready => "ready",
@@ -111,6 +141,10 @@ pub struct Payment {
     pub pay_method: Option<String>,
     #[serde(default)]
     pub fail_reason: Option<String>,
+    /// When the payment was started (UNIX seconds): what the listing's
+    /// `from`/`to` select on and `sorting=started` orders by.
+    #[serde(default)]
+    pub started_at: i64,
     #[serde(default)]
     pub paid_at: i64,
     #[serde(default)]
@@ -386,6 +420,76 @@ impl PortOne {
             None,
         )
         .await
+    }
+
+    /// `GET /payments/find/{merchant_uid}/{payment_status}`: the order's most
+    /// recent payment in `status` (iamport-rest-client-python's
+    /// `Payments.get_find(merchant_uid, payment_status)`), `None` when it has
+    /// none: another attempt's payment that went through, say, while the
+    /// webhook in hand is a declined one.
+    pub async fn find_by_merchant_uid_in(
+        &self,
+        merchant_uid: &str,
+        status: PaymentStatus,
+    ) -> Result<Option<Payment>, PortOneError> {
+        checked_id("order", merchant_uid)?;
+        match self
+            .authorised::<(), _>(
+                reqwest::Method::GET,
+                &format!("/payments/find/{merchant_uid}/{}", status.as_str()),
+                None,
+            )
+            .await
+        {
+            Ok(payment) => Ok(Some(payment)),
+            Err(PortOneError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /payments/status/{payment_status}`: one page of the payments in
+    /// `status` (`None`: all) started between `from` and `to` (UNIX
+    /// seconds), oldest first (`sorting=started`), as
+    /// iamport-rest-client-php's `Payment::listStatus` asks for them.
+    pub async fn payments_page(
+        &self,
+        status: Option<PaymentStatus>,
+        from: i64,
+        to: i64,
+        page: u32,
+    ) -> Result<PaymentPage, PortOneError> {
+        let status = status.map_or("all", PaymentStatus::as_str);
+        self.authorised::<(), _>(
+            reqwest::Method::GET,
+            &format!(
+                "/payments/status/{status}?page={page}&limit={PAGE_LIMIT}&from={from}&to={to}&sorting=started"
+            ),
+            None,
+        )
+        .await
+    }
+
+    /// Every payment in `status` started between `from` and `to`, page by
+    /// page (at most `max_pages` of [`PAGE_LIMIT`]); the reconciliation
+    /// walks PortOne's ledger with it.
+    pub async fn payments_between(
+        &self,
+        status: Option<PaymentStatus>,
+        from: i64,
+        to: i64,
+        max_pages: u32,
+    ) -> Result<Vec<Payment>, PortOneError> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        for _ in 0..max_pages {
+            let got = self.payments_page(status, from, to, page).await?;
+            out.extend(got.list);
+            if got.next == 0 || got.next <= page {
+                break;
+            }
+            page = got.next;
+        }
+        Ok(out)
     }
 
     /// `POST /payments/cancel`.

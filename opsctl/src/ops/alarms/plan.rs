@@ -228,35 +228,6 @@ pub async fn clients_by_region(
     Ok(out)
 }
 
-/// How many brokers the environment runs: its kafka stack's `SizeProfile`
-/// (the footprint of that size), the MVP's one when there is no kafka stack
-/// (the local stack, or before the layer exists).
-async fn kafka_brokers(ctx: &Context, env: &str) -> Result<u32, CliError> {
-    use ticketing_catalog::footprint;
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let stack = crate::ops::infra::describe_stack(&cfn, &format!("ticketing-{env}-kafka")).await?;
-    let size = stack.as_ref().and_then(|s| {
-        s.parameters()
-            .iter()
-            .find(|p| p.parameter_key() == Some("SizeProfile"))
-            .and_then(|p| p.parameter_value())
-            .map(str::to_owned)
-    });
-    Ok(match size {
-        Some(name) => footprint::PROFILES
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.brokers)
-            .ok_or_else(|| {
-                CliError::Failed(anyhow::anyhow!(
-                    "the kafka stack ticketing-{env}-kafka has SizeProfile {name}, which opsctl does not know; update opsctl"
-                ))
-            })?,
-        None => footprint::MVP.brokers,
-    })
-}
-
 /// Topic name -> ARN for the topics that exist in a region.
 pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
@@ -288,7 +259,7 @@ pub async fn plan(
     check_billing_region(group, &ctx.region, ctx.region_explicit)?;
     let env = ctx.metrics_environment();
     let brokers = if matches!(group, Group::Kafka | Group::All) {
-        kafka_brokers(ctx, &env).await?
+        super::size::kafka_brokers(ctx, &env).await?
     } else {
         ticketing_catalog::footprint::MVP.brokers
     };
