@@ -490,6 +490,37 @@ impl Stack {
         assert!(sent.status().is_success(), "{}", sent.status());
     }
 
+    /// Staff refund `imp_uid` at PortOne (all of it, or `amount`), and
+    /// PortOne tells the platform.
+    pub async fn refund_at_portone(&self, imp_uid: &str, amount: Option<i64>) {
+        self.portone_console()
+            .cancel(&ticketing_portone::CancelRequest {
+                imp_uid: Some(imp_uid.to_owned()),
+                amount: amount.map(ticketing_money::Money::won),
+                reason: "refunded by staff".into(),
+                ..ticketing_portone::CancelRequest::default()
+            })
+            .await
+            .expect("cancel at PortOne");
+        self.notify(imp_uid).await;
+    }
+
+    /// Pays `merchant_uid` at the sandbox with `card` (prepared or not),
+    /// its webhook lost on the way (nobody listens where it goes); the
+    /// checkout's outcome.
+    pub async fn pay_unheard(&self, merchant_uid: &str, amount: i64, card: &str) -> Value {
+        self.client
+            .checkout(&Checkout {
+                merchant_uid,
+                amount,
+                card,
+                notice_url: Some("http://127.0.0.1:9/lost"),
+                ignore_prepare: true,
+            })
+            .await
+            .expect("checkout")
+    }
+
     /// Pays at the sandbox with the test card; the webhook goes to
     /// `notice_url` (the gateway's when `None`).
     pub async fn pay(&self, merchant_uid: &Value, amount: i64, notice_url: Option<&str>) -> Value {

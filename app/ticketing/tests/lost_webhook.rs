@@ -21,17 +21,8 @@ async fn a_paid_order_whose_webhook_was_lost_is_confirmed_by_the_sweep() {
     let reservation = held["reservation_id"].as_str().expect("id").to_owned();
     let merchant = stack.prepare_as(&customer, &held).await;
     let paid = stack
-        .client
-        .checkout(&ticketing_e2e::client::Checkout {
-            merchant_uid: merchant.as_str().expect("merchant_uid"),
-            amount: 3_000,
-            card: TEST_CARD,
-            // Nobody listens there: the notice is lost.
-            notice_url: Some("http://127.0.0.1:9/lost"),
-            ignore_prepare: false,
-        })
-        .await
-        .expect("checkout");
+        .pay_unheard(merchant.as_str().expect("merchant_uid"), 3_000, TEST_CARD)
+        .await;
     assert_eq!(paid["payment"]["status"], "paid", "{paid}");
     assert!(
         paid["webhook"]["status"].is_null(),
@@ -69,17 +60,7 @@ async fn portone_becomes(
 
 /// Pays `merchant` with the test card, the notice lost; its imp_uid.
 async fn paid_unheard(stack: &Stack, merchant: &str, amount: i64) -> String {
-    let paid = stack
-        .client
-        .checkout(&ticketing_e2e::client::Checkout {
-            merchant_uid: merchant,
-            amount,
-            card: TEST_CARD,
-            notice_url: Some("http://127.0.0.1:9/lost"),
-            ignore_prepare: true,
-        })
-        .await
-        .expect("checkout");
+    let paid = stack.pay_unheard(merchant, amount, TEST_CARD).await;
     assert_eq!(paid["payment"]["status"], "paid", "{paid}");
     paid["payment"]["imp_uid"]
         .as_str()

@@ -5,14 +5,12 @@
 //! takes the rest back too: every payment ends in a ticket or a full refund.
 
 use ticketing_e2e::Stack;
-use ticketing_money::Money;
-use ticketing_portone::{CancelRequest, PaymentStatus};
+use ticketing_portone::PaymentStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_or_partial_refund_at_portone_cancels_the_confirmed_reservation() {
     let stack = Stack::start(|_| {}).await;
     let (performance, seats) = stack.minted_performance(2, 2_000).await;
-    let portone = stack.portone_console();
 
     for (seat, partial) in [(&seats[0], false), (&seats[1], true)] {
         let customer = stack.customer(performance);
@@ -29,16 +27,9 @@ async fn a_full_or_partial_refund_at_portone_cancels_the_confirmed_reservation()
             .await;
 
         // Staff refund it (all of it, or 500 of 2,000) at PortOne.
-        portone
-            .cancel(&CancelRequest {
-                imp_uid: Some(imp_uid.clone()),
-                amount: partial.then(|| Money::won(500)),
-                reason: "refunded by staff".into(),
-                ..CancelRequest::default()
-            })
-            .await
-            .expect("cancel at PortOne");
-        stack.notify(&imp_uid).await;
+        stack
+            .refund_at_portone(&imp_uid, partial.then_some(500))
+            .await;
 
         let cancelled = stack
             .reservation_becomes(&customer.access, &reservation, "CANCELLED")

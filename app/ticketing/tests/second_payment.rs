@@ -181,16 +181,7 @@ async fn a_second_payment_on_a_confirmed_order_is_refunded_and_the_ticket_stands
     assert_eq!(kept.status, PaymentStatus::Paid, "{kept:?}");
 
     // Staff refund the first payment afterwards: only now does the ticket go.
-    stack
-        .portone_console()
-        .cancel(&ticketing_portone::CancelRequest {
-            imp_uid: Some(first_imp.clone()),
-            reason: "refunded by staff".into(),
-            ..ticketing_portone::CancelRequest::default()
-        })
-        .await
-        .expect("cancel at PortOne");
-    stack.notify(&first_imp).await;
+    stack.refund_at_portone(&first_imp, None).await;
     let cancelled = stack
         .reservation_becomes(&customer.access, &reservation, "CANCELLED")
         .await;
@@ -217,18 +208,7 @@ async fn a_declined_attempt_after_a_paid_one_whose_webhook_was_lost_confirms() {
     let (performance, seats, customer, reservation, merchant) = one_order(&stack, 4_000).await;
     let merchant = merchant.as_str();
 
-    let lost = stack
-        .client
-        .checkout(&ticketing_e2e::client::Checkout {
-            merchant_uid: merchant,
-            amount: 4_000,
-            card: TEST_CARD,
-            // Nobody listens there: the notice is lost.
-            notice_url: Some("http://127.0.0.1:9/lost"),
-            ignore_prepare: false,
-        })
-        .await
-        .expect("checkout");
+    let lost = stack.pay_unheard(merchant, 4_000, TEST_CARD).await;
     assert_eq!(lost["payment"]["status"], "paid", "{lost}");
     let paid_imp = lost["payment"]["imp_uid"]
         .as_str()
