@@ -83,6 +83,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     let sweep = sweep::sweep_loop(
         state.clone(),
         booking.payment_check_after_seconds,
+        booking.hold_ttl_seconds,
         std::time::Duration::from_millis(booking.payment_sweep_interval_ms),
         sweep::LedgerWalk {
             every: std::time::Duration::from_millis(booking.payment_ledger_interval_ms),

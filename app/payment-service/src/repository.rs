@@ -112,14 +112,16 @@ pub(crate) async fn mark_refunded(
 }
 
 /// Orders still READY `after_seconds` after they were prepared and not
-/// looked up in the last `after_seconds`: the oldest `limit`.
+/// looked up in the last `after_seconds`: the oldest `limit`, each with its
+/// age in seconds.
 pub(crate) async fn unsettled(
     db: &PgPool,
     after_seconds: i64,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT merchant_uid FROM payments WHERE status = $1 \
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT merchant_uid, EXTRACT(EPOCH FROM now() - created_at)::bigint FROM payments \
+         WHERE status = $1 \
          AND created_at < now() - make_interval(secs => $2) \
          AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => $2)) \
          ORDER BY created_at LIMIT $3",
@@ -159,6 +161,22 @@ pub async fn ready_older_than(
     .bind(limit.max(1))
     .fetch_all(db)
     .await
+}
+
+/// Ends order `merchant_uid`, still READY, unpaid: its hold is over
+/// (a payment that comes later finds it settled and is refunded).
+pub(crate) async fn expire_unpaid(db: &PgPool, merchant_uid: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, failure_code = 'expired_unpaid', \
+         failure_reason = 'the hold ended before anything was paid', updated_at = now() \
+         WHERE merchant_uid = $1 AND status = $3",
+    )
+    .bind(merchant_uid)
+    .bind(OrderStatus::Cancelled)
+    .bind(OrderStatus::Ready)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() == 1)
 }
 
 /// Records that the sweep looked order `merchant_uid` up.

@@ -29,9 +29,12 @@ pub(crate) struct LedgerWalk {
 
 /// Sweeps every `every`, and walks the ledger every `ledger.every`, until
 /// `shutdown`.
+/// An order READY longer than `hold_seconds` (and the check's wait) with
+/// nothing paid has ended with its hold.
 pub(crate) async fn sweep_loop(
     state: AppState,
     after_seconds: i64,
+    hold_seconds: i64,
     every: Duration,
     ledger: LedgerWalk,
     shutdown: CancellationToken,
@@ -42,7 +45,7 @@ pub(crate) async fn sweep_loop(
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(every.min(ledger.every)) => {}
         }
-        if let Err(e) = sweep(&state, after_seconds).await {
+        if let Err(e) = sweep(&state, after_seconds, hold_seconds).await {
             tracing::warn!(error = %e, "the sweep of orders without a webhook failed; retrying");
         }
         if walked.elapsed() >= ledger.every {
@@ -109,11 +112,15 @@ pub(crate) async fn walk_ledger(state: &AppState, window_seconds: i64) -> Result
     Ok(settled)
 }
 
-async fn sweep(state: &AppState, after_seconds: i64) -> Result<(), String> {
+/// One pass over the orders still READY: each is looked up at PortOne and
+/// settled by what it finds; one with nothing paid whose hold has ended
+/// (`hold_seconds` after the check's wait) is ended, so orders never paid
+/// do not stay READY for ever, crowding the sweep.
+async fn sweep(state: &AppState, after_seconds: i64, hold_seconds: i64) -> Result<(), String> {
     let waiting = repository::unsettled(&state.db, after_seconds, BATCH)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    for merchant_uid in waiting {
+    for (merchant_uid, age) in waiting {
         match state.portone.find_by_merchant_uid(&merchant_uid).await {
             Ok(payment) if payment.status != PaymentStatus::Ready => {
                 let imp_uid = payment.imp_uid.clone();
@@ -126,7 +133,16 @@ async fn sweep(state: &AppState, after_seconds: i64) -> Result<(), String> {
                     }
                 }
             }
-            Ok(_) | Err(PortOneError::NotFound { .. }) => {}
+            Ok(_) | Err(PortOneError::NotFound { .. }) => {
+                if age > hold_seconds + after_seconds {
+                    let ended = repository::expire_unpaid(&state.db, &merchant_uid)
+                        .await
+                        .map_err(|e| format!("database: {e}"))?;
+                    if ended {
+                        tracing::info!(%merchant_uid, age, "an order never paid ended with its hold");
+                    }
+                }
+            }
             Err(e) => return Err(format!("PortOne: {e}")),
         }
         repository::mark_checked(&state.db, &merchant_uid)

@@ -144,3 +144,56 @@ async fn payments_no_order_accounts_for_are_settled_from_portone_s_ledger() {
     .await;
     stack.stop().await;
 }
+
+/// Issue 30, fifth case: orders prepared and never paid stayed READY for
+/// ever, crowding the sweep (it takes the oldest first). Once the hold is
+/// over and PortOne has nothing paid, the order ends; a payment that comes
+/// later finds it settled and is refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_never_paid_ends_with_its_hold_and_a_late_payment_is_refunded() {
+    let stack = Stack::start(|s| {
+        s.booking.hold_ttl_seconds = 2;
+        s.booking.payment_check_after_seconds = 1;
+        s.booking.payment_sweep_interval_ms = 300;
+    })
+    .await;
+    let (performance, seats) = stack.minted_performance(1, 3_000).await;
+    let customer = stack.customer(performance);
+    let held = stack.hold_as(&customer, performance, &seats[0]).await;
+    let merchant = stack.prepare_as(&customer, &held).await;
+    let merchant = merchant.as_str().expect("merchant_uid").to_owned();
+    let payments = stack
+        .env
+        .pool(ticketing_catalog::ServiceName::PaymentService.schema());
+    let mut ready = true;
+    for _ in 0..200 {
+        let orders = payment_service::repository::ready_older_than(
+            &payments,
+            std::time::Duration::ZERO,
+            1_000,
+        )
+        .await
+        .expect("orders");
+        ready = orders.iter().any(|o| o.merchant_uid == merchant);
+        if !ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!ready, "the order is still READY after its hold ended");
+
+    // Paid after all (a tab left open): refunded, nothing kept.
+    let late = stack.checkout(&merchant, 3_000, TEST_CARD, false).await;
+    assert_eq!(late["webhook"]["status"], 200, "{late}");
+    let imp_uid = late["payment"]["imp_uid"].as_str().expect("imp_uid");
+    let at_portone = stack.sandbox.sandbox.payment(imp_uid).expect("payment");
+    assert_eq!(
+        (at_portone.status, at_portone.cancel_amount),
+        (
+            ticketing_portone::PaymentStatus::Cancelled,
+            at_portone.amount
+        ),
+        "{at_portone:?}"
+    );
+    stack.stop().await;
+}

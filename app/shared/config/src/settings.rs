@@ -527,6 +527,14 @@ impl Settings {
                 booking.payment_sweep_interval_ms as i64,
             ),
             (
+                "booking.payment_ledger_interval_ms",
+                booking.payment_ledger_interval_ms as i64,
+            ),
+            (
+                "booking.payment_ledger_window_seconds",
+                booking.payment_ledger_window_seconds,
+            ),
+            (
                 "booking.rate_limit_per_second",
                 i64::from(booking.rate_limit_per_second),
             ),
