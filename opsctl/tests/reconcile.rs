@@ -193,3 +193,77 @@ async fn an_order_left_ready_after_its_hold_expired_is_found_and_refunded() {
     let _ = std::fs::remove_file(&audit);
     booking.stop_keeping_env().await.cleanup().await;
 }
+
+/// `--since`: PortOne's ledger walked by opsctl with payment-service's own
+/// test of what no order accounts for. One order paid twice, both notices
+/// lost, the platform's own sweep and ledger walk out of the way: the plan
+/// has the reservation (found PENDING) and the other payment (found in the
+/// ledger); executing announces both, one confirms the reservation and the
+/// other is refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn since_walks_portone_s_ledger_and_a_second_payment_is_refunded() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let mut settings = env.settings.clone();
+    settings.booking.payment_check_after_seconds = 3_600;
+    settings.booking.payment_ledger_interval_ms = 3_600_000;
+    let booking = Stack::start_with(env, settings).await;
+    let (performance, seats) = booking.minted_performance(1, 4000).await;
+    let payer = booking.customer(performance);
+    let held = booking.hold_as(&payer, performance, &seats[0]).await;
+    let reservation = held["reservation_id"].as_str().expect("id").to_owned();
+    let merchant = booking.prepare_as(&payer, &held).await;
+    let merchant = merchant.as_str().expect("merchant_uid");
+    let mut imp_uids = Vec::new();
+    for _ in 0..2 {
+        let paid = booking
+            .pay_unheard(merchant, 4000, portone_sandbox::TEST_CARD)
+            .await;
+        imp_uids.push(
+            paid["payment"]["imp_uid"]
+                .as_str()
+                .expect("imp_uid")
+                .to_owned(),
+        );
+    }
+
+    let audit = std::env::temp_dir().join(format!("reconcile-ledger-{}.jsonl", booking.env.id));
+    let args = vec![
+        "--output",
+        "json",
+        "reservations",
+        "reconcile",
+        "--older-than",
+        "0s",
+        "--since",
+        "1h",
+    ];
+    let (code, stdout, stderr) = run(&booking, &audit, args.clone()).await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
+    let found: Vec<&str> = lines.iter().filter_map(|l| l["found"].as_str()).collect();
+    assert_eq!(found, ["pending_reservation", "ledger"], "{lines:?}");
+    assert!(lines.iter().all(|l| l["action"] == "announce"));
+
+    let mut execute = args;
+    execute.push("--execute");
+    let (code, stdout, stderr) = run(&booking, &audit, execute).await;
+    assert_eq!(code, 0, "{stderr}");
+    let done: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(done["summary"]["announced"], 2, "{done}");
+    assert_eq!(
+        booking.confirmed(std::slice::from_ref(&reservation)).await,
+        1
+    );
+    let statuses: Vec<_> = imp_uids
+        .iter()
+        .map(|i| booking.sandbox.sandbox.payment(i).expect("payment").status)
+        .collect();
+    assert!(
+        statuses.contains(&ticketing_portone::PaymentStatus::Paid)
+            && statuses.contains(&ticketing_portone::PaymentStatus::Cancelled),
+        "one kept, one refunded: {statuses:?}"
+    );
+    let _ = std::fs::remove_file(&audit);
+    booking.stop_keeping_env().await.cleanup().await;
+}

@@ -188,10 +188,41 @@ pub(crate) async fn mark_checked(db: &PgPool, merchant_uid: &str) -> Result<(), 
         .map(|_| ())
 }
 
+/// Pages of PortOne's ledger one walk reads at most (of
+/// `ticketing_portone::PAGE_LIMIT` payments each).
+pub const LEDGER_PAGES: u32 = 100;
+
+/// The paid payments of `paid` (PortOne's ledger) that name a reservation
+/// of ours and that no order accounts for: not the payment that settled
+/// its order PAID (the order READY, FAILED, settled by another payment, or
+/// never prepared). What the ledger walk settles, and what `opsctl
+/// reservations reconcile --since` re-announces. One query for them all.
+pub async fn unaccounted(
+    db: &PgPool,
+    paid: Vec<ticketing_portone::Payment>,
+) -> Result<Vec<ticketing_portone::Payment>, sqlx::Error> {
+    let ours: Vec<_> = paid
+        .into_iter()
+        .filter(|p| {
+            p.status == ticketing_portone::PaymentStatus::Paid
+                && ticketing_portone::reservation_of(&p.merchant_uid).is_some()
+        })
+        .collect();
+    let merchants: Vec<String> = ours.iter().map(|p| p.merchant_uid.clone()).collect();
+    let known = settled_by(db, &merchants).await?;
+    Ok(ours
+        .into_iter()
+        .filter(|p| {
+            !known.get(&p.merchant_uid).is_some_and(|(status, imp)| {
+                *status == OrderStatus::Paid && imp.as_deref() == Some(p.imp_uid.as_str())
+            })
+        })
+        .collect())
+}
+
 /// How each of `merchant_uids` was settled, for the orders that exist:
-/// (status, the imp_uid that settled it). One query for a page of the
-/// ledger, so payments already accounted for cost no lock.
-pub(crate) async fn settled_by(
+/// (status, the imp_uid that settled it).
+async fn settled_by(
     db: &PgPool,
     merchant_uids: &[String],
 ) -> Result<std::collections::HashMap<String, (OrderStatus, Option<String>)>, sqlx::Error> {

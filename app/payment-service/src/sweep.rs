@@ -9,16 +9,12 @@ use std::time::Duration;
 use ticketing_portone::{PaymentStatus, PortOneError};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::OrderStatus;
 use crate::repository;
 use crate::routes::judge;
 use crate::AppState;
 
 /// Orders looked up per sweep at most.
 const BATCH: i64 = 50;
-
-/// Pages of PortOne's ledger one walk reads at most.
-const LEDGER_PAGES: u32 = 100;
 
 /// How often, and how far back, the ledger is walked.
 #[derive(Debug, Clone, Copy)]
@@ -76,28 +72,15 @@ pub(crate) async fn walk_ledger(state: &AppState, window_seconds: i64) -> Result
             Some(PaymentStatus::Paid),
             to - window_seconds,
             to,
-            LEDGER_PAGES,
+            repository::LEDGER_PAGES,
         )
         .await
         .map_err(|e| format!("PortOne: {e}"))?;
-    let ours: Vec<_> = paid
-        .into_iter()
-        .filter(|p| ticketing_portone::reservation_of(&p.merchant_uid).is_some())
-        .collect();
-    let merchants: Vec<String> = ours.iter().map(|p| p.merchant_uid.clone()).collect();
-    let known = repository::settled_by(&state.db, &merchants)
+    let unaccounted = repository::unaccounted(&state.db, paid)
         .await
         .map_err(|e| format!("database: {e}"))?;
     let mut settled = 0;
-    for payment in ours {
-        let accounted = known
-            .get(&payment.merchant_uid)
-            .is_some_and(|(status, imp)| {
-                *status == OrderStatus::Paid && imp.as_deref() == Some(payment.imp_uid.as_str())
-            });
-        if accounted {
-            continue;
-        }
+    for payment in unaccounted {
         let (merchant_uid, imp_uid) = (payment.merchant_uid.clone(), payment.imp_uid.clone());
         match judge(state, payment).await {
             Ok(outcome) => {

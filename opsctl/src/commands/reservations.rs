@@ -10,6 +10,7 @@
 //! ```text
 //! opsctl reservations reconcile --older-than 15m            # plan
 //! opsctl reservations reconcile --older-than 15m --execute  # re-announce
+//! opsctl reservations reconcile --since 24h                 # and PortOne's ledger
 //! ```
 
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use crate::args::parse_age;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::reconcile::{apply, plan, Line};
+use crate::ops::reconcile::{apply, plan, Line, Scope};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -40,6 +41,11 @@ pub struct ReconcileArgs {
     /// At most this many reservations per run.
     #[arg(long, default_value_t = 500)]
     pub limit: i64,
+    /// Also walk PortOne's list of payments paid in this window (e.g. 24h,
+    /// 7d) and re-announce each one no order accounts for (paid twice,
+    /// paid after a declined attempt, paid without a prepared order).
+    #[arg(long, value_parser = parse_age)]
+    pub since: Option<Duration>,
     #[command(flatten)]
     pub execute: ExecuteArgs,
 }
@@ -80,7 +86,12 @@ fn render(lines: &[Line]) -> String {
 }
 
 async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, CliError> {
-    let mut lines = plan(ctx, args.older_than, args.limit).await?;
+    let scope = Scope {
+        older_than: args.older_than,
+        limit: args.limit,
+        since: args.since,
+    };
+    let mut lines = plan(ctx, &scope).await?;
     let to_announce = lines.iter().filter(|l| l.action == "announce").count();
     eprintln!(
         "plan: {} reservation(s) PENDING for over {} s; {to_announce} known to PortOne will be re-announced to the payment service",
@@ -89,7 +100,7 @@ async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, CliEr
     );
     let Some(applying) = Change::new(ctx, "reservations reconcile", &args.execute).begin(
         "re-announcing payments",
-        &serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "pending": lines.len(), "to_announce": to_announce, "reservations": lines}),
+        &serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "since_seconds": args.since.map(|s| s.as_secs()), "pending": lines.len(), "to_announce": to_announce, "reservations": lines}),
         to_announce,
     )?
     else {

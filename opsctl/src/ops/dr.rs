@@ -276,7 +276,15 @@ pub async fn run_step(
             }
         }
         Step::Reconcile => {
-            let mut lines = ops::reconcile::plan(ctx, args.reconcile_older_than, 1000).await?;
+            let mut lines = ops::reconcile::plan(
+                ctx,
+                &ops::reconcile::Scope {
+                    older_than: args.reconcile_older_than,
+                    limit: 1000,
+                    since: None,
+                },
+            )
+            .await?;
             let summary = ops::reconcile::apply(ctx, &mut lines).await?;
             counts.reservations_reconciled += summary.announced;
             if summary.failed > 0 {

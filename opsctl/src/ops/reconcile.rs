@@ -21,7 +21,8 @@ use ticketing_money::Money;
 
 #[derive(Serialize, Clone)]
 pub struct Line {
-    /// How it was found: `pending_reservation` or `unsettled_order`.
+    /// How it was found: `pending_reservation`, `unsettled_order` or
+    /// `ledger` (paid at PortOne, no order accounts for it).
     pub found: &'static str,
     pub reservation_id: Uuid,
     pub merchant_uid: String,
@@ -44,7 +45,18 @@ pub struct Summary {
     pub failed: usize,
 }
 
-pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec<Line>, CliError> {
+/// What a reconcile run looks at: reservations and orders open longer
+/// than `older_than` (at most `limit` of them), and, with `since`, every
+/// payment PortOne's ledger has paid in that window that no order accounts
+/// for (payment-service's own test of it, `repository::unaccounted`).
+pub struct Scope {
+    pub older_than: Duration,
+    pub limit: i64,
+    pub since: Option<Duration>,
+}
+
+pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
+    let (older_than, limit) = (scope.older_than, scope.limit);
     let pool = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
     let pending = reservation_service::repository::pending_older_than(&pool, older_than, limit)
         .await
@@ -62,6 +74,34 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
                 "reading unsettled orders: {e}; is PostgreSQL up? (opsctl status)"
             ))
         })?;
+    let portone = portone(ctx)?;
+    let ledger = match scope.since {
+        Some(since) => {
+            let to = Utc::now().timestamp();
+            let from = to - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
+            let paid = portone
+                .payments_between(
+                    Some(PaymentStatus::Paid),
+                    from,
+                    to,
+                    payment_service::repository::LEDGER_PAGES,
+                )
+                .await
+                .map_err(|e| {
+                    CliError::Failed(anyhow::anyhow!(
+                        "PortOne's list of paid payments could not be read: {e}; check `opsctl portone mode` and the keys"
+                    ))
+                })?;
+            payment_service::repository::unaccounted(&payments, paid)
+                .await
+                .map_err(|e| {
+                    CliError::Failed(anyhow::anyhow!(
+                        "reading the orders of PortOne's payments: {e}; is PostgreSQL up? (opsctl status)"
+                    ))
+                })?
+        }
+        None => Vec::new(),
+    };
     payments.close().await;
     let mut open: Vec<(&'static str, Uuid, String, chrono::DateTime<Utc>, Money)> = pending
         .into_iter()
@@ -89,7 +129,6 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
     // `limit` bounds the run, not each source: the oldest first.
     open.sort_by_key(|(_, _, _, created_at, _)| *created_at);
     open.truncate(usize::try_from(limit.max(1)).unwrap_or(usize::MAX));
-    let portone = portone(ctx)?;
     let mut lines = Vec::new();
     for (found, reservation_id, merchant, created_at, amount) in open {
         let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
@@ -116,6 +155,30 @@ pub async fn plan(ctx: &Context, older_than: Duration, limit: i64) -> Result<Vec
             portone: state,
             imp_uid,
             action,
+            result: None,
+        });
+    }
+    // Paid at PortOne, accounted for by no order: announced, so the payment
+    // service confirms or refunds it as its webhook would have.
+    for payment in ledger {
+        if lines
+            .iter()
+            .any(|l| l.imp_uid.as_deref() == Some(payment.imp_uid.as_str()))
+        {
+            continue;
+        }
+        let Some(reservation_id) = ticketing_portone::reservation_of(&payment.merchant_uid) else {
+            continue;
+        };
+        lines.push(Line {
+            found: "ledger",
+            reservation_id,
+            merchant_uid: payment.merchant_uid,
+            age_seconds: Utc::now().timestamp() - payment.started_at,
+            amount: payment.amount,
+            portone: payment.status.as_str().to_owned(),
+            imp_uid: Some(payment.imp_uid),
+            action: "announce",
             result: None,
         });
     }
