@@ -614,6 +614,20 @@ impl Stack {
     }
 
     /// A reservation's status, read from its schema.
+    /// A reservation's status and the imp_uid of the payment that
+    /// confirmed it (none unless confirmed), as reservation-service holds them.
+    pub async fn paid_by(&self, id: &str) -> (String, Option<String>) {
+        let pool = self.env.pool(Some("reservation_service"));
+        let row: (String, Option<String>) =
+            sqlx::query_as("SELECT status, imp_uid FROM reservations WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("reservation");
+        pool.close().await;
+        row
+    }
+
     pub async fn status_of(&self, id: &str) -> String {
         let pool = self.env.pool(Some("reservation_service"));
         let status: String =

@@ -5,6 +5,9 @@
 //! PortOne, and the reservation says why. Never PAID at PortOne and
 //! CANCELLED here at once. The same after a cancel for a wrong amount.
 
+#[path = "payments/invariant.rs"]
+mod invariant;
+
 use portone_sandbox::{DECLINED_CARD, TEST_CARD};
 use ticketing_e2e::Stack;
 use ticketing_portone::PaymentStatus;
