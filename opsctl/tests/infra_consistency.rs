@@ -1344,3 +1344,39 @@ fn alarm_condition(t: &Value, name: &str) -> Option<String> {
         })
         .and_then(|r| r["Condition"].as_str().map(str::to_owned))
 }
+
+/// The ALB forwards only the public paths (the catalog's) to the gateway
+/// and answers the rest itself, so `/metrics` never leaves the VPC through
+/// it (issue 30); the Route 53 probe's path is among them.
+#[test]
+fn the_alb_forwards_only_the_public_paths() {
+    let (compute, _) = load("compute");
+    let rules = resources(&compute, "AWS::ElasticLoadBalancingV2::ListenerRule");
+    assert_eq!(rules.len(), 1, "one rule: {rules:?}");
+    let (_, rule) = &rules[0];
+    let values: Vec<String> = rule["Conditions"][0]["PathPatternConfig"]["Values"]
+        .as_sequence()
+        .expect("path patterns")
+        .iter()
+        .filter_map(plain)
+        .collect();
+    assert_eq!(values, ticketing_catalog::http::PUBLIC_PATH_PATTERNS);
+    assert!(values
+        .iter()
+        .any(|v| v == ticketing_catalog::http::READINESS_PATH));
+    assert!(!values
+        .iter()
+        .any(|v| v.starts_with(ticketing_catalog::http::METRICS_PATH)));
+    assert_eq!(rule["Actions"][0]["Type"].as_str(), Some("forward"));
+    let listeners = resources(&compute, "AWS::ElasticLoadBalancingV2::Listener");
+    let default = &listeners[0].1["DefaultActions"][0];
+    assert_eq!(
+        default["Type"].as_str(),
+        Some("fixed-response"),
+        "{default:?}"
+    );
+    assert_eq!(
+        plain(&default["FixedResponseConfig"]["StatusCode"]).as_deref(),
+        Some("404")
+    );
+}

@@ -23,6 +23,8 @@ pub(crate) struct Guard {
     pub(crate) queue_keys: Keyring,
     pub(crate) redis: Redis,
     pub(crate) per_second: u32,
+    /// Proxies in front whose `X-Forwarded-For` entries are believed.
+    pub(crate) trusted_proxies: usize,
 }
 
 /// Routes anyone may call without an access token.
@@ -43,22 +45,14 @@ pub fn needs_queue_token(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/api/reservations"
 }
 
-/// The client: the right-most `X-Forwarded-For` entry (the one our own load
-/// balancer appended; entries to its left are whatever the client sent, so
-/// they cannot be trusted for limits), else the peer address.
-fn client_of(request: &Request) -> String {
-    request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .or_else(|| {
-            request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-        })
+/// The client: the address the trusted proxies (the ALB) say sent the
+/// request (`ticketing_http::client_address`), else the peer address.
+fn client_of(request: &Request, trusted_proxies: usize) -> String {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    ticketing_http::client_address(request.headers(), peer, trusted_proxies)
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -113,7 +107,7 @@ pub(crate) async fn screen(
     let asked = Asked {
         method: request.method().clone(),
         path: request.uri().path().to_owned(),
-        client: client_of(&request),
+        client: client_of(&request, guard.trusted_proxies),
         authorization: header_value(
             request.headers(),
             axum::http::header::AUTHORIZATION.as_str(),

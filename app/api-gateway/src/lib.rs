@@ -33,6 +33,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         queue_keys: ctx.queue_keys(),
         redis: ctx.redis.clone(),
         per_second: ctx.settings.booking.rate_limit_per_second,
+        trusted_proxies: ctx.settings.booking.trusted_proxies,
     });
     let routes = Router::new()
         .route("/api/{*rest}", any(proxy::forward))

@@ -40,3 +40,30 @@ async fn paths_that_walk_the_tree_are_refused_before_routing() {
     assert_eq!(ok, 200, "{answer}");
     stack.stop().await;
 }
+
+/// The gateway's own metrics are not public (issue 30): a request that came
+/// through a proxy (the ALB adds `X-Forwarded-For`) is answered 404 as for
+/// a path that does not exist; one made directly (the local Prometheus, a
+/// test) gets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_not_served_to_requests_that_came_through_a_proxy() {
+    let stack = Stack::start(|_| {}).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", stack.gateway);
+    let proxied = http
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(proxied.status(), 404);
+    let body = proxied.text().await.expect("body");
+    assert!(
+        !body.contains("# TYPE") && body.contains("no_such_route"),
+        "{body}"
+    );
+    let direct = http.get(&url).send().await.expect("answer");
+    assert_eq!(direct.status(), 200);
+    assert!(direct.text().await.expect("body").contains("# TYPE"));
+    stack.stop().await;
+}

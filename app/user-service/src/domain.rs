@@ -60,6 +60,18 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
     .map_err(ApiError::internal)
 }
 
+/// A hash of no one's password, made once with the same parameters as every
+/// account's: a login for an e-mail without an account checks its password
+/// against this, so that it takes as long as one with an account (the
+/// answer and its time tell nothing about which e-mails exist).
+pub(crate) async fn decoy_hash() -> Result<String, ApiError> {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
+        .get_or_try_init(|| hash_password(uuid::Uuid::new_v4().to_string()))
+        .await
+        .cloned()
+}
+
 /// Whether `password` matches the stored argon2 hash (off the async threads).
 pub(crate) async fn password_matches(stored: String, password: String) -> Result<bool, ApiError> {
     tokio::task::spawn_blocking(move || {

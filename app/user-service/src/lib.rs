@@ -24,12 +24,16 @@ use ticketing_runtime::recaptcha::Recaptcha;
 use ticketing_runtime::{RuntimeError, ServiceContext};
 use uuid::Uuid;
 
+mod attempts;
 mod domain;
 pub mod repository;
 
 use crate::repository::Account;
 
-use crate::domain::{hash_password, identity_hash, password_matches, validate_credentials};
+use crate::attempts::LoginAttempts;
+use crate::domain::{
+    decoy_hash, hash_password, identity_hash, password_matches, validate_credentials,
+};
 
 /// Migrations of this service's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -41,6 +45,8 @@ struct AppState {
     recaptcha: Arc<Recaptcha>,
     portone: Arc<PortOne>,
     identity_key: Arc<SecretString>,
+    attempts: LoginAttempts,
+    trusted_proxies: usize,
 }
 
 /// Builds the service from its context.
@@ -51,6 +57,11 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         recaptcha: Arc::new(ctx.recaptcha()),
         portone: Arc::new(ctx.portone()?),
         identity_key: Arc::new(ctx.secrets.identity_hash_key.clone()),
+        attempts: LoginAttempts {
+            redis: ctx.redis.clone(),
+            key: Arc::new(ctx.secrets.identity_hash_key.clone()),
+        },
+        trusted_proxies: ctx.settings.booking.trusted_proxies,
     };
     Ok(ServiceApp::new(
         ServiceName::UserService,
@@ -74,14 +85,6 @@ struct SignupRequest {
     recaptcha_token: String,
 }
 
-fn client_ip(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-}
-
 /// `POST /api/users/signup`.
 async fn signup(
     State(state): State<AppState>,
@@ -91,7 +94,12 @@ async fn signup(
     let email = validate_credentials(&request.email, &request.password)?;
     state
         .recaptcha
-        .verify(&request.recaptcha_token, client_ip(&headers).as_deref())
+        .verify(
+            &request.recaptcha_token,
+            // Behind the gateway, which forwards the header unchanged: the
+            // ALB's entry is the client's.
+            ticketing_http::client_address(&headers, None, state.trusted_proxies).as_deref(),
+        )
         .await?;
     let certification = state
         .portone
@@ -132,14 +140,12 @@ async fn signup(
         },
     )
     .await;
+    // One answer whether the e-mail or the person has the account: which
+    // e-mails have accounts is not told to whoever asks.
     let created_at = inserted.map_err(|e| match repository::unique_violation(&e) {
-        Some(c) if c.contains("email") => ApiError::conflict(
-            "email_taken",
-            "an account with this email already exists; log in instead",
-        ),
-        Some(c) if c.contains("identity") => ApiError::conflict(
-            "person_has_account",
-            "this person already has an account (one account per person); log in with it",
+        Some(c) if c.contains("email") || c.contains("identity") => ApiError::conflict(
+            "account_exists",
+            "an account already exists for this e-mail or for this person (one account per person); log in with it",
         ),
         _ => ApiError::internal(anyhow::Error::new(e).context("creating the account")),
     })?;
@@ -176,16 +182,33 @@ async fn login(
 ) -> Result<Json<TokenAnswer>, ApiError> {
     let refused = || ApiError::unauthorized("bad_credentials", "wrong email or password");
     let email = request.email.trim().to_lowercase();
+    if let Some(locked) = state.attempts.locked(&email).await {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "{} failed logins for this account in a row; try again in {} s",
+                locked.failures, locked.seconds
+            ),
+        )
+        .with("attempts", serde_json::json!(locked.failures))
+        .retry_after(locked.seconds));
+    }
     let row = repository::credentials(&state.db, &email)
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("looking up a user")))?;
-    let Some((id, stored, role)) = row else {
-        return Err(refused());
+    // An e-mail without an account is checked against a decoy hash: the
+    // same answer, after the same work, as a wrong password.
+    let (account, stored) = match row {
+        Some((id, stored, role)) => (Some((id, role)), stored),
+        None => (None, decoy_hash().await?),
     };
     let matches = password_matches(stored, request.password).await?;
-    if !matches {
+    let Some((id, role)) = account.filter(|_| matches) else {
+        state.attempts.failed(&email).await;
         return Err(refused());
-    }
+    };
+    state.attempts.succeeded(&email).await;
     let role = (role.as_deref() == Some(repository::ORGANISER))
         .then_some(ticketing_tokens::Role::Organiser);
     let (access_token, expires_in) = state.auth.issue_with(id, role);

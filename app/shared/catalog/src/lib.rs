@@ -142,6 +142,12 @@ pub mod http {
     pub const METRICS_PATH: &str = "/metrics";
     /// The service's OpenAPI document.
     pub const OPENAPI_PATH: &str = "/openapi.json";
+    /// The only paths the ALB forwards to the gateway (its listener rule;
+    /// everything else, `/metrics` among them, is answered 404 by the ALB
+    /// itself): the API, PortOne's webhook and the readiness Route 53
+    /// probes. At most three: an ALB condition takes three values (Elastic
+    /// Load Balancing, "Listener rules for your Application Load Balancer").
+    pub const PUBLIC_PATH_PATTERNS: [&str; 3] = ["/api/*", "/webhooks/*", READINESS_PATH];
     /// The port every service binds in the `dev` and `prod` profiles (one
     /// task per service, `awsvpc`: no two share a network namespace).
     pub const CONTAINER_PORT: u16 = 8080;

@@ -296,6 +296,12 @@ pub struct BookingSettings {
     pub seat_map_cache_ttl_seconds: u64,
     /// Requests per second one client may make through the gateway.
     pub rate_limit_per_second: u32,
+    /// Proxies in front of the gateway that append the address they got
+    /// a request from to `X-Forwarded-For` (1 on AWS: the ALB; 0 locally,
+    /// where the header is the client's own claim and ignored). Who "the
+    /// client" is for the rate limit and reCAPTCHA
+    /// (`ticketing_http::client_address`).
+    pub trusted_proxies: usize,
     /// Origins of the separately hosted front end (CORS); empty for none.
     pub cors_origins: Vec<String>,
     pub recaptcha_mode: RecaptchaMode,
@@ -321,6 +327,7 @@ impl Default for BookingSettings {
             payment_ledger_window_seconds: 3_600,
             seat_map_cache_ttl_seconds: 60,
             rate_limit_per_second: 50,
+            trusted_proxies: 0,
             cors_origins: Vec::new(),
             recaptcha_mode: RecaptchaMode::Test,
             recaptcha_verify_url: Url::parse("https://www.google.com/recaptcha/api/siteverify")

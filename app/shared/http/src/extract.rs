@@ -21,11 +21,52 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Read first, so that the text can be checked before it is
+        // deserialised into anything that reaches the database.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the body is larger than the {} bytes this endpoint accepts",
+                        crate::MAX_BODY_BYTES
+                    ),
+                )
+            })?;
+        if holds_nul(&bytes) {
+            return Err(ApiError::unprocessable(
+                "nul_in_text",
+                "a text field holds the NUL character (\\u0000), which no text here may contain; remove it",
+            ));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// Whether a JSON text holds the escape `\u0000` (the only way JSON can
+/// carry a NUL character; PostgreSQL refuses it in `text`, so a request
+/// with one would otherwise end in a 500). An escaped backslash before
+/// `u0000` (`\\u0000`, the six characters) is not one.
+fn holds_nul(json: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, b) in json.iter().enumerate() {
+        if *b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && json[i..].starts_with(b"u0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 /// A query string. A rejection (an unknown parameter, a wrong type) is a
@@ -95,5 +136,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 rejection.body_text()
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_nul;
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(holds_nul(br#"{"email": "a\u0000@b.kr"}"#));
+        assert!(
+            holds_nul(br#"{"name": "\\\u0000"}"#),
+            "an escaped backslash, then NUL"
+        );
+        assert!(
+            !holds_nul(br#"{"name": "\\u0000"}"#),
+            "a backslash and the text u0000"
+        );
+        assert!(!holds_nul(br#"{"email": "a@b.kr", "n": "\u0041"}"#));
     }
 }

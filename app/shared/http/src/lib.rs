@@ -10,11 +10,13 @@
 //!   how ECS stops a task.
 
 pub mod auth;
+pub mod client;
 mod extract;
 mod problem;
 mod server;
 
 pub use auth::{AuthUser, Authenticator, Operator, Organiser};
+pub use client::client_address;
 pub use extract::{Json, Query};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{

@@ -62,6 +62,12 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, detail)
     }
 
+    /// When to try again, in seconds: the `Retry-After` header and the
+    /// problem document's `retry_after` member.
+    pub fn retry_after(self, seconds: u64) -> ApiError {
+        self.with("retry_after", json!(seconds))
+    }
+
     pub fn too_many_requests(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
     }
@@ -122,6 +128,32 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.extensions.get("retry_after").and_then(Value::as_u64) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_a_header_and_a_member() {
+        let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "wait")
+            .retry_after(4);
+        assert_eq!(e.body()["retry_after"], 4);
+        let response = e.into_response();
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(4u64))
+        );
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE),
+            Some(&HeaderValue::from_static(PROBLEM_JSON))
+        );
     }
 }

@@ -173,7 +173,15 @@ async fn ready(State(meta): State<Meta>) -> Response {
     }
 }
 
-async fn metrics_endpoint() -> Response {
+/// The metrics, for whoever reaches the service directly (the local
+/// Prometheus, the tests; on AWS nothing scrapes: the EMF agent publishes
+/// them). A request that came through a proxy (the ALB adds
+/// `X-Forwarded-For`, and a client cannot take it away) is answered as for
+/// a path that does not exist: the metrics are not public.
+async fn metrics_endpoint(req: Request) -> Response {
+    if req.headers().contains_key("x-forwarded-for") {
+        return not_found(req).await.into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
