@@ -1,6 +1,7 @@
 //! What the gateway checks before a request reaches a service: a per-client
-//! rate limit, an access token on every non-public route, and a valid `qr_`
-//! reservation token (the caller's own) on seat holds.
+//! rate limit (PortOne's webhook has its own per source, and PortOne's own
+//! networks are never limited), an access token on every non-public route,
+//! and a valid `qr_` reservation token (the caller's own) on seat holds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,10 @@ pub(crate) struct Guard {
     pub(crate) queue_keys: Keyring,
     pub(crate) redis: Redis,
     pub(crate) per_second: u32,
+    /// Notices per second one source may post to the webhook.
+    pub(crate) webhook_per_second: u32,
+    /// PortOne's networks: their notices are never limited.
+    pub(crate) webhook_sources: Vec<ipnet::IpNet>,
     /// Proxies in front whose `X-Forwarded-For` entries are believed.
     pub(crate) trusted_proxies: usize,
 }
@@ -31,7 +36,7 @@ pub(crate) struct Guard {
 pub fn is_public(method: &Method, path: &str) -> bool {
     match (method, path) {
         (&Method::POST, "/api/users/signup" | "/api/users/login") => true,
-        (&Method::POST, "/webhooks/portone") => true,
+        (&Method::POST, WEBHOOK_PATH) => true,
         (&Method::GET, p) => {
             p == "/api/events" || p.starts_with("/api/events/") || p == "/api/notices"
         }
@@ -56,13 +61,50 @@ fn client_of(request: &Request, trusted_proxies: usize) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The webhook's path (PortOne posts its notices there).
+pub const WEBHOOK_PATH: &str = "/webhooks/portone";
+
+/// Which rate-limit bucket a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// The API: `booking.rate_limit_per_second` per client.
+    Api,
+    /// PortOne's webhook: `booking.webhook_rate_limit_per_second` per
+    /// source, apart from the API's, so a customer's browsing never holds
+    /// back a notice and a flood of notices never a customer.
+    Webhook,
+    /// A notice from one of PortOne's networks: never limited.
+    PortOne,
+}
+
+/// The bucket of a request for `path` from `client`, given PortOne's
+/// networks.
+fn bucket_of(path: &str, client: &str, portone: &[ipnet::IpNet]) -> Bucket {
+    if path != WEBHOOK_PATH {
+        return Bucket::Api;
+    }
+    let from_portone = client
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| portone.iter().any(|net| net.contains(&ip)));
+    if from_portone {
+        Bucket::PortOne
+    } else {
+        Bucket::Webhook
+    }
+}
+
 impl Guard {
-    /// A fixed one-second window per client in Redis (shared by every gateway
-    /// instance). When Redis is down the limit is not enforced: availability
-    /// of the booking path wins over the limit.
-    async fn within_limit(&self, client: &str) -> bool {
+    /// A fixed one-second window per client and bucket in Redis (shared by
+    /// every gateway instance). When Redis is down the limit is not
+    /// enforced: availability of the booking path wins over the limit.
+    async fn within_limit(&self, bucket: Bucket, client: &str) -> bool {
+        let (prefix, limit) = match bucket {
+            Bucket::Api => ("rl", self.per_second),
+            Bucket::Webhook => ("rl-webhook", self.webhook_per_second),
+            Bucket::PortOne => return true,
+        };
         let second = Utc::now().timestamp();
-        let key = self.redis.key(&format!("rl:{client}:{second}"));
+        let key = self.redis.key(&format!("{prefix}:{client}:{second}"));
         let Ok(mut conn) = self.redis.conn().await else {
             return true;
         };
@@ -74,7 +116,7 @@ impl Guard {
             .query_async(&mut conn)
             .await;
         match counted {
-            Ok((n,)) => n <= i64::from(self.per_second),
+            Ok((n,)) => n <= i64::from(limit),
             Err(e) => {
                 tracing::debug!(error = %e, "rate limit not checked");
                 true
@@ -149,12 +191,21 @@ struct Asked {
 async fn admit(guard: &Guard, asked: &Asked) -> Result<(), ApiError> {
     let path = asked.path.as_str();
     let method = &asked.method;
-    if path != "/webhooks/portone" && !guard.within_limit(&asked.client).await {
+    let bucket = bucket_of(path, &asked.client, &guard.webhook_sources);
+    if !guard.within_limit(bucket, &asked.client).await {
         metrics::counter!("gateway.rate_limited").increment(1);
-        return Err(ApiError::too_many_requests(format!(
-            "more than {} requests per second from this client; slow down and retry",
-            guard.per_second
-        )));
+        return Err(match bucket {
+            Bucket::Webhook => ApiError::too_many_requests(format!(
+                "more than {} notices per second from this source; PortOne's own networks \
+                 (booking.webhook_sources) are not limited",
+                guard.webhook_per_second
+            )),
+            _ => ApiError::too_many_requests(format!(
+                "more than {} requests per second from this client; slow down and retry",
+                guard.per_second
+            )),
+        }
+        .retry_after(1));
     }
     // Public routes, and paths no service owns (the proxy answers those
     // with a 404 naming the path), need no token.
@@ -200,6 +251,29 @@ mod tests {
         assert!(!is_public(&Method::GET, "/api/eventsx"));
         assert!(needs_queue_token(&Method::POST, "/api/reservations"));
         assert!(!needs_queue_token(&Method::GET, "/api/reservations"));
+    }
+
+    #[test]
+    fn webhook_notices_count_per_source_apart_and_portone_networks_are_never_limited() {
+        let portone: Vec<ipnet::IpNet> = vec!["198.51.100.0/28".parse().expect("cidr")];
+        assert_eq!(
+            bucket_of(WEBHOOK_PATH, "198.51.100.7", &portone),
+            Bucket::PortOne
+        );
+        assert_eq!(
+            bucket_of(WEBHOOK_PATH, "198.51.100.16", &portone),
+            Bucket::Webhook
+        );
+        assert_eq!(
+            bucket_of(WEBHOOK_PATH, "unknown", &portone),
+            Bucket::Webhook
+        );
+        assert_eq!(bucket_of(WEBHOOK_PATH, "203.0.113.9", &[]), Bucket::Webhook);
+        // PortOne's address calling the API is a client like any other.
+        assert_eq!(
+            bucket_of("/api/events", "198.51.100.7", &portone),
+            Bucket::Api
+        );
     }
 
     #[test]

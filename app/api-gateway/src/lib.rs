@@ -33,6 +33,8 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         queue_keys: ctx.queue_keys(),
         redis: ctx.redis.clone(),
         per_second: ctx.settings.booking.rate_limit_per_second,
+        webhook_per_second: ctx.settings.booking.webhook_rate_limit_per_second,
+        webhook_sources: ctx.settings.booking.webhook_sources.clone(),
         trusted_proxies: ctx.settings.booking.trusted_proxies,
     });
     let routes = Router::new()

@@ -7,7 +7,8 @@
 //!   payment from PortOne (`GET /payments/{imp_uid}`) and compares amount,
 //!   currency, status and `merchant_uid` with the order; a mismatch is
 //!   cancelled at PortOne (with `checksum`) and recorded; repeated deliveries
-//!   have one effect. Outcomes go out as `PaymentSucceeded` /
+//!   have one effect; a burst of notices for one payment shares look-ups
+//!   (`lookups`). Outcomes go out as `PaymentSucceeded` /
 //!   `PaymentFailed` through the outbox.
 //! * `RefundRequested` (a payment that arrived after its reservation ended)
 //!   is refunded and announced as `PaymentRefunded`.
@@ -21,6 +22,7 @@
 //! start.
 
 mod domain;
+mod lookups;
 mod refunds;
 pub mod repository;
 mod routes;
@@ -51,6 +53,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Authenticator,
     pub(crate) keys: Keyring,
     pub(crate) portone: Arc<PortOne>,
+    /// The webhook's look-ups of PortOne, collapsed per imp_uid.
+    pub(crate) lookups: Arc<lookups::Lookups<String, ticketing_portone::Payment>>,
     pub(crate) imp_code: Arc<String>,
     pub(crate) environment: &'static str,
 }
@@ -75,6 +79,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         auth: ctx.authenticator(),
         keys: ctx.queue_keys(),
         portone: portone.clone(),
+        lookups: Arc::new(lookups::Lookups::new()),
         imp_code: Arc::new(ctx.settings.portone.imp_code.clone()),
         environment,
     };

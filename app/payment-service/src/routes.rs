@@ -113,8 +113,16 @@ async fn webhook(
     State(state): State<AppState>,
     Json(notice): Json<WebhookNotice>,
 ) -> Result<Json<WebhookAnswer>, ApiError> {
-    // The body only says where to look; PortOne says what happened.
-    let payment = match state.portone.payment(&notice.imp_uid).await {
+    // The body only says where to look; PortOne says what happened. A burst
+    // of notices for one payment shares look-ups (`lookups`).
+    let (portone, imp_uid) = (state.portone.clone(), notice.imp_uid.clone());
+    let looked = state
+        .lookups
+        .get(&notice.imp_uid, || async move {
+            portone.payment(&imp_uid).await
+        })
+        .await;
+    let payment = match looked {
         Ok(p) => p,
         Err(PortOneError::NotFound { .. }) => {
             tracing::warn!(imp_uid = %notice.imp_uid, "webhook for a payment PortOne does not know; rejected");

@@ -81,6 +81,11 @@ struct Ledger {
     payments: HashMap<String, Payment>,
     certifications: HashMap<String, Certification>,
     tokens_issued: u64,
+    /// `GET /payments/{imp_uid}` answered, per imp_uid (`/sandbox/stats`).
+    lookups: HashMap<String, u64>,
+    /// How long `GET /payments/{imp_uid}` takes (`set_lookup_latency`): PortOne
+    /// is a round trip across the Internet away, not a loopback call.
+    lookup_latency_ms: u64,
 }
 
 struct Inner {
@@ -150,6 +155,17 @@ impl Sandbox {
 
     pub fn tokens_issued(&self) -> u64 {
         self.ledger().tokens_issued
+    }
+
+    /// How many times `GET /payments/{imp_uid}` was answered for `imp_uid`.
+    pub fn lookups(&self, imp_uid: &str) -> u64 {
+        self.ledger().lookups.get(imp_uid).copied().unwrap_or(0)
+    }
+
+    /// `GET /payments/{imp_uid}` takes `latency` from now on (PortOne is a
+    /// round trip across the Internet away, not a loopback call).
+    pub fn set_lookup_latency(&self, latency: std::time::Duration) {
+        self.ledger().lookup_latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     }
 }
 
@@ -322,6 +338,14 @@ async fn payment(
     Path(imp_uid): Path<String>,
 ) -> Answer {
     authorise(&sandbox, &headers)?;
+    let delay = {
+        let mut ledger = sandbox.ledger();
+        *ledger.lookups.entry(imp_uid.clone()).or_default() += 1;
+        ledger.lookup_latency_ms
+    };
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     match sandbox.payment(&imp_uid) {
         Some(p) => ok(p),
         None => Err(Refusal::new(
@@ -738,6 +762,7 @@ async fn stats(State(sandbox): State<Sandbox>) -> Response {
         "tokens_issued": ledger.tokens_issued,
         "payments": ledger.payments.len(),
         "prepared": ledger.prepared.len(),
+        "lookups": ledger.lookups,
     }))
     .into_response()
 }

@@ -296,6 +296,18 @@ pub struct BookingSettings {
     pub seat_map_cache_ttl_seconds: u64,
     /// Requests per second one client may make through the gateway.
     pub rate_limit_per_second: u32,
+    /// PortOne notices per second one source address may post to
+    /// `/webhooks/portone` (a bucket of its own, apart from the API's):
+    /// every notice costs a PortOne look-up with our keys, so a flood from
+    /// one address is refused 429 rather than passed on. A source in
+    /// `webhook_sources` is never limited.
+    pub webhook_rate_limit_per_second: u32,
+    /// The networks PortOne sends its notices from (CIDRs, as PortOne lists
+    /// them to its merchants): their notices are never rate limited, so no
+    /// flood from elsewhere can hold PortOne's own back. Empty: every source
+    /// is limited alike, and a PortOne notice refused at a peak is still
+    /// settled by the ledger walk (`payment_ledger_interval_ms`).
+    pub webhook_sources: Vec<ipnet::IpNet>,
     /// Proxies in front of the gateway that append the address they got
     /// a request from to `X-Forwarded-For` (1 on AWS: the ALB; 0 locally,
     /// where the header is the client's own claim and ignored). Who "the
@@ -327,6 +339,8 @@ impl Default for BookingSettings {
             payment_ledger_window_seconds: 3_600,
             seat_map_cache_ttl_seconds: 60,
             rate_limit_per_second: 50,
+            webhook_rate_limit_per_second: 100,
+            webhook_sources: Vec::new(),
             trusted_proxies: 0,
             cors_origins: Vec::new(),
             recaptcha_mode: RecaptchaMode::Test,
@@ -544,6 +558,10 @@ impl Settings {
             (
                 "booking.rate_limit_per_second",
                 i64::from(booking.rate_limit_per_second),
+            ),
+            (
+                "booking.webhook_rate_limit_per_second",
+                i64::from(booking.webhook_rate_limit_per_second),
             ),
         ] {
             if number <= 0 {

@@ -51,6 +51,10 @@ pub const FREE_TYPES: &[(&str, &str)] = &[
     ("AWS::ElastiCache::SubnetGroup", "no charge"),
     ("AWS::RDS::DBSubnetGroup", "no charge"),
     ("AWS::ElasticLoadBalancingV2::Listener", "part of the ALB's hours and LCUs"),
+    (
+        "AWS::ElasticLoadBalancingV2::ListenerRule",
+        "rule evaluations are part of the ALB's LCUs (the first 10 rules are free)",
+    ),
     ("AWS::ElasticLoadBalancingV2::TargetGroup", "part of the ALB's hours and LCUs"),
     ("AWS::IAM::InstanceProfile", "no charge"),
     ("AWS::IAM::Role", "no charge"),
