@@ -48,10 +48,10 @@ pub struct NewSection {
 impl NewPerformance {
     /// The number of seats it has, or what is wrong with it.
     pub fn validate(&self) -> Result<i64, String> {
-        if self.title.trim().is_empty() || self.title.len() > 200 {
+        if self.title.trim().is_empty() || self.title.chars().count() > 200 {
             return Err("`title` must be 1 to 200 characters".into());
         }
-        if self.venue.trim().is_empty() || self.venue.len() > 200 {
+        if self.venue.trim().is_empty() || self.venue.chars().count() > 200 {
             return Err("`venue` must be 1 to 200 characters".into());
         }
         if self.sections.is_empty() {
@@ -59,7 +59,7 @@ impl NewPerformance {
         }
         let mut total: i64 = 0;
         for s in &self.sections {
-            if s.name.trim().is_empty() || s.name.len() > 50 {
+            if s.name.trim().is_empty() || s.name.chars().count() > 50 {
                 return Err("each section `name` must be 1 to 50 characters".into());
             }
             if s.rows == 0 || s.rows > 26 * 4 || s.seats_per_row == 0 || s.seats_per_row > 500 {

@@ -151,7 +151,7 @@ fn validate(new: &NewNotice, now: DateTime<Utc>) -> Result<(), String> {
         ));
     }
     if let Some(t) = &new.template {
-        if t.is_empty() || t.len() > 64 {
+        if t.is_empty() || t.chars().count() > 64 {
             problems.push("`template` must be 1 to 64 characters".to_owned());
         }
     }

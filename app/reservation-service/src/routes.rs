@@ -216,7 +216,13 @@ async fn history(
                 "`status` must be PENDING, CONFIRMED or CANCELLED",
             )
         })?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("`limit` must be 1 to 200 (got {limit})"),
+        ));
+    }
     let rows = repository::of_user(&state.db, user, status, limit)
         .await
         .map_err(db_error("searching reservations"))?;

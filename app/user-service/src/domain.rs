@@ -9,14 +9,37 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use ticketing_http::ApiError;
 
+/// Blanks around an address that are ignored (what a form's copy and paste
+/// leaves).
+const EMAIL_BLANKS: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// What `is_email` accepts, as user-service's openapi.json states it for
+/// sign-up's `email` (with `maxLength` [`EMAIL_MAX_CHARS`]); a test holds the
+/// two equal, and the API fuzzer holds the code to the document.
+#[cfg(test)]
+const EMAIL_PATTERN: &str =
+    "^[ \\t\\n\\r]*[^@ \\t\\n\\r\\u0000]+@[^@ \\t\\n\\r\\u0000]+\\.[^@ \\t\\n\\r\\u0000]+[ \\t\\n\\r]*$";
+pub(crate) const EMAIL_MAX_CHARS: usize = 254;
+
+/// An address as [`EMAIL_PATTERN`] describes it: blanks around it aside,
+/// one `@`, no blank or NUL, and a dot inside the domain (not at its ends).
+fn is_email(raw: &str) -> bool {
+    let allowed = |c: char| !matches!(c, '@' | ' ' | '\t' | '\n' | '\r' | '\0');
+    let email = raw.trim_matches(EMAIL_BLANKS);
+    raw.chars().count() <= EMAIL_MAX_CHARS
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && local.chars().all(allowed)
+                && domain.chars().all(allowed)
+                && domain
+                    .char_indices()
+                    .any(|(i, c)| c == '.' && i > 0 && i + 1 < domain.len())
+        })
+}
+
 /// The normalised email of a valid sign-up, or what is wrong with it.
 pub(crate) fn validate_credentials(email: &str, password: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_lowercase();
-    let valid_email = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if !valid_email {
+    if !is_email(email) {
         return Err(ApiError::unprocessable(
             "invalid_email",
             "`email` must be an address like name@example.com",
@@ -29,7 +52,7 @@ pub(crate) fn validate_credentials(email: &str, password: &str) -> Result<String
             "`password` must be 10 to 128 characters long",
         ));
     }
-    Ok(email)
+    Ok(email.trim_matches(EMAIL_BLANKS).to_lowercase())
 }
 
 /// HMAC-SHA256 of an identity value under `IDENTITY_HASH_KEY`, hex.
@@ -100,6 +123,41 @@ mod tests {
         assert!(validate_credentials("no-at-sign", "long enough pw").is_err());
         assert!(validate_credentials("a@b", "long enough pw").is_err());
         assert!(validate_credentials("kim@example.com", "short").is_err());
+    }
+
+    #[test]
+    fn an_email_is_what_the_documented_pattern_says() {
+        for good in [
+            "a@b.c",
+            " kim@example.com\n",
+            "k.im@mail.example.co.kr",
+            "김@예시.한국",
+        ] {
+            assert!(is_email(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "@b.c",
+            "a@.c",
+            "a@c.",
+            "a@bc",
+            "a b@c.d",
+            "a@b@c.d",
+            "a\0@b.c",
+            "  ",
+            "a@b.c\u{a0}x y",
+        ] {
+            assert!(!is_email(bad), "{bad:?}");
+        }
+        let long = format!("{}@example.com", "k".repeat(EMAIL_MAX_CHARS));
+        assert!(!is_email(&long));
+        // The document says the same (its `email` of sign-up).
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json");
+        let email = &doc["paths"]["/api/users/signup"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]["properties"]["email"];
+        assert_eq!(email["pattern"], EMAIL_PATTERN);
+        assert_eq!(email["maxLength"], EMAIL_MAX_CHARS);
     }
 
     #[tokio::test]

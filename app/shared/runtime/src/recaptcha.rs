@@ -62,10 +62,12 @@ impl Recaptcha {
     }
 
     pub async fn verify(&self, token: &str, remote_ip: Option<&str>) -> Result<(), RecaptchaError> {
-        let token = token.trim();
+        // Missing means absent or empty (as the API documents it: at least
+        // one character); blanks around a token are not part of it.
         if token.is_empty() {
             return Err(RecaptchaError::Missing);
         }
+        let token = token.trim();
         match self.mode {
             RecaptchaMode::Test if token.starts_with("test-pass") => Ok(()),
             RecaptchaMode::Test => Err(RecaptchaError::Rejected(
