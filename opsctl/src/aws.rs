@@ -104,8 +104,8 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
     .await
 }
 
-/// Runs a shell command on the broker instance(s) (tag
-/// `KAFKA_BROKER_TAG_KEY=KAFKA_BROKER_TAG_VALUE`) through SSM Run Command and
+/// Runs a shell command on this environment's broker instance(s) (tag
+/// `KafkaBrokerOf=<env>`: `aws::broker_target`) through SSM Run Command and
 /// waits for every invocation to finish; returns the instance ids.
 pub async fn run_on_brokers(
     ctx: &Context,
@@ -114,7 +114,8 @@ pub async fn run_on_brokers(
     deadline: Instant,
 ) -> Result<Vec<String>, CliError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
-    run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1))
+    let env = ctx.profile.as_str();
+    run_on_brokers_with(&ssm, env, shell, comment, deadline, Duration::from_secs(1))
         .await
         .map(|ran| ran.instances)
 }
@@ -128,7 +129,9 @@ pub async fn run_on_brokers_for_output(
     deadline: Instant,
 ) -> Result<Vec<(String, String)>, CliError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
-    let ran = run_on_brokers_with(&ssm, shell, comment, deadline, Duration::from_secs(1)).await?;
+    let env = ctx.profile.as_str();
+    let ran =
+        run_on_brokers_with(&ssm, env, shell, comment, deadline, Duration::from_secs(1)).await?;
     let mut out = Vec::new();
     for instance in ran.instances {
         let invocation = ssm
@@ -171,15 +174,14 @@ pub(crate) struct Ran {
 /// received it.
 pub(crate) async fn run_on_brokers_with(
     ssm: &aws_sdk_ssm::Client,
+    env: &str,
     shell: &str,
     comment: &str,
     deadline: Instant,
     poll: Duration,
 ) -> Result<Ran, CliError> {
-    let target = Target::builder()
-        .key(format!("tag:{}", aws::KAFKA_BROKER_TAG_KEY))
-        .values(aws::KAFKA_BROKER_TAG_VALUE)
-        .build();
+    let (key, value) = aws::broker_target(env);
+    let target = Target::builder().key(&key).values(&value).build();
     let sent = ssm
         .send_command()
         .document_name(aws::RUN_SHELL_DOCUMENT)
@@ -220,9 +222,8 @@ pub(crate) async fn run_on_brokers_with(
         );
         if state.target_count() == 0 && (!resolving || Instant::now() >= deadline) {
             return Err(CliError::Failed(anyhow::anyhow!(
-                "no instance tagged {}={} received `{comment}` (SSM command {command_id}); is the broker instance running and managed by SSM?",
-                aws::KAFKA_BROKER_TAG_KEY,
-                aws::KAFKA_BROKER_TAG_VALUE
+                "no instance tagged {}={value} received `{comment}` (SSM command {command_id}); is {env}'s broker instance running, tagged by the kafka stack and managed by SSM?",
+                aws::KAFKA_BROKER_OF_TAG_KEY
             )));
         }
         match state.status() {
@@ -322,8 +323,15 @@ mod tests {
             [&send, &listed, &invocations]
         );
         let deadline = Instant::now() + Duration::from_secs(10);
-        let done =
-            run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1)).await;
+        let done = run_on_brokers_with(
+            &ssm,
+            "dev",
+            "true",
+            "test",
+            deadline,
+            Duration::from_millis(1),
+        )
+        .await;
         assert!(done.is_ok(), "{:?}", done.err().map(|e| e.to_string()));
         assert_eq!(done.map(|r| r.command_id).ok().as_deref(), Some("c-1"));
         assert_eq!(
@@ -345,8 +353,15 @@ mod tests {
             .then_output(|| state(CommandStatus::Success, 0, 0));
         let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &listed]);
         let deadline = Instant::now() + Duration::from_secs(10);
-        let Err(err) =
-            run_on_brokers_with(&ssm, "true", "test", deadline, Duration::from_millis(1)).await
+        let Err(err) = run_on_brokers_with(
+            &ssm,
+            "dev",
+            "true",
+            "test",
+            deadline,
+            Duration::from_millis(1),
+        )
+        .await
         else {
             panic!("nobody received it");
         };

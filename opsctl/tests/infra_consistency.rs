@@ -295,7 +295,23 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
         aws::KAFKA_BROKER_TAG_KEY,
         aws::KAFKA_BROKER_TAG_VALUE
     )));
-    // `sudo systemctl restart kafka` restarts the unit the user data installs.
+    // Every broker instance carries the tag opsctl's SSM commands target,
+    // valued with its own environment (issue 28: `--env dev` never reaches
+    // prod's brokers); on the instance, where tags change in place.
+    let of_key = aws::KAFKA_BROKER_OF_TAG_KEY;
+    let brokers = resources(&kafka, "AWS::EC2::Instance");
+    assert!(!brokers.is_empty());
+    for (name, broker) in brokers {
+        let tagged = broker["Tags"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                plain(&t["Key"]).as_deref() == Some(of_key)
+                    && matches!(&t["Value"], Value::Tagged(v) if v.tag == "Ref" && plain(&t["Value"]).as_deref() == Some("Environment"))
+            });
+        assert!(tagged, "{name} is not tagged {of_key}=!Ref Environment");
+    }
     // `sudo systemctl restart kafka` restarts the unit the user data installs.
     assert!(aws::KAFKA_RESTART_COMMAND
         .starts_with(&format!("sudo systemctl restart {} ", aws::KAFKA_UNIT)));

@@ -1,14 +1,16 @@
 //! `opsctl kafka restart`: through SSM Run Command against moto server (an
 //! instance tagged as the broker, made with moto's EC2 API), and through the
-//! local command; the broker it waits for is the local stack's.
+//! local command; the broker it waits for is the local stack's. An action
+//! on one environment never reaches another's brokers (issue 28).
 
 mod common;
 
 use common::opsctl;
 
 #[tokio::test]
-async fn in_aws_the_tagged_broker_gets_the_restart_through_ssm() {
-    let instance = common::broker_instance("us-east-1").await;
+async fn in_aws_the_environments_own_broker_gets_the_restart_through_ssm_and_no_other() {
+    let instance = common::broker_instance("us-east-1", "dev").await;
+    let production = common::broker_instance("us-east-1", "prod").await;
     let dir = std::env::temp_dir().join(format!("restart-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let audit = dir.join("audit.jsonl");
@@ -25,7 +27,7 @@ async fn in_aws_the_tagged_broker_gets_the_restart_through_ssm() {
         "{}",
         plan.stderr
     );
-    assert!(plan.stderr.contains("Role=kafka-broker"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("KafkaBrokerOf=dev"), "{}", plan.stderr);
     assert!(
         common::audit_phases(&audit) == ["planned"],
         "a plan is recorded as a plan only"
@@ -53,6 +55,12 @@ async fn in_aws_the_tagged_broker_gets_the_restart_through_ssm() {
             .as_array()
             .is_some_and(|a| a.iter().any(|i| i == instance.as_str())),
         "{report}"
+    );
+    assert!(
+        report["instances"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|i| i != production.as_str())),
+        "dev's restart reached prod's broker {production}: {report}"
     );
     assert_eq!(report["plan"]["via"], "ssm");
     assert_eq!(

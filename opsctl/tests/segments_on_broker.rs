@@ -204,7 +204,7 @@ async fn the_broker_script_fetches_the_release_by_digest_once_and_reports_every_
 #[tokio::test]
 async fn through_ssm_the_script_goes_to_the_brokers_and_a_broker_without_a_report_is_an_error() {
     const REGION: &str = "ap-southeast-3";
-    common::broker_instance(REGION).await;
+    common::broker_instance(REGION, "prod").await;
     let ssm = aws_sdk_ssm::Client::new(&common::moto_sdk(REGION).await);
     let before = ssm
         .list_commands()

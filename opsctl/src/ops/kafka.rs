@@ -245,11 +245,7 @@ pub fn restart_plan(ctx: &Context) -> Result<RestartPlan, CliError> {
         _ => RestartPlan::Ssm {
             region: ctx.region.clone(),
             document: aws::RUN_SHELL_DOCUMENT,
-            target_tag: format!(
-                "{}={}",
-                aws::KAFKA_BROKER_TAG_KEY,
-                aws::KAFKA_BROKER_TAG_VALUE
-            ),
+            target_tag: format!("{}={}", aws::KAFKA_BROKER_OF_TAG_KEY, ctx.profile.as_str()),
             command: aws::KAFKA_RESTART_COMMAND,
         },
     })

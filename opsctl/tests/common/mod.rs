@@ -233,8 +233,11 @@ pub fn broker_identity(user_data: &str, ip: &str) -> Result<(u32, String), Strin
     ))
 }
 
-/// An EC2 instance tagged as the broker, made through moto's EC2 query API.
-pub async fn broker_instance(region: &str) -> String {
+/// An EC2 instance tagged as `env`'s broker (as the kafka stack tags it),
+/// made through moto's EC2 query API.
+pub async fn broker_instance(region: &str, env: &str) -> String {
+    let (of_key, _) = ticketing_catalog::aws::broker_target(env);
+    let of_key = of_key.trim_start_matches("tag:").to_owned();
     let body = [
         ("Action", "RunInstances"),
         ("Version", "2016-11-15"),
@@ -251,6 +254,10 @@ pub async fn broker_instance(region: &str) -> String {
             "TagSpecification.1.Tag.1.Value",
             ticketing_catalog::aws::KAFKA_BROKER_TAG_VALUE,
         ),
+        ("TagSpecification.1.Tag.2.Key", "Environment"),
+        ("TagSpecification.1.Tag.2.Value", env),
+        ("TagSpecification.1.Tag.3.Key", of_key.as_str()),
+        ("TagSpecification.1.Tag.3.Value", env),
     ];
     let xml = ec2_query(region, &body).await;
     let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();

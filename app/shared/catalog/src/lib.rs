@@ -219,10 +219,24 @@ mod tests {
 
 /// The AWS footprint's names that commands and templates share.
 pub mod aws {
-    /// The tag that marks the Kafka broker instance(s); `opsctl kafka
-    /// restart` targets it through SSM, the kafka stack sets it.
+    /// The tag that marks the Kafka broker instance(s) (with `Environment`
+    /// beside it); the kafka stack sets both.
     pub const KAFKA_BROKER_TAG_KEY: &str = "Role";
     pub const KAFKA_BROKER_TAG_VALUE: &str = "kafka-broker";
+    /// The tag whose value names the environment a broker serves: what
+    /// opsctl's SSM commands (`kafka restart`, `dr`, `failover-drill`,
+    /// `verify-segments --on-broker`) target, so an action on one
+    /// environment never reaches another's brokers. One key with the
+    /// environment as its value, because a target is one key and its values
+    /// (any of them matches: "Target", AWS Systems Manager API Reference);
+    /// two keys (`Role` and `Environment`) would lean on how SSM combines
+    /// targets, which its documentation does not state.
+    pub const KAFKA_BROKER_OF_TAG_KEY: &str = "KafkaBrokerOf";
+
+    /// The SSM target (`tag:<key>`, value) of `env`'s brokers.
+    pub fn broker_target(env: &str) -> (String, String) {
+        (format!("tag:{KAFKA_BROKER_OF_TAG_KEY}"), env.to_owned())
+    }
     /// The SSM document and the command that restart the broker.
     pub const RUN_SHELL_DOCUMENT: &str = "AWS-RunShellScript";
     /// The broker's systemd unit (infra/templates/kafka.yaml installs it).

@@ -65,8 +65,8 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
         NodeAction::Ssm { address, .. } => format!(
             "SSM {} on the instances tagged {}={} (only {address} acts)",
             aws::RUN_SHELL_DOCUMENT,
-            aws::KAFKA_BROKER_TAG_KEY,
-            aws::KAFKA_BROKER_TAG_VALUE
+            aws::KAFKA_BROKER_OF_TAG_KEY,
+            ctx.profile.as_str()
         ),
     };
     eprintln!(
