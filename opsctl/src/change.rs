@@ -6,17 +6,18 @@
 //! command applies the plan through it and ends with `done` or `failed`
 //! (an apply abandoned by an early return is recorded as `failed` too).
 //!
-//! The audit log is JSON lines at `OPSCTL_AUDIT_LOG`, or
-//! `$XDG_STATE_HOME/opsctl/audit.jsonl`, or `~/.local/state/opsctl/audit.jsonl`.
-//! Each entry has one of the phases of [`Phase`].
+//! Each entry has one of the phases of [`Phase`] and goes to the audit
+//! trail (`audit.rs`: a local file, and in dev and prod the environment's
+//! CloudWatch Logs group with the caller's AWS identity).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 
-use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
 use ticketing_config::Profile;
+
+pub use crate::audit::{audit_path, Phase};
+use crate::audit::{record, CloudTrail};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -32,83 +33,6 @@ pub struct ExecuteArgs {
     /// that were approved elsewhere).
     #[arg(long)]
     pub yes: bool,
-}
-
-/// The audit log file.
-pub fn audit_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("OPSCTL_AUDIT_LOG") {
-        return PathBuf::from(path);
-    }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("opsctl").join("audit.jsonl")
-}
-
-/// The phases an audit entry records.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The plan as computed, dry run or not.
-    Planned,
-    /// Confirmed; the apply begins.
-    Started,
-    /// One step of the apply done (a purchase, a runbook step).
-    Progress,
-    /// The apply finished.
-    Done,
-    /// The apply failed or stopped before it finished.
-    Failed,
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    at: String,
-    user: String,
-    env: &'a str,
-    command: &'a str,
-    phase: Phase,
-    detail: &'a serde_json::Value,
-}
-
-/// Appends one entry; a log that cannot be written stops the change.
-fn audit(
-    profile: Profile,
-    command: &str,
-    phase: Phase,
-    detail: &serde_json::Value,
-) -> Result<(), CliError> {
-    let path = audit_path();
-    let entry = Entry {
-        at: Utc::now().to_rfc3339(),
-        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-        env: profile.as_str(),
-        command,
-        phase,
-        detail,
-    };
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
-        line.push('\n');
-        // One locked write per entry: two opsctl runs (or two tests) that
-        // append at the same moment never interleave their lines.
-        file.lock()?;
-        file.write_all(line.as_bytes())
-    };
-    write().map_err(|e| {
-        CliError::usage(
-            format!("the audit log {} cannot be written: {e}", path.display()),
-            "set OPSCTL_AUDIT_LOG to a writable file; nothing was changed",
-        )
-    })
 }
 
 /// Decides whether to act: `Ok(false)` for a dry run, `Ok(true)` to go
@@ -147,6 +71,7 @@ fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, Cli
 /// which flags.
 pub struct Change<'a> {
     profile: Profile,
+    cloud: Option<CloudTrail>,
     command: &'static str,
     args: &'a ExecuteArgs,
 }
@@ -156,6 +81,7 @@ impl<'a> Change<'a> {
     pub fn new(ctx: &Context, command: &'static str, args: &'a ExecuteArgs) -> Change<'a> {
         Change {
             profile: ctx.profile,
+            cloud: CloudTrail::of(ctx),
             command,
             args,
         }
@@ -172,8 +98,9 @@ impl<'a> Change<'a> {
         changes: usize,
     ) -> Result<Option<Applying>, CliError> {
         let plan = serde_json::to_value(plan).unwrap_or_default();
-        audit(
+        record(
             self.profile,
+            self.cloud.as_ref(),
             self.command,
             Phase::Planned,
             &serde_json::json!({"changes": changes, "execute": self.args.execute, "plan": plan}),
@@ -186,9 +113,16 @@ impl<'a> Change<'a> {
             eprintln!("{DRY_RUN}");
             return Ok(None);
         }
-        audit(self.profile, self.command, Phase::Started, &plan)?;
+        record(
+            self.profile,
+            self.cloud.as_ref(),
+            self.command,
+            Phase::Started,
+            &plan,
+        )?;
         Ok(Some(Applying {
             profile: self.profile,
+            cloud: self.cloud,
             command: self.command,
             ended: false,
         }))
@@ -210,6 +144,7 @@ pub const DRY_RUN: &str = "dry run: nothing was changed; add --execute to apply"
 /// records `failed`.
 pub struct Applying {
     profile: Profile,
+    cloud: Option<CloudTrail>,
     command: &'static str,
     ended: bool,
 }
@@ -217,13 +152,25 @@ pub struct Applying {
 impl Applying {
     /// Records one step of the apply.
     pub fn progress(&self, detail: serde_json::Value) -> Result<(), CliError> {
-        audit(self.profile, self.command, Phase::Progress, &detail)
+        record(
+            self.profile,
+            self.cloud.as_ref(),
+            self.command,
+            Phase::Progress,
+            &detail,
+        )
     }
 
     /// Records the end of the apply.
     pub fn done(mut self, detail: serde_json::Value) -> Result<(), CliError> {
         self.ended = true;
-        audit(self.profile, self.command, Phase::Done, &detail)
+        record(
+            self.profile,
+            self.cloud.as_ref(),
+            self.command,
+            Phase::Done,
+            &detail,
+        )
     }
 
     /// Records the failure and returns the error to stop with (`message`
@@ -234,7 +181,13 @@ impl Applying {
         message: impl std::fmt::Display,
     ) -> CliError {
         self.ended = true;
-        if let Err(e) = audit(self.profile, self.command, Phase::Failed, &detail) {
+        if let Err(e) = record(
+            self.profile,
+            self.cloud.as_ref(),
+            self.command,
+            Phase::Failed,
+            &detail,
+        ) {
             return e;
         }
         CliError::Failed(anyhow::anyhow!("{message}"))
@@ -258,7 +211,13 @@ impl Applying {
     /// command reports them and exits with a problem code itself).
     pub fn ended_with_failures(mut self, detail: serde_json::Value) -> Result<(), CliError> {
         self.ended = true;
-        audit(self.profile, self.command, Phase::Failed, &detail)
+        record(
+            self.profile,
+            self.cloud.as_ref(),
+            self.command,
+            Phase::Failed,
+            &detail,
+        )
     }
 }
 
@@ -269,6 +228,7 @@ impl Applying {
     pub(crate) fn for_test() -> Applying {
         Applying {
             profile: Profile::Local,
+            cloud: None,
             command: "test",
             ended: true,
         }
@@ -278,8 +238,9 @@ impl Applying {
 impl Drop for Applying {
     fn drop(&mut self) {
         if !self.ended {
-            let _ = audit(
+            let _ = record(
                 self.profile,
+                self.cloud.as_ref(),
                 self.command,
                 Phase::Failed,
                 &serde_json::json!({"error": "the change stopped before it finished"}),

@@ -84,6 +84,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::reserved::ReservedCommand,
     },
+    /// The team's audit trail of changes (in dev and prod: CloudWatch
+    /// Logs, with who ran each by AWS identity).
+    Audit(crate::commands::audit::AuditArgs),
     /// Reservations: reconciling the ones stuck in PENDING with PortOne.
     Reservations {
         #[command(subcommand)]
@@ -218,6 +221,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         },
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
+        Command::Audit(args) => crate::commands::audit::exec(&ctx, args).await,
         Command::Secrets { command } => secrets::exec(&ctx, command).await,
         Command::Users { command } => users::exec(&ctx, command).await,
     }

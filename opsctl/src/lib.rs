@@ -9,6 +9,7 @@
 //! command could not do its job (a dependency it needs is unreachable).
 
 pub mod args;
+pub mod audit;
 pub mod aws;
 pub mod change;
 pub mod cli;

@@ -514,7 +514,7 @@ async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_
 
 /// IAM actions a command needs that are not API calls moto sees, each with
 /// where AWS documents it.
-const DEPLOY_IMPLIED: [&str; 9] = [
+const DEPLOY_IMPLIED: [&str; 10] = [
     // deploy-env.yml's step before `opsctl deploy`: the broker artifact
     // stored once under its SHA-512 (HeadObject needs s3:GetObject, the
     // upload s3:PutObject: S3 API Reference, HeadObject and PutObject,
@@ -534,6 +534,11 @@ const DEPLOY_IMPLIED: [&str; 9] = [
     // RegisterTaskDefinition naming the task and execution roles: ECS
     // Developer Guide, "Task execution IAM role" (iam:PassRole).
     "iam:PassRole",
+    // The audit trail's first entry in an account makes the group and sets
+    // the catalog's retention on it (opsctl/src/audit.rs); in this shared
+    // emulator an earlier run made the group, so CreateLogGroup answers
+    // ResourceAlreadyExistsException and the retention call is not made.
+    "logs:PutRetentionPolicy",
 ];
 
 /// Calls that need no IAM permission: STS GetCallerIdentity ("No

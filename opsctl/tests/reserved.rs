@@ -272,13 +272,23 @@ fn context() -> Context {
         p
     });
     assert!(std::env::var_os("OPSCTL_AUDIT_LOG").is_some_and(|v| v == path.as_os_str()));
-    Context::load(&GlobalArgs {
+    let mut ctx = Context::load(&GlobalArgs {
         env: EnvArg::Dev,
         region: Some("us-east-1".into()),
         output: OutputFormat::Json,
         verbose: false,
     })
-    .expect("dev settings")
+    .expect("dev settings");
+    // dev's audit trail is in CloudWatch Logs: moto server's here (the
+    // stand-ins above take only RDS and ElastiCache calls), with moto's
+    // test credentials.
+    ctx.settings.aws.endpoint_url = ticketing_config::load(ticketing_config::Profile::Local)
+        .expect("local settings")
+        .aws
+        .endpoint_url;
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    ctx
 }
 
 fn args(profile: SizeProfile, execute: bool) -> PurchaseArgs {

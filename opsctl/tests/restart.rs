@@ -20,6 +20,7 @@ async fn in_aws_the_environments_own_broker_gets_the_restart_through_ssm_and_no_
         ("TICKETING__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:59092"),
         ("OPSCTL_AUDIT_LOG", audit.to_str().expect("path")),
     ];
+    let started = chrono::Utc::now().to_rfc3339();
     let plan = opsctl(&["--env", "dev", "kafka", "restart"], &vars).await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
@@ -66,6 +67,41 @@ async fn in_aws_the_environments_own_broker_gets_the_restart_through_ssm_and_no_
     assert_eq!(
         common::audit_phases(&audit),
         ["planned", "planned", "started", "done"]
+    );
+
+    // The team's trail (issue 28): the same entries in dev's CloudWatch Logs
+    // group, with who ran them by AWS identity, read back by `opsctl audit`.
+    let trail = opsctl(
+        &[
+            "--env",
+            "dev",
+            "--output",
+            "json",
+            "audit",
+            "--since",
+            "1h",
+            "--command",
+            "kafka restart",
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(trail.code, 0, "{}", trail.stderr);
+    let trail: serde_json::Value = serde_json::from_str(&trail.stdout).expect("json");
+    assert_eq!(trail["source"], ticketing_catalog::logs::audit_group("dev"));
+    let entries = trail["entries"].as_array().expect("entries");
+    let ours: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["at"].as_str().is_some_and(|at| at >= started.as_str()))
+        .collect();
+    let phases: Vec<&str> = ours.iter().filter_map(|e| e["phase"].as_str()).collect();
+    assert_eq!(phases, ["planned", "planned", "started", "done"], "{trail}");
+    assert!(
+        ours.iter().all(|e| e["identity"]
+            .as_str()
+            .is_some_and(|arn| arn.starts_with("arn:aws:"))
+            && e["env"] == "dev"),
+        "{trail}"
     );
 
     // A region without a broker instance: nobody receives it.

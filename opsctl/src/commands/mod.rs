@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod alarms;
+pub mod audit;
 pub mod cost;
 pub mod cost_diff;
 pub mod cost_report;

@@ -279,6 +279,13 @@ pub mod logs {
     /// Payment logs are kept 90 days (disputes, audits).
     pub const PAYMENT_RETENTION_DAYS: i32 = 90;
 
+    /// opsctl's audit trail of an environment (every change envelope
+    /// entry, with the caller's AWS identity), kept a year.
+    pub fn audit_group(env: &str) -> String {
+        format!("/ops/ticketing/{env}/audit")
+    }
+    pub const AUDIT_RETENTION_DAYS: i32 = 365;
+
     /// The log groups of one environment start with this.
     pub fn group_prefix(env: &str) -> String {
         format!("{GROUP_PREFIX}{env}/")

@@ -1,0 +1,187 @@
+//! The audit trail every change envelope entry goes to (`change.rs`).
+//!
+//! Always a JSON-lines file on this machine: `OPSCTL_AUDIT_LOG`, or
+//! `$XDG_STATE_HOME/opsctl/audit.jsonl`, or `~/.local/state/opsctl/audit.jsonl`.
+//! In `dev` and `prod` each entry also goes to the environment's CloudWatch
+//! Logs group (`ticketing_catalog::logs::audit_group`, kept
+//! `AUDIT_RETENTION_DAYS`), with the caller's AWS identity (STS
+//! GetCallerIdentity), so the team reads one trail (`opsctl audit`) whoever
+//! ran the command and wherever. The group is made on first use if the
+//! account has none yet.
+//!
+//! The envelope is synchronous; the CloudWatch calls run on a thread of
+//! their own with a runtime of its own, so they work from any caller.
+//! A `started` entry that cannot reach CloudWatch stops the change (nothing
+//! was changed yet); the other phases warn and stay in the local file.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use ticketing_config::Profile;
+
+use crate::error::CliError;
+
+mod cloud;
+pub use cloud::CloudTrail;
+
+/// The audit log file.
+pub fn audit_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPSCTL_AUDIT_LOG") {
+        return PathBuf::from(path);
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("opsctl").join("audit.jsonl")
+}
+
+/// The phases an audit entry records.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The plan as computed, dry run or not.
+    Planned,
+    /// Confirmed; the apply begins.
+    Started,
+    /// One step of the apply done (a purchase, a runbook step).
+    Progress,
+    /// The apply finished.
+    Done,
+    /// The apply failed or stopped before it finished.
+    Failed,
+}
+
+/// One entry of the trail.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Entry {
+    pub at: String,
+    /// The local user name.
+    pub user: String,
+    /// The caller's AWS identity (an ARN) in `dev` and `prod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    pub env: String,
+    pub command: String,
+    pub phase: Phase,
+    pub detail: serde_json::Value,
+}
+
+/// Runs `work` to its end on a thread and runtime of its own (callable
+/// from synchronous code inside or outside a runtime).
+fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(work))
+                    .map_err(|e| format!("no runtime for the audit writer: {e}"))
+            })
+            .join()
+            .map_err(|_| "the audit writer stopped".to_owned())?
+    })
+}
+
+/// Appends one entry to the file, and to the environment's trail in
+/// CloudWatch Logs when it has one. A file that cannot be written stops
+/// the change; so does a `started` entry the trail did not take.
+pub fn record(
+    profile: Profile,
+    cloud: Option<&CloudTrail>,
+    command: &str,
+    phase: Phase,
+    detail: &serde_json::Value,
+) -> Result<(), CliError> {
+    let identity = match cloud.map(CloudTrail::identity) {
+        Some(Ok(arn)) => Some(arn),
+        Some(Err(e)) if phase == Phase::Started => return Err(unshipped(cloud, &e)),
+        Some(Err(e)) => {
+            eprintln!("warning: the caller's AWS identity is unknown ({e}); recorded without it");
+            None
+        }
+        None => None,
+    };
+    let entry = Entry {
+        at: Utc::now().to_rfc3339(),
+        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        identity,
+        env: profile.as_str().to_owned(),
+        command: command.to_owned(),
+        phase,
+        detail: detail.clone(),
+    };
+    let line = serde_json::to_string(&entry).map_err(|e| CliError::Failed(e.into()))?;
+    write_file(&line)?;
+    if let Some(trail) = cloud {
+        if let Err(e) = trail.put(line) {
+            if phase == Phase::Started {
+                return Err(unshipped(cloud, &e));
+            }
+            eprintln!(
+                "warning: the {phase:?} entry did not reach the audit trail {} ({e}); it is in {}",
+                trail.group(),
+                audit_path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> CliError {
+    CliError::usage(
+        format!(
+            "the audit trail {} cannot be written: {e}",
+            cloud.map(CloudTrail::group).unwrap_or_default()
+        ),
+        "check the AWS credentials and region for this environment (logs:CreateLogStream, logs:PutLogEvents, sts:GetCallerIdentity); nothing was changed",
+    )
+}
+
+fn write_file(line: &str) -> Result<(), CliError> {
+    let path = audit_path();
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        // One locked write per entry: two opsctl runs (or two tests) that
+        // append at the same moment never interleave their lines.
+        file.lock()?;
+        file.write_all(format!("{line}\n").as_bytes())
+    };
+    write().map_err(|e| {
+        CliError::usage(
+            format!("the audit log {} cannot be written: {e}", path.display()),
+            "set OPSCTL_AUDIT_LOG to a writable file; nothing was changed",
+        )
+    })
+}
+
+/// The local file's entries since `since_seconds` ago, oldest first.
+pub fn read_file(since_seconds: i64) -> Result<Vec<Entry>, CliError> {
+    let path = audit_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(CliError::usage(
+                format!("the audit log {} cannot be read: {e}", path.display()),
+                "set OPSCTL_AUDIT_LOG to the file to read",
+            ))
+        }
+    };
+    let from = Utc::now() - chrono::Duration::seconds(since_seconds);
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter(|e| chrono::DateTime::parse_from_rfc3339(&e.at).is_ok_and(|at| at >= from))
+        .collect())
+}
