@@ -393,9 +393,11 @@ impl Stack {
     /// `customer` holds `seat` (a seat id as JSON); the hold answer's body.
     pub async fn hold_as(&self, customer: &Customer, performance: Uuid, seat: &Value) -> Value {
         let seat: Uuid = serde_json::from_value(seat.clone()).expect("a seat id");
-        self.hold(&customer.access, &customer.queue, performance, &[seat])
-            .await
-            .body
+        let answer = self
+            .hold(&customer.access, &customer.queue, performance, &[seat])
+            .await;
+        assert_eq!(answer.status, 201, "hold: {}", answer.body);
+        answer.body
     }
 
     /// The reservation id and payment token of a successful hold.
