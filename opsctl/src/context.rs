@@ -29,6 +29,33 @@ impl Context {
             .unwrap_or_else(|| self.profile.as_str().to_owned())
     }
 
+    /// The opsctl command line that runs `words` again where this run was
+    /// pointed: its `--env`, and its `--region` when one was given, each
+    /// word quoted for a POSIX shell. Hints print it whole, so pasting one
+    /// never lands on another environment.
+    pub fn command_line<S: AsRef<str>>(&self, words: &[S]) -> String {
+        let mut line = vec![
+            "opsctl".to_owned(),
+            "--env".to_owned(),
+            self.profile.as_str().to_owned(),
+        ];
+        if self.region_explicit {
+            line.push("--region".to_owned());
+            line.push(self.region.clone());
+        }
+        line.extend(words.iter().map(|w| w.as_ref().to_owned()));
+        line.iter()
+            .map(|w| {
+                // Only NUL cannot be quoted, and no OS argument holds one.
+                let clean = w.replace('\0', "");
+                shlex::try_quote(&clean)
+                    .map(|quoted| quoted.into_owned())
+                    .unwrap_or(clean)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn load(global: &GlobalArgs) -> Result<Context, CliError> {
         let profile = Profile::from(global.env);
         let settings = ticketing_config::load(profile)?;

@@ -237,8 +237,55 @@ async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("step `restart` failed"), "{stderr}");
-    assert!(stderr.contains("--resume-from restart"), "{stderr}");
     assert!(stderr.contains("the broker host is gone"), "{stderr}");
+    // The hint is the whole command: this environment, this run's flags,
+    // the step to resume from. Pasted, it resumes there.
+    let hint = stderr
+        .split("then run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no resume hint in {stderr}"));
+    let words = shlex::split(hint).unwrap_or_else(|| panic!("`{hint}` is not a command line"));
+    assert_eq!(
+        words,
+        [
+            "opsctl",
+            "--env",
+            "local",
+            "kafka",
+            "dr",
+            "--execute",
+            "--restart-timeout",
+            "5",
+            "--resume-from",
+            "restart"
+        ],
+        "{hint}"
+    );
+    let pasted = run(words[1..].iter().map(|w| &*w.clone().leak()).collect()).await;
+    let stderr = String::from_utf8_lossy(&pasted.stderr);
+    assert_eq!(pasted.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("[dr] detect"), "{stderr}");
+    assert!(stderr.contains("step `restart` failed"), "{stderr}");
+
+    // A customer-notice step is resumed only with the flag that runs it
+    // (without it the run would plan nothing and leave the notice up).
+    let notice = run(vec![
+        "kafka",
+        "dr",
+        "--execute",
+        "--resume-from",
+        "end-notice",
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&notice.stderr);
+    assert_eq!(notice.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "opsctl --env local kafka dr --execute --notify-customers --resume-from end-notice"
+        ),
+        "{stderr}"
+    );
 
     // Resuming later skips the steps before.
     let resumed = run(vec![

@@ -49,10 +49,10 @@ pub struct DrArgs {
     #[arg(long)]
     pub replay_since: Option<String>,
     /// Seconds to wait for the restart and the broker.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = DEFAULT_RESTART_TIMEOUT)]
     pub restart_timeout: u64,
     /// Seconds to wait for the consumers to drain.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = DEFAULT_DRAIN_TIMEOUT)]
     pub drain_timeout: u64,
     /// Tell customers: post the booking-delay notice first, end it last.
     #[arg(long)]
@@ -73,7 +73,70 @@ struct DrReport {
     steps: Vec<StepLog>,
 }
 
+/// The command that resumes this run at `step`: the same environment and
+/// the same flags (a resumed run without `--notify-customers` would leave
+/// the customer notice up; one without `--env` would act on `local`).
+fn resume_command(ctx: &Context, args: &DrArgs, step: &str) -> String {
+    let mut words: Vec<String> = vec!["kafka".into(), "dr".into(), "--execute".into()];
+    let mut flag = |name: &str, value: Option<String>| {
+        words.push(format!("--{name}"));
+        words.extend(value);
+    };
+    if args.execute.yes {
+        flag("yes", None);
+    }
+    if args.notify_customers {
+        flag("notify-customers", None);
+    }
+    if args.force_restart {
+        flag("force-restart", None);
+    }
+    for segment in &args.segments {
+        flag("segments", Some(segment.display().to_string()));
+    }
+    if let Some(since) = &args.replay_since {
+        flag("replay-since", Some(since.clone()));
+    }
+    if args.restart_timeout != DEFAULT_RESTART_TIMEOUT {
+        flag("restart-timeout", Some(args.restart_timeout.to_string()));
+    }
+    if args.drain_timeout != DEFAULT_DRAIN_TIMEOUT {
+        flag("drain-timeout", Some(args.drain_timeout.to_string()));
+    }
+    if args.reconcile_older_than != DEFAULT_RECONCILE_OLDER_THAN {
+        let seconds = args.reconcile_older_than.as_secs().max(1);
+        flag("reconcile-older-than", Some(format!("{seconds}s")));
+    }
+    flag("resume-from", Some(step.to_owned()));
+    ctx.command_line(&words)
+}
+
+const DEFAULT_RESTART_TIMEOUT: u64 = 300;
+const DEFAULT_DRAIN_TIMEOUT: u64 = 600;
+const DEFAULT_RECONCILE_OLDER_THAN: Duration = Duration::from_secs(60);
+
 pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
+    if let Some(step) = args.resume_from.filter(|s| s.tells_customers()) {
+        if !args.notify_customers {
+            return Err(CliError::usage(
+                format!(
+                    "step `{}` is one of the customer-notice steps, which run only with --notify-customers",
+                    step.name()
+                ),
+                format!(
+                    "add --notify-customers: {}",
+                    resume_command(
+                        ctx,
+                        &DrArgs {
+                            notify_customers: true,
+                            ..args
+                        },
+                        step.name()
+                    )
+                ),
+            ));
+        }
+    }
     let first = args.resume_from.unwrap_or(Step::Detect);
     let steps: Vec<Step> = Step::ALL
         .into_iter()
@@ -123,9 +186,11 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         reconcile_older_than: args.reconcile_older_than,
         replay_since: since,
     };
-    let mut broker_up = !planned.contains(&Step::Detect);
+    // Resuming at `restart` is asking for it; otherwise a run without
+    // `detect` assumes the broker answers (restart only with --force-restart).
+    let mut broker_up = first != Step::Restart && !planned.contains(&Step::Detect);
     let mut book = Runbook::new(&applying, "dr", |step| {
-        format!("fix it, then run `opsctl kafka dr --execute --resume-from {step}`")
+        format!("fix it, then run `{}`", resume_command(ctx, &args, step))
     })
     .resume_from(planned.first().map(|s| s.name()));
     let mut counts = Counts::default();
