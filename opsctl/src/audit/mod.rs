@@ -108,7 +108,7 @@ pub fn record(
     };
     let entry = Entry {
         at: Utc::now().to_rfc3339(),
-        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        user: local_user(),
         identity,
         env: profile.as_str().to_owned(),
         command: command.to_owned(),
@@ -130,6 +130,37 @@ pub fn record(
         }
     }
     Ok(())
+}
+
+/// Who runs this process: `USER` or `LOGNAME` (a shell's), else the name
+/// /etc/passwd gives this process's uid (a container or a CI job often
+/// sets neither), else `uid <n>`.
+fn local_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let from_env = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty());
+    if let Some(name) = from_env {
+        return name;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| name_of(uid, &passwd))
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The user name of `uid` in a passwd(5) file.
+fn name_of(uid: u32, passwd: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid)).then(|| name.to_owned())
+    })
 }
 
 fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> CliError {
@@ -184,4 +215,16 @@ pub fn read_file(since_seconds: i64) -> Result<Vec<Entry>, CliError> {
         .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
         .filter(|e| chrono::DateTime::parse_from_rfc3339(&e.at).is_ok_and(|at| at >= from))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_uid_is_named_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nci:x:1001:1001::/home/ci:/bin/sh\n";
+        assert_eq!(super::name_of(1001, passwd).as_deref(), Some("ci"));
+        assert_eq!(super::name_of(0, passwd).as_deref(), Some("root"));
+        assert_eq!(super::name_of(42, passwd), None);
+        assert!(!super::local_user().is_empty());
+    }
 }
