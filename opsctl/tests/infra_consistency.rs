@@ -1396,3 +1396,48 @@ fn the_alb_forwards_only_the_public_paths() {
         Some("404")
     );
 }
+
+#[test]
+fn dev_and_prod_have_address_ranges_of_their_own_inside_their_vpcs() {
+    use ipnet::Ipv4Net;
+    use ticketing_catalog::network;
+    let (network_template, _) = load("network");
+    let declared = &network_template["Parameters"];
+    let parse = |cidr: &str| -> Ipv4Net { cidr.parse().expect("a CIDR") };
+    // network.yaml's defaults are dev's ranges, every one of them.
+    for (key, value) in network::DEV {
+        assert_eq!(
+            plain(&declared[key]["Default"]).as_deref(),
+            Some(value),
+            "network.yaml's {key} default is dev's range in the catalog"
+        );
+    }
+    let cidr_parameters = declared
+        .as_mapping()
+        .expect("parameters")
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|k| k.ends_with("Cidr"))
+        .count();
+    assert_eq!(
+        cidr_parameters,
+        network::DEV.len(),
+        "every range is in the catalog"
+    );
+    for ranges in [&network::DEV, &network::PROD] {
+        let vpc = parse(ranges[0].1);
+        assert_eq!(ranges[0].0, "VpcCidr");
+        let subnets: Vec<Ipv4Net> = ranges[1..].iter().map(|(_, c)| parse(c)).collect();
+        for (i, a) in subnets.iter().enumerate() {
+            assert!(vpc.contains(a), "{a} lies inside {vpc}");
+            for b in &subnets[i + 1..] {
+                assert!(!a.contains(b) && !b.contains(a), "{a} and {b} overlap");
+            }
+        }
+    }
+    let (dev, prod) = (parse(network::DEV[0].1), parse(network::PROD[0].1));
+    assert!(
+        !dev.contains(&prod) && !prod.contains(&dev),
+        "dev {dev} and prod {prod} must not overlap"
+    );
+}

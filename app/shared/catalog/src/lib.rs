@@ -264,6 +264,41 @@ pub mod aws {
     }
 }
 
+/// Each environment's own address ranges, as network.yaml's parameters.
+/// dev and prod never overlap, so the two VPCs can later be peered or
+/// reached over one VPN. `opsctl infra deploy network` gives them to a new
+/// network stack; a stack that exists keeps its own (a VPC's `CidrBlock` is
+/// create-only: changing it replaces the VPC and everything in it).
+/// network.yaml's defaults are dev's (a test holds them equal).
+pub mod network {
+    /// dev's ranges: network.yaml's defaults.
+    pub const DEV: [(&str, &str); 6] = [
+        ("VpcCidr", "10.20.0.0/16"),
+        ("PublicSubnetACidr", "10.20.0.0/24"),
+        ("PublicSubnetBCidr", "10.20.1.0/24"),
+        ("PrivateSubnetACidr", "10.20.2.0/24"),
+        ("PrivateSubnetBCidr", "10.20.3.0/24"),
+        ("PublicSubnetCCidr", "10.20.4.0/24"),
+    ];
+    /// prod's ranges: the same layout in 10.30.0.0/16.
+    pub const PROD: [(&str, &str); 6] = [
+        ("VpcCidr", "10.30.0.0/16"),
+        ("PublicSubnetACidr", "10.30.0.0/24"),
+        ("PublicSubnetBCidr", "10.30.1.0/24"),
+        ("PrivateSubnetACidr", "10.30.2.0/24"),
+        ("PrivateSubnetBCidr", "10.30.3.0/24"),
+        ("PublicSubnetCCidr", "10.30.4.0/24"),
+    ];
+
+    /// The ranges of `env` (`dev` or `prod`).
+    pub fn ranges(env: &str) -> &'static [(&'static str, &'static str)] {
+        match env {
+            "prod" => &PROD,
+            _ => &DEV,
+        }
+    }
+}
+
 /// CloudWatch log groups and their retention classes: the one place the
 /// names and days are written (opsctl, infra and dashboards read them).
 pub mod logs {

@@ -188,7 +188,7 @@ pub async fn change_set(
         .as_ref()
         .filter(|_| exists)
         .map(|(_, keys)| keys.as_slice());
-    let sources = parameter_sources(&declared, stack_has, &given);
+    let sources = params::sources_in(env, &declared, stack_has, &given);
     params::require_kafka_artifact(env, &sources)?;
     if exists {
         notes.extend(params::predicted_replacements(&body, &given));

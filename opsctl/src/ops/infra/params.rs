@@ -71,6 +71,45 @@ pub fn parameter_sources(
         .collect()
 }
 
+/// A new stack's environment-specific defaults (`defaults`: the catalog's,
+/// e.g. each environment's own address ranges) in place of the template's,
+/// where the value would be the template's default; `--param` still wins.
+/// Only for a stack being created: one that exists keeps its values, and a
+/// parameter a newer template adds takes the template's default there
+/// (prod's ranges in a VPC made with dev's would not fit). Pure.
+pub fn with_environment_defaults(
+    sources: Vec<(String, ParamSource)>,
+    defaults: &[(&str, &str)],
+) -> Vec<(String, ParamSource)> {
+    sources
+        .into_iter()
+        .map(|(key, source)| {
+            let source = match (source, defaults.iter().find(|(k, _)| *k == key)) {
+                (ParamSource::Default, Some((_, value))) => ParamSource::Given {
+                    value: (*value).to_owned(),
+                },
+                (source, _) => source,
+            };
+            (key, source)
+        })
+        .collect()
+}
+
+/// [`parameter_sources`] for a stack of `env`, with the environment's own
+/// defaults (the catalog's address ranges) when the stack is new.
+pub fn sources_in(
+    env: &str,
+    declared: &[String],
+    stack_has: Option<&[String]>,
+    given: &[(String, String)],
+) -> Vec<(String, ParamSource)> {
+    let sources = parameter_sources(declared, stack_has, given);
+    match stack_has {
+        None => with_environment_defaults(sources, ticketing_catalog::network::ranges(env)),
+        Some(_) => sources,
+    }
+}
+
 /// The parameters a change set is given: the environment, the size
 /// profile only when one was chosen, and the `--param`s. Pure. Only a
 /// profile given is sent: otherwise a stack keeps its own
@@ -292,5 +331,40 @@ mod artifact_tests {
         let mut with = given.clone();
         with.push((KAFKA_ARTIFACT_PARAMETER.to_owned(), "ab".repeat(64)));
         assert!(require_kafka_artifact("prod", &parameter_sources(&declared, None, &with)).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_network_stack_takes_its_environments_ranges_and_an_existing_one_keeps_its_own() {
+        let declared = vec!["Environment".to_owned(), "VpcCidr".to_owned()];
+        let given = vec![("Environment".to_owned(), "prod".to_owned())];
+        let prod = ticketing_catalog::network::ranges("prod");
+        let new = with_environment_defaults(parameter_sources(&declared, None, &given), prod);
+        assert_eq!(
+            new[1].1,
+            ParamSource::Given {
+                value: "10.30.0.0/16".into()
+            }
+        );
+        let existing =
+            with_environment_defaults(parameter_sources(&declared, Some(&declared), &given), prod);
+        assert_eq!(
+            existing[1].1,
+            ParamSource::Previous,
+            "a VPC is never re-addressed"
+        );
+        let mut chosen = given.clone();
+        chosen.push(("VpcCidr".to_owned(), "10.99.0.0/16".to_owned()));
+        let chosen = with_environment_defaults(parameter_sources(&declared, None, &chosen), prod);
+        assert_eq!(
+            chosen[1].1,
+            ParamSource::Given {
+                value: "10.99.0.0/16".into()
+            }
+        );
     }
 }
