@@ -116,6 +116,14 @@ async fn each_environment_s_mode_is_read_from_its_secret_and_task_definition_wit
     assert!(stdout.contains("not the expected JSON"), "{stdout}");
     assert!(!stdout.contains("live_api_key"), "{stdout}");
 
+    // `--env dev` asks about dev: prod's broken secret is not its finding.
+    let (code, stdout, stderr) =
+        opsctl(&["--env", "dev", "--output", "json", "portone", "mode"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
+    let envs: Vec<&str> = report.iter().filter_map(|m| m["env"].as_str()).collect();
+    assert_eq!(envs, ["dev"], "{stdout}");
+
     let (code, _, stderr) = opsctl(&["portone", "mode", "--of", "local"]).await;
     assert_eq!(code, 2, "{stderr}");
 }

@@ -20,7 +20,8 @@ use crate::output;
 
 #[derive(Args, Debug)]
 pub struct ModeArgs {
-    /// Only this environment (default: dev and prod).
+    /// Only this environment (default: the one `--env` names; from
+    /// `local`, dev and prod).
     #[arg(long = "of", value_enum)]
     pub of: Option<EnvArg>,
 }
@@ -155,7 +156,13 @@ pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
             ))
         }
         Some(e) => vec![env_name(e)],
-        None => vec!["dev", "prod"],
+        // `--env dev|prod` is the environment asked about: the other one's
+        // state (or an error reading it) is not this answer's.
+        None => match ctx.profile {
+            ticketing_config::Profile::Dev => vec!["dev"],
+            ticketing_config::Profile::Prod => vec!["prod"],
+            _ => vec!["dev", "prod"],
+        },
     };
     let sdk = crate::aws::sdk_config(ctx).await?;
     let mut report = Vec::new();
