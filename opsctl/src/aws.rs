@@ -44,6 +44,27 @@ pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
     ))
 }
 
+/// The environment's AWS endpoint (`aws.endpoint_url`: moto server
+/// locally), if it names one.
+pub fn endpoint(ctx: &Context) -> Option<String> {
+    ctx.settings
+        .aws
+        .endpoint_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The SDK's configuration loader for `region`, at `endpoint` when one is
+/// given: every AWS client opsctl makes starts here.
+pub fn config_loader(endpoint: Option<&str>, region: &str) -> aws_config::ConfigLoader {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()));
+    match endpoint {
+        Some(url) => loader.endpoint_url(url),
+        None => loader,
+    }
+}
+
 pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError> {
     sdk_config_in(ctx, &ctx.region).await
 }
@@ -52,12 +73,7 @@ pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError
 /// that a missing one is a clear usage error before anything is attempted.
 pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::SdkConfig, CliError> {
     use aws_credential_types::provider::ProvideCredentials;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()));
-    if let Some(url) = &ctx.settings.aws.endpoint_url {
-        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
-    }
-    let config = loader.load().await;
+    let config = config_loader(endpoint(ctx).as_deref(), region).load().await;
     let provider = config.credentials_provider().ok_or_else(|| {
         CliError::usage(
             "no AWS credentials provider is configured",

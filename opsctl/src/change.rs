@@ -7,7 +7,7 @@
 //! (an apply abandoned by an early return is recorded as `failed` too).
 //!
 //! Each entry has one of the phases of [`Phase`] and goes to the audit
-//! trail (`audit.rs`: a local file, and in dev and prod the environment's
+//! trail (`audit/`: a local file, and in dev and prod the environment's
 //! CloudWatch Logs group with the caller's AWS identity).
 
 use std::io::{BufRead, IsTerminal, Write};

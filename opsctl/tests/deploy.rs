@@ -535,7 +535,7 @@ const DEPLOY_IMPLIED: [&str; 10] = [
     // Developer Guide, "Task execution IAM role" (iam:PassRole).
     "iam:PassRole",
     // The audit trail's first entry in an account makes the group and sets
-    // the catalog's retention on it (opsctl/src/audit.rs); in this shared
+    // the catalog's retention on it (opsctl/src/audit/cloud.rs); in this shared
     // emulator an earlier run made the group, so CreateLogGroup answers
     // ResourceAlreadyExistsException and the retention call is not made.
     "logs:PutRetentionPolicy",

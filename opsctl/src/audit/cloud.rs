@@ -27,23 +27,15 @@ impl CloudTrail {
         };
         Some(CloudTrail {
             region: ctx.region.clone(),
-            endpoint: ctx
-                .settings
-                .aws
-                .endpoint_url
-                .as_ref()
-                .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+            endpoint: crate::aws::endpoint(ctx),
             group: ticketing_catalog::logs::audit_group(env),
         })
     }
 
     async fn client(&self) -> aws_config::SdkConfig {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(self.region.clone()));
-        if let Some(url) = &self.endpoint {
-            loader = loader.endpoint_url(url);
-        }
-        loader.load().await
+        crate::aws::config_loader(self.endpoint.as_deref(), &self.region)
+            .load()
+            .await
     }
 
     /// The caller's ARN (asked once per process).

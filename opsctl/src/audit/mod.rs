@@ -120,6 +120,20 @@ pub fn record(
     if let Some(trail) = cloud {
         if let Err(e) = trail.put(line) {
             if phase == Phase::Started {
+                // The file says `started`: it also says the change stopped
+                // there, so no entry is left without its end.
+                let stopped = Entry {
+                    at: Utc::now().to_rfc3339(),
+                    phase: Phase::Failed,
+                    detail: serde_json::json!({"error": format!(
+                        "the audit trail {} refused the started entry ({e}); nothing was changed",
+                        trail.group()
+                    )}),
+                    ..entry
+                };
+                if let Ok(line) = serde_json::to_string(&stopped) {
+                    write_file(&line)?;
+                }
                 return Err(unshipped(cloud, &e));
             }
             eprintln!(
