@@ -13,14 +13,16 @@ pub fn parse_age(raw: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{raw}` is not an age like 30s, 15m, 2h or 1d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_seconds: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("`{raw}` is not an age like 30s, 15m, 2h or 1d")),
     };
-    Ok(Duration::from_secs(seconds))
+    n.checked_mul(unit_seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{raw}` is too long an age"))
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,6 +6,10 @@
 //! command applies the plan through it and ends with `done` or `failed`
 //! (an apply abandoned by an early return is recorded as `failed` too).
 //!
+//! In `dev` and `prod` a confirmed change first takes the environment's
+//! change lock (`lock/`) and holds it until its last entry; a change
+//! another run holds the lock for is refused, naming the holder.
+//!
 //! Each entry has one of the phases of [`Phase`] and goes to the audit
 //! trail (`audit/`: a local file, and in dev and prod the environment's
 //! CloudWatch Logs group with the caller's AWS identity).
@@ -21,6 +25,7 @@ use crate::audit::{record, CloudTrail};
 
 use crate::context::Context;
 use crate::error::CliError;
+use crate::lock::{HeldLock, LockError, LockTable};
 use crate::output::{self, OutputFormat};
 
 /// The flags of a mutating command.
@@ -72,6 +77,8 @@ fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, Cli
 pub struct Change<'a> {
     profile: Profile,
     cloud: Option<CloudTrail>,
+    lock: Option<LockTable>,
+    lock_wait: std::time::Duration,
     command: &'static str,
     args: &'a ExecuteArgs,
 }
@@ -82,9 +89,18 @@ impl<'a> Change<'a> {
         Change {
             profile: ctx.profile,
             cloud: CloudTrail::of(ctx),
+            lock: LockTable::of(ctx),
+            lock_wait: ctx.lock_wait,
             command,
             args,
         }
+    }
+
+    /// A change that does not take the environment's change lock: only
+    /// `lock break`, which removes it.
+    pub fn without_lock(mut self) -> Change<'a> {
+        self.lock = None;
+        self
     }
 
     /// Records the plan (`planned`), then decides: `None` when it holds no
@@ -109,6 +125,23 @@ impl<'a> Change<'a> {
             eprintln!("nothing to change");
             return Ok(None);
         }
+        if !self.args.execute {
+            eprintln!("{DRY_RUN}");
+            return Ok(None);
+        }
+        // The lock comes before the confirmation, as Terraform's state lock
+        // comes before its approval prompt: nobody confirms a change another
+        // run would then refuse, and what they confirmed cannot change
+        // under them while they type.
+        let lock = match &self.lock {
+            Some(table) => Some(take_lock(
+                table,
+                self.cloud.as_ref(),
+                self.command,
+                self.lock_wait,
+            )?),
+            None => None,
+        };
         if !confirm(self.profile, what, self.args)? {
             eprintln!("{DRY_RUN}");
             return Ok(None);
@@ -125,8 +158,61 @@ impl<'a> Change<'a> {
             cloud: self.cloud,
             command: self.command,
             ended: false,
+            _lock: lock,
         }))
     }
+}
+
+/// Takes the environment's change lock for `command` in the caller's AWS
+/// identity, or says who holds it and what to do.
+fn take_lock(
+    table: &LockTable,
+    cloud: Option<&CloudTrail>,
+    command: &str,
+    wait: std::time::Duration,
+) -> Result<HeldLock, CliError> {
+    let env = table.env().to_owned();
+    let owner =
+        match cloud.map(CloudTrail::identity) {
+            Some(Ok(arn)) => arn,
+            Some(Err(e)) => return Err(CliError::usage(
+                format!("the {env} change lock needs the caller's AWS identity: {e}"),
+                "check the AWS credentials and region for this environment; nothing was changed",
+            )),
+            None => "unknown".to_owned(),
+        };
+    let user = crate::audit::local_user();
+    table
+        .acquire(&owner, &user, command, wait, |holder| {
+            eprintln!(
+                "waiting up to {} s for the {env} change lock, held by {holder}",
+                wait.as_secs()
+            );
+        })
+        .map_err(|e| match e {
+            LockError::Held { ref holder, .. } => CliError::Locked {
+                message: format!("{e}; nothing was changed"),
+                hint: if holder.stale {
+                    format!(
+                        "its lease ran out at {} (the run stopped without releasing it): `opsctl --env {env} lock break --execute`, then run this again",
+                        holder.expires.format("%H:%M:%S UTC")
+                    )
+                } else {
+                    format!(
+                        "wait for it to finish (`opsctl --env {env} lock status`; `--lock-wait 10m` waits for it), or ask {}; a lock left by a run that died frees itself at {}",
+                        holder.user,
+                        holder.expires.format("%H:%M:%S UTC")
+                    )
+                },
+            },
+            other => CliError::usage(
+                format!("the {env} change lock cannot be taken: {other}"),
+                format!(
+                    "check the AWS credentials and region, and dynamodb:PutItem on {}; nothing was changed",
+                    table.table()
+                ),
+            ),
+        })
 }
 
 /// What a command that counts its changes prints when it made none (an
@@ -147,6 +233,8 @@ pub struct Applying {
     cloud: Option<CloudTrail>,
     command: &'static str,
     ended: bool,
+    /// Released when the change ends (after its last entry).
+    _lock: Option<HeldLock>,
 }
 
 impl Applying {
@@ -231,6 +319,7 @@ impl Applying {
             cloud: None,
             command: "test",
             ended: true,
+            _lock: None,
         }
     }
 }

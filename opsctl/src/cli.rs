@@ -87,6 +87,12 @@ pub enum Command {
     /// The team's audit trail of changes (in dev and prod: CloudWatch
     /// Logs, with who ran each by AWS identity).
     Audit(crate::commands::audit::AuditArgs),
+    /// The environment's change lock (one change at a time in dev and
+    /// prod): who holds it; break one its holder left behind.
+    Lock {
+        #[command(subcommand)]
+        command: crate::commands::lock::LockCommand,
+    },
     /// Reservations: reconciling the ones stuck in PENDING with PortOne.
     Reservations {
         #[command(subcommand)]
@@ -222,6 +228,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Reserved { command } => reserved::exec(&ctx, command).await,
         Command::Reservations { command } => reservations::exec(&ctx, command).await,
         Command::Audit(args) => crate::commands::audit::exec(&ctx, args).await,
+        Command::Lock { command } => crate::commands::lock::exec(&ctx, command).await,
         Command::Secrets { command } => secrets::exec(&ctx, command).await,
         Command::Users { command } => users::exec(&ctx, command).await,
     }

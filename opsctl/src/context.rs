@@ -15,6 +15,9 @@ pub struct Context {
     /// Whether the `--region` flag chose the region.
     pub region_explicit: bool,
     pub output: OutputFormat,
+    /// How long a change waits for the environment's change lock
+    /// (`--lock-wait`) before it gives up.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Context {
@@ -70,6 +73,7 @@ impl Context {
             region,
             region_explicit: global.region.is_some(),
             output: global.output,
+            lock_wait: global.lock_wait,
         })
     }
 }
@@ -99,6 +103,16 @@ pub struct GlobalArgs {
         env = "OPSCTL_OUTPUT"
     )]
     pub output: OutputFormat,
+    /// How long a change waits for the environment's change lock when
+    /// another run holds it (e.g. 10m); without it, it is refused at once.
+    #[arg(
+        long,
+        global = true,
+        value_parser = crate::args::parse_age,
+        default_value = "0s",
+        env = "OPSCTL_LOCK_WAIT"
+    )]
+    pub lock_wait: std::time::Duration,
     /// More logging on stderr.
     #[arg(long, short, global = true)]
     pub verbose: bool,

@@ -6,6 +6,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_FAILED: u8 = 3;
 /// The command ran and found a problem (something down, drift, corruption).
 pub const EXIT_PROBLEM: u8 = 1;
+/// Another run holds the environment's change lock; nothing was changed
+/// (a pipeline may try again later).
+pub const EXIT_LOCKED: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -18,6 +21,9 @@ pub enum CliError {
     },
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
+    /// The environment's change lock is held by another run.
+    #[error("{message}")]
+    Locked { message: String, hint: String },
 }
 
 impl CliError {
@@ -32,6 +38,7 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage { .. } => EXIT_USAGE,
             CliError::Failed(_) => EXIT_FAILED,
+            CliError::Locked { .. } => EXIT_LOCKED,
         }
     }
 
@@ -42,6 +49,7 @@ impl CliError {
             ),
             CliError::Usage { hint, .. } => hint.as_deref(),
             CliError::Failed(_) => None,
+            CliError::Locked { hint, .. } => Some(hint),
         }
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! Exit codes: 0 success, 1 the command ran and found a problem (for
 //! `status`: something is down), 2 usage or configuration error, 3 the
-//! command could not do its job (a dependency it needs is unreachable).
+//! command could not do its job (a dependency it needs is unreachable), 4
+//! another run holds the environment's change lock (nothing was changed).
 
 pub mod args;
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod lock;
 pub mod ops;
 pub mod output;
 pub mod runbook;

@@ -514,7 +514,7 @@ async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_
 
 /// IAM actions a command needs that are not API calls moto sees, each with
 /// where AWS documents it.
-const DEPLOY_IMPLIED: [&str; 10] = [
+const DEPLOY_IMPLIED: [&str; 14] = [
     // deploy-env.yml's step before `opsctl deploy`: the broker artifact
     // stored once under its SHA-512 (HeadObject needs s3:GetObject, the
     // upload s3:PutObject: S3 API Reference, HeadObject and PutObject,
@@ -539,6 +539,15 @@ const DEPLOY_IMPLIED: [&str; 10] = [
     // emulator an earlier run made the group, so CreateLogGroup answers
     // ResourceAlreadyExistsException and the retention call is not made.
     "logs:PutRetentionPolicy",
+    // The change lock (opsctl/src/lock/): its holder is read only when
+    // another run holds it, and its lease renewed only by a change longer
+    // than a minute; neither happens in this test. Its table is made by
+    // the first change in an account (CreateTable, DescribeTable until
+    // ACTIVE): here a change before the recording starts.
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
 ];
 
 /// Calls that need no IAM permission: STS GetCallerIdentity ("No

@@ -11,6 +11,8 @@
 //!   file checks that it does.
 
 mod common;
+#[path = "envelope/lock.rs"]
+mod lock;
 
 use std::collections::BTreeSet;
 
@@ -51,6 +53,7 @@ const DRY_RUNS: &[(&str, &[&str])] = &[
             concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/templates"),
         ],
     ),
+    ("lock break", &["--env", "dev", "lock", "break"]),
     ("outbox replay", &["outbox", "replay"]),
     (
         "reservations reconcile",

@@ -28,19 +28,6 @@ async fn client() -> aws_sdk_cloudwatchlogs::Client {
     aws_sdk_cloudwatchlogs::Client::new(&config)
 }
 
-async fn retention(client: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Option<i32> {
-    client
-        .describe_log_groups()
-        .log_group_name_prefix(group)
-        .send()
-        .await
-        .expect("describe")
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(group))
-        .and_then(|g| g.retention_in_days())
-}
-
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> (i32, String, String) {
     let audit = audit.display().to_string();
     let args = [&["--region", REGION], args].concat();
@@ -117,7 +104,7 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("dry run"), "{stderr}");
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/local/api-gateway").await,
+        common::retention(&logs, "/ecs/ticketing/local/api-gateway").await,
         None
     );
 
@@ -135,18 +122,21 @@ async fn retention_classes_are_planned_applied_once_and_exclusions_left_alone() 
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/local/api-gateway").await,
+        common::retention(&logs, "/ecs/ticketing/local/api-gateway").await,
         Some(7)
     );
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/local/payment-service").await,
+        common::retention(&logs, "/ecs/ticketing/local/payment-service").await,
         Some(90)
     );
     assert_eq!(
-        retention(&logs, "/ecs/ticketing/local/legacy-batch").await,
+        common::retention(&logs, "/ecs/ticketing/local/legacy-batch").await,
         None
     );
-    assert_eq!(retention(&logs, "/aws/lambda/someone-else").await, None);
+    assert_eq!(
+        common::retention(&logs, "/aws/lambda/someone-else").await,
+        None
+    );
 
     let (code, _, stderr) = opsctl(
         &["logs", "retention", "plan", exclude[0], exclude[1]],

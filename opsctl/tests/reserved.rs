@@ -276,6 +276,8 @@ fn context() -> Context {
         env: EnvArg::Dev,
         region: Some("us-east-1".into()),
         output: OutputFormat::Json,
+        // Other tests of this file buy in the same region's dev at once.
+        lock_wait: std::time::Duration::from_secs(300),
         verbose: false,
     })
     .expect("dev settings");

@@ -39,7 +39,7 @@ impl CloudTrail {
     }
 
     /// The caller's ARN (asked once per process).
-    pub(super) fn identity(&self) -> Result<String, String> {
+    pub(crate) fn identity(&self) -> Result<String, String> {
         static IDENTITY: OnceLock<String> = OnceLock::new();
         if let Some(arn) = IDENTITY.get() {
             return Ok(arn.clone());

@@ -72,7 +72,7 @@ pub struct Entry {
 
 /// Runs `work` to its end on a thread and runtime of its own (callable
 /// from synchronous code inside or outside a runtime).
-fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, String> {
+pub(crate) fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, String> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -149,7 +149,7 @@ pub fn record(
 /// Who runs this process: `USER` or `LOGNAME` (a shell's), else the name
 /// /etc/passwd gives this process's uid (a container or a CI job often
 /// sets neither), else `uid <n>`.
-fn local_user() -> String {
+pub(crate) fn local_user() -> String {
     use std::os::unix::fs::MetadataExt;
     let from_env = ["USER", "LOGNAME"]
         .iter()

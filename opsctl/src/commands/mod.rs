@@ -10,6 +10,7 @@ pub mod dashboards;
 pub mod deploy;
 pub mod infra;
 pub mod kafka;
+pub mod lock;
 pub mod logs;
 pub mod notice;
 pub mod outbox;

@@ -21,7 +21,11 @@ pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
-        .env("AWS_ENDPOINT_URL", moto_url());
+        .env("AWS_ENDPOINT_URL", moto_url())
+        // The tests of one file run at once against one region's dev (or
+        // prod): a change waits for another's change lock, as a pipeline
+        // would. A test of the lock itself sets its own.
+        .env("OPSCTL_LOCK_WAIT", "5m");
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -31,6 +35,20 @@ pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// A log group's retention in days, if it has one.
+pub async fn retention(client: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Option<i32> {
+    client
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .expect("describe")
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(group))
+        .and_then(|g| g.retention_in_days())
 }
 
 /// The moto server of the local stack.

@@ -255,6 +255,12 @@ pub mod aws {
     pub const BROKER_RELEASE_DIR: &str = "/opt/ticketing-release";
     pub const KAFKA_START_COMMAND: &str = "sudo systemctl start kafka";
 
+    /// The DynamoDB table holding an environment's change lock (opsctl
+    /// makes it on first use; `opsctl/src/lock/`).
+    pub fn change_lock_table(env: &str) -> String {
+        format!("ticketing-{env}-change-lock")
+    }
+
     /// The RDS instance of an environment, and its read replica (10x).
     pub fn rds_instance_id(env: &str) -> String {
         format!("ticketing-{env}-postgres")
