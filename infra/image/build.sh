@@ -2,8 +2,9 @@
 # Builds the platform's one OCI image (all six services; the task
 # definition's command picks the service) with buildah, from scratch: no base
 # image is pulled. The root filesystem is what the build produces:
-#   /usr/local/bin/ticketing     the binary
-#   the shared libraries it links, at the paths `ldd` names (glibc, libgcc_s)
+#   /usr/local/bin/ticketing     the binary (the six services)
+#   /usr/local/bin/opsctl        opsctl, which the ops task runs inside the VPC
+#   the shared libraries they link, at the paths `ldd` names (glibc, libgcc_s)
 #   /etc/ssl/certs/ca-certificates.crt   CA bundle (PortOne over HTTPS)
 #   /etc/ticketing/rds-ca-bundle.pem     RDS's CAs (verify-full to the database;
 #                                        infra/image/rds-ca-bundle.py writes it)
@@ -11,7 +12,8 @@
 # USER 10001, ENTRYPOINT ["/usr/local/bin/ticketing"], port 8080.
 #
 #   infra/image/build.sh                      # release build, tag ticketing:latest
-#   infra/image/build.sh --binary PATH --tag T  # an already built binary (tests: the debug one)
+#   infra/image/build.sh --binary PATH --opsctl PATH --tag T
+#                                               # already built binaries (tests: the debug ones)
 #   infra/image/build.sh --archive PATH         # also write it as an OCI archive (CI: one build,
 #                                               # `opsctl deploy --image oci-archive:PATH` per environment)
 set -euo pipefail
@@ -24,27 +26,33 @@ log() { printf '[image] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
 binary=""
+opsctl=""
 tag="ticketing:latest"
 archive=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
+    --opsctl) opsctl="${2:?--opsctl needs a path}"; shift 2 ;;
     --tag) tag="${2:?--tag needs a name}"; shift 2 ;;
     --archive) archive="${2:?--archive needs a path}"; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 command -v buildah >/dev/null 2>&1 || die "buildah is not installed; run infra/local/install-tools.sh"
 
-if [[ -z "$binary" ]]; then
-  target="${CARGO_TARGET_DIR:-$repo/target}"
-  log "building the release binary (cargo build --release -p ticketing)"
-  (cd "$repo" && cargo build --release --locked -p ticketing)
+target="${CARGO_TARGET_DIR:-$repo/target}"
+if [[ -z "$binary" && -z "$opsctl" ]]; then
+  log "building the release binaries (cargo build --release -p ticketing -p opsctl)"
+  (cd "$repo" && cargo build --release --locked -p ticketing -p opsctl)
   binary="$target/release/ticketing"
+  opsctl="$target/release/opsctl"
 fi
+[[ -n "$binary" ]] || die "--opsctl was given without --binary; pass both, or neither to build them"
+[[ -n "$opsctl" ]] || die "--binary was given without --opsctl; pass both, or neither to build them"
 [[ -x "$binary" ]] || die "no executable binary at $binary; build it first (cargo build --release -p ticketing) or pass --binary"
+[[ -x "$opsctl" ]] || die "no executable opsctl at $opsctl; build it first (cargo build --release -p opsctl) or pass --opsctl"
 
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 [[ -f "$ca_bundle" ]] || die "no CA bundle at $ca_bundle; install Debian's ca-certificates"
@@ -57,14 +65,15 @@ rds_bundle="$here/rds-ca-bundle.pem"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/etc/ticketing" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 cp "$binary" "$rootfs/usr/local/bin/ticketing"
+cp "$opsctl" "$rootfs/usr/local/bin/opsctl"
 cp "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 # The path is ticketing_config::RDS_CA_BUNDLE_PATH (config/dev.toml, prod.toml).
 cp "$rds_bundle" "$rootfs/etc/ticketing/rds-ca-bundle.pem"
 
-# Every library the binary links, and the dynamic loader, at their paths.
-libs="$(ldd "$binary" | awk '/=> \// { print $3 } /^[[:space:]]*\/.*ld-linux/ { print $1 }')"
-missing="$(ldd "$binary" | awk '/not found/ { print $1 }')"
-[[ -z "$missing" ]] || die "the binary links libraries this machine lacks: $missing"
+# Every library the binaries link, and the dynamic loader, at their paths.
+libs="$(ldd "$binary" "$opsctl" | awk '/=> \// { print $3 } /^[[:space:]]*\/.*ld-linux/ { print $1 }' | sort -u)"
+missing="$(ldd "$binary" "$opsctl" | awk '/not found/ { print $1 }')"
+[[ -z "$missing" ]] || die "the binaries link libraries this machine lacks: $missing"
 for lib in $libs; do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"

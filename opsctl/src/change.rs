@@ -42,7 +42,7 @@ pub struct ExecuteArgs {
 
 /// Decides whether to act: `Ok(false)` for a dry run, `Ok(true)` to go
 /// ahead. In `prod` the operator types the environment name, unless `--yes`.
-fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, CliError> {
+pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, CliError> {
     if !args.execute {
         return Ok(false);
     }

@@ -190,9 +190,37 @@ pub enum CostCommand {
     Diff(cost_diff::DiffArgs),
 }
 
+impl Command {
+    /// Whether the command talks to the database, the cache, the brokers or
+    /// the services (which in dev and prod only the VPC reaches), rather
+    /// than only to AWS APIs.
+    fn reaches_data_plane(&self) -> bool {
+        matches!(
+            self,
+            Command::Status(_)
+                | Command::Outbox { .. }
+                | Command::Reservations { .. }
+                | Command::Users { .. }
+                | Command::Notice { .. }
+                | Command::Kafka {
+                    command: KafkaCommand::Health
+                        | KafkaCommand::Lag(_)
+                        | KafkaCommand::ResetOffsets(_)
+                }
+        )
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let ctx = Context::load(&cli.global)?;
+    // From outside the VPC, dev's and prod's data plane is reached through
+    // the environment's ops task (opsctl inside the VPC).
+    if cli.command.reaches_data_plane() && !crate::ops::ops_task::inside_vpc() {
+        if let Ok(env) = crate::aws::aws_env(&ctx) {
+            return crate::commands::ops_task::exec(&ctx, env).await;
+        }
+    }
     match cli.command {
         Command::Status(args) => status::exec(&ctx, args).await,
         Command::Outbox { command } => outbox::exec(&ctx, command).await,

@@ -39,6 +39,7 @@ fn build_image(name: &str, marker: &str) {
         .arg(script)
         .output()
         .expect("bash");
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "buildah: {}",

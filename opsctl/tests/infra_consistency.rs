@@ -73,6 +73,35 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
     for (_, td) in resources(&compute, "AWS::ECS::TaskDefinition") {
         let container = &td["ContainerDefinitions"][0];
         let name = container["Name"].as_str().expect("container name");
+        if name == ticketing_catalog::ecs::OPS_CONTAINER {
+            // The ops task: opsctl, named and logged as the catalog says.
+            assert_eq!(
+                plain(&td["Family"]),
+                Some(ticketing_catalog::ecs::ops_family("${Environment}"))
+            );
+            let options = &container["LogConfiguration"]["Options"];
+            assert_eq!(
+                plain(&options["awslogs-group"]),
+                Some(logs::ops_group("${Environment}"))
+            );
+            assert_eq!(
+                plain(&options["awslogs-stream-prefix"]).as_deref(),
+                Some(ticketing_catalog::ecs::OPS_STREAM_PREFIX)
+            );
+            assert_eq!(
+                plain(&container["EntryPoint"][0]).as_deref(),
+                Some(ticketing_catalog::ecs::OPSCTL_PATH)
+            );
+            let in_vpc = container["Environment"]
+                .as_sequence()
+                .expect("environment")
+                .iter()
+                .any(|e| {
+                    plain(&e["Name"]).as_deref() == Some(ticketing_catalog::ecs::OPS_IN_VPC_VAR)
+                });
+            assert!(in_vpc, "the ops task must say it is inside the VPC");
+            continue;
+        }
         let service: ServiceName = name.parse().expect("a catalog service");
         assert_eq!(
             plain(&td["Family"]),
@@ -118,6 +147,14 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
         assert!(
             text.contains(&format!("Family: !Sub {family}")),
             "compute.yaml declares no task definition family {family}"
+        );
+    }
+    // The ops task runs where opsctl's RunTask puts it: the exports it reads.
+    let (subnets, ops_sg) = opsctl::ops::ops_task::placement_exports("${Environment}");
+    for export in [subnets, ops_sg] {
+        assert!(
+            network.contains(&format!("Name: !Sub {export}")),
+            "network.yaml exports no {export}, which opsctl's RunTask reads"
         );
     }
     // Only the PortOne role (user- and payment-service) may read its secrets.
@@ -185,9 +222,12 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
             )
         })
         .collect();
-    assert_eq!(groups.len(), ServiceName::ALL.len());
-    for service in ServiceName::ALL {
-        let group = logs::group(service, "${Environment}");
+    assert_eq!(groups.len(), ServiceName::ALL.len() + 1);
+    let every = ServiceName::ALL
+        .iter()
+        .map(|s| logs::group(*s, "${Environment}"))
+        .chain([logs::ops_group("${Environment}")]);
+    for group in every {
         let days = groups.iter().find(|(g, _)| *g == group).map(|(_, d)| *d);
         assert_eq!(days, logs::retention_days(&group).map(i64::from), "{group}");
     }
@@ -524,43 +564,77 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 .map(|s| s.iter().filter_map(plain).collect())
                 .unwrap_or_default()
         };
-        assert_eq!(
-            words(&c["Command"]),
-            ["serve", name],
-            "{name}: command after the entrypoint"
-        );
-        assert_eq!(
-            plain(&c["User"]).as_deref(),
-            Some("10001"),
-            "{name}: the image's user"
-        );
-        let port_text = http::CONTAINER_PORT.to_string();
-        assert_eq!(
-            words(&c["HealthCheck"]["Command"]),
-            [
-                "CMD",
-                "/usr/local/bin/ticketing",
-                "health",
-                "--path",
-                http::LIVENESS_PATH,
-                "--port",
-                port_text.as_str()
-            ],
-            "{name}: liveness through the binary"
-        );
-        let stop = c["StopTimeout"].as_i64().expect("StopTimeout");
-        assert!(
-            (2..=120).contains(&stop),
-            "{name}: Fargate allows a stop timeout up to 120 s"
-        );
-        assert_eq!(
-            c["PortMappings"][0]["ContainerPort"].as_i64(),
-            Some(port),
-            "{name}"
-        );
+        if name == ticketing_catalog::ecs::OPS_CONTAINER {
+            // The ops task runs opsctl, which the image carries.
+            assert_eq!(
+                words(&c["EntryPoint"]),
+                [ticketing_catalog::ecs::OPSCTL_PATH]
+            );
+            assert!(
+                build.contains(&format!(
+                    "\"$rootfs{}\"",
+                    ticketing_catalog::ecs::OPSCTL_PATH
+                )),
+                "infra/image/build.sh does not put opsctl where the ops task runs it"
+            );
+            assert_eq!(plain(&c["User"]).as_deref(), Some("10001"));
+            // Its OPSCTL_* variables are ones opsctl reads: a global flag's
+            // variable, or the one that says it is inside the VPC.
+            let flags: Vec<String> = <opsctl::Cli as clap::CommandFactory>::command()
+                .get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+                .collect();
+            for var in c["Environment"].as_sequence().into_iter().flatten() {
+                let var = plain(&var["Name"]).expect("name");
+                if var.starts_with("OPSCTL_") {
+                    assert!(
+                        var == ticketing_catalog::ecs::OPS_IN_VPC_VAR || flags.contains(&var),
+                        "the ops task sets {var}, which opsctl never reads"
+                    );
+                }
+            }
+        } else {
+            assert_eq!(
+                words(&c["Command"]),
+                ["serve", name],
+                "{name}: command after the entrypoint"
+            );
+            assert_eq!(
+                plain(&c["User"]).as_deref(),
+                Some("10001"),
+                "{name}: the image's user"
+            );
+            let port_text = http::CONTAINER_PORT.to_string();
+            assert_eq!(
+                words(&c["HealthCheck"]["Command"]),
+                [
+                    "CMD",
+                    "/usr/local/bin/ticketing",
+                    "health",
+                    "--path",
+                    http::LIVENESS_PATH,
+                    "--port",
+                    port_text.as_str()
+                ],
+                "{name}: liveness through the binary"
+            );
+            let stop = c["StopTimeout"].as_i64().expect("StopTimeout");
+            assert!(
+                (2..=120).contains(&stop),
+                "{name}: Fargate allows a stop timeout up to 120 s"
+            );
+            assert_eq!(
+                c["PortMappings"][0]["ContainerPort"].as_i64(),
+                Some(port),
+                "{name}"
+            );
+        }
         for var in c["Environment"].as_sequence().into_iter().flatten() {
             let var = plain(&var["Name"]).expect("name");
-            if var == ticketing_config::PROFILE_ENV {
+            // opsctl's own variables (OPSCTL_ENV, OPSCTL_IN_VPC) are
+            // clap's and the ops task's, not the config crate's.
+            if var == ticketing_config::PROFILE_ENV || var.starts_with("OPSCTL_") {
                 continue;
             }
             // The config crate must read it: a probe value set through it
@@ -592,7 +666,7 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
         }
         checked += 1;
     }
-    assert_eq!(checked, ServiceName::ALL.len());
+    assert_eq!(checked, ServiceName::ALL.len() + 1);
     // Replaced revisions stay ACTIVE, so a rollback has one to go back to.
     for (id, resource) in compute["Resources"].as_mapping().expect("Resources") {
         if resource["Type"].as_str() == Some("AWS::ECS::TaskDefinition") {
@@ -657,7 +731,14 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
             "{profile:?}: the services send EMF to the agent sidecar"
         );
     }
-    let tasks = resources(&compute, "AWS::ECS::TaskDefinition");
+    // The services' tasks; the ops task (opsctl) publishes no metrics.
+    let tasks: Vec<_> = resources(&compute, "AWS::ECS::TaskDefinition")
+        .into_iter()
+        .filter(|(_, t)| {
+            t["ContainerDefinitions"][0]["Name"].as_str()
+                != Some(ticketing_catalog::ecs::OPS_CONTAINER)
+        })
+        .collect();
     assert_eq!(tasks.len(), ServiceName::ALL.len());
     for (name, task) in tasks {
         let containers = task["ContainerDefinitions"]

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::Client as SecretsManager;
 use portone_sandbox::SandboxConfig;
-use serde_yaml::Value;
 use ticketing_catalog::{http, ServiceName};
+use ticketing_testkit::task_definitions::{secret_key, Container, Scope};
 use ticketing_testkit::{free_port, TestEnv};
 
 /// Moto keeps state per region; this test's own.
@@ -35,129 +35,35 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A container definition as the test runs it.
-#[derive(Debug)]
+/// The six services' task definitions of compute.yaml, rendered (the ops
+/// task is opsctl's: `opsctl/tests/ops_task.rs` runs it).
+fn tasks(scope: &Scope) -> Vec<Task> {
+    scope
+        .task_definitions(&repo())
+        .into_iter()
+        .filter(|c| c.name != ticketing_catalog::ecs::OPS_CONTAINER)
+        .map(|c| Task {
+            service: c.name.parse().expect("a catalog service"),
+            container: c,
+        })
+        .collect()
+}
+
 struct Task {
     service: ServiceName,
-    command: Vec<String>,
-    environment: Vec<(String, String)>,
-    /// `(variable, ValueFrom)`.
-    secrets: Vec<(String, String)>,
-    health: Vec<String>,
-    stop_timeout: u64,
-    user: String,
-    read_only: bool,
-    container_port: u16,
+    container: Container,
 }
 
-/// What CloudFormation would substitute: parameters, pseudo parameters and
-/// other stacks' exports.
-struct Scope {
-    exports: BTreeMap<String, String>,
-    kafka_bootstrap: String,
-}
-
-impl Scope {
-    fn var(&self, name: &str, locals: &BTreeMap<String, String>) -> String {
-        match name {
-            "Environment" => ENVIRONMENT.to_owned(),
-            "AWS::Partition" => "aws".to_owned(),
-            "AWS::Region" => REGION.to_owned(),
-            "AWS::AccountId" => ACCOUNT.to_owned(),
-            // A parameter (the kafka stack's output, which opsctl passes),
-            // here the test's broker.
-            "KafkaBootstrapServers" => self.kafka_bootstrap.clone(),
-            other => locals.get(other).cloned().unwrap_or_else(|| {
-                panic!("the template names ${{{other}}}, which this test does not know")
-            }),
-        }
-    }
-
-    fn sub(&self, template: &str, locals: &BTreeMap<String, String>) -> String {
-        let mut out = String::new();
-        let mut rest = template;
-        while let Some(at) = rest.find("${") {
-            out.push_str(&rest[..at]);
-            let end = rest[at..].find('}').expect("closing brace") + at;
-            out.push_str(&self.var(&rest[at + 2..end], locals));
-            rest = &rest[end + 1..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// A value of the template with its intrinsic functions evaluated.
-    fn eval(&self, v: &Value) -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Tagged(t) if t.tag == "!Ref" => self.var(&self.eval(&t.value), &BTreeMap::new()),
-            Value::Tagged(t) if t.tag == "!Sub" => match &t.value {
-                Value::Sequence(parts) => {
-                    let template = self.eval(&parts[0]);
-                    let locals = parts[1]
-                        .as_mapping()
-                        .expect("!Sub variables")
-                        .iter()
-                        .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), self.eval(v)))
-                        .collect();
-                    self.sub(&template, &locals)
-                }
-                other => self.sub(&self.eval(other), &BTreeMap::new()),
-            },
-            Value::Mapping(m) if m.contains_key("Fn::ImportValue") => {
-                let name = self.eval(&m["Fn::ImportValue"]);
-                self.exports.get(&name).cloned().unwrap_or_else(|| {
-                    panic!("the template imports {name}, which this test does not provide")
-                })
-            }
-            other => panic!("this test cannot evaluate {other:?}"),
-        }
-    }
-}
-
-/// The six task definitions of compute.yaml, rendered.
-fn tasks(scope: &Scope) -> Vec<Task> {
-    let text =
-        std::fs::read_to_string(repo().join("infra/templates/compute.yaml")).expect("compute.yaml");
-    let template: Value = serde_yaml::from_str(&text).expect("YAML");
-    let mut out = Vec::new();
-    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
-        if resource["Type"].as_str() != Some("AWS::ECS::TaskDefinition") {
-            continue;
-        }
-        let c = &resource["Properties"]["ContainerDefinitions"][0];
-        let words = |v: &Value| -> Vec<String> {
-            v.as_sequence()
-                .into_iter()
-                .flatten()
-                .map(|w| scope.eval(w))
-                .collect()
-        };
-        let pairs = |v: &Value, value: &str| -> Vec<(String, String)> {
-            v.as_sequence()
-                .into_iter()
-                .flatten()
-                .map(|e| (scope.eval(&e["Name"]), scope.eval(&e[value])))
-                .collect()
-        };
-        out.push(Task {
-            service: scope.eval(&c["Name"]).parse().expect("a catalog service"),
-            command: words(&c["Command"]),
-            environment: pairs(&c["Environment"], "Value"),
-            secrets: pairs(&c["Secrets"], "ValueFrom"),
-            health: words(&c["HealthCheck"]["Command"]),
-            stop_timeout: c["StopTimeout"].as_u64().expect("StopTimeout"),
-            user: scope.eval(&c["User"]),
-            read_only: c["ReadonlyRootFilesystem"].as_bool() == Some(true),
-            container_port: c["PortMappings"][0]["ContainerPort"]
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .expect("container port"),
-        });
-    }
-    out
+/// The image carries opsctl too: the workspace's build of it, beside this
+/// suite's binary (`cargo test --workspace` builds both).
+fn opsctl_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_ticketing")).with_file_name("opsctl");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (cargo build -p opsctl), or run the whole suite (infra/local/test.sh)",
+        path.display()
+    );
+    path
 }
 
 async fn moto() -> SecretsManager {
@@ -202,25 +108,22 @@ async fn put_secret(sm: &SecretsManager, name: &str, json: serde_json::Value) ->
     }
 }
 
-/// ECS's `ValueFrom` for a JSON key: `<secret arn>:<json key>:<stage>:<version>`.
+/// ECS's `ValueFrom` for a JSON key, resolved from the emulator.
 async fn resolve(sm: &SecretsManager, value_from: &str) -> String {
-    let mut parts = value_from.rsplitn(4, ':');
-    let (_version, _stage) = (parts.next(), parts.next());
-    let key = parts.next().expect("json key");
-    let arn = parts.next().expect("secret arn");
-    let by_name = arn.split(":secret:").nth(1).unwrap_or(arn);
-    let found = match sm.get_secret_value().secret_id(arn).send().await {
+    let (arn, key) = secret_key(value_from);
+    let by_name = arn.split(":secret:").nth(1).unwrap_or(&arn).to_owned();
+    let found = match sm.get_secret_value().secret_id(&arn).send().await {
         Ok(found) => found,
         Err(_) => sm
             .get_secret_value()
-            .secret_id(by_name)
+            .secret_id(&by_name)
             .send()
             .await
             .unwrap_or_else(|e| panic!("ECS could not read {value_from}: {e:?}")),
     };
     let json: serde_json::Value =
         serde_json::from_str(found.secret_string().expect("a string secret")).expect("JSON");
-    json[key]
+    json[key.as_str()]
         .as_str()
         .unwrap_or_else(|| panic!("secret {by_name} has no key `{key}` ({value_from})"))
         .to_owned()
@@ -270,7 +173,9 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     let image = format!("ticketing:t-{}", env.id);
     let build = std::process::Command::new("bash")
         .arg(repo().join("infra/image/build.sh"))
-        .args(["--binary", env!("CARGO_BIN_EXE_ticketing"), "--tag", &image])
+        .args(["--binary", env!("CARGO_BIN_EXE_ticketing")])
+        .args(["--opsctl", &opsctl_binary().display().to_string()])
+        .args(["--tag", &image])
         .output()
         .expect("build.sh runs");
     assert!(
@@ -331,8 +236,18 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     .map(|(k, v)| (format!("ticketing-{ENVIRONMENT}-{k}"), v))
     .collect();
     let tasks = tasks(&Scope {
+        environment: ENVIRONMENT.to_owned(),
+        region: REGION.to_owned(),
+        account: ACCOUNT.to_owned(),
+        // A parameter (the kafka stack's output, which opsctl passes), here
+        // the test's broker.
+        parameters: [(
+            "KafkaBootstrapServers".to_owned(),
+            s.kafka.bootstrap_servers.clone(),
+        )]
+        .into_iter()
+        .collect(),
         exports,
-        kafka_bootstrap: s.kafka.bootstrap_servers.clone(),
     });
     assert_eq!(tasks.len(), ServiceName::ALL.len());
 
@@ -400,7 +315,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     ));
 
     for task in &tasks {
-        assert_eq!(task.container_port, http::CONTAINER_PORT);
+        assert_eq!(task.container.container_port, Some(http::CONTAINER_PORT));
         let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -410,17 +325,21 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
             "--network".into(),
             "host".into(),
             "--user".into(),
-            task.user.clone(),
+            task.container.user.clone(),
             "--stop-timeout".into(),
-            task.stop_timeout.to_string(),
+            task.container
+                .stop_timeout
+                .expect("StopTimeout")
+                .to_string(),
         ];
-        if task.read_only {
+        if task.container.read_only {
             args.push("--read-only".into());
         }
         args.push("--volume".into());
         args.push(format!("{}:{LOCAL_PG_CA}:ro", pg_ca.display()));
-        let mut vars: BTreeMap<String, String> = task.environment.iter().cloned().collect();
-        for (var, value_from) in &task.secrets {
+        let mut vars: BTreeMap<String, String> =
+            task.container.environment.iter().cloned().collect();
+        for (var, value_from) in &task.container.secrets {
             vars.insert(var.clone(), resolve(&sm, value_from).await);
         }
         vars.extend(overrides.iter().cloned());
@@ -429,7 +348,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
             args.push(format!("{k}={v}"));
         }
         args.push(image.clone());
-        args.extend(task.command.iter().cloned());
+        args.extend(task.container.command.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         podman_ok(&args);
         cleanup.names.push(name);
@@ -469,6 +388,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     for task in &tasks {
         let port = ports[&task.service].to_string();
         let mut command: Vec<String> = task
+            .container
             .health
             .iter()
             .skip(1) // CMD
@@ -480,7 +400,10 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
                 }
             })
             .collect();
-        assert_eq!(task.health.first().map(String::as_str), Some("CMD"));
+        assert_eq!(
+            task.container.health.first().map(String::as_str),
+            Some("CMD")
+        );
         let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
         let mut args = vec!["exec".to_owned(), name];
         args.append(&mut command);
@@ -601,7 +524,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         .find(|t| t.service == ServiceName::UserService)
         .expect("user task");
     assert!(
-        stopped_in < Duration::from_secs(user_task.stop_timeout),
+        stopped_in < Duration::from_secs(user_task.container.stop_timeout.expect("StopTimeout")),
         "user-service took {stopped_in:?} to stop"
     );
 
@@ -609,9 +532,19 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     for task in &tasks {
         let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
         let started = Instant::now();
-        podman_ok(&["stop", "-t", &task.stop_timeout.to_string(), &name]);
+        podman_ok(&[
+            "stop",
+            "-t",
+            &task
+                .container
+                .stop_timeout
+                .expect("StopTimeout")
+                .to_string(),
+            &name,
+        ]);
         assert!(
-            started.elapsed() < Duration::from_secs(task.stop_timeout),
+            started.elapsed()
+                < Duration::from_secs(task.container.stop_timeout.expect("StopTimeout")),
             "{name} was killed"
         );
         let code = podman_ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
@@ -633,6 +566,8 @@ fn an_image_build_without_its_binary_says_what_is_missing() {
         .arg(repo().join("infra/image/build.sh"))
         .args([
             "--binary",
+            missing.to_str().expect("path"),
+            "--opsctl",
             missing.to_str().expect("path"),
             "--tag",
             "ticketing:never",

@@ -13,6 +13,7 @@ pub mod kafka;
 pub mod lock;
 pub mod logs;
 pub mod notice;
+pub mod ops_task;
 pub mod outbox;
 pub mod portone;
 pub mod reservations;

@@ -16,6 +16,7 @@ pub mod image;
 pub mod infra;
 pub mod kafka;
 pub mod notices;
+pub mod ops_task;
 pub mod outbox;
 pub mod payments;
 pub mod portone;

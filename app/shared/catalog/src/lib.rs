@@ -327,6 +327,13 @@ pub mod logs {
     }
     pub const AUDIT_RETENTION_DAYS: i32 = 365;
 
+    /// The log group of the ops task (opsctl run inside the VPC): its
+    /// output, which the opsctl that started it streams back. Operational
+    /// retention (its changes are also in the audit group).
+    pub fn ops_group(env: &str) -> String {
+        format!("{}{}", group_prefix(env), super::ecs::OPS_CONTAINER)
+    }
+
     /// The log groups of one environment start with this.
     pub fn group_prefix(env: &str) -> String {
         format!("{GROUP_PREFIX}{env}/")
@@ -439,6 +446,22 @@ pub mod ecs {
     pub fn task_family(service: ServiceName, env: &str) -> String {
         format!("{service}-{env}")
     }
+
+    /// The ops task's family: opsctl in the platform's image, run once per
+    /// data-plane command inside the VPC (`opsctl --env dev|prod` starts
+    /// it from outside).
+    pub fn ops_family(env: &str) -> String {
+        format!("ticketing-ops-{env}")
+    }
+    /// The ops task's one container, and its awslogs stream prefix: the
+    /// stream of a task is `<prefix>/<container>/<task id>`.
+    pub const OPS_CONTAINER: &str = "opsctl";
+    pub const OPS_STREAM_PREFIX: &str = "ops";
+    /// Set (to `1`) in the ops task: opsctl is inside the VPC and connects
+    /// to the data plane itself instead of starting another task.
+    pub const OPS_IN_VPC_VAR: &str = "OPSCTL_IN_VPC";
+    /// Where the image carries opsctl (beside the services' binary).
+    pub const OPSCTL_PATH: &str = "/usr/local/bin/opsctl";
 
     /// The ECR repository the platform's one image is pushed to.
     pub fn image_repository(env: &str) -> String {

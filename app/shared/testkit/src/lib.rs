@@ -10,6 +10,7 @@
 
 mod broker;
 mod redis_server;
+pub mod task_definitions;
 
 pub use broker::{free_port, PrivateBroker, PrivateCluster};
 pub use redis_server::PrivateRedis;
