@@ -579,7 +579,8 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
             );
             assert_eq!(plain(&c["User"]).as_deref(), Some("10001"));
             // Its OPSCTL_* variables are ones opsctl reads: a global flag's
-            // variable, or the one that says it is inside the VPC.
+            // variable, the audit file's, or the one that says it is inside
+            // the VPC.
             let flags: Vec<String> = <opsctl::Cli as clap::CommandFactory>::command()
                 .get_arguments()
                 .filter_map(|a| a.get_env())
@@ -589,7 +590,9 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 let var = plain(&var["Name"]).expect("name");
                 if var.starts_with("OPSCTL_") {
                     assert!(
-                        var == ticketing_catalog::ecs::OPS_IN_VPC_VAR || flags.contains(&var),
+                        var == ticketing_catalog::ecs::OPS_IN_VPC_VAR
+                            || var == opsctl::audit::AUDIT_LOG_VAR
+                            || flags.contains(&var),
                         "the ops task sets {var}, which opsctl never reads"
                     );
                 }

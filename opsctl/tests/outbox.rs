@@ -5,10 +5,8 @@
 mod common;
 
 use common::Run;
-use ticketing_catalog::{topics, ServiceName};
-use ticketing_events::ReservationConfirmed;
+use ticketing_catalog::topics;
 use ticketing_testkit::TestEnv;
-use uuid::Uuid;
 
 async fn opsctl(env: &TestEnv, audit: &std::path::Path, args: &[&str]) -> Run {
     let audit = audit.display().to_string();
@@ -26,33 +24,9 @@ async fn opsctl(env: &TestEnv, audit: &std::path::Path, args: &[&str]) -> Run {
     common::opsctl(args, &vars).await
 }
 
-async fn unsent(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        .fetch_one(pool)
-        .await
-        .expect("count")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_trail() {
-    let env = TestEnv::new().await;
-    env.create_topics().await;
-    ticketing_platform::migrate_all(&env.settings, &env.secrets, &ServiceName::ALL)
-        .await
-        .expect("migrate");
-    let pool = env.pool(Some("reservation_service"));
-    for _ in 0..5 {
-        let mut tx = pool.begin().await.expect("begin");
-        let event = ReservationConfirmed {
-            reservation_id: Uuid::now_v7(),
-            performance_id: Uuid::now_v7(),
-            seat_ids: vec![Uuid::now_v7()],
-        };
-        ticketing_messaging::append(&mut tx, &event)
-            .await
-            .expect("append");
-        tx.commit().await.expect("commit");
-    }
+    let (env, pool) = common::outbox_with_events(5).await;
     let dir = std::env::temp_dir().join(format!("opsctl-audit-{}", env.id));
     let audit = dir.join("audit.jsonl");
 
@@ -84,7 +58,7 @@ async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_t
         "{}",
         plan.stdout
     );
-    assert_eq!(unsent(&pool).await, 5);
+    assert_eq!(common::unsent(&pool).await, 5);
     assert_eq!(common::audit_phases(&audit), ["planned"]);
 
     let sent = opsctl(
@@ -106,7 +80,7 @@ async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_t
         "JSON lines of progress: {}",
         sent.stdout
     );
-    assert_eq!(unsent(&pool).await, 0);
+    assert_eq!(common::unsent(&pool).await, 0);
     let on_broker = ticketing_kafka::group_lag(
         &env.settings.kafka,
         &format!("check-{}", env.id),

@@ -19,18 +19,6 @@ use std::path::{Path, PathBuf};
 
 use opsctl::ops::segments_on_broker::{read_output, script, Fetch, Release};
 
-/// The workspace's `ticketing` binary (the image's), built beside opsctl
-/// when the workspace's tests are built.
-fn ticketing_binary() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_opsctl")).with_file_name("ticketing");
-    assert!(
-        bin.is_file(),
-        "{} is not built: run the workspace's tests (infra/local/test.sh), or cargo build -p ticketing first",
-        bin.display()
-    );
-    bin
-}
-
 fn tempdir(prefix: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&d).expect("tempdir");
@@ -79,17 +67,7 @@ async fn the_broker_script_fetches_the_release_by_digest_once_and_reports_every_
     const REGION: &str = "me-south-1";
     let id = uuid::Uuid::new_v4().simple().to_string();
     let image = format!("localhost/verify-release-{id}:v1");
-    let built = std::process::Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/image/build.sh"))
-        .args(["--binary", &ticketing_binary().display().to_string()])
-        .args(["--tag", &image])
-        .output()
-        .expect("build.sh runs");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    common::build_image(&image);
     let _ = aws_sdk_ecr::Client::new(&common::moto_sdk(REGION).await)
         .create_repository()
         .repository_name("ticketing-prod")

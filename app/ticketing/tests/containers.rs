@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::Client as SecretsManager;
 use portone_sandbox::SandboxConfig;
 use ticketing_catalog::{http, ServiceName};
-use ticketing_testkit::task_definitions::{secret_key, Container, Scope};
+use ticketing_testkit::task_definitions::{resolve_value_from, Container, Scope};
 use ticketing_testkit::{free_port, TestEnv};
 
 /// Moto keeps state per region; this test's own.
@@ -106,27 +106,6 @@ async fn put_secret(sm: &SecretsManager, name: &str, json: serde_json::Value) ->
             .expect("arn")
             .to_owned(),
     }
-}
-
-/// ECS's `ValueFrom` for a JSON key, resolved from the emulator.
-async fn resolve(sm: &SecretsManager, value_from: &str) -> String {
-    let (arn, key) = secret_key(value_from);
-    let by_name = arn.split(":secret:").nth(1).unwrap_or(&arn).to_owned();
-    let found = match sm.get_secret_value().secret_id(&arn).send().await {
-        Ok(found) => found,
-        Err(_) => sm
-            .get_secret_value()
-            .secret_id(&by_name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("ECS could not read {value_from}: {e:?}")),
-    };
-    let json: serde_json::Value =
-        serde_json::from_str(found.secret_string().expect("a string secret")).expect("JSON");
-    json[key.as_str()]
-        .as_str()
-        .unwrap_or_else(|| panic!("secret {by_name} has no key `{key}` ({value_from})"))
-        .to_owned()
 }
 
 fn podman(args: &[&str]) -> std::process::Output {
@@ -340,7 +319,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         let mut vars: BTreeMap<String, String> =
             task.container.environment.iter().cloned().collect();
         for (var, value_from) in &task.container.secrets {
-            vars.insert(var.clone(), resolve(&sm, value_from).await);
+            vars.insert(var.clone(), resolve_value_from(&sm, value_from).await);
         }
         vars.extend(overrides.iter().cloned());
         for (k, v) in &vars {

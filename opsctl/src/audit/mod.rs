@@ -27,9 +27,12 @@ use crate::error::CliError;
 mod cloud;
 pub use cloud::CloudTrail;
 
+/// The variable that names the audit log file.
+pub const AUDIT_LOG_VAR: &str = "OPSCTL_AUDIT_LOG";
+
 /// The audit log file.
 pub fn audit_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("OPSCTL_AUDIT_LOG") {
+    if let Some(path) = std::env::var_os(AUDIT_LOG_VAR) {
         return PathBuf::from(path);
     }
     let base = std::env::var_os("XDG_STATE_HOME")

@@ -17,6 +17,7 @@ pub struct Run {
 /// (also for `--env dev|prod`, whose settings name no endpoint).
 pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"));
+    cmd.kill_on_drop(true);
     cmd.args(args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -34,6 +35,72 @@ pub async fn opsctl(args: &[&str], vars: &[(&str, &str)]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Builds the platform image as `tag` with `infra/image/build.sh` from this
+/// workspace's binaries: `ticketing`, built beside opsctl when the
+/// workspace's tests are built, and this opsctl.
+pub fn build_image(tag: &str) {
+    let ticketing = std::path::Path::new(env!("CARGO_BIN_EXE_opsctl")).with_file_name("ticketing");
+    assert!(
+        ticketing.is_file(),
+        "{} is not built: run the workspace's tests (infra/local/test.sh), or cargo build -p ticketing first",
+        ticketing.display()
+    );
+    let built = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/image/build.sh"))
+        .args(["--binary", &ticketing.display().to_string()])
+        .args(["--opsctl", env!("CARGO_BIN_EXE_opsctl")])
+        .args(["--tag", tag])
+        .output()
+        .expect("build.sh runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// A test's own slice of the stack with the services' schemas and `n`
+/// events waiting in reservation-service's outbox; that schema's pool.
+pub async fn outbox_with_events(n: usize) -> (ticketing_testkit::TestEnv, sqlx::PgPool) {
+    let env = ticketing_testkit::TestEnv::new().await;
+    env.create_topics().await;
+    ticketing_platform::migrate_all(
+        &env.settings,
+        &env.secrets,
+        &ticketing_catalog::ServiceName::ALL,
+    )
+    .await
+    .expect("migrate");
+    let pool = env.pool(Some("reservation_service"));
+    seed_outbox(&pool, n).await;
+    (env, pool)
+}
+
+/// The events in a service's outbox not sent yet.
+pub async fn unsent(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// `n` ReservationConfirmed events in reservation-service's outbox (its
+/// schema's `pool`), each appended in its own transaction as the service does.
+pub async fn seed_outbox(pool: &sqlx::PgPool, n: usize) {
+    for _ in 0..n {
+        let mut tx = pool.begin().await.expect("begin");
+        let event = ticketing_events::ReservationConfirmed {
+            reservation_id: Uuid::now_v7(),
+            performance_id: Uuid::now_v7(),
+            seat_ids: vec![Uuid::now_v7()],
+        };
+        ticketing_messaging::append(&mut tx, &event)
+            .await
+            .expect("append");
+        tx.commit().await.expect("commit");
     }
 }
 
@@ -495,9 +562,20 @@ impl PrivateMoto {
     /// (its credential scope), the operation from the JSON protocols'
     /// `X-Amz-Target` header or the query protocols' `Action` parameter.
     pub async fn recorded_actions(&self) -> std::collections::BTreeSet<String> {
+        self.recorded_actions_by_key()
+            .await
+            .remove("testing")
+            .unwrap_or_default()
+    }
+
+    /// Stops recording; the IAM actions of every recorded AWS request, by
+    /// the access key that signed it (the harness's own left out).
+    pub async fn recorded_actions_by_key(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
         self.recorder("stop-recording").await;
         let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
-        let mut out = std::collections::BTreeSet::new();
+        let mut out = std::collections::BTreeMap::new();
         for line in text.lines() {
             let entry: serde_json::Value = serde_json::from_str(line).expect("a recorded request");
             let header = |name: &str| -> Option<String> {
@@ -516,7 +594,7 @@ impl PrivateMoto {
                 .expect("a SigV4 credential scope")
                 .split('/')
                 .collect();
-            if scope[0] != "testing" {
+            if scope[0] == HARNESS_KEY {
                 continue; // the harness's own call
             }
             let service = scope[3].to_owned();
@@ -545,7 +623,9 @@ impl PrivateMoto {
                         .unwrap_or_else(|| panic!("no operation in a recorded request: {line}"))
                 }
             };
-            out.insert(format!("{service}:{operation}"));
+            out.entry(scope[0].to_owned())
+                .or_insert_with(std::collections::BTreeSet::new)
+                .insert(format!("{service}:{operation}"));
         }
         out
     }

@@ -158,3 +158,26 @@ pub fn secret_key(value_from: &str) -> (String, String) {
     let arn = parts.next().expect("secret arn").to_owned();
     (arn, key)
 }
+
+/// What ECS gives a container for a `ValueFrom` naming a JSON key of a
+/// secret: the key's value, read from `sm` (the emulator) by the secret's
+/// ARN, else by its name (an ARN without the random suffix).
+pub async fn resolve_value_from(sm: &aws_sdk_secretsmanager::Client, value_from: &str) -> String {
+    let (arn, key) = secret_key(value_from);
+    let name = arn.split(":secret:").nth(1).unwrap_or(&arn).to_owned();
+    let found = match sm.get_secret_value().secret_id(&arn).send().await {
+        Ok(found) => found,
+        Err(_) => sm
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ECS could not read {value_from}: {e:?}")),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(found.secret_string().expect("a string secret")).expect("JSON");
+    json[key.as_str()]
+        .as_str()
+        .unwrap_or_else(|| panic!("secret {name} has no key `{key}` ({value_from})"))
+        .to_owned()
+}
