@@ -186,7 +186,12 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
     };
     assert_eq!(retention("/ecs/ticketing/dev/payment-service"), Some(90));
     assert_eq!(retention("/ecs/ticketing/dev/api-gateway"), Some(7));
-    assert_eq!(groups.log_groups().len(), 6);
+    assert_eq!(
+        retention(&ticketing_catalog::logs::ops_group("dev")),
+        Some(7)
+    );
+    // The six services' and the ops task's.
+    assert_eq!(groups.log_groups().len(), 7);
     let sns = aws_sdk_sns::Client::new(&common::moto_sdk(REGION).await);
     let topics: Vec<String> = sns
         .list_topics()
@@ -244,7 +249,9 @@ async fn every_layer_is_planned_and_the_network_and_observability_are_deployed()
             .iter()
             .filter(|id| id.starts_with("sg-"))
             .count(),
-        4,
+        // The ALB's, the services', the data's, the brokers' and the ops
+        // task's.
+        5,
         "{made:?}"
     );
     // The image repository `opsctl deploy` pushes to, as ECR lists it.

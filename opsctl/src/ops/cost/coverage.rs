@@ -58,6 +58,7 @@ pub const FREE_TYPES: &[(&str, &str)] = &[
     ("AWS::ElasticLoadBalancingV2::TargetGroup", "part of the ALB's hours and LCUs"),
     ("AWS::IAM::InstanceProfile", "no charge"),
     ("AWS::IAM::Role", "no charge"),
+    ("AWS::IAM::ManagedPolicy", "no charge"),
     ("AWS::IAM::OIDCProvider", "no charge"),
     (
         "AWS::Route53::RecordSet",
