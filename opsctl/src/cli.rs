@@ -193,7 +193,8 @@ pub enum CostCommand {
 impl Command {
     /// Whether the command talks to the database, the cache, the brokers or
     /// the services (which in dev and prod only the VPC reaches), rather
-    /// than only to AWS APIs.
+    /// than only to AWS APIs. Not `kafka reset-offsets`: it saves the
+    /// previous offsets to a file, which a task's disk would not keep.
     fn reaches_data_plane(&self) -> bool {
         matches!(
             self,
@@ -203,9 +204,7 @@ impl Command {
                 | Command::Users { .. }
                 | Command::Notice { .. }
                 | Command::Kafka {
-                    command: KafkaCommand::Health
-                        | KafkaCommand::Lag(_)
-                        | KafkaCommand::ResetOffsets(_)
+                    command: KafkaCommand::Health | KafkaCommand::Lag(_)
                 }
         )
     }
