@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::kafka::{self, dr, failover};
 use crate::commands::{
-    alarms, cost, cost_diff, cost_report, cqrs, dashboards, deploy, infra, logs, notice, outbox,
-    portone, reservations, reserved, secrets, status, users,
+    alarms, cost, cost_diff, cost_report, cqrs, dashboards, deploy, dlq, infra, logs, notice,
+    outbox, portone, queue, reservations, reserved, secrets, status, trace, users,
 };
 use crate::context::{Context, GlobalArgs};
 use crate::error::CliError;
@@ -114,6 +114,20 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::outbox::OutboxCommand,
     },
+    /// One booking across every layer (reservation, orders, outbox, topics,
+    /// consumer groups, dead letters, PortOne) with a verdict; exit 1 when
+    /// it is stuck.
+    Trace(crate::commands::trace::TraceArgs),
+    /// The dead-letter topic: list, show and re-send what consumers gave up on.
+    Dlq {
+        #[command(subcommand)]
+        command: crate::commands::dlq::DlqCommand,
+    },
+    /// The waiting rooms: who waits, pause and resume admission, its rate.
+    Queue {
+        #[command(subcommand)]
+        command: crate::commands::queue::QueueCommand,
+    },
     /// Notices to customers ("bookings delayed", "payments paused").
     Notice {
         #[command(subcommand)]
@@ -203,6 +217,9 @@ impl Command {
                 | Command::Reservations { .. }
                 | Command::Users { .. }
                 | Command::Notice { .. }
+                | Command::Queue { .. }
+                | Command::Dlq { .. }
+                | Command::Trace(_)
                 | Command::Kafka {
                     command: KafkaCommand::Health | KafkaCommand::Lag(_)
                 }
@@ -233,6 +250,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             KafkaCommand::FailoverDrill(args) => failover::exec(&ctx, args).await,
         },
         Command::Notice { command } => notice::exec(&ctx, command).await,
+        Command::Queue { command } => queue::exec(&ctx, command).await,
+        Command::Dlq { command } => dlq::exec(&ctx, command).await,
+        Command::Trace(args) => trace::exec(&ctx, args).await,
         Command::Alarms { command } => alarms::exec(&ctx, command).await,
         Command::Dashboards { command } => dashboards::exec(&ctx, command).await,
         Command::Cqrs { command } => match command {

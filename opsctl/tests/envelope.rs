@@ -81,6 +81,26 @@ const DRY_RUNS: &[(&str, &[&str])] = &[
 /// Dry runs another test file checks, and why not here.
 const CHECKED_ELSEWHERE: &[(&str, &str, &str)] = &[
     (
+        "queue pause",
+        "queue.rs",
+        "needs a platform whose admission loop would admit",
+    ),
+    (
+        "queue resume",
+        "queue.rs",
+        "needs a paused room that a real resume would open",
+    ),
+    (
+        "queue set-rate",
+        "queue.rs",
+        "needs a room whose rate the status then shows",
+    ),
+    (
+        "dlq replay",
+        "dlq.rs",
+        "needs dead letters from real consumers",
+    ),
+    (
         "secrets apply",
         "secrets.rs",
         "needs the PortOne and reCAPTCHA values in its environment",

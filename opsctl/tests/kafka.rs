@@ -42,35 +42,75 @@ async fn health_lists_the_topics_and_fails_when_one_is_missing_or_the_broker_is_
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn lag_counts_what_each_service_group_has_not_processed_and_waits_for_a_drain() {
-    let env = TestEnv::new().await;
-    env.create_topics().await;
+/// `kafka lag --output json` for `group` (all when empty) over a window
+/// of `interval` seconds: the exit code and the document.
+async fn lag_json(env: &TestEnv, group: &str, interval: &str) -> (i32, serde_json::Value) {
+    let mut args = vec!["kafka", "lag", "--interval", interval, "--output", "json"];
+    if !group.is_empty() {
+        args.extend(["--group", group]);
+    }
+    let run = opsctl(env, &[], &args).await;
+    let doc = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+    (run.code, doc)
+}
+
+/// The verdict of `group` (a service name) in a `kafka lag` document.
+fn verdict<'a>(env: &TestEnv, doc: &'a serde_json::Value, group: &str) -> &'a serde_json::Value {
+    let name = format!("{}{group}", env.settings.kafka.topic_prefix);
+    doc["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|v| v["group"] == name.as_str()))
+        .unwrap_or_else(|| panic!("{group} in {doc}"))
+}
+
+async fn produce(env: &TestEnv, topic: &str, n: usize) {
     let producer = ticketing_messaging::relay::idempotent_producer(
         &env.settings.kafka,
         Duration::from_secs(10),
     )
     .expect("producer");
-    let topic = env.topic(topics::RESERVATION_EVENTS);
-    for i in 0..4 {
+    for i in 0..n {
         producer
             .send(
-                FutureRecord::to(&topic).key("k").payload(&format!("m{i}")),
+                FutureRecord::to(topic).key("k").payload(&format!("m{i}")),
                 Duration::from_secs(5),
             )
             .await
             .expect("produce");
     }
-    let run = opsctl(
-        &env,
-        &[],
-        &["kafka", "lag", "--interval", "1", "--output", "json"],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).expect("json");
+}
+
+/// A member of `group` (physical name) on `topic` that commits nothing
+/// itself: it has joined once `recv` answered.
+async fn member(env: &TestEnv, group: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
+    let consumer: rdkafka::consumer::StreamConsumer =
+        ticketing_kafka::client_config(&env.settings.kafka)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+    rdkafka::consumer::Consumer::subscribe(&consumer, &[topic]).expect("subscribe");
+    let _ = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await;
+    consumer
+}
+
+#[tokio::test]
+async fn lag_counts_what_each_service_group_has_not_processed_and_waits_for_a_drain() {
+    let env = TestEnv::new().await;
+    env.create_topics().await;
+    let topic = env.topic(topics::RESERVATION_EVENTS);
+    produce(&env, &topic, 4).await;
+    // Older than the window: nothing consumed them since.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (code, doc) = lag_json(&env, "", "1").await;
+    assert_eq!(code, 1, "nobody consumes: STOP fails the command: {doc}");
     let lag_of = |group: &str| -> i64 {
-        rows.iter()
+        doc["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
             .filter(|r| r["group"] == format!("{}{group}", env.settings.kafka.topic_prefix))
             .filter_map(|r| r["lag"].as_i64())
             .sum()
@@ -78,6 +118,79 @@ async fn lag_counts_what_each_service_group_has_not_processed_and_waits_for_a_dr
     assert_eq!(lag_of("event-service"), 4);
     assert_eq!(lag_of("payment-service"), 4);
     assert_eq!(lag_of("reservation-service"), 0);
+    let stopped = verdict(&env, &doc, "event-service");
+    assert_eq!(stopped["status"], "STOP", "{stopped}");
+    assert_eq!(stopped["members"], 0, "{stopped}");
+    assert!(
+        stopped["lag_seconds"].as_i64().is_some_and(|s| s >= 3),
+        "{stopped}"
+    );
+    assert!(
+        stopped["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("no consumer")),
+        "{stopped}"
+    );
+    assert_eq!(verdict(&env, &doc, "reservation-service")["status"], "OK");
+
+    // A member that takes records and commits nothing: STALL.
+    let group = format!("{}event-service", env.settings.kafka.topic_prefix);
+    let stuck = member(&env, &group, &topic).await;
+    let (code, doc) = lag_json(&env, "event-service", "1").await;
+    let stalled = verdict(&env, &doc, "event-service");
+    assert_eq!(
+        (code, stalled["status"].as_str()),
+        (1, Some("STALL")),
+        "{doc}"
+    );
+    assert_eq!(stalled["members"], 1, "{stalled}");
+    drop(stuck);
+
+    // A member that commits, slower than the writes: WARN, and exit 0.
+    let group = format!("{}payment-service", env.settings.kafka.topic_prefix);
+    let slow = member(&env, &group, &topic).await;
+    let writes = {
+        let (env_topic, settings) = (topic.clone(), env.settings.kafka.clone());
+        tokio::spawn(async move {
+            let producer =
+                ticketing_messaging::relay::idempotent_producer(&settings, Duration::from_secs(10))
+                    .expect("producer");
+            for i in 0..100 {
+                let _ = producer
+                    .send(
+                        FutureRecord::to(&env_topic)
+                            .key("k")
+                            .payload(&format!("w{i}")),
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let consuming = tokio::spawn(async move {
+        use rdkafka::consumer::{CommitMode, Consumer};
+        while let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(5), slow.recv()).await
+        {
+            let _ = slow.commit_message(&message, CommitMode::Sync);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let (code, doc) = lag_json(&env, "payment-service", "2").await;
+    let behind = verdict(&env, &doc, "payment-service");
+    assert_eq!(
+        (code, behind["status"].as_str()),
+        (0, Some("WARN")),
+        "{doc}"
+    );
+    assert!(
+        behind["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("falling behind")),
+        "{behind}"
+    );
+    writes.await.expect("writer");
+    consuming.abort();
 
     let waiting = opsctl(
         &env,

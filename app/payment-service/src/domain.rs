@@ -11,6 +11,8 @@ ticketing_db::text_enum! {
     /// Where an order (`payments` row) is: `READY` once prepared, then what
     /// the first decisive webhook said. The table's `CHECK` constraint holds
     /// the same words (migration 0002).
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "UPPERCASE")]
     pub enum OrderStatus / UnknownOrderStatus ("order status") {
         Ready = "READY",
         Paid = "PAID",

@@ -133,6 +133,44 @@ pub(crate) async fn unsettled(
     .await
 }
 
+/// An order as on-call sees it (`opsctl trace`).
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct OrderRecord {
+    pub merchant_uid: String,
+    pub reservation_id: Uuid,
+    pub imp_uid: Option<String>,
+    pub amount: Money,
+    pub refunded: Money,
+    pub status: OrderStatus,
+    pub failure_reason: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Every order of `reservation`, oldest first.
+pub async fn orders_of(db: &PgPool, reservation: Uuid) -> Result<Vec<OrderRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT merchant_uid, reservation_id, imp_uid, amount, refunded, status, failure_reason, \
+         created_at, updated_at, checked_at FROM payments WHERE reservation_id = $1 \
+         ORDER BY created_at",
+    )
+    .bind(reservation)
+    .fetch_all(db)
+    .await
+}
+
+/// The reservation the payment `imp_uid` settled an order of.
+pub async fn reservation_of_payment(
+    db: &PgPool,
+    imp_uid: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT reservation_id FROM payments WHERE imp_uid = $1")
+        .bind(imp_uid)
+        .fetch_optional(db)
+        .await
+}
+
 /// An order still READY: prepared, no payment settled it yet.
 #[derive(Debug, sqlx::FromRow)]
 pub struct UnsettledOrder {

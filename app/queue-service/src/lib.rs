@@ -13,7 +13,9 @@
 //! admit the same user twice and a reader always sees them waiting or
 //! admitted, never neither.
 
+pub mod controls;
 mod domain;
+pub mod repository;
 
 pub use domain::{holding, waiting_at, QueueStatus};
 
@@ -39,6 +41,8 @@ use ticketing_tokens::{Keyring, ReservationClaims};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
+
+use crate::controls::{Controls, Scope};
 
 /// Migrations of this service's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -111,7 +115,7 @@ fn redis_down(e: impl std::fmt::Display) -> ApiError {
 
 impl WaitingRoom {
     fn queue_key(&self, performance: Uuid) -> String {
-        self.redis.key(&format!("queue:{performance}"))
+        controls::keys::queue(&self.redis, performance)
     }
 
     fn admitted_key(&self, performance: Uuid, user: Uuid) -> String {
@@ -119,12 +123,25 @@ impl WaitingRoom {
             .key(&ticketing_catalog::queue::admitted_key(performance, user))
     }
 
+    fn arrivals_key(&self, performance: Uuid) -> String {
+        controls::keys::arrivals(&self.redis, performance)
+    }
+
     fn sequence_key(&self, performance: Uuid) -> String {
-        self.redis.key(&format!("queue-seq:{performance}"))
+        controls::keys::sequence(&self.redis, performance)
     }
 
     fn active_key(&self) -> String {
-        self.redis.key("queues")
+        controls::keys::active(&self.redis)
+    }
+
+    /// The two control keys the standing scripts read last: the
+    /// performance's and every performance's.
+    fn control_keys(&self, performance: Uuid) -> [String; 2] {
+        [
+            controls::keys::control(&self.redis, Scope::Performance(performance)),
+            controls::keys::control(&self.redis, Scope::All),
+        ]
     }
 
     /// Joins (or stays in) the queue; returns where the user stands. One
@@ -132,17 +149,21 @@ impl WaitingRoom {
     /// cannot slip between the two.
     async fn enter(&self, performance: Uuid, user: Uuid) -> Result<QueueStatus, ApiError> {
         let mut conn = self.redis.conn().await.map_err(redis_down)?;
-        let (token, rank): (String, i64) = enter_script()
+        let [own, all] = self.control_keys(performance);
+        let read: Standing = enter_script()
             .key(self.queue_key(performance))
             .key(self.admitted_key(performance, user))
             .key(self.active_key())
             .key(self.sequence_key(performance))
+            .key(self.arrivals_key(performance))
+            .key(own)
+            .key(all)
             .arg(user.to_string())
             .arg(performance.to_string())
             .invoke_async(&mut conn)
             .await
             .map_err(redis_down)?;
-        self.standing(&token, rank)
+        self.standing(read)
             .ok_or_else(|| redis_down("the entry was not recorded"))
     }
 
@@ -151,19 +172,24 @@ impl WaitingRoom {
     /// from one to the other in one step, so this sees one or the other.
     async fn status(&self, performance: Uuid, user: Uuid) -> Result<Option<QueueStatus>, ApiError> {
         let mut conn = self.redis.conn().await.map_err(redis_down)?;
-        let (token, rank): (String, i64) = standing_script()
+        let [own, all] = self.control_keys(performance);
+        let read: Standing = standing_script()
             .key(self.queue_key(performance))
             .key(self.admitted_key(performance, user))
+            .key(own)
+            .key(all)
             .arg(user.to_string())
             .invoke_async(&mut conn)
             .await
             .map_err(redis_down)?;
-        Ok(self.standing(&token, rank))
+        Ok(self.standing(read))
     }
 
-    /// The status a token (empty when none) and a queue rank (-1 when not
-    /// waiting) describe.
-    fn standing(&self, token: &str, rank: i64) -> Option<QueueStatus> {
+    /// The status a standing script's answer describes: a token (empty
+    /// when none), a queue rank (-1 when not waiting), and the admission
+    /// rate controls (`queue set-rate`) that time the wait.
+    fn standing(&self, (token, rank, own, all): Standing) -> Option<QueueStatus> {
+        let token = token.as_str();
         if let Some(hold) = holding(token) {
             return Some(hold);
         }
@@ -177,11 +203,12 @@ impl WaitingRoom {
                 });
             }
         }
-        waiting_at(
-            rank,
-            self.settings.queue_admit_per_interval,
-            self.settings.queue_admit_interval_ms,
-        )
+        let rate = |raw: String| Controls {
+            paused: false,
+            per_second: raw.parse().ok(),
+        };
+        let (_, per_interval, _) = controls::effective(rate(own), rate(all), &self.settings);
+        waiting_at(rank, per_interval, self.settings.queue_admit_interval_ms)
     }
 
     /// Admits the next users of every active queue, once per interval.
@@ -200,20 +227,33 @@ impl WaitingRoom {
         }
     }
 
-    /// One round: takes up to N users per active queue and issues their tokens.
+    /// One round: takes up to N users per active queue and issues their
+    /// tokens. N, and whether to admit at all, come from the controls
+    /// (`opsctl queue`), read once a round for every active queue.
     async fn admit_round(&self) -> anyhow::Result<usize> {
         let mut conn = self.redis.conn().await?;
         let active: Vec<String> = conn.smembers(self.active_key()).await?;
         let mut admitted = 0;
-        let n = self.settings.queue_admit_per_interval as isize;
-        if n == 0 {
-            return Ok(0);
-        }
         let ttl = chrono::Duration::seconds(self.settings.reservation_token_ttl_seconds);
-        for raw in active {
-            let Ok(performance) = Uuid::parse_str(&raw) else {
+        let performances: Vec<(String, Uuid)> = active
+            .into_iter()
+            .filter_map(|raw| Uuid::parse_str(&raw).ok().map(|p| (raw, p)))
+            .collect();
+        let mut scopes = vec![Scope::All];
+        scopes.extend(performances.iter().map(|(_, p)| Scope::Performance(*p)));
+        let controls = controls::read_many(&self.redis, &scopes).await?;
+        let all = controls.get(&Scope::All).copied().unwrap_or_default();
+        for (raw, performance) in performances {
+            let own = controls
+                .get(&Scope::Performance(performance))
+                .copied()
+                .unwrap_or_default();
+            let (paused, per_interval, _) = controls::effective(own, all, &self.settings);
+            if paused || per_interval == 0 {
+                // Waiting goes on; nobody is let in until resumed.
                 continue;
-            };
+            }
+            let n = isize::try_from(per_interval).unwrap_or(isize::MAX);
             // The longest-waiting users, oldest first; each leaves the queue
             // only in the step that stores their token.
             let waiting: Vec<String> = conn.zrange(self.queue_key(performance), 0, n - 1).await?;
@@ -225,6 +265,7 @@ impl WaitingRoom {
                     .key(self.queue_key(performance))
                     .key(self.active_key())
                     .key(self.sequence_key(performance))
+                    .key(self.arrivals_key(performance))
                     .arg(&raw)
                     .invoke_async(&mut conn)
                     .await?;
@@ -252,6 +293,7 @@ impl WaitingRoom {
             let mut invocation = script.prepare_invoke();
             invocation
                 .key(self.queue_key(performance))
+                .key(self.arrivals_key(performance))
                 .arg(self.settings.reservation_token_ttl_seconds.max(1));
             for (member, claims, token) in &round {
                 invocation
@@ -289,49 +331,61 @@ impl WaitingRoom {
     }
 }
 
-/// Takes a round of users out of the queue (KEYS[1]) and stores each one's
-/// token, expiring after ARGV[1] s, in one step: user i (from 1) has its
-/// token key in KEYS[i + 1], its member in ARGV[2i] and its token in
-/// ARGV[2i + 1]. Returns the members this call took (not those no longer
-/// waiting: another instance admitted them).
+/// Takes a round of users out of the queue (KEYS[1]) and its arrival times
+/// (KEYS[2]) and stores each one's token, expiring after ARGV[1] s, in one
+/// step: user i (from 1) has its token key in KEYS[i + 2], its member in
+/// ARGV[2i] and its token in ARGV[2i + 1]. Returns the members this call
+/// took (not those no longer waiting: another instance admitted them).
 fn admit_script() -> redis::Script {
     redis::Script::new(
         "local taken = {} \
-         for i = 2, #KEYS do \
-           if redis.call('ZREM', KEYS[1], ARGV[2 * i - 2]) == 1 then \
-             redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[1]) \
-             taken[#taken + 1] = ARGV[2 * i - 2] \
+         for i = 3, #KEYS do \
+           local member = ARGV[2 * i - 4] \
+           if redis.call('ZREM', KEYS[1], member) == 1 then \
+             redis.call('SET', KEYS[i], ARGV[2 * i - 3], 'EX', ARGV[1]) \
+             redis.call('HDEL', KEYS[2], member) \
+             taken[#taken + 1] = member \
            end \
          end \
          return taken",
     )
 }
 
-/// Drops performance ARGV[1] from the active queues (KEYS[2]) and its
-/// arrival counter (KEYS[3]) only if its queue (KEYS[1]) is empty, in one
-/// step with the check.
+/// Drops performance ARGV[1] from the active queues (KEYS[2]), its
+/// arrival counter (KEYS[3]) and arrival times (KEYS[4]) only if its queue
+/// (KEYS[1]) is empty, in one step with the check.
 fn retire_script() -> redis::Script {
     redis::Script::new(
         "if redis.call('ZCARD', KEYS[1]) == 0 then \
-           redis.call('DEL', KEYS[3]) \
+           redis.call('DEL', KEYS[3], KEYS[4]) \
            return redis.call('SREM', KEYS[2], ARGV[1]) \
          end return 0",
     )
 }
 
-/// Reads a user's token (KEYS[2]) and queue rank (KEYS[1], ARGV[1]) as
-/// `{token or '', rank or -1}`; shared by the two scripts below.
+/// What the standing scripts answer: the user's token (or ''), queue rank
+/// (or -1), and the admission rate set for the performance and for every
+/// performance (or '').
+type Standing = (String, i64, String, String);
+
+/// Reads a user's token (KEYS[2]) and queue rank (KEYS[1], ARGV[1]), and
+/// the rate controls (the last two keys); shared by the two scripts below.
 const READ_STANDING: &str = "local t = redis.call('GET', KEYS[2]) or '' \
      local r = redis.call('ZRANK', KEYS[1], ARGV[1]) or -1 \
-     return {t, r}";
+     local own = redis.call('HGET', KEYS[#KEYS - 1], 'per_second') or '' \
+     local all = redis.call('HGET', KEYS[#KEYS], 'per_second') or '' \
+     return {t, r, own, all}";
 
-/// Joins the queue (KEYS[1]) with the next arrival number (KEYS[4]) and
-/// marks it active (KEYS[3], ARGV[2]) unless already admitted (KEYS[2]) or
-/// already waiting, then reads the standing.
+/// Joins the queue (KEYS[1]) with the next arrival number (KEYS[4]),
+/// noting when (KEYS[5], Unix ms by the server's clock), and marks it
+/// active (KEYS[3], ARGV[2]) unless already admitted (KEYS[2]) or already
+/// waiting, then reads the standing.
 fn enter_script() -> redis::Script {
     redis::Script::new(&format!(
         "if redis.call('EXISTS', KEYS[2]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then \
            redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[1]) \
+           local now = redis.call('TIME') \
+           redis.call('HSET', KEYS[5], ARGV[1], now[1] * 1000 + math.floor(now[2] / 1000)) \
            redis.call('SADD', KEYS[3], ARGV[2]) \
          end {READ_STANDING}"
     ))

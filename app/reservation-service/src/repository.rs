@@ -93,6 +93,16 @@ pub(crate) async fn one_of_user(
     .await
 }
 
+/// Reservation `id`, whoever owns it (for on-call's `opsctl trace`).
+pub async fn by_id(db: &PgPool, id: Uuid) -> Result<Option<Reservation>, sqlx::Error> {
+    sqlx::query_as::<_, Reservation>(&format!(
+        "{SELECT_RESERVATION} WHERE r.id = $1 GROUP BY r.id"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 /// A hold to write: who holds which priced seats until when.
 pub(crate) struct NewHold<'a> {
     pub reservation: Uuid,

@@ -4,11 +4,13 @@
 //! call these and render the results.
 
 pub mod alarms;
+pub mod consumer_lag;
 pub mod cost;
 pub mod cost_report;
 pub mod dashboards;
 pub mod db;
 pub mod deploy;
+pub mod dlq;
 pub mod dr;
 pub mod ecs;
 pub mod failover;
@@ -20,7 +22,9 @@ pub mod ops_task;
 pub mod outbox;
 pub mod payments;
 pub mod portone;
+pub mod queue;
 pub mod reconcile;
 pub mod reserved;
 pub mod secrets;
 pub mod segments_on_broker;
+pub mod trace;

@@ -497,41 +497,102 @@ pub async fn payloads_since(
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Vec<u8>>, KafkaError> {
     let starts = offsets_for_time(settings, topics, since).await?;
+    let mut out = Vec::new();
+    for (topic, partition, start) in starts {
+        let records = read_partition(settings, &topic, partition, start, None, usize::MAX).await?;
+        out.extend(records.into_iter().map(|r| r.payload));
+    }
+    Ok(out)
+}
+
+/// One record as read back: where it is, when it was written (the
+/// record's timestamp, Unix ms), its key, headers and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub payload: Vec<u8>,
+}
+
+impl Record {
+    fn of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+        use rdkafka::message::Headers;
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|header| {
+                        (
+                            header.key.to_owned(),
+                            header.value.unwrap_or_default().to_vec(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Record {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers,
+            payload: message.payload().unwrap_or_default().to_vec(),
+        }
+    }
+}
+
+/// The records of one partition from `from` up to (not including) `to`,
+/// or the log end when it comes first; at most `limit` of them. Reads
+/// without a group: nothing is committed.
+pub async fn read_partition(
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    to: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Record>, KafkaError> {
     let mut config = client_config(settings);
-    // librdkafka wants a group id even for assigned (group-less) reads;
-    // nothing is committed under it.
     config
         .set("group.id", "ticketing-read-back")
         .set("enable.auto.commit", "false");
+    let topic = topic.to_owned();
     blocking(settings, config, move |consumer, _, timeout| {
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, timeout)
+            .map_err(KafkaError::Admin)?;
+        let end = to.map_or(high, |to| to.min(high));
+        let start = from.max(low);
         let mut out = Vec::new();
-        for (topic, partition, start) in starts {
-            let (_, end) = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .map_err(KafkaError::Admin)?;
-            if start >= end {
-                continue;
+        if start >= end || limit == 0 {
+            return Ok(out);
+        }
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&topic, partition, Offset::Offset(start))
+            .map_err(KafkaError::Admin)?;
+        consumer.assign(&list).map_err(KafkaError::Admin)?;
+        let deadline = Instant::now() + timeout * 10;
+        let mut next = start;
+        while next < end && out.len() < limit {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Admin(RdKafkaError::MessageConsumption(
+                    RDKafkaErrorCode::RequestTimedOut,
+                )));
             }
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition, Offset::Offset(start))
-                .map_err(KafkaError::Admin)?;
-            consumer.assign(&list).map_err(KafkaError::Admin)?;
-            let deadline = Instant::now() + timeout * 10;
-            let mut next = start;
-            while next < end {
-                if Instant::now() >= deadline {
-                    return Err(KafkaError::Admin(RdKafkaError::MessageConsumption(
-                        RDKafkaErrorCode::RequestTimedOut,
-                    )));
-                }
-                match consumer.poll(Duration::from_millis(200)) {
-                    Some(Ok(message)) => {
-                        next = message.offset() + 1;
-                        out.push(message.payload().unwrap_or_default().to_vec());
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    next = message.offset() + 1;
+                    if message.offset() < end {
+                        out.push(Record::of(&message));
                     }
-                    Some(Err(e)) => return Err(KafkaError::Admin(e)),
-                    None => {}
                 }
+                Some(Err(e)) => return Err(KafkaError::Admin(e)),
+                None => {}
             }
         }
         Ok(out)

@@ -11,8 +11,11 @@
 //!   recorded in the same transaction as its side effects; bounded retries,
 //!   then the `DLQ` topic with headers saying why.
 //! * [`replay`]: the backlog report and re-sending, for `opsctl outbox`.
+//! * [`dead_letters`]: the dead-letter topic read back and re-sent, for
+//!   `opsctl dlq`.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod outbox;
 pub mod relay;
 pub mod replay;

@@ -86,3 +86,41 @@ pub async fn unsent_up_to(pool: &sqlx::PgPool, until: i64) -> Result<i64, sqlx::
         .fetch_one(pool)
         .await
 }
+
+/// One outbox row as `opsctl trace` shows it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub event_id: uuid::Uuid,
+    /// Logical topic (catalog name).
+    pub topic: String,
+    pub partition_key: String,
+    pub event_type: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+const OUTBOX_ROW: &str = "SELECT event_id, topic, partition_key, event_type, created_at, sent_at, \
+                          attempts, last_error FROM outbox";
+
+/// The rows of aggregate `key` (their partition key), in relay order.
+pub async fn rows_of(pool: &sqlx::PgPool, key: &str) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{OUTBOX_ROW} WHERE partition_key = $1 ORDER BY id"
+    ))
+    .bind(key)
+    .fetch_all(pool)
+    .await
+}
+
+/// The row of event `event_id`, if this schema's outbox wrote it.
+pub async fn row_of_event(
+    pool: &sqlx::PgPool,
+    event_id: uuid::Uuid,
+) -> Result<Option<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{OUTBOX_ROW} WHERE event_id = $1"))
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await
+}

@@ -100,4 +100,8 @@ pub struct LagArgs {
     /// Seconds `--until-drained` waits.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+    /// A group still consuming whose oldest unprocessed record has waited
+    /// longer than this many seconds is WARN.
+    #[arg(long, default_value_t = 30)]
+    pub warn_after: u64,
 }

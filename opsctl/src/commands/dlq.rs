@@ -1,0 +1,263 @@
+//! `opsctl dlq list|show|replay`: the dead-letter topic, where a consumer
+//! puts a message it gave up on (headers say which group, why and after
+//! how many attempts).
+//!
+//! ```text
+//! opsctl dlq list [--group event-service] [--all]   # --all: replayed ones too
+//! opsctl dlq show 0:42
+//! opsctl dlq replay [0:42 ...] [--group G] [--rate 10]            # plan
+//! opsctl dlq replay [0:42 ...] [--group G] [--rate 10] --execute  # re-send
+//! ```
+//!
+//! A replay re-sends each letter to the topic it came from, where every
+//! group that reads the topic gets it: the plan says per group how many it
+//! processed already (it skips them: consumers are idempotent) and how many
+//! it has not. Each re-sent letter is marked, so a second replay repeats
+//! nothing unless `--all` asks for it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use ticketing_messaging::dead_letters::{DeadLetter, LetterId};
+
+use crate::change::{self, Change, ExecuteArgs};
+use crate::context::Context;
+use crate::error::{CliError, EXIT_PROBLEM};
+use crate::ops::dlq::{self, ReplayPlan, Selection};
+use crate::output;
+
+/// Letters read per partition of the dead-letter topic.
+const READ_LIMIT: usize = 10_000;
+
+#[derive(Subcommand, Debug)]
+pub enum DlqCommand {
+    /// The letters by source topic, group, error and age, with a count
+    /// per (topic, group, error).
+    List(ListArgs),
+    /// One letter whole: its headers and its payload.
+    Show(ShowArgs),
+    /// Re-send letters to their source topics (plan first).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only letters of this consumer group (a service name).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Replayed letters too.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The letter: OFFSET or PARTITION:OFFSET in the dead-letter topic.
+    pub letter: LetterId,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Only these letters (OFFSET or PARTITION:OFFSET); default: every
+    /// letter not replayed yet.
+    pub letters: Vec<LetterId>,
+    /// Only letters of this consumer group (a service name).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Letters replayed before too.
+    #[arg(long)]
+    pub all: bool,
+    /// Letters re-sent per second at most.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    #[command(flatten)]
+    pub execute: ExecuteArgs,
+}
+
+pub async fn exec(ctx: &Context, command: DlqCommand) -> Result<ExitCode, CliError> {
+    match command {
+        DlqCommand::List(args) => list(ctx, args).await,
+        DlqCommand::Show(args) => show(ctx, args).await,
+        DlqCommand::Replay(args) => replay(ctx, args).await,
+    }
+}
+
+fn selection(
+    ctx: &Context,
+    group: Option<&str>,
+    all: bool,
+    ids: Vec<LetterId>,
+) -> Result<Selection, CliError> {
+    Ok(Selection {
+        ids,
+        group: group.map(|g| dlq::group_name(ctx, g)).transpose()?,
+        include_replayed: all,
+    })
+}
+
+fn age(letter: &DeadLetter) -> String {
+    letter.written_at.map_or("-".into(), |t| {
+        let s = (chrono::Utc::now() - t).num_seconds().max(0);
+        match s {
+            0..=119 => format!("{s} s"),
+            120..=7199 => format!("{} min", s / 60),
+            _ => format!("{} h", s / 3600),
+        }
+    })
+}
+
+async fn list(ctx: &Context, args: ListArgs) -> Result<ExitCode, CliError> {
+    let chosen = selection(ctx, args.group.as_deref(), args.all, Vec::new())?;
+    let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
+    let mut counts: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for l in &letters {
+        *counts
+            .entry((l.source_topic.clone(), l.group.clone(), l.error.clone()))
+            .or_default() += 1;
+    }
+    let summary: Vec<serde_json::Value> = counts
+        .iter()
+        .map(|((topic, group, error), n)| {
+            serde_json::json!({"source_topic": topic, "group": group, "error": error, "letters": n})
+        })
+        .collect();
+    output::emit(
+        ctx.output,
+        &serde_json::json!({"letters": letters, "summary": summary}),
+        || {
+            if letters.is_empty() {
+                return "no dead letters\n".to_owned();
+            }
+            let rows: Vec<Vec<String>> = letters
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.id.to_string(),
+                        age(l),
+                        format!(
+                            "{}[{}]@{}",
+                            l.source_topic,
+                            l.source_partition.map_or("?".into(), |p| p.to_string()),
+                            l.source_offset.map_or("?".into(), |o| o.to_string())
+                        ),
+                        l.group.clone(),
+                        l.event_type
+                            .clone()
+                            .unwrap_or_else(|| "(not an event)".into()),
+                        l.error.clone(),
+                        l.attempts.map_or("-".into(), |a| a.to_string()),
+                        if l.replayed { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "LETTER", "AGE", "SOURCE", "GROUP", "EVENT", "ERROR", "ATTEMPTS", "REPLAYED",
+                ],
+                &rows,
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode, CliError> {
+    let chosen = Selection {
+        ids: vec![args.letter],
+        include_replayed: true,
+        ..Selection::default()
+    };
+    let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
+    let Some(letter) = letters.first() else {
+        return Err(CliError::usage(
+            format!("the dead-letter topic has no letter {}", args.letter),
+            "list them with `opsctl dlq list --all`",
+        ));
+    };
+    let payload =
+        serde_json::from_slice::<serde_json::Value>(&letter.payload).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&letter.payload).into_owned())
+        });
+    let headers: BTreeMap<&str, String> = letter
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let doc = serde_json::json!({"letter": letter, "headers": headers, "payload": payload});
+    output::emit(ctx.output, &doc, || {
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(plan: &ReplayPlan) -> String {
+    let mut out = format!(
+        "plan: re-send {} letter(s) to their source topics",
+        plan.letters.len()
+    );
+    for g in &plan.groups {
+        out.push_str(&format!(
+            "\n  {}: {} already processed (skipped as duplicates), {} not processed (applied)",
+            g.group, g.already_processed, g.not_processed
+        ));
+    }
+    if plan.not_events > 0 {
+        out.push_str(&format!(
+            "\n  {} hold no event envelope: every consumer dead-letters them again",
+            plan.not_events
+        ));
+    }
+    out
+}
+
+async fn replay(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
+    let chosen = selection(ctx, args.group.as_deref(), args.all, args.letters)?;
+    let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
+    let consumers = crate::ops::kafka::groups(ctx, None)?;
+    let processed = dlq::processed(ctx, &letters).await?;
+    let plan = dlq::plan(&letters, &consumers, &processed);
+    eprintln!("{}", describe(&plan));
+    let Some(applying) = Change::new(ctx, "dlq replay", &args.execute).begin(
+        &format!("re-sending {} dead letter(s)", letters.len()),
+        &serde_json::json!({"rate": args.rate, "plan": plan}),
+        letters.len(),
+    )?
+    else {
+        return Ok(change::unchanged(ctx.output));
+    };
+    let bar = output::progress_bar("re-sending", letters.len() as u64);
+    let outcome = dlq::apply(ctx, &letters, args.rate, |letter| {
+        bar.inc(1);
+        applying.progress(serde_json::json!({"replayed": letter.id, "event_id": letter.event_id}))
+    })
+    .await;
+    bar.finish_and_clear();
+    let done = outcome?;
+    let detail = serde_json::json!({"sent": done.sent, "failed": done.failed});
+    if done.failed.is_empty() {
+        applying.done(detail.clone())?;
+        output::emit(
+            ctx.output,
+            &serde_json::json!({"changed": done.sent}),
+            || format!("re-sent {} letter(s); each is marked replayed\n", done.sent),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    applying.ended_with_failures(detail.clone())?;
+    let again = ctx.command_line(&[
+        "dlq",
+        "replay",
+        "--rate",
+        &args.rate.to_string(),
+        "--execute",
+    ]);
+    output::emit(ctx.output, &detail, || {
+        format!(
+            "re-sent {} letter(s), then: {}; the rest are not marked, so to resume: {again}\n",
+            done.sent,
+            done.failed.join("; ")
+        )
+    });
+    Ok(ExitCode::from(EXIT_PROBLEM))
+}

@@ -1,0 +1,231 @@
+//! A verdict on each consumer group, after Burrow's evaluation rules
+//! (github.com/linkedin/Burrow/wiki/Consumer-Lag-Evaluation-Rules) over a
+//! window of two samples: not a threshold on messages but what the group
+//! does. Per partition, at the end of the window:
+//!
+//! - no lag: OK;
+//! - the committed offset did not move and the oldest unprocessed record
+//!   is older than the window: STOP when the group has no members (nothing
+//!   consumes), STALL when it has (consumers present, not getting on);
+//! - it moved, but the lag grew: WARN (consuming slower than the writes);
+//! - it moved, or the records arrived within the window, but the oldest
+//!   unprocessed one is older than `warn_after`: WARN;
+//! - else OK.
+//!
+//! The group's status is its worst partition's.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ticketing_kafka::PartitionLag;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Ok,
+    Warn,
+    Stall,
+    Stop,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warn => "WARN",
+            Status::Stall => "STALL",
+            Status::Stop => "STOP",
+        }
+    }
+
+    /// Whether on-call must act (the command exits 1).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Stall | Status::Stop)
+    }
+}
+
+/// One partition's two samples and the age of its oldest unprocessed record.
+#[derive(Debug, Clone)]
+pub struct Window<'a> {
+    pub before: Option<&'a PartitionLag>,
+    pub after: &'a PartitionLag,
+    /// When the oldest record the group has not processed was written.
+    pub oldest_unprocessed: Option<DateTime<Utc>>,
+}
+
+/// A partition's status and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Judged {
+    pub status: Status,
+    /// Seconds the oldest unprocessed record has waited (0 without lag).
+    pub lag_seconds: Option<i64>,
+    pub committed_moved: bool,
+    pub evidence: String,
+}
+
+/// What the rules say of one partition, `members` being the group's.
+pub fn judge(
+    w: &Window<'_>,
+    members: usize,
+    now: DateTime<Utc>,
+    window_seconds: f64,
+    warn_after_seconds: i64,
+) -> Judged {
+    let after = w.after;
+    let moved = w
+        .before
+        .is_some_and(|b| after.committed.unwrap_or(-1) > b.committed.unwrap_or(-1));
+    let age_ms = if after.lag == 0 {
+        Some(0)
+    } else {
+        w.oldest_unprocessed
+            .map(|t| (now - t).num_milliseconds().max(0))
+    };
+    let lag_seconds = age_ms.map(|ms| ms / 1000);
+    let grew = w.before.is_some_and(|b| after.lag > b.lag);
+    // Unknown age (the record is gone): judged by the offsets alone.
+    let waited = age_ms.is_none_or(|ms| ms as f64 > window_seconds * 1000.0);
+    let (status, evidence) = if after.lag == 0 {
+        (Status::Ok, "at the log end".to_owned())
+    } else if !moved && waited {
+        let at = after.committed.map_or("nothing committed".to_owned(), |c| {
+            format!("committed offset stuck at {c}")
+        });
+        let age = lag_seconds.map_or("of unknown age".to_owned(), |s| format!("{s} s old"));
+        if members == 0 {
+            (
+                Status::Stop,
+                format!(
+                    "no consumer in the group; {at}, {} behind, the oldest {age}",
+                    after.lag
+                ),
+            )
+        } else {
+            (
+                Status::Stall,
+                format!(
+                    "{members} member(s) but {at}; {} behind, the oldest {age}",
+                    after.lag
+                ),
+            )
+        }
+    } else if moved && grew {
+        let before = w.before.map_or(0, |b| b.lag);
+        (
+            Status::Warn,
+            format!(
+                "consuming, but falling behind: lag {before} -> {}",
+                after.lag
+            ),
+        )
+    } else if lag_seconds.is_some_and(|s| s > warn_after_seconds) {
+        (
+            Status::Warn,
+            format!(
+                "consuming, {} behind, the oldest unprocessed {} s old",
+                after.lag,
+                lag_seconds.unwrap_or_default()
+            ),
+        )
+    } else {
+        (Status::Ok, format!("consuming, {} behind", after.lag))
+    };
+    Judged {
+        status,
+        lag_seconds,
+        committed_moved: moved,
+        evidence,
+    }
+}
+
+/// When the record at `offset` of a partition was written (the oldest a
+/// group at that committed offset has not processed).
+pub async fn written_at(
+    ctx: &Context,
+    p: &PartitionLag,
+) -> Result<Option<DateTime<Utc>>, CliError> {
+    if p.lag == 0 {
+        return Ok(None);
+    }
+    let from = p.committed.unwrap_or(p.log_start).max(p.log_start);
+    let records =
+        ticketing_kafka::read_partition(&ctx.settings.kafka, &p.topic, p.partition, from, None, 1)
+            .await
+            .map_err(|e| crate::ops::kafka::unreachable(ctx, e))?;
+    Ok(records
+        .first()
+        .and_then(|r| r.timestamp_ms)
+        .and_then(DateTime::from_timestamp_millis))
+}
+
+/// Members of each group, by name.
+pub async fn members(ctx: &Context, group: &str) -> Result<usize, CliError> {
+    ticketing_kafka::group_members(&ctx.settings.kafka, group)
+        .await
+        .map_err(|e| crate::ops::kafka::unreachable(ctx, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(committed: Option<i64>, log_end: i64) -> PartitionLag {
+        PartitionLag {
+            topic: "t".into(),
+            partition: 0,
+            committed,
+            log_start: 0,
+            log_end,
+            lag: log_end - committed.unwrap_or(0),
+        }
+    }
+
+    fn status(before: &PartitionLag, after: &PartitionLag, members: usize, age: i64) -> Status {
+        let now = Utc::now();
+        let w = Window {
+            before: Some(before),
+            after,
+            oldest_unprocessed: Some(now - chrono::Duration::seconds(age)),
+        };
+        judge(&w, members, now, 5.0, 30).status
+    }
+
+    #[test]
+    fn the_rules_tell_a_stopped_consumer_from_a_stuck_and_a_slow_one() {
+        // Caught up.
+        assert_eq!(
+            status(&at(Some(10), 10), &at(Some(10), 10), 0, 0),
+            Status::Ok
+        );
+        // Nothing moves, nobody consumes: STOP; somebody there: STALL.
+        assert_eq!(
+            status(&at(Some(5), 10), &at(Some(5), 10), 0, 60),
+            Status::Stop
+        );
+        assert_eq!(
+            status(&at(Some(5), 10), &at(Some(5), 10), 2, 60),
+            Status::Stall
+        );
+        // Records newer than the window: not judged stuck yet.
+        assert_eq!(status(&at(Some(5), 10), &at(Some(5), 10), 0, 2), Status::Ok);
+        // Moving but the lag grows: WARN.
+        assert_eq!(
+            status(&at(Some(5), 10), &at(Some(8), 20), 1, 3),
+            Status::Warn
+        );
+        // Moving, lag shrinking, but far behind in time: WARN; close: OK.
+        assert_eq!(
+            status(&at(Some(5), 100), &at(Some(50), 90), 1, 45),
+            Status::Warn
+        );
+        assert_eq!(
+            status(&at(Some(5), 100), &at(Some(50), 90), 1, 3),
+            Status::Ok
+        );
+        // Worst first.
+        assert!(Status::Stop > Status::Stall && Status::Stall > Status::Warn);
+        assert!(Status::Stop.is_failure() && !Status::Warn.is_failure());
+    }
+}
