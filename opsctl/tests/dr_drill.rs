@@ -53,6 +53,25 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         "bookings flow before the outage"
     );
 
+    // A customer holding seats, not yet paid, when the broker dies: the
+    // guard keeps the hold open through the outage.
+    let holder = booking.customer(performance);
+    let open = booking.hold_as(&holder, performance, &seats[9]).await;
+    let open_id: uuid::Uuid = open["reservation_id"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("reservation id");
+    let hold_end = || async {
+        let pool = booking.env.pool(Some("reservation_service"));
+        let found = reservation_service::repository::by_id(&pool, open_id)
+            .await
+            .expect("read")
+            .expect("the hold");
+        pool.close().await;
+        found.expires_at
+    };
+    let ends_before = hold_end().await;
+
     broker.stop();
     let mut during = Vec::new();
     for i in 3..7 {
@@ -80,6 +99,7 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
             "dr",
             "--execute",
             "--notify-customers",
+            "--guard-sales",
             "--restart-timeout",
             "60",
             "--drain-timeout",
@@ -105,25 +125,34 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         )
         .env("TICKETING__PORTONE__BASE_URL", booking.sandbox.url.as_str())
         .env("TICKETING__SERVICES__API_GATEWAY__URL", &booking.gateway)
+        .env(
+            "TICKETING__REDIS__KEY_PREFIX",
+            &booking.env.settings.redis.key_prefix,
+        )
         .env("OPSCTL_AUDIT_LOG", &audit)
         .output();
+    let redis = booking.env.redis();
     // While the runbook runs, watch what customers see: the booking-delay
     // notice must show while the broker is still down.
     let bootstrap = booking.settings.kafka.bootstrap_servers.clone();
     let done = std::sync::atomic::AtomicBool::new(false);
     let watch = async {
-        let mut seen_while_down = false;
+        let (mut seen_while_down, mut paused_while_down) = (false, false);
         while !done.load(std::sync::atomic::Ordering::SeqCst) {
             let shown = booking.notices().await.1;
             let broker_down = std::net::TcpStream::connect(bootstrap.as_str()).is_err();
             if broker_down && shown.iter().any(|n| n["template"] == "booking-delay") {
                 seen_while_down = true;
             }
+            let all = queue_service::controls::read(&redis, queue_service::controls::Scope::All)
+                .await
+                .expect("controls");
+            paused_while_down |= broker_down && all.paused;
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        seen_while_down
+        (seen_while_down, paused_while_down)
     };
-    let (out, seen_while_down) = tokio::join!(
+    let (out, (seen_while_down, paused_while_down)) = tokio::join!(
         async {
             let out = run.await.expect("opsctl");
             done.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -139,6 +168,14 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         booking.notices().await.1.is_empty(),
         "no notice once recovered"
     );
+    assert!(
+        paused_while_down,
+        "admission was paused while the broker was down"
+    );
+    let all = queue_service::controls::read(&redis, queue_service::controls::Scope::All)
+        .await
+        .expect("controls");
+    assert!(!all.paused, "admission resumed at the end");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
@@ -192,6 +229,21 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
         "{report}"
     );
     assert!(report["recovery_seconds"].as_f64().expect("seconds") > 0.0);
+    // The open hold ends the outage's length later than it would have.
+    let guard = &report["guard"];
+    assert_eq!(guard["admission_resumed"], true, "{report}");
+    assert_eq!(guard["holds_extended"], guard["holds_open"], "{report}");
+    assert!(
+        guard["holds_open"].as_i64().is_some_and(|n| n >= 1),
+        "{report}"
+    );
+    let moved = (hold_end().await - ends_before).num_seconds();
+    let outage = guard["extended_by_seconds"].as_i64().expect("seconds");
+    assert!(outage >= 1, "the run took a while: {report}");
+    assert_eq!(
+        moved, outage,
+        "the hold moved by the outage's length: {report}"
+    );
 
     let _ = std::fs::remove_file(&audit);
     let env = booking.stop_keeping_env().await;
@@ -213,6 +265,7 @@ async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
         let dead = dead.clone();
         let audit = audit.clone();
         let db = env.settings.database.name.clone();
+        let prefix = env.settings.redis.key_prefix.clone();
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
                 .args(args)
@@ -223,6 +276,7 @@ async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
                     "TICKETING__STACK__KAFKA_RESTART_COMMAND",
                     "echo the broker host is gone >&2; exit 1",
                 )
+                .env("TICKETING__REDIS__KEY_PREFIX", prefix)
                 .env("OPSCTL_AUDIT_LOG", audit)
                 .output()
                 .await
@@ -233,9 +287,26 @@ async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
     assert_eq!(plan.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&plan.stderr).contains("dry run"));
 
-    let failed = run(vec!["kafka", "dr", "--execute", "--restart-timeout", "5"]).await;
+    let failed = run(vec![
+        "kafka",
+        "dr",
+        "--execute",
+        "--guard-sales",
+        "--restart-timeout",
+        "5",
+    ])
+    .await;
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(3), "{stderr}");
+    // The guard came down with the failed step: admission resumed.
+    assert!(
+        stderr.contains("sales guarded for") && stderr.contains("admission resumed"),
+        "{stderr}"
+    );
+    let all = queue_service::controls::read(&env.redis(), queue_service::controls::Scope::All)
+        .await
+        .expect("controls");
+    assert!(!all.paused, "{stderr}");
     assert!(stderr.contains("step `restart` failed"), "{stderr}");
     assert!(stderr.contains("the broker host is gone"), "{stderr}");
     // The hint is the whole command: this environment, this run's flags,
@@ -255,6 +326,7 @@ async fn a_failing_step_stops_the_runbook_and_names_where_to_resume() {
             "kafka",
             "dr",
             "--execute",
+            "--guard-sales",
             "--restart-timeout",
             "5",
             "--resume-from",

@@ -360,6 +360,27 @@ async fn the_rollback_tells_customers_and_switch_back_ends_the_notice() {
         plan.stderr
     );
     assert!(booking.notices().await.1.is_empty(), "a plan posts nothing");
+    // Guarding sales needs the data plane: from outside the VPC it is
+    // refused before anything changes, with the way to do it by hand.
+    let unguarded = run(&[
+        "--env",
+        "prod",
+        "portone",
+        "rollback",
+        "--guard-sales",
+        "--execute",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(unguarded.code, 2, "{}", unguarded.stderr);
+    assert!(
+        unguarded.stderr.contains("only the VPC reaches")
+            && unguarded
+                .stderr
+                .contains("opsctl --env prod queue pause --all --execute"),
+        "{}",
+        unguarded.stderr
+    );
 
     let rolled = run(&[
         "--env",

@@ -16,6 +16,7 @@
 mod admissions;
 mod domain;
 mod expiry;
+pub mod holds;
 mod locks;
 pub mod repository;
 mod routes;

@@ -14,6 +14,7 @@ pub mod dlq;
 pub mod dr;
 pub mod ecs;
 pub mod failover;
+pub mod guard;
 pub mod image;
 pub mod infra;
 pub mod kafka;

@@ -24,6 +24,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::ops;
 use crate::ops::dr::{run_step, Counts, DrOptions, Step};
+use crate::ops::guard::{self, GuardReport};
 use crate::output;
 use crate::runbook::{Runbook, StepLog};
 
@@ -57,6 +58,11 @@ pub struct DrArgs {
     /// Tell customers: post the booking-delay notice first, end it last.
     #[arg(long)]
     pub notify_customers: bool,
+    /// Guard sales: pause the waiting rooms' admission and hold every open
+    /// hold before the first step; at the end (also when a step fails)
+    /// extend those holds by the outage's length and resume admission.
+    #[arg(long)]
+    pub guard_sales: bool,
     /// Reconcile reservations PENDING for longer than this (30s, 5m, ...).
     #[arg(long, default_value = "1m", value_parser = crate::args::parse_age)]
     pub reconcile_older_than: Duration,
@@ -71,6 +77,9 @@ struct DrReport {
     events_lost: i64,
     reservations_reconciled: usize,
     steps: Vec<StepLog>,
+    /// What `--guard-sales` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guard: Option<GuardReport>,
 }
 
 /// The command that resumes this run at `step`: the same environment and
@@ -87,6 +96,9 @@ fn resume_command(ctx: &Context, args: &DrArgs, step: &str) -> String {
     }
     if args.notify_customers {
         flag("notify-customers", None);
+    }
+    if args.guard_sales {
+        flag("guard-sales", None);
     }
     if args.force_restart {
         flag("force-restart", None);
@@ -158,6 +170,10 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         })
         .transpose()?;
     eprintln!("Kafka disaster recovery, {} step(s):", planned.len());
+    if args.guard_sales {
+        guard::check(ctx)?;
+        eprintln!("  first, sales are guarded: admission paused, open holds kept open (extended by the outage's length at the end)");
+    }
     for (i, s) in planned.iter().enumerate() {
         eprintln!("  {}. {:<16} {}", i + 1, s.name(), s.plan());
     }
@@ -170,6 +186,16 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     };
     let started = Instant::now();
+    let budget = Duration::from_secs(args.restart_timeout + args.drain_timeout + 600);
+    let guard = match args.guard_sales {
+        true => match guard::begin(ctx, budget).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                return Err(applying.failed(serde_json::json!({"guard": e.to_string()}), e));
+            }
+        },
+        false => None,
+    };
     let marks = ops::outbox::marks(ctx).await?;
     let mut report = DrReport {
         recovery_seconds: 0.0,
@@ -177,6 +203,7 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         events_lost: 0,
         reservations_reconciled: 0,
         steps: Vec::new(),
+        guard: None,
     };
     let options = DrOptions {
         force_restart: args.force_restart,
@@ -203,10 +230,21 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
             .await;
         if let Err(e) = outcome {
             drop(book);
-            return Err(
-                applying.failed(serde_json::json!({"step": step, "error": e.to_string()}), e)
-            );
+            let guarded = match guard {
+                Some(g) => Some(g.end().await),
+                None => None,
+            };
+            if let Some(g) = &guarded {
+                eprintln!("{}", g.summary());
+            }
+            return Err(applying.failed(
+                serde_json::json!({"step": step, "error": e.to_string(), "guard": guarded}),
+                e,
+            ));
         }
+    }
+    if let Some(g) = guard {
+        report.guard = Some(g.end().await);
     }
     report.steps = book.into_log();
     report.events_replayed = counts.events_replayed;
@@ -238,12 +276,13 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
             })
             .collect();
         format!(
-            "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n",
+            "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n{}",
             output::table(&["STEP", "OUTCOME", "TIME", "DETAIL"], &rows),
             report.recovery_seconds,
             report.events_replayed,
             report.events_lost,
-            report.reservations_reconciled
+            report.reservations_reconciled,
+            report.guard.as_ref().map(|g| g.summary() + "\n").unwrap_or_default()
         )
     });
     Ok(if report.events_lost == 0 {

@@ -49,6 +49,11 @@ pub struct RollbackArgs {
     /// switch-back --notify-customers` ends it).
     #[arg(long)]
     pub notify_customers: bool,
+    /// Guard sales: pause the waiting rooms' admission and keep every open
+    /// hold open while payments are rolled back; at the end (also when a
+    /// step fails) extend those holds by the outage's length and resume.
+    #[arg(long)]
+    pub guard_sales: bool,
     /// How long to wait for the service to become stable, in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -75,6 +80,9 @@ pub struct Report {
     pub failure_rate: Option<FailureRate>,
     pub executed: bool,
     pub steps: Vec<StepLog>,
+    /// What `--guard-sales` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::ops::guard::GuardReport>,
 }
 
 /// One line on the failure rate and the runbook's trigger.
@@ -124,6 +132,9 @@ pub(super) fn render(r: &Report) -> String {
             if s.ok { "ok" } else { "FAILED" },
             s.detail
         ));
+    }
+    if let Some(g) = &r.guard {
+        out.push_str(&format!("  {}\n", g.summary()));
     }
     out
 }
@@ -180,6 +191,9 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             "name a revision with --to-revision N after checking it, or tag a good one ticketing:rollout=COMPLETED",
         )
     })?;
+    if args.guard_sales {
+        crate::ops::guard::check(ctx)?;
+    }
     // Check the keys before touching anything.
     let test_keys = if args.test_keys {
         Some(read_keys(&sm, &names::test_keys_secret_name(env), "test").await?)
@@ -207,8 +221,12 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         failure_rate,
         executed: false,
         steps: vec![],
+        guard: None,
     };
     eprint!("{}", render(&report));
+    if args.guard_sales {
+        eprintln!("first, sales are guarded: admission paused, open holds kept open (extended by the outage's length at the end)");
+    }
     if args.notify_customers {
         eprintln!(
             "first, customers are told: the {} notice (`opsctl notice post`)",
@@ -225,6 +243,18 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         return Ok(ExitCode::SUCCESS);
     };
     report.executed = true;
+    let guard = match args.guard_sales {
+        true => {
+            let budget = Duration::from_secs(args.timeout + 600);
+            match crate::ops::guard::begin(ctx, budget).await {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    return Err(applying.failed(serde_json::json!({"guard": e.to_string()}), e))
+                }
+            }
+        }
+        false => None,
+    };
     let mut book = Runbook::new(&applying, "rollback", after_failure);
     let result = async {
         if args.notify_customers {
@@ -312,6 +342,9 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     }
     .await;
     report.steps = book.into_log();
+    if let Some(g) = guard {
+        report.guard = Some(g.end().await);
+    }
     finish(ctx.output, applying, &report, result)?;
     if args.test_keys {
         eprintln!(

@@ -55,6 +55,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         failure_rate: None,
         executed: false,
         steps: vec![],
+        guard: None,
     };
     eprintln!(
         "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",

@@ -1,0 +1,179 @@
+//! `--guard-sales` for the runbooks of an outage of ours (`kafka dr`,
+//! `portone rollback`): customers must not lose what the outage keeps them
+//! from finishing. Before the first step the waiting rooms stop admitting
+//! (every performance: the saga or the payments of all of them are down)
+//! and every open hold is pushed out by the runbook's whole time budget,
+//! so none expires while the runbook runs; at the end, whether the steps
+//! succeeded or not, each hold still open ends at its original end plus
+//! the outage's length (the time the guard was up) and admission resumes
+//! (unless it was paused before the guard). A run that dies in between
+//! leaves the holds at the budget's end and admission paused: safe for
+//! customers, and the audit log says what to undo.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use queue_service::controls::Scope;
+use reservation_service::holds::{self, OpenHold};
+use serde::Serialize;
+use sqlx::PgPool;
+use ticketing_catalog::ServiceName;
+use ticketing_redis::Redis;
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops::queue::{plan, Action, Rooms};
+
+/// A guard that is up: what to put back at its end.
+pub struct SalesGuard {
+    started: DateTime<Utc>,
+    rooms: Rooms,
+    was_paused: bool,
+    db: PgPool,
+    redis: Redis,
+    holds: Vec<OpenHold>,
+    /// The command that resumes admission, for a report that could not.
+    resume: String,
+}
+
+/// What a guard did, for the runbook's report.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct GuardReport {
+    /// How long admission was paused (the outage's length as guarded).
+    pub paused_seconds: f64,
+    pub admission_resumed: bool,
+    /// Open holds found at the start, and those moved at the end (the rest
+    /// were paid or cancelled meanwhile).
+    pub holds_open: usize,
+    pub holds_extended: usize,
+    pub extended_by_seconds: i64,
+    /// What could not be done (the report says it; the runbook's own
+    /// outcome stands).
+    pub problems: Vec<String>,
+}
+
+impl GuardReport {
+    /// One line on what the guard did (and what it could not).
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "sales guarded for {:.1} s: {} of {} open hold(s) extended by {} s; admission {}",
+            self.paused_seconds,
+            self.holds_extended,
+            self.holds_open,
+            self.extended_by_seconds,
+            if self.admission_resumed {
+                "resumed"
+            } else {
+                "NOT resumed"
+            }
+        );
+        for p in &self.problems {
+            line.push_str(&format!("\n  {p}"));
+        }
+        line
+    }
+}
+
+fn data_plane(ctx: &Context, what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(anyhow::anyhow!(
+        "--guard-sales could not {what}: {e}; nothing was changed by the runbook. Without the guard, pause by hand: {}",
+        ctx.command_line(&["queue", "pause", "--all", "--execute"])
+    ))
+}
+
+/// Whether this run can guard sales: the waiting rooms and the holds are
+/// in the data plane, which in dev and prod only the VPC reaches. Checked
+/// when the plan is made, before anything changes.
+pub fn check(ctx: &Context) -> Result<(), CliError> {
+    if ctx.profile != ticketing_config::Profile::Local && !crate::ops::ops_task::inside_vpc() {
+        return Err(CliError::usage(
+            "--guard-sales changes the waiting rooms and the holds, which only the VPC reaches",
+            format!(
+                "run the runbook from inside the VPC, or guard by hand first: {} (it runs in the ops task)",
+                ctx.command_line(&["queue", "pause", "--all", "--execute"])
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Puts the guard up: pauses admission everywhere and pushes every open
+/// hold's end out by `budget`.
+pub async fn begin(ctx: &Context, budget: Duration) -> Result<SalesGuard, CliError> {
+    check(ctx)?;
+    let rooms = Rooms::connect(ctx)?;
+    let before = rooms.observe(Scope::All).await?;
+    let pause = plan(Scope::All, before, Action::Pause);
+    rooms.apply(&pause).await?;
+    let redis = Redis::new(&ctx.settings.redis).map_err(|e| data_plane(ctx, "reach Redis", e))?;
+    let db = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
+    let started = Utc::now();
+    let open = holds::open(&db, started)
+        .await
+        .map_err(|e| data_plane(ctx, "read the open holds", e))?;
+    let budget = chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::hours(1));
+    for hold in &open {
+        holds::move_end(&db, &redis, hold, hold.expires_at + budget)
+            .await
+            .map_err(|e| data_plane(ctx, "extend the open holds", e))?;
+    }
+    Ok(SalesGuard {
+        started,
+        rooms,
+        was_paused: before.paused,
+        db,
+        redis,
+        holds: open,
+        resume: ctx.command_line(&["queue", "resume", "--all", "--execute"]),
+    })
+}
+
+impl SalesGuard {
+    /// How many holds the guard holds open.
+    pub fn holds(&self) -> usize {
+        self.holds.len()
+    }
+
+    /// Takes the guard down: each hold still open ends its outage's length
+    /// after its original end; admission resumes. Never fails: what it
+    /// could not do is in the report.
+    pub async fn end(self) -> GuardReport {
+        let outage = Utc::now() - self.started;
+        let mut report = GuardReport {
+            paused_seconds: outage.num_milliseconds() as f64 / 1000.0,
+            holds_open: self.holds.len(),
+            extended_by_seconds: outage.num_seconds(),
+            ..GuardReport::default()
+        };
+        for hold in &self.holds {
+            match holds::move_end(&self.db, &self.redis, hold, hold.expires_at + outage).await {
+                Ok(true) => report.holds_extended += 1,
+                Ok(false) => {}
+                Err(e) => report
+                    .problems
+                    .push(format!("hold {} keeps its guard-time end: {e}", hold.id)),
+            }
+        }
+        if self.was_paused {
+            report
+                .problems
+                .push("admission was paused before the guard and stays paused".into());
+        } else {
+            let resume = async {
+                let now = self.rooms.observe(Scope::All).await?;
+                self.rooms
+                    .apply(&plan(Scope::All, now, Action::Resume))
+                    .await
+            };
+            match resume.await {
+                Ok(()) => report.admission_resumed = true,
+                Err(e) => report.problems.push(format!(
+                    "admission is still paused ({e}); resume it: {}",
+                    self.resume
+                )),
+            }
+        }
+        self.db.close().await;
+        report
+    }
+}
