@@ -23,6 +23,7 @@ async fn clean(region: &str) -> (aws_sdk_cloudwatch::Client, aws_sdk_sns::Client
         "ticketing-billing-critical-100".to_owned(),
         for_env(PAYMENT_FAILURE_RATE_NAME, ENV),
         for_env(KAFKA_METRICS_MISSING_NAME, ENV),
+        for_env(ticketing_catalog::alarms::CONSUMER_LAG_NAME, ENV),
     ];
     cw.delete_alarms()
         .set_alarm_names(Some(names))

@@ -140,24 +140,14 @@ pub fn judge(
     }
 }
 
-/// When the record at `offset` of a partition was written (the oldest a
-/// group at that committed offset has not processed).
+/// When the oldest record the group at `p` has not processed was written.
 pub async fn written_at(
     ctx: &Context,
     p: &PartitionLag,
 ) -> Result<Option<DateTime<Utc>>, CliError> {
-    if p.lag == 0 {
-        return Ok(None);
-    }
-    let from = p.committed.unwrap_or(p.log_start).max(p.log_start);
-    let records =
-        ticketing_kafka::read_partition(&ctx.settings.kafka, &p.topic, p.partition, from, None, 1)
-            .await
-            .map_err(|e| crate::ops::kafka::unreachable(ctx, e))?;
-    Ok(records
-        .first()
-        .and_then(|r| r.timestamp_ms)
-        .and_then(DateTime::from_timestamp_millis))
+    ticketing_kafka::oldest_unprocessed(&ctx.settings.kafka, p)
+        .await
+        .map_err(|e| crate::ops::kafka::unreachable(ctx, e))
 }
 
 /// Members of each group, by name.

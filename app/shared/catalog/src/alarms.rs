@@ -109,6 +109,20 @@ pub const KAFKA_METRICS_EVALUATION_PERIODS: i32 = 5;
 pub const OPS_ALERTS_TOPIC: &str = "ops-alerts";
 pub const KAFKA_RUNBOOK: &str = "kafka-broker-failure.md";
 
+/// A consumer group whose oldest unprocessed record has waited too long
+/// (`consumer.lag.seconds`): stopped or stalled consumers, which a count
+/// of messages hides when traffic is light. Metric math over each
+/// consuming group's series, `MAX([...])` (a PutMetricAlarm takes up to
+/// 10 metrics and 10 expressions: CloudWatch API Reference,
+/// "PutMetricAlarm", `Metrics`); SEARCH is not allowed in an alarm. Per
+/// environment ([`for_env`]); notifies ops.
+pub const CONSUMER_LAG_NAME: &str = "ticketing-consumer-lag-high";
+/// Five minutes behind: the design's outbox-to-consumer budget is seconds,
+/// and `opsctl kafka lag` calls a group WARN after 30 s.
+pub const CONSUMER_LAG_THRESHOLD_SECONDS: f64 = 300.0;
+pub const CONSUMER_LAG_PERIOD_SECONDS: i32 = 60;
+pub const CONSUMER_LAG_EVALUATION_PERIODS: i32 = 3;
+
 /// The site as the world sees it: the Route 53 health check of the
 /// environment's domain (HTTPS, the readiness path, from Route 53's
 /// checkers) reports unhealthy. Per environment ([`for_env`]); made by the

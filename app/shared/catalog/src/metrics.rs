@@ -26,6 +26,9 @@ pub const HTTP_REQUEST_DURATION: &str = "http.request.duration.seconds";
 pub const CONSUMER_MESSAGES: &str = "consumer.messages.total";
 pub const CONSUMER_DLQ: &str = "consumer.dlq.total";
 pub const CONSUMER_LAG: &str = "consumer.lag";
+/// How long the oldest record a group has not processed has waited (0
+/// when caught up): the lag in time, what a stall looks like.
+pub const CONSUMER_LAG_SECONDS: &str = "consumer.lag.seconds";
 pub const OUTBOX_PUBLISHED: &str = "outbox.published.total";
 pub const OUTBOX_PUBLISH_ERRORS: &str = "outbox.publish.errors.total";
 pub const OUTBOX_BACKLOG: &str = "outbox.backlog";
@@ -53,6 +56,7 @@ pub const EMITTED: &[&str] = &[
     CONSUMER_MESSAGES,
     CONSUMER_DLQ,
     CONSUMER_LAG,
+    CONSUMER_LAG_SECONDS,
     OUTBOX_PUBLISHED,
     OUTBOX_PUBLISH_ERRORS,
     OUTBOX_BACKLOG,
@@ -85,6 +89,8 @@ pub fn dimension_sets(name: &str) -> &'static [&'static [&'static str]] {
         RESERVATIONS_HOLD_REJECTED => &[&[ENVIRONMENT], &[ENVIRONMENT, "reason"]],
         OUTBOX_BACKLOG | OUTBOX_OLDEST_UNSENT_AGE => &[&[ENVIRONMENT, "schema"]],
         CONSUMER_LAG => &[&[ENVIRONMENT, "group", "partition", "topic"]],
+        // The consumer-lag alarm (the oldest of each group's partitions).
+        CONSUMER_LAG_SECONDS => &[&[ENVIRONMENT, "group"]],
         _ => &[&[ENVIRONMENT]],
     }
 }

@@ -600,6 +600,27 @@ pub async fn read_partition(
     .await
 }
 
+/// When the oldest record a group at `position` has not processed was
+/// written (its timestamp), or `None` when the group is caught up.
+pub async fn oldest_unprocessed(
+    settings: &KafkaSettings,
+    position: &PartitionLag,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, KafkaError> {
+    if position.lag == 0 {
+        return Ok(None);
+    }
+    let from = position
+        .committed
+        .unwrap_or(position.log_start)
+        .max(position.log_start);
+    let records =
+        read_partition(settings, &position.topic, position.partition, from, None, 1).await?;
+    Ok(records
+        .first()
+        .and_then(|r| r.timestamp_ms)
+        .and_then(chrono::DateTime::from_timestamp_millis))
+}
+
 /// Low and high watermarks of one partition, asked of its leader: an answer
 /// means a leader serves the partition.
 pub async fn watermarks(

@@ -171,6 +171,9 @@ impl<H: Handler> Consumer<H> {
             }
             match self.lag().await {
                 Ok(partitions) => {
+                    let oldest = self.oldest_unprocessed_age(&partitions).await;
+                    metrics::gauge!("consumer.lag.seconds", "group" => self.options.group.clone())
+                        .set(oldest);
                     for p in partitions {
                         metrics::gauge!(
                             "consumer.lag",
@@ -186,6 +189,24 @@ impl<H: Handler> Consumer<H> {
                 }
             }
         }
+    }
+
+    /// Seconds the oldest record the group has not processed has waited,
+    /// over `partitions` (its record timestamp; 0 when caught up or when
+    /// it cannot be read).
+    async fn oldest_unprocessed_age(&self, partitions: &[PartitionLag]) -> f64 {
+        let now = chrono::Utc::now();
+        let mut oldest = chrono::Duration::zero();
+        for p in partitions {
+            match ticketing_kafka::oldest_unprocessed(&self.kafka, p).await {
+                Ok(Some(written)) => oldest = oldest.max(now - written),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(group = %self.options.group, error = %e, "the oldest unprocessed record was not read")
+                }
+            }
+        }
+        oldest.num_milliseconds().max(0) as f64 / 1000.0
     }
 
     async fn consume(&self, shutdown: &CancellationToken) {

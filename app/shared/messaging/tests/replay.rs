@@ -204,6 +204,7 @@ async fn consumer_lag_counts_what_the_group_has_not_processed() {
     let kafka = env.settings.kafka.clone();
     let topic = env.topic(topics::RESERVATION_EVENTS);
 
+    let written = Utc::now() - chrono::Duration::seconds(1);
     write_events(&pool, Uuid::now_v7(), 12).await;
     let relay = fast_relay(&pool, &kafka);
     assert_eq!(
@@ -216,6 +217,17 @@ async fn consumer_lag_counts_what_the_group_has_not_processed() {
     assert!(before.iter().all(|p| p.committed.is_none()));
     assert_eq!(before.iter().map(|p| p.lag).sum::<i64>(), 12);
     assert_eq!(before.iter().map(|p| p.log_end).sum::<i64>(), 12);
+    // The lag in time (consumer.lag.seconds): the oldest record not
+    // processed, written when the test wrote it.
+    let behind = before
+        .iter()
+        .find(|p| p.lag > 0)
+        .expect("a partition behind");
+    let oldest = ticketing_kafka::oldest_unprocessed(&kafka, behind)
+        .await
+        .expect("read")
+        .expect("a record waits");
+    assert!(oldest >= written && oldest <= Utc::now(), "{oldest}");
 
     let shutdown = CancellationToken::new();
     let task = {
@@ -234,6 +246,14 @@ async fn consumer_lag_counts_what_the_group_has_not_processed() {
     assert_eq!(count(&pool, "SELECT count(*) FROM effects").await, 12);
     let after = group.lag().await.expect("lag");
     assert_eq!(after.iter().filter_map(|p| p.committed).sum::<i64>(), 12);
+    for p in &after {
+        assert_eq!(
+            ticketing_kafka::oldest_unprocessed(&kafka, p)
+                .await
+                .expect("read"),
+            None
+        );
+    }
 
     let missing = ticketing_kafka::group_lag(&kafka, "lag-test", &[env.topic("no-such-topic")])
         .await

@@ -180,8 +180,70 @@ pub fn wanted(group: Group, region: &str, env: &str, brokers: u32) -> Vec<AlarmS
             treat_missing_data: "breaching".into(),
             actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
         });
+        out.push(consumer_lag(region, env));
     }
     out
+}
+
+/// The consumer-lag alarm: the oldest unprocessed record's age over every
+/// consuming group (the services' groups, named as in AWS: no prefix).
+fn consumer_lag(region: &str, env: &str) -> AlarmSpec {
+    let period = cat::CONSUMER_LAG_PERIOD_SECONDS;
+    let groups: Vec<&str> = ticketing_catalog::ServiceName::ALL
+        .iter()
+        .filter(|s| !s.consumes().is_empty())
+        .map(|s| s.as_str())
+        .collect();
+    let mut queries: Vec<Query> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| Query {
+            id: format!("lag{i}"),
+            expression: None,
+            stat: Some((
+                metrics::NAMESPACE.into(),
+                metrics::CONSUMER_LAG_SECONDS.into(),
+                "Maximum".into(),
+                period,
+            )),
+            dimensions: vec![
+                (metrics::ENVIRONMENT.into(), env.into()),
+                ("group".into(), (*group).into()),
+            ],
+            return_data: false,
+        })
+        .collect();
+    let ids: Vec<String> = queries.iter().map(|q| q.id.clone()).collect();
+    queries.push(Query {
+        id: "oldest".into(),
+        expression: Some(format!("MAX([{}])", ids.join(", "))),
+        stat: None,
+        dimensions: vec![],
+        return_data: true,
+    });
+    AlarmSpec {
+        name: cat::for_env(cat::CONSUMER_LAG_NAME, env),
+        region: region.into(),
+        description: description(
+            &format!(
+                "A consumer group's oldest unprocessed event has waited over {} s: its consumers are stopped, stuck on a message, or too slow (opsctl kafka lag says which).",
+                cat::CONSUMER_LAG_THRESHOLD_SECONDS
+            ),
+            cat::KAFKA_RUNBOOK,
+        ),
+        metric: None,
+        statistic: None,
+        dimensions: vec![],
+        period: None,
+        queries,
+        evaluation_periods: cat::CONSUMER_LAG_EVALUATION_PERIODS,
+        datapoints_to_alarm: None,
+        threshold: cat::CONSUMER_LAG_THRESHOLD_SECONDS,
+        comparison: "GreaterThanThreshold".into(),
+        // No consumer reporting is the metrics-missing alarm's business.
+        treat_missing_data: "notBreaching".into(),
+        actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
+    }
 }
 
 /// The billing region rule: an explicit other region is a mistake.
@@ -262,6 +324,43 @@ mod tests {
             assert_eq!(k.statistic.as_deref(), Some("SampleCount"));
             assert_eq!(k.comparison, "LessThanThreshold");
             assert_eq!(k.threshold, threshold, "{brokers} brokers");
+        }
+    }
+
+    #[test]
+    fn the_consumer_lag_alarm_takes_the_oldest_of_every_consuming_group() {
+        let specs = wanted(Group::Kafka, "ap-northeast-2", "prod", 1);
+        let lag = specs
+            .iter()
+            .find(|s| s.name == "ticketing-consumer-lag-high-prod")
+            .expect("alarm");
+        let groups: Vec<&str> = lag
+            .queries
+            .iter()
+            .flat_map(|q| {
+                q.dimensions
+                    .iter()
+                    .filter(|(k, _)| k == "group")
+                    .map(|(_, v)| v.as_str())
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            ["event-service", "reservation-service", "payment-service"]
+        );
+        assert_eq!(
+            lag.queries.last().and_then(|q| q.expression.as_deref()),
+            Some("MAX([lag0, lag1, lag2])")
+        );
+        for q in &lag.queries {
+            let Some((_, metric, _, _)) = &q.stat else {
+                continue;
+            };
+            let keys: Vec<&str> = q.dimensions.iter().map(|(k, _)| k.as_str()).collect();
+            assert!(
+                metrics::dimension_sets(metric).contains(&keys.as_slice()),
+                "{metric} by {keys:?}"
+            );
         }
     }
 
