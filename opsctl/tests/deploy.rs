@@ -704,11 +704,18 @@ async fn opsctl_on(
     common::opsctl(args, &vars).await
 }
 
+/// What the crashing release logs before its task stops.
+const CRASH_LOG: [&str; 2] = [
+    "starting payment-service",
+    "error: the payment service could not start: TICKETING_DATABASE_PASSWORD is not set",
+];
+
 /// Stops, with `reason`, a task of the first revision of `family` newer
 /// than `after` as soon as deploy registers it (moto runs no service
 /// tasks: this plays the crash-looping task of a bad release).
 async fn stop_a_task_of_the_next_revision(
     ecs: aws_sdk_ecs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     family: String,
     after: String,
     reason: &'static str,
@@ -738,6 +745,34 @@ async fn stop_a_task_of_the_next_revision(
                 .await
                 .expect("run_task");
             let task = run.tasks()[0].task_arn().expect("task").to_owned();
+            // What the crashing app logged, where awslogs would put it.
+            let service = family.trim_end_matches("-prod");
+            let group = format!("/ecs/ticketing/prod/{service}");
+            let id = task.rsplit('/').next().expect("task id");
+            let stream = format!("{service}/{service}/{id}");
+            let _ = logs.create_log_group().log_group_name(&group).send().await;
+            logs.create_log_stream()
+                .log_group_name(&group)
+                .log_stream_name(&stream)
+                .send()
+                .await
+                .expect("log stream");
+            let now = chrono::Utc::now().timestamp_millis();
+            for (i, line) in CRASH_LOG.iter().enumerate() {
+                logs.put_log_events()
+                    .log_group_name(&group)
+                    .log_stream_name(&stream)
+                    .log_events(
+                        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                            .timestamp(now + i as i64)
+                            .message(*line)
+                            .build()
+                            .expect("event"),
+                    )
+                    .send()
+                    .await
+                    .expect("log events");
+            }
             ecs.stop_task()
                 .cluster("ticketing-prod")
                 .task(task)
@@ -881,6 +916,7 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
     common::service_on(&ecs, "payment-service", &running, 1).await;
     let stopper = tokio::spawn(stop_a_task_of_the_next_revision(
         ecs.clone(),
+        aws_sdk_cloudwatchlogs::Client::new(&sdk),
         "payment-service-prod".into(),
         running.clone(),
         "Essential container in task exited",
@@ -901,6 +937,17 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
         result["outcomes"][0]["stopped_tasks"][0]["reason"],
         "Essential container in task exited; payment-service: exit code 0",
         "{result}"
+    );
+    // And what the app said last, from its awslogs stream.
+    assert_eq!(
+        result["outcomes"][0]["stopped_tasks"][0]["last_lines"],
+        serde_json::json!(CRASH_LOG),
+        "{result}"
+    );
+    assert!(
+        two.stderr.contains(&format!("    | {}", CRASH_LOG[1])),
+        "{}",
+        two.stderr
     );
     let called = moto.recorded_actions().await;
     let mut needed: std::collections::BTreeSet<String> = called

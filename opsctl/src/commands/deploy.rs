@@ -184,6 +184,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     let env = aws_env(ctx)?;
     let sdk = crate::aws::sdk_config(ctx).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let cluster = names::cluster(env);
     let repository = names::image_repository(env);
@@ -308,7 +309,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
                 });
             }
         };
-        let outcome = roll_out(&ecs, &cluster, step, &pushed, timeout, &mut on_event).await;
+        let outcome = roll_out(&ecs, &logs, &cluster, step, &pushed, timeout, &mut on_event).await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -357,6 +358,12 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         }
         for t in &f.stopped_tasks {
             eprintln!("  stopped task {}: {}", t.task, t.reason);
+            if !t.last_lines.is_empty() {
+                eprintln!("    its last log lines:");
+            }
+            for line in &t.last_lines {
+                eprintln!("    | {line}");
+            }
         }
         return Ok(ExitCode::from(EXIT_PROBLEM));
     }

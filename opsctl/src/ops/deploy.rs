@@ -11,8 +11,8 @@ use ticketing_catalog::ecs as names;
 use ticketing_catalog::ServiceName;
 
 use crate::ops::ecs::{
-    describe, register_with_image, service_image, stopped_tasks, tag, update_to, wait_stable, Poll,
-    StoppedTask,
+    add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag, update_to,
+    wait_stable, Poll, StoppedTask,
 };
 use crate::ops::image::Source;
 
@@ -152,6 +152,7 @@ impl Outcome {
 /// Rolls one service out to `image` (a reference by digest).
 pub async fn roll_out(
     ecs: &aws_sdk_ecs::Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
     cluster: &str,
     step: &Step,
     image: &str,
@@ -228,10 +229,14 @@ pub async fn roll_out(
         Ok(()) => format!("{detail}; {} tagged {value}", short(&arn)),
         Err(e) => format!("{detail}; tagging {} {value} failed: {e}", short(&arn)),
     };
-    // Why it failed, in ECS's words: the revision's stopped tasks.
+    // Why it failed, in ECS's words: the revision's stopped tasks, and
+    // the last lines each one's app logged.
     let stopped_tasks = if state == State::Failed {
         match stopped_tasks(ecs, cluster, service.as_str(), &arn).await {
-            Ok(tasks) => tasks,
+            Ok(mut tasks) => {
+                add_last_lines(logs, &td, service.as_str(), &mut tasks).await;
+                tasks
+            }
             Err(e) => {
                 detail.push_str(&format!("; its stopped tasks could not be read: {e}"));
                 Vec::new()

@@ -228,11 +228,20 @@ pub async fn register_revision(
     environment: &[(&str, &str)],
     rollout: Option<&str>,
 ) -> String {
-    use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Tag};
+    use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, Tag};
+    // Logged as compute.yaml logs it: the service's group, its name as the
+    // stream prefix.
+    let logging = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", format!("/ecs/ticketing/prod/{service}"))
+        .options("awslogs-stream-prefix", service)
+        .build()
+        .expect("log configuration");
     let mut container = ContainerDefinition::builder()
         .name(service)
         .image(image)
         .memory(512)
+        .log_configuration(logging)
         .set_command(
             (!command.is_empty()).then(|| command.iter().map(|c| (*c).to_owned()).collect()),
         );

@@ -9,7 +9,7 @@ mod stopped;
 
 pub use register::{register_with_image, service_image, update_to};
 pub use stable::{settled, wait_stable, Poll};
-pub use stopped::{stopped_tasks, StoppedTask};
+pub use stopped::{add_last_lines, stopped_tasks, StoppedTask};
 
 use aws_sdk_ecs::types::{SortOrder, Tag};
 use serde::Serialize;

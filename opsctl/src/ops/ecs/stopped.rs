@@ -14,7 +14,13 @@ use crate::error::CliError;
 pub struct StoppedTask {
     pub task: String,
     pub reason: String,
+    /// The last lines its app container logged (awslogs), oldest first;
+    /// or one line saying why they could not be read.
+    pub last_lines: Vec<String>,
 }
+
+/// Log lines shown per stopped task.
+pub const LAST_LINES: i32 = 10;
 
 /// At most this many are shown: a crash loop stops a task a minute.
 pub const SHOWN: usize = 5;
@@ -87,8 +93,66 @@ pub async fn stopped_tasks(
                 .unwrap_or_default()
                 .to_owned(),
             reason: reason_of(t),
+            last_lines: Vec::new(),
         })
         .collect())
+}
+
+/// Where the awslogs driver writes `container`'s log in the task
+/// definition `td`: its group and, for task `task_id`, its stream
+/// (`<prefix>/<container>/<task id>`: ECS Developer Guide, "Send Amazon ECS
+/// logs to CloudWatch", awslogs-stream-prefix). `None` without awslogs.
+pub fn log_stream_of(
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    container: &str,
+    task_id: &str,
+) -> Option<(String, String)> {
+    let def = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))?;
+    let config = def.log_configuration()?;
+    if config.log_driver().as_str() != "awslogs" {
+        return None;
+    }
+    let options = config.options()?;
+    let group = options.get("awslogs-group")?;
+    let prefix = options.get("awslogs-stream-prefix")?;
+    Some((group.clone(), format!("{prefix}/{container}/{task_id}")))
+}
+
+/// Fills each task's `last_lines` from its app container's log.
+pub async fn add_last_lines(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    container: &str,
+    tasks: &mut [StoppedTask],
+) {
+    for task in tasks {
+        let Some((group, stream)) = log_stream_of(td, container, &task.task) else {
+            task.last_lines = vec![format!("(no awslogs configuration for {container})")];
+            continue;
+        };
+        let read = logs
+            .get_log_events()
+            .log_group_name(&group)
+            .log_stream_name(&stream)
+            .start_from_head(false)
+            .limit(LAST_LINES)
+            .send()
+            .await;
+        task.last_lines = match read {
+            Ok(out) => out
+                .events()
+                .iter()
+                .filter_map(|e| e.message().map(|m| m.trim_end().to_owned()))
+                .collect(),
+            Err(e) => vec![format!(
+                "(its log {group} {stream} could not be read: {})",
+                crate::aws::sdk_error(&e)
+            )],
+        };
+    }
 }
 
 #[cfg(test)]
