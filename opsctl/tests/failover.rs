@@ -170,6 +170,109 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
     env.cleanup().await;
 }
 
+/// A drill on a platform nobody books on: its own probes are what it
+/// counts (not "0 of 0"), and a probe marked sent that never reached the
+/// topic fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quiet_drill_counts_its_own_probes_and_fails_when_one_is_lost() {
+    let env = TestEnv::new().await;
+    let cluster = PrivateCluster::start_new(
+        ticketing_catalog::footprint::SCALE_10X.brokers as usize,
+        topics::SCALE_10X_REPLICATION_FACTOR,
+        topics::SCALE_10X_MIN_INSYNC_REPLICAS,
+    );
+    let mut settings = env.settings.clone();
+    settings.kafka = cluster.settings(&env.settings.kafka);
+    create_topics(&settings.kafka).await;
+    let platform = Stack::start_with(env, settings).await;
+    let (stop, start) = cluster.node_commands();
+    let audit = common::temp_audit_log("quiet-drill");
+    let vars = [
+        (
+            "TICKETING__DATABASE__NAME",
+            platform.env.settings.database.name.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__BOOTSTRAP_SERVERS",
+            platform.settings.kafka.bootstrap_servers.clone(),
+        ),
+        (
+            "TICKETING__KAFKA__TOPIC_PREFIX",
+            platform.settings.kafka.topic_prefix.clone(),
+        ),
+        ("TICKETING__STACK__KAFKA_CLUSTER__STOP_NODE_COMMAND", stop),
+        ("TICKETING__STACK__KAFKA_CLUSTER__START_NODE_COMMAND", start),
+        ("OPSCTL_AUDIT_LOG", audit.display().to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let drill = || {
+        common::opsctl(
+            &[
+                "--output",
+                "json",
+                "kafka",
+                "failover-drill",
+                "--execute",
+                "--timeout",
+                "120",
+            ],
+            &vars,
+        )
+    };
+    let probes = || {
+        platform.count(
+            "payment_service",
+            "SELECT count(*) FROM outbox WHERE event_type = 'FailoverProbe'",
+        )
+    };
+
+    let quiet = drill().await;
+    assert_eq!(quiet.code, 0, "{}\n{}", quiet.stdout, quiet.stderr);
+    let report: serde_json::Value = serde_json::from_str(&quiet.stdout).expect("json report");
+    let sent = report["probes_sent"].as_i64().expect("probes");
+    assert!(sent >= 20, "{report}");
+    assert_eq!(probes().await, sent, "every probe is an outbox row");
+    assert!(
+        report["events_written"].as_i64().is_some_and(|w| w >= sent),
+        "{report}"
+    );
+    assert_eq!(report["events_lost"], 0, "{report}");
+    assert_eq!(report["met"], true, "{report}");
+
+    // A row the relay marked sent that the broker never got: lost.
+    let done = AtomicBool::new(false);
+    let lossy = async {
+        let run = drill().await;
+        done.store(true, Ordering::SeqCst);
+        run
+    };
+    let inject = async {
+        while probes().await <= sent && !done.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pool = platform.env.pool(Some("payment_service"));
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, partition_key, event_type, envelope, sent_at) \
+             VALUES ($1, 'payment.events', 'lost', 'FailoverProbe', '{}'::jsonb, now())",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .execute(&pool)
+        .await
+        .expect("a lost row");
+        pool.close().await;
+    };
+    let (run, ()) = tokio::join!(lossy, inject);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json report");
+    assert_eq!(report["events_lost"], 1, "{report}");
+    assert_eq!(report["met"], false, "{report}");
+
+    let _ = std::fs::remove_file(&audit);
+    let env = platform.stop_keeping_env().await;
+    drop(cluster);
+    env.cleanup().await;
+}
+
 #[tokio::test]
 async fn one_broker_cannot_fail_over_and_the_drill_refuses() {
     let env = TestEnv::new().await;

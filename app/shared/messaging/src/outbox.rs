@@ -124,3 +124,34 @@ pub async fn row_of_event(
         .fetch_optional(pool)
         .await
 }
+
+/// The event type of a drill's probes (`opsctl kafka failover-drill`):
+/// written to a topic through the outbox like any event, handled by no
+/// consumer (they skip types they do not know), so the drill can count
+/// what reaches the topic whatever the platform's traffic.
+pub const PROBE_EVENT_TYPE: &str = "FailoverProbe";
+
+/// Appends probe `n` of drill `drill` for `topic` (a catalog name) in its
+/// own transaction; returns its event id.
+pub async fn append_probe(
+    pool: &sqlx::PgPool,
+    topic: &str,
+    drill: uuid::Uuid,
+    n: u64,
+) -> Result<uuid::Uuid, OutboxError> {
+    let envelope = Envelope {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: PROBE_EVENT_TYPE.to_owned(),
+        schema_version: 1,
+        aggregate_type: "failover-drill".to_owned(),
+        aggregate_id: drill.to_string(),
+        occurred_at: chrono::Utc::now(),
+        correlation_id: Some(drill),
+        causation_id: None,
+        payload: serde_json::json!({ "probe": n }),
+    };
+    let mut tx = pool.begin().await?;
+    append_envelope(&mut tx, topic, &envelope).await?;
+    tx.commit().await?;
+    Ok(envelope.event_id)
+}

@@ -140,6 +140,11 @@ fn render(r: &Report) -> String {
             r.rpo_target_events.to_string(),
         ],
         vec![
+            "probe events (the drill's own)".to_owned(),
+            r.probes_sent.to_string(),
+            "written while the broker was down".to_owned(),
+        ],
+        vec![
             "events duplicated".to_owned(),
             r.tally.events_duplicated.to_string(),
             "absorbed by the consumers".to_owned(),

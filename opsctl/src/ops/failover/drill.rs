@@ -23,6 +23,9 @@ pub struct Report {
     pub outbox_drained_seconds: f64,
     /// From the start command until the stopped broker is back in sync.
     pub rejoined_seconds: f64,
+    /// Probe events the drill wrote itself while the broker was down
+    /// (counted in the tally with the platform's own events).
+    pub probes_sent: u64,
     #[serde(flatten)]
     pub tally: Tally,
     pub rto_target_seconds: u64,
@@ -79,8 +82,13 @@ pub async fn run(
 ) -> Result<Report, CliError> {
     let began = chrono::Utc::now() - chrono::Duration::seconds(1);
     let start_marks = ops::outbox::marks(ctx).await?;
+    let probes = Probes::start(ctx, &plan.topic)?;
     let stopped = Instant::now();
-    node(ctx, &plan.action, true, timeout).await?;
+    if let Err(e) = node(ctx, &plan.action, true, timeout).await {
+        // The stop's error is the one to report.
+        let _ = probes.finish().await;
+        return Err(e);
+    }
     progress(format!("broker {} stopped", plan.leader));
 
     // A new leader that answers for the partition.
@@ -101,6 +109,7 @@ pub async fn run(
             }
         }
         if Instant::now() >= deadline {
+            let _ = probes.finish().await;
             return Err(CliError::Failed(anyhow::anyhow!(
                 "no other broker took over {}/{} within {} s",
                 plan.topic,
@@ -113,6 +122,10 @@ pub async fn run(
     let rto = stopped.elapsed().as_secs_f64();
     progress(format!(
         "broker {new_leader} leads and serves after {rto:.1} s"
+    ));
+    let probes_sent = probes.finish().await?;
+    progress(format!(
+        "{probes_sent} probe event(s) written while the broker was down"
     ));
 
     // Everything written so far published.
@@ -185,11 +198,76 @@ pub async fn run(
         rto_seconds: rto,
         outbox_drained_seconds: drained,
         rejoined_seconds: rejoined,
+        probes_sent,
         tally,
         rto_target_seconds: topics::SCALE_10X_FAILOVER_RTO_SECONDS,
         rpo_target_events: topics::SCALE_10X_FAILOVER_RPO_EVENTS,
         met,
     })
+}
+
+/// Probes written at a steady rate from the stop until the new leader
+/// serves (at least [`MIN_PROBES`]): the drill's own traffic, so a quiet
+/// platform still gives it events to count.
+struct Probes {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Result<u64, String>>,
+}
+
+/// Probes a second, and the fewest a drill writes.
+const PROBES_PER_SECOND: u64 = 20;
+const MIN_PROBES: u64 = 20;
+
+impl Probes {
+    fn start(ctx: &Context, physical_topic: &str) -> Result<Probes, CliError> {
+        let logical = physical_topic
+            .strip_prefix(ctx.settings.kafka.topic_prefix.as_str())
+            .unwrap_or(physical_topic)
+            .to_owned();
+        let service = ServiceName::ALL
+            .into_iter()
+            .find(|s| published_topics(*s).contains(&logical.as_str()))
+            .ok_or_else(|| {
+                CliError::usage(
+                    format!(
+                        "no service publishes to `{logical}`, so no probe can be written there"
+                    ),
+                    "drill a topic of the catalog (payment.events or reservation.events)",
+                )
+            })?;
+        let pool = ops::db::pool(ctx, service)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let drill = uuid::Uuid::now_v7();
+        let task = tokio::spawn(async move {
+            let gap = Duration::from_millis(1000 / PROBES_PER_SECOND);
+            let mut sent = 0;
+            while sent < MIN_PROBES || !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                ticketing_messaging::outbox::append_probe(&pool, &logical, drill, sent)
+                    .await
+                    .map_err(|e| format!("probe {sent} could not be written: {e}"))?;
+                sent += 1;
+                tokio::time::sleep(gap).await;
+            }
+            pool.close().await;
+            Ok(sent)
+        });
+        Ok(Probes { stop, task })
+    }
+
+    /// Stops writing; how many were written.
+    async fn finish(self) -> Result<u64, CliError> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        match self.task.await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(CliError::Failed(anyhow::anyhow!(
+                "{e}; see `opsctl outbox status`"
+            ))),
+            Err(e) => Err(CliError::Failed(anyhow::anyhow!(
+                "the probe writer stopped: {e}"
+            ))),
+        }
+    }
 }
 
 /// Event ids of every message the publishing services' topics received
