@@ -1,14 +1,18 @@
-//! `opsctl trace` against the whole platform in this process and a PortOne
-//! sandbox: a confirmed booking is followed from the hold through its
-//! order, the saga's events (with their place in Kafka and the groups that
-//! processed them) to PortOne's payment, by any of its ids; a payment whose
-//! webhook was lost is found stuck, with the command that settles it.
+//! `opsctl trace` against the whole platform in this process, its own
+//! Kafka broker and a PortOne sandbox: a confirmed booking is followed from
+//! the hold through its order, the saga's events (with their place in
+//! Kafka and the groups that processed them) to PortOne's payment, by any
+//! of its ids; a payment whose webhook was lost, one whose PaymentSucceeded
+//! waits in the outbox while the broker is down, and one whose event
+//! reservation-service dead-lettered are each found stuck, with where and
+//! the command to run.
 
 mod common;
 
 use serde_json::Value;
+use ticketing_catalog::topics;
 use ticketing_e2e::Stack;
-use ticketing_testkit::TestEnv;
+use ticketing_testkit::{PrivateBroker, TestEnv};
 
 async fn trace(booking: &Stack, id: &str, json: bool) -> common::Run {
     let s = &booking.env.settings;
@@ -19,6 +23,11 @@ async fn trace(booking: &Stack, id: &str, json: bool) -> common::Run {
             "TICKETING__KAFKA__TOPIC_PREFIX",
             s.kafka.topic_prefix.as_str(),
         ),
+        (
+            "TICKETING__KAFKA__BOOTSTRAP_SERVERS",
+            booking.settings.kafka.bootstrap_servers.as_str(),
+        ),
+        ("TICKETING__KAFKA__REQUEST_TIMEOUT_MS", "2000"),
         ("TICKETING__PORTONE__BASE_URL", sandbox.as_str()),
     ];
     let mut args = vec!["trace", id];
@@ -34,15 +43,19 @@ fn doc(run: &common::Run) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_booking_is_traced_across_every_layer_and_a_lost_webhook_is_named() {
+async fn a_booking_is_traced_across_every_layer_and_each_way_it_sticks_is_named() {
     let env = TestEnv::new().await;
-    env.create_topics().await;
+    let mut broker = PrivateBroker::start_new();
     let mut settings = env.settings.clone();
+    settings.kafka = broker.settings(&env.settings.kafka);
+    ticketing_kafka::ensure_topics(&settings.kafka, &topics::ALL, 1, 1)
+        .await
+        .expect("topics");
     // Nothing settles the lost webhook behind the test's back.
     settings.booking.payment_check_after_seconds = 3_600;
     settings.booking.payment_ledger_interval_ms = 3_600_000;
     let booking = Stack::start_with(env, settings).await;
-    let (performance, seats) = booking.minted_performance(2, 5_000).await;
+    let (performance, seats) = booking.minted_performance(4, 5_000).await;
 
     // Confirmed.
     let customer = booking.customer(performance);
@@ -142,9 +155,98 @@ async fn a_booking_is_traced_across_every_layer_and_a_lost_webhook_is_named() {
     let by_payment = doc(&trace(&booking, &lost_imp, true).await);
     assert_eq!(by_payment["reservation_id"], lost.as_str());
 
+    // Paid while the broker is down: the event waits in the outbox. A
+    // second one is written by a payment-service a version ahead (its
+    // envelope says schema 99): reservation-service will dead-letter it.
+    let (waiting, skewed) = (booking.customer(performance), booking.customer(performance));
+    let held = booking.hold_as(&waiting, performance, &seats[2]).await;
+    let stuck = held["reservation_id"].as_str().expect("id").to_owned();
+    let stuck_order = booking.prepare_as(&waiting, &held).await;
+    let held = booking.hold_as(&skewed, performance, &seats[3]).await;
+    let dead = held["reservation_id"].as_str().expect("id").to_owned();
+    let dead_order = booking.prepare_as(&skewed, &held).await;
+    broker.stop();
+    for order in [&stuck_order, &dead_order] {
+        let paid = booking.pay(order, 5_000, None).await;
+        assert_eq!(paid["webhook"]["status"], 200, "{paid}");
+    }
+    let unsent = |id: String| {
+        let booking = &booking;
+        async move {
+            booking
+                .count(
+                    "payment_service",
+                    &format!(
+                        "SELECT count(*) FROM outbox WHERE event_type = 'PaymentSucceeded' \
+                         AND sent_at IS NULL AND partition_key = '{id}'"
+                    ),
+                )
+                .await
+        }
+    };
+    assert_eq!(unsent(stuck.clone()).await, 1);
+    let run = trace(&booking, &stuck, true).await;
+    assert_eq!(run.code, 1, "stuck: {}{}", run.stdout, run.stderr);
+    let found = doc(&run);
+    let line = found["verdict"]["line"].as_str().unwrap_or_default();
+    assert!(
+        line.contains("PaymentSucceeded unsent for") && line.contains("outbox relay"),
+        "{found}"
+    );
+    assert!(
+        found["kafka_error"].is_string(),
+        "the broker is down: {found}"
+    );
+    let pool = booking.env.pool(Some("payment_service"));
+    sqlx::query(
+        "UPDATE outbox SET envelope = jsonb_set(envelope, '{schema_version}', '99') \
+         WHERE event_type = 'PaymentSucceeded' AND partition_key = $1",
+    )
+    .bind(&dead)
+    .execute(&pool)
+    .await
+    .expect("a newer schema");
+    pool.close().await;
+
+    broker.start();
+    booking
+        .reservation_becomes(&waiting.access, &stuck, "CONFIRMED")
+        .await;
+    assert_eq!(trace(&booking, &stuck, false).await.code, 0);
+    let group = booking.env.settings.kafka.topic("reservation-service");
+    let mut found = Value::Null;
+    for _ in 0..200 {
+        found = doc(&trace(&booking, &dead, true).await);
+        if found["verdict"]["line"]
+            .as_str()
+            .is_some_and(|l| l.contains("dead-lettered"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = found["verdict"]["line"].as_str().unwrap_or_default();
+    let letter = found["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["event_type"] == "PaymentSucceeded"))
+        .map(|e| e["dead_letters"][0][1].clone())
+        .expect("the letter");
+    let letter = format!("{}:{}", letter["partition"], letter["offset"]);
+    assert!(
+        line.contains(&format!(
+            "PaymentSucceeded dead-lettered by {group} (letter {letter})"
+        )) && line.contains(&format!(
+            "`opsctl --env local dlq replay {letter} --execute`"
+        )),
+        "{found}"
+    );
+    assert_eq!(found["verdict"]["ok"], false);
+
     let unknown = trace(&booking, "nonsense", false).await;
     assert_eq!(unknown.code, 2, "{}", unknown.stderr);
     let missing = trace(&booking, &uuid::Uuid::now_v7().to_string(), false).await;
     assert_eq!(missing.code, 2, "{}", missing.stderr);
-    booking.stop().await;
+    let env = booking.stop_keeping_env().await;
+    drop(broker);
+    env.cleanup().await;
 }

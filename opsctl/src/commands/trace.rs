@@ -50,6 +50,11 @@ fn render(t: &Trace) -> String {
     if let Some(e) = &t.portone_error {
         out.push_str(&format!("{e}\n"));
     }
+    if let Some(e) = &t.kafka_error {
+        out.push_str(&format!(
+            "Kafka not read (where each event sits and the dead letters are unknown): {e}\n"
+        ));
+    }
     let rows: Vec<Vec<String>> = t
         .timeline
         .iter()

@@ -46,6 +46,9 @@ pub struct Trace {
     pub portone: Vec<Payment>,
     /// Why PortOne was not asked, or did not answer.
     pub portone_error: Option<String>,
+    /// Why Kafka could not be read (the events' places and the dead
+    /// letters are then unknown).
+    pub kafka_error: Option<String>,
     pub events: Vec<TracedEvent>,
     pub timeline: Vec<Entry>,
     pub verdict: Verdict,
@@ -83,7 +86,13 @@ async fn locate(ctx: &Context, row: &OutboxRow) -> Result<Option<(i32, i64)>, Cl
     Ok(None)
 }
 
-async fn events(ctx: &Context, reservation: Uuid) -> Result<Vec<TracedEvent>, CliError> {
+/// The booking's events, and why Kafka could not be read (then the
+/// outbox and the processed events still tell most of the story: a broker
+/// that is down is when a trace is needed most).
+async fn events(
+    ctx: &Context,
+    reservation: Uuid,
+) -> Result<(Vec<TracedEvent>, Option<String>), CliError> {
     let mut rows = Vec::new();
     for service in ServiceName::ALL
         .into_iter()
@@ -110,12 +119,21 @@ async fn events(ctx: &Context, reservation: Uuid) -> Result<Vec<TracedEvent>, Cl
         pool.close().await;
         processed.extend(found.into_iter().map(|(id, at)| (group.clone(), id, at)));
     }
-    let letters = crate::ops::dlq::letters(ctx, 10_000).await?;
+    let (letters, mut kafka_error) = match crate::ops::dlq::letters(ctx, 10_000).await {
+        Ok(letters) => (letters, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     let mut out = Vec::with_capacity(rows.len());
     for (service, row) in rows {
-        let position = match row.sent_at {
-            Some(_) => locate(ctx, &row).await?,
-            None => None,
+        let position = match (row.sent_at, &kafka_error) {
+            (Some(_), None) => match locate(ctx, &row).await {
+                Ok(found) => found,
+                Err(e) => {
+                    kafka_error = Some(e.to_string());
+                    None
+                }
+            },
+            _ => None,
         };
         out.push(TracedEvent {
             publisher: service.as_str().to_owned(),
@@ -134,7 +152,7 @@ async fn events(ctx: &Context, reservation: Uuid) -> Result<Vec<TracedEvent>, Cl
             row,
         });
     }
-    Ok(out)
+    Ok((out, kafka_error))
 }
 
 /// PortOne's record of each payment of the booking's orders.
@@ -184,7 +202,7 @@ pub async fn trace(ctx: &Context, reservation_id: Uuid) -> Result<Trace, CliErro
         .await
         .map_err(db_error("the orders"))?;
     pool.close().await;
-    let events = events(ctx, reservation_id).await?;
+    let (events, kafka_error) = events(ctx, reservation_id).await?;
     let (portone, portone_error) = portone(ctx, reservation_id, &orders).await;
     let opsctl = ctx.command_line::<&str>(&[]);
     let status = reservation.as_ref().map(|r| r.status.as_str().to_owned());
@@ -232,6 +250,7 @@ pub async fn trace(ctx: &Context, reservation_id: Uuid) -> Result<Trace, CliErro
         orders,
         portone,
         portone_error,
+        kafka_error,
         events,
         timeline,
         verdict,
