@@ -25,6 +25,33 @@ pub fn parse_age(raw: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{raw}` is too long an age"))
 }
 
+/// A folder of the repository (`infra/templates`, `dashboards`) as a
+/// command names it: as given when it exists or is absolute; a relative one
+/// that does not exist here is looked for in each folder above, so the
+/// commands work from anywhere inside the repository, not only its root.
+pub fn in_repository(dir: &std::path::Path) -> Result<std::path::PathBuf, crate::error::CliError> {
+    if dir.is_absolute() || dir.exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let here = std::env::current_dir().map_err(|e| crate::error::CliError::Failed(e.into()))?;
+    here.ancestors()
+        .map(|a| a.join(dir))
+        .find(|candidate| candidate.is_dir())
+        .ok_or_else(|| {
+            crate::error::CliError::usage(
+                format!(
+                    "there is no `{}` in {} or any folder above it",
+                    dir.display(),
+                    here.display()
+                ),
+                format!(
+                    "run it inside the repository, or pass --dir with the path to `{}`",
+                    dir.display()
+                ),
+            )
+        })
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SizeProfile {
@@ -47,6 +74,19 @@ impl SizeProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_folder_is_found_from_below_and_a_missing_one_says_so() {
+        // The tests run in opsctl/: the repository's dashboards are one up.
+        let found = in_repository(std::path::Path::new("dashboards")).expect("found");
+        assert!(
+            found.join("kafka-outbox.json").is_file(),
+            "{}",
+            found.display()
+        );
+        let missing = in_repository(std::path::Path::new("no-such-folder")).unwrap_err();
+        assert!(missing.to_string().contains("no-such-folder"), "{missing}");
+    }
 
     #[test]
     fn ages_parse_and_nonsense_is_refused() {

@@ -41,8 +41,8 @@ async fn seed(month_start: &str, month_end: &str, groups: &[(&str, &str)]) {
 async fn a_month_of_spend_is_compared_with_the_model_by_service() {
     // A month no other test asks for: moto keys its answers by request.
     seed(
-        "2031-03-01",
-        "2031-04-01",
+        "2019-03-01",
+        "2019-04-01",
         &[
             ("Amazon Relational Database Service", "14.60"),
             ("Amazon ElastiCache", "12.41"),
@@ -54,7 +54,7 @@ async fn a_month_of_spend_is_compared_with_the_model_by_service() {
     )
     .await;
     let r = common::opsctl(
-        &["--output", "json", "cost", "report", "--month", "2031-03"],
+        &["--output", "json", "cost", "report", "--month", "2019-03"],
         &[],
     )
     .await;
@@ -78,6 +78,9 @@ async fn a_month_of_spend_is_compared_with_the_model_by_service() {
     assert_eq!(row("ECS Fargate")["over"], true);
     assert_eq!(report["actual_total"], 145.11);
 
+    let future = common::opsctl(&["cost", "report", "--month", "2999-01"], &[]).await;
+    assert_eq!(future.code, 2, "{}", future.stderr);
+    assert!(future.stderr.contains("has not begun"), "{}", future.stderr);
     let bad = common::opsctl(&["cost", "report", "--month", "March"], &[]).await;
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("YYYY-MM"), "{}", bad.stderr);

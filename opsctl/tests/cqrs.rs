@@ -1,11 +1,11 @@
 //! `opsctl cqrs check` against moto server's CloudWatch (metrics put with
-//! PutMetricData, read back with GetMetricData) and a private Redis whose
-//! INFO counters no other test touches.
+//! PutMetricData, read back with GetMetricData): every trigger from
+//! CloudWatch, the cache miss rate from the platform's own cache counters
+//! over the window, and a trigger not read fails the check.
 
 mod common;
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use ticketing_testkit::PrivateRedis;
 
 const REGION: &str = "eu-south-1";
 
@@ -65,34 +65,22 @@ async fn the_five_triggers_are_read_and_the_phase_follows_the_rules() {
     )
     .await;
 
-    // A cache with 3 misses in 4 lookups: 75 %.
-    let redis = PrivateRedis::start_new();
-    let client = ticketing_redis::redis::Client::open(redis.url().as_str()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let _: () = ticketing_redis::redis::cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query_async(&mut conn)
-        .await
-        .expect("set");
-    for key in ["k", "x", "y", "z"] {
-        let _: Option<String> = ticketing_redis::redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("get");
-    }
+    // The window's cache lookups: 1 hit and 3 misses, 75 %; the other
+    // environment's do not count.
+    put(&cw, "Custom/Ticketing", "events.cache.hit", 1.0, dev).await;
+    put(&cw, "Custom/Ticketing", "events.cache.miss", 3.0, dev).await;
+    put(
+        &cw,
+        "Custom/Ticketing",
+        "events.cache.miss",
+        50.0,
+        Some(("environment", "prod")),
+    )
+    .await;
 
-    let url = redis.url().to_string();
     let r = common::opsctl(
         &["--env", "dev", "--output", "json", "cqrs", "check"],
-        &[
-            ("AWS_REGION", REGION),
-            ("TICKETING__REDIS__URL", url.as_str()),
-        ],
+        &[("AWS_REGION", REGION)],
     )
     .await;
     assert_eq!(
@@ -118,6 +106,22 @@ async fn the_five_triggers_are_read_and_the_phase_follows_the_rules() {
     assert_eq!(reading("seat_query_p95")["value"], serde_json::Value::Null);
     assert_eq!(v["exceeded"], 3);
     assert_eq!(v["phase"], "full-cqrs");
+    assert_eq!(v["window_minutes"], 60);
+    assert_eq!(v["environment"], "dev");
+    assert_eq!(v["unread"], serde_json::json!(["seat_query_p95"]));
+
+    // Below every threshold, but one trigger unread: not a pass.
+    let quiet = common::opsctl(
+        &["--env", "dev", "--region", "us-west-2", "cqrs", "check"],
+        &[],
+    )
+    .await;
+    assert_eq!(quiet.code, 1, "{}{}", quiet.stdout, quiet.stderr);
+    assert!(
+        quiet.stdout.contains("incomplete: 5 of 5 not read"),
+        "{}",
+        quiet.stdout
+    );
 
     let bad = common::opsctl(&["cqrs", "check", "--window", "0"], &[]).await;
     assert_eq!(bad.code, 2, "{}", bad.stderr);

@@ -232,9 +232,15 @@ async fn a_killed_broker_is_recovered_by_the_runbook_with_nothing_lost() {
     // The open hold ends the outage's length later than it would have.
     let guard = &report["guard"];
     assert_eq!(guard["admission_resumed"], true, "{report}");
-    assert_eq!(guard["holds_extended"], guard["holds_open"], "{report}");
+    // Open at the start: the unpaid hold and the four paid during the
+    // outage. Those still PENDING at the end are extended too; the ones
+    // already confirmed are not (how many depends on how far the services'
+    // own relays got), the unpaid one always is.
+    assert_eq!(guard["holds_open"], 1 + 4, "{report}");
     assert!(
-        guard["holds_open"].as_i64().is_some_and(|n| n >= 1),
+        guard["holds_extended"]
+            .as_i64()
+            .is_some_and(|n| (1..=5).contains(&n)),
         "{report}"
     );
     let moved = (hold_end().await - ends_before).num_seconds();

@@ -226,6 +226,15 @@ async fn a_quiet_drill_counts_its_own_probes_and_fails_when_one_is_lost() {
         )
     };
 
+    // The runbook's first check: every topic on two replicas, all in sync.
+    let health = common::opsctl(&["--output", "json", "kafka", "health"], &vars).await;
+    assert_eq!(health.code, 0, "{}{}", health.stdout, health.stderr);
+    let health: serde_json::Value = serde_json::from_str(&health.stdout).expect("json");
+    for t in health["topics"].as_array().into_iter().flatten() {
+        assert_eq!(t["replicas"], 2, "{t}");
+        assert_eq!(t["under_replicated"], 0, "{t}");
+    }
+
     let quiet = drill().await;
     assert_eq!(quiet.code, 0, "{}\n{}", quiet.stdout, quiet.stderr);
     let report: serde_json::Value = serde_json::from_str(&quiet.stdout).expect("json report");

@@ -30,6 +30,18 @@ async fn health_lists_the_topics_and_fails_when_one_is_missing_or_the_broker_is_
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     let report: serde_json::Value = serde_json::from_str(&ok.stdout).expect("json");
     assert_eq!(report["topics"].as_array().map(Vec::len), Some(3));
+    // One broker: one replica each, in sync, led.
+    for t in report["topics"].as_array().into_iter().flatten() {
+        assert_eq!(
+            (&t["replicas"], &t["under_replicated"], &t["leaderless"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(0),
+                &serde_json::json!(0)
+            ),
+            "{t}"
+        );
+    }
     assert!(report["latency_ms"].as_f64().is_some());
     let down = opsctl(
         &env,

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use clap::Args;
 use ticketing_catalog::alarms::BILLING_REGION;
 
@@ -12,12 +12,13 @@ use crate::args::SizeProfile;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::cost::{model, round2, Prices};
-use crate::ops::cost_report::{checklist, compare, month_range, Report};
+use crate::ops::cost_report::{checklist, compare, period, Report};
 use crate::output;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The month, `YYYY-MM` (default: last month).
+    /// The month, `YYYY-MM` (default: this month so far, against the
+    /// model's share for the days gone).
     #[arg(long)]
     pub month: Option<String>,
     /// The model to compare with.
@@ -40,15 +41,8 @@ pub struct TimelineArgs {
 }
 
 pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliError> {
-    let month = match &args.month {
-        Some(m) => m.clone(),
-        None => {
-            let today = Utc::now().date_naive();
-            let last = today.with_day(1).unwrap_or(today) - Duration::days(1);
-            format!("{:04}-{:02}", last.year(), last.month())
-        }
-    };
-    let (start, end) = month_range(&month)?;
+    let period = period(args.month.as_deref(), Utc::now().date_naive())?;
+    let (start, end) = (period.start, period.end);
     let prices = Prices::load()?;
     let m = model(&prices, args.profile, args.optimized, 0.5)?;
     // Cost Explorer answers from us-east-1 only.
@@ -100,14 +94,14 @@ pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliErro
     let model_rows: Vec<(String, f64)> = m
         .rows
         .iter()
-        .map(|r| (r.item.to_owned(), r.monthly))
+        .map(|r| (r.item.to_owned(), r.monthly * period.model_share))
         .collect();
     let rows = compare(&spend, &model_rows, args.over_percent);
     let report = Report {
-        month,
+        month: period.label.clone(),
         estimated,
         actual_total: round2(rows.iter().map(|r| r.actual).sum()),
-        model_total: m.total,
+        model_total: round2(m.total * period.model_share),
         rows,
     };
     output::emit(ctx.output, &report, || {

@@ -132,7 +132,7 @@ async fn plan(
     args: &PlanArgs,
 ) -> Result<(aws_sdk_cloudwatch::Client, Vec<Dashboard>, Vec<Item>), CliError> {
     let env = ctx.profile.as_str();
-    let boards = load(&args.dir, env, &ctx.region)?;
+    let boards = load(&crate::args::in_repository(&args.dir)?, env, &ctx.region)?;
     let cw = aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(ctx).await?);
     let mut items = Vec::new();
     for b in &boards {

@@ -58,14 +58,14 @@ pub struct DeployArgs {
     pub execute: ExecuteArgs,
 }
 
-fn request(args: &PlanArgs, deploying: bool) -> StackRequest {
-    StackRequest {
-        dir: args.dir.clone(),
+fn request(args: &PlanArgs, deploying: bool) -> Result<StackRequest, CliError> {
+    Ok(StackRequest {
+        dir: crate::args::in_repository(&args.dir)?,
         profile: args.profile,
         params: args.params.clone(),
         timeout: Duration::from_secs(args.timeout),
         deploying,
-    }
+    })
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -228,8 +228,8 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
         InfraCommand::Plan(args) => {
             let mut plans = Vec::new();
             for layer in layers(&args) {
-                let plan =
-                    with_drift(change_set(ctx, &cfn, &request(&args, false), layer).await?).await?;
+                let plan = with_drift(change_set(ctx, &cfn, &request(&args, false)?, layer).await?)
+                    .await?;
                 discard(&cfn, &plan).await;
                 plans.push(plan);
             }
@@ -249,7 +249,7 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
             let mut done = Vec::new();
             for layer in layers(&args.plan) {
                 let plan =
-                    with_drift(change_set(ctx, &cfn, &request(&args.plan, true), layer).await?)
+                    with_drift(change_set(ctx, &cfn, &request(&args.plan, true)?, layer).await?)
                         .await?;
                 eprint!("{}", render(std::slice::from_ref(&plan)));
                 let applying = change::Change::new(ctx, "infra deploy", &args.execute).begin(

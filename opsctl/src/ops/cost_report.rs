@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, Months, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -53,6 +53,47 @@ pub fn month_range(month: &str) -> Result<(NaiveDate, NaiveDate), CliError> {
     })?;
     let end = start + Months::new(1);
     Ok((start, end))
+}
+
+/// The days a report covers: a whole month, or this month so far, and the
+/// share of a month's model that compares with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub label: String,
+    pub start: NaiveDate,
+    /// Exclusive (Cost Explorer's `End`).
+    pub end: NaiveDate,
+    /// 1 for a whole month; days so far over the month's days for this one.
+    pub model_share: f64,
+}
+
+/// The period of `--month` (`None`: this month to date) on `today`: pure.
+pub fn period(month: Option<&str>, today: NaiveDate) -> Result<Period, CliError> {
+    let this = format!("{:04}-{:02}", today.year(), today.month());
+    let label = month.unwrap_or(&this).to_owned();
+    let (start, end) = month_range(&label)?;
+    if start > today {
+        return Err(CliError::usage(
+            format!("--month {label} has not begun"),
+            "name this month or an earlier one",
+        ));
+    }
+    if label != this {
+        return Ok(Period {
+            label,
+            start,
+            end,
+            model_share: 1.0,
+        });
+    }
+    let days = (end - start).num_days() as f64;
+    let so_far = today.day() as f64;
+    Ok(Period {
+        label: format!("{label} (to {today})"),
+        start,
+        end: today + Duration::days(1),
+        model_share: so_far / days,
+    })
 }
 
 /// Compares spend by service with the model: pure.
@@ -214,6 +255,24 @@ pub fn checklist(ends: NaiveDate) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_this_month_so_far_against_its_share_of_the_model() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let now = period(None, day(2026, 12, 6)).expect("period");
+        assert_eq!((now.start, now.end), (day(2026, 12, 1), day(2026, 12, 7)));
+        assert!((now.model_share - 6.0 / 31.0).abs() < 1e-9);
+        assert_eq!(now.label, "2026-12 (to 2026-12-06)");
+        let past = period(Some("2026-11"), day(2026, 12, 6)).expect("period");
+        assert_eq!(
+            (past.start, past.end, past.model_share),
+            (day(2026, 11, 1), day(2026, 12, 1), 1.0)
+        );
+        assert!(
+            period(Some("2027-01"), day(2026, 12, 6)).is_err(),
+            "not begun"
+        );
+    }
 
     #[test]
     fn spend_is_grouped_into_the_model_rows_and_overruns_flagged() {

@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod consumer_lag;
 pub mod cost;
 pub mod cost_report;
+pub mod cqrs;
 pub mod dashboards;
 pub mod db;
 pub mod deploy;

@@ -8,8 +8,12 @@ use crate::metrics;
 pub enum Source {
     /// A platform metric in `Custom/Ticketing` (Average over the window).
     Custom(&'static str),
-    /// Redis `INFO stats`: misses / (hits + misses), in percent.
-    RedisMissRate,
+    /// Misses over lookups of the platform's Redis cache (event-service's
+    /// seat maps and events), from its own counters summed over the window.
+    CacheMissRate {
+        hits: &'static str,
+        misses: &'static str,
+    },
     /// `AWS/ApplicationELB` `TargetResponseTime` p95 (seconds).
     AlbP95,
     /// `AWS/RDS` `ReplicaLag` Maximum, in seconds.
@@ -42,7 +46,10 @@ pub const TRIGGERS: [Trigger; 5] = [
         label: "cache miss rate",
         unit: "%",
         threshold: 20.0,
-        source: Source::RedisMissRate,
+        source: Source::CacheMissRate {
+            hits: metrics::EVENTS_CACHE_HIT,
+            misses: metrics::EVENTS_CACHE_MISS,
+        },
         scale: 1.0,
     },
     Trigger {
@@ -121,7 +128,12 @@ mod tests {
     fn the_custom_triggers_read_a_published_dimension_set() {
         // `opsctl cqrs check` reads them by the environment alone.
         for t in TRIGGERS {
-            if let Source::Custom(name) = t.source {
+            let names = match t.source {
+                Source::Custom(name) => vec![name],
+                Source::CacheMissRate { hits, misses } => vec![hits, misses],
+                _ => vec![],
+            };
+            for name in names {
                 assert!(metrics::is_emitted(name), "{name}");
                 assert!(
                     metrics::dimension_sets(name).contains(&&[metrics::ENVIRONMENT][..]),

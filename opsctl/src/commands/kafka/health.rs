@@ -164,7 +164,35 @@ struct TopicHealth {
     topic: String,
     present: bool,
     partitions: usize,
+    /// Replicas per partition (the most any partition has).
+    replicas: usize,
+    /// Partitions whose in-sync replicas are fewer than their replicas.
+    under_replicated: usize,
+    /// Partitions with no leader (nobody serves them).
+    leaderless: usize,
     error: Option<String>,
+}
+
+/// Replicas, under-replicated and leaderless partitions of `topic`.
+async fn replication(ctx: &Context, topic: &mut TopicHealth) {
+    if !topic.present {
+        return;
+    }
+    match ticketing_kafka::partition_leaders(&ctx.settings.kafka, &topic.topic).await {
+        Ok((_, partitions)) => {
+            topic.replicas = partitions
+                .iter()
+                .map(|p| p.replicas.len())
+                .max()
+                .unwrap_or(0);
+            topic.under_replicated = partitions
+                .iter()
+                .filter(|p| p.in_sync.len() < p.replicas.len())
+                .count();
+            topic.leaderless = partitions.iter().filter(|p| p.leader < 0).count();
+        }
+        Err(e) => topic.error = Some(format!("replicas not read: {e}")),
+    }
 }
 
 pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
@@ -172,7 +200,7 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
     let info = ticketing_kafka::cluster_info(kafka)
         .await
         .map_err(|e| unreachable(ctx, e))?;
-    let topics: Vec<TopicHealth> = topics::ALL
+    let mut topics: Vec<TopicHealth> = topics::ALL
         .iter()
         .map(|logical| {
             let name = kafka.topic(logical);
@@ -181,17 +209,26 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
                     topic: name,
                     present: t.error.is_none(),
                     partitions: t.partitions,
+                    replicas: 0,
+                    under_replicated: 0,
+                    leaderless: 0,
                     error: t.error.clone(),
                 },
                 None => TopicHealth {
                     topic: name,
                     present: false,
                     partitions: 0,
+                    replicas: 0,
+                    under_replicated: 0,
+                    leaderless: 0,
                     error: Some("missing".into()),
                 },
             }
         })
         .collect();
+    for topic in &mut topics {
+        replication(ctx, topic).await;
+    }
     let report = Health {
         bootstrap: kafka.bootstrap_servers.clone(),
         latency_ms: info.latency.as_secs_f64() * 1e3,
@@ -208,12 +245,14 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             None => None,
         },
     };
-    let report = Health {
-        healthy: report.topics.iter().all(|t| t.present && t.partitions > 0)
-            && report.quorum.majority
-            && report.zookeeper.as_ref().is_none_or(|z| z.ok),
-        ..report
-    };
+    let report =
+        Health {
+            healthy: report.topics.iter().all(|t| {
+                t.present && t.partitions > 0 && t.under_replicated == 0 && t.leaderless == 0
+            }) && report.quorum.majority
+                && report.zookeeper.as_ref().is_none_or(|z| z.ok),
+            ..report
+        };
     output::emit(ctx.output, &report, || {
         let mut out = format!(
             "broker(s) {} answered metadata in {:.1} ms\n",
@@ -226,14 +265,36 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             .map(|t| {
                 vec![
                     t.topic.clone(),
-                    if t.present { "ok" } else { "MISSING" }.into(),
+                    match (t.present, t.leaderless, t.under_replicated) {
+                        (false, _, _) => "MISSING".into(),
+                        (true, 0, 0) => "ok".into(),
+                        (true, 0, n) => format!("{n} UNDER-REPLICATED"),
+                        (true, n, _) => format!("{n} WITHOUT LEADER"),
+                    },
                     t.partitions.to_string(),
+                    t.replicas.to_string(),
+                    if t.present && t.under_replicated == 0 {
+                        "all".into()
+                    } else {
+                        format!(
+                            "{} of {}",
+                            t.partitions - t.under_replicated.min(t.partitions),
+                            t.partitions
+                        )
+                    },
                     t.error.clone().unwrap_or_default(),
                 ]
             })
             .collect();
         out.push_str(&output::table(
-            &["TOPIC", "STATE", "PARTITIONS", "ERROR"],
+            &[
+                "TOPIC",
+                "STATE",
+                "PARTITIONS",
+                "REPLICAS",
+                "IN SYNC",
+                "ERROR",
+            ],
             &rows,
         ));
         out.push_str(&render_quorum(&report.quorum));

@@ -164,7 +164,7 @@ pub async fn change_set(
     let body = std::fs::read_to_string(&path).map_err(|e| {
         CliError::usage(
             format!("cannot read {}: {e}", path.display()),
-            "run from the repository root or pass --dir infra/templates",
+            "pass --dir with the folder of the templates (infra/templates in the repository)",
         )
     })?;
     let declared = declared_parameters(&body);
