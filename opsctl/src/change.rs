@@ -81,6 +81,9 @@ pub struct Change<'a> {
     lock_wait: std::time::Duration,
     command: &'static str,
     args: &'a ExecuteArgs,
+    output: OutputFormat,
+    /// The command prints its own document for a dry run.
+    own_output: bool,
 }
 
 impl<'a> Change<'a> {
@@ -93,6 +96,33 @@ impl<'a> Change<'a> {
             lock_wait: ctx.lock_wait,
             command,
             args,
+            output: ctx.output,
+            own_output: false,
+        }
+    }
+
+    /// A command that prints its own `--output json` document when nothing
+    /// is changed (its plan has more to say than the envelope's).
+    pub fn prints_its_own_result(mut self) -> Change<'a> {
+        self.own_output = true;
+        self
+    }
+
+    /// With `--output json`, the one document a run that changes nothing
+    /// prints: where, what, whether it was a dry run, and the plan.
+    fn unchanged_document(&self, plan: &serde_json::Value, dry_run: bool) {
+        if self.output == OutputFormat::Json && !self.own_output {
+            output::emit(
+                self.output,
+                &serde_json::json!({
+                    "environment": self.profile.as_str(),
+                    "command": self.command,
+                    "dry_run": dry_run,
+                    "changed": 0,
+                    "plan": plan,
+                }),
+                String::new,
+            );
         }
     }
 
@@ -123,10 +153,12 @@ impl<'a> Change<'a> {
         )?;
         if changes == 0 {
             eprintln!("nothing to change");
+            self.unchanged_document(&plan, !self.args.execute);
             return Ok(None);
         }
         if !self.args.execute {
             eprintln!("{DRY_RUN}");
+            self.unchanged_document(&plan, true);
             return Ok(None);
         }
         // The lock comes before the confirmation, as Terraform's state lock
@@ -215,10 +247,9 @@ fn take_lock(
         })
 }
 
-/// What a command that counts its changes prints when it made none (an
-/// empty plan or a dry run): `{"changed": 0}` for JSON readers.
-pub fn unchanged(format: OutputFormat) -> std::process::ExitCode {
-    output::emit(format, &serde_json::json!({"changed": 0}), String::new);
+/// How a command ends when its change made none (an empty plan or a dry
+/// run): [`Change::begin`] has printed the one JSON document already.
+pub fn unchanged(_format: OutputFormat) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 

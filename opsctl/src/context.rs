@@ -37,15 +37,8 @@ impl Context {
     /// word quoted for a POSIX shell. Hints print it whole, so pasting one
     /// never lands on another environment.
     pub fn command_line<S: AsRef<str>>(&self, words: &[S]) -> String {
-        let mut line = vec![
-            "opsctl".to_owned(),
-            "--env".to_owned(),
-            self.profile.as_str().to_owned(),
-        ];
-        if self.region_explicit {
-            line.push("--region".to_owned());
-            line.push(self.region.clone());
-        }
+        let region = self.region_explicit.then_some(self.region.as_str());
+        let mut line = invocation(self.profile, region);
         line.extend(words.iter().map(|w| w.as_ref().to_owned()));
         line.iter()
             .map(|w| {
@@ -57,6 +50,16 @@ impl Context {
             })
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// `text` with every command it names made whole for this run
+    /// ([`complete_commands`]).
+    pub fn complete(&self, text: &str) -> String {
+        complete_for(
+            text,
+            self.profile,
+            self.region_explicit.then_some(self.region.as_str()),
+        )
     }
 
     pub fn load(global: &GlobalArgs) -> Result<Context, CliError> {
@@ -76,6 +79,49 @@ impl Context {
             lock_wait: global.lock_wait,
         })
     }
+}
+
+/// `opsctl --env <env>` and `--region <region>` when one was given: how
+/// a command for the same place starts.
+fn invocation(profile: Profile, region: Option<&str>) -> Vec<String> {
+    let mut line = vec![
+        "opsctl".to_owned(),
+        "--env".to_owned(),
+        profile.as_str().to_owned(),
+    ];
+    if let Some(region) = region {
+        line.push("--region".to_owned());
+        line.push(region.to_owned());
+    }
+    line
+}
+
+/// Makes every command a text names (`` `opsctl kafka lag` ``) a whole
+/// one for this run's environment and region (`` `opsctl --env prod kafka
+/// lag` ``): pasted, it lands where this run acted. Names that already
+/// say `--env` are left alone.
+pub fn complete_commands(text: &str, global: &GlobalArgs) -> String {
+    complete_for(text, Profile::from(global.env), global.region.as_deref())
+}
+
+fn complete_for(text: &str, profile: Profile, region: Option<&str>) -> String {
+    let start = invocation(profile, region).join(" ");
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some(at) = rest.find("`opsctl ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "`opsctl ".len()..];
+        if after.starts_with("--env") {
+            out.push_str("`opsctl ");
+        } else {
+            out.push('`');
+            out.push_str(&start);
+            out.push(' ');
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The flags every command takes.
@@ -132,5 +178,34 @@ impl From<EnvArg> for Profile {
             EnvArg::Dev => Profile::Dev,
             EnvArg::Prod => Profile::Prod,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        global: GlobalArgs,
+    }
+
+    #[test]
+    fn named_commands_become_whole_ones_for_this_environment() {
+        let prod = Only::parse_from(["opsctl", "--env", "prod", "--region", "eu-west-1"]).global;
+        assert_eq!(
+            complete_commands(
+                "see `opsctl kafka lag`, then `opsctl --env dev status`",
+                &prod
+            ),
+            "see `opsctl --env prod --region eu-west-1 kafka lag`, then `opsctl --env dev status`"
+        );
+        let local = Only::parse_from(["opsctl"]).global;
+        assert_eq!(
+            complete_commands("no command here", &local),
+            "no command here"
+        );
     }
 }

@@ -33,6 +33,7 @@ pub use error::CliError;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
+    let global = cli.global.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,9 +47,11 @@ pub fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Every command an error names is whole for this environment.
+            let complete = |text: &str| context::complete_commands(text, &global);
+            eprintln!("error: {}", complete(&e.to_string()));
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", complete(hint));
             }
             ExitCode::from(e.exit_code())
         }

@@ -96,6 +96,26 @@ pub fn progress_bar(label: &str, total: u64) -> indicatif::ProgressBar {
         .with_prefix(label.to_owned())
 }
 
+/// A spinner on stderr for a wait: what is awaited, for how long so far,
+/// and (with `limit`) at most how long. Drawn only on a terminal (indicatif
+/// hides it otherwise), so CI logs and JSON readers never see it.
+pub fn spinner(what: &str, limit: Option<std::time::Duration>) -> indicatif::ProgressBar {
+    let template = match limit {
+        Some(l) => format!(
+            "{{spinner}} {{msg}} ({{elapsed}} of at most {} s)",
+            l.as_secs()
+        ),
+        None => "{spinner} {msg} ({elapsed})".to_owned(),
+    };
+    let style = indicatif::ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    let bar = indicatif::ProgressBar::new_spinner()
+        .with_style(style)
+        .with_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,7 +79,9 @@ impl<'a> Runbook<'a> {
         }
         eprintln!("[{}] {name} ...", self.label);
         let started = Instant::now();
+        let waiting = crate::output::spinner(&format!("[{}] {name}", self.label), None);
         let result = work.await;
+        waiting.finish_and_clear();
         let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         let (ok, detail) = match &result {
             Ok(d) => (true, d.clone()),

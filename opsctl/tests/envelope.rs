@@ -300,8 +300,17 @@ async fn each_dry_run_records_its_plan_and_changes_nothing() {
             ("PORTONE_API_KEY", "dry-run-key"),
             ("PORTONE_API_SECRET", "dry-run-secret"),
         ];
-        let run = common::opsctl(args, &vars).await;
+        let json_args = [&["--output", "json"][..], args].concat();
+        let run = common::opsctl(&json_args, &vars).await;
         assert_eq!(run.code, 0, "{leaf}: {}{}", run.stdout, run.stderr);
+        // One JSON document on stdout, whatever the command.
+        let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{leaf}: stdout is not one JSON document ({e}): {}",
+                run.stdout
+            )
+        });
+        assert!(doc.is_object() || doc.is_array(), "{leaf}: {doc}");
         let entries: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
             .unwrap_or_default()
             .lines()

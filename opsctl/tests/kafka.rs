@@ -51,6 +51,19 @@ async fn health_lists_the_topics_and_fails_when_one_is_missing_or_the_broker_is_
     .await;
     assert_eq!(down.code, 3, "{}", down.stderr);
     assert!(down.stderr.contains("127.0.0.1:1"), "{}", down.stderr);
+    // The command the error names is whole for this environment, and it
+    // parses as it is.
+    let named = down
+        .stderr
+        .split('`')
+        .find(|w| w.starts_with("opsctl "))
+        .unwrap_or_else(|| panic!("no command named: {}", down.stderr));
+    assert_eq!(named, "opsctl --env local kafka restart", "{}", down.stderr);
+    let words = shlex::split(named).expect("words");
+    assert!(
+        <opsctl::cli::Cli as clap::Parser>::try_parse_from(&words).is_ok(),
+        "{named}"
+    );
     env.cleanup().await;
 }
 

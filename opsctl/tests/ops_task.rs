@@ -700,6 +700,8 @@ async fn data_plane_commands_from_outside_run_in_the_ops_task_with_its_output_an
     // make exactly the calls made (and the documented ones not made here).
     let calls = moto.recorded_actions_by_key().await;
     let mut runner: BTreeSet<String> = calls.get("testing").cloned().unwrap_or_default();
+    // Who starts the task is asked of STS (for the task's audit entries).
+    assert!(runner.remove(NEEDS_NO_PERMISSION), "{runner:?}");
     runner.extend(RUNNER_IMPLIED.iter().map(|a| (*a).to_owned()));
     assert_eq!(policy_actions("OpsTaskRunnerPolicy"), runner);
     let mut task: BTreeSet<String> = calls.get(TASK_KEY).cloned().unwrap_or_default();
@@ -711,6 +713,19 @@ async fn data_plane_commands_from_outside_run_in_the_ops_task_with_its_output_an
     let trail = outside(&["--output", "json", "audit", "--command", "outbox replay"]).await;
     assert_eq!(trail.code, 0, "{}{}", trail.stdout, trail.stderr);
     assert!(trail.stdout.contains("\"done\""), "{}", trail.stdout);
+    // Written in the task (its role's identity), with who started it.
+    let entries: serde_json::Value = serde_json::from_str(&trail.stdout).expect("json");
+    let done = entries["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["phase"] == "done"))
+        .unwrap_or_else(|| panic!("a done entry: {entries}"));
+    assert!(
+        done["requested_by"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("arn:aws:") && r.contains('(')),
+        "{done}"
+    );
+    assert_ne!(done["requested_by"], done["identity"], "{done}");
 
     agent.abort();
     sandbox.stop().await;

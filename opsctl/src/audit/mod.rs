@@ -27,6 +27,11 @@ use crate::error::CliError;
 mod cloud;
 pub use cloud::CloudTrail;
 
+/// In the ops task: who started it (their AWS identity and local user, as
+/// the opsctl that ran RunTask saw them), recorded with each entry beside
+/// the task role's own identity.
+pub const REQUESTED_BY_VAR: &str = "OPSCTL_REQUESTED_BY";
+
 /// The variable that names the audit log file.
 pub const AUDIT_LOG_VAR: &str = "OPSCTL_AUDIT_LOG";
 
@@ -67,6 +72,10 @@ pub struct Entry {
     /// The caller's AWS identity (an ARN) in `dev` and `prod`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// For a change made in the ops task: who started the task
+    /// ([`REQUESTED_BY_VAR`]); `identity` is then the task role's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     pub env: String,
     pub command: String,
     pub phase: Phase,
@@ -113,6 +122,9 @@ pub fn record(
         at: Utc::now().to_rfc3339(),
         user: local_user(),
         identity,
+        requested_by: std::env::var(REQUESTED_BY_VAR)
+            .ok()
+            .filter(|r| !r.is_empty()),
         env: profile.as_str().to_owned(),
         command: command.to_owned(),
         phase,

@@ -58,7 +58,12 @@ pub async fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, CliError> 
 fn table(source: &str, entries: &[Entry]) -> String {
     let mut out = format!("{} entries from {source}\n", entries.len());
     for e in entries {
-        let who = e.identity.as_deref().unwrap_or(&e.user);
+        // A change made in the ops task: who started it, through the task.
+        let who = match (&e.requested_by, &e.identity) {
+            (Some(by), _) => format!("{by} via the ops task"),
+            (None, Some(arn)) => arn.clone(),
+            (None, None) => e.user.clone(),
+        };
         let what = match (e.detail.get("changes"), e.detail.get("error")) {
             (Some(n), _) => format!("{n} change(s)"),
             (_, Some(err)) => format!("error: {}", err.as_str().unwrap_or_default()),

@@ -231,12 +231,14 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     } else {
         print!("{}", render_plan(&plan));
     }
-    let Some(applying) = Change::new(ctx, "deploy", &args.execute).begin(
-        &format!("deploying {} service(s)", plan.services.len()),
-        &plan,
-        // The push is a change of its own.
-        plan.services.len() + 1,
-    )?
+    let Some(applying) = Change::new(ctx, "deploy", &args.execute)
+        .prints_its_own_result()
+        .begin(
+            &format!("deploying {} service(s)", plan.services.len()),
+            &plan,
+            // The push is a change of its own.
+            plan.services.len() + 1,
+        )?
     else {
         return Ok(ExitCode::SUCCESS);
     };

@@ -252,11 +252,13 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
                     with_drift(change_set(ctx, &cfn, &request(&args.plan, true)?, layer).await?)
                         .await?;
                 eprint!("{}", render(std::slice::from_ref(&plan)));
-                let applying = change::Change::new(ctx, "infra deploy", &args.execute).begin(
-                    &format!("deploying {}", plan.stack),
-                    &plan,
-                    usize::from(plan.change_set.is_some()),
-                )?;
+                let applying = change::Change::new(ctx, "infra deploy", &args.execute)
+                    .prints_its_own_result()
+                    .begin(
+                        &format!("deploying {}", plan.stack),
+                        &plan,
+                        usize::from(plan.change_set.is_some()),
+                    )?;
                 let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
                     discard(&cfn, &plan).await;
                     done.push(plan);

@@ -69,11 +69,10 @@ pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, CliEr
                 eprintln!("{}", describe(&table, holder.as_ref()));
             }
             let changes = usize::from(holder.is_some());
-            let begun = Change::new(ctx, "lock break", &args).without_lock().begin(
-                "breaking the change lock",
-                &plan,
-                changes,
-            )?;
+            let begun = Change::new(ctx, "lock break", &args)
+                .without_lock()
+                .prints_its_own_result()
+                .begin("breaking the change lock", &plan, changes)?;
             let (Some(applying), Some(seen)) = (begun, holder) else {
                 output::emit(
                     ctx.output,

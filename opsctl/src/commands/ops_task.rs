@@ -39,7 +39,7 @@ pub async fn exec(ctx: &Context, env: &str) -> Result<ExitCode, CliError> {
     let args = arguments()?;
     // opsctl's own settings that may have come from this shell's
     // environment rather than the arguments.
-    let environment = vec![
+    let mut environment = vec![
         (
             "OPSCTL_OUTPUT".to_owned(),
             clap::ValueEnum::to_possible_value(&ctx.output)
@@ -51,6 +51,12 @@ pub async fn exec(ctx: &Context, env: &str) -> Result<ExitCode, CliError> {
             format!("{}s", ctx.lock_wait.as_secs()),
         ),
     ];
+    // Who asks, for the audit entries the task writes (which carry the
+    // task role's identity of their own).
+    environment.push((
+        crate::audit::REQUESTED_BY_VAR.to_owned(),
+        crate::ops::ops_task::requester(ctx).await?,
+    ));
     let execute = args.iter().any(|a| a == "--execute");
     let yes = args.iter().any(|a| a == "--yes");
     if ctx.profile == Profile::Prod && execute && !yes {

@@ -216,11 +216,13 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
             output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
         );
     }
-    let Some(applying) = Change::new(ctx, "outbox replay", &args.execute).begin(
-        "re-sending outbox events",
-        &serde_json::json!({"selection": selection, "events": total, "rate": args.rate}),
-        usize::try_from(total).unwrap_or_default(),
-    )?
+    let Some(applying) = Change::new(ctx, "outbox replay", &args.execute)
+        .prints_its_own_result()
+        .begin(
+            "re-sending outbox events",
+            &serde_json::json!({"selection": selection, "events": total, "rate": args.rate}),
+            usize::try_from(total).unwrap_or_default(),
+        )?
     else {
         return Ok(ExitCode::SUCCESS);
     };

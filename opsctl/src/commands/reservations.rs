@@ -98,7 +98,9 @@ async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, CliEr
         lines.len(),
         args.older_than.as_secs()
     );
-    let Some(applying) = Change::new(ctx, "reservations reconcile", &args.execute).begin(
+    let Some(applying) = Change::new(ctx, "reservations reconcile", &args.execute)
+        .prints_its_own_result()
+        .begin(
         "re-announcing payments",
         &serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "since_seconds": args.since.map(|s| s.as_secs()), "pending": lines.len(), "to_announce": to_announce, "reservations": lines}),
         to_announce,

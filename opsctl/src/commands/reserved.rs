@@ -120,11 +120,9 @@ pub async fn purchase(
         .filter(|l| l.to_buy == 0)
         .map(|l| l.class.clone())
         .collect();
-    let Some(applying) = Change::new(ctx, "reserved purchase", &args.execute).begin(
-        "buying reserved capacity",
-        &buys,
-        buys.len(),
-    )?
+    let Some(applying) = Change::new(ctx, "reserved purchase", &args.execute)
+        .prints_its_own_result()
+        .begin("buying reserved capacity", &buys, buys.len())?
     else {
         // Nothing to buy is an outcome (everything covered); a dry run is not.
         let outcome = buys.is_empty().then_some(Purchased {

@@ -95,6 +95,22 @@ async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, 
     })
 }
 
+/// Who starts the task: the caller's AWS identity (STS GetCallerIdentity,
+/// which needs no permission) and the local user name.
+pub async fn requester(ctx: &Context) -> Result<String, CliError> {
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let who = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| crate::aws::failed("STS GetCallerIdentity", crate::aws::sdk_error(&e)))?;
+    Ok(format!(
+        "{} ({})",
+        who.arn().unwrap_or("unknown"),
+        crate::audit::local_user()
+    ))
+}
+
 /// Starts the environment's ops task running opsctl with `args` (the
 /// arguments after `opsctl`) and `environment` (opsctl's own settings:
 /// output format, lock wait).

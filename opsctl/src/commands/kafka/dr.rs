@@ -175,7 +175,7 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
         eprintln!("  first, sales are guarded: admission paused, open holds kept open (extended by the outage's length at the end)");
     }
     for (i, s) in planned.iter().enumerate() {
-        eprintln!("  {}. {:<16} {}", i + 1, s.name(), s.plan());
+        eprintln!("  {}. {:<16} {}", i + 1, s.name(), ctx.complete(s.plan()));
     }
     let Some(applying) = Change::new(ctx, "kafka dr", &args.execute).begin(
         "running the Kafka DR runbook",

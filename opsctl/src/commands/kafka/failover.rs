@@ -87,10 +87,16 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
     else {
         return Ok(ExitCode::SUCCESS);
     };
+    let waiting = output::spinner(
+        &format!("[drill] stopping broker {}", plan.leader),
+        Some(Duration::from_secs(args.timeout)),
+    );
     let result = run(ctx, &plan, Duration::from_secs(args.timeout), |m| {
-        eprintln!("[drill] {m}")
+        waiting.suspend(|| eprintln!("[drill] {m}"));
+        waiting.set_message(format!("[drill] after: {m}"));
     })
     .await;
+    waiting.finish_and_clear();
     let report = match result {
         Ok(report) => report,
         Err(e) => {

@@ -96,11 +96,13 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
     } else {
         eprintln!("the group's consumers must be stopped before --execute");
     }
-    let Some(applying) = Change::new(ctx, "kafka reset-offsets", &args.execute).begin(
-        "moving consumer offsets",
-        &serde_json::json!({"group": group, "plan": plan}),
-        plan.len(),
-    )?
+    let Some(applying) = Change::new(ctx, "kafka reset-offsets", &args.execute)
+        .prints_its_own_result()
+        .begin(
+            "moving consumer offsets",
+            &serde_json::json!({"group": group, "plan": plan}),
+            plan.len(),
+        )?
     else {
         return Ok(ExitCode::SUCCESS);
     };

@@ -30,7 +30,17 @@ pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliEr
     else {
         return Ok(ExitCode::SUCCESS);
     };
-    let report = match restart_now(ctx, plan, std::time::Duration::from_secs(args.timeout)).await {
+    let limit = std::time::Duration::from_secs(args.timeout);
+    let waiting = output::spinner(
+        &format!(
+            "restarting the broker and waiting for {}",
+            ctx.settings.kafka.bootstrap_servers
+        ),
+        Some(limit),
+    );
+    let restarted = restart_now(ctx, plan, limit).await;
+    waiting.finish_and_clear();
+    let report = match restarted {
         Ok(report) => report,
         Err(e) => {
             return Err(applying.failed(serde_json::json!({"error": e.to_string()}), e));

@@ -233,11 +233,9 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             ticketing_catalog::notices::PAYMENT_PAUSED.name
         );
     }
-    let Some(applying) = Change::new(ctx, "portone rollback", &args.execute).begin(
-        "rolling back the payment service",
-        &report,
-        1,
-    )?
+    let Some(applying) = Change::new(ctx, "portone rollback", &args.execute)
+        .prints_its_own_result()
+        .begin("rolling back the payment service", &report, 1)?
     else {
         output::emit(ctx.output, &report, String::new);
         return Ok(ExitCode::SUCCESS);

@@ -66,11 +66,13 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
             ""
         }
     );
-    let Some(applying) = Change::new(ctx, "portone switch-back", &args.execute).begin(
-        "switching PortOne back to live keys",
-        &serde_json::json!({"secret": main, "from": live}),
-        1,
-    )?
+    let Some(applying) = Change::new(ctx, "portone switch-back", &args.execute)
+        .prints_its_own_result()
+        .begin(
+            "switching PortOne back to live keys",
+            &serde_json::json!({"secret": main, "from": live}),
+            1,
+        )?
     else {
         output::emit(ctx.output, &report, String::new);
         return Ok(ExitCode::SUCCESS);
