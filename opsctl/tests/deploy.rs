@@ -160,6 +160,34 @@ async fn setup(sdk: &aws_config::SdkConfig) {
         .await;
         common::service_on(&ecs, service, &td, 0).await;
     }
+    // The ops task, as compute.yaml registers it: opsctl from the same image.
+    ecs.register_task_definition()
+        .family("ticketing-ops-prod")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name(ticketing_catalog::ecs::OPS_CONTAINER)
+                .image("placeholder.example/ticketing:from-cloudformation")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the ops task definition");
+}
+
+/// The image the ops task's latest revision runs.
+async fn ops_task_image(ecs: &aws_sdk_ecs::Client) -> String {
+    let td = ecs
+        .describe_task_definition()
+        .task_definition("ticketing-ops-prod")
+        .send()
+        .await
+        .expect("the ops task definition");
+    td.task_definition()
+        .and_then(|t| t.container_definitions().first())
+        .and_then(|c| c.image())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn opsctl(args: &[&str], audit: &std::path::Path) -> common::Run {
@@ -332,12 +360,26 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
         .container_definitions()[0];
     assert_eq!(container.command(), ["serve", "payment-service"]);
     assert_eq!(container.memory(), Some(512));
+    // Every service on v1: the ops task follows, by the same digest.
+    assert_eq!(ops_task_image(&ecs).await, image, "{}", one.stdout);
+    let result = lines(&one).pop().expect("result");
+    assert!(
+        result["ops_task"]["task_definition"]
+            .as_str()
+            .is_some_and(|t| t.contains("ticketing-ops-prod:")),
+        "{result}"
+    );
 
     // v2 whose payment tasks never become healthy: reservation completes,
     // payment times out, is tagged FAILED, the command exits 1; v1 stays ACTIVE.
     common::service_on(&ecs, "payment-service", &good, 1).await;
     let two = deploy(v2.clone(), t2.clone(), "6").await;
     assert_eq!(two.code, 1, "{}{}", two.stdout, two.stderr);
+    assert_eq!(
+        ops_task_image(&ecs).await,
+        image,
+        "a failed deploy leaves the ops task on the release that works"
+    );
     assert_eq!(
         outcomes(&two),
         [

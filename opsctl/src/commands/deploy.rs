@@ -25,7 +25,10 @@ use crate::aws::{aws_env, failed};
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::deploy::{order, roll_out, short, steps, Event, Found, Outcome, Plan, State};
+use crate::ops::deploy::{
+    order, refresh_ops_task, roll_out, short, steps, Event, Found, OpsTaskRevision, Outcome, Plan,
+    State,
+};
 use crate::ops::ecs::{describe, service_image};
 use crate::ops::image;
 use crate::output::{self, OutputFormat};
@@ -77,6 +80,9 @@ struct Report<'a> {
     executed: bool,
     image: Option<String>,
     outcomes: Vec<Outcome>,
+    /// The ops task's new revision, once every service is on the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ops_task: Option<OpsTaskRevision>,
 }
 
 /// One JSON line on stdout (CI reads them as they come).
@@ -327,11 +333,35 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         outcomes.push(outcome);
     }
 
+    // Every service on the image: the ops task follows.
+    let all_deployed = outcomes
+        .iter()
+        .all(|o| matches!(o.state, State::Completed | State::Unchanged));
+    let mut ops_task = None;
+    if all_deployed {
+        match refresh_ops_task(&ecs, env, &pushed).await {
+            Ok(revision) => {
+                if !json {
+                    eprintln!("[deploy] ops task: {}", revision.detail);
+                }
+                ops_task = Some(revision);
+            }
+            Err(e) => {
+                let detail =
+                    serde_json::json!({"image": pushed, "outcomes": outcomes, "ops_task": e});
+                return Err(applying.failed(
+                    detail,
+                    format!("every service runs the image, but the ops task could not follow: {e}; run the same deploy again (the services already run it; only the ops task is registered)"),
+                ));
+            }
+        }
+    }
     let report = Report {
         plan: &plan,
         executed: true,
         image: Some(pushed),
         outcomes,
+        ops_task,
     };
     if json {
         json_line("result", &report);
