@@ -183,8 +183,9 @@ pub enum KafkaCommand {
     /// corruption.
     VerifySegments(kafka::VerifyArgs),
     /// Move a consumer group's committed offsets (plan first; `--execute`
-    /// saves the previous offsets to a file, then commits). Refused while the
-    /// group has active members.
+    /// saves the previous offsets to a file and the audit trail, then
+    /// commits; `--from-file` or `--from-audit` restores them). Refused
+    /// while the group has active members.
     ResetOffsets(kafka::ResetArgs),
 }
 
@@ -207,8 +208,9 @@ pub enum CostCommand {
 impl Command {
     /// Whether the command talks to the database, the cache, the brokers or
     /// the services (which in dev and prod only the VPC reaches), rather
-    /// than only to AWS APIs. Not `kafka reset-offsets`: it saves the
-    /// previous offsets to a file, which a task's disk would not keep.
+    /// than only to AWS APIs. `kafka reset-offsets` keeps its restore point
+    /// in the audit trail as well as a file (`--from-audit` restores it), so
+    /// it runs in the ops task too.
     fn reaches_data_plane(&self) -> bool {
         matches!(
             self,
@@ -221,7 +223,9 @@ impl Command {
                 | Command::Dlq { .. }
                 | Command::Trace(_)
                 | Command::Kafka {
-                    command: KafkaCommand::Health | KafkaCommand::Lag(_)
+                    command: KafkaCommand::Health
+                        | KafkaCommand::Lag(_)
+                        | KafkaCommand::ResetOffsets(_)
                 }
         )
     }

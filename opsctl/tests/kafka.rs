@@ -383,6 +383,63 @@ async fn reset_offsets_plans_moves_saves_and_restores_and_refuses_a_running_grou
         "the dry run's plan, then plan, start, saved offsets and done, twice"
     );
 
+    // The restore point is in the audit trail too: moved again, the last
+    // --execute's saved offsets (6) come back from there.
+    let again = opsctl(
+        &env,
+        &audit_env,
+        &[
+            "kafka",
+            "reset-offsets",
+            "--group",
+            "event-service",
+            "--to",
+            "earliest",
+            "--execute",
+            "--save-to",
+            dir.join("third.json").to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("--from-audit"), "{}", again.stderr);
+    assert_eq!(committed(&env, "event-service").await, vec![Some(0)]);
+    let restored = opsctl(
+        &env,
+        &audit_env,
+        &[
+            "kafka",
+            "reset-offsets",
+            "--group",
+            "event-service",
+            "--from-audit",
+            "--execute",
+            "--save-to",
+            dir.join("fourth.json").to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(committed(&env, "event-service").await, vec![Some(6)]);
+    let nothing = opsctl(
+        &env,
+        &audit_env,
+        &[
+            "kafka",
+            "reset-offsets",
+            "--group",
+            "payment-service",
+            "--from-audit",
+        ],
+    )
+    .await;
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("no offsets saved for group"),
+        "{}",
+        nothing.stderr
+    );
+
     let outside = opsctl(
         &env,
         &audit_env,

@@ -696,6 +696,48 @@ async fn data_plane_commands_from_outside_run_in_the_ops_task_with_its_output_an
     assert_eq!(last["published"], 2, "{}", replay.stdout);
     assert_eq!(common::unsent(&pool).await, 0);
 
+    // Offsets moved in the task, and restored from the audit trail (the
+    // task's disk keeps nothing): the group nobody consumes for goes to
+    // the log end and back to where it was.
+    let group = env.settings.kafka.topic("event-service");
+    let topic = env.topic(ticketing_catalog::topics::RESERVATION_EVENTS);
+    let committed = || async {
+        ticketing_kafka::group_lag(&env.settings.kafka, &group, std::slice::from_ref(&topic))
+            .await
+            .expect("lag")
+            .into_iter()
+            .map(|p| p.committed)
+            .collect::<Vec<_>>()
+    };
+    ticketing_kafka::commit_offsets(&env.settings.kafka, &group, &[(topic.clone(), 0, 1)])
+        .await
+        .expect("a committed offset to come back to");
+    let before = committed().await;
+    assert_eq!(before, vec![Some(1)]);
+    let moved = outside(&[
+        "kafka",
+        "reset-offsets",
+        "--group",
+        "event-service",
+        "--to",
+        "latest",
+        "--execute",
+    ])
+    .await;
+    assert_eq!(moved.code, 0, "{}{}", moved.stdout, moved.stderr);
+    assert_ne!(committed().await, before, "moved to the log end");
+    let back = outside(&[
+        "kafka",
+        "reset-offsets",
+        "--group",
+        "event-service",
+        "--from-audit",
+        "--execute",
+    ])
+    .await;
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(committed().await, before, "restored from the trail");
+
     // Least privilege: whoever starts the task, and the task itself, may
     // make exactly the calls made (and the documented ones not made here).
     let calls = moto.recorded_actions_by_key().await;

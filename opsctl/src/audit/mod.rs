@@ -226,6 +226,26 @@ fn write_file(line: &str) -> Result<(), CliError> {
 }
 
 /// The local file's entries since `since_seconds` ago, oldest first.
+/// The environment's trail since `since_seconds` ago, and where it was
+/// read: its CloudWatch Logs group in dev and prod, the file locally.
+pub async fn read_trail(
+    ctx: &crate::context::Context,
+    since_seconds: i64,
+) -> Result<(String, Vec<Entry>), CliError> {
+    let env = ctx.profile.as_str();
+    let (source, entries) = match CloudTrail::of(ctx) {
+        Some(trail) => (trail.group().to_owned(), trail.read(since_seconds).await?),
+        None => (
+            audit_path().display().to_string(),
+            read_file(since_seconds)?,
+        ),
+    };
+    Ok((
+        source,
+        entries.into_iter().filter(|e| e.env == env).collect(),
+    ))
+}
+
 pub fn read_file(since_seconds: i64) -> Result<Vec<Entry>, CliError> {
     let path = audit_path();
     let text = match std::fs::read_to_string(&path) {

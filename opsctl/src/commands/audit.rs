@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::args::parse_age;
-use crate::audit::{self, CloudTrail, Entry};
+use crate::audit::{self, Entry};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
@@ -33,17 +33,10 @@ pub struct AuditArgs {
 
 pub async fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, CliError> {
     let since = i64::try_from(args.since.as_secs()).unwrap_or(i64::MAX);
-    let (source, entries) = match CloudTrail::of(ctx) {
-        Some(trail) => (trail.group().to_owned(), trail.read(since).await?),
-        None => (
-            audit::audit_path().display().to_string(),
-            audit::read_file(since)?,
-        ),
-    };
+    let (source, entries) = audit::read_trail(ctx, since).await?;
     let env = ctx.profile.as_str();
     let entries: Vec<Entry> = entries
         .into_iter()
-        .filter(|e| e.env == env)
         .filter(|e| {
             args.command
                 .as_deref()

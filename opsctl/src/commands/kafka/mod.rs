@@ -67,7 +67,7 @@ pub struct ResetArgs {
     #[arg(long)]
     pub group: String,
     /// Where to move to.
-    #[arg(long, value_enum, required_unless_present = "from_file")]
+    #[arg(long, value_enum, required_unless_present_any = ["from_file", "from_audit"])]
     pub to: Option<ResetTo>,
     /// With `--to datetime`: RFC 3339, e.g. 2026-11-24T01:00:00Z.
     #[arg(long, required_if_eq("to", "datetime"))]
@@ -78,6 +78,11 @@ pub struct ResetArgs {
     /// Restore the offsets a previous `--execute` saved.
     #[arg(long, conflicts_with = "to")]
     pub from_file: Option<std::path::PathBuf>,
+    /// Restore the offsets the group's last `--execute` recorded in the
+    /// audit trail (in dev and prod the environment's CloudWatch Logs
+    /// group: what works from the ops task, whose disk does not last).
+    #[arg(long, conflicts_with_all = ["to", "from_file"])]
+    pub from_audit: bool,
     /// Where `--execute` saves the previous offsets (default:
     /// ./opsctl-offsets-<group>-<time>.json).
     #[arg(long)]

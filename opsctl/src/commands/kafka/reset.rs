@@ -26,11 +26,16 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         .map(|(_, p)| p)
         .collect();
     let target = match (&args.from_file, args.to) {
+        _ if args.from_audit => ResetTarget::Saved(from_audit(ctx, &group).await?),
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 CliError::usage(
                     format!("{} cannot be read: {e}", path.display()),
-                    "give the file a previous --execute saved",
+                    if crate::ops::ops_task::inside_vpc() {
+                        "this runs in the ops task, where files of your machine are not: restore with --from-audit"
+                    } else {
+                        "give the file a previous --execute saved, or restore with --from-audit"
+                    },
                 )
             })?;
             let saved: SavedOffsets = serde_json::from_str(&text).map_err(|e| {
@@ -107,23 +112,34 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         return Ok(ExitCode::SUCCESS);
     };
     let saved = saved_offsets(&group, &current);
-    let path = args.save_to.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(format!(
-            "opsctl-offsets-{group}-{}.json",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
+    // In the ops task nothing on disk lasts (its root is read-only): the
+    // audit trail alone keeps the restore point there, unless --save-to.
+    let path = args.save_to.clone().or_else(|| {
+        (!crate::ops::ops_task::inside_vpc()).then(|| {
+            std::path::PathBuf::from(format!(
+                "opsctl-offsets-{group}-{}.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ))
+        })
     });
-    let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
-    if let Err(e) = std::fs::write(&path, json) {
-        return Err(applying.failed(
-            serde_json::json!({"group": group, "error": e.to_string()}),
-            format!(
-                "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
-                path.display()
-            ),
-        ));
+    if let Some(path) = &path {
+        let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
+        if let Err(e) = std::fs::write(path, json) {
+            return Err(applying.failed(
+                serde_json::json!({"group": group, "error": e.to_string()}),
+                format!(
+                    "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
+                    path.display()
+                ),
+            ));
+        }
     }
-    applying.progress(serde_json::json!({"saved_to": path.display().to_string()}))?;
+    // Whole in the trail too: the restore point outlives this machine's
+    // (or the ops task's) disk (`--from-audit`).
+    applying.progress(serde_json::json!({
+        "saved_to": path.as_ref().map(|p| p.display().to_string()),
+        "saved_offsets": saved,
+    }))?;
     let targets: Vec<(String, i32, i64)> = plan
         .iter()
         .map(|l| (l.topic.clone(), l.partition, l.new))
@@ -134,10 +150,37 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         return Err(applying.failed(detail, message));
     }
     applying.done(serde_json::json!({"group": group, "moved": plan.len()}))?;
-    eprintln!(
-        "offsets moved; the previous ones are in {} (restore with --from-file {})",
-        path.display(),
-        path.display()
-    );
+    let restore = ctx.complete(&format!(
+        "`opsctl kafka reset-offsets --group {} --from-audit --execute`",
+        args.group
+    ));
+    match &path {
+        Some(path) => eprintln!(
+            "offsets moved; the previous ones are in {} and the audit trail (restore with --from-file {} or {restore})",
+            path.display(),
+            path.display()
+        ),
+        None => eprintln!("offsets moved; the previous ones are in the audit trail (restore with {restore})"),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How far back `--from-audit` looks for the saved offsets.
+const AUDIT_LOOKBACK_SECONDS: i64 = 90 * 86_400;
+
+/// The offsets the group's newest `--execute` recorded in the trail.
+async fn from_audit(ctx: &Context, group: &str) -> Result<SavedOffsets, CliError> {
+    let (source, entries) = crate::audit::read_trail(ctx, AUDIT_LOOKBACK_SECONDS).await?;
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.command == "kafka reset-offsets")
+        .filter_map(|e| serde_json::from_value::<SavedOffsets>(e.detail.get("saved_offsets")?.clone()).ok())
+        .find(|saved| saved.group == group)
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("{source} holds no offsets saved for group `{group}` in the last 90 days"),
+                "restore from the file the --execute wrote with --from-file, or name the offsets with --to",
+            )
+        })
 }
