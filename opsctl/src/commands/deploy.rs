@@ -21,15 +21,14 @@ use serde::Serialize;
 use ticketing_catalog::ecs as names;
 use ticketing_catalog::ServiceName;
 
-use crate::aws::{aws_env, failed};
+use crate::aws::aws_env;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::deploy::{
-    order, refresh_ops_task, roll_out, short, steps, Event, Found, OpsTaskRevision, Outcome, Plan,
+    found, order, refresh_ops_task, roll_out, short, steps, Event, OpsTaskRevision, Outcome, Plan,
     State,
 };
-use crate::ops::ecs::{describe, service_image};
 use crate::ops::image;
 use crate::output::{self, OutputFormat};
 
@@ -150,40 +149,6 @@ fn render_outcomes(outcomes: &[Outcome]) -> String {
         })
         .collect();
     output::table(&["SERVICE", "ROLLOUT", "TASK DEFINITION", "DETAIL"], &rows)
-}
-
-/// What is running now, per service.
-async fn found(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    services: &[ServiceName],
-) -> Result<Vec<Found>, CliError> {
-    let mut out = Vec::new();
-    for service in services {
-        let described = describe(ecs, cluster, service.as_str()).await?;
-        let arn = described.task_definition().unwrap_or_default().to_owned();
-        let td = ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .send()
-            .await
-            .map_err(|e| {
-                failed(
-                    "ECS DescribeTaskDefinition failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
-        let image = td
-            .task_definition()
-            .and_then(|td| service_image(td, service.as_str()))
-            .map(str::to_owned);
-        out.push(Found {
-            service: *service,
-            task_definition: arn,
-            image,
-        });
-    }
-    Ok(out)
 }
 
 pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError> {

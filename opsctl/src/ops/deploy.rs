@@ -10,6 +10,8 @@ use serde::Serialize;
 use ticketing_catalog::ecs as names;
 use ticketing_catalog::ServiceName;
 
+use crate::aws::failed;
+use crate::error::CliError;
 use crate::ops::ecs::{
     add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag, update_to,
     wait_stable, Poll, StoppedTask,
@@ -252,6 +254,40 @@ pub async fn roll_out(
         detail,
         stopped_tasks,
     }
+}
+
+/// What is running now, per service.
+pub async fn found(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    services: &[ServiceName],
+) -> Result<Vec<Found>, CliError> {
+    let mut out = Vec::new();
+    for service in services {
+        let described = describe(ecs, cluster, service.as_str()).await?;
+        let arn = described.task_definition().unwrap_or_default().to_owned();
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "ECS DescribeTaskDefinition failed",
+                    crate::aws::sdk_error(&e),
+                )
+            })?;
+        let image = td
+            .task_definition()
+            .and_then(|td| service_image(td, service.as_str()))
+            .map(str::to_owned);
+        out.push(Found {
+            service: *service,
+            task_definition: arn,
+            image,
+        });
+    }
+    Ok(out)
 }
 
 /// What the ops task runs after a deploy.
