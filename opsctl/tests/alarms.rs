@@ -104,6 +104,41 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
 
     let applied = opsctl(&["alarms", "apply", "--execute"], &audit).await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    // The billing alarms are the account's: a local apply leaves them out,
+    // names the prod change that applies them, and refuses them alone.
+    assert!(
+        applied
+            .stderr
+            .contains("`opsctl --env prod alarms apply billing --execute`"),
+        "{}",
+        applied.stderr
+    );
+    let untouched = billing_cw.describe_alarms().send().await.expect("describe");
+    assert!(
+        untouched.metric_alarms().is_empty(),
+        "no billing alarm from local"
+    );
+    let refused = opsctl(&["alarms", "apply", "billing", "--execute"], &audit).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("the AWS account's"),
+        "{}",
+        refused.stderr
+    );
+    let account = opsctl(
+        &[
+            "--env",
+            "prod",
+            "alarms",
+            "apply",
+            "billing",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(account.code, 0, "{}{}", account.stdout, account.stderr);
 
     // The billing alarms exactly as the design specifies, in us-east-1.
     let billing = billing_cw
@@ -251,7 +286,19 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         "{}",
         drift.stdout
     );
-    let repaired = opsctl(&["alarms", "apply", "billing", "--execute"], &audit).await;
+    let repaired = opsctl(
+        &[
+            "--env",
+            "prod",
+            "alarms",
+            "apply",
+            "billing",
+            "--execute",
+            "--yes",
+        ],
+        &audit,
+    )
+    .await;
     assert_eq!(repaired.code, 0, "{}", repaired.stderr);
     let after = billing_cw
         .describe_alarms()
@@ -274,8 +321,16 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         .collect();
     assert_eq!(
         entries.iter().filter(|e| e["phase"] == "done").count(),
+        3,
+        "three applies changed something (one local, two prod: billing): {log}"
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["phase"] == "done" && e["env"] == "prod")
+            .count(),
         2,
-        "two applies changed something: {log}"
+        "the billing alarms' changes are prod's: {log}"
     );
 }
 

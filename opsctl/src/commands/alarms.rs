@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use ticketing_config::Profile;
+
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
@@ -94,6 +96,23 @@ fn render(plan: &Plan) -> String {
 
 async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
     let (plan, clients) = plan(ctx, args.plan.group).await?;
+    // Billing alarms are the account's: applied as a prod change only.
+    let billing_apply = ctx
+        .command_line(&["alarms", "apply", "billing", "--execute"])
+        .replace(&format!("--env {}", ctx.profile.as_str()), "--env prod");
+    let plan = match (ctx.profile, args.plan.group) {
+        (Profile::Prod, _) => plan,
+        (_, Group::Billing) => {
+            return Err(CliError::usage(
+                "the billing alarms are the AWS account's, not an environment's: they are applied as a prod change (its confirmation, its audit trail)",
+                format!("run `{billing_apply}`"),
+            ))
+        }
+        (_, _) => {
+            eprintln!("the billing alarms are the account's and left out here; apply them with `{billing_apply}`");
+            plan.without_billing()
+        }
+    };
     eprint!("{}", render(&plan));
     let count = plan.topics.iter().filter(|t| !t.exists).count()
         + plan.alarms.iter().filter(|a| a.action != "ok").count();

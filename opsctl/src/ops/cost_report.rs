@@ -167,7 +167,7 @@ pub fn checklist(ends: NaiveDate) -> Vec<Action> {
             "Set up the billing alarms ($50 warning, $100 critical)",
             "DevOps",
             true,
-            "opsctl alarms apply billing --execute",
+            "opsctl --env prod alarms apply billing --execute",
         ),
         a(
             "D-180",

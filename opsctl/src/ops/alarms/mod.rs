@@ -1,5 +1,6 @@
 //! CloudWatch alarms and their SNS topics.
 
+pub mod compare;
 pub mod plan;
 pub mod size;
 pub mod spec;
