@@ -125,19 +125,22 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         "{}",
         refused.stderr
     );
-    let account = opsctl(
-        &[
-            "--env",
-            "prod",
-            "alarms",
-            "apply",
-            "billing",
-            "--execute",
-            "--yes",
-        ],
-        &audit,
-    )
-    .await;
+    // The prod change that applies them.
+    let billing_in_prod = || {
+        opsctl(
+            &[
+                "--env",
+                "prod",
+                "alarms",
+                "apply",
+                "billing",
+                "--execute",
+                "--yes",
+            ],
+            &audit,
+        )
+    };
+    let account = billing_in_prod().await;
     assert_eq!(account.code, 0, "{}{}", account.stdout, account.stderr);
 
     // The billing alarms exactly as the design specifies, in us-east-1.
@@ -286,19 +289,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         "{}",
         drift.stdout
     );
-    let repaired = opsctl(
-        &[
-            "--env",
-            "prod",
-            "alarms",
-            "apply",
-            "billing",
-            "--execute",
-            "--yes",
-        ],
-        &audit,
-    )
-    .await;
+    let repaired = billing_in_prod().await;
     assert_eq!(repaired.code, 0, "{}", repaired.stderr);
     let after = billing_cw
         .describe_alarms()
