@@ -81,17 +81,10 @@ pub(crate) mod keys {
 
 /// Reads one scope's controls.
 pub async fn read(redis: &Redis, scope: Scope) -> Result<Controls, RedisError> {
-    let mut conn = redis.conn().await?;
-    let (paused, per_second): (Option<String>, Option<u32>) = redis::cmd("HMGET")
-        .arg(keys::control(redis, scope))
-        .arg(PAUSED)
-        .arg(PER_SECOND)
-        .query_async(&mut conn)
-        .await?;
-    Ok(Controls {
-        paused: paused.as_deref() == Some("1"),
-        per_second,
-    })
+    Ok(read_many(redis, &[scope])
+        .await?
+        .remove(&scope)
+        .unwrap_or_default())
 }
 
 /// Pauses (or resumes) admission for `scope`.

@@ -140,6 +140,131 @@ pub fn judge(
     }
 }
 
+#[derive(Serialize, Clone)]
+pub struct PartitionVerdict {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub committed: Option<i64>,
+    pub log_end: i64,
+    pub lag: i64,
+    /// Messages per second the group works off, net of new ones.
+    pub drain_per_second: Option<f64>,
+    /// Seconds until this partition's lag is 0 at that rate.
+    pub drain_estimate_seconds: Option<f64>,
+    /// How long the oldest unprocessed record has waited.
+    pub lag_seconds: Option<i64>,
+    pub committed_moved: bool,
+    pub status: Status,
+    pub evidence: String,
+}
+
+/// One group's verdict: its worst partition's status, and the members
+/// seen.
+#[derive(Serialize, Clone)]
+pub struct GroupVerdict {
+    pub group: String,
+    pub status: Status,
+    pub members: usize,
+    pub lag: i64,
+    pub lag_seconds: Option<i64>,
+    pub evidence: String,
+}
+
+/// A window's verdicts: each partition's, and each group's (its worst
+/// partition's).
+pub struct Assessment {
+    pub partitions: Vec<PartitionVerdict>,
+    pub groups: Vec<GroupVerdict>,
+}
+
+/// Judges the two samples `first` and `second`, `dt` seconds apart:
+/// reads each group's members and each partition's oldest unprocessed
+/// record, then applies the rules.
+pub async fn assess(
+    ctx: &Context,
+    first: &[(String, PartitionLag)],
+    second: &[(String, PartitionLag)],
+    dt: f64,
+    warn_after_seconds: u64,
+) -> Result<Assessment, CliError> {
+    let now = chrono::Utc::now();
+    let mut rows: Vec<PartitionVerdict> = Vec::with_capacity(second.len());
+    let mut counts = std::collections::BTreeMap::new();
+    for (group, after) in second {
+        if !counts.contains_key(group) {
+            counts.insert(group.clone(), members(ctx, group).await?);
+        }
+        let before = first
+            .iter()
+            .find(|(g, p)| g == group && p.topic == after.topic && p.partition == after.partition)
+            .map(|(_, p)| p);
+        let window = Window {
+            before,
+            after,
+            oldest_unprocessed: written_at(ctx, after).await?,
+        };
+        let judged = judge(
+            &window,
+            counts.get(group).copied().unwrap_or(0),
+            now,
+            dt,
+            i64::try_from(warn_after_seconds).unwrap_or(i64::MAX),
+        );
+        let drain = before.map(|b| (b.lag - after.lag) as f64 / dt);
+        rows.push(PartitionVerdict {
+            group: group.clone(),
+            topic: after.topic.clone(),
+            partition: after.partition,
+            committed: after.committed,
+            log_end: after.log_end,
+            lag: after.lag,
+            drain_per_second: drain,
+            drain_estimate_seconds: match drain {
+                _ if after.lag == 0 => Some(0.0),
+                Some(rate) if rate > 0.0 => Some(after.lag as f64 / rate),
+                _ => None,
+            },
+            lag_seconds: judged.lag_seconds,
+            committed_moved: judged.committed_moved,
+            status: judged.status,
+            evidence: judged.evidence,
+        });
+    }
+    let groups = verdicts(&rows, &counts);
+    Ok(Assessment {
+        partitions: rows,
+        groups,
+    })
+}
+
+/// Each group's worst partition, with its evidence.
+fn verdicts(
+    rows: &[PartitionVerdict],
+    members: &std::collections::BTreeMap<String, usize>,
+) -> Vec<GroupVerdict> {
+    members
+        .iter()
+        .map(|(group, members)| {
+            let mine = rows.iter().filter(|r| &r.group == group);
+            let worst = mine
+                .clone()
+                .max_by_key(|r| (r.status, r.lag_seconds.unwrap_or(0), r.lag));
+            GroupVerdict {
+                group: group.clone(),
+                status: worst.map_or(Status::Ok, |w| w.status),
+                members: *members,
+                lag: mine.clone().map(|r| r.lag).sum(),
+                lag_seconds: mine.filter_map(|r| r.lag_seconds).max(),
+                evidence: worst.map_or_else(
+                    || "no partitions".to_owned(),
+                    |w| format!("{}[{}]: {}", w.topic, w.partition, w.evidence),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// When the oldest record the group at `p` has not processed was written.
 pub async fn written_at(
     ctx: &Context,

@@ -76,7 +76,7 @@ impl GuardReport {
 
 fn data_plane(ctx: &Context, what: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Failed(anyhow::anyhow!(
-        "--guard-sales could not {what}: {e}; nothing was changed by the runbook. Without the guard, pause by hand: {}",
+        "--guard-sales could not {what}: {e}; the guard was taken down again and the runbook did not start. Without the guard, pause by hand: {}",
         ctx.command_line(&["queue", "pause", "--all", "--execute"])
     ))
 }
@@ -105,35 +105,49 @@ pub async fn begin(ctx: &Context, budget: Duration) -> Result<SalesGuard, CliErr
     let before = rooms.observe(Scope::All).await?;
     let pause = plan(Scope::All, before, Action::Pause);
     rooms.apply(&pause).await?;
-    let redis = Redis::new(&ctx.settings.redis).map_err(|e| data_plane(ctx, "reach Redis", e))?;
+    // From here on the guard is up: a failure takes it down again (the
+    // holds moved so far back to their ends, admission resumed) before
+    // the error is returned, so nothing is left half-guarded.
+    let redis = match Redis::new(&ctx.settings.redis) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = rooms
+                .apply(&plan(Scope::All, pause.after, Action::Resume))
+                .await;
+            return Err(data_plane(ctx, "reach Redis", e));
+        }
+    };
     let db = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
-    let started = Utc::now();
-    let open = holds::open(&db, started)
-        .await
-        .map_err(|e| data_plane(ctx, "read the open holds", e))?;
-    let budget = chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::hours(1));
-    for hold in &open {
-        holds::move_end(&db, &redis, hold, hold.expires_at + budget)
-            .await
-            .map_err(|e| data_plane(ctx, "extend the open holds", e))?;
-    }
-    Ok(SalesGuard {
-        started,
+    let mut guard = SalesGuard {
+        started: Utc::now(),
         rooms,
         was_paused: before.paused,
         db,
         redis,
-        holds: open,
+        holds: Vec::new(),
         resume: ctx.command_line(&["queue", "resume", "--all", "--execute"]),
-    })
+    };
+    let open = match holds::open(&guard.db, guard.started).await {
+        Ok(open) => open,
+        Err(e) => {
+            guard.end().await;
+            return Err(data_plane(ctx, "read the open holds", e));
+        }
+    };
+    let budget = chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::hours(1));
+    for hold in open {
+        if let Err(e) =
+            holds::move_end(&guard.db, &guard.redis, &hold, hold.expires_at + budget).await
+        {
+            guard.end().await;
+            return Err(data_plane(ctx, "extend the open holds", e));
+        }
+        guard.holds.push(hold);
+    }
+    Ok(guard)
 }
 
 impl SalesGuard {
-    /// How many holds the guard holds open.
-    pub fn holds(&self) -> usize {
-        self.holds.len()
-    }
-
     /// Takes the guard down: each hold still open ends its outage's length
     /// after its original end; admission resumes. Never fails: what it
     /// could not do is in the report.
