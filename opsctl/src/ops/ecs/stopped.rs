@@ -142,11 +142,18 @@ pub async fn add_last_lines(
             .send()
             .await;
         task.last_lines = match read {
-            Ok(out) => out
-                .events()
-                .iter()
-                .filter_map(|e| e.message().map(|m| m.trim_end().to_owned()))
-                .collect(),
+            // startFromHead=false takes the page from the stream's end
+            // ("the latest log events are returned first": CloudWatch Logs
+            // API Reference, GetLogEvents); sorted by time here whatever
+            // order the page comes in, oldest line first.
+            Ok(out) => {
+                let mut events = out.events().to_vec();
+                events.sort_by_key(|e| e.timestamp());
+                events
+                    .iter()
+                    .filter_map(|e| e.message().map(|m| m.trim_end().to_owned()))
+                    .collect()
+            }
             Err(e) => vec![format!(
                 "(its log {group} {stream} could not be read: {})",
                 crate::aws::sdk_error(&e)
