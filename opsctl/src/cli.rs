@@ -210,7 +210,11 @@ impl Command {
     /// the services (which in dev and prod only the VPC reaches), rather
     /// than only to AWS APIs. `kafka reset-offsets` keeps its restore point
     /// in the audit trail as well as a file (`--from-audit` restores it), so
-    /// it runs in the ops task too.
+    /// it runs in the ops task too; so do `kafka dr` and `kafka
+    /// failover-drill`, whose broker steps (SSM Run Command, limited to the
+    /// environment's brokers by the task role) sit between data-plane ones.
+    /// `kafka restart` and `verify-segments --on-broker` only call SSM and
+    /// run where they are.
     fn reaches_data_plane(&self) -> bool {
         matches!(
             self,
@@ -226,6 +230,8 @@ impl Command {
                     command: KafkaCommand::Health
                         | KafkaCommand::Lag(_)
                         | KafkaCommand::ResetOffsets(_)
+                        | KafkaCommand::Dr(_)
+                        | KafkaCommand::FailoverDrill(_)
                 }
         )
     }

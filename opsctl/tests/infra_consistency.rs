@@ -352,6 +352,11 @@ fn the_broker_and_the_data_layer_match_the_catalog() {
             });
         assert!(tagged, "{name} is not tagged {of_key}=!Ref Environment");
     }
+    // The ops task may run commands only on the instances that tag names
+    // as this environment's brokers, with the document opsctl sends.
+    let (_, compute) = load("compute");
+    assert!(compute.contains(&format!("ssm:resourceTag/{of_key}: !Ref Environment")));
+    assert!(compute.contains(&format!("::document/{}\n", aws::RUN_SHELL_DOCUMENT)));
     // `sudo systemctl restart kafka` restarts the unit the user data installs.
     assert!(aws::KAFKA_RESTART_COMMAND
         .starts_with(&format!("sudo systemctl restart {} ", aws::KAFKA_UNIT)));

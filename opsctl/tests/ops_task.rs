@@ -738,6 +738,31 @@ async fn data_plane_commands_from_outside_run_in_the_ops_task_with_its_output_an
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     assert_eq!(committed().await, before, "restored from the trail");
 
+    // The DR runbook runs in the task too. Its broker step goes through SSM
+    // to this environment's broker (an instance moto holds, tagged
+    // KafkaBrokerOf=dev); its drain step fails, since nothing consumes
+    // here and it is given 1 s: the failure's exit code comes back, with
+    // the command that resumes it for the same environment.
+    common::broker_instance_on(&moto.url, common::HARNESS_KEY, REGION, ENV).await;
+    let dr = outside(&[
+        "kafka",
+        "dr",
+        "--force-restart",
+        "--drain-timeout",
+        "1",
+        "--execute",
+    ])
+    .await;
+    let said = format!("{}{}", dr.stdout, dr.stderr);
+    assert_eq!(dr.code, 3, "{said}");
+    assert!(said.contains("restarted; the broker answered"), "{said}");
+    assert!(said.contains("still unprocessed"), "{said}");
+    assert!(
+        said.contains(&format!("--env {ENV} "))
+            && said.contains("--drain-timeout 1 --resume-from drain"),
+        "{said}"
+    );
+
     // Least privilege: whoever starts the task, and the task itself, may
     // make exactly the calls made (and the documented ones not made here).
     let calls = moto.recorded_actions_by_key().await;
@@ -747,6 +772,10 @@ async fn data_plane_commands_from_outside_run_in_the_ops_task_with_its_output_an
     runner.extend(RUNNER_IMPLIED.iter().map(|a| (*a).to_owned()));
     assert_eq!(policy_actions("OpsTaskRunnerPolicy"), runner);
     let mut task: BTreeSet<String> = calls.get(TASK_KEY).cloned().unwrap_or_default();
+    assert!(
+        task.contains("ssm:SendCommand"),
+        "the DR run's restart: {task:?}"
+    );
     task.remove(NEEDS_NO_PERMISSION);
     task.extend(TASK_IMPLIED.iter().map(|a| (*a).to_owned()));
     assert_eq!(policy_actions("OpsTaskRole"), task);

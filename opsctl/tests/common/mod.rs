@@ -330,6 +330,11 @@ pub fn broker_identity(user_data: &str, ip: &str) -> Result<(u32, String), Strin
 /// An EC2 instance tagged as `env`'s broker (as the kafka stack tags it),
 /// made through moto's EC2 query API.
 pub async fn broker_instance(region: &str, env: &str) -> String {
+    broker_instance_on(&moto_url(), "testing", region, env).await
+}
+
+/// [`broker_instance`] on the moto at `url`, asked with `key`.
+pub async fn broker_instance_on(url: &str, key: &str, region: &str, env: &str) -> String {
     let (of_key, _) = ticketing_catalog::aws::broker_target(env);
     let of_key = of_key.trim_start_matches("tag:").to_owned();
     let body = [
@@ -353,7 +358,7 @@ pub async fn broker_instance(region: &str, env: &str) -> String {
         ("TagSpecification.1.Tag.3.Key", of_key.as_str()),
         ("TagSpecification.1.Tag.3.Value", env),
     ];
-    let xml = ec2_query(region, &body).await;
+    let xml = query_api(url, key, region, "ec2", &body).await;
     let start = xml.find("<instanceId>").expect("an instance id") + "<instanceId>".len();
     let end = xml[start..].find('<').expect("end") + start;
     xml[start..end].to_owned()
