@@ -63,6 +63,13 @@ pub fn markdown_table(headers: &[&str], align_right: &[bool], rows: &[Vec<String
 /// and `docker ps` print), with `comfy-table` doing the layout: it measures
 /// wide (CJK) characters in terminal columns, which notices and PortOne's
 /// Korean messages need.
+/// Dollars with cents; never `-0.00` (an empty `f64` sum is -0.0, and a
+/// rounded tiny negative prints as one).
+pub fn usd(x: f64) -> String {
+    let cents = (x * 100.0).round() / 100.0 + 0.0;
+    format!("{cents:.2}")
+}
+
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut table = comfy_table::Table::new();
     table
@@ -118,6 +125,14 @@ pub fn spinner(what: &str, limit: Option<std::time::Duration>) -> indicatif::Pro
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_dollar_amount_is_negative_zero() {
+        let nothing: f64 = Vec::<f64>::new().into_iter().sum();
+        assert_eq!(super::usd(nothing), "0.00");
+        assert_eq!(super::usd(-0.001), "0.00");
+        assert_eq!(super::usd(12.345), "12.35");
+    }
+
     use super::*;
 
     #[test]

@@ -17,7 +17,7 @@ use crate::args::SizeProfile;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::cost::diff::{self, Diff};
-use crate::output;
+use crate::output::{self, usd};
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -33,17 +33,12 @@ pub struct DiffArgs {
     pub optimized: bool,
 }
 
-fn usd(x: f64) -> String {
-    format!("{:.2}", x + 0.0)
-}
-
 fn signed(x: f64) -> String {
-    // `+ 0.0` turns -0.0 into 0.0: no "-0.00".
-    let x = x + 0.0;
-    if x > 0.0 {
-        format!("+{x:.2}")
+    let x = usd(x);
+    if x.starts_with('-') || x == "0.00" {
+        x
     } else {
-        format!("{x:.2}")
+        format!("+{x}")
     }
 }
 

@@ -171,17 +171,18 @@ fn render(groups: &[GroupPlan]) -> String {
                 } else {
                     "ok".into()
                 },
-                format!("{:.2}", g.monthly_saving_usd),
+                output::usd(g.monthly_saving_usd),
             ]
         })
         .collect();
     let saving: f64 = groups.iter().map(|g| g.monthly_saving_usd).sum();
     format!(
-        "{}estimated saving ${saving:.2}/month\n",
+        "{}estimated saving ${}/month\n",
         output::table(
             &["LOG GROUP", "NOW", "CLASS", "ACTION", "SAVING $/MONTH"],
             &rows
-        )
+        ),
+        output::usd(saving)
     )
 }
 
