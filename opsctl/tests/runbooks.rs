@@ -437,10 +437,10 @@ async fn the_kafka_broker_failure_runbook_works_as_written() {
     rehearsed("kafka-broker-failure.md", world, 15).await;
 }
 
-/// The billing alarms as they are when one fired: applied by opsctl, each
-/// topic with a confirmed subscriber (moto confirms an email subscription
-/// at once).
-async fn billing_alarms_in_place(world: &rehearsal::World) {
+/// A group of alarms (`billing`, `payment`) as they are when one fired:
+/// applied by opsctl, each topic with a confirmed subscriber (moto
+/// confirms an email subscription at once).
+async fn alarms_in_place(world: &rehearsal::World, which: &str) {
     let line = rehearsal::Line {
         number: 0,
         vars: Vec::new(),
@@ -450,7 +450,7 @@ async fn billing_alarms_in_place(world: &rehearsal::World) {
             "prod",
             "alarms",
             "apply",
-            "billing",
+            which,
             "--execute",
         ]
         .map(str::to_owned)
@@ -474,7 +474,7 @@ async fn billing_alarms_in_place(world: &rehearsal::World) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_billing_runbooks_work_as_written() {
     let world = rehearsal::World::new().await;
-    billing_alarms_in_place(&world).await;
+    alarms_in_place(&world, "billing").await;
     rehearsed("billing-alarm.md", world, 6).await;
     // The timeline starts before any alarm exists.
     let world = rehearsal::World::new().await;
@@ -527,4 +527,91 @@ async fn the_cqrs_review_and_the_lock_work_as_written() {
     rehearsed("cqrs-review.md", world, 3).await;
     let world = rehearsal::World::new().await;
     rehearsed("README.md", world, 2).await;
+}
+
+/// Production paying through PortOne in live mode, its last deploy
+/// failing: in prod's ECS the payment service runs a live revision that no
+/// rollout finished, before it one tagged FAILED and one COMPLETED (the
+/// last known-good); the live and test keys in Secrets Manager. moto runs
+/// no tasks, so the service (0 tasks) is stable at once (as in
+/// opsctl/tests/portone_rollback.rs). The runbook's example revision is
+/// the known-good one.
+async fn failing_live_payments(world: &mut rehearsal::World) {
+    let sdk = world.moto.sdk("us-east-1").await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    ecs.create_cluster()
+        .cluster_name("ticketing-prod")
+        .send()
+        .await
+        .expect("cluster");
+    let mut revisions = Vec::new();
+    for rollout in [Some("COMPLETED"), Some("FAILED"), None] {
+        revisions.push(
+            common::register_revision(
+                &ecs,
+                "payment-service",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/ticketing-prod:1",
+                &[],
+                &[("TICKETING_PROFILE", "prod")],
+                rollout,
+            )
+            .await,
+        );
+    }
+    common::service_on(&ecs, "payment-service", &revisions[2], 0).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for (name, keys) in [
+        (
+            "ticketing/prod/portone",
+            r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#,
+        ),
+        (
+            "ticketing/prod/portone-test",
+            r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x"}"#,
+        ),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(keys)
+            .send()
+            .await
+            .expect("a secret");
+    }
+    let good = revisions[0]
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    world.examples.insert("12".into(), good);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portone_rollback_runbook_works_as_written() {
+    let mut world = rehearsal::World::with_platform().await;
+    failing_live_payments(&mut world).await;
+    alarms_in_place(&world, "payment").await;
+    rehearsed("portone-rollback.md", world, 12).await;
+}
+
+/// The 10x cluster the drill is for: three brokers (the local stack's
+/// private cluster), topics with two replicas; dev's broker instance for
+/// the escalation's restart (SSM on moto).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_drill_runbook_works_as_written() {
+    let env = ticketing_testkit::TestEnv::new().await;
+    let cluster = ticketing_testkit::PrivateCluster::start_new(
+        ticketing_catalog::footprint::SCALE_10X.brokers as usize,
+        ticketing_catalog::topics::SCALE_10X_REPLICATION_FACTOR,
+        ticketing_catalog::topics::SCALE_10X_MIN_INSYNC_REPLICAS,
+    );
+    let kafka = cluster.settings(&env.settings.kafka);
+    let world = rehearsal::World::on_kafka(
+        env,
+        kafka,
+        ticketing_catalog::topics::SCALE_10X_REPLICATION_FACTOR,
+    )
+    .await;
+    common::broker_instance_on(&world.moto.url, common::HARNESS_KEY, "us-east-1", "dev").await;
+    rehearsed("kafka-failover-drill.md", world, 5).await;
+    drop(cluster);
 }

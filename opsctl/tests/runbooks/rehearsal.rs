@@ -239,6 +239,39 @@ impl World {
         World::on(Ground::Data(Box::new(env)), &settings).await
     }
 
+    /// The data plane with `kafka` for its brokers (a private cluster),
+    /// the catalog topics made there with `replication`, no service running.
+    pub async fn on_kafka(
+        env: TestEnv,
+        kafka: ticketing_config::KafkaSettings,
+        replication: i32,
+    ) -> World {
+        let env = prod_grade(env);
+        let mut settings = env.settings.clone();
+        settings.kafka = kafka;
+        // Just started: a broker may not be registered yet.
+        let mut made = Err(String::new());
+        for _ in 0..60 {
+            made = ticketing_kafka::ensure_topics(
+                &settings.kafka,
+                &ticketing_catalog::topics::ALL,
+                ticketing_catalog::topics::MVP_PARTITIONS,
+                replication,
+            )
+            .await
+            .map_err(|e| e.to_string());
+            if made.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        made.unwrap_or_else(|e| panic!("the cluster's topics: {e}"));
+        ticketing_platform::migrate_all(&settings, &env.secrets, &ServiceName::ALL)
+            .await
+            .expect("migrate");
+        World::on(Ground::Data(Box::new(env)), &settings).await
+    }
+
     /// The platform running on the data plane.
     pub async fn with_platform() -> World {
         let env = prod_grade(TestEnv::new().await);
