@@ -527,6 +527,41 @@ async fn the_cqrs_review_and_the_lock_work_as_written() {
     rehearsed("cqrs-review.md", world, 3).await;
     let world = rehearsal::World::new().await;
     rehearsed("README.md", world, 2).await;
+    // The READMEs' blocks change prod's stacks (each marked with the test
+    // that does it on moto); README.md's run the local stack's scripts.
+    let world = rehearsal::World::new().await;
+    rehearsed("infra/README.md", world, 0).await;
+    let world = rehearsal::World::new().await;
+    rehearsed("reserved-instances.md", world, 0).await;
+}
+
+/// Every runbook and README is rehearsed by one of the tests above, and
+/// every block the rehearsal does not run says why.
+#[test]
+fn every_runbook_and_readme_is_rehearsed() {
+    let source = include_str!("runbooks.rs");
+    let mut files: Vec<String> = vec!["README.md".into(), "infra/README.md".into()];
+    for entry in std::fs::read_dir(repo().join("runbooks")).expect("runbooks/") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".md") {
+            files.push(name);
+        }
+    }
+    for file in &files {
+        assert!(
+            source.contains(&format!("rehearsed(\"{file}\"")),
+            "{file} is not rehearsed: add it to a test in opsctl/tests/runbooks.rs"
+        );
+    }
+    // README.md (the repository's) has no opsctl block: its commands are
+    // the local stack's scripts, which .ci/run runs.
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let blocks = rehearsal::blocks(&readme).expect("README.md's marks");
+    assert!(blocks.is_empty(), "{blocks:?}");
 }
 
 /// Production paying through PortOne in live mode, its last deploy
@@ -614,4 +649,22 @@ async fn the_failover_drill_runbook_works_as_written() {
     common::broker_instance_on(&world.moto.url, common::HARNESS_KEY, "us-east-1", "dev").await;
     rehearsed("kafka-failover-drill.md", world, 5).await;
     drop(cluster);
+}
+
+/// An environment's first deploy: nothing in Secrets Manager yet; the
+/// values the runbook leaves to whoever runs it (`NAME=...`) given here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_runbook_works_as_written() {
+    let mut world = rehearsal::World::new().await;
+    for (name, value) in [
+        ("RECAPTCHA_SECRET", "6Lrehearsal-recaptcha-secret"),
+        ("PORTONE_IMP_CODE", "imp12345678"),
+        ("PORTONE_API_KEY", "live_1234567890123456"),
+        ("PORTONE_API_SECRET", "rehearsal-portone-api-secret"),
+    ] {
+        world
+            .examples
+            .insert(format!("{name}=..."), value.to_owned());
+    }
+    rehearsed("deploy.md", world, 2).await;
 }

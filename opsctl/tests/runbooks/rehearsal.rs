@@ -136,7 +136,25 @@ pub fn blocks(markdown: &str) -> Result<Vec<Block>, String> {
     let mut out = Vec::new();
     let mut previous = "";
     let mut open: Option<Block> = None;
+    // A shell line continued with `\` is one command, numbered where it starts.
+    let mut joined: Vec<(usize, String)> = Vec::new();
+    let mut continued = false;
     for (i, raw) in markdown.lines().enumerate() {
+        let (text, more) = match raw.trim_end().strip_suffix('\\') {
+            Some(head) => (head, true),
+            None => (raw, false),
+        };
+        match joined.last_mut() {
+            Some((_, line)) if continued => {
+                line.push(' ');
+                line.push_str(text.trim());
+            }
+            _ => joined.push((i, text.to_owned())),
+        }
+        continued = more;
+    }
+    for (i, raw) in &joined {
+        let i = *i;
         let line = raw.trim();
         if line.starts_with("```") {
             match open.take() {
@@ -384,7 +402,16 @@ impl World {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        vars.extend(line.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // A placeholder value (`NAME=...`) stands for what the world gives.
+        let given: Vec<(String, String)> = line
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let example = format!("{k}={v}");
+                (k.clone(), self.examples.get(&example).unwrap_or(v).clone())
+            })
+            .collect();
+        vars.extend(given.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         tokio::time::timeout(
             std::time::Duration::from_secs(600),
@@ -407,10 +434,14 @@ impl World {
     }
 }
 
-/// Rehearses `runbooks/<name>` in `world`: every block in order; the
+/// Rehearses `name` (a runbook, or a README: its path from the repository
+/// root when not under runbooks/) in `world`: every block in order; the
 /// failures, each with its line and what the command printed.
 pub async fn rehearse(name: &str, world: &World) -> (usize, Vec<String>) {
-    let path = super::repo().join("runbooks").join(name);
+    let path = match name.contains('/') {
+        true => super::repo().join(name),
+        false => super::repo().join("runbooks").join(name),
+    };
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     let blocks = blocks(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let (mut ran, mut failures) = (0, Vec::new());
@@ -501,7 +532,7 @@ pub async fn rehearse(name: &str, world: &World) -> (usize, Vec<String>) {
 
 #[test]
 fn marks_say_how_a_block_is_rehearsed() {
-    let md = "text\n<!-- rehearse: exits 1,0; shows \"CHANGE\" -->\n```bash\nopsctl a\nX=1 opsctl b --c 'd e'\n```\n\n<!-- rehearse: skip (prod only) -->\n```bash\nopsctl c\n```\n```bash\naws s3 ls\nopsctl d\n```\n";
+    let md = "text\n<!-- rehearse: exits 1,0; shows \"CHANGE\" -->\n```bash\nopsctl a\nX=1 \\\n  opsctl b --c 'd e'\n```\n\n<!-- rehearse: skip (prod only) -->\n```bash\nopsctl c\n```\n```bash\naws s3 ls\nopsctl d\n```\n";
     let b = blocks(md).expect("parses");
     assert_eq!(b.len(), 3);
     assert_eq!(
