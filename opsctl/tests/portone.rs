@@ -91,8 +91,8 @@ async fn opsctl(args: &[&str]) -> (i32, String, String) {
 #[tokio::test]
 async fn each_environment_s_mode_is_read_from_its_secret_and_task_definition_with_keys_masked() {
     let sdk = sdk().await;
-    put_secret(&sdk, "dev", r#"{"imp_code":"imp12345678","api_key":"test_api_key_devdevdev","api_secret":"test_api_secret_dev"}"#).await;
-    put_secret(&sdk, "prod", r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#).await;
+    put_secret(&sdk, "dev", r#"{"imp_code":"imp12345678","api_key":"test_api_key_devdevdev","api_secret":"test_api_secret_dev","mode":"test"}"#).await;
+    put_secret(&sdk, "prod", r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod","mode":"production"}"#).await;
     service(&sdk, "dev", "dev").await;
     service(&sdk, "prod", "prod").await;
 

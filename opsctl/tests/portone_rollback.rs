@@ -11,8 +11,8 @@ mod common;
 use ticketing_e2e::Stack;
 
 const REGION: &str = "sa-east-1";
-const LIVE: &str = r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#;
-const TEST: &str = r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x"}"#;
+const LIVE: &str = r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod","mode":"production"}"#;
+const TEST: &str = r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x","mode":"test"}"#;
 
 async fn put_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, value: Option<&str>) {
     let _ = sm

@@ -598,11 +598,11 @@ async fn failing_live_payments(world: &mut rehearsal::World) {
     for (name, keys) in [
         (
             "ticketing/prod/portone",
-            r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod"}"#,
+            r#"{"imp_code":"imp87654321","api_key":"live_api_key_prodprod","api_secret":"live_api_secret_prod","mode":"production"}"#,
         ),
         (
             "ticketing/prod/portone-test",
-            r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x"}"#,
+            r#"{"imp_code":"imp00000000","api_key":"test_api_key_emergency","api_secret":"test_api_secret_x","mode":"test"}"#,
         ),
     ] {
         sm.create_secret()
@@ -659,8 +659,11 @@ async fn the_deploy_runbook_works_as_written() {
     for (name, value) in [
         ("RECAPTCHA_SECRET", "6Lrehearsal-recaptcha-secret"),
         ("PORTONE_IMP_CODE", "imp12345678"),
-        ("PORTONE_API_KEY", "live_1234567890123456"),
+        ("PORTONE_API_KEY", "1234567890123456"),
         ("PORTONE_API_SECRET", "rehearsal-portone-api-secret"),
+        ("PORTONE_TEST_IMP_CODE", "imp00000000"),
+        ("PORTONE_TEST_API_KEY", "9876543210987654"),
+        ("PORTONE_TEST_API_SECRET", "rehearsal-portone-test-secret"),
     ] {
         world
             .examples

@@ -21,6 +21,7 @@ async fn run(args: &[&str], audit: &std::path::Path, vars: &[(&str, &str)]) -> c
         ("PORTONE_IMP_CODE", ""),
         ("PORTONE_API_KEY", ""),
         ("PORTONE_API_SECRET", ""),
+        ("PORTONE_MODE", ""),
     ];
     all.extend_from_slice(vars);
     let mut args_with_env = vec!["--env", "dev", "--region", REGION];
@@ -43,7 +44,8 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
     let sm = aws_sdk_secretsmanager::Client::new(&common::moto_sdk(REGION).await);
     let app = secrets::app_secret_name("dev");
     let keys = portone::secret_name("dev");
-    for name in [&app, &keys] {
+    let test_keys_name = portone::test_keys_secret_name("dev");
+    for name in [&app, &keys, &test_keys_name] {
         let _ = sm
             .delete_secret()
             .secret_id(name)
@@ -67,9 +69,24 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
     let given = [
         ("RECAPTCHA_SECRET", "recaptcha-from-google-0001"),
         ("PORTONE_IMP_CODE", "imp12345678"),
-        ("PORTONE_API_KEY", "test_key_0123456789"),
+        ("PORTONE_API_KEY", "1234567890123456"),
+        ("PORTONE_MODE", "test"),
         ("PORTONE_API_SECRET", "portone-secret-never-printed-42"),
     ];
+    // A mode that is not one: PortOne's keys cannot tell, so it is refused.
+    let mut unknown = given.to_vec();
+    unknown.retain(|(k, _)| *k != "PORTONE_MODE");
+    unknown.push(("PORTONE_MODE", "live"));
+    let refused = run(&["secrets", "plan"], &audit, &unknown).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stdout.contains("BLOCKED")
+            && refused
+                .stdout
+                .contains("PORTONE_MODE must be one of test, production"),
+        "{}",
+        refused.stdout
+    );
     let planned = run(&["--output", "json", "secrets", "plan"], &audit, &given).await;
     assert_eq!(planned.code, 1, "{}", planned.stderr);
     let plans: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
@@ -79,7 +96,7 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
         .iter()
         .filter_map(|p| p["action"].as_str())
         .collect();
-    assert_eq!(actions, ["create", "create"]);
+    assert_eq!(actions, ["create", "create", "absent"]);
 
     // A dry run creates nothing.
     let dry = run(&["secrets", "apply"], &audit, &given).await;
@@ -104,7 +121,8 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
     assert_ne!(generated[0], generated[1], "each key its own");
     assert_eq!(made["RECAPTCHA_SECRET"], "recaptcha-from-google-0001");
     let pay = value(&sm, &keys).await;
-    assert_eq!(pay["api_key"], "test_key_0123456789");
+    assert_eq!(pay["api_key"], "1234567890123456");
+    assert_eq!(pay["mode"], "test", "the secret says its mode");
     assert_eq!(pay["api_secret"], "portone-secret-never-printed-42");
     assert_eq!(pay["imp_code"], "imp12345678");
 
@@ -146,4 +164,35 @@ async fn missing_secrets_are_created_once_from_random_keys_and_the_environment()
         partial.stderr
     );
     assert_eq!(value(&sm, &keys).await["api_key"], "test_k");
+
+    // The test keys a rollback switches to: noted while absent (the plan
+    // still passes: the tasks do not need them), made when given, and
+    // marked as test keys.
+    assert!(
+        again.stdout.contains("portone-test") && again.stdout.contains("absent"),
+        "{}",
+        again.stdout
+    );
+    let test_keys = [
+        ("PORTONE_TEST_IMP_CODE", "imp00000000"),
+        ("PORTONE_TEST_API_KEY", "9876543210987654"),
+        (
+            "PORTONE_TEST_API_SECRET",
+            "portone-test-secret-never-printed",
+        ),
+    ];
+    let made_test = run(&["secrets", "apply", "--execute"], &audit, &test_keys).await;
+    assert!(
+        made_test
+            .stderr
+            .contains("created ticketing/dev/portone-test"),
+        "{}",
+        made_test.stderr
+    );
+    assert!(!made_test
+        .stderr
+        .contains("portone-test-secret-never-printed"));
+    let test = value(&sm, &test_keys_name).await;
+    assert_eq!(test["mode"], "test");
+    assert_eq!(test["api_key"], "9876543210987654");
 }

@@ -4,20 +4,20 @@
 //! the task definitions name. `apply --execute` creates a missing one: the
 //! signing keys are random (Secrets Manager's GetRandomPassword), the keys
 //! others issue come from opsctl's own environment (`RECAPTCHA_SECRET`,
-//! `PORTONE_IMP_CODE`, `PORTONE_API_KEY`, `PORTONE_API_SECRET`). An
+//! `PORTONE_IMP_CODE`, `PORTONE_API_KEY`, `PORTONE_API_SECRET`, and
+//! `PORTONE_MODE`, `test` or `production`: PortOne's keys do not say). An
 //! existing secret is never rewritten. No value is ever printed or audited.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use ticketing_catalog::secrets;
+use ticketing_catalog::{portone as names, secrets};
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::portone::key_mode;
 use crate::ops::secrets::{
-    app_keys, plan_app, plan_portone, portone_keys, Action, Found, SecretPlan,
+    app_keys, plan_app, plan_portone, plan_portone_test, portone_keys, Action, Found, SecretPlan,
 };
 use crate::output;
 
@@ -63,27 +63,20 @@ async fn plan(
     sm: &aws_sdk_secretsmanager::Client,
 ) -> Result<Vec<SecretPlan>, CliError> {
     let env = ctx.profile.as_str();
+    let unset = |vars: &mut dyn Iterator<Item = &'static str>| -> Vec<&'static str> {
+        vars.filter(|v| var(v).is_none()).collect()
+    };
     let app = find(sm, &secrets::app_secret_name(env), &app_keys()).await?;
-    let unset_app: Vec<&str> = secrets::PROVIDED_APP_KEYS
-        .iter()
-        .copied()
-        .filter(|k| var(k).is_none())
-        .collect();
-    let portone = find(
-        sm,
-        &ticketing_catalog::portone::secret_name(env),
-        &portone_keys(),
-    )
-    .await?;
-    let unset_portone: Vec<&str> = secrets::PORTONE_KEYS
-        .iter()
-        .map(|(_, v)| *v)
-        .filter(|v| var(v).is_none())
-        .collect();
-    let mode = var("PORTONE_API_KEY").and_then(|k| key_mode(&k));
+    let unset_app = unset(&mut secrets::PROVIDED_APP_KEYS.iter().copied());
+    let portone = find(sm, &names::secret_name(env), &portone_keys()).await?;
+    let unset_portone = unset(&mut secrets::PORTONE_KEYS.iter().map(|(_, v)| *v));
+    let mode = var("PORTONE_MODE").and_then(|m| names::MODES.into_iter().find(|k| *k == m));
+    let test = find(sm, &names::test_keys_secret_name(env), &portone_keys()).await?;
+    let unset_test = unset(&mut secrets::PORTONE_TEST_KEYS.iter().map(|(_, v)| *v));
     Ok(vec![
         plan_app(env, app, &unset_app),
         plan_portone(env, portone, &unset_portone, mode),
+        plan_portone_test(env, test, &unset_test),
     ])
 }
 
@@ -97,6 +90,7 @@ fn render(plans: &[SecretPlan]) -> String {
                     Action::Keep => "ok",
                     Action::Create => "CREATE",
                     Action::Blocked => "BLOCKED",
+                    Action::Absent => "absent",
                 }
                 .to_owned(),
                 p.note.clone(),
@@ -133,6 +127,14 @@ async fn value(
                 var(key).ok_or(format!("{key} is not set"))?.into(),
             );
         }
+    } else if plan.name == names::test_keys_secret_name(env) {
+        for (key, from) in secrets::PORTONE_TEST_KEYS {
+            map.insert(
+                key.to_owned(),
+                var(from).ok_or(format!("{from} is not set"))?.into(),
+            );
+        }
+        map.insert("mode".to_owned(), "test".into());
     } else {
         for (key, from) in secrets::PORTONE_KEYS {
             map.insert(

@@ -21,7 +21,7 @@ pub async fn read_keys(
                     "{name} cannot be read: {}",
                     crate::aws::sdk_error(&e)
                 ),
-                format!("create {name} with the {mode}-mode keys as JSON {{imp_code, api_key, api_secret}}; nothing was changed"),
+                format!("create {name} with the {mode}-mode keys as JSON {{imp_code, api_key, api_secret, mode: \"{mode}\"}}; nothing was changed"),
             )
         })?;
     let text = value.secret_string().unwrap_or_default().to_owned();
@@ -31,13 +31,14 @@ pub async fn read_keys(
             "fix the secret's value; nothing was changed",
         )
     })?;
-    if key_mode(&keys.api_key) != Some(mode) {
+    if secret_mode(&keys) != Some(mode) {
         return Err(CliError::usage(
             format!(
-                "{name} does not hold {mode}-mode keys (its api_key starts {})",
+                "{name} does not hold {mode}-mode keys (its mode is {}; api_key {})",
+                keys.mode.as_deref().unwrap_or("not given"),
                 mask(&keys.api_key)
             ),
-            "check which keys the secret holds; nothing was changed",
+            format!("check which keys the secret holds, and that its \"mode\" is \"{mode}\"; nothing was changed"),
         ));
     }
     Ok(text)
@@ -81,6 +82,10 @@ pub struct PortOneSecret {
     pub imp_code: String,
     pub api_key: String,
     pub api_secret: String,
+    /// `test` or `production` ([`secret_mode`]); absent in a secret made
+    /// by hand without it.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 /// `test_abcd...` -> `test****`, never more than the first 4 characters.
@@ -89,14 +94,13 @@ pub fn mask(key: &str) -> String {
     format!("{shown}****")
 }
 
-/// The mode a key belongs to: PortOne test keys start `test_`, live keys
-/// `live_`.
-pub fn key_mode(key: &str) -> Option<&'static str> {
-    if key.starts_with("test_") {
-        Some("test")
-    } else if key.starts_with("live_") {
-        Some("production")
-    } else {
-        None
-    }
+/// The mode a secret's keys are for, as the secret says (`mode`): PortOne
+/// V1's keys themselves do not tell (PortOne's REST API authenticates with
+/// `imp_key` and `imp_secret` at `POST /users/getToken`; test or live is the
+/// channel's setting in the console).
+pub fn secret_mode(keys: &PortOneSecret) -> Option<&'static str> {
+    let said = keys.mode.as_deref()?;
+    ticketing_catalog::portone::MODES
+        .into_iter()
+        .find(|m| *m == said)
 }

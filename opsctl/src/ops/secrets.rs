@@ -49,6 +49,9 @@ pub enum Action {
     Create,
     /// Cannot be done from here; `note` says what a person must do.
     Blocked,
+    /// Not there, and not needed for the tasks to start (the test keys a
+    /// rollback may switch to): `note` says how to make it.
+    Absent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +71,7 @@ pub fn app_keys() -> Vec<&'static str> {
         .collect()
 }
 
-/// Every key of the PortOne secret.
+/// Every key of the PortOne secret (the test keys' secret has the same).
 pub fn portone_keys() -> Vec<&'static str> {
     secrets::PORTONE_KEYS.iter().map(|(k, _)| *k).collect()
 }
@@ -147,13 +150,16 @@ pub fn plan_portone(env: &str, found: Found, unset: &[&str], mode: Option<&str>)
             name,
             found,
             action: Action::Create,
-            note: format!("create from the PORTONE_* variables ({mode}-mode keys)"),
+            note: format!("create from the PORTONE_* variables ({mode}-mode keys, as PORTONE_MODE says)"),
         },
         (true, None) => SecretPlan {
             name,
             found,
             action: Action::Blocked,
-            note: "missing; PORTONE_API_KEY is neither a test_ nor a live_ key: check it".into(),
+            note: format!(
+                "missing; PORTONE_MODE must be one of {} (the mode of the PortOne channel these keys pay through: PortOne's keys do not say it)",
+                portone::MODES.join(", ")
+            ),
         },
         (false, _) => SecretPlan {
             name,
@@ -164,6 +170,36 @@ pub fn plan_portone(env: &str, found: Found, unset: &[&str], mode: Option<&str>)
                 unset.join(", ")
             ),
         },
+    }
+}
+
+/// The test keys `portone rollback --test-keys` switches to: made when
+/// missing and every `PORTONE_TEST_*` variable is given; absent otherwise
+/// (the tasks do not need them; the rollback refuses without them).
+pub fn plan_portone_test(env: &str, found: Found, unset: &[&str]) -> SecretPlan {
+    let name = portone::test_keys_secret_name(env);
+    if let Some(plan) = existing(&name, &found) {
+        return plan;
+    }
+    let (action, note) = if unset.is_empty() {
+        (
+            Action::Create,
+            "create from the PORTONE_TEST_* variables (test-mode keys)".to_owned(),
+        )
+    } else {
+        (
+            Action::Absent,
+            format!(
+                "not made: `portone rollback --test-keys` needs it; set {} (the PortOne console's test channel keys) and run apply",
+                unset.join(", ")
+            ),
+        )
+    };
+    SecretPlan {
+        name,
+        found,
+        action,
+        note,
     }
 }
 
@@ -238,5 +274,26 @@ mod tests {
         );
         let unset = plan_portone("dev", Found::Missing, &["PORTONE_API_SECRET"], None);
         assert!(unset.note.contains("PORTONE_API_SECRET"), "{}", unset.note);
+    }
+
+    #[test]
+    fn the_test_keys_are_made_when_given_and_otherwise_only_noted() {
+        let made = plan_portone_test("prod", Found::Missing, &[]);
+        assert_eq!(made.action, Action::Create);
+        let absent = plan_portone_test("prod", Found::Missing, &["PORTONE_TEST_API_KEY"]);
+        assert_eq!(absent.action, Action::Absent);
+        assert!(
+            absent.note.contains("PORTONE_TEST_API_KEY"),
+            "{}",
+            absent.note
+        );
+        let kept = plan_portone_test(
+            "prod",
+            Found::Present {
+                missing_keys: Vec::new(),
+            },
+            &["PORTONE_TEST_API_KEY"],
+        );
+        assert_eq!(kept.action, Action::Keep);
     }
 }

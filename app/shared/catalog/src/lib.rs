@@ -385,17 +385,34 @@ pub mod secrets {
     pub const GENERATED_KEY_LENGTH: i64 = 64;
 
     /// The PortOne secret's keys (`ticketing/<env>/portone`), and the
-    /// environment variables `opsctl secrets apply` takes them from.
-    pub const PORTONE_KEYS: [(&str, &str); 3] = [
+    /// environment variables `opsctl secrets apply` takes them from. PortOne
+    /// V1's REST API keys (`imp_key`/`imp_secret`, issued per store in the
+    /// console) do not say whether the channel they pay through is in test
+    /// mode, so the secret says it: `mode` is `test` or `production`
+    /// ([`super::portone::MODES`]).
+    pub const PORTONE_KEYS: [(&str, &str); 4] = [
         ("imp_code", "PORTONE_IMP_CODE"),
         ("api_key", "PORTONE_API_KEY"),
         ("api_secret", "PORTONE_API_SECRET"),
+        ("mode", "PORTONE_MODE"),
+    ];
+    /// The test-mode keys kept ready for `opsctl portone rollback
+    /// --test-keys` (`ticketing/<env>/portone-test`, `mode` always `test`),
+    /// and the variables `opsctl secrets apply` takes them from.
+    pub const PORTONE_TEST_KEYS: [(&str, &str); 3] = [
+        ("imp_code", "PORTONE_TEST_IMP_CODE"),
+        ("api_key", "PORTONE_TEST_API_KEY"),
+        ("api_secret", "PORTONE_TEST_API_SECRET"),
     ];
 }
 
 /// PortOne's secret and the payment service's place on ECS, per environment.
 pub mod portone {
-    /// `ticketing/<env>/portone`: JSON with `imp_code`, `api_key`, `api_secret`.
+    /// The modes a PortOne secret's `mode` may name.
+    pub const MODES: [&str; 2] = ["test", "production"];
+
+    /// `ticketing/<env>/portone`: JSON with `imp_code`, `api_key`,
+    /// `api_secret` and `mode`.
     pub fn secret_name(env: &str) -> String {
         format!("ticketing/{env}/portone")
     }

@@ -15,7 +15,7 @@ use ticketing_catalog::portone as names;
 use crate::context::Context;
 use crate::context::EnvArg;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::portone::{key_mode, mask, PortOneSecret};
+use crate::ops::portone::{mask, secret_mode, PortOneSecret};
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -73,7 +73,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
         Ok(value) => {
             match serde_json::from_str::<PortOneSecret>(value.secret_string().unwrap_or_default()) {
                 Ok(s) => {
-                    mode.secret_mode = key_mode(&s.api_key);
+                    mode.secret_mode = secret_mode(&s);
                     mode.imp_code = Some(s.imp_code);
                     mode.api_key = Some(mask(&s.api_key));
                     if s.api_secret.is_empty() {
@@ -82,7 +82,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
                 }
                 Err(e) => {
                     mode.problem = Some(format!(
-                        "{secret} is not the expected JSON {{imp_code, api_key, api_secret}}: {e}"
+                        "{secret} is not the expected JSON {{imp_code, api_key, api_secret, mode}}: {e}"
                     ))
                 }
             }
@@ -231,11 +231,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_masked_and_their_mode_read_from_the_prefix() {
+    fn keys_are_masked_and_their_mode_is_what_the_secret_says() {
         assert_eq!(mask("live_api_key_secretvalue"), "live****");
         assert_eq!(mask("ab"), "ab****");
-        assert_eq!(key_mode("test_api_key_xxxxx"), Some("test"));
-        assert_eq!(key_mode("live_api_key_xxxxx"), Some("production"));
-        assert_eq!(key_mode("whatever"), None);
+        let keys = |json: &str| serde_json::from_str::<PortOneSecret>(json).expect("json");
+        let base = r#""imp_code":"imp12345678","api_key":"1234567890123456","api_secret":"s""#;
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"test"}}"#))),
+            Some("test")
+        );
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"production"}}"#))),
+            Some("production")
+        );
+        // A key's look says nothing: PortOne V1 keys carry no mode.
+        assert_eq!(secret_mode(&keys(&format!(r#"{{{base}}}"#))), None);
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"live"}}"#))),
+            None
+        );
     }
 }

@@ -32,7 +32,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::ecs::{choose, describe, revisions, tag, wait_stable};
 use crate::ops::payments::{failure_rate, FailureRate};
-use crate::ops::portone::{key_mode, put_secret, read_keys, PortOneSecret};
+use crate::ops::portone::{put_secret, read_keys, secret_mode, PortOneSecret};
 use crate::output::{self, OutputFormat};
 use crate::runbook::{Runbook, StepLog};
 
@@ -283,14 +283,19 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
                 let text = current.secret_string().unwrap_or_default().to_owned();
                 let keys: PortOneSecret = serde_json::from_str(&text)
                     .map_err(|e| format!("{main} is not the expected JSON: {e}"))?;
-                match key_mode(&keys.api_key) {
+                match secret_mode(&keys) {
                     Some("production") => put_secret(&sm, &live, &text)
                         .await
                         .map(|()| format!("live keys kept in {live}")),
                     // Already on test keys (a second run): the saved live
                     // keys must not be overwritten.
-                    _ => Ok(format!(
+                    Some(_) => Ok(format!(
                         "{main} already holds test keys; {live} left as it is"
+                    )),
+                    // Keys of no stated mode are neither saved nor replaced:
+                    // they may be the only copy of the live keys.
+                    None => Err(format!(
+                        "{main} does not say its mode (\"mode\": \"production\" or \"test\"), so its keys were not replaced; add it, then run again"
                     )),
                 }
             })
