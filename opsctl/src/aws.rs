@@ -238,7 +238,7 @@ pub(crate) async fn run_on_brokers_with(
         );
         if state.target_count() == 0 && (!resolving || Instant::now() >= deadline) {
             return Err(CliError::Failed(anyhow::anyhow!(
-                "no instance tagged {}={value} received `{comment}` (SSM command {command_id}); is {env}'s broker instance running, tagged by the kafka stack and managed by SSM?",
+                "no instance tagged {}={value} received SSM command {command_id} (\"{comment}\"); is {env}'s broker instance running, tagged by the kafka stack and managed by SSM?",
                 aws::KAFKA_BROKER_OF_TAG_KEY
             )));
         }
@@ -254,7 +254,7 @@ pub(crate) async fn run_on_brokers_with(
                 s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
             ) => {
                 return Err(CliError::Failed(anyhow::anyhow!(
-                    "`{comment}` {} on {} of {} instance(s) (SSM command {command_id}); see its output in the SSM console",
+                    "SSM command {command_id} (\"{comment}\") {} on {} of {} instance(s); see its output in the SSM console",
                     s.as_str(),
                     state.error_count(),
                     state.target_count()
@@ -264,7 +264,7 @@ pub(crate) async fn run_on_brokers_with(
         }
         if Instant::now() >= deadline {
             return Err(CliError::Failed(anyhow::anyhow!(
-                "`{comment}` (SSM command {command_id}) did not finish in time ({} of {} done)",
+                "SSM command {command_id} (\"{comment}\") did not finish in time ({} of {} done)",
                 state.completed_count(),
                 state.target_count()
             )));
