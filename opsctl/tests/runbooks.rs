@@ -481,6 +481,31 @@ async fn the_billing_runbooks_work_as_written() {
     rehearsed("free-tier-timeline.md", world, 6).await;
 }
 
+/// The billing runbook and the cost dashboard show the catalog's thresholds
+/// (the design's beside them in the runbook), not copies that drift.
+#[test]
+fn the_billing_thresholds_shown_are_the_catalog_s() {
+    let runbook = std::fs::read_to_string(repo().join("runbooks/billing-alarm.md"))
+        .expect("the billing runbook");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("dashboards/cost.json")).expect("the cost dashboard"),
+    )
+    .expect("JSON");
+    let lines = &dashboard["widgets"][1]["properties"]["annotations"]["horizontal"];
+    for b in ticketing_catalog::alarms::BILLING {
+        let row = format!(
+            "| `{}` ({}) | ${:.0} | ${:.0} |",
+            b.name, b.severity, b.threshold_usd, b.design_usd
+        );
+        assert!(runbook.contains(&row), "the runbook lacks the row {row}");
+        let line = lines
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["label"] == b.severity))
+            .unwrap_or_else(|| panic!("no {} line on the cost dashboard", b.severity));
+        assert_eq!(line["value"].as_f64(), Some(b.threshold_usd), "{line}");
+    }
+}
+
 /// What the services and AWS publish, in prod, over the last minutes:
 /// every trigger below its threshold. Not the ALB's response time: moto's
 /// GetMetricData fails (an empty 500) on a percentile statistic over data,
@@ -670,4 +695,128 @@ async fn the_deploy_runbook_works_as_written() {
             .insert(format!("{name}=..."), value.to_owned());
     }
     rehearsed("deploy.md", world, 2).await;
+}
+
+/// The opsctl commands a text names: in backticks, or after `: ` to the
+/// end of the line (how opsctl's hints give them).
+fn commands_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(at) = rest.find("opsctl ") {
+            let before = rest[..at].chars().last();
+            let tail = &rest[at..];
+            let end = tail
+                .find('`')
+                .or_else(|| tail.find(" (").filter(|_| before != Some('`')))
+                .unwrap_or(tail.len());
+            if matches!(before, None | Some('`' | ' ')) {
+                out.push(tail[..end].trim_end_matches(['.', ';', ',']).to_owned());
+            }
+            rest = &tail[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn hints_are_found_where_opsctl_writes_them() {
+    let text = "error: step `restart` failed: x; fix it, then run `opsctl --env prod kafka dr --execute --resume-from restart`\nhint: guard by hand first: opsctl --env prod queue pause --all --execute (it runs in the ops task)";
+    assert_eq!(
+        commands_in(text),
+        [
+            "opsctl --env prod kafka dr --execute --resume-from restart",
+            "opsctl --env prod queue pause --all --execute",
+        ]
+    );
+}
+
+/// The commands a failure's hint gives: each for prod (the environment
+/// the failing command named), each parsing with the real CLI.
+fn hints_of(failed: &common::Run) -> Vec<String> {
+    let hints = commands_in(&failed.stderr);
+    assert!(
+        !hints.is_empty(),
+        "no command in the hint: {}",
+        failed.stderr
+    );
+    for hint in &hints {
+        assert!(
+            hint.contains("--env prod"),
+            "`{hint}` drops --env: {}",
+            failed.stderr
+        );
+        Cli::try_parse_from(words(hint)).unwrap_or_else(|e| panic!("`{hint}` does not parse: {e}"));
+    }
+    hints
+}
+
+/// Every hint a failure prints is a whole command for the same environment
+/// and flags: taken from the failures' output, parsed with the real CLI,
+/// and run (after what it says to fix is fixed) in the same world.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hints_of_failures_are_commands_that_run() {
+    let mut world = rehearsal::World::with_platform().await;
+    failing_live_payments(&mut world).await;
+    let line = |text: &str| rehearsal::Line {
+        number: 0,
+        vars: Vec::new(),
+        words: words(text),
+    };
+    let mut ran = 0;
+    // A resume at a customer-notice step without the flag it needs.
+    let refused = world
+        .run(&line(
+            "opsctl --env prod kafka dr --execute --resume-from end-notice",
+        ))
+        .await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    for hint in hints_of(&refused) {
+        assert!(hint.contains("--notify-customers"), "{hint}");
+        let done = world.run(&line(&hint)).await;
+        assert_eq!(done.code, 0, "`{hint}`: {}{}", done.stdout, done.stderr);
+        ran += 1;
+    }
+
+    // A step that fails (no broker instance to restart), fixed, resumed.
+    let failed = world
+        .run(&line(
+            "opsctl --env prod kafka dr --execute --force-restart",
+        ))
+        .await;
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    let hints = hints_of(&failed);
+    common::broker_instance_on(&world.moto.url, common::HARNESS_KEY, "us-east-1", "prod").await;
+    for hint in hints.iter().filter(|h| h.contains("--resume-from")) {
+        assert!(
+            hint.contains("--force-restart --resume-from restart"),
+            "{hint}"
+        );
+        let done = world.run(&line(hint)).await;
+        assert_eq!(done.code, 0, "`{hint}`: {}{}", done.stdout, done.stderr);
+        ran += 1;
+    }
+
+    // Sales guarded from outside the VPC: refused before anything changes,
+    // with the pause to make by hand (in the ops task).
+    let inside = world
+        .vars
+        .remove(ticketing_catalog::ecs::OPS_IN_VPC_VAR)
+        .expect("the world runs inside the VPC");
+    let outside = world
+        .run(&line(
+            "opsctl --env prod portone rollback --guard-sales --execute",
+        ))
+        .await;
+    world
+        .vars
+        .insert(ticketing_catalog::ecs::OPS_IN_VPC_VAR.to_owned(), inside);
+    assert_eq!(outside.code, 2, "{}", outside.stderr);
+    for hint in hints_of(&outside) {
+        let done = world.run(&line(&hint)).await;
+        assert_eq!(done.code, 0, "`{hint}`: {}{}", done.stdout, done.stderr);
+        ran += 1;
+    }
+    assert!(ran >= 3, "only {ran} hints run");
+    world.cleanup().await;
 }

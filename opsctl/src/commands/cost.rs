@@ -190,7 +190,7 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
     }
     if args.check_alarms {
         let checks = crate::ops::cost::check_alarms(m.total);
-        let fires = checks.iter().any(|c| c.fires_every_month);
+        let problem = checks.iter().any(crate::ops::cost::AlarmCheck::is_problem);
         output::emit(ctx.output, &checks, || {
             let rows: Vec<Vec<String>> = checks
                 .iter()
@@ -198,6 +198,8 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
                     vec![
                         c.alarm.to_owned(),
                         format!("{:.0}", c.threshold_usd),
+                        format!("{:.0}", c.wanted_usd),
+                        format!("{:.0}", c.design_usd),
                         format!("{:.2}", c.forecast_usd),
                         format!("{:.0} %", c.headroom_percent),
                         c.recommendation.clone(),
@@ -208,10 +210,13 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
                 "the {:?}{} forecast against the billing alarms (AWS/Billing is account-wide: add every environment the account runs)\n{}",
                 args.profile,
                 if args.optimized { " optimized" } else { "" },
-                output::table(&["ALARM", "USD", "FORECAST", "HEADROOM", "VERDICT"], &rows)
+                output::table(
+                    &["ALARM", "USD", "FORECAST ASKS", "DESIGN", "FORECAST", "HEADROOM", "VERDICT"],
+                    &rows
+                )
             )
         });
-        return Ok(if fires {
+        return Ok(if problem {
             ExitCode::from(crate::error::EXIT_PROBLEM)
         } else {
             ExitCode::SUCCESS

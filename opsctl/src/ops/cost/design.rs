@@ -130,11 +130,18 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
         "the design's rows add up to its total; the model's are higher and it adds ${extras:.2} of charges the design leaves out (public IPv4 of the broker, tasks and ALB, ALB capacity units, Cloud Map, KMS, Secrets Manager, ECR, alarms)"
     );
     let forecast = opt.total;
-    let alarm_cause = |threshold: f64| {
-        let c = check_alarms(forecast);
-        c.iter()
-            .find(|a| a.threshold_usd == threshold)
-            .map_or(String::new(), |a| a.recommendation.clone())
+    let alarm_cause = |design: f64| {
+        check_alarms(forecast)
+            .iter()
+            .find(|a| a.design_usd == design)
+            .map_or(String::new(), |a| {
+                format!(
+                    "fires every month below the forecast ${forecast:.2}; the catalog's {} threshold is ${:.0}, the forecast + {:.0} %",
+                    a.severity,
+                    a.threshold_usd,
+                    (a.threshold_usd / forecast - 1.0) * 100.0
+                )
+            })
     };
     let check = |arithmetic: Option<f64>, model: Option<f64>, cause: &str| How::Check {
         arithmetic,
