@@ -7,14 +7,25 @@
 
 pub mod guard;
 mod proxy;
+mod seat_maps;
 
-use axum::routing::any;
+use axum::extract::FromRef;
+use axum::routing::{any, get};
 use axum::Router;
 use ticketing_catalog::ServiceName;
 use ticketing_http::ServiceApp;
 use ticketing_runtime::{RuntimeError, ServiceContext};
 
 pub use proxy::{route_for, ROUTES};
+pub use seat_maps::MAX_AGE as SEAT_MAP_MAX_AGE;
+
+/// What the gateway's routes share: the upstream services and the seat-map
+/// micro-cache in front of one of them.
+#[derive(Clone, FromRef)]
+struct Gateway {
+    upstreams: proxy::Upstreams,
+    seat_maps: seat_maps::SeatMaps,
+}
 
 /// Builds the gateway from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
@@ -37,10 +48,20 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         webhook_sources: ctx.settings.booking.webhook_sources.clone(),
         trusted_proxies: ctx.settings.booking.trusted_proxies,
     });
+    let state = Gateway {
+        upstreams,
+        seat_maps: seat_maps::SeatMaps::default(),
+    };
     let routes = Router::new()
+        // Before the catch-all: a path with a parameter wins over a wildcard.
+        .route("/api/events/{id}/seats", get(seat_maps::serve))
         .route("/api/{*rest}", any(proxy::forward))
         .route("/webhooks/{*rest}", any(proxy::forward))
-        .with_state(upstreams)
+        .layer(axum::middleware::from_fn_with_state(
+            state.seat_maps.clone(),
+            seat_maps::follow_holds,
+        ))
+        .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::screen))
         .layer(cors(&ctx.settings.booking.cors_origins));
     Ok(ServiceApp::new(ServiceName::ApiGateway, routes, probes)

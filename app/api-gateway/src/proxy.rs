@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ticketing_catalog::ServiceName;
 use ticketing_config::ServicesSettings;
@@ -53,6 +53,87 @@ impl Upstreams {
                 ApiError::bad_request("bad_path", format!("the path cannot be forwarded: {e}"))
             })
     }
+
+    /// `method path_and_query` on `service`, its answer read whole.
+    pub(crate) async fn send(
+        &self,
+        service: ServiceName,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Answer, ApiError> {
+        let url = self.url(service, path_and_query)?;
+        let upstream = self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(%service, error = %e, "upstream call failed");
+                ApiError::bad_gateway(
+                    "upstream_unavailable",
+                    format!("{service} is unavailable right now; try again shortly"),
+                )
+            })?;
+        let status = upstream.status();
+        let mut response_headers = HeaderMap::new();
+        copy_headers(upstream.headers(), &mut response_headers);
+        let body = upstream.bytes().await.map_err(|e| {
+            tracing::warn!(%service, error = %e, "upstream body failed");
+            ApiError::bad_gateway(
+                "upstream_unavailable",
+                format!("{service} stopped answering mid-response; try again"),
+            )
+        })?;
+        Ok(Answer {
+            status,
+            headers: response_headers,
+            body,
+        })
+    }
+
+    /// `GET path` on `service`, with no headers of the asker's.
+    pub(crate) async fn get(&self, service: ServiceName, path: &str) -> Result<Answer, ApiError> {
+        self.send(service, Method::GET, path, HeaderMap::new(), Bytes::new())
+            .await
+    }
+}
+
+/// An upstream's answer, read whole: cheap to clone (the body is shared), so
+/// one answer can serve many clients.
+#[derive(Clone, Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Answer {
+    /// The gateway's own problem, as an answer that can be shared.
+    pub(crate) fn problem(problem: &ApiError) -> Answer {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(ticketing_http::PROBLEM_JSON),
+        );
+        Answer {
+            status: problem.status,
+            headers,
+            body: Bytes::from(problem.body().to_string()),
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded.
@@ -81,13 +162,13 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 pub(crate) async fn forward(State(upstreams): State<Upstreams>, req: Request) -> Response {
-    match forward_inner(upstreams, req).await {
-        Ok(response) => response,
+    match forward_inner(&upstreams, req).await {
+        Ok(answer) => answer.into_response(),
         Err(problem) => problem.into_response(),
     }
 }
 
-async fn forward_inner(upstreams: Upstreams, req: Request) -> Result<Response, ApiError> {
+async fn forward_inner(upstreams: &Upstreams, req: Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().to_owned();
     let service = route_for(&path).ok_or_else(|| {
         ApiError::not_found(
@@ -98,9 +179,7 @@ async fn forward_inner(upstreams: Upstreams, req: Request) -> Result<Response, A
     let path_and_query = req
         .uri()
         .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or(path);
-    let url = upstreams.url(service, &path_and_query)?;
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -113,34 +192,9 @@ async fn forward_inner(upstreams: Upstreams, req: Request) -> Result<Response, A
         })?;
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
-    let upstream = upstreams
-        .client
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .send()
+    upstreams
+        .send(service, parts.method, &path_and_query, headers, body)
         .await
-        .map_err(|e| {
-            tracing::warn!(%service, error = %e, "upstream call failed");
-            ApiError::bad_gateway(
-                "upstream_unavailable",
-                format!("{service} is unavailable right now; try again shortly"),
-            )
-        })?;
-    let status = upstream.status();
-    let mut response_headers = HeaderMap::new();
-    copy_headers(upstream.headers(), &mut response_headers);
-    let bytes = upstream.bytes().await.map_err(|e| {
-        tracing::warn!(%service, error = %e, "upstream body failed");
-        ApiError::bad_gateway(
-            "upstream_unavailable",
-            format!("{service} stopped answering mid-response; try again"),
-        )
-    })?;
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = status;
-    *response.headers_mut() = response_headers;
-    Ok(response)
 }
 
 #[cfg(test)]
