@@ -9,10 +9,12 @@
 //!
 //! * Seat-map reads: `BENCH_CLIENTS` (default 32) clients read one
 //!   performance's seat map for `BENCH_SECONDS` (default 5) through the
-//!   gateway (served from Redis), then the same directly from event-service;
-//!   requests/s, p50/p95/p99, the cache hit ratio, and gateway/direct;
-//!   then the gateway's static liveness route the same way (the baseline
-//!   of issue 20: seat-map reads against the cheapest route the gateway has).
+//!   gateway (its micro-cache, in front of event-service's Redis), the same
+//!   with `If-None-Match` (a revalidating browser or CDN: `304`), then
+//!   directly from event-service; requests/s, p50/p95/p99, the gateway
+//!   cache's hit ratio, gateway/direct; then the gateway's static liveness
+//!   route the same way (the baseline of issue 20: seat-map reads against
+//!   the cheapest route the gateway has).
 //! * Holds under contention: `BENCH_HOLDERS` (default 400) clients race in
 //!   rounds for 40 seats (each round on a new performance), arriving at
 //!   `BENCH_HOLD_RATE` attempts/s (default 2,000; 0 sends each round at
@@ -64,10 +66,11 @@ impl Run {
     }
 }
 
-/// `clients` loops GET `url` for `seconds`.
+/// `clients` loops GET `url` (with `if_none_match`, if any) for `seconds`.
 async fn hammer(
     http: &reqwest::Client,
     url: &str,
+    if_none_match: Option<&str>,
     clients: u64,
     seconds: u64,
 ) -> anyhow::Result<Run> {
@@ -77,8 +80,16 @@ async fn hammer(
         let mut latencies = Vec::new();
         while Instant::now() < deadline {
             let t = Instant::now();
-            let r = http.get(url).send().await?;
-            anyhow::ensure!(r.status().is_success(), "{url}: HTTP {}", r.status());
+            let mut req = http.get(url);
+            if let Some(tag) = if_none_match {
+                req = req.header(reqwest::header::IF_NONE_MATCH, tag);
+            }
+            let r = req.send().await?;
+            anyhow::ensure!(
+                r.status().is_success() || r.status() == reqwest::StatusCode::NOT_MODIFIED,
+                "{url}: HTTP {}",
+                r.status()
+            );
             let _ = r.bytes().await?;
             latencies.push(t.elapsed());
         }
@@ -153,21 +164,32 @@ async fn run() -> anyhow::Result<()> {
 
     // Seat-map reads: 500 seats, cached after the first read.
     let (performance, _) = create(25).await?;
-    let metrics_url = format!("{events}/metrics");
+    let map_url = format!("{gateway}/api/events/{performance}/seats");
+    let first = http.get(&map_url).send().await?;
+    let etag = first
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .context("the gateway's seat map carries an ETag")?
+        .to_owned();
+    let map_bytes = first.bytes().await?.len();
+    let metrics_url = format!("{gateway}/metrics");
     let before = http.get(&metrics_url).send().await?.text().await?;
-    let via_gateway = hammer(
-        &http,
-        &format!("{gateway}/api/events/{performance}/seats"),
-        clients,
-        seconds,
-    )
-    .await?;
+    let via_gateway = hammer(&http, &map_url, None, clients, seconds).await?;
     let after = http.get(&metrics_url).send().await?.text().await?;
-    let hits = counter(&after, "events_cache_hit") - counter(&before, "events_cache_hit");
-    let misses = counter(&after, "events_cache_miss") - counter(&before, "events_cache_miss");
+    let reads = |text: &str, cache: &str| {
+        counter(
+            text,
+            &format!("gateway_seat_map_reads{{cache=\"{cache}\"}}"),
+        )
+    };
+    let hits = reads(&after, "hit") - reads(&before, "hit");
+    let misses = reads(&after, "miss") - reads(&before, "miss");
+    let revalidated = hammer(&http, &map_url, Some(&etag), clients, seconds).await?;
     let direct = hammer(
         &http,
         &format!("{events}/api/events/{performance}/seats"),
+        None,
         clients,
         seconds,
     )
@@ -175,19 +197,22 @@ async fn run() -> anyhow::Result<()> {
     let static_route = hammer(
         &http,
         &format!("{gateway}{}", ticketing_catalog::http::LIVENESS_PATH),
+        None,
         clients,
         seconds,
     )
     .await?;
-    println!("seat-map reads, {clients} clients, {seconds} s, 500-seat map");
+    println!("seat-map reads, {clients} clients, {seconds} s, 500-seat map ({map_bytes} bytes)");
     via_gateway.print("  through the gateway (cached)");
+    revalidated.print("  the same, If-None-Match (304)");
     direct.print("  event-service directly");
     static_route.print("  gateway static route (/health)");
     println!(
-        "  cache hit ratio {:.4}  gateway/direct throughput {:.2}  gateway/static route {:.2}",
+        "  gateway cache hit ratio {:.4}  gateway/direct throughput {:.2}  gateway/static route {:.2}  304/static route {:.2}",
         hits / (hits + misses).max(1.0),
         via_gateway.per_second / direct.per_second,
-        via_gateway.per_second / static_route.per_second
+        via_gateway.per_second / static_route.per_second,
+        revalidated.per_second / static_route.per_second
     );
 
     // Holds under contention: rounds of `holders` clients for 40 seats.
