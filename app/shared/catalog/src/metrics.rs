@@ -21,6 +21,11 @@ pub const RESERVATIONS_CONFIRMED: &str = "reservations.confirmed";
 pub const RESERVATIONS_EXPIRED: &str = "reservations.expired";
 pub const QUEUE_ADMITTED: &str = "queue.admitted.total";
 pub const GATEWAY_RATE_LIMITED: &str = "gateway.rate_limited";
+/// Seat-map reads the gateway answered, by `cache` (`hit`: from its
+/// micro-cache; `miss`: fetched from event-service or passed on).
+pub const GATEWAY_SEAT_MAP_READS: &str = "gateway.seat_map.reads";
+/// Seat maps the gateway dropped because a hold through it changed them.
+pub const GATEWAY_SEAT_MAP_DROPPED: &str = "gateway.seat_map.dropped";
 pub const HTTP_REQUESTS: &str = "http.requests.total";
 pub const HTTP_REQUEST_DURATION: &str = "http.request.duration.seconds";
 pub const CONSUMER_MESSAGES: &str = "consumer.messages.total";
@@ -51,6 +56,8 @@ pub const EMITTED: &[&str] = &[
     RESERVATIONS_EXPIRED,
     QUEUE_ADMITTED,
     GATEWAY_RATE_LIMITED,
+    GATEWAY_SEAT_MAP_READS,
+    GATEWAY_SEAT_MAP_DROPPED,
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION,
     CONSUMER_MESSAGES,
@@ -87,6 +94,8 @@ pub fn dimension_sets(name: &str) -> &'static [&'static [&'static str]] {
         // The failure-rate alarm and the payments dashboard's breakdown.
         PAYMENT_FAILURE => &[&[ENVIRONMENT], &[ENVIRONMENT, "error_code", "pg_provider"]],
         RESERVATIONS_HOLD_REJECTED => &[&[ENVIRONMENT], &[ENVIRONMENT, "reason"]],
+        // The gateway cache's hit ratio.
+        GATEWAY_SEAT_MAP_READS => &[&[ENVIRONMENT], &[ENVIRONMENT, "cache"]],
         OUTBOX_BACKLOG | OUTBOX_OLDEST_UNSENT_AGE => &[&[ENVIRONMENT, "schema"]],
         CONSUMER_LAG => &[&[ENVIRONMENT, "group", "partition", "topic"]],
         // The consumer-lag alarm (the oldest of each group's partitions).
