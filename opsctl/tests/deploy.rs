@@ -207,18 +207,24 @@ async fn opsctl_in(region: &str, args: &[&str], audit: &std::path::Path) -> comm
     common::opsctl(args, &vars).await
 }
 
-/// The JSON lines of a `--output json` run.
+/// The progress lines of a `--output json` run (JSON lines on stderr).
 fn lines(run: &common::Run) -> Vec<Value> {
-    run.stdout
+    run.stderr
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
 
-fn outcomes(run: &common::Run) -> Vec<(String, String)> {
-    let all = lines(run);
-    let result = all.last().expect("a result line");
+/// The one document a `--output json` run prints on stdout: its result.
+fn result_of(run: &common::Run) -> Value {
+    let result: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.stdout));
     assert_eq!(result["event"], "result", "{}", run.stdout);
+    result
+}
+
+fn outcomes(run: &common::Run) -> Vec<(String, String)> {
+    let result = result_of(run);
     result["outcomes"]
         .as_array()
         .expect("outcomes")
@@ -362,7 +368,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
     assert_eq!(container.memory(), Some(512));
     // Every service on v1: the ops task follows, by the same digest.
     assert_eq!(ops_task_image(&ecs).await, image, "{}", one.stdout);
-    let result = lines(&one).pop().expect("result");
+    let result = result_of(&one);
     assert!(
         result["ops_task"]["task_definition"]
             .as_str()
@@ -392,7 +398,7 @@ async fn deploy_pushes_by_digest_tags_rollouts_stops_on_failure_and_rollback_fin
             .iter()
             .any(|l| l["event"] == "waiting" && l["service"] == "payment-service"),
         "progress is reported as JSON lines: {}",
-        two.stdout
+        two.stderr
     );
     let bad = common::running(&ecs, "payment-service").await;
     assert_eq!(revision(&bad), revision(&good) + 1, "{bad}");
@@ -973,7 +979,7 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
         "{}",
         two.stderr
     );
-    let result = lines(&two).pop().expect("result");
+    let result = result_of(&two);
     // moto stops the task's container with exit code 0.
     assert_eq!(
         result["outcomes"][0]["stopped_tasks"][0]["reason"],
@@ -1006,9 +1012,9 @@ async fn the_pipeline_roles_trust_only_this_repository_and_allow_exactly_what_de
     // The runbook's rollback: the previous image again, by digest, from
     // the environment's own repository (read with the registry login; an
     // anonymous read is refused, as ECR refuses it).
-    let good_digest = lines(&one)
-        .pop()
-        .and_then(|r| r["image"].as_str().map(str::to_owned))
+    let good_digest = result_of(&one)["image"]
+        .as_str()
+        .map(str::to_owned)
         .expect("the pushed reference");
     let running_bad = common::running(&ecs, "payment-service").await;
     common::service_on(&ecs, "payment-service", &running_bad, 0).await;

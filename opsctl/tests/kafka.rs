@@ -250,10 +250,16 @@ async fn lag_counts_what_each_service_group_has_not_processed_and_waits_for_a_dr
             "--interval",
             "1",
             "--until-drained",
+            "--output",
+            "json",
         ],
     )
     .await;
     assert_eq!(drained.code, 0, "{}", drained.stderr);
+    let last: serde_json::Value = serde_json::from_str(&drained.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", drained.stdout));
+    assert_eq!(last["drained"], true, "{last}");
+    assert!(last["groups"].is_array(), "{last}");
 
     let unknown = opsctl(&env, &[], &["kafka", "lag", "--group", "nobody"]).await;
     assert_eq!(unknown.code, 2);

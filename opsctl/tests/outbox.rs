@@ -68,17 +68,17 @@ async fn status_shows_the_backlog_and_replay_plans_then_sends_it_with_an_audit_t
     )
     .await;
     assert_eq!(sent.code, 0, "{}", sent.stderr);
-    let last: serde_json::Value = sent
-        .stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_default();
+    let last: serde_json::Value = serde_json::from_str(&sent.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", sent.stdout));
     assert_eq!(last["published"], 5, "{}", sent.stdout);
     assert!(
-        sent.stdout.contains("\"progress\""),
-        "JSON lines of progress: {}",
-        sent.stdout
+        last["plan"]["execute"].as_bool().unwrap_or_default(),
+        "{last}"
+    );
+    assert!(
+        sent.stderr.contains("\"progress\""),
+        "JSON lines of progress on stderr: {}",
+        sent.stderr
     );
     assert_eq!(common::unsent(&pool).await, 0);
     let on_broker = ticketing_kafka::group_lag(

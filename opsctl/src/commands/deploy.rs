@@ -8,8 +8,9 @@
 //! wait timed out. The first service that does not deploy stops the rest.
 //!
 //! Output: a progress line per service for people; with `--output json`,
-//! JSON lines on stdout (`plan`, `pushed`, `registered`, `waiting`,
-//! `finished`, and a last `result`) for CI. Exit 0 when every service is
+//! one document on stdout (the `plan` of a dry run, or the `result`, which
+//! holds the plan) and the progress as JSON lines on stderr (`plan`,
+//! `pushed`, `registered`, `waiting`, `finished`) for CI's log. Exit 0 when every service is
 //! stable, 1 when a rollout failed (tagged FAILED), 3 when the push or an
 //! AWS call failed.
 
@@ -84,13 +85,24 @@ struct Report<'a> {
     ops_task: Option<OpsTaskRevision>,
 }
 
-/// One JSON line on stdout (CI reads them as they come).
-fn json_line(kind: &str, value: &impl Serialize) {
+/// `value` as one JSON object with its `event` kind.
+fn json_event(kind: &str, value: &impl Serialize) -> serde_json::Value {
     let mut v = serde_json::to_value(value).unwrap_or_default();
     if let Some(map) = v.as_object_mut() {
         map.entry("event").or_insert_with(|| kind.into());
     }
-    println!("{v}");
+    v
+}
+
+/// A progress line: JSON on stderr as the deploy goes (CI's log shows it
+/// as it comes); stdout keeps the one document of the run.
+fn json_progress(kind: &str, value: &impl Serialize) {
+    eprintln!("{}", json_event(kind, value));
+}
+
+/// The run's one document on stdout: the plan of a dry run, or the result.
+fn json_document(kind: &str, value: &impl Serialize) {
+    println!("{}", json_event(kind, value));
 }
 
 fn render_plan(plan: &Plan) -> String {
@@ -197,8 +209,10 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         services,
     };
     let json = ctx.output == OutputFormat::Json;
-    if json {
-        json_line("plan", &plan);
+    if json && args.execute.execute {
+        json_progress("plan", &plan);
+    } else if json {
+        json_document("plan", &plan);
     } else {
         print!("{}", render_plan(&plan));
     }
@@ -230,14 +244,14 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     };
     applying.progress(serde_json::to_value(&pushed_event).unwrap_or_default())?;
     if json {
-        json_line("pushed", &pushed_event);
+        json_progress("pushed", &pushed_event);
     } else {
         eprintln!("[deploy] pushed {pushed}");
     }
 
     if args.push_only {
         if json {
-            json_line("result", &serde_json::json!({"image": pushed}));
+            json_document("result", &serde_json::json!({"image": pushed}));
         } else {
             println!("{pushed}");
         }
@@ -265,7 +279,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         });
         let mut on_event = |event: Event| {
             if json {
-                json_line("", &event);
+                json_progress("", &event);
             } else if let Some(bar) = &bar {
                 bar.set_message(match &event {
                     Event::Registered {
@@ -291,7 +305,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         };
         applying.progress(serde_json::to_value(&finished).unwrap_or_default())?;
         if json {
-            json_line("finished", &finished);
+            json_progress("finished", &finished);
         } else {
             eprintln!("[deploy] {}: {}", outcome.service, outcome.detail);
         }
@@ -329,7 +343,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         ops_task,
     };
     if json {
-        json_line("result", &report);
+        json_document("result", &report);
     } else {
         print!("{}", render_outcomes(&report.outcomes));
     }

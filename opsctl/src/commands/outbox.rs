@@ -184,11 +184,13 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
         plans: plans.iter().map(|(s, _, p)| (s.as_str(), p)).collect(),
     };
     let total: i64 = plans.iter().map(|(_, _, p)| p.events).sum();
-    if ctx.output == OutputFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string(&serde_json::json!({"plan": report})).unwrap_or_default()
-        );
+    let json = ctx.output == OutputFormat::Json;
+    let plan_document = serde_json::json!({"plan": report});
+    if json && args.execute.execute {
+        // Progress, on stderr: stdout keeps the run's one document.
+        eprintln!("{plan_document}");
+    } else if json {
+        println!("{plan_document}");
     } else {
         let rows: Vec<Vec<String>> = plans
             .iter()
@@ -244,11 +246,10 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
             RelayOptions::default(),
         )
         .map_err(|e| CliError::Failed(e.into()))?;
-        let json = ctx.output == OutputFormat::Json;
         // indicatif hides the bar when stderr is not a terminal (CI logs).
         let bar = (!json).then(|| output::progress_bar(schema, plan.events.max(0).unsigned_abs()));
         let result = replay::replay(&relay, plan, &options, |p| match &bar {
-            None => println!(
+            None => eprintln!(
                 "{}",
                 serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
             ),
@@ -271,9 +272,13 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
     }
     let detail = serde_json::json!({"selection": selection, "published": published});
     applying.done(detail)?;
-    // JSON lines throughout for CI: plan, progress, result.
+    // One document on stdout (the plan and what was sent); the progress
+    // went to stderr as JSON lines.
     match ctx.output {
-        OutputFormat::Json => println!("{}", serde_json::json!({"published": published})),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"plan": plan_document["plan"], "published": published})
+        ),
         OutputFormat::Table | OutputFormat::Markdown => println!("re-sent {published} event(s)"),
     }
     Ok(ExitCode::SUCCESS)

@@ -34,9 +34,12 @@ pub async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, CliError> {
             groups: verdicts,
         } = assess(ctx, &first, &second, dt, args.warn_after).await?;
         let total: i64 = rows.iter().map(|r| r.lag).sum();
-        let doc = serde_json::json!({"groups": verdicts, "partitions": rows});
-        if args.until_drained && ctx.output == OutputFormat::Json {
-            println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+        let mut doc = serde_json::json!({"groups": verdicts, "partitions": rows});
+        let json_rounds = args.until_drained && ctx.output == OutputFormat::Json;
+        if json_rounds {
+            // Each round is progress, on stderr; stdout gets the last one,
+            // with whether it drained, as the run's one document.
+            eprintln!("{doc}");
         } else {
             output::emit(ctx.output, &doc, || {
                 format!("{}\n{}", render_verdicts(&verdicts), render(&rows))
@@ -50,11 +53,17 @@ pub async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, CliError> {
                 ExitCode::SUCCESS
             });
         }
-        if total == 0 {
+        let drained = total == 0;
+        let timed_out = started.elapsed() >= Duration::from_secs(args.timeout);
+        if json_rounds && (drained || timed_out) {
+            doc["drained"] = drained.into();
+            println!("{doc}");
+        }
+        if drained {
             eprintln!("drained: every group is at the log end");
             return Ok(ExitCode::SUCCESS);
         }
-        if started.elapsed() >= Duration::from_secs(args.timeout) {
+        if timed_out {
             eprintln!(
                 "not drained after {} s: {total} message(s) still to process",
                 args.timeout
