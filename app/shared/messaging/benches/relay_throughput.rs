@@ -20,12 +20,15 @@
 //! 1. raw: the relay's producer settings (`acks=all`), every message enqueued
 //!    with `send_result` and then all acknowledgements awaited;
 //! 2. relay: the same number of events already committed to the outbox,
-//!    drained by one relay (claim, publish, mark sent).
+//!    drained by one relay (claim, publish, mark sent);
+//! 3. PostgreSQL-bound: the same again, drained by the same relay with the
+//!    broker left out (claim and mark sent the same rows, publish nothing):
+//!    the most the relay could reach with an infinitely fast broker.
 //!
 //! Each side first sends 1,000 events untimed (connection, metadata,
 //! producer id): without it the raw run, which goes first, paid for the
 //! broker's warm-up and the relay looked faster than the raw producer.
-//! 3. steady: events committed one per transaction at a fixed rate while the
+//! 4. steady: events committed one per transaction at a fixed rate while the
 //!    relay runs as in a service; commit-to-publish latency is `sent_at -
 //!    created_at` of each row.
 
@@ -124,6 +127,19 @@ async fn run() -> anyhow::Result<()> {
         "ratio             {:>10.2}  (relay / raw; aim >= 0.80)",
         relay_rate / raw
     );
+    write_backlog(&pool, events).await?;
+    let started = Instant::now();
+    let marked = relay.drain_without_broker(Duration::from_secs(600)).await?;
+    let pg_rate = marked as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        marked as u64 == events,
+        "the broker-less pass marked {marked} of {events} events"
+    );
+    println!("PostgreSQL-bound  {pg_rate:>10.0} events/s  (claim and mark, no broker)");
+    println!(
+        "ratio             {:>10.2}  (relay / PostgreSQL-bound; aim >= 0.80)",
+        relay_rate / pg_rate
+    );
 
     let (p50, p99, n) = steady_latency(&pool, relay, steady_rate, steady_seconds).await?;
     println!(
@@ -139,6 +155,8 @@ async fn run() -> anyhow::Result<()> {
             "raw_events_per_second": raw,
             "relay_events_per_second": relay_rate,
             "ratio": relay_rate / raw,
+            "postgres_bound_events_per_second": pg_rate,
+            "ratio_to_postgres_bound": relay_rate / pg_rate,
             "steady_rate": steady_rate,
             "steady_events": n,
             "commit_to_publish_p50_ms": p50 * 1e3,

@@ -127,6 +127,14 @@ pub fn idempotent_producer(
         .create()
 }
 
+/// Where a pass sends the rows it claimed.
+#[derive(Debug, Clone, Copy)]
+enum Publish {
+    Broker,
+    /// Nowhere: the bench's PostgreSQL-bound baseline.
+    Nowhere,
+}
+
 const CLAIM: &str = "\
 WITH batch AS (
     SELECT id FROM outbox WHERE sent_at IS NULL AND id <= $2
@@ -184,6 +192,25 @@ impl Relay {
     /// One pass over at most `limit` unsent rows with ids up to `max_id`
     /// (replay uses it to pace itself and to stop at the backlog it planned).
     pub async fn run_bounded(&self, limit: i64, max_id: i64) -> Result<PassReport, RelayError> {
+        self.pass(limit, max_id, Publish::Broker).await
+    }
+
+    /// Passes as [`Relay::drain`] makes them, with the broker left out:
+    /// rows are claimed and marked sent exactly as a pass does, and nothing
+    /// is published. The PostgreSQL-bound limit of the relay, the baseline
+    /// its bench measures beside a raw producer. Never for a service's
+    /// outbox: its rows would be marked sent without being sent.
+    #[doc(hidden)]
+    pub async fn drain_without_broker(&self, timeout: Duration) -> Result<usize, RelayError> {
+        self.drain_with(timeout, Publish::Nowhere).await
+    }
+
+    async fn pass(
+        &self,
+        limit: i64,
+        max_id: i64,
+        publish: Publish,
+    ) -> Result<PassReport, RelayError> {
         let mut tx = self.pool.begin().await?;
         let claimed: Vec<Row> = sqlx::query_as(CLAIM)
             .bind(limit.max(1))
@@ -210,7 +237,10 @@ impl Relay {
             }
         }
 
-        let outcomes = self.publish(&rows).await?;
+        let outcomes = match publish {
+            Publish::Broker => self.publish(&rows).await?,
+            Publish::Nowhere => vec![Ok(()); rows.len()],
+        };
 
         if self.crash_after_publish.swap(false, Ordering::SeqCst) {
             // A killed relay's connection closes and PostgreSQL rolls its
@@ -332,8 +362,13 @@ impl Relay {
     /// Passes until the outbox has nothing publishable, or `timeout` passes.
     /// Returns the total published.
     pub async fn drain(&self, timeout: Duration) -> Result<usize, RelayError> {
+        self.drain_with(timeout, Publish::Broker).await
+    }
+
+    async fn drain_with(&self, timeout: Duration, publish: Publish) -> Result<usize, RelayError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let loops = (0..self.options.concurrency.max(1)).map(|_| self.drain_loop(deadline));
+        let loops =
+            (0..self.options.concurrency.max(1)).map(|_| self.drain_loop(deadline, publish));
         let mut total = 0;
         for result in join_all(loops).await {
             total += result?;
@@ -341,10 +376,16 @@ impl Relay {
         Ok(total)
     }
 
-    async fn drain_loop(&self, deadline: tokio::time::Instant) -> Result<usize, RelayError> {
+    async fn drain_loop(
+        &self,
+        deadline: tokio::time::Instant,
+        publish: Publish,
+    ) -> Result<usize, RelayError> {
         let mut total = 0;
         loop {
-            let report = self.run_once().await?;
+            let report = self
+                .pass(self.options.batch_size, i64::MAX, publish)
+                .await?;
             total += report.published;
             if report.claimed == 0 || tokio::time::Instant::now() >= deadline {
                 return Ok(total);
