@@ -355,6 +355,54 @@ fn opsctl_files_stay_short_and_ops_does_not_print() {
     }
 }
 
+/// Whether a line of code formats an error as debug text: `{e:?}` and the
+/// like, or the SDK's `DisplayErrorContext`, which prints the raw response
+/// whole (a 1.5 KB dump inside a table cell, once).
+fn prints_debug_error(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or_default();
+    [
+        "{e:?}",
+        "{e:#?}",
+        "{err:?}",
+        "{error:?}",
+        "DisplayErrorContext",
+    ]
+    .iter()
+    .any(|p| code.contains(p))
+        || (code.contains("{:?}")
+            && [", e)", ", err)", ", error)"]
+                .iter()
+                .any(|p| code.contains(p)))
+}
+
+/// No SDK debug text in any output (issue 31): AWS errors go through
+/// `aws::sdk_error` (the operation, the code and the message), and no
+/// code outside tests formats an error as debug text.
+#[test]
+fn no_error_is_printed_as_debug_text() {
+    assert!(prints_debug_error(r#"format!("push failed: {e:?}")"#));
+    assert!(prints_debug_error(r#"format!("{:?}", e)"#));
+    assert!(prints_debug_error("DisplayErrorContext(&e)"));
+    assert!(!prints_debug_error(r#"format!("{e}: {}", sdk_error(&e))"#));
+    assert!(!prints_debug_error("/// never DisplayErrorContext"));
+    let mut sources = Vec::new();
+    files(&repo().join("opsctl/src"), "rs", &mut sources);
+    let mut found = Vec::new();
+    for file in &sources {
+        let text = std::fs::read_to_string(file).expect("source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            if prints_debug_error(line) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "errors printed as debug text (use aws::sdk_error or Display): {found:#?}"
+    );
+}
+
 /// Every crate under `app/` (the services, the shared building blocks, the
 /// platform binary): their directories.
 fn app_crates() -> Vec<PathBuf> {
