@@ -159,7 +159,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     assert_eq!(warn.statistic(), Some(&Statistic::Maximum));
     assert_eq!(warn.period(), Some(21_600));
     assert_eq!(warn.evaluation_periods(), Some(1));
-    assert_eq!(warn.threshold(), Some(165.0));
+    assert_eq!(warn.threshold(), Some(125.0));
     assert_eq!(
         warn.comparison_operator(),
         Some(&ComparisonOperator::GreaterThanThreshold)
@@ -280,7 +280,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
     let drift = opsctl(&["alarms", "plan", "billing"], &audit).await;
     assert_eq!(drift.code, 1, "{}", drift.stdout);
     assert!(
-        drift.stdout.contains("threshold: 80 -> 165"),
+        drift.stdout.contains("threshold: 80 -> 125"),
         "{}",
         drift.stdout
     );
@@ -297,7 +297,7 @@ async fn alarms_are_planned_created_once_and_drift_is_shown_and_repaired() {
         .send()
         .await
         .expect("describe");
-    assert_eq!(after.metric_alarms()[0].threshold(), Some(165.0));
+    assert_eq!(after.metric_alarms()[0].threshold(), Some(125.0));
     assert_eq!(
         after.metric_alarms()[0].alarm_actions().len(),
         1,

@@ -507,6 +507,107 @@ async fn an_image_that_does_not_exist_is_a_usage_error_before_anything_changes()
     );
 }
 
+/// The MVP's combined layout (compute.yaml at mvp): one ECS service,
+/// `ticketing`, runs all six. A deploy of any service moves that one task
+/// to the image, and PortOne's rollback goes back within its family.
+#[tokio::test]
+async fn in_the_combined_layout_deploy_moves_the_one_task_and_rollback_stays_in_its_family() {
+    const COMBINED_REGION: &str = "eu-west-3";
+    let combined = ticketing_catalog::ecs::COMBINED_SERVICE;
+    let sdk = common::moto_sdk(COMBINED_REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let _ = aws_sdk_ecr::Client::new(&sdk)
+        .create_repository()
+        .repository_name("ticketing-prod")
+        .send()
+        .await;
+    let _ = ecs
+        .create_cluster()
+        .cluster_name("ticketing-prod")
+        .send()
+        .await;
+    let first = common::register_revision(
+        &ecs,
+        combined,
+        "placeholder.example/ticketing:from-cloudformation",
+        &["serve"],
+        &[],
+        Some("COMPLETED"),
+    )
+    .await;
+    common::service_on(&ecs, combined, &first, 0).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let image = format!("localhost/deploy-combined-{id}:v1");
+    build_image(&image, &format!("combined-{id}"));
+    let audit = common::temp_audit_log("deploy-combined");
+
+    let dry = opsctl_in(
+        COMBINED_REGION,
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "--image",
+            &image,
+            "payment-service",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stdout
+            .contains("one task that runs all six services (combined layout)"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains(combined), "{}", dry.stdout);
+
+    let run = opsctl_in(
+        COMBINED_REGION,
+        &[
+            "--env",
+            "prod",
+            "--output",
+            "json",
+            "deploy",
+            "--image",
+            &image,
+            "--tag",
+            &format!("c1-{id}"),
+            "--timeout",
+            "30",
+            "--execute",
+            "--yes",
+            "payment-service",
+        ],
+        &audit,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcomes(&run), [pair(combined, "COMPLETED")]);
+    let plan = &result_of(&run)["plan"]["services"][0];
+    assert_eq!(plan["serves"].as_array().map(Vec::len), Some(6), "{plan}");
+    let now = common::running(&ecs, combined).await;
+    assert_ne!(now, first);
+    assert!(now.contains("task-definition/ticketing-prod:"), "{now}");
+    assert!(image_of(&ecs, &now).await.contains("@sha256:"));
+
+    // PortOne's rollback restarts the task that runs the payment service:
+    // the combined one, back to its family's last good revision.
+    let rollback = opsctl_in(
+        COMBINED_REGION,
+        &["--env", "prod", "--output", "json", "portone", "rollback"],
+        &audit,
+    )
+    .await;
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let report: Value = serde_json::from_str(&rollback.stdout).expect("one JSON document");
+    assert_eq!(report["service"], combined, "{report}");
+    assert_eq!(report["to"], first.as_str(), "{report}");
+    remove_image(&image);
+}
+
 #[tokio::test]
 async fn push_only_pushes_the_image_for_the_first_compute_deploy_and_touches_no_service() {
     // Before the compute layer: a repository, no cluster.

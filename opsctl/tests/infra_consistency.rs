@@ -48,6 +48,15 @@ fn iam_match(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
+/// An entry written `!If [Condition, entry, !Ref AWS::NoValue]`: the entry
+/// (the tests check what the condition may add); any other, itself.
+fn unless_no_value(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) if t.tag == "!If" => &t.value[1],
+        other => other,
+    }
+}
+
 fn resources<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
     t["Resources"]
         .as_mapping()
@@ -68,8 +77,27 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
     let wanted: BTreeSet<String> = ServiceName::ALL
         .iter()
         .map(|s| s.as_str().to_owned())
+        .chain([ticketing_catalog::ecs::COMBINED_SERVICE.to_owned()])
         .collect();
     assert_eq!(services, wanted);
+    // Each layout's resources exist under its condition only.
+    for (id, resource) in compute["Resources"].as_mapping().expect("resources") {
+        let id = id.as_str().expect("id");
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if !matches!(
+            kind,
+            "AWS::ECS::Service" | "AWS::ECS::TaskDefinition" | "AWS::ServiceDiscovery::Service"
+        ) || id.starts_with("Ops")
+        {
+            continue;
+        }
+        let want = if id.starts_with("Combined") {
+            "Combined"
+        } else {
+            "Split"
+        };
+        assert_eq!(resource["Condition"].as_str(), Some(want), "{id}");
+    }
     for (_, td) in resources(&compute, "AWS::ECS::TaskDefinition") {
         let container = &td["ContainerDefinitions"][0];
         let name = container["Name"].as_str().expect("container name");
@@ -100,6 +128,48 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
                     plain(&e["Name"]).as_deref() == Some(ticketing_catalog::ecs::OPS_IN_VPC_VAR)
                 });
             assert!(in_vpc, "the ops task must say it is inside the VPC");
+            continue;
+        }
+        if name == ticketing_catalog::ecs::COMBINED_SERVICE {
+            // The combined layout's task: all six, as the catalog names it.
+            assert_eq!(
+                plain(&td["Family"]),
+                Some(ticketing_catalog::ecs::combined_family("${Environment}"))
+            );
+            assert_eq!(
+                plain(&container["LogConfiguration"]["Options"]["awslogs-group"]),
+                Some(logs::combined_group("${Environment}"))
+            );
+            let vars: Vec<(String, String)> = container["Environment"]
+                .as_sequence()
+                .expect("environment")
+                .iter()
+                .filter_map(|e| Some((plain(&e["Name"])?, plain(&e["Value"])?)))
+                .collect();
+            for service in ServiceName::ALL {
+                let section = service.as_str().replace('-', "_").to_uppercase();
+                let port = ticketing_catalog::http::combined_port(service);
+                for (var, value) in [
+                    (
+                        format!("TICKETING__SERVICES__{section}__PORT"),
+                        port.to_string(),
+                    ),
+                    (
+                        format!("TICKETING__SERVICES__{section}__URL"),
+                        format!("http://127.0.0.1:{port}"),
+                    ),
+                ] {
+                    assert!(
+                        vars.contains(&(var.clone(), value.clone())),
+                        "{var}={value}"
+                    );
+                }
+            }
+            assert_eq!(
+                container["Command"].as_sequence().map(Vec::len),
+                Some(1),
+                "the combined task runs `ticketing serve` with no service named"
+            );
             continue;
         }
         let service: ServiceName = name.parse().expect("a catalog service");
@@ -206,6 +276,15 @@ fn services_families_log_groups_and_sizes_match_the_catalog() {
             Some(fp.tasks_per_service.to_string())
         );
         assert!(footprint::fargate_accepts(fp.task_cpu, fp.task_memory_mib));
+        assert_eq!(plain(&size["Layout"]).as_deref(), Some(fp.layout.as_str()));
+        assert_eq!(
+            plain(&size["CombinedCpu"]),
+            Some(fp.combined_task_cpu.to_string())
+        );
+        assert_eq!(
+            plain(&size["CombinedMemory"]),
+            Some(fp.combined_task_memory_mib.to_string())
+        );
     }
     assert!(text.contains(&format!("cloudwatch:namespace: {}", metrics::NAMESPACE)));
 }
@@ -222,10 +301,9 @@ fn log_groups_alarms_and_topics_match_the_catalog() {
             )
         })
         .collect();
-    assert_eq!(groups.len(), ServiceName::ALL.len() + 1);
-    let every = ServiceName::ALL
-        .iter()
-        .map(|s| logs::group(*s, "${Environment}"))
+    assert_eq!(groups.len(), ServiceName::ALL.len() + 2);
+    let every = logs::service_groups("${Environment}")
+        .into_iter()
         .chain([logs::ops_group("${Environment}")]);
     for group in every {
         let days = groups.iter().find(|(g, _)| *g == group).map(|(_, d)| *d);
@@ -591,7 +669,12 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 .filter_map(|a| a.get_env())
                 .map(|e| e.to_string_lossy().into_owned())
                 .collect();
-            for var in c["Environment"].as_sequence().into_iter().flatten() {
+            for var in c["Environment"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(unless_no_value)
+            {
                 let var = plain(&var["Name"]).expect("name");
                 if var.starts_with("OPSCTL_") {
                     assert!(
@@ -603,9 +686,14 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 }
             }
         } else {
+            let command = if name == ticketing_catalog::ecs::COMBINED_SERVICE {
+                vec!["serve"]
+            } else {
+                vec!["serve", name]
+            };
             assert_eq!(
                 words(&c["Command"]),
-                ["serve", name],
+                command,
                 "{name}: command after the entrypoint"
             );
             assert_eq!(
@@ -638,7 +726,12 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 "{name}"
             );
         }
-        for var in c["Environment"].as_sequence().into_iter().flatten() {
+        for var in c["Environment"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(unless_no_value)
+        {
             let var = plain(&var["Name"]).expect("name");
             // opsctl's own variables (OPSCTL_ENV, OPSCTL_IN_VPC) are
             // clap's and the ops task's, not the config crate's.
@@ -647,7 +740,9 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
             }
             // The config crate must read it: a probe value set through it
             // shows up in the loaded settings.
-            let probe = if var.ends_with("__URL") {
+            let probe = if var.ends_with("__PORT") {
+                "6543".to_owned()
+            } else if var.ends_with("__URL") {
                 "redis://probe-value:6379".to_owned()
             } else if var.ends_with("__BOOTSTRAP_SERVERS") {
                 "probe-value:9092".to_owned()
@@ -661,7 +756,7 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
             .unwrap_or_else(|e| panic!("{name} sets {var}: {e}"));
             let shown = serde_json::to_string(&settings).expect("settings as JSON");
             assert!(
-                shown.contains("probe-value"),
+                shown.contains("probe-value") || shown.contains("6543"),
                 "{name} sets {var}, which the config crate does not read"
             );
         }
@@ -674,7 +769,7 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
         }
         checked += 1;
     }
-    assert_eq!(checked, ServiceName::ALL.len() + 1);
+    assert_eq!(checked, ServiceName::ALL.len() + 2);
     // Replaced revisions stay ACTIVE, so a rollback has one to go back to.
     for (id, resource) in compute["Resources"].as_mapping().expect("Resources") {
         if resource["Type"].as_str() == Some("AWS::ECS::TaskDefinition") {
@@ -747,7 +842,7 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
                 != Some(ticketing_catalog::ecs::OPS_CONTAINER)
         })
         .collect();
-    assert_eq!(tasks.len(), ServiceName::ALL.len());
+    assert_eq!(tasks.len(), ServiceName::ALL.len() + 1);
     for (name, task) in tasks {
         let containers = task["ContainerDefinitions"]
             .as_sequence()
@@ -782,12 +877,13 @@ fn every_task_sends_its_metrics_to_a_cloudwatch_agent_sidecar() {
             })
             .and_then(|v| plain(&v["Value"]))
             .unwrap_or_else(|| panic!("{name}: no EMF log group"));
-        let service: ServiceName = service.parse().expect("a catalog service");
-        assert_eq!(
-            group,
-            ticketing_catalog::logs::group(service, "${Environment}"),
-            "{name}"
-        );
+        let want = if service == ticketing_catalog::ecs::COMBINED_SERVICE {
+            ticketing_catalog::logs::combined_group("${Environment}")
+        } else {
+            let service: ServiceName = service.parse().expect("a catalog service");
+            ticketing_catalog::logs::group(service, "${Environment}")
+        };
+        assert_eq!(group, want, "{name}");
     }
 }
 

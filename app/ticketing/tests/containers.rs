@@ -1,13 +1,14 @@
 //! The shape that ships, run: the one image built by `infra/image/build.sh`
-//! (from the binary this suite compiled), and the six task definitions of
-//! `infra/templates/compute.yaml` rendered for `dev` and run as containers
-//! (podman, runc) against the local PostgreSQL, Redis and Kafka and a
+//! (from the binary this suite compiled), and the services' task
+//! definitions of `infra/templates/compute.yaml` rendered for `dev` in both
+//! compute layouts (the six of the split layout at 10x; the one that runs
+//! all six at mvp) and run as containers (podman, runc) against the local PostgreSQL, Redis and Kafka and a
 //! PortOne sandbox of the test's own. Secrets are resolved as ECS resolves
 //! them: the JSON keys of the named Secrets Manager secrets, here from the
 //! AWS emulator (moto server).
 //!
-//! What differs from ECS, and why: all six share this host's network, so
-//! each binds its own free port and the services find each other on
+//! What differs from ECS, and why: all containers share this host's
+//! network, so each service binds its own free port and the services find each other on
 //! 127.0.0.1; the test's database, key prefix and topic prefix keep it apart
 //! from parallel tests; the sandbox answers for PortOne; reCAPTCHA runs in
 //! test mode. Each of these is set through the same `TICKETING__*`
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::Client as SecretsManager;
 use portone_sandbox::SandboxConfig;
-use ticketing_catalog::{http, ServiceName};
+use ticketing_catalog::{footprint, http, ServiceName};
 use ticketing_testkit::task_definitions::{resolve_value_from, Container, Scope};
 use ticketing_testkit::{free_port, TestEnv};
 
@@ -35,23 +36,36 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The six services' task definitions of compute.yaml, rendered (the ops
-/// task is opsctl's: `opsctl/tests/ops_task.rs` runs it).
+/// The services' task definitions of compute.yaml that `scope` creates,
+/// rendered (the ops task is opsctl's: `opsctl/tests/ops_task.rs` runs
+/// it): six in the split layout, one serving all six in the combined.
 fn tasks(scope: &Scope) -> Vec<Task> {
     scope
         .task_definitions(&repo())
         .into_iter()
         .filter(|c| c.name != ticketing_catalog::ecs::OPS_CONTAINER)
         .map(|c| Task {
-            service: c.name.parse().expect("a catalog service"),
+            services: if c.name == ticketing_catalog::ecs::COMBINED_SERVICE {
+                ServiceName::ALL.to_vec()
+            } else {
+                vec![c.name.parse().expect("a catalog service")]
+            },
             container: c,
         })
         .collect()
 }
 
 struct Task {
-    service: ServiceName,
+    /// What it serves; the first is the one its health check probes (the
+    /// gateway in the combined task).
+    services: Vec<ServiceName>,
     container: Container,
+}
+
+impl Task {
+    fn serves(&self, service: ServiceName) -> bool {
+        self.services.contains(&service)
+    }
 }
 
 /// The image carries opsctl too: the workspace's build of it, beside this
@@ -146,7 +160,22 @@ async fn get(http: &reqwest::Client, url: &str) -> Option<u16> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracefully() {
+async fn the_split_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracefully() {
+    run_as_containers(footprint::SCALE_10X.name, footprint::ComputeLayout::Split).await;
+}
+
+/// The MVP's layout: one task runs all six (`ticketing serve`), each on
+/// the port the template gives it, calling the others on the loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_combined_task_definition_runs_all_six_serves_a_booking_and_stops_gracefully() {
+    assert_eq!(footprint::MVP.layout, footprint::ComputeLayout::Combined);
+    run_as_containers(footprint::MVP.name, footprint::ComputeLayout::Combined).await;
+}
+
+/// Builds the image, runs the task definitions compute.yaml renders for
+/// `size_profile` (whose layout is `layout`), books through them and stops
+/// them with SIGTERM while requests are in flight.
+async fn run_as_containers(size_profile: &str, layout: footprint::ComputeLayout) {
     let env = TestEnv::new().await;
     env.create_topics().await;
     let image = format!("ticketing:t-{}", env.id);
@@ -220,15 +249,30 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         account: ACCOUNT.to_owned(),
         // A parameter (the kafka stack's output, which opsctl passes), here
         // the test's broker.
-        parameters: [(
-            "KafkaBootstrapServers".to_owned(),
-            s.kafka.bootstrap_servers.clone(),
-        )]
+        parameters: [
+            (
+                "KafkaBootstrapServers".to_owned(),
+                s.kafka.bootstrap_servers.clone(),
+            ),
+            ("SizeProfile".to_owned(), size_profile.to_owned()),
+        ]
         .into_iter()
         .collect(),
         exports,
     });
-    assert_eq!(tasks.len(), ServiceName::ALL.len());
+    let want = match layout {
+        footprint::ComputeLayout::Split => ServiceName::ALL.len(),
+        footprint::ComputeLayout::Combined => 1,
+    };
+    assert_eq!(tasks.len(), want, "{size_profile}: {layout} layout");
+    // Every service is served, by exactly one task.
+    for service in ServiceName::ALL {
+        assert_eq!(
+            tasks.iter().filter(|t| t.serves(service)).count(),
+            1,
+            "{service}"
+        );
+    }
 
     // One host: a port per service, and the test's own database and prefixes.
     let ports: BTreeMap<ServiceName, u16> = ServiceName::ALL
@@ -295,7 +339,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
 
     for task in &tasks {
         assert_eq!(task.container.container_port, Some(http::CONTAINER_PORT));
-        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let name = format!("ticketing-t-{}-{}", env.id, task.container.name);
         let mut args: Vec<String> = vec![
             "run".into(),
             "-d".into(),
@@ -346,11 +390,12 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
                 break;
             }
             if Instant::now() > deadline {
+                let task = tasks.iter().find(|t| t.serves(*service)).expect("a task");
                 let logs = podman(&[
                     "logs",
                     "--tail",
                     "30",
-                    &format!("ticketing-t-{}-{}", env.id, service.as_str()),
+                    &format!("ticketing-t-{}-{}", env.id, task.container.name),
                 ]);
                 panic!(
                     "{service} never answered 200 on {url}; its log:\n{}{}",
@@ -365,7 +410,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
     // The container health check, as ECS runs it, inside each container
     // (its port is this host's, as above).
     for task in &tasks {
-        let port = ports[&task.service].to_string();
+        let port = ports[&task.services[0]].to_string();
         let mut command: Vec<String> = task
             .container
             .health
@@ -383,7 +428,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
             task.container.health.first().map(String::as_str),
             Some("CMD")
         );
-        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let name = format!("ticketing-t-{}-{}", env.id, task.container.name);
         let mut args = vec!["exec".to_owned(), name];
         args.append(&mut command);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -478,7 +523,13 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let user_service = format!("ticketing-t-{}-user-service", env.id);
+    // The container that serves user-service (in the combined layout,
+    // every service: the gateway drains its in-flight calls too).
+    let user_task = tasks
+        .iter()
+        .find(|t| t.serves(ServiceName::UserService))
+        .expect("user task");
+    let user_service = format!("ticketing-t-{}-{}", env.id, user_task.container.name);
     let signalled = Instant::now();
     podman_ok(&["stop", "-t", "30", &user_service]);
     let stopped_in = signalled.elapsed();
@@ -498,10 +549,6 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
         after_signal > 0,
         "no login was still in flight when SIGTERM arrived"
     );
-    let user_task = tasks
-        .iter()
-        .find(|t| t.service == ServiceName::UserService)
-        .expect("user task");
     assert!(
         stopped_in < Duration::from_secs(user_task.container.stop_timeout.expect("StopTimeout")),
         "user-service took {stopped_in:?} to stop"
@@ -509,7 +556,7 @@ async fn the_task_definitions_run_from_the_image_serve_a_booking_and_stop_gracef
 
     // Every container exits 0 on SIGTERM within its stop timeout.
     for task in &tasks {
-        let name = format!("ticketing-t-{}-{}", env.id, task.service.as_str());
+        let name = format!("ticketing-t-{}-{}", env.id, task.container.name);
         let started = Instant::now();
         podman_ok(&[
             "stop",

@@ -250,6 +250,19 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
             m.design_total
                 .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
         ));
+        if let Some(other) = &m.other_layout {
+            out.push_str(&format!(
+                "compute layout {}; the {} layout ({} task(s) of {} vCPU x {} GB) would cost ${:.2}/month ({}${:.2})\n",
+                m.layout,
+                other.layout,
+                other.tasks.count,
+                f64::from(other.tasks.cpu) / 1024.0,
+                f64::from(other.tasks.memory_mib) / 1024.0,
+                other.total,
+                if other.difference >= 0.0 { "+" } else { "-" },
+                other.difference.abs()
+            ));
+        }
         for d in &m.disagreements {
             out.push_str(&format!("disagrees: {d}\n"));
         }

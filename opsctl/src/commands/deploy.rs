@@ -26,11 +26,10 @@ use crate::aws::aws_env;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::deploy::{
-    found, order, refresh_ops_task, roll_out, short, steps, Event, OpsTaskRevision, Outcome, Plan,
-    State,
-};
+use crate::ops::deploy::{found, order, roll_out, short, steps, Event, Outcome, Plan, State};
+use crate::ops::ecs::layout;
 use crate::ops::image;
+use crate::ops::ops_task::{refresh_ops_task, OpsTaskRevision};
 use crate::output::{self, OutputFormat};
 
 #[derive(Args, Debug)]
@@ -126,6 +125,13 @@ fn render_plan(plan: &Plan) -> String {
         );
         return out;
     }
+    if plan.services.iter().any(|s| s.serves.len() > 1) {
+        // The combined layout: one task runs the six.
+        out = out.replace(
+            ", the payment service last:",
+            ", one task that runs all six services (combined layout):",
+        );
+    }
     let rows: Vec<Vec<String>> = plan
         .services
         .iter()
@@ -191,7 +197,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     let order = if args.push_only {
         vec![]
     } else {
-        order(&args.services)
+        order(&args.services, layout(&ecs, &cluster).await?)
     };
     let found = found(&ecs, &cluster, &order).await?;
     let services = steps(&order, &found).map_err(|e| {

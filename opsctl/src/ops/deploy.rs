@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use ticketing_catalog::ecs as names;
+use ticketing_catalog::ecs::{self as names, EcsService};
+use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::ServiceName;
 
 use crate::aws::failed;
@@ -18,20 +19,22 @@ use crate::ops::ecs::{
 };
 use crate::ops::image::Source;
 
-/// What was found running for one service.
+/// What was found running for one ECS service.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct Found {
-    pub service: ServiceName,
+    pub service: EcsService,
     /// The running task definition's ARN.
     pub task_definition: String,
     /// The image of the service's container in it.
     pub image: Option<String>,
 }
 
-/// One service to move to the new image.
+/// One ECS service to move to the new image.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct Step {
-    pub service: ServiceName,
+    pub service: EcsService,
+    /// The platform's services it runs (all six in the combined layout).
+    pub serves: Vec<ServiceName>,
     pub from: String,
     pub from_image: String,
 }
@@ -48,20 +51,21 @@ pub struct Plan {
     pub services: Vec<Step>,
 }
 
-/// The services to deploy in the order they go: `requested` (every
-/// service when empty) in the catalog's deploy order, the payment service
-/// last, each once.
-pub fn order(requested: &[ServiceName]) -> Vec<ServiceName> {
-    names::DEPLOY_ORDER
+/// The ECS services to deploy in the order they go, in `layout`:
+/// split, `requested` (every service when empty) in the catalog's deploy
+/// order, the payment service last, each once; combined, the one task
+/// that runs them all, whichever are requested.
+pub fn order(requested: &[ServiceName], layout: ComputeLayout) -> Vec<EcsService> {
+    EcsService::of_layout(layout)
         .into_iter()
-        .filter(|s| requested.is_empty() || requested.contains(s))
+        .filter(|s| requested.is_empty() || s.serves().iter().any(|x| requested.contains(x)))
         .collect()
 }
 
 /// The steps, pure: one per service in `order`, from what was `found`. A
 /// service whose task definition has no container named after it cannot
 /// be deployed by image (the templates always name it so).
-pub fn steps(order: &[ServiceName], found: &[Found]) -> Result<Vec<Step>, String> {
+pub fn steps(order: &[EcsService], found: &[Found]) -> Result<Vec<Step>, String> {
     order
         .iter()
         .map(|service| {
@@ -77,6 +81,7 @@ pub fn steps(order: &[ServiceName], found: &[Found]) -> Result<Vec<Step>, String
             })?;
             Ok(Step {
                 service: *service,
+                serves: service.serves(),
                 from: f.task_definition.clone(),
                 from_image: image,
             })
@@ -98,11 +103,11 @@ pub enum Event {
         image: String,
     },
     Registered {
-        service: ServiceName,
+        service: EcsService,
         task_definition: String,
     },
     Waiting {
-        service: ServiceName,
+        service: EcsService,
         #[serde(flatten)]
         poll: Poll,
     },
@@ -130,7 +135,7 @@ pub enum State {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct Outcome {
-    pub service: ServiceName,
+    pub service: EcsService,
     pub state: State,
     pub task_definition: Option<String>,
     pub detail: String,
@@ -140,7 +145,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn not_started(service: ServiceName) -> Outcome {
+    pub fn not_started(service: EcsService) -> Outcome {
         Outcome {
             service,
             state: State::NotStarted,
@@ -198,10 +203,10 @@ pub async fn roll_out(
             )
         }
     };
-    if service_image(&td, service.as_str()).is_none() {
+    if service_image(&td, service.name()).is_none() {
         return error(format!("no container named {service}"), None);
     }
-    let arn = match register_with_image(ecs, &td, service.as_str(), image).await {
+    let arn = match register_with_image(ecs, &td, service.name(), image).await {
         Ok(arn) => arn,
         Err(e) => return error(format!("RegisterTaskDefinition failed: {e}"), None),
     };
@@ -209,14 +214,14 @@ pub async fn roll_out(
         service,
         task_definition: arn.clone(),
     });
-    let current = match describe(ecs, cluster, service.as_str()).await {
+    let current = match describe(ecs, cluster, service.name()).await {
         Ok(s) => s,
         Err(e) => return error(e.to_string(), Some(arn)),
     };
     if let Err(e) = update_to(ecs, cluster, &current, &arn).await {
         return error(format!("UpdateService failed: {e}"), Some(arn));
     }
-    let waited = wait_stable(ecs, cluster, service.as_str(), &arn, timeout, |poll| {
+    let waited = wait_stable(ecs, cluster, service.name(), &arn, timeout, |poll| {
         on_event(Event::Waiting {
             service,
             poll: poll.clone(),
@@ -234,9 +239,9 @@ pub async fn roll_out(
     // Why it failed, in ECS's words: the revision's stopped tasks, and
     // the last lines each one's app logged.
     let stopped_tasks = if state == State::Failed {
-        match stopped_tasks(ecs, cluster, service.as_str(), &arn).await {
+        match stopped_tasks(ecs, cluster, service.name(), &arn).await {
             Ok(mut tasks) => {
-                add_last_lines(logs, &td, service.as_str(), &mut tasks).await;
+                add_last_lines(logs, &td, service.name(), &mut tasks).await;
                 tasks
             }
             Err(e) => {
@@ -256,15 +261,15 @@ pub async fn roll_out(
     }
 }
 
-/// What is running now, per service.
+/// What is running now, per ECS service.
 pub async fn found(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-    services: &[ServiceName],
+    services: &[EcsService],
 ) -> Result<Vec<Found>, CliError> {
     let mut out = Vec::new();
     for service in services {
-        let described = describe(ecs, cluster, service.as_str()).await?;
+        let described = describe(ecs, cluster, service.name()).await?;
         let arn = described.task_definition().unwrap_or_default().to_owned();
         let td = ecs
             .describe_task_definition()
@@ -279,7 +284,7 @@ pub async fn found(
             })?;
         let image = td
             .task_definition()
-            .and_then(|td| service_image(td, service.as_str()))
+            .and_then(|td| service_image(td, service.name()))
             .map(str::to_owned);
         out.push(Found {
             service: *service,
@@ -290,96 +295,63 @@ pub async fn found(
     Ok(out)
 }
 
-/// What the ops task runs after a deploy.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct OpsTaskRevision {
-    /// The revision `opsctl --env <env>` starts from now on (`None`: the
-    /// environment has no ops task yet).
-    pub task_definition: Option<String>,
-    pub detail: String,
-}
-
-/// Gives the ops task the image just deployed: a new revision of
-/// `ticketing-ops-<env>` whose opsctl container runs `image`, so the
-/// data-plane commands run the same release as the services (RunTask
-/// starts the family's latest revision).
-pub async fn refresh_ops_task(
-    ecs: &aws_sdk_ecs::Client,
-    env: &str,
-    image: &str,
-) -> Result<OpsTaskRevision, String> {
-    let family = names::ops_family(env);
-    let td = match ecs
-        .describe_task_definition()
-        .task_definition(&family)
-        .send()
-        .await
-    {
-        Ok(out) => out.task_definition().cloned(),
-        // ECS answers a family it has never seen with a ClientException.
-        Err(e) if crate::aws::sdk_error(&e).contains("ClientException") => None,
-        Err(e) => {
-            return Err(format!(
-                "DescribeTaskDefinition {family}: {}",
-                crate::aws::sdk_error(&e)
-            ))
-        }
-    };
-    let Some(td) = td else {
-        return Ok(OpsTaskRevision {
-            task_definition: None,
-            detail: format!("{family} is not registered (the compute layer predates the ops task); nothing to update"),
-        });
-    };
-    if service_image(&td, names::OPS_CONTAINER) == Some(image) {
-        return Ok(OpsTaskRevision {
-            task_definition: td.task_definition_arn().map(str::to_owned),
-            detail: format!("{family} already runs this image"),
-        });
-    }
-    let arn = register_with_image(ecs, &td, names::OPS_CONTAINER, image).await?;
-    Ok(OpsTaskRevision {
-        detail: format!("{} now runs the deployed image", short(&arn)),
-        task_definition: Some(arn),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_payment_service_goes_last_and_each_service_once() {
-        let all = order(&[]);
+        let all = order(&[], ComputeLayout::Split);
         assert_eq!(all.len(), 6);
-        assert_eq!(all.last(), Some(&ServiceName::PaymentService));
-        let some = order(&[
-            ServiceName::PaymentService,
-            ServiceName::EventService,
-            ServiceName::PaymentService,
-        ]);
+        assert_eq!(
+            all.last(),
+            Some(&EcsService::Own(ServiceName::PaymentService))
+        );
+        let some = order(
+            &[
+                ServiceName::PaymentService,
+                ServiceName::EventService,
+                ServiceName::PaymentService,
+            ],
+            ComputeLayout::Split,
+        );
         assert_eq!(
             some,
-            vec![ServiceName::EventService, ServiceName::PaymentService]
+            vec![
+                EcsService::Own(ServiceName::EventService),
+                EcsService::Own(ServiceName::PaymentService)
+            ]
         );
     }
 
     #[test]
+    fn in_the_combined_layout_any_service_deploys_the_one_task() {
+        for requested in [vec![], vec![ServiceName::EventService]] {
+            assert_eq!(
+                order(&requested, ComputeLayout::Combined),
+                vec![EcsService::Combined]
+            );
+        }
+    }
+
+    #[test]
     fn a_missing_service_or_container_is_refused_before_anything_changes() {
+        let event = EcsService::Own(ServiceName::EventService);
         let found = vec![Found {
-            service: ServiceName::EventService,
+            service: event,
             task_definition: "arn:aws:ecs:r:1:task-definition/event-service-prod:3".into(),
             image: Some("r/ticketing@sha256:aa".into()),
         }];
-        let ok = steps(&[ServiceName::EventService], &found).expect("plan");
+        let ok = steps(&[event], &found).expect("plan");
         assert_eq!(ok[0].from_image, "r/ticketing@sha256:aa");
-        let err = steps(&[ServiceName::PaymentService], &found).expect_err("missing");
+        let err =
+            steps(&[EcsService::Own(ServiceName::PaymentService)], &found).expect_err("missing");
         assert!(err.contains("payment-service was not found"), "{err}");
         let no_container = vec![Found {
             image: None,
             ..found[0].clone()
         }];
-        let err = steps(&[ServiceName::EventService], &no_container).expect_err("container");
+        let err = steps(&[event], &no_container).expect_err("container");
         assert!(err.contains("no container named event-service"), "{err}");
     }
 }

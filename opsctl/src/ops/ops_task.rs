@@ -17,6 +17,7 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
     NetworkConfiguration, TaskOverride,
 };
+use serde::Serialize;
 use ticketing_catalog::{ecs as names, logs};
 
 use crate::aws::{failed, sdk_error};
@@ -277,4 +278,61 @@ impl OpsTask {
             .map_err(|e| failed("stopping the ops task", sdk_error(&e)))?;
         Ok(())
     }
+}
+
+/// What the ops task runs after a deploy.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct OpsTaskRevision {
+    /// The revision `opsctl --env <env>` starts from now on (`None`: the
+    /// environment has no ops task yet).
+    pub task_definition: Option<String>,
+    pub detail: String,
+}
+
+/// Gives the ops task the image just deployed: a new revision of
+/// `ticketing-ops-<env>` whose opsctl container runs `image`, so the
+/// data-plane commands run the same release as the services (RunTask
+/// starts the family's latest revision).
+pub async fn refresh_ops_task(
+    ecs: &aws_sdk_ecs::Client,
+    env: &str,
+    image: &str,
+) -> Result<OpsTaskRevision, String> {
+    let family = names::ops_family(env);
+    let td = match ecs
+        .describe_task_definition()
+        .task_definition(&family)
+        .send()
+        .await
+    {
+        Ok(out) => out.task_definition().cloned(),
+        // ECS answers a family it has never seen with a ClientException.
+        Err(e) if crate::aws::sdk_error(&e).contains("ClientException") => None,
+        Err(e) => {
+            return Err(format!(
+                "DescribeTaskDefinition {family}: {}",
+                crate::aws::sdk_error(&e)
+            ))
+        }
+    };
+    let Some(td) = td else {
+        return Ok(OpsTaskRevision {
+            task_definition: None,
+            detail: format!("{family} is not registered (the compute layer predates the ops task); nothing to update"),
+        });
+    };
+    if crate::ops::ecs::service_image(&td, names::OPS_CONTAINER) == Some(image) {
+        return Ok(OpsTaskRevision {
+            task_definition: td.task_definition_arn().map(str::to_owned),
+            detail: format!("{family} already runs this image"),
+        });
+    }
+    let arn = crate::ops::ecs::register_with_image(ecs, &td, names::OPS_CONTAINER, image).await?;
+    Ok(OpsTaskRevision {
+        detail: format!(
+            "{} now runs the deployed image",
+            crate::ops::deploy::short(&arn)
+        ),
+        task_definition: Some(arn),
+    })
 }

@@ -55,7 +55,7 @@ pub struct BillingAlarm {
 
 pub const BILLING_WARNING: BillingAlarm = BillingAlarm {
     name: "ticketing-billing-alert-50",
-    threshold_usd: 165.0,
+    threshold_usd: 125.0,
     over_forecast: 1.25,
     design_usd: 50.0,
     topic: "billing-alerts",
@@ -63,7 +63,7 @@ pub const BILLING_WARNING: BillingAlarm = BillingAlarm {
 };
 pub const BILLING_CRITICAL: BillingAlarm = BillingAlarm {
     name: "ticketing-billing-critical-100",
-    threshold_usd: 195.0,
+    threshold_usd: 145.0,
     over_forecast: 1.5,
     design_usd: 100.0,
     topic: "billing-critical",

@@ -22,10 +22,19 @@ pub struct Footprint<'a> {
     pub broker_ebs_gb: u32,
     pub kafka_replication_factor: u32,
     pub tasks_per_service: u32,
-    /// Fargate task size in CPU units (1024 = 1 vCPU) and MiB; only
-    /// combinations Fargate accepts (see [`fargate_accepts`]).
+    /// Fargate task size in CPU units (1024 = 1 vCPU) and MiB of one
+    /// service's task in the split layout; only combinations Fargate
+    /// accepts (see [`fargate_accepts`]).
     pub task_cpu: u32,
     pub task_memory_mib: u32,
+    /// How the six services run on ECS at this size.
+    pub layout: ComputeLayout,
+    /// The size of the combined layout's task (all six services in one
+    /// process): two thirds of the six split tasks' CPU and memory, since
+    /// one process shares a runtime, its idle time and its buffers. At 10x
+    /// it is what the cost model prices beside the split layout it runs.
+    pub combined_task_cpu: u32,
+    pub combined_task_memory_mib: u32,
     /// Log data ingested per month, GB (the design's 5 GB for the MVP;
     /// ten times that at 10x). A usage assumption of the cost model.
     pub logs_ingested_gb: u32,
@@ -61,6 +70,12 @@ pub const MVP: Footprint<'static> = Footprint {
     tasks_per_service: 1,
     task_cpu: 256,
     task_memory_mib: 512,
+    // One task for the six: $54 of six tasks and five public IPv4
+    // addresses fewer (issue 34); the whole platform already serves the
+    // booking benches from one process on two cores.
+    layout: ComputeLayout::Combined,
+    combined_task_cpu: 1024,
+    combined_task_memory_mib: 2048,
     logs_ingested_gb: 5,
     alb_average_lcu: 1,
 };
@@ -81,11 +96,89 @@ pub const SCALE_10X: Footprint<'static> = Footprint {
     tasks_per_service: 3,
     task_cpu: 2048,
     task_memory_mib: 4096,
+    // At ten times the traffic the services scale apart.
+    layout: ComputeLayout::Split,
+    combined_task_cpu: 8192,
+    combined_task_memory_mib: 16384,
     logs_ingested_gb: 50,
     alb_average_lcu: 10,
 };
 
 pub const PROFILES: [Footprint<'static>; 2] = [MVP, SCALE_10X];
+
+/// How the six services are laid out on ECS (compute.yaml's `Layout`
+/// mapping value and its `Combined` condition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ComputeLayout {
+    /// All six in one process (`ticketing serve`): one ECS service,
+    /// [`crate::ecs::COMBINED_SERVICE`], behind the same ALB rule and
+    /// health checks, the services calling each other on the loopback.
+    Combined,
+    /// One ECS service per service, found by name through Cloud Map.
+    Split,
+}
+
+impl ComputeLayout {
+    pub const ALL: [ComputeLayout; 2] = [ComputeLayout::Combined, ComputeLayout::Split];
+
+    /// As the template's mapping writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ComputeLayout::Combined => "combined",
+            ComputeLayout::Split => "split",
+        }
+    }
+}
+
+impl std::fmt::Display for ComputeLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ComputeLayout {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ComputeLayout::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a compute layout; expected combined or split"))
+    }
+}
+
+/// The Fargate tasks a footprint runs in one layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EcsTasks {
+    pub layout: ComputeLayout,
+    /// Tasks in all.
+    pub count: u32,
+    /// CPU units and MiB of each.
+    pub cpu: u32,
+    pub memory_mib: u32,
+}
+
+impl Footprint<'_> {
+    /// The tasks this footprint runs in `layout`: six services of
+    /// `tasks_per_service` each when split; `tasks_per_service` tasks of
+    /// the combined size when combined.
+    pub fn ecs_tasks(&self, layout: ComputeLayout) -> EcsTasks {
+        match layout {
+            ComputeLayout::Split => EcsTasks {
+                layout,
+                count: self.tasks_per_service * crate::ServiceName::ALL.len() as u32,
+                cpu: self.task_cpu,
+                memory_mib: self.task_memory_mib,
+            },
+            ComputeLayout::Combined => EcsTasks {
+                layout,
+                count: self.tasks_per_service,
+                cpu: self.combined_task_cpu,
+                memory_mib: self.combined_task_memory_mib,
+            },
+        }
+    }
+}
 
 /// Whether Fargate (Linux) offers `cpu` units with `memory` MiB.
 pub fn fargate_accepts(cpu: u32, memory: u32) -> bool {
@@ -107,9 +200,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_combined_task_holds_two_thirds_of_the_split_tasks() {
+        for p in PROFILES {
+            let split = p.ecs_tasks(ComputeLayout::Split);
+            let combined = p.ecs_tasks(ComputeLayout::Combined);
+            assert_eq!(split.count, 6 * combined.count, "{}", p.name);
+            assert_eq!(combined.cpu * 3, split.cpu * 6 * 2, "{}", p.name);
+            assert_eq!(
+                combined.memory_mib * 3,
+                split.memory_mib * 6 * 2,
+                "{}",
+                p.name
+            );
+        }
+        assert_eq!(MVP.layout, ComputeLayout::Combined);
+        assert_eq!(SCALE_10X.layout, ComputeLayout::Split);
+        for layout in ComputeLayout::ALL {
+            assert_eq!(layout.as_str().parse(), Ok(layout));
+        }
+        assert!("both".parse::<ComputeLayout>().is_err());
+    }
+
+    #[test]
     fn every_profile_uses_a_size_fargate_accepts() {
         for p in PROFILES {
             assert!(fargate_accepts(p.task_cpu, p.task_memory_mib), "{}", p.name);
+            assert!(
+                fargate_accepts(p.combined_task_cpu, p.combined_task_memory_mib),
+                "{}",
+                p.name
+            );
         }
         // The design's literal sizes are not offered.
         assert!(!fargate_accepts(1024, 512));

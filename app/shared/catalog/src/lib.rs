@@ -151,6 +151,22 @@ pub mod http {
     /// The port every service binds in the `dev` and `prod` profiles (one
     /// task per service, `awsvpc`: no two share a network namespace).
     pub const CONTAINER_PORT: u16 = 8080;
+
+    /// The port each service binds in the combined layout's one task (one
+    /// network namespace: each its own, the gateway on the ALB's
+    /// [`CONTAINER_PORT`]); inside the range the services' security group
+    /// opens (network.yaml, 8080-8090).
+    pub const fn combined_port(service: super::ServiceName) -> u16 {
+        use super::ServiceName::*;
+        match service {
+            ApiGateway => CONTAINER_PORT,
+            UserService => CONTAINER_PORT + 1,
+            EventService => CONTAINER_PORT + 2,
+            QueueService => CONTAINER_PORT + 3,
+            ReservationService => CONTAINER_PORT + 4,
+            PaymentService => CONTAINER_PORT + 5,
+        }
+    }
 }
 pub mod cqrs;
 pub mod footprint;
@@ -344,13 +360,31 @@ pub mod logs {
         format!("{}{}", group_prefix(env), service.as_str())
     }
 
+    /// The log group of the combined layout's one task: all six services'
+    /// lines (each names its service), so it keeps the payment logs'
+    /// retention.
+    pub fn combined_group(env: &str) -> String {
+        format!("{}{}", group_prefix(env), super::ecs::COMBINED_SERVICE)
+    }
+
+    /// Every group a service's lines may be in, whichever the layout.
+    pub fn service_groups(env: &str) -> Vec<String> {
+        ServiceName::ALL
+            .iter()
+            .map(|s| group(*s, env))
+            .chain(std::iter::once(combined_group(env)))
+            .collect()
+    }
+
     /// The retention a log group should have, or `None` when it is not ours
     /// (outside the prefix).
     pub fn retention_days(group: &str) -> Option<i32> {
         let rest = group.strip_prefix(GROUP_PREFIX)?;
         let service = rest.rsplit('/').next()?;
         Some(
-            if service.starts_with(ServiceName::PaymentService.as_str()) {
+            if service.starts_with(ServiceName::PaymentService.as_str())
+                || service == super::ecs::COMBINED_SERVICE
+            {
                 PAYMENT_RETENTION_DAYS
             } else {
                 OPERATIONAL_RETENTION_DAYS
@@ -462,6 +496,79 @@ pub mod ecs {
     /// A service's task definition family, per environment.
     pub fn task_family(service: ServiceName, env: &str) -> String {
         format!("{service}-{env}")
+    }
+
+    /// The combined layout's ECS service and its one container: all six
+    /// services in one `ticketing serve` (footprint `ComputeLayout`).
+    pub const COMBINED_SERVICE: &str = "ticketing";
+
+    /// The combined task's family, per environment.
+    pub fn combined_family(env: &str) -> String {
+        format!("{COMBINED_SERVICE}-{env}")
+    }
+
+    /// One ECS service of the compute layer: a service's own (split
+    /// layout) or the combined one that runs all six. Its name is also
+    /// its container's.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum EcsService {
+        Own(ServiceName),
+        Combined,
+    }
+
+    impl EcsService {
+        pub const fn name(self) -> &'static str {
+            match self {
+                EcsService::Own(service) => service.as_str(),
+                EcsService::Combined => COMBINED_SERVICE,
+            }
+        }
+
+        /// Its task definition family.
+        pub fn family(self, env: &str) -> String {
+            match self {
+                EcsService::Own(service) => task_family(service, env),
+                EcsService::Combined => combined_family(env),
+            }
+        }
+
+        /// The platform's services it runs.
+        pub fn serves(self) -> Vec<ServiceName> {
+            match self {
+                EcsService::Own(service) => vec![service],
+                EcsService::Combined => ServiceName::ALL.to_vec(),
+            }
+        }
+
+        /// The one that runs `service` in `layout`.
+        pub const fn of(service: ServiceName, layout: crate::footprint::ComputeLayout) -> Self {
+            match layout {
+                crate::footprint::ComputeLayout::Split => EcsService::Own(service),
+                crate::footprint::ComputeLayout::Combined => EcsService::Combined,
+            }
+        }
+
+        /// The ECS services of `layout`, in deploy order.
+        pub fn of_layout(layout: crate::footprint::ComputeLayout) -> Vec<EcsService> {
+            match layout {
+                crate::footprint::ComputeLayout::Split => {
+                    DEPLOY_ORDER.into_iter().map(EcsService::Own).collect()
+                }
+                crate::footprint::ComputeLayout::Combined => vec![EcsService::Combined],
+            }
+        }
+    }
+
+    impl std::fmt::Display for EcsService {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.name())
+        }
+    }
+
+    impl serde::Serialize for EcsService {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(self.name())
+        }
     }
 
     /// The ops task's family: opsctl in the platform's image, run once per

@@ -99,16 +99,98 @@ impl Scope {
         }
     }
 
-    /// Every task definition of compute.yaml under `repo`, rendered.
+    /// A value that may be `!FindInMap [Map, Top, Second]`, evaluated
+    /// against `template`'s Mappings; any other as [`Scope::eval`].
+    fn eval_in(&self, v: &Value, template: &Value) -> String {
+        match v {
+            Value::Tagged(t) if t.tag == "!FindInMap" => {
+                let keys: Vec<String> = t
+                    .value
+                    .as_sequence()
+                    .expect("!FindInMap's list")
+                    .iter()
+                    .map(|k| self.eval(k))
+                    .collect();
+                let found =
+                    &template["Mappings"][keys[0].as_str()][keys[1].as_str()][keys[2].as_str()];
+                self.eval(found)
+            }
+            other => self.eval(other),
+        }
+    }
+
+    /// Whether condition expression `v` of `template` holds (Fn::Equals,
+    /// Fn::Not, Fn::And, Fn::Or, Condition).
+    fn holds(&self, v: &Value, template: &Value) -> bool {
+        let Value::Tagged(t) = v else {
+            panic!("this test cannot evaluate the condition {v:?}")
+        };
+        let list = || t.value.as_sequence().cloned().unwrap_or_default();
+        if t.tag == "!Equals" {
+            let l = list();
+            self.eval_in(&l[0], template) == self.eval_in(&l[1], template)
+        } else if t.tag == "!Not" {
+            !self.holds(&list()[0], template)
+        } else if t.tag == "!And" {
+            list().iter().all(|c| self.holds(c, template))
+        } else if t.tag == "!Or" {
+            list().iter().any(|c| self.holds(c, template))
+        } else if t.tag == "!Condition" {
+            self.condition(&self.eval(&t.value), template)
+        } else {
+            panic!("this test cannot evaluate the condition {}", t.tag)
+        }
+    }
+
+    /// Whether `template`'s condition `name` holds.
+    pub fn condition(&self, name: &str, template: &Value) -> bool {
+        let expr = &template["Conditions"][name];
+        assert!(!expr.is_null(), "the template has no condition {name}");
+        self.holds(expr, template)
+    }
+
+    /// This scope with the template's parameter defaults for the
+    /// parameters it does not set (`SizeProfile`: mvp).
+    fn with_defaults(&self, template: &Value) -> Scope {
+        let mut parameters = self.parameters.clone();
+        for (name, p) in template["Parameters"].as_mapping().into_iter().flatten() {
+            if let (Some(name), Some(default)) = (name.as_str(), p.get("Default")) {
+                parameters
+                    .entry(name.to_owned())
+                    .or_insert_with(|| self.eval(default));
+            }
+        }
+        Scope {
+            environment: self.environment.clone(),
+            region: self.region.clone(),
+            account: self.account.clone(),
+            parameters,
+            exports: self.exports.clone(),
+        }
+    }
+
+    /// Every task definition of compute.yaml under `repo` that the scope's
+    /// parameters create (`SizeProfile` picks the compute layout; the
+    /// template's default when unset), rendered.
     pub fn task_definitions(&self, repo: &Path) -> Vec<Container> {
         let path = repo.join("infra/templates/compute.yaml");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let template: Value = serde_yaml::from_str(&text).expect("compute.yaml is YAML");
+        let scope = self.with_defaults(&template);
+        scope.render(&template)
+    }
+
+    fn render(&self, template: &Value) -> Vec<Container> {
         let mut out = Vec::new();
         for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
             if resource["Type"].as_str() != Some("AWS::ECS::TaskDefinition") {
                 continue;
+            }
+            if let Some(condition) = resource["Condition"].as_str() {
+                if !self.condition(condition, template) {
+                    continue;
+                }
             }
             let p = &resource["Properties"];
             let c = &p["ContainerDefinitions"][0];
@@ -119,10 +201,18 @@ impl Scope {
                     .map(|w| self.eval(w))
                     .collect()
             };
+            // An entry may be `!If [Condition, entry, !Ref AWS::NoValue]`.
             let pairs = |v: &Value, value: &str| -> Vec<(String, String)> {
                 v.as_sequence()
                     .into_iter()
                     .flatten()
+                    .filter_map(|e| match e {
+                        Value::Tagged(t) if t.tag == "!If" => {
+                            let name = self.eval(&t.value[0]);
+                            self.condition(&name, template).then(|| t.value[1].clone())
+                        }
+                        other => Some(other.clone()),
+                    })
                     .map(|e| (self.eval(&e["Name"]), self.eval(&e[value])))
                     .collect()
             };

@@ -95,10 +95,14 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
         }
     }
     let ecs = aws_sdk_ecs::Client::new(sdk);
+    let cluster = ticketing_catalog::ecs::cluster(env);
+    let host = crate::ops::ecs::payment_host(&ecs, &cluster)
+        .await
+        .map_or(names::SERVICE, |h| h.name());
     let described = ecs
         .describe_services()
-        .cluster(ticketing_catalog::ecs::cluster(env))
-        .services(names::SERVICE)
+        .cluster(&cluster)
+        .services(host)
         .send()
         .await;
     let task_definition = described.ok().and_then(|d| {
@@ -137,7 +141,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
     } else if mode.problem.is_none() {
         mode.problem = Some(format!(
             "no {} service on cluster {} (or it cannot be read)",
-            names::SERVICE,
+            host,
             ticketing_catalog::ecs::cluster(env)
         ));
     }

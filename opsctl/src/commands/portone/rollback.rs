@@ -23,7 +23,6 @@ use clap::Args;
 use serde::Serialize;
 use ticketing_catalog::ecs as on_ecs;
 use ticketing_catalog::portone as names;
-use ticketing_catalog::ServiceName;
 
 use crate::aws::aws_env;
 use crate::aws::failed;
@@ -165,8 +164,9 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let cluster = on_ecs::cluster(env);
-    let family = on_ecs::task_family(ServiceName::PaymentService, env);
-    let service = describe(&ecs, &cluster, names::SERVICE).await?;
+    let host = crate::ops::ecs::payment_host(&ecs, &cluster).await?;
+    let family = host.family(env);
+    let service = describe(&ecs, &cluster, host.name()).await?;
     let from = service.task_definition().unwrap_or_default().to_owned();
     let current = from
         .rsplit(':')
@@ -212,7 +212,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
     };
     let mut report = Report {
         env: env.into(),
-        service: names::SERVICE.into(),
+        service: host.name().into(),
         cluster: cluster.clone(),
         from: from.clone(),
         to: choice.target.arn.clone(),
@@ -310,7 +310,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         book.step("update the service", async {
             ecs.update_service()
                 .cluster(&cluster)
-                .service(names::SERVICE)
+                .service(host.name())
                 .task_definition(&choice.target.arn)
                 .force_new_deployment(true)
                 .send()
@@ -329,7 +329,7 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             wait_stable(
                 &ecs,
                 &cluster,
-                names::SERVICE,
+                host.name(),
                 &choice.target.arn,
                 Duration::from_secs(args.timeout),
                 |_| {},

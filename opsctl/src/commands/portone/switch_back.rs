@@ -39,14 +39,15 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let cluster = on_ecs::cluster(env);
+    let host = crate::ops::ecs::payment_host(&ecs, &cluster).await?;
     let main = names::secret_name(env);
     let live = names::live_keys_secret_name(env);
     let live_keys = read_keys(&sm, &live, "production").await?;
-    let service = describe(&ecs, &cluster, names::SERVICE).await?;
+    let service = describe(&ecs, &cluster, host.name()).await?;
     let running = service.task_definition().unwrap_or_default().to_owned();
     let mut report = Report {
         env: env.into(),
-        service: names::SERVICE.into(),
+        service: host.name().into(),
         cluster: cluster.clone(),
         from: running.clone(),
         to: running.clone(),
@@ -59,7 +60,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
     };
     eprintln!(
         "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",
-        names::SERVICE,
+        host.name(),
         if args.notify_customers {
             "; then end the payment-paused notice to customers"
         } else {
@@ -89,7 +90,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         book.step("restart the tasks", async {
             ecs.update_service()
                 .cluster(&cluster)
-                .service(names::SERVICE)
+                .service(host.name())
                 .force_new_deployment(true)
                 .send()
                 .await
@@ -102,7 +103,7 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
             wait_stable(
                 &ecs,
                 &cluster,
-                names::SERVICE,
+                host.name(),
                 &running,
                 Duration::from_secs(args.timeout),
                 |_| {},

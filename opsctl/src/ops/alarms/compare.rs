@@ -178,7 +178,7 @@ mod tests {
         let fields: Vec<_> = changes.iter().map(|c| c.field).collect();
         assert_eq!(fields, vec!["threshold", "actions"]);
         assert_eq!(changes[0].now, "80");
-        assert_eq!(changes[0].wanted, "165");
+        assert_eq!(changes[0].wanted, "125");
         assert!(diff(&want, &want).is_empty());
     }
 }

@@ -283,10 +283,10 @@ mod tests {
         assert_eq!(warn.statistic.as_deref(), Some("Maximum"));
         assert_eq!(warn.period, Some(21_600));
         assert_eq!(warn.evaluation_periods, 1);
-        assert_eq!(warn.threshold, 165.0);
+        assert_eq!(warn.threshold, 125.0);
         assert_eq!(warn.dimensions, vec![("Currency".into(), "USD".into())]);
         assert_eq!(warn.actions, vec!["billing-alerts".to_owned()]);
-        assert_eq!(specs[1].threshold, 195.0);
+        assert_eq!(specs[1].threshold, 145.0);
         assert_eq!(specs[1].actions, vec!["billing-critical".to_owned()]);
         assert!(warn.description.contains("runbooks/billing-alarm.md"));
     }

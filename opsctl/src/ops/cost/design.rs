@@ -89,7 +89,7 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
     let route53_check = (1.0 - p.monthly("route53:health_checks_free")?).max(0.0)
         * p.monthly("route53:health_check")?
         + p.monthly("route53:health_check_feature")?;
-    let sp_off = p.savings_plan_off(0.25, 0.5)?.fraction;
+    let sp_off = p.savings_plan_off_for(SizeProfile::Mvp)?.fraction;
     let ri_cause = format!(
         "the design's flat rate; 1-year No Upfront reservations take {:.1} % off db.t3.micro and {:.1} % off cache.t3.micro ({:.1} % of the two): the price file's rates; `cost model --optimized --offerings` reads the Region's offerings",
         rds_off * 100.0,
@@ -101,7 +101,7 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
         spot_off * 100.0
     );
     let sp_cause = format!(
-        "the design's flat rate; the Compute Savings Plan's 1-year No Upfront rates take {:.1} % off a 0.25 vCPU x 0.5 GB task (40 % is not a 1-year No Upfront rate)",
+        "the design's flat rate; the Compute Savings Plan's 1-year No Upfront rates take {:.1} % off the MVP's task (40 % is not a 1-year No Upfront rate)",
         sp_off * 100.0
     );
     let logs_saving = row(&mvp, "CloudWatch Logs") - row(&opt, "CloudWatch Logs");
@@ -121,8 +121,13 @@ pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
         .sum::<f64>();
     let design_rows = 17.89 + 11.52 + 8.93 + 12.17 + 16.20 + 2.50 + 1.00 + 1.18;
     let design_savings = 12.17 + 4.90 + 4.87 + 1.88;
+    let split = mvp
+        .other_layout
+        .as_ref()
+        .map_or(0.0, |o| o.total - mvp.total);
     let fargate_cause = format!(
-        "not its own size: 6 x 1 vCPU x 0.5 GB would be ${fargate_stated:.2} (and is not a Fargate size); 6 x 0.25 vCPU x 0.5 GB, the nearest valid, is ${fargate:.2}"
+        "not its own size: 6 x 1 vCPU x 0.5 GB would be ${fargate_stated:.2} (and is not a Fargate size); the MVP runs the six in one task ({} layout, 1 vCPU x 2 GB): ${fargate:.2}; six tasks of 0.25 vCPU x 0.5 GB, the nearest valid split, would add ${split:.2} a month with their public IPv4 addresses",
+        mvp.layout
     );
     let alb_cause =
         format!("$0.0225 x 720 h; a month is {h} h on average (${alb:.2}), before capacity units");

@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::footprint::Footprint;
 
 use super::{model_for, Discounts, Model, Prices};
@@ -53,6 +54,11 @@ pub struct Sizes {
     pub task_cpu: u32,
     pub task_memory_mib: u32,
     pub tasks_per_service: u32,
+    /// The compute layout: split where a revision predates the `Layout`
+    /// value (six tasks was all it knew).
+    pub layout: ComputeLayout,
+    pub combined_task_cpu: u32,
+    pub combined_task_memory_mib: u32,
 }
 
 /// A mapping value as text (the templates write numbers quoted or not).
@@ -96,6 +102,14 @@ impl Sizes {
             task_cpu: number(&compute.1, "Cpu", compute.0)?,
             task_memory_mib: number(&compute.1, "Memory", compute.0)?,
             tasks_per_service: number(&compute.1, "TasksPerService", compute.0)?,
+            layout: match value(&compute.1, "Layout", compute.0) {
+                Ok(text) => text.parse().map_err(|e| format!("{}: {e}", compute.0))?,
+                Err(_) => ComputeLayout::Split,
+            },
+            combined_task_cpu: number(&compute.1, "CombinedCpu", compute.0)
+                .unwrap_or(profile.footprint().combined_task_cpu),
+            combined_task_memory_mib: number(&compute.1, "CombinedMemory", compute.0)
+                .unwrap_or(profile.footprint().combined_task_memory_mib),
         })
     }
 
@@ -112,6 +126,9 @@ impl Sizes {
             task_cpu: self.task_cpu,
             task_memory_mib: self.task_memory_mib,
             tasks_per_service: self.tasks_per_service,
+            layout: self.layout,
+            combined_task_cpu: self.combined_task_cpu,
+            combined_task_memory_mib: self.combined_task_memory_mib,
             ..profile.footprint()
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use ticketing_catalog::footprint::{ComputeLayout, EcsTasks};
 
 use crate::args::SizeProfile;
 use crate::error::CliError;
@@ -13,13 +14,15 @@ mod coverage;
 pub mod design;
 pub mod diff;
 pub mod free_tier;
+mod layout;
 mod model;
 #[cfg(test)]
 mod model_tests;
 
 pub use alarms::{check_alarms, AlarmCheck};
 pub use coverage::{FREE_TYPES, PRICED_TYPES};
-pub use model::{model, model_for, model_with, Discounts};
+pub use layout::{model, model_for, model_with};
+pub use model::Discounts;
 
 /// The price file, compiled in.
 pub const PRICES: &str = include_str!("../../../../infra/prices/us-east-1.toml");
@@ -141,9 +144,10 @@ impl Prices {
     /// [`Prices::savings_plan_off`] for the profile's task size.
     pub fn savings_plan_off_for(&self, profile: SizeProfile) -> Result<Off, CliError> {
         let fp = profile.footprint();
+        let tasks = fp.ecs_tasks(fp.layout);
         self.savings_plan_off(
-            f64::from(fp.task_cpu) / 1024.0,
-            f64::from(fp.task_memory_mib) / 1024.0,
+            f64::from(tasks.cpu) / 1024.0,
+            f64::from(tasks.memory_mib) / 1024.0,
         )
     }
 
@@ -198,6 +202,27 @@ pub struct Model {
     pub total: f64,
     pub design_total: Option<f64>,
     pub disagreements: Vec<String>,
+    /// The compute layout the rows price (the footprint's).
+    #[serde(serialize_with = "as_text")]
+    pub layout: ComputeLayout,
+    /// The same bill in the other layout.
+    pub other_layout: Option<LayoutBill>,
+}
+
+/// The bill of the layout the footprint does not run.
+#[derive(Debug, Serialize)]
+pub struct LayoutBill {
+    #[serde(serialize_with = "as_text")]
+    pub layout: ComputeLayout,
+    #[serde(skip)]
+    pub tasks: EcsTasks,
+    pub total: f64,
+    /// Its total less the model's (positive: it costs more).
+    pub difference: f64,
+}
+
+fn as_text<S: serde::Serializer>(layout: &ComputeLayout, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(layout.as_str())
 }
 
 pub fn round2(x: f64) -> f64 {

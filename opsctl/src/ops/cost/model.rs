@@ -1,20 +1,10 @@
 //! The model itself: unit prices times the footprint, row by row.
 
 use super::{instances, round2, Model, Off, Prices, Row};
-use ticketing_catalog::footprint::Footprint;
+use ticketing_catalog::footprint::{ComputeLayout, Footprint};
 
 use crate::args::SizeProfile;
 use crate::error::CliError;
-
-/// Computes the monthly model: pure, from the price file alone.
-pub fn model(
-    p: &Prices,
-    profile: SizeProfile,
-    optimized: bool,
-    tolerance: f64,
-) -> Result<Model, CliError> {
-    model_with(p, profile, optimized, tolerance, &Discounts::default())
-}
 
 /// Reservation discounts read from the offerings (`opsctl reserved plan`'s
 /// 1-year No Upfront offering for each class: its recurring and fixed
@@ -31,27 +21,8 @@ pub struct Discounts {
     pub fargate: Option<(String, f64)>,
 }
 
-/// [`model`] with measured reservation discounts.
-pub fn model_with(
-    p: &Prices,
-    profile: SizeProfile,
-    optimized: bool,
-    tolerance: f64,
-    measured: &Discounts,
-) -> Result<Model, CliError> {
-    model_for(
-        p,
-        profile,
-        &profile.footprint(),
-        optimized,
-        tolerance,
-        measured,
-    )
-}
-
-/// [`model_with`] for a given footprint of the profile (`cost diff`: the
-/// one the templates of a revision describe).
-pub fn model_for(
+/// The rows of one footprint in its own layout.
+pub(super) fn rows_for(
     p: &Prices,
     profile: SizeProfile,
     fp: &Footprint<'_>,
@@ -59,11 +30,12 @@ pub fn model_for(
     tolerance: f64,
     measured: &Discounts,
 ) -> Result<Model, CliError> {
+    let ecs = fp.ecs_tasks(fp.layout);
     let rds_key = format!("rds:{}", fp.rds_class);
     let cache_key = format!("elasticache:{}", fp.redis_node_type);
     let broker_key = format!("ec2:{}", fp.broker_instance_type);
-    let cpu = f64::from(fp.task_cpu) / 1024.0;
-    let mem = f64::from(fp.task_memory_mib) / 1024.0;
+    let cpu = f64::from(ecs.cpu) / 1024.0;
+    let mem = f64::from(ecs.memory_mib) / 1024.0;
     // Optimised: a measured rate where there is one, else the price file's
     // committed rate for that class.
     let pick = |m: &Option<(String, f64)>,
@@ -173,13 +145,19 @@ pub fn model_for(
         ),
         None,
     );
-    let tasks = f64::from(fp.tasks_per_service * 6);
+    let tasks = f64::from(ecs.count);
     push(
         "ECS Fargate",
-        format!(
-            "6 services x {} task(s) x {cpu} vCPU x {mem} GB",
-            fp.tasks_per_service
-        ),
+        match ecs.layout {
+            ComputeLayout::Split => format!(
+                "split: 6 services x {} task(s) x {cpu} vCPU x {mem} GB",
+                fp.tasks_per_service
+            ),
+            ComputeLayout::Combined => format!(
+                "combined: {} task(s) of all 6 services x {cpu} vCPU x {mem} GB",
+                ecs.count
+            ),
+        },
         fargate(tasks, cpu, mem),
         design(
             Some(if big { 73.02 } else { 12.17 }),
@@ -344,10 +322,10 @@ pub fn model_for(
     };
     let mut disagreements: Vec<String> = Vec::new();
     disagreements.push(format!(
-        "ECS Fargate size: the design's {} is not a size Fargate offers; the model (and infra/) use {} vCPU x {} GB",
+        "ECS Fargate size: the design's {} per service is not a size Fargate offers; the model (and infra/) use {} tasks of {cpu} vCPU x {mem} GB ({} layout)",
         if big { "2 vCPU x 1 GB" } else { "1 vCPU x 0.5 GB" },
-        f64::from(fp.task_cpu) / 1024.0,
-        f64::from(fp.task_memory_mib) / 1024.0
+        ecs.count,
+        ecs.layout,
     ));
     disagreements.extend(rows.iter().filter_map(|r| {
         let d = r.design?;
@@ -381,5 +359,7 @@ pub fn model_for(
         total,
         design_total,
         disagreements,
+        layout: fp.layout,
+        other_layout: None,
     })
 }

@@ -1,6 +1,7 @@
 //! The model's unit tests (beside it: model.rs stays short).
 
-use super::model::{model, model_with, Discounts};
+use super::layout::{model, model_with};
+use super::model::Discounts;
 use super::{round2, Prices};
 use crate::args::SizeProfile;
 
@@ -117,10 +118,11 @@ fn optimised_rows_take_each_class_s_own_committed_rate_off() {
     // Spot: the dated price of the broker's type, the data and root
     // volumes at list price.
     near("EC2 Kafka", round2(0.0035 * 730.0 + (20.0 + 8.0) * 0.08));
-    // Savings Plan: both rates, for the task's shape.
+    // Savings Plan: both rates, for the task's shape: the MVP's one
+    // combined task of 1 vCPU x 2 GB.
     near(
         "ECS Fargate",
-        round2(6.0 * (0.25 * 0.0324 + 0.5 * 0.00356) * 730.0),
+        round2((1.0 * 0.0324 + 2.0 * 0.00356) * 730.0),
     );
     // 10x: its own classes' rates, not the small ones'.
     let big = model(&p, SizeProfile::Scale10x, true, 0.5).expect("10x");
@@ -130,4 +132,44 @@ fn optimised_rows_take_each_class_s_own_committed_rate_off() {
         .find(|r| r.item == "RDS PostgreSQL")
         .expect("rds");
     assert!(rds.formula.contains("$0.175/h"), "{}", rds.formula);
+}
+
+#[test]
+fn the_mvp_runs_combined_and_prices_the_split_layout_beside_it() {
+    use ticketing_catalog::footprint::ComputeLayout;
+    let p = Prices::load().expect("prices");
+    let m = model(&p, SizeProfile::Mvp, false, 0.5).expect("model");
+    assert_eq!(m.layout, ComputeLayout::Combined);
+    let fargate = m
+        .rows
+        .iter()
+        .find(|r| r.item == "ECS Fargate")
+        .expect("fargate");
+    assert_eq!(
+        fargate.monthly,
+        round2((1.0 * 0.04048 + 2.0 * 0.004445) * 730.0)
+    );
+    let split = m.other_layout.as_ref().expect("the other layout");
+    assert_eq!(split.layout, ComputeLayout::Split);
+    assert_eq!(split.tasks.count, 6);
+    // Six tasks of 0.25 vCPU x 0.5 GB, and five more public IPv4 addresses
+    // and Cloud Map instances than the one combined task.
+    let six = 6.0 * (0.25 * 0.04048 + 0.5 * 0.004445) * 730.0;
+    let one = (1.0 * 0.04048 + 2.0 * 0.004445) * 730.0;
+    let ipv4 = 5.0 * p.hourly("ipv4:public").expect("ipv4") * 730.0;
+    let cloud_map = 5.0 * p.monthly("cloudmap:instance").expect("cloud map");
+    assert!(
+        (split.difference - (six - one + ipv4 + cloud_map)).abs() <= 0.02,
+        "{} against {}",
+        split.difference,
+        six - one + ipv4 + cloud_map
+    );
+    assert_eq!(split.total, round2(m.total + split.difference));
+    // At 10x the services run apart; the combined layout is the what-if.
+    let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("10x");
+    assert_eq!(big.layout, ComputeLayout::Split);
+    assert_eq!(
+        big.other_layout.as_ref().map(|o| o.layout),
+        Some(ComputeLayout::Combined)
+    );
 }

@@ -13,7 +13,9 @@ pub use stopped::{add_last_lines, stopped_tasks, StoppedTask};
 
 use aws_sdk_ecs::types::{SortOrder, Tag};
 use serde::Serialize;
-use ticketing_catalog::ecs as names;
+use ticketing_catalog::ecs::{self as names, EcsService};
+use ticketing_catalog::footprint::ComputeLayout;
+use ticketing_catalog::ServiceName;
 
 use crate::aws::failed;
 use crate::error::CliError;
@@ -178,6 +180,29 @@ pub async fn describe_all(
         .await
         .map_err(|e| failed("ECS DescribeServices failed", crate::aws::sdk_error(&e)))?;
     Ok(described.services().to_vec())
+}
+
+/// The layout the cluster runs: combined when its combined service is
+/// there (ACTIVE), split otherwise.
+pub async fn layout(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<ComputeLayout, CliError> {
+    let found = describe_all(ecs, cluster, &[names::COMBINED_SERVICE]).await?;
+    Ok(if found.iter().any(|s| s.status() == Some("ACTIVE")) {
+        ComputeLayout::Combined
+    } else {
+        ComputeLayout::Split
+    })
+}
+
+/// The ECS service that runs the payment service on `cluster` (PortOne's
+/// rollback and switch-back restart it): its own, or the combined one.
+pub async fn payment_host(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<EcsService, CliError> {
+    Ok(EcsService::of(
+        ServiceName::PaymentService,
+        layout(ecs, cluster).await?,
+    ))
 }
 
 pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<(), String> {

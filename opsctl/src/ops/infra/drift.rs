@@ -5,7 +5,8 @@
 //! so for each service instead of undoing a deploy or a rollback silently.
 
 use serde::Serialize;
-use ticketing_catalog::{ecs as names, ServiceName};
+use ticketing_catalog::ecs::{self as names, EcsService};
+use ticketing_catalog::ServiceName;
 
 use super::Change;
 use crate::aws::failed;
@@ -14,7 +15,7 @@ use crate::error::CliError;
 /// One service that does not run the revision the stack names.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct Drift {
-    pub service: ServiceName,
+    pub service: EcsService,
     /// The revision running now (`family:revision`).
     pub running: String,
     /// The revision the stack made.
@@ -37,12 +38,12 @@ fn short(arn: &str) -> String {
 pub fn drift(
     env: &str,
     stack: &[(String, String)],
-    running: &[(ServiceName, String)],
+    running: &[(EcsService, String)],
     changes: &[Change],
 ) -> Vec<Drift> {
     let mut out = Vec::new();
     for (service, now) in running {
-        let family = names::task_family(*service, env);
+        let family = service.family(env);
         let Some((logical, made)) = stack
             .iter()
             .find(|(_, arn)| family_of(arn) == Some(family.as_str()))
@@ -99,13 +100,19 @@ pub async fn compute_drift(
         }
     }
     let cluster = names::cluster(env);
-    let all: Vec<&str> = ServiceName::ALL.iter().map(|s| s.as_str()).collect();
-    let described = crate::ops::ecs::describe_all(&ecs, &cluster, &all).await?;
-    let running: Vec<(ServiceName, String)> = described
+    // Both layouts' services: whichever the stack runs.
+    let all: Vec<EcsService> = ServiceName::ALL
+        .into_iter()
+        .map(EcsService::Own)
+        .chain([EcsService::Combined])
+        .collect();
+    let names: Vec<&str> = all.iter().map(|s| s.name()).collect();
+    let described = crate::ops::ecs::describe_all(&ecs, &cluster, &names).await?;
+    let running: Vec<(EcsService, String)> = described
         .iter()
         .filter_map(|s| {
-            let name: ServiceName = s.service_name()?.parse().ok()?;
-            Some((name, s.task_definition()?.to_owned()))
+            let service = *all.iter().find(|e| Some(e.name()) == s.service_name())?;
+            Some((service, s.task_definition()?.to_owned()))
         })
         .collect();
     Ok(drift(env, &stack, &running, changes))
@@ -132,14 +139,20 @@ mod tests {
             ),
         ];
         let running = vec![
-            (ServiceName::PaymentService, arn("payment-service-prod:4")),
-            (ServiceName::EventService, arn("event-service-prod:5")),
+            (
+                EcsService::Own(ServiceName::PaymentService),
+                arn("payment-service-prod:4"),
+            ),
+            (
+                EcsService::Own(ServiceName::EventService),
+                arn("event-service-prod:5"),
+            ),
         ];
         let none = drift("prod", &stack, &running, &[]);
         assert_eq!(
             none,
             vec![Drift {
-                service: ServiceName::PaymentService,
+                service: EcsService::Own(ServiceName::PaymentService),
                 running: "payment-service-prod:4".into(),
                 stack: "payment-service-prod:2".into(),
                 undone_by_this_change: false,
