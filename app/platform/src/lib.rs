@@ -222,6 +222,7 @@ pub async fn start(
             .map_err(|source| PlatformError::Start { service, source })?
             .with_shutdown(shutdown.child_token());
         migrate(&ctx).await?;
+        ctx.warm_pool();
         contexts.push((ctx, listener));
     }
 

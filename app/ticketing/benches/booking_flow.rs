@@ -20,7 +20,12 @@
 //!   `BENCH_HOLD_RATE` attempts/s (default 2,000; 0 sends each round at
 //!   once); attempts/s and p95, next to the same clients reading their
 //!   reservation history at the same pace (the same gateway, token and
-//!   database path without the hold).
+//!   database path without the hold). The first round on the fresh
+//!   platform is reported apart (a task's cold start); the server-side
+//!   p50/p95/p99 of the gateway and of reservation-service say where the
+//!   time went. Diagnostics: `BENCH_ROUNDS=1` prints each round,
+//!   `BENCH_WORKERS=N` sizes the runtime, `BENCH_MARKS=1` prints the first
+//!   round's start and end on CLOCK_MONOTONIC for `perf report --time`.
 //!
 //! Tokens are minted with the stack's keys (no sign-up per client).
 
@@ -110,11 +115,22 @@ fn counter(metrics: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// A summary's quantile of `http.request.duration.seconds` for `service`'s
+/// `method route`, in ms, from a `/metrics` text (the exporter's rolling
+/// window, which here holds only the phase just run for these routes).
+fn server_ms(metrics: &str, service: &str, method: &str, route: &str, quantile: &str) -> f64 {
+    let prefix = format!(
+        "http_request_duration_seconds{{service=\"{service}\",method=\"{method}\",route=\"{route}\",quantile=\"{quantile}\"}}"
+    );
+    counter(metrics, &prefix) * 1e3
+}
+
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(workers) = std::env::var("BENCH_WORKERS") {
+        runtime.worker_threads(workers.parse().context("BENCH_WORKERS")?);
+    }
+    runtime.enable_all().build()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -216,49 +232,102 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Holds under contention: rounds of `holders` clients for 40 seats.
+    let round = |performance: Uuid, seats: Vec<Uuid>| {
+        let (http, gateway, auth, queue_keys) = (
+            http.clone(),
+            gateway.clone(),
+            auth.clone(),
+            queue_keys.clone(),
+        );
+        async move {
+            let round_start = Instant::now();
+            let attempts = (0..holders).map(|i| {
+                let user = Uuid::now_v7();
+                let access = auth.issue(user).0;
+                let claims = ReservationClaims::new(
+                    user,
+                    performance,
+                    Utc::now(),
+                    chrono::Duration::minutes(10),
+                );
+                let qr = ticketing_tokens::issue(&queue_keys, &claims);
+                let seat = seats[i % seats.len()];
+                let http = http.clone();
+                let url = format!("{gateway}/api/reservations");
+                let at = round_start + pace.mul_f64(i as f64);
+                async move {
+                    tokio::time::sleep_until(at.into()).await;
+                    let t = Instant::now();
+                    let r = http
+                        .post(url)
+                        .bearer_auth(access)
+                        .header("x-queue-token", qr)
+                        .json(&json!({"performance_id": performance, "seat_ids": [seat]}))
+                        .send()
+                        .await?;
+                    let status = r.status().as_u16();
+                    let _ = r.bytes().await?;
+                    anyhow::ensure!(status == 201 || status == 409, "hold answered {status}");
+                    anyhow::Ok((t.elapsed(), status == 201))
+                }
+            });
+            let mut latencies = Vec::new();
+            let mut won = 0;
+            for a in join_all(attempts).await {
+                let (latency, ok) = a?;
+                latencies.push(latency);
+                won += usize::from(ok);
+            }
+            anyhow::Ok((latencies, won, round_start.elapsed()))
+        }
+    };
+    // The first round on the fresh platform is reported apart: it pays
+    // for what a fresh task does once (new PostgreSQL backends faulting
+    // in shared memory and loading their catalog caches, statements
+    // parsed per connection: benches/profiles/holds.md). The measured
+    // rounds' performances exist before the first of them starts, as a
+    // sale's do.
+    let (cold_performance, cold_seats) = create(2).await?;
+    // BENCH_MARKS: the first round's start and end on CLOCK_MONOTONIC (an
+    // Instant's debug form), to cut a `perf record -k CLOCK_MONOTONIC`
+    // profile to it (`perf report --time start,end`).
+    let marks = std::env::var_os("BENCH_MARKS").is_some();
+    if marks {
+        eprintln!("first round starts {:?}", Instant::now());
+    }
+    let (cold, cold_won, cold_elapsed) = round(cold_performance, cold_seats).await?;
+    if marks {
+        eprintln!("first round ends {:?}", Instant::now());
+    }
+    let cold = Run::of(cold, cold_elapsed);
+    anyhow::ensure!(
+        cold_won == 40,
+        "{cold_won} holds won in the first round, not 40"
+    );
+    let mut sales = Vec::new();
+    for _ in 0..3 {
+        sales.push(create(2).await?);
+    }
     let mut hold_latencies = Vec::new();
     let mut won = 0;
     let hold_started = Instant::now();
-    for _ in 0..3 {
-        let (performance, seats) = create(2).await?;
-        let round_start = Instant::now();
-        let attempts = (0..holders).map(|i| {
-            let user = Uuid::now_v7();
-            let access = auth.issue(user).0;
-            let claims = ReservationClaims::new(
-                user,
-                performance,
-                Utc::now(),
-                chrono::Duration::minutes(10),
-            );
-            let qr = ticketing_tokens::issue(&queue_keys, &claims);
-            let seat = seats[i % seats.len()];
-            let http = http.clone();
-            let url = format!("{gateway}/api/reservations");
-            let at = round_start + pace.mul_f64(i as f64);
-            async move {
-                tokio::time::sleep_until(at.into()).await;
-                let t = Instant::now();
-                let r = http
-                    .post(url)
-                    .bearer_auth(access)
-                    .header("x-queue-token", qr)
-                    .json(&json!({"performance_id": performance, "seat_ids": [seat]}))
-                    .send()
-                    .await?;
-                let status = r.status().as_u16();
-                let _ = r.bytes().await?;
-                anyhow::ensure!(status == 201 || status == 409, "hold answered {status}");
-                anyhow::Ok((t.elapsed(), status == 201))
-            }
-        });
-        for a in join_all(attempts).await {
-            let (latency, ok) = a?;
-            hold_latencies.push(latency);
-            won += usize::from(ok);
+    for (performance, seats) in sales {
+        let (latencies, round_won, elapsed) = round(performance, seats).await?;
+        if std::env::var_os("BENCH_ROUNDS").is_some() {
+            Run::of(latencies.clone(), elapsed).print("    round");
         }
+        hold_latencies.extend(latencies);
+        won += round_won;
     }
     let holds = Run::of(hold_latencies, hold_started.elapsed());
+    // Where the hold's time went, as the servers measured it: the
+    // gateway's whole answer and reservation-service's handler.
+    let server = http.get(&metrics_url).send().await?.text().await?;
+    let stage = |service: &str, route: &str| {
+        ["0.5", "0.95", "0.99"].map(|q| server_ms(&server, service, "POST", route, q))
+    };
+    let at_gateway = stage("api-gateway", "/api/{*rest}");
+    let in_reservations = stage("reservation-service", "/api/reservations");
 
     let base_started = Instant::now();
     let mut base_latencies = Vec::new();
@@ -286,7 +355,14 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "seat holds, 3 rounds of {holders} clients racing for 40 seats, arriving at {hold_rate}/s (0: at once)"
     );
+    cold.print("  first round (fresh platform)");
     holds.print("  hold attempts");
+    for (label, [p50, p95, p99]) in [
+        ("    in the gateway", at_gateway),
+        ("    in reservation-service", in_reservations),
+    ] {
+        println!("{label:<34}               p50 {p50:>6.2} ms  p95 {p95:>6.2} ms  p99 {p99:>6.2} ms  (server side)");
+    }
     baseline.print("  history reads (baseline)");
     println!(
         "  {won} holds won of {} attempts (expected {}); hold/baseline throughput {:.2}",

@@ -78,6 +78,11 @@ pub struct DatabaseSettings {
     pub name: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Connections each pool opens when its service starts and keeps open:
+    /// the first burst of a fresh task (a sale opening) then does not wait
+    /// on TLS handshakes and SCRAM authentication (benches/profiles/holds.md).
+    #[serde(default = "default_min_connections")]
+    pub min_connections: u32,
     #[serde(default = "default_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// How the server's TLS certificate is checked (libpq's `sslmode`).
@@ -434,6 +439,10 @@ fn default_max_connections() -> u32 {
     10
 }
 
+fn default_min_connections() -> u32 {
+    4
+}
+
 fn default_timeout_ms() -> u64 {
     3000
 }
@@ -465,6 +474,16 @@ impl Settings {
                 "database.max_connections",
                 "0 would make every query wait forever".into(),
                 "an integer of at least 1",
+            ));
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(value(
+                "database.min_connections",
+                format!(
+                    "{} is more than max_connections ({})",
+                    self.database.min_connections, self.database.max_connections
+                ),
+                "an integer no larger than database.max_connections",
             ));
         }
         if self.database.ssl_mode.verifies() && self.database.ssl_root_cert.is_none() {

@@ -251,3 +251,20 @@ fn portone_keys_are_needed_only_by_the_services_that_call_portone() {
     let local = Secrets::from_vars(Profile::Local, &[]).expect("local");
     assert!(local.portone_keys().is_ok());
 }
+
+#[test]
+fn a_pool_kept_larger_than_its_limit_is_refused_at_load() {
+    let s = load_from(Profile::Local, &[]).expect("local loads");
+    assert!(s.database.min_connections <= s.database.max_connections);
+    let err = load_from(
+        Profile::Local,
+        &vars(&[
+            ("TICKETING__DATABASE__MAX_CONNECTIONS", "3"),
+            ("TICKETING__DATABASE__MIN_CONNECTIONS", "5"),
+        ]),
+    )
+    .expect_err("min above max must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("database.min_connections"), "{msg}");
+    assert!(msg.contains("max_connections (3)"), "{msg}");
+}

@@ -107,8 +107,31 @@ pub fn lazy_pool(
     let options = connect_options(settings, password, schema)?;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
         .acquire_timeout(settings.connect_timeout())
         .connect_lazy_with(options))
+}
+
+/// Opens `n` of the pool's connections now and returns them to it, so the
+/// first requests find them ready (a lazy pool opens each on first use:
+/// a TLS handshake and SCRAM authentication, milliseconds of CPU each,
+/// all at once when a sale opens on a fresh task). A database that does
+/// not answer is left to the requests and the readiness check.
+pub async fn warm(pool: &PgPool, n: u32) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let pool = pool.clone();
+        opening.spawn(async move { pool.acquire().await });
+    }
+    let mut open = Vec::new();
+    while let Some(done) = opening.join_next().await {
+        match done {
+            Ok(Ok(connection)) => open.push(connection),
+            Ok(Err(e)) => tracing::debug!(error = %e, "a pool connection was not opened ahead"),
+            Err(e) => tracing::debug!(error = %e, "opening a pool connection ahead stopped"),
+        }
+    }
+    tracing::debug!(opened = open.len(), "pool warmed");
 }
 
 /// Creates the schema if needed and applies the service's migrations, waiting

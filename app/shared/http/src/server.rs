@@ -236,6 +236,16 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // TCP_NODELAY on every accepted connection: with Nagle's algorithm on,
+    // an answer written in two parts waits for the peer's delayed ACK
+    // (40 ms on Linux) before its second part leaves: the holds' tail
+    // (benches/profiles/holds.md).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

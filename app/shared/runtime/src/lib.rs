@@ -78,6 +78,15 @@ impl ServiceContext {
         })
     }
 
+    /// Opens the pool's `database.min_connections` in the background, so
+    /// the first requests do not wait on them (none for the gateway).
+    pub fn warm_pool(&self) {
+        if let Some(pool) = self.db.clone() {
+            let n = self.settings.database.min_connections;
+            tokio::spawn(async move { ticketing_db::warm(&pool, n).await });
+        }
+    }
+
     /// The same context stopping with `shutdown`.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> ServiceContext {
         self.shutdown = shutdown;
