@@ -5,6 +5,7 @@
 //!   break opsctl without the compiler seeing it;
 //! - its modules import each other without cycles (`cli.rs`, which names
 //!   every command, is imported by nothing);
+//! - README's command table is the CLI's commands and flags (issue 27);
 //! - and, for the workspace's other half, every crate under `app/` has no
 //!   module import cycle and no service depends on another service.
 
@@ -451,4 +452,179 @@ fn app_modules_import_each_other_without_cycles_and_services_never_import_servic
     }
     // The split services were read module by module.
     assert!(checked_modules >= 20, "{checked_modules} modules checked");
+}
+
+/// The command paths and flags one cell of README's opsctl table names:
+/// each backticked command (`logs retention plan\|apply [--exclude P]`,
+/// several per cell when separated by commas), alternatives expanded.
+fn documented(cell: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    for (i, code) in cell.split('`').enumerate() {
+        if i % 2 == 0 || code.trim().is_empty() {
+            continue;
+        }
+        let words: Vec<String> = code
+            .replace("\\|", "|")
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_owned())
+            .collect();
+        let flags: Vec<String> = words
+            .iter()
+            .flat_map(|w| w.split('|'))
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.split('=').next().unwrap_or(w).to_owned())
+            .collect();
+        // The leading words in lower case are the command path; a word of
+        // alternatives (`plan|apply`) is one path per alternative.
+        let mut paths: Vec<Vec<String>> = vec![Vec::new()];
+        for word in &words {
+            let alternatives: Vec<&str> = word.split('|').collect();
+            if !alternatives.iter().all(|a| {
+                !a.is_empty()
+                    && a.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                    && !a.starts_with('-')
+            }) {
+                break;
+            }
+            paths = paths
+                .iter()
+                .flat_map(|p| {
+                    alternatives.iter().map(move |a| {
+                        let mut p = p.clone();
+                        p.push((*a).to_owned());
+                        p
+                    })
+                })
+                .collect();
+        }
+        for path in paths {
+            out.push((path, flags.clone()));
+        }
+    }
+    out
+}
+
+/// Every leaf command of opsctl's CLI, as its path of names.
+fn leaf_commands(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        out.push(path.clone());
+    }
+    for sub in subs {
+        path.push(sub.get_name().to_owned());
+        leaf_commands(sub, path, out);
+        path.pop();
+    }
+}
+
+/// README's opsctl command table and `cli.rs` agree: every command the CLI
+/// has is in the table, every command the table names exists, and every
+/// flag the table gives a command is one that command (or opsctl itself)
+/// takes.
+#[test]
+fn the_readme_command_table_is_the_cli() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let section = readme
+        .split("\n## opsctl")
+        .nth(1)
+        .expect("README has an opsctl section");
+    let table: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| command | what it does |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(table.len() > 20, "the command table was not found");
+    let cli = opsctl::Cli::command();
+    let global: Vec<String> = cli
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut named: Vec<Vec<String>> = Vec::new();
+    let mut problems = Vec::new();
+    for row in &table {
+        let cell = row.split(" | ").next().unwrap_or_default();
+        for (path, flags) in documented(cell) {
+            // Walk the CLI by the path's names.
+            let mut cmd = &cli;
+            let mut found = true;
+            let mut walked = Vec::new();
+            for name in &path {
+                if let Some(sub) = cmd.find_subcommand(name) {
+                    cmd = sub;
+                    walked.push(name.clone());
+                    continue;
+                }
+                // A value of the command's positional argument
+                // (`alarms plan billing`): the path ends before it.
+                let a_value = cmd.get_positionals().any(|arg| {
+                    arg.get_possible_values()
+                        .iter()
+                        .any(|v| v.get_name() == name.as_str())
+                });
+                if !a_value {
+                    problems.push(format!(
+                        "README names `{}`, which opsctl does not have",
+                        path.join(" ")
+                    ));
+                    found = false;
+                }
+                break;
+            }
+            let path = walked;
+            if !found || path.is_empty() {
+                continue;
+            }
+            // The flags of the command and of its subcommands (a row may
+            // give `plan|apply` one flag list).
+            let mut takes: Vec<String> = global.clone();
+            let mut stack = vec![cmd];
+            while let Some(c) = stack.pop() {
+                takes.extend(
+                    c.get_arguments()
+                        .filter_map(|a| a.get_long().map(|l| format!("--{l}"))),
+                );
+                stack.extend(c.get_subcommands());
+            }
+            for flag in flags {
+                if !takes.contains(&flag) {
+                    problems.push(format!(
+                        "README gives `{}` the flag {flag}, which it does not take",
+                        path.join(" ")
+                    ));
+                }
+            }
+            named.push(path);
+        }
+    }
+    let mut leaves = Vec::new();
+    leaf_commands(&cli, &mut Vec::new(), &mut leaves);
+    for leaf in leaves {
+        // Documented as itself or through its parent (`logs retention`
+        // covering `plan` and `apply` is written with both names).
+        if !named.iter().any(|n| leaf.starts_with(n)) {
+            problems.push(format!(
+                "`opsctl {}` is not in README's command table",
+                leaf.join(" ")
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_table_cell_gives_each_command_path_and_its_flags() {
+    let got = documented("`logs retention plan\\|apply [--exclude PATTERN]`");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, ["logs", "retention", "plan"]);
+    assert_eq!(got[1].0, ["logs", "retention", "apply"]);
+    assert_eq!(got[0].1, ["--exclude"]);
+    let got = documented("`notice end ID\\|--template T`, `notice list`");
+    assert_eq!(got[0].0, ["notice", "end"]);
+    assert_eq!(got[0].1, ["--template"]);
+    assert_eq!(got[1].0, ["notice", "list"]);
 }
