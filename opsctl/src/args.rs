@@ -71,6 +71,17 @@ impl SizeProfile {
     }
 }
 
+/// A parser for a value that must be one of `names`, each parsed into
+/// `T` (an ops type that knows its names, so ops need not know clap);
+/// `--help` and errors list the names.
+pub fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

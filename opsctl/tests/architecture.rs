@@ -328,7 +328,7 @@ fn opsctl_modules_import_each_other_without_cycles_and_nothing_imports_the_cli()
 }
 
 #[test]
-fn opsctl_files_stay_short_and_ops_does_not_print() {
+fn opsctl_files_stay_short_and_ops_does_not_print_or_parse_arguments() {
     let src = repo().join("opsctl/src");
     let mut sources = Vec::new();
     files(&src, "rs", &mut sources);
@@ -348,6 +348,14 @@ fn opsctl_files_stay_short_and_ops_does_not_print() {
                         .iter()
                         .any(|p| code.contains(p)),
                     "{}:{} prints; ops return what they found and the command renders it",
+                    file.display(),
+                    n + 1
+                );
+                // Arguments are the commands' business (issue 27): an
+                // operation takes values, never clap's types.
+                assert!(
+                    !code.contains("clap::") && !code.contains("use clap"),
+                    "{}:{} names clap; parse arguments in commands/ and pass ops the values",
                     file.display(),
                     n + 1
                 );

@@ -32,7 +32,7 @@ pub enum AlarmsCommand {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     /// Which alarms.
-    #[arg(value_enum, default_value = "all")]
+    #[arg(default_value = "all", value_parser = crate::args::one_of::<Group>(&Group::NAMES))]
     pub group: Group,
 }
 

@@ -31,7 +31,7 @@ pub enum InfraCommand {
 pub struct PlanArgs {
     /// Layers (default: the platform's five, in order; `pipeline`, the CI
     /// pipeline's OIDC roles, only when named).
-    #[arg(value_enum)]
+    #[arg(value_parser = crate::args::one_of::<Layer>(&Layer::NAMES))]
     pub layers: Vec<Layer>,
     /// The size profile. Only when given is `SizeProfile` sent: a stack
     /// keeps its own (a 10x stack updated without it stays 10x), a new one

@@ -1,6 +1,7 @@
 //! CloudWatch alarms and their SNS topics.
 
 pub mod compare;
+pub mod group;
 pub mod plan;
 pub mod size;
 pub mod spec;

@@ -1,21 +1,14 @@
 //! The alarms as the catalog defines them (billing, payment failure rate,
 //! Kafka metrics missing), built from the catalog's names and thresholds.
-//! `Group` derives clap's `ValueEnum` so the CLI can name it; nothing here
-//! parses arguments.
+//! `Group` parses from its name (the CLI lists `Group::NAMES`); nothing
+//! here knows the CLI.
 
-use clap::ValueEnum;
 use serde::Serialize;
 use ticketing_catalog::{alarms as cat, metrics};
 
 use crate::error::CliError;
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    Billing,
-    Payment,
-    Kafka,
-    All,
-}
+pub use super::group::Group;
 
 /// One query of a metric-math alarm.
 #[derive(Serialize, Debug, Clone, PartialEq)]

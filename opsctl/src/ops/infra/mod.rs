@@ -1,13 +1,12 @@
 //! The CloudFormation layers of infra/templates: their stacks, change sets
 //! (what a deploy would change), and waiting for a stack to settle.
-//! `Layer` derives clap's `ValueEnum` so the CLI can name it.
+//! `Layer` parses from its name (the CLI lists `Layer::NAMES`).
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus,
 };
-use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::args::SizeProfile;
@@ -16,59 +15,17 @@ use crate::context::Context;
 use crate::error::CliError;
 
 pub mod drift;
+mod layer;
 mod params;
 pub mod replacement;
+
+pub use layer::Layer;
 
 use params::pass_kafka_bootstrap;
 pub use params::{
     declared_parameters, given_parameters, parameter_sources, ParamSource,
     KAFKA_BOOTSTRAP_PARAMETER,
 };
-
-/// The layers, in the order they must be deployed.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layer {
-    Network,
-    Data,
-    Kafka,
-    Observability,
-    Compute,
-    /// GitHub's OIDC provider and the CI pipeline's roles: deployed once by
-    /// an administrator, only when named (never part of the default run).
-    Pipeline,
-}
-
-impl Layer {
-    pub const ORDER: [Layer; 5] = [
-        Layer::Network,
-        Layer::Data,
-        Layer::Kafka,
-        Layer::Observability,
-        Layer::Compute,
-    ];
-
-    /// Every layer a command may name: the platform's, then the pipeline's.
-    pub const ALL: [Layer; 6] = [
-        Layer::Network,
-        Layer::Data,
-        Layer::Kafka,
-        Layer::Observability,
-        Layer::Compute,
-        Layer::Pipeline,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::Network => "network",
-            Layer::Data => "data",
-            Layer::Kafka => "kafka",
-            Layer::Observability => "observability",
-            Layer::Compute => "compute",
-            Layer::Pipeline => "pipeline",
-        }
-    }
-}
 
 #[derive(Serialize, Debug, Clone)]
 pub struct Change {
