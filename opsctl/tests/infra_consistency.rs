@@ -1626,3 +1626,50 @@ fn dev_and_prod_have_address_ranges_of_their_own_inside_their_vpcs() {
         "dev {dev} and prod {prod} must not overlap"
     );
 }
+
+/// The ops task reaches every service's readiness path in both layouts
+/// (`opsctl status` inside the VPC): its group lets it out to, and the
+/// services' group lets it in on, each port the combined task binds.
+#[test]
+fn the_ops_task_reaches_every_port_the_combined_task_serves() {
+    let (network, _) = load("network");
+    let rules = security_group_rules(&network);
+    let ports: Vec<u16> = ServiceName::ALL
+        .iter()
+        .map(|s| ticketing_catalog::http::combined_port(*s))
+        .collect();
+    let covers = |rule: &str, port: u16| {
+        // "Ref <group> <in|out> tcp <from>-<to> <peer>"
+        let range = rule.split(' ').nth(4).unwrap_or_default();
+        let (from, to) = range.split_once('-').unwrap_or_default();
+        let (from, to) = (from.parse::<u16>(), to.parse::<u16>());
+        matches!((from, to), (Ok(f), Ok(t)) if f <= port && port <= t)
+    };
+    let out: Vec<&String> = rules
+        .iter()
+        .filter(|(name, r)| name == "OpsSecurityGroup" && r.contains(" out tcp "))
+        .map(|(_, r)| r)
+        .collect();
+    let into_services: Vec<&String> = rules
+        .iter()
+        .filter(|(_, r)| {
+            r.starts_with("Ref ServiceSecurityGroup in ")
+                && r.contains("SourceSecurityGroupId=OpsSecurityGroup")
+        })
+        .map(|(_, r)| r)
+        .collect();
+    assert!(
+        !into_services.is_empty(),
+        "nothing admits the ops task into the services' group"
+    );
+    for port in ports {
+        assert!(
+            out.iter().any(|r| covers(r, port)),
+            "the ops task may not leave for port {port}: {out:?}"
+        );
+        assert!(
+            into_services.iter().any(|r| covers(r, port)),
+            "the services' group does not admit the ops task on port {port}: {into_services:?}"
+        );
+    }
+}

@@ -108,7 +108,8 @@ pub const PROFILES: [Footprint<'static>; 2] = [MVP, SCALE_10X];
 
 /// How the six services are laid out on ECS (compute.yaml's `Layout`
 /// mapping value and its `Combined` condition).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ComputeLayout {
     /// All six in one process (`ticketing serve`): one ECS service,
     /// [`crate::ecs::COMBINED_SERVICE`], behind the same ALB rule and
@@ -148,7 +149,7 @@ impl std::str::FromStr for ComputeLayout {
 }
 
 /// The Fargate tasks a footprint runs in one layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EcsTasks {
     pub layout: ComputeLayout,
     /// Tasks in all.
@@ -217,6 +218,10 @@ mod tests {
         assert_eq!(SCALE_10X.layout, ComputeLayout::Split);
         for layout in ComputeLayout::ALL {
             assert_eq!(layout.as_str().parse(), Ok(layout));
+            assert_eq!(
+                serde_json::to_value(layout).ok(),
+                Some(serde_json::Value::from(layout.as_str()))
+            );
         }
         assert!("both".parse::<ComputeLayout>().is_err());
     }

@@ -237,9 +237,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     // TCP_NODELAY on every accepted connection: with Nagle's algorithm on,
-    // an answer written in two parts waits for the peer's delayed ACK
-    // (40 ms on Linux) before its second part leaves: the holds' tail
-    // (benches/profiles/holds.md).
+    // an answer written in two parts can wait for the peer's delayed ACK
+    // (40 ms on Linux) before its second part leaves. Tried against the
+    // holds' tail, which it did not measurably move
+    // (benches/profiles/holds.md); kept because the services answer in
+    // small writes.
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

@@ -203,7 +203,6 @@ pub struct Model {
     pub design_total: Option<f64>,
     pub disagreements: Vec<String>,
     /// The compute layout the rows price (the footprint's).
-    #[serde(serialize_with = "as_text")]
     pub layout: ComputeLayout,
     /// The same bill in the other layout.
     pub other_layout: Option<LayoutBill>,
@@ -212,17 +211,12 @@ pub struct Model {
 /// The bill of the layout the footprint does not run.
 #[derive(Debug, Serialize)]
 pub struct LayoutBill {
-    #[serde(serialize_with = "as_text")]
     pub layout: ComputeLayout,
-    #[serde(skip)]
+    /// Its Fargate tasks: how many, and each one's CPU units and MiB.
     pub tasks: EcsTasks,
     pub total: f64,
     /// Its total less the model's (positive: it costs more).
     pub difference: f64,
-}
-
-fn as_text<S: serde::Serializer>(layout: &ComputeLayout, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(layout.as_str())
 }
 
 pub fn round2(x: f64) -> f64 {

@@ -165,6 +165,12 @@ fn the_mvp_runs_combined_and_prices_the_split_layout_beside_it() {
         six - one + ipv4 + cloud_map
     );
     assert_eq!(split.total, round2(m.total + split.difference));
+    // `--output json` carries both layouts, with the other one's tasks.
+    let json = serde_json::to_value(&m).expect("the model as JSON");
+    assert_eq!(json["layout"], "combined");
+    assert_eq!(json["other_layout"]["layout"], "split");
+    assert_eq!(json["other_layout"]["tasks"]["count"], 6);
+    assert_eq!(json["other_layout"]["tasks"]["cpu"], 256);
     // At 10x the services run apart; the combined layout is the what-if.
     let big = model(&p, SizeProfile::Scale10x, false, 0.5).expect("10x");
     assert_eq!(big.layout, ComputeLayout::Split);
