@@ -4,7 +4,7 @@
 # (offline audits: template injection, credentials persisted by checkout,
 # excessive permissions, unpinned actions, cache poisoning). Both come from
 # install-tools.sh (actionlint from the Go module proxy, zizmor from PyPI).
-# opsctl/tests/workflows.rs checks what the jobs call against the README and
+# opsctl/tests/testsuite/workflows.rs checks what the jobs call against the README and
 # the CLI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

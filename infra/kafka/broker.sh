@@ -4,7 +4,7 @@
 # the broker artifact (infra/kafka/build-artifact.sh: this script, the Kafka
 # jars of infra/local/kafka/pom.xml, the logging configuration) that the
 # kafka layer's user data fetches and checks by SHA-512, and the tests run
-# the same artifact (opsctl/tests/broker_boot.rs: one broker, three in
+# the same artifact (opsctl/tests/testsuite/broker_boot.rs: one broker, three in
 # network namespaces, a replaced one rejoining).
 #
 #   broker.sh configure --address IP --voters 1@IP:9093,... --cluster-seed TEXT

@@ -7,7 +7,7 @@
 #   * moto_server           PyPI moto[server] in a virtualenv under $TICKETING_HOME/venv
 #   * cfn-lint, checkov     PyPI, in the same virtualenv (CI checks infra/templates)
 #   * schemathesis          PyPI, in its own virtualenv (its dependencies and checkov's disagree):
-#                           the API fuzzer app/ticketing/tests/api_fuzz.rs runs
+#                           the API fuzzer app/ticketing/tests/testsuite/api_fuzz.rs runs
 #   * shellcheck            Debian package (CI checks every shell script)
 #   * cfn-guard             crates.io (AWS CloudFormation Guard), built once into $TICKETING_HOME/tools/bin
 #   * buildah, podman, runc Debian packages (the image build and the container test)

@@ -3,7 +3,7 @@
 templates use, the properties CloudFormation's registry schema marks
 `createOnlyProperties` (a change replaces the resource), from the schemas
 cfn-lint ships (us-east-1's). `opsctl infra plan` reads the file to predict
-replacements; opsctl/tests/infra_consistency.rs regenerates it and fails
+replacements; opsctl/tests/testsuite/fast/infra_consistency.rs regenerates it and fails
 when it differs (a newer cfn-lint, a new type in a template).
 
   create-only.py [--check]

@@ -55,14 +55,22 @@ pub fn endpoint(ctx: &Context) -> Option<String> {
 }
 
 /// The SDK's configuration loader for `region`, at `endpoint` when one is
-/// given: every AWS client opsctl makes starts here.
-pub fn config_loader(endpoint: Option<&str>, region: &str) -> aws_config::ConfigLoader {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// given, with `credentials` instead of the default chain when given
+/// ([`Context::credentials`]): every AWS client opsctl makes starts here.
+pub fn config_loader(
+    endpoint: Option<&str>,
+    region: &str,
+    credentials: Option<&aws_credential_types::Credentials>,
+) -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()));
-    match endpoint {
-        Some(url) => loader.endpoint_url(url),
-        None => loader,
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
     }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials.clone());
+    }
+    loader
 }
 
 pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError> {
@@ -73,7 +81,9 @@ pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError
 /// that a missing one is a clear usage error before anything is attempted.
 pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::SdkConfig, CliError> {
     use aws_credential_types::provider::ProvideCredentials;
-    let config = config_loader(endpoint(ctx).as_deref(), region).load().await;
+    let config = config_loader(endpoint(ctx).as_deref(), region, ctx.credentials.as_ref())
+        .load()
+        .await;
     let provider = config.credentials_provider().ok_or_else(|| {
         CliError::usage(
             "no AWS credentials provider is configured",

@@ -20,8 +20,8 @@ use clap::Args;
 use serde::Serialize;
 use ticketing_config::Profile;
 
-pub use crate::audit::{audit_path, Phase};
-use crate::audit::{record, CloudTrail};
+pub use crate::audit::Phase;
+use crate::audit::{CloudTrail, Trail};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -75,8 +75,7 @@ pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Resul
 /// A change a command is about to make: who makes it, where, and with
 /// which flags.
 pub struct Change<'a> {
-    profile: Profile,
-    cloud: Option<CloudTrail>,
+    trail: Trail,
     lock: Option<LockTable>,
     lock_wait: std::time::Duration,
     command: &'static str,
@@ -90,8 +89,7 @@ impl<'a> Change<'a> {
     /// `command` is how the audit log names it (`"kafka reset-offsets"`).
     pub fn new(ctx: &Context, command: &'static str, args: &'a ExecuteArgs) -> Change<'a> {
         Change {
-            profile: ctx.profile,
-            cloud: CloudTrail::of(ctx),
+            trail: Trail::of(ctx),
             lock: LockTable::of(ctx),
             lock_wait: ctx.lock_wait,
             command,
@@ -115,7 +113,7 @@ impl<'a> Change<'a> {
             output::emit(
                 self.output,
                 &serde_json::json!({
-                    "environment": self.profile.as_str(),
+                    "environment": self.trail.profile.as_str(),
                     "command": self.command,
                     "dry_run": dry_run,
                     "changed": 0,
@@ -144,9 +142,7 @@ impl<'a> Change<'a> {
         changes: usize,
     ) -> Result<Option<Applying>, CliError> {
         let plan = serde_json::to_value(plan).unwrap_or_default();
-        record(
-            self.profile,
-            self.cloud.as_ref(),
+        self.trail.record(
             self.command,
             Phase::Planned,
             &serde_json::json!({"changes": changes, "execute": self.args.execute, "plan": plan}),
@@ -168,26 +164,19 @@ impl<'a> Change<'a> {
         let lock = match &self.lock {
             Some(table) => Some(take_lock(
                 table,
-                self.cloud.as_ref(),
+                self.trail.cloud.as_ref(),
                 self.command,
                 self.lock_wait,
             )?),
             None => None,
         };
-        if !confirm(self.profile, what, self.args)? {
+        if !confirm(self.trail.profile, what, self.args)? {
             eprintln!("{DRY_RUN}");
             return Ok(None);
         }
-        record(
-            self.profile,
-            self.cloud.as_ref(),
-            self.command,
-            Phase::Started,
-            &plan,
-        )?;
+        self.trail.record(self.command, Phase::Started, &plan)?;
         Ok(Some(Applying {
-            profile: self.profile,
-            cloud: self.cloud,
+            trail: self.trail,
             command: self.command,
             ended: false,
             _lock: lock,
@@ -260,8 +249,7 @@ pub const DRY_RUN: &str = "dry run: nothing was changed; add --execute to apply"
 /// [`Applying::failed`]; dropped without either (an early `?` return) it
 /// records `failed`.
 pub struct Applying {
-    profile: Profile,
-    cloud: Option<CloudTrail>,
+    trail: Trail,
     command: &'static str,
     ended: bool,
     /// Released when the change ends (after its last entry).
@@ -271,25 +259,13 @@ pub struct Applying {
 impl Applying {
     /// Records one step of the apply.
     pub fn progress(&self, detail: serde_json::Value) -> Result<(), CliError> {
-        record(
-            self.profile,
-            self.cloud.as_ref(),
-            self.command,
-            Phase::Progress,
-            &detail,
-        )
+        self.trail.record(self.command, Phase::Progress, &detail)
     }
 
     /// Records the end of the apply.
     pub fn done(mut self, detail: serde_json::Value) -> Result<(), CliError> {
         self.ended = true;
-        record(
-            self.profile,
-            self.cloud.as_ref(),
-            self.command,
-            Phase::Done,
-            &detail,
-        )
+        self.trail.record(self.command, Phase::Done, &detail)
     }
 
     /// Records the failure and returns the error to stop with (`message`
@@ -300,13 +276,7 @@ impl Applying {
         message: impl std::fmt::Display,
     ) -> CliError {
         self.ended = true;
-        if let Err(e) = record(
-            self.profile,
-            self.cloud.as_ref(),
-            self.command,
-            Phase::Failed,
-            &detail,
-        ) {
+        if let Err(e) = self.trail.record(self.command, Phase::Failed, &detail) {
             return e;
         }
         CliError::Failed(anyhow::anyhow!("{message}"))
@@ -330,13 +300,7 @@ impl Applying {
     /// command reports them and exits with a problem code itself).
     pub fn ended_with_failures(mut self, detail: serde_json::Value) -> Result<(), CliError> {
         self.ended = true;
-        record(
-            self.profile,
-            self.cloud.as_ref(),
-            self.command,
-            Phase::Failed,
-            &detail,
-        )
+        self.trail.record(self.command, Phase::Failed, &detail)
     }
 }
 
@@ -346,8 +310,11 @@ impl Applying {
     /// when dropped).
     pub(crate) fn for_test() -> Applying {
         Applying {
-            profile: Profile::Local,
-            cloud: None,
+            trail: Trail {
+                profile: Profile::Local,
+                file: std::path::PathBuf::new(),
+                cloud: None,
+            },
             command: "test",
             ended: true,
             _lock: None,
@@ -358,9 +325,7 @@ impl Applying {
 impl Drop for Applying {
     fn drop(&mut self) {
         if !self.ended {
-            let _ = record(
-                self.profile,
-                self.cloud.as_ref(),
+            let _ = self.trail.record(
                 self.command,
                 Phase::Failed,
                 &serde_json::json!({"error": "the change stopped before it finished"}),

@@ -1,12 +1,29 @@
 //! What every command starts from: the chosen environment's settings and the
 //! global flags.
 
+use std::path::PathBuf;
+
 use ticketing_config::{Profile, Settings};
 
 use clap::{Args, ValueEnum};
 
 use crate::error::CliError;
 use crate::output::OutputFormat;
+
+/// The variable that names the audit log file.
+pub const AUDIT_LOG_VAR: &str = "OPSCTL_AUDIT_LOG";
+
+/// The audit log file.
+pub fn audit_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(AUDIT_LOG_VAR) {
+        return PathBuf::from(path);
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("opsctl").join("audit.jsonl")
+}
 
 pub struct Context {
     pub profile: Profile,
@@ -18,6 +35,15 @@ pub struct Context {
     /// How long a change waits for the environment's change lock
     /// (`--lock-wait`) before it gives up.
     pub lock_wait: std::time::Duration,
+    /// The local audit log file (`OPSCTL_AUDIT_LOG`, else the user's
+    /// state directory): read once here, so nothing later looks at the
+    /// process environment for it.
+    pub audit_file: std::path::PathBuf,
+    /// AWS credentials to use instead of the SDK's default chain (the
+    /// environment, `AWS_PROFILE`, SSO, the task role): `None` from the
+    /// command line; set by code that embeds opsctl's operations (the
+    /// tests, against moto).
+    pub credentials: Option<aws_credential_types::Credentials>,
 }
 
 impl Context {
@@ -77,6 +103,8 @@ impl Context {
             region_explicit: global.region.is_some(),
             output: global.output,
             lock_wait: global.lock_wait,
+            audit_file: audit_path(),
+            credentials: None,
         })
     }
 }

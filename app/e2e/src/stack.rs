@@ -116,15 +116,20 @@ impl ServeProcess {
     }
 }
 
+/// The PG this test's sandbox says it paid through: its own name, so the
+/// payment counters (per process, `pg_provider` label) of one test's
+/// payments are told from another's in the same test binary.
+fn sandbox_pg(env: &TestEnv) -> String {
+    format!("sandbox_{}", env.id)
+}
+
 async fn sandbox_for(env: &TestEnv) -> RunningSandbox {
     let (key, secret) = env.secrets.portone_keys().expect("the test's PortOne keys");
-    portone_sandbox::start(
-        "127.0.0.1",
-        0,
-        SandboxConfig::new(key.expose_secret(), secret.expose_secret()),
-    )
-    .await
-    .expect("sandbox starts")
+    let mut config = SandboxConfig::new(key.expose_secret(), secret.expose_secret());
+    config.pg_provider = sandbox_pg(env);
+    portone_sandbox::start("127.0.0.1", 0, config)
+        .await
+        .expect("sandbox starts")
 }
 
 impl Stack {
@@ -671,9 +676,12 @@ impl Stack {
         n
     }
 
-    /// A counter from a service's `/metrics` (dots as underscores), summed
-    /// over labels containing `label` ("" for all).
-    pub async fn counter(&self, service: ServiceName, name: &str, label: &str) -> f64 {
+    /// A payment counter from a service's `/metrics` (dots as
+    /// underscores), summed over this stack's payments (its sandbox's
+    /// `pg_provider`) whose labels contain `label` ("" for all). The
+    /// counters are per process and other tests pay in the same one.
+    pub async fn payment_counter(&self, service: ServiceName, name: &str, label: &str) -> f64 {
+        let pg = format!("pg_provider=\"{}\"", sandbox_pg(&self.env));
         let mut url = self.settings.services.endpoint(service).url.clone();
         url.set_path("/metrics");
         let text = self
@@ -686,7 +694,7 @@ impl Stack {
             .await
             .expect("text");
         text.lines()
-            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter(|l| l.starts_with(name) && l.contains(label) && l.contains(&pg))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

@@ -132,8 +132,10 @@ impl Handler for SeatStates {
     }
 }
 
+/// On the local stack (`infra/local/test.sh` runs `on_the_stack` modules
+/// after starting it).
 #[cfg(test)]
-mod tests {
+mod on_the_stack {
     use sqlx::PgPool;
     use ticketing_testkit::TestEnv;
     use uuid::Uuid;

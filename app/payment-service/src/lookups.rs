@@ -98,7 +98,7 @@ mod tests {
 
     /// A look-up that takes a while and counts itself (in process: this
     /// tests the turn-taking, not PortOne; the webhook test in
-    /// app/ticketing/tests/booking.rs counts the sandbox's look-ups).
+    /// app/ticketing/tests/testsuite/booking.rs counts the sandbox's look-ups).
     async fn slow(count: Arc<AtomicU64>, state: Arc<AtomicU64>) -> Result<u64, ()> {
         count.fetch_add(1, Ordering::SeqCst);
         let seen = state.load(Ordering::SeqCst);

@@ -148,6 +148,25 @@ fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
     }
 }
 
+/// One service's whole router (its routes, probes, OpenAPI document,
+/// problem+json fallbacks and middleware) with nothing started: no
+/// migration, no background task, no connection (they are lazy), so a
+/// request its routes answer before using a dependency (a missing token,
+/// a malformed body, an unknown path) is answered with no stack running.
+/// For in-process tests through `tower::ServiceExt::oneshot`.
+pub fn router(
+    service: ServiceName,
+    settings: Settings,
+    secrets: Secrets,
+) -> Result<axum::Router, PlatformError> {
+    let start = |source| PlatformError::Start { service, source };
+    let ctx = ServiceContext::new(service, settings, secrets).map_err(start)?;
+    let mut app = build(&ctx).map_err(start)?;
+    // Dropped unstarted: the relays and consumers are futures until spawned.
+    app.background.clear();
+    Ok(ticketing_http::service_router(app))
+}
+
 /// Applies every service's migrations to its own schema.
 pub async fn migrate_all(
     settings: &Settings,

@@ -14,6 +14,7 @@ use crate::error::CliError;
 pub struct CloudTrail {
     region: String,
     endpoint: Option<String>,
+    credentials: Option<aws_credential_types::Credentials>,
     group: String,
 }
 
@@ -28,14 +29,19 @@ impl CloudTrail {
         Some(CloudTrail {
             region: ctx.region.clone(),
             endpoint: crate::aws::endpoint(ctx),
+            credentials: ctx.credentials.clone(),
             group: ticketing_catalog::logs::audit_group(env),
         })
     }
 
     async fn client(&self) -> aws_config::SdkConfig {
-        crate::aws::config_loader(self.endpoint.as_deref(), &self.region)
-            .load()
-            .await
+        crate::aws::config_loader(
+            self.endpoint.as_deref(),
+            &self.region,
+            self.credentials.as_ref(),
+        )
+        .load()
+        .await
     }
 
     /// The caller's ARN (asked once per process).
@@ -208,9 +214,12 @@ mod tests {
             region: "us-east-1".into(),
             endpoint: Some("http://127.0.0.1:1".into()),
             group: "/ops/ticketing/dev/audit".into(),
+            credentials: None,
         };
+        let file = std::env::temp_dir().join(format!("trail-{}.jsonl", uuid::Uuid::new_v4()));
         let err = record(
             Profile::Dev,
+            &file,
             Some(&trail),
             "kafka restart",
             Phase::Started,

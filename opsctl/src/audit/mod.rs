@@ -16,7 +16,7 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -31,21 +31,6 @@ pub use cloud::CloudTrail;
 /// the opsctl that ran RunTask saw them), recorded with each entry beside
 /// the task role's own identity.
 pub const REQUESTED_BY_VAR: &str = "OPSCTL_REQUESTED_BY";
-
-/// The variable that names the audit log file.
-pub const AUDIT_LOG_VAR: &str = "OPSCTL_AUDIT_LOG";
-
-/// The audit log file.
-pub fn audit_path() -> PathBuf {
-    if let Some(path) = std::env::var_os(AUDIT_LOG_VAR) {
-        return PathBuf::from(path);
-    }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("opsctl").join("audit.jsonl")
-}
 
 /// The phases an audit entry records.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +84,47 @@ pub(crate) fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> Result<
     })
 }
 
+/// Where one change's entries go: the local file, and the environment's
+/// trail in CloudWatch Logs when it has one.
+pub struct Trail {
+    pub profile: Profile,
+    pub file: std::path::PathBuf,
+    pub cloud: Option<CloudTrail>,
+}
+
+impl Trail {
+    pub fn of(ctx: &crate::context::Context) -> Trail {
+        Trail {
+            profile: ctx.profile,
+            file: ctx.audit_file.clone(),
+            cloud: CloudTrail::of(ctx),
+        }
+    }
+
+    /// Appends one entry ([`record`]).
+    pub fn record(
+        &self,
+        command: &str,
+        phase: Phase,
+        detail: &serde_json::Value,
+    ) -> Result<(), CliError> {
+        record(
+            self.profile,
+            &self.file,
+            self.cloud.as_ref(),
+            command,
+            phase,
+            detail,
+        )
+    }
+}
+
 /// Appends one entry to the file, and to the environment's trail in
 /// CloudWatch Logs when it has one. A file that cannot be written stops
 /// the change; so does a `started` entry the trail did not take.
 pub fn record(
     profile: Profile,
+    file: &Path,
     cloud: Option<&CloudTrail>,
     command: &str,
     phase: Phase,
@@ -131,7 +152,7 @@ pub fn record(
         detail: detail.clone(),
     };
     let line = serde_json::to_string(&entry).map_err(|e| CliError::Failed(e.into()))?;
-    write_file(&line)?;
+    write_file(file, &line)?;
     if let Some(trail) = cloud {
         if let Err(e) = trail.put(line) {
             if phase == Phase::Started {
@@ -147,14 +168,14 @@ pub fn record(
                     ..entry
                 };
                 if let Ok(line) = serde_json::to_string(&stopped) {
-                    write_file(&line)?;
+                    write_file(file, &line)?;
                 }
                 return Err(unshipped(cloud, &e));
             }
             eprintln!(
                 "warning: the {phase:?} entry did not reach the audit trail {} ({e}); it is in {}",
                 trail.group(),
-                audit_path().display()
+                file.display()
             );
         }
     }
@@ -202,8 +223,7 @@ fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> CliError {
     )
 }
 
-fn write_file(line: &str) -> Result<(), CliError> {
-    let path = audit_path();
+fn write_file(path: &Path, line: &str) -> Result<(), CliError> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -211,7 +231,7 @@ fn write_file(line: &str) -> Result<(), CliError> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)?;
+            .open(path)?;
         // One locked write per entry: two opsctl runs (or two tests) that
         // append at the same moment never interleave their lines.
         file.lock()?;
@@ -236,8 +256,8 @@ pub async fn read_trail(
     let (source, entries) = match CloudTrail::of(ctx) {
         Some(trail) => (trail.group().to_owned(), trail.read(since_seconds).await?),
         None => (
-            audit_path().display().to_string(),
-            read_file(since_seconds)?,
+            ctx.audit_file.display().to_string(),
+            read_file(&ctx.audit_file, since_seconds)?,
         ),
     };
     Ok((
@@ -246,9 +266,8 @@ pub async fn read_trail(
     ))
 }
 
-pub fn read_file(since_seconds: i64) -> Result<Vec<Entry>, CliError> {
-    let path = audit_path();
-    let text = match std::fs::read_to_string(&path) {
+pub fn read_file(path: &Path, since_seconds: i64) -> Result<Vec<Entry>, CliError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {

@@ -95,6 +95,7 @@ pub struct LockTable {
     table: String,
     region: String,
     endpoint: Option<String>,
+    credentials: Option<aws_credential_types::Credentials>,
 }
 
 impl LockTable {
@@ -110,6 +111,7 @@ impl LockTable {
             table: ticketing_catalog::aws::change_lock_table(env),
             region: ctx.region.clone(),
             endpoint: crate::aws::endpoint(ctx),
+            credentials: ctx.credentials.clone(),
         })
     }
 
@@ -123,9 +125,13 @@ impl LockTable {
 
     pub(crate) async fn client(&self) -> Client {
         Client::new(
-            &crate::aws::config_loader(self.endpoint.as_deref(), &self.region)
-                .load()
-                .await,
+            &crate::aws::config_loader(
+                self.endpoint.as_deref(),
+                &self.region,
+                self.credentials.as_ref(),
+            )
+            .load()
+            .await,
         )
     }
 

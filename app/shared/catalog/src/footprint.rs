@@ -46,7 +46,7 @@ pub struct Footprint<'a> {
 
 /// Each broker instance's root volume (gp3, GB), apart from its data volume
 /// (`broker_ebs_gb`): the same at every size (kafka.yaml's launch template,
-/// checked by opsctl/tests/infra_consistency.rs); the cost model prices both.
+/// checked by opsctl/tests/testsuite/fast/infra_consistency.rs); the cost model prices both.
 pub const BROKER_ROOT_GB: u32 = 8;
 
 /// The MVP. The design writes "1 vCPU x 0.5 GB" per task, which Fargate

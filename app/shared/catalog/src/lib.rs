@@ -130,7 +130,7 @@ pub mod alarms;
 /// skeleton in `ticketing-http`), and the port its container listens on.
 /// The ALB target group, the Route 53 health check and the task
 /// definitions' container health checks name these (checked by
-/// `opsctl/tests/infra_consistency.rs`).
+/// `opsctl/tests/testsuite/fast/infra_consistency.rs`).
 pub mod http {
     /// Alive: the process serves HTTP. The container health check (ECS
     /// replaces a task failing it), so it never depends on another system.
@@ -475,7 +475,7 @@ pub mod portone {
 
 /// Where the services run on ECS and where their image lives, per
 /// environment. `infra/templates/compute.yaml` names the same (checked by
-/// `opsctl/tests/infra_consistency.rs`); `opsctl deploy` and `opsctl portone
+/// `opsctl/tests/testsuite/fast/infra_consistency.rs`); `opsctl deploy` and `opsctl portone
 /// rollback` find them here.
 pub mod ecs {
     use super::ServiceName;

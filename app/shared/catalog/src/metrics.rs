@@ -87,7 +87,7 @@ pub const ENVIRONMENT: &str = "environment";
 /// cqrs check` read it, and nothing finer, since every set is billed as a
 /// custom metric. Labels of an emission that no set names are summed over
 /// (a gauge is published with all its labels, so nothing is summed).
-/// `opsctl/tests/infra_consistency.rs` and the dashboards check hold every
+/// `opsctl/tests/testsuite/fast/infra_consistency.rs` and the dashboards check hold every
 /// reader to these.
 pub fn dimension_sets(name: &str) -> &'static [&'static [&'static str]] {
     match name {

@@ -1,7 +1,7 @@
 //! Which resource types of the templates the model prices, and which are free.
 
 /// The CloudFormation resource types the templates create that cost
-/// money, and the model's row that prices each. `opsctl/tests/cost.rs`
+/// money, and the model's row that prices each. `opsctl/tests/testsuite/fast/cost.rs`
 /// walks infra/templates: a type in neither this list nor [`FREE_TYPES`]
 /// fails it.
 pub const PRICED_TYPES: &[(&str, &str)] = &[

@@ -5,7 +5,7 @@
 //! or says why it cannot be recomputed. The section is kept verbatim in
 //! `infra/prices/design-cost-section.txt` (the design document in
 //! `../shared/seed/`, lines "#### 무료티어 종료 후 비용 계획" to
-//! "현재 결론"); `opsctl/tests/cost.rs` checks that every money figure,
+//! "현재 결론"); `opsctl/tests/testsuite/fast/cost.rs` checks that every money figure,
 //! percentage and multiplier in it is covered here.
 
 use serde::Serialize;

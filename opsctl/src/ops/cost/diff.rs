@@ -41,7 +41,7 @@ pub struct Inputs {
 /// The sizes a revision's templates give one profile: the values of their
 /// `Mappings: Size: <profile>`. Counts the templates decide by condition
 /// (a read replica, three brokers) are the catalog's, which
-/// `opsctl/tests/infra_consistency.rs` holds the templates to.
+/// `opsctl/tests/testsuite/fast/infra_consistency.rs` holds the templates to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sizes {
     pub db_class: String,
