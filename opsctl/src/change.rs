@@ -178,7 +178,7 @@ impl<'a> Change<'a> {
         Ok(Some(Applying {
             trail: self.trail,
             command: self.command,
-            ended: false,
+            ended: false.into(),
             _lock: lock,
         }))
     }
@@ -247,35 +247,36 @@ pub const DRY_RUN: &str = "dry run: nothing was changed; add --execute to apply"
 
 /// A confirmed change being applied. It ends with [`Applying::done`] or
 /// [`Applying::failed`]; dropped without either (an early `?` return) it
-/// records `failed`.
+/// records `failed`. A step that borrows it may fail it: the end is then
+/// recorded once, and the drop records nothing more.
 pub struct Applying {
     trail: Trail,
     command: &'static str,
-    ended: bool,
+    ended: std::sync::atomic::AtomicBool,
     /// Released when the change ends (after its last entry).
     _lock: Option<HeldLock>,
 }
 
 impl Applying {
+    fn end(&self) {
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Records one step of the apply.
     pub fn progress(&self, detail: serde_json::Value) -> Result<(), CliError> {
         self.trail.record(self.command, Phase::Progress, &detail)
     }
 
     /// Records the end of the apply.
-    pub fn done(mut self, detail: serde_json::Value) -> Result<(), CliError> {
-        self.ended = true;
+    pub fn done(self, detail: serde_json::Value) -> Result<(), CliError> {
+        self.end();
         self.trail.record(self.command, Phase::Done, &detail)
     }
 
     /// Records the failure and returns the error to stop with (`message`
     /// says what failed; `detail` is the audit record).
-    pub fn failed(
-        mut self,
-        detail: serde_json::Value,
-        message: impl std::fmt::Display,
-    ) -> CliError {
-        self.ended = true;
+    pub fn failed(&self, detail: serde_json::Value, message: impl std::fmt::Display) -> CliError {
+        self.end();
         if let Err(e) = self.trail.record(self.command, Phase::Failed, &detail) {
             return e;
         }
@@ -298,8 +299,8 @@ impl Applying {
 
     /// Records that the apply ended with some of its changes failed (the
     /// command reports them and exits with a problem code itself).
-    pub fn ended_with_failures(mut self, detail: serde_json::Value) -> Result<(), CliError> {
-        self.ended = true;
+    pub fn ended_with_failures(self, detail: serde_json::Value) -> Result<(), CliError> {
+        self.end();
         self.trail.record(self.command, Phase::Failed, &detail)
     }
 }
@@ -316,7 +317,7 @@ impl Applying {
                 cloud: None,
             },
             command: "test",
-            ended: true,
+            ended: true.into(),
             _lock: None,
         }
     }
@@ -324,7 +325,7 @@ impl Applying {
 
 impl Drop for Applying {
     fn drop(&mut self) {
-        if !self.ended {
+        if !self.ended.load(std::sync::atomic::Ordering::SeqCst) {
             let _ = self.trail.record(
                 self.command,
                 Phase::Failed,

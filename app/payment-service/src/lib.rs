@@ -23,9 +23,11 @@
 
 mod domain;
 mod lookups;
+mod problems;
 mod refunds;
 pub mod repository;
 mod routes;
+mod settle;
 mod sweep;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Orders whose webhook never came: the customer may have paid and the
 //! notice been lost. Orders still READY a while after they were prepared
 //! are looked up at PortOne by `merchant_uid` and settled exactly as the
-//! webhook would have settled them (`routes::judge`), before their hold
+//! webhook would have settled them (`settle::judge`), before their hold
 //! ends. One not paid (yet) is looked at again after the same while.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use ticketing_portone::{PaymentStatus, PortOneError};
 use tokio_util::sync::CancellationToken;
 
 use crate::repository;
-use crate::routes::judge;
+use crate::settle::judge;
 use crate::AppState;
 
 /// Orders looked up per sweep at most.
@@ -61,7 +61,7 @@ pub(crate) async fn sweep_loop(
 /// `window_seconds` and settles every one that names a reservation of ours
 /// and that no order accounts for (the order READY, FAILED, settled by
 /// another payment, or never prepared) exactly as its webhook would have
-/// (`routes::judge`): a paid payment ends confirming its reservation or
+/// (`settle::judge`): a paid payment ends confirming its reservation or
 /// refunded. The invariant, from PortOne's record of the money rather than
 /// from our orders. Returns how many it settled.
 pub(crate) async fn walk_ledger(state: &AppState, window_seconds: i64) -> Result<usize, String> {

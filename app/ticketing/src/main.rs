@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ticketing_catalog::ServiceName;
-use ticketing_config::{Profile, Secrets};
+use ticketing_config::{Profile, Secrets, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -160,40 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     ticketing_telemetry::init_metrics(&settings.telemetry, profile.as_str())?;
 
     match cli.command {
-        Command::Topics { replication_factor } => {
-            use ticketing_catalog::topics;
-            // A cluster that has just started may not have every broker
-            // registered yet (too few brokers for the replication factor):
-            // try for up to 30 s.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                match ticketing_kafka::ensure_topics(
-                    &settings.kafka,
-                    &topics::ALL,
-                    topics::MVP_PARTITIONS,
-                    replication_factor,
-                )
-                .await
-                {
-                    Ok(created) => {
-                        tracing::info!(?created, "catalog topics present");
-                        return Ok(());
-                    }
-                    Err(e) if std::time::Instant::now() < deadline => {
-                        tracing::debug!(error = %e, "topics not created yet; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!(
-                                "creating the catalog topics on {}",
-                                settings.kafka.bootstrap_servers
-                            )
-                        })
-                    }
-                }
-            }
-        }
+        Command::Topics { replication_factor } => topics(&settings, replication_factor).await,
         Command::Migrate => {
             ticketing_platform::migrate_all(&settings, &secrets, &ServiceName::ALL)
                 .await
@@ -201,73 +168,117 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("all schemas migrated");
             Ok(())
         }
-        Command::Demo => {
-            anyhow::ensure!(
-                profile == Profile::Local,
-                "the demo pays at the PortOne sandbox; it runs with TICKETING_PROFILE=local only"
-            );
-            let stack = settings
-                .stack
-                .as_ref()
-                .context("the local profile has no [stack] section")?;
-            let sandbox =
-                url::Url::parse(&format!("http://127.0.0.1:{}", stack.portone_sandbox_port))?;
-            // The concert's organiser: a token minted with the local signing
-            // key (on AWS the role is on an account, granted by an operator
-            // with `opsctl users grant-organiser`).
-            let organiser = ticketing_http::Authenticator::new(
-                ticketing_tokens::Keyring::new(&secrets.jwt_signing_key, &[]),
-                settings.booking.jwt_issuer.clone(),
-                600,
-            )
-            .issue_with(
-                uuid::Uuid::now_v7(),
-                Some(ticketing_tokens::Role::Organiser),
-            )
-            .0;
-            let demo = ticketing_e2e::demo::Demo::new(
-                settings.services.api_gateway.url.clone(),
-                sandbox,
-                organiser,
-            )?;
-            let booked = demo.run(|step| println!("  - {step}")).await?;
-            println!(
-                "reservation {} is {} ({} KRW, seats {})",
-                booked.reservation_id,
-                booked.status,
-                booked.amount,
-                booked.seats.join(", ")
-            );
-            anyhow::ensure!(
-                booked.status == "CONFIRMED",
-                "the demo reservation ended {} instead of CONFIRMED",
-                booked.status
-            );
-            Ok(())
-        }
+        Command::Demo => demo(profile, &settings, &secrets).await,
         // Answered above, before any settings or secrets are read: a
         // health check runs every few seconds and must not depend on them.
         Command::Health { .. } => Ok(()),
         // Answered in main, without a runtime.
         Command::VerifySegments { .. } => Ok(()),
-        Command::Serve { services } => {
-            let services = if services.is_empty() {
-                ServiceName::ALL.to_vec()
-            } else {
-                services
-            };
-            let platform = ticketing_platform::start(settings, secrets, &services)
-                .await
-                .context("starting the platform")?;
-            for l in &platform.listening {
-                println!("{:<20} http://{}", l.service.as_str(), l.addr);
+        Command::Serve { services } => serve(settings, secrets, services).await,
+    }
+}
+
+/// Creates the catalog's topics. A cluster that has just started may not
+/// have every broker registered yet (too few brokers for the replication
+/// factor): tried for up to 30 s.
+async fn topics(settings: &Settings, replication_factor: i32) -> anyhow::Result<()> {
+    use ticketing_catalog::topics;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let created = ticketing_kafka::ensure_topics(
+            &settings.kafka,
+            &topics::ALL,
+            topics::MVP_PARTITIONS,
+            replication_factor,
+        )
+        .await;
+        match created {
+            Ok(created) => {
+                tracing::info!(?created, "catalog topics present");
+                return Ok(());
             }
-            tokio::spawn(ticketing_http::shutdown_signal(platform.shutdown_token()));
-            platform.wait().await.context("serving")?;
-            // The last interval's metrics, before the process ends.
-            ticketing_telemetry::flush_metrics();
-            tracing::info!("all services stopped");
-            Ok(())
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "topics not created yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "creating the catalog topics on {}",
+                        settings.kafka.bootstrap_servers
+                    )
+                })
+            }
         }
     }
+}
+
+/// The README's demo booking, paid at the local PortOne sandbox.
+async fn demo(profile: Profile, settings: &Settings, secrets: &Secrets) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        profile == Profile::Local,
+        "the demo pays at the PortOne sandbox; it runs with TICKETING_PROFILE=local only"
+    );
+    let stack = settings
+        .stack
+        .as_ref()
+        .context("the local profile has no [stack] section")?;
+    let sandbox = url::Url::parse(&format!("http://127.0.0.1:{}", stack.portone_sandbox_port))?;
+    // The concert's organiser: a token minted with the local signing key
+    // (on AWS the role is on an account, granted by an operator with
+    // `opsctl users grant-organiser`).
+    let organiser = ticketing_http::Authenticator::new(
+        ticketing_tokens::Keyring::new(&secrets.jwt_signing_key, &[]),
+        settings.booking.jwt_issuer.clone(),
+        600,
+    )
+    .issue_with(
+        uuid::Uuid::now_v7(),
+        Some(ticketing_tokens::Role::Organiser),
+    )
+    .0;
+    let demo = ticketing_e2e::demo::Demo::new(
+        settings.services.api_gateway.url.clone(),
+        sandbox,
+        organiser,
+    )?;
+    let booked = demo.run(|step| println!("  - {step}")).await?;
+    println!(
+        "reservation {} is {} ({} KRW, seats {})",
+        booked.reservation_id,
+        booked.status,
+        booked.amount,
+        booked.seats.join(", ")
+    );
+    anyhow::ensure!(
+        booked.status == "CONFIRMED",
+        "the demo reservation ended {} instead of CONFIRMED",
+        booked.status
+    );
+    Ok(())
+}
+
+/// Serves `services` (all six when none are named) until a signal.
+async fn serve(
+    settings: Settings,
+    secrets: Secrets,
+    services: Vec<ServiceName>,
+) -> anyhow::Result<()> {
+    let services = if services.is_empty() {
+        ServiceName::ALL.to_vec()
+    } else {
+        services
+    };
+    let platform = ticketing_platform::start(settings, secrets, &services)
+        .await
+        .context("starting the platform")?;
+    for l in &platform.listening {
+        println!("{:<20} http://{}", l.service.as_str(), l.addr);
+    }
+    tokio::spawn(ticketing_http::shutdown_signal(platform.shutdown_token()));
+    platform.wait().await.context("serving")?;
+    // The last interval's metrics, before the process ends.
+    ticketing_telemetry::flush_metrics();
+    tracing::info!("all services stopped");
+    Ok(())
 }

@@ -20,7 +20,9 @@ use clap::Args;
 use crate::args::SizeProfile;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::cost::Prices;
+use crate::ops::cost::design::Checked;
+use crate::ops::cost::free_tier::FreeTier;
+use crate::ops::cost::{AlarmCheck, Model, Prices};
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -141,80 +143,20 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
             today.with_day(1).unwrap_or(today)
         });
         let free = crate::ops::cost::free_tier::apply(&prices, &m, opened, month)?;
-        output::emit(
-            ctx.output,
-            &serde_json::json!({"model": &m, "free_tier": &free}),
-            || {
-                let mut out = format!(
-                    "{} (month {} of the account): the model's ${:.2}\n",
-                    free.plan,
-                    free.month_index + 1,
-                    m.total
-                );
-                for (what, usd) in &free.offsets {
-                    out.push_str(&format!("  - ${usd:.2}  {what}\n"));
-                }
-                out.push_str(&format!("bill ${:.2}/month\n", free.bill));
-                out
-            },
-        );
+        let both = serde_json::json!({"model": &m, "free_tier": &free});
+        output::emit(ctx.output, &both, || render_free_tier(&m, &free));
         return Ok(ExitCode::SUCCESS);
     }
     if args.design {
         let checked = crate::ops::cost::design::ledger(&prices)?;
-        output::emit(ctx.output, &checked, || {
-            let show = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v}"));
-            let rows: Vec<Vec<String>> = checked
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.figure.to_owned(),
-                        show(c.arithmetic),
-                        show(c.model),
-                        if c.agrees {
-                            "agrees".into()
-                        } else {
-                            c.cause.clone()
-                        },
-                    ]
-                })
-                .collect();
-            let differs = checked.iter().filter(|c| !c.agrees).count();
-            format!(
-                "{}{differs} of {} figures differ or cannot be recomputed\n",
-                output::table(&["DESIGN", "ITS ARITHMETIC", "MODEL", "VERDICT"], &rows),
-                checked.len()
-            )
-        });
+        output::emit(ctx.output, &checked, || render_design(&checked));
         return Ok(ExitCode::SUCCESS);
     }
     if args.check_alarms {
         let checks = crate::ops::cost::check_alarms(m.total);
-        let problem = checks.iter().any(crate::ops::cost::AlarmCheck::is_problem);
+        let problem = checks.iter().any(AlarmCheck::is_problem);
         output::emit(ctx.output, &checks, || {
-            let rows: Vec<Vec<String>> = checks
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.alarm.to_owned(),
-                        format!("{:.0}", c.threshold_usd),
-                        format!("{:.0}", c.wanted_usd),
-                        format!("{:.0}", c.design_usd),
-                        format!("{:.2}", c.forecast_usd),
-                        format!("{:.0} %", c.headroom_percent),
-                        c.recommendation.clone(),
-                    ]
-                })
-                .collect();
-            format!(
-                "the {:?}{} forecast against the billing alarms (AWS/Billing is account-wide: add every environment the account runs)\n{}",
-                args.profile,
-                if args.optimized { " optimized" } else { "" },
-                output::table(
-                    &["ALARM", "USD", "FORECAST ASKS", "DESIGN", "FORECAST", "HEADROOM", "VERDICT"],
-                    &rows
-                )
-            )
+            render_alarm_checks(&checks, args.profile, args.optimized)
         });
         return Ok(if problem {
             ExitCode::from(crate::error::EXIT_PROBLEM)
@@ -222,51 +164,118 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
             ExitCode::SUCCESS
         });
     }
-    output::emit(ctx.output, &m, || {
-        let rows: Vec<Vec<String>> = m
-            .rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.item.to_owned(),
-                    r.spec.clone(),
-                    format!("{:.2}", r.monthly),
-                    r.design.map_or("-".into(), |d| format!("{d:.2}")),
-                    r.formula.clone(),
-                ]
-            })
-            .collect();
-        let mut out = format!(
-            "prices reviewed {} (infra/prices/us-east-1.toml; {} of them not read from AWS on their date: see each entry's `checked`)\n",
-            m.prices_reviewed, m.prices_unread
-        );
-        out.push_str(&output::table(
-            &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
-            &rows,
-        ));
-        out.push_str(&format!(
-            "total ${:.2}/month{}\n",
-            m.total,
-            m.design_total
-                .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
-        ));
-        if let Some(other) = &m.other_layout {
-            out.push_str(&format!(
-                "compute layout {}; the {} layout ({} task(s) of {} vCPU x {} GB) would cost ${:.2}/month ({}${:.2})\n",
-                m.layout,
-                other.layout,
-                other.tasks.count,
-                f64::from(other.tasks.cpu) / 1024.0,
-                f64::from(other.tasks.memory_mib) / 1024.0,
-                other.total,
-                if other.difference >= 0.0 { "+" } else { "-" },
-                other.difference.abs()
-            ));
-        }
-        for d in &m.disagreements {
-            out.push_str(&format!("disagrees: {d}\n"));
-        }
-        out
-    });
+    output::emit(ctx.output, &m, || render_model(&m));
     Ok(ExitCode::SUCCESS)
+}
+
+fn render_free_tier(m: &Model, free: &FreeTier) -> String {
+    let mut out = format!(
+        "{} (month {} of the account): the model's ${:.2}\n",
+        free.plan,
+        free.month_index + 1,
+        m.total
+    );
+    for (what, usd) in &free.offsets {
+        out.push_str(&format!("  - ${usd:.2}  {what}\n"));
+    }
+    out.push_str(&format!("bill ${:.2}/month\n", free.bill));
+    out
+}
+
+fn render_design(checked: &[Checked]) -> String {
+    let show = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v}"));
+    let rows: Vec<Vec<String>> = checked
+        .iter()
+        .map(|c| {
+            vec![
+                c.figure.to_owned(),
+                show(c.arithmetic),
+                show(c.model),
+                if c.agrees {
+                    "agrees".into()
+                } else {
+                    c.cause.clone()
+                },
+            ]
+        })
+        .collect();
+    let differs = checked.iter().filter(|c| !c.agrees).count();
+    format!(
+        "{}{differs} of {} figures differ or cannot be recomputed\n",
+        output::table(&["DESIGN", "ITS ARITHMETIC", "MODEL", "VERDICT"], &rows),
+        checked.len()
+    )
+}
+
+fn render_alarm_checks(checks: &[AlarmCheck], profile: SizeProfile, optimized: bool) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.alarm.to_owned(),
+                format!("{:.0}", c.threshold_usd),
+                format!("{:.0}", c.wanted_usd),
+                format!("{:.0}", c.design_usd),
+                format!("{:.2}", c.forecast_usd),
+                format!("{:.0} %", c.headroom_percent),
+                c.recommendation.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "the {:?}{} forecast against the billing alarms (AWS/Billing is account-wide: add every environment the account runs)\n{}",
+        profile,
+        if optimized { " optimized" } else { "" },
+        output::table(
+            &["ALARM", "USD", "FORECAST ASKS", "DESIGN", "FORECAST", "HEADROOM", "VERDICT"],
+            &rows
+        )
+    )
+}
+
+fn render_model(m: &Model) -> String {
+    let rows: Vec<Vec<String>> = m
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.item.to_owned(),
+                r.spec.clone(),
+                format!("{:.2}", r.monthly),
+                r.design.map_or("-".into(), |d| format!("{d:.2}")),
+                r.formula.clone(),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "prices reviewed {} (infra/prices/us-east-1.toml; {} of them not read from AWS on their date: see each entry's `checked`)\n",
+        m.prices_reviewed, m.prices_unread
+    );
+    out.push_str(&output::table(
+        &["ITEM", "SPEC", "USD/MONTH", "DESIGN", "FORMULA"],
+        &rows,
+    ));
+    out.push_str(&format!(
+        "total ${:.2}/month{}\n",
+        m.total,
+        m.design_total
+            .map_or(String::new(), |d| format!(" (the design says ${d:.2})"))
+    ));
+    if let Some(other) = &m.other_layout {
+        out.push_str(&format!(
+            "compute layout {}; the {} layout ({} task(s) of {} vCPU x {} GB) would cost ${:.2}/month ({}${:.2})\n",
+            m.layout,
+            other.layout,
+            other.tasks.count,
+            f64::from(other.tasks.cpu) / 1024.0,
+            f64::from(other.tasks.memory_mib) / 1024.0,
+            other.total,
+            if other.difference >= 0.0 { "+" } else { "-" },
+            other.difference.abs()
+        ));
+    }
+    for d in &m.disagreements {
+        out.push_str(&format!("disagrees: {d}\n"));
+    }
+    out
 }

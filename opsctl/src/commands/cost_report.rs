@@ -6,13 +6,12 @@ use std::process::ExitCode;
 
 use chrono::{NaiveDate, Utc};
 use clap::Args;
-use ticketing_catalog::alarms::BILLING_REGION;
 
 use crate::args::SizeProfile;
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::cost::{model, round2, Prices};
-use crate::ops::cost_report::{checklist, compare, period, Report};
+use crate::ops::cost_report::{checklist, compare, period, spend_by_service, Report};
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -45,52 +44,7 @@ pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliErro
     let (start, end) = (period.start, period.end);
     let prices = Prices::load()?;
     let m = model(&prices, args.profile, args.optimized, 0.5)?;
-    // Cost Explorer answers from us-east-1 only.
-    let sdk = crate::aws::sdk_config_in(ctx, BILLING_REGION).await?;
-    let ce = aws_sdk_costexplorer::Client::new(&sdk);
-    use aws_sdk_costexplorer::types::{
-        DateInterval, Granularity, GroupDefinition, GroupDefinitionType,
-    };
-    let answer = ce
-        .get_cost_and_usage()
-        .time_period(
-            DateInterval::builder()
-                .start(start.to_string())
-                .end(end.to_string())
-                .build()
-                .map_err(|e| CliError::Failed(e.into()))?,
-        )
-        .granularity(Granularity::Monthly)
-        .metrics("UnblendedCost")
-        .group_by(
-            GroupDefinition::builder()
-                .r#type(GroupDefinitionType::Dimension)
-                .key("SERVICE")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
-                "Cost Explorer GetCostAndUsage failed: {}; Cost Explorer must be enabled for the account (the D-180 step of the timeline)",
-                crate::aws::sdk_error(&e)
-            ))
-        })?;
-    let mut spend = Vec::new();
-    let mut estimated = false;
-    for period in answer.results_by_time() {
-        estimated |= period.estimated();
-        for g in period.groups() {
-            let service = g.keys().first().cloned().unwrap_or_default();
-            let amount = g
-                .metrics()
-                .and_then(|m| m.get("UnblendedCost"))
-                .and_then(|v| v.amount())
-                .and_then(|a| a.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            spend.push((service, amount));
-        }
-    }
+    let (spend, estimated) = spend_by_service(ctx, start, end).await?;
     let model_rows: Vec<(String, f64)> = m
         .rows
         .iter()
@@ -104,40 +58,42 @@ pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliErro
         model_total: round2(m.total * period.model_share),
         rows,
     };
-    output::emit(ctx.output, &report, || {
-        let rows: Vec<Vec<String>> = report
-            .rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.item.clone(),
-                    format!("{:.2}", r.actual),
-                    format!("{:.2}", r.model),
-                    format!("{:+.2}", r.delta),
-                    if r.over { "OVER".into() } else { String::new() },
-                ]
-            })
-            .collect();
-        format!(
-            "{}{}total ${:.2} actual against ${:.2} modelled\n",
-            if report.estimated {
-                format!(
-                    "{} (Cost Explorer marks the month as estimated)\n",
-                    report.month
-                )
-            } else {
-                format!("{}\n", report.month)
-            },
-            output::table(&["ITEM", "ACTUAL $", "MODEL $", "DELTA", ""], &rows),
-            report.actual_total,
-            report.model_total
-        )
-    });
+    output::emit(ctx.output, &report, || render(&report));
     Ok(if report.rows.iter().any(|r| r.over) {
         ExitCode::from(EXIT_PROBLEM)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn render(report: &Report) -> String {
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.item.clone(),
+                format!("{:.2}", r.actual),
+                format!("{:.2}", r.model),
+                format!("{:+.2}", r.delta),
+                if r.over { "OVER".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    format!(
+        "{}{}total ${:.2} actual against ${:.2} modelled\n",
+        if report.estimated {
+            format!(
+                "{} (Cost Explorer marks the month as estimated)\n",
+                report.month
+            )
+        } else {
+            format!("{}\n", report.month)
+        },
+        output::table(&["ITEM", "ACTUAL $", "MODEL $", "DELTA", ""], &rows),
+        report.actual_total,
+        report.model_total
+    )
 }
 
 pub fn timeline(ctx: &Context, args: TimelineArgs) -> Result<ExitCode, CliError> {

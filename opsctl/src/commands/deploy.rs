@@ -19,15 +19,15 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use ticketing_catalog::ecs as names;
+use ticketing_catalog::ecs::EcsService;
 use ticketing_catalog::ServiceName;
 
-use crate::aws::aws_env;
-use crate::change::{Change, ExecuteArgs};
+use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::deploy::{found, order, roll_out, short, steps, Event, Outcome, Plan, State};
-use crate::ops::ecs::layout;
+use crate::ops::deploy::{
+    observe, roll_out, short, valid_tag, Deployment, Event, Outcome, Plan, Request, State,
+};
 use crate::ops::image;
 use crate::ops::ops_task::{refresh_ops_task, OpsTaskRevision};
 use crate::output::{self, OutputFormat};
@@ -60,16 +60,9 @@ pub struct DeployArgs {
 
 /// A tag as OCI registries accept it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 fn parse_tag(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && !s.starts_with(['.', '-'])
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err("a tag is 1-128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`".into())
-    }
+    valid_tag(s).ok_or_else(|| {
+        "a tag is 1-128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`".into()
+    })
 }
 
 /// The last line: the plan, the image by digest and each service's outcome.
@@ -170,72 +163,67 @@ fn render_outcomes(outcomes: &[Outcome]) -> String {
 }
 
 pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError> {
-    let env = aws_env(ctx)?;
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-    let ecr = aws_sdk_ecr::Client::new(&sdk);
-    let cluster = names::cluster(env);
-    let repository = names::image_repository(env);
-    let repository_uri = image::repository_uri(&ecr, &repository).await?;
-    let registry_url = ctx.settings.aws.registry_url.as_ref();
-    let reference = image::source_reference(&args.image);
-    let (host, _) = image::registry_host(&repository_uri, registry_url);
-    // A rollback by digest reads the environment's own repository: with its
-    // login (a read; nothing changes).
-    let login = if image::in_registry(&reference, &host) {
-        Some(image::registry(&ecr, &repository_uri, registry_url).await?)
-    } else {
-        None
-    };
-    let source = image::inspect(&reference, login.as_ref()).await?;
-    let tag = args
-        .tag
-        .clone()
-        .or_else(|| source.revision.clone().and_then(|r| parse_tag(&r).ok()))
-        .unwrap_or_else(|| format!("deploy-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-    let order = if args.push_only {
-        vec![]
-    } else {
-        order(&args.services, layout(&ecs, &cluster).await?)
-    };
-    let found = found(&ecs, &cluster, &order).await?;
-    let services = steps(&order, &found).map_err(|e| {
-        CliError::usage(
-            format!("{e}; nothing was changed"),
-            "check --env and --region, and that the compute layer is deployed",
-        )
-    })?;
-    let plan = Plan {
-        env: env.into(),
-        cluster: cluster.clone(),
-        source,
-        destination: format!("{host}/{repository}:{tag}"),
+    let request = Request {
+        services: &args.services,
+        image: &args.image,
+        tag: args.tag.clone(),
         timeout_seconds: args.timeout,
-        services,
+        push_only: args.push_only,
     };
+    let d = observe(ctx, request).await?;
     let json = ctx.output == OutputFormat::Json;
     if json && args.execute.execute {
-        json_progress("plan", &plan);
+        json_progress("plan", &d.plan);
     } else if json {
-        json_document("plan", &plan);
+        json_document("plan", &d.plan);
     } else {
-        print!("{}", render_plan(&plan));
+        print!("{}", render_plan(&d.plan));
     }
     let Some(applying) = Change::new(ctx, "deploy", &args.execute)
         .prints_its_own_result()
         .begin(
-            &format!("deploying {} service(s)", plan.services.len()),
-            &plan,
+            &format!("deploying {} service(s)", d.plan.services.len()),
+            &d.plan,
             // The push is a change of its own.
-            plan.services.len() + 1,
+            d.plan.services.len() + 1,
         )?
     else {
         return Ok(ExitCode::SUCCESS);
     };
+    let pushed = push(&d, &applying, json).await?;
+    if args.push_only {
+        if json {
+            json_document("result", &serde_json::json!({"image": pushed}));
+        } else {
+            println!("{pushed}");
+        }
+        applying.done(serde_json::json!({"image": pushed}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let outcomes = roll_out_all(&d, &pushed, timeout, &applying, json).await?;
+    let ops_task = follow_with_ops_task(&d, &pushed, &outcomes, &applying, json).await?;
+    let report = Report {
+        plan: &d.plan,
+        executed: true,
+        image: Some(pushed),
+        outcomes,
+        ops_task,
+    };
+    if json {
+        json_document("result", &report);
+    } else {
+        print!("{}", render_outcomes(&report.outcomes));
+    }
+    finish(d.env, applying, &report)
+}
 
-    let registry = image::registry(&ecr, &repository_uri, registry_url).await?;
-    let pushed = match image::push(&plan.source.reference, &registry, &repository, &tag).await {
+/// Pushes the image to the environment's repository: its reference by
+/// digest.
+async fn push(d: &Deployment, applying: &Applying, json: bool) -> Result<String, CliError> {
+    let registry = image::registry(&d.ecr, &d.repository_uri, d.registry_url.as_ref()).await?;
+    let pushed = match image::push(&d.plan.source.reference, &registry, &d.repository, &d.tag).await
+    {
         Ok(reference) => reference,
         Err(e) => {
             let detail = serde_json::json!({"push": e});
@@ -254,19 +242,48 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
     } else {
         eprintln!("[deploy] pushed {pushed}");
     }
+    Ok(pushed)
+}
 
-    if args.push_only {
-        if json {
-            json_document("result", &serde_json::json!({"image": pushed}));
-        } else {
-            println!("{pushed}");
-        }
-        applying.done(serde_json::json!({"image": pushed}))?;
-        return Ok(ExitCode::SUCCESS);
+/// A spinner for one service's rollout (people only).
+fn spinner(service: &EcsService) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner().with_prefix(service.to_string());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix:<20} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// What a rollout event says on the spinner.
+fn progress_line(event: &Event) -> String {
+    match event {
+        Event::Registered {
+            task_definition, ..
+        } => format!("registered {}", short(task_definition)),
+        Event::Waiting { poll, .. } => format!(
+            "{} of {} running, {} pending, rollout {}",
+            poll.running,
+            poll.desired,
+            poll.pending,
+            poll.rollout.as_deref().unwrap_or("-")
+        ),
+        _ => String::new(),
     }
-    let timeout = Duration::from_secs(args.timeout);
+}
+
+/// Rolls each service out in the plan's order; after the first that does
+/// not deploy, the rest are not started.
+async fn roll_out_all(
+    d: &Deployment,
+    pushed: &str,
+    timeout: Duration,
+    applying: &Applying,
+    json: bool,
+) -> Result<Vec<Outcome>, CliError> {
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for step in &plan.services {
+    for step in &d.plan.services {
         if outcomes
             .iter()
             .any(|o| matches!(o.state, State::Failed | State::Error))
@@ -274,35 +291,22 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
             outcomes.push(Outcome::not_started(step.service));
             continue;
         }
-        let bar = (!json).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner().with_prefix(step.service.to_string());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {prefix:<20} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        let mut on_event = |event: Event| {
-            if json {
-                json_progress("", &event);
-            } else if let Some(bar) = &bar {
-                bar.set_message(match &event {
-                    Event::Registered {
-                        task_definition, ..
-                    } => format!("registered {}", short(task_definition)),
-                    Event::Waiting { poll, .. } => format!(
-                        "{} of {} running, {} pending, rollout {}",
-                        poll.running,
-                        poll.desired,
-                        poll.pending,
-                        poll.rollout.as_deref().unwrap_or("-")
-                    ),
-                    _ => String::new(),
-                });
-            }
+        let bar = (!json).then(|| spinner(&step.service));
+        let mut on_event = |event: Event| match &bar {
+            Some(bar) => bar.set_message(progress_line(&event)),
+            None => json_progress("", &event),
         };
-        let outcome = roll_out(&ecs, &logs, &cluster, step, &pushed, timeout, &mut on_event).await;
+        let cluster = &d.plan.cluster;
+        let outcome = roll_out(
+            &d.ecs,
+            &d.logs,
+            cluster,
+            step,
+            pushed,
+            timeout,
+            &mut on_event,
+        )
+        .await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -317,44 +321,45 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
         }
         outcomes.push(outcome);
     }
+    Ok(outcomes)
+}
 
-    // Every service on the image: the ops task follows.
+/// Every service on the image: the ops task follows.
+async fn follow_with_ops_task(
+    d: &Deployment,
+    pushed: &str,
+    outcomes: &[Outcome],
+    applying: &Applying,
+    json: bool,
+) -> Result<Option<OpsTaskRevision>, CliError> {
     let all_deployed = outcomes
         .iter()
         .all(|o| matches!(o.state, State::Completed | State::Unchanged));
-    let mut ops_task = None;
-    if all_deployed {
-        match refresh_ops_task(&ecs, env, &pushed).await {
-            Ok(revision) => {
-                if !json {
-                    eprintln!("[deploy] ops task: {}", revision.detail);
-                }
-                ops_task = Some(revision);
+    if !all_deployed {
+        return Ok(None);
+    }
+    match refresh_ops_task(&d.ecs, d.env, pushed).await {
+        Ok(revision) => {
+            if !json {
+                eprintln!("[deploy] ops task: {}", revision.detail);
             }
-            Err(e) => {
-                let detail =
-                    serde_json::json!({"image": pushed, "outcomes": outcomes, "ops_task": e});
-                return Err(applying.failed(
-                    detail,
-                    format!("every service runs the image, but the ops task could not follow: {e}; run the same deploy again (the services already run it; only the ops task is registered)"),
-                ));
-            }
+            Ok(Some(revision))
+        }
+        Err(e) => {
+            let detail = serde_json::json!({"image": pushed, "outcomes": outcomes, "ops_task": e});
+            Err(applying.failed(
+                detail,
+                format!("every service runs the image, but the ops task could not follow: {e}; run the same deploy again (the services already run it; only the ops task is registered)"),
+            ))
         }
     }
-    let report = Report {
-        plan: &plan,
-        executed: true,
-        image: Some(pushed),
-        outcomes,
-        ops_task,
-    };
-    if json {
-        json_document("result", &report);
-    } else {
-        print!("{}", render_outcomes(&report.outcomes));
-    }
-    let detail = serde_json::to_value(&report).unwrap_or_default();
-    let failed_service = report.outcomes.iter().find(|o| o.state == State::Failed);
+}
+
+/// Ends the change: done, an error for a service that failed to deploy
+/// (exit 3), or failures recorded with each stopped task's reason and last
+/// log lines (exit 1).
+fn finish(env: &str, applying: Applying, report: &Report) -> Result<ExitCode, CliError> {
+    let detail = serde_json::to_value(report).unwrap_or_default();
     if let Some(e) = report.outcomes.iter().find(|o| o.state == State::Error) {
         return Err(applying.failed(
             detail,
@@ -364,26 +369,26 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
             ),
         ));
     }
-    if let Some(f) = failed_service {
-        applying.ended_with_failures(detail)?;
-        eprintln!(
-            "error: {} did not become stable ({}); the services after it were not touched. Roll back with `opsctl --env {env} portone rollback` (payment) or redeploy the last good image",
-            f.service, f.detail
-        );
-        if f.stopped_tasks.is_empty() {
-            eprintln!("  no stopped task of its new revision is listed (tasks that never started: check the service's events)");
-        }
-        for t in &f.stopped_tasks {
-            eprintln!("  stopped task {}: {}", t.task, t.reason);
-            if !t.last_lines.is_empty() {
-                eprintln!("    its last log lines:");
-            }
-            for line in &t.last_lines {
-                eprintln!("    | {line}");
-            }
-        }
-        return Ok(ExitCode::from(EXIT_PROBLEM));
+    let Some(f) = report.outcomes.iter().find(|o| o.state == State::Failed) else {
+        applying.done(detail)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    applying.ended_with_failures(detail)?;
+    eprintln!(
+        "error: {} did not become stable ({}); the services after it were not touched. Roll back with `opsctl --env {env} portone rollback` (payment) or redeploy the last good image",
+        f.service, f.detail
+    );
+    if f.stopped_tasks.is_empty() {
+        eprintln!("  no stopped task of its new revision is listed (tasks that never started: check the service's events)");
     }
-    applying.done(detail)?;
-    Ok(ExitCode::SUCCESS)
+    for t in &f.stopped_tasks {
+        eprintln!("  stopped task {}: {}", t.task, t.reason);
+        if !t.last_lines.is_empty() {
+            eprintln!("    its last log lines:");
+        }
+        for line in &t.last_lines {
+            eprintln!("    | {line}");
+        }
+    }
+    Ok(ExitCode::from(EXIT_PROBLEM))
 }

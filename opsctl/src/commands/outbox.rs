@@ -157,6 +157,9 @@ struct PlanReport<'a> {
     plans: Vec<(&'static str, &'a ReplayPlan)>,
 }
 
+/// Each chosen service's outbox, its pool and its replay plan.
+type Plans = Vec<(ServiceName, sqlx::PgPool, ReplayPlan)>;
+
 async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
     let selection = match (&args.since, &args.until) {
         (Some(since), Some(until)) => {
@@ -192,31 +195,7 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
     } else if json {
         println!("{plan_document}");
     } else {
-        let rows: Vec<Vec<String>> = plans
-            .iter()
-            .flat_map(|(s, _, p)| {
-                p.by_type.iter().map(move |t| {
-                    vec![
-                        s.as_str().to_owned(),
-                        t.event_type.clone(),
-                        t.topic.clone(),
-                        t.events.to_string(),
-                    ]
-                })
-            })
-            .collect();
-        eprintln!(
-            "plan: re-send {total} event(s){}",
-            match &selection {
-                Selection::Unsent => " not yet marked sent".to_owned(),
-                Selection::Range { since, until } =>
-                    format!(" written from {since} to {until}, sent or not (consumers deduplicate)"),
-            }
-        );
-        print!(
-            "{}",
-            output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
-        );
+        print_plan(&plans, &selection, total);
     }
     let Some(applying) = Change::new(ctx, "outbox replay", &args.execute)
         .prints_its_own_result()
@@ -233,22 +212,76 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
         stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
         ..ReplayOptions::default()
     };
+    let published = match replay_all(ctx, &plans, &options, json).await {
+        Ok(published) => published,
+        Err((service, published, e)) => {
+            let detail = serde_json::json!({"service": service.as_str(), "error": e.to_string(), "published_before": published});
+            return Err(applying.failed(detail, format!("{service}: {e}")));
+        }
+    };
+    let detail = serde_json::json!({"selection": selection, "published": published});
+    applying.done(detail)?;
+    // One document on stdout (the plan and what was sent); the progress
+    // went to stderr as JSON lines.
+    match ctx.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"plan": plan_document["plan"], "published": published})
+        ),
+        OutputFormat::Table | OutputFormat::Markdown => println!("re-sent {published} event(s)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(plans: &Plans, selection: &Selection, total: i64) {
+    let rows: Vec<Vec<String>> = plans
+        .iter()
+        .flat_map(|(s, _, p)| {
+            p.by_type.iter().map(move |t| {
+                vec![
+                    s.as_str().to_owned(),
+                    t.event_type.clone(),
+                    t.topic.clone(),
+                    t.events.to_string(),
+                ]
+            })
+        })
+        .collect();
+    eprintln!(
+        "plan: re-send {total} event(s){}",
+        match selection {
+            Selection::Unsent => " not yet marked sent".to_owned(),
+            Selection::Range { since, until } =>
+                format!(" written from {since} to {until}, sent or not (consumers deduplicate)"),
+        }
+    );
+    print!(
+        "{}",
+        output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
+    );
+}
+
+/// Re-sends each service's planned events through a relay of its own: how
+/// many were published, or the service that failed, how many had been
+/// published before it, and why.
+async fn replay_all(
+    ctx: &Context,
+    plans: &Plans,
+    options: &ReplayOptions,
+    json: bool,
+) -> Result<u64, (ServiceName, u64, anyhow::Error)> {
     let mut published = 0;
-    for (service, pool, plan) in &plans {
+    for (service, pool, plan) in plans {
         if plan.events == 0 {
             continue;
         }
         let schema = service.schema().unwrap_or_default();
-        let relay = Relay::new(
-            pool.clone(),
-            schema,
-            ctx.settings.kafka.clone(),
-            RelayOptions::default(),
-        )
-        .map_err(|e| CliError::Failed(e.into()))?;
+        let kafka = ctx.settings.kafka.clone();
+        let relay = Relay::new(pool.clone(), schema, kafka, RelayOptions::default())
+            .map_err(|e| (*service, published, e.into()))?;
         // indicatif hides the bar when stderr is not a terminal (CI logs).
         let bar = (!json).then(|| output::progress_bar(schema, plan.events.max(0).unsigned_abs()));
-        let result = replay::replay(&relay, plan, &options, |p| match &bar {
+        let result = replay::replay(&relay, plan, options, |p| match &bar {
             None => eprintln!(
                 "{}",
                 serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
@@ -262,24 +295,9 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
         if let Some(bar) = bar {
             bar.finish();
         }
-        match result {
-            Ok(done) => published += done.published,
-            Err(e) => {
-                let detail = serde_json::json!({"service": service.as_str(), "error": e.to_string(), "published_before": published});
-                return Err(applying.failed(detail, format!("{service}: {e}")));
-            }
-        }
+        published += result
+            .map_err(|e| (*service, published, e.into()))?
+            .published;
     }
-    let detail = serde_json::json!({"selection": selection, "published": published});
-    applying.done(detail)?;
-    // One document on stdout (the plan and what was sent); the progress
-    // went to stderr as JSON lines.
-    match ctx.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({"plan": plan_document["plan"], "published": published})
-        ),
-        OutputFormat::Table | OutputFormat::Markdown => println!("re-sent {published} event(s)"),
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(published)
 }

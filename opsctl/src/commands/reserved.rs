@@ -22,7 +22,7 @@ use crate::ops::cost::Prices;
 pub use crate::ops::reserved::aws::savings_plan;
 use crate::ops::reserved::aws::SavingsPlanReport;
 pub use crate::ops::reserved::aws::{plan, Clients, Purchased};
-use crate::ops::reserved::plan::{Engine, Line, Plan};
+use crate::ops::reserved::plan::{Line, Plan};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -136,28 +136,9 @@ pub async fn purchase(
         let Some(offering) = &line.offering else {
             continue;
         };
-        let result = match line.engine {
-            Engine::Rds => clients
-                .rds
-                .purchase_reserved_db_instances_offering()
-                .reserved_db_instances_offering_id(&offering.id)
-                .reserved_db_instance_id(&line.reservation_id)
-                .db_instance_count(line.to_buy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
-            Engine::Elasticache => clients
-                .elasticache
-                .purchase_reserved_cache_nodes_offering()
-                .reserved_cache_nodes_offering_id(&offering.id)
-                .reserved_cache_node_id(&line.reservation_id)
-                .cache_node_count(line.to_buy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
-        };
+        let result = clients
+            .buy(line.engine, &offering.id, &line.reservation_id, line.to_buy)
+            .await;
         match result {
             Ok(()) => {
                 applying.progress(serde_json::json!({"action": "bought", "id": line.reservation_id, "class": line.class, "count": line.to_buy, "offering": offering.id}))?;

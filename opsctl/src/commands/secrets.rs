@@ -40,20 +40,11 @@ async fn find(
     name: &str,
     wanted: &[&str],
 ) -> Result<Found, CliError> {
-    match sm.get_secret_value().secret_id(name).send().await {
-        Ok(out) => Ok(Found::of_value(
-            out.secret_string().unwrap_or_default(),
-            wanted,
-        )),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(Found::Missing)
-        }
+    match crate::ops::secrets::read(sm, name).await {
+        Ok(Some(value)) => Ok(Found::of_value(&value, wanted)),
+        Ok(None) => Ok(Found::Missing),
         Err(e) => Err(CliError::Failed(anyhow::anyhow!(
-            "reading {name} failed: {}; check the AWS credentials and --region",
-            crate::aws::sdk_error(&e)
+            "{e}; check the AWS credentials and --region"
         ))),
     }
 }

@@ -149,107 +149,167 @@ pub struct Action {
     pub command: &'static str,
 }
 
+/// The account's spend from `start` to `end` (exclusive) by AWS service,
+/// from Cost Explorer, and whether it marks the period as estimated.
+pub async fn spend_by_service(
+    ctx: &crate::context::Context,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(Vec<(String, f64)>, bool), CliError> {
+    use aws_sdk_costexplorer::types::{
+        DateInterval, Granularity, GroupDefinition, GroupDefinitionType,
+    };
+    // Cost Explorer answers from us-east-1 only.
+    let sdk = crate::aws::sdk_config_in(ctx, ticketing_catalog::alarms::BILLING_REGION).await?;
+    let ce = aws_sdk_costexplorer::Client::new(&sdk);
+    let interval = DateInterval::builder()
+        .start(start.to_string())
+        .end(end.to_string())
+        .build()
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let answer = ce
+        .get_cost_and_usage()
+        .time_period(interval)
+        .granularity(Granularity::Monthly)
+        .metrics("UnblendedCost")
+        .group_by(
+            GroupDefinition::builder()
+                .r#type(GroupDefinitionType::Dimension)
+                .key("SERVICE")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "Cost Explorer GetCostAndUsage failed: {}; Cost Explorer must be enabled for the account (the D-180 step of the timeline)",
+                crate::aws::sdk_error(&e)
+            ))
+        })?;
+    let mut spend = Vec::new();
+    let mut estimated = false;
+    for period in answer.results_by_time() {
+        estimated |= period.estimated();
+        for g in period.groups() {
+            let service = g.keys().first().cloned().unwrap_or_default();
+            let amount = g
+                .metrics()
+                .and_then(|m| m.get("UnblendedCost"))
+                .and_then(|v| v.amount())
+                .and_then(|a| a.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            spend.push((service, amount));
+        }
+    }
+    Ok((spend, estimated))
+}
+
+/// The design's checklist: when (days from the free tier's last day),
+/// what, who, whether it is required, and the command that does it.
+const CHECKLIST: [(&str, i64, &str, &str, bool, &str); 11] = [
+    (
+        "D-180",
+        -180,
+        "Set up the billing alarms ($50 warning, $100 critical)",
+        "DevOps",
+        true,
+        "opsctl --env prod alarms apply billing --execute",
+    ),
+    (
+        "D-180",
+        -180,
+        "Turn on Cost Explorer and track spend monthly",
+        "DevOps",
+        true,
+        "opsctl cost report",
+    ),
+    (
+        "D-90",
+        -90,
+        "Decide on Reserved Instances and Savings Plans",
+        "CTO",
+        true,
+        "opsctl reserved plan && opsctl reserved savings-plan",
+    ),
+    (
+        "D-90",
+        -90,
+        "Test Spot for the Kafka broker (impact of an interruption)",
+        "Developer A",
+        false,
+        "opsctl kafka dr",
+    ),
+    (
+        "D-30",
+        -30,
+        "Buy the Reserved Instances (RDS, ElastiCache)",
+        "DevOps",
+        true,
+        "opsctl --env prod reserved purchase --execute",
+    ),
+    (
+        "D-30",
+        -30,
+        "Buy the Savings Plan (ECS Fargate), as recommended",
+        "DevOps",
+        true,
+        "opsctl reserved savings-plan",
+    ),
+    (
+        "D-30",
+        -30,
+        "Shorten CloudWatch Logs retention",
+        "DevOps",
+        false,
+        "opsctl --env prod logs retention apply --execute",
+    ),
+    (
+        "D-7",
+        -7,
+        "Move the Kafka broker to Spot",
+        "DevOps",
+        false,
+        "opsctl --env prod infra deploy kafka --param UseSpot=true --execute",
+    ),
+    (
+        "D-Day",
+        0,
+        "Watch the bill (Cost Explorer)",
+        "DevOps",
+        true,
+        "opsctl cost report",
+    ),
+    (
+        "D+7",
+        7,
+        "Check the actual bill against the estimate",
+        "DevOps",
+        true,
+        "opsctl cost report --optimized",
+    ),
+    (
+        "D+30",
+        30,
+        "Check the optimisations worked; look for more savings",
+        "CTO",
+        false,
+        "opsctl cost report --optimized",
+    ),
+];
+
 /// The design's checklist, relative to the free tier's last day: pure.
 pub fn checklist(ends: NaiveDate) -> Vec<Action> {
-    let at = |days: i64| ends + Duration::days(days);
-    let a = |when, days, action, owner, required, command| Action {
-        when,
-        date: at(days),
-        action,
-        owner,
-        required,
-        command,
-    };
-    vec![
-        a(
-            "D-180",
-            -180,
-            "Set up the billing alarms ($50 warning, $100 critical)",
-            "DevOps",
-            true,
-            "opsctl --env prod alarms apply billing --execute",
-        ),
-        a(
-            "D-180",
-            -180,
-            "Turn on Cost Explorer and track spend monthly",
-            "DevOps",
-            true,
-            "opsctl cost report",
-        ),
-        a(
-            "D-90",
-            -90,
-            "Decide on Reserved Instances and Savings Plans",
-            "CTO",
-            true,
-            "opsctl reserved plan && opsctl reserved savings-plan",
-        ),
-        a(
-            "D-90",
-            -90,
-            "Test Spot for the Kafka broker (impact of an interruption)",
-            "Developer A",
-            false,
-            "opsctl kafka dr",
-        ),
-        a(
-            "D-30",
-            -30,
-            "Buy the Reserved Instances (RDS, ElastiCache)",
-            "DevOps",
-            true,
-            "opsctl --env prod reserved purchase --execute",
-        ),
-        a(
-            "D-30",
-            -30,
-            "Buy the Savings Plan (ECS Fargate), as recommended",
-            "DevOps",
-            true,
-            "opsctl reserved savings-plan",
-        ),
-        a(
-            "D-30",
-            -30,
-            "Shorten CloudWatch Logs retention",
-            "DevOps",
-            false,
-            "opsctl --env prod logs retention apply --execute",
-        ),
-        a(
-            "D-7",
-            -7,
-            "Move the Kafka broker to Spot",
-            "DevOps",
-            false,
-            "opsctl --env prod infra deploy kafka --param UseSpot=true --execute",
-        ),
-        a(
-            "D-Day",
-            0,
-            "Watch the bill (Cost Explorer)",
-            "DevOps",
-            true,
-            "opsctl cost report",
-        ),
-        a(
-            "D+7",
-            7,
-            "Check the actual bill against the estimate",
-            "DevOps",
-            true,
-            "opsctl cost report --optimized",
-        ),
-        a(
-            "D+30",
-            30,
-            "Check the optimisations worked; look for more savings",
-            "CTO",
-            false,
-            "opsctl cost report --optimized",
-        ),
-    ]
+    CHECKLIST
+        .iter()
+        .map(|&(when, days, action, owner, required, command)| Action {
+            when,
+            date: ends + Duration::days(days),
+            action,
+            owner,
+            required,
+            command,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -122,20 +122,8 @@ pub async fn run_step(
     broker_up: &mut bool,
     counts: &mut Counts,
 ) -> Result<String, CliError> {
-    let restart_timeout = args.restart_timeout;
     match step {
-        Step::Detect => Ok(
-            match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
-                Ok(info) => {
-                    *broker_up = true;
-                    format!("the broker answers ({} topic(s))", info.topics.len())
-                }
-                Err(e) => {
-                    *broker_up = false;
-                    format!("the broker does not answer: {e}")
-                }
-            },
-        ),
+        Step::Detect => Ok(detect(ctx, broker_up).await),
         Step::Notify => {
             let notice =
                 ops::notices::post_template(ctx, &ticketing_catalog::notices::BOOKING_DELAY)
@@ -152,151 +140,182 @@ pub async fn run_step(
         }
         Step::Restart => {
             let plan = ops::kafka::restart_plan(ctx)?;
-            let done = ops::kafka::restart_now(ctx, plan, restart_timeout).await?;
+            let done = ops::kafka::restart_now(ctx, plan, args.restart_timeout).await?;
             *broker_up = true;
             Ok(format!(
                 "restarted; the broker answered {:.1} s after the command",
                 done.broker_answered_after_seconds
             ))
         }
-        Step::Health => {
-            let deadline = Instant::now() + restart_timeout;
-            loop {
-                match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
-                    Ok(_) => break,
-                    Err(e) if Instant::now() >= deadline => {
-                        return Err(CliError::Failed(anyhow::anyhow!(
-                            "the broker does not answer: {e}"
-                        )))
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-                }
-            }
-            let created = ticketing_kafka::ensure_topics(
-                &ctx.settings.kafka,
-                &topics::ALL,
-                topics::MVP_PARTITIONS,
-                topics::MVP_REPLICATION_FACTOR,
-            )
-            .await
-            .map_err(|e| CliError::Failed(e.into()))?;
-            Ok(if created.is_empty() {
-                "the broker answers with every topic".into()
-            } else {
-                format!(
-                    "the broker answers; created missing topic(s) {}",
-                    created.join(", ")
-                )
-            })
-        }
+        Step::Health => health(ctx, args.restart_timeout).await,
         Step::VerifySegments if args.segments.is_empty() => {
             Ok("skipped: no --segments given".into())
         }
-        Step::VerifySegments => {
-            let mut bad = Vec::new();
-            for path in &args.segments {
-                let file = std::fs::File::open(path).map_err(|e| {
-                    CliError::usage(
-                        format!("{} cannot be read: {e}", path.display()),
-                        "give reachable segment files",
-                    )
-                })?;
-                let r = ticketing_kafka::segments::verify(std::io::BufReader::with_capacity(
-                    1 << 20,
-                    file,
-                ))
-                .map_err(|e| CliError::Failed(e.into()))?;
-                if !r.is_clean() {
-                    bad.push(format!(
-                        "{} ({} problem(s))",
-                        path.display(),
-                        r.problems.len()
-                    ));
-                }
-            }
-            if bad.is_empty() {
-                Ok(format!("{} segment file(s) clean", args.segments.len()))
-            } else {
-                Err(CliError::Failed(anyhow::anyhow!(
-                    "corrupt segments: {}; run `opsctl kafka verify-segments` on them, restore or truncate, and replay with --replay-since",
-                    bad.join(", ")
-                )))
-            }
-        }
+        Step::VerifySegments => verify_segments(&args.segments),
         Step::Replay => {
-            let selection = match args.replay_since {
-                Some(since) => Selection::range(since, chrono::Utc::now()).map_err(|e| {
-                    CliError::usage(e.to_string(), "give a --replay-since in the past")
-                })?,
-                None => Selection::Unsent,
-            };
-            let mut replayed = 0;
-            for service in ops::outbox::services(None)? {
-                let pool = ops::outbox::pool(ctx, service)?;
-                let plan = replay::plan(&pool, &selection)
-                    .await
-                    .map_err(|e| CliError::Failed(e.into()))?;
-                if plan.events == 0 {
-                    continue;
-                }
-                let relay = Relay::new(
-                    pool,
-                    service.schema().unwrap_or_default(),
-                    ctx.settings.kafka.clone(),
-                    RelayOptions::default(),
-                )
-                .map_err(|e| CliError::Failed(e.into()))?;
-                let done = replay::replay(&relay, &plan, &ReplayOptions::default(), |_| {})
-                    .await
-                    .map_err(|e| CliError::Failed(e.into()))?;
-                replayed += done.published;
-            }
+            let replayed = replay_outboxes(ctx, args.replay_since).await?;
             counts.events_replayed += replayed;
             Ok(format!("{replayed} event(s) re-sent"))
         }
-        Step::Drain => {
-            let groups = ops::kafka::groups(ctx, None)?;
-            let deadline = Instant::now() + args.drain_timeout;
-            loop {
-                let lag: i64 = ops::kafka::sample(ctx, &groups)
-                    .await?
-                    .iter()
-                    .map(|(_, p)| p.lag)
-                    .sum();
-                if lag == 0 {
-                    return Ok("every consumer group is at the log end".into());
-                }
-                if Instant::now() >= deadline {
-                    return Err(CliError::Failed(anyhow::anyhow!(
-                        "{lag} message(s) still unprocessed after {} s; see `opsctl kafka lag`",
-                        args.drain_timeout.as_secs()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        Step::Drain => drain(ctx, args.drain_timeout).await,
+        Step::Reconcile => reconcile(ctx, args.reconcile_older_than, counts).await,
+    }
+}
+
+async fn detect(ctx: &Context, broker_up: &mut bool) -> String {
+    match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
+        Ok(info) => {
+            *broker_up = true;
+            format!("the broker answers ({} topic(s))", info.topics.len())
         }
-        Step::Reconcile => {
-            let mut lines = ops::reconcile::plan(
-                ctx,
-                &ops::reconcile::Scope {
-                    older_than: args.reconcile_older_than,
-                    limit: 1000,
-                    since: None,
-                },
-            )
-            .await?;
-            let summary = ops::reconcile::apply(ctx, &mut lines).await?;
-            counts.reservations_reconciled += summary.announced;
-            if summary.failed > 0 {
-                return Err(CliError::Failed(anyhow::anyhow!(
-                    "{} re-announcement(s) failed; see `opsctl reservations reconcile`",
-                    summary.failed
-                )));
-            }
-            Ok(format!(
-                "{} pending: {} re-announced, {} unpaid (left to expire)",
-                summary.pending, summary.announced, summary.unpaid
-            ))
+        Err(e) => {
+            *broker_up = false;
+            format!("the broker does not answer: {e}")
         }
     }
+}
+
+/// Waits for the broker to answer, then creates any missing topic.
+async fn health(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() >= deadline => {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "the broker does not answer: {e}"
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let created = ticketing_kafka::ensure_topics(
+        &ctx.settings.kafka,
+        &topics::ALL,
+        topics::MVP_PARTITIONS,
+        topics::MVP_REPLICATION_FACTOR,
+    )
+    .await
+    .map_err(|e| CliError::Failed(e.into()))?;
+    Ok(if created.is_empty() {
+        "the broker answers with every topic".into()
+    } else {
+        format!(
+            "the broker answers; created missing topic(s) {}",
+            created.join(", ")
+        )
+    })
+}
+
+fn verify_segments(paths: &[std::path::PathBuf]) -> Result<String, CliError> {
+    let mut bad = Vec::new();
+    for path in paths {
+        let file = std::fs::File::open(path).map_err(|e| {
+            CliError::usage(
+                format!("{} cannot be read: {e}", path.display()),
+                "give reachable segment files",
+            )
+        })?;
+        let r = ticketing_kafka::segments::verify(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| CliError::Failed(e.into()))?;
+        if !r.is_clean() {
+            bad.push(format!(
+                "{} ({} problem(s))",
+                path.display(),
+                r.problems.len()
+            ));
+        }
+    }
+    if bad.is_empty() {
+        Ok(format!("{} segment file(s) clean", paths.len()))
+    } else {
+        Err(CliError::Failed(anyhow::anyhow!(
+            "corrupt segments: {}; run `opsctl kafka verify-segments` on them, restore or truncate, and replay with --replay-since",
+            bad.join(", ")
+        )))
+    }
+}
+
+/// Re-sends every outbox's unsent events, or those since `since`: how
+/// many were published.
+async fn replay_outboxes(
+    ctx: &Context,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<u64, CliError> {
+    let selection = match since {
+        Some(since) => Selection::range(since, chrono::Utc::now())
+            .map_err(|e| CliError::usage(e.to_string(), "give a --replay-since in the past"))?,
+        None => Selection::Unsent,
+    };
+    let mut replayed = 0;
+    for service in ops::outbox::services(None)? {
+        let pool = ops::outbox::pool(ctx, service)?;
+        let plan = replay::plan(&pool, &selection)
+            .await
+            .map_err(|e| CliError::Failed(e.into()))?;
+        if plan.events == 0 {
+            continue;
+        }
+        let relay = Relay::new(
+            pool,
+            service.schema().unwrap_or_default(),
+            ctx.settings.kafka.clone(),
+            RelayOptions::default(),
+        )
+        .map_err(|e| CliError::Failed(e.into()))?;
+        let done = replay::replay(&relay, &plan, &ReplayOptions::default(), |_| {})
+            .await
+            .map_err(|e| CliError::Failed(e.into()))?;
+        replayed += done.published;
+    }
+    Ok(replayed)
+}
+
+/// Waits until every consumer group is at the log end.
+async fn drain(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
+    let groups = ops::kafka::groups(ctx, None)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lag: i64 = ops::kafka::sample(ctx, &groups)
+            .await?
+            .iter()
+            .map(|(_, p)| p.lag)
+            .sum();
+        if lag == 0 {
+            return Ok("every consumer group is at the log end".into());
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "{lag} message(s) still unprocessed after {} s; see `opsctl kafka lag`",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Re-announces reservations left pending longer than `older_than`.
+async fn reconcile(
+    ctx: &Context,
+    older_than: Duration,
+    counts: &mut Counts,
+) -> Result<String, CliError> {
+    let scope = ops::reconcile::Scope {
+        older_than,
+        limit: 1000,
+        since: None,
+    };
+    let mut lines = ops::reconcile::plan(ctx, &scope).await?;
+    let summary = ops::reconcile::apply(ctx, &mut lines).await?;
+    counts.reservations_reconciled += summary.announced;
+    if summary.failed > 0 {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "{} re-announcement(s) failed; see `opsctl reservations reconcile`",
+            summary.failed
+        )));
+    }
+    Ok(format!(
+        "{} pending: {} re-announced, {} unpaid (left to expire)",
+        summary.pending, summary.announced, summary.unpaid
+    ))
 }

@@ -97,6 +97,32 @@ pub fn check(ctx: &Context) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--guard-sales` for a change being applied: the guard begun (for
+/// `budget`), or `None` when not asked for. A guard that cannot begin
+/// fails the change.
+pub async fn begin_for(
+    ctx: &Context,
+    wanted: bool,
+    budget: Duration,
+    applying: &crate::change::Applying,
+) -> Result<Option<SalesGuard>, CliError> {
+    if !wanted {
+        return Ok(None);
+    }
+    match begin(ctx, budget).await {
+        Ok(g) => Ok(Some(g)),
+        Err(e) => Err(applying.failed(serde_json::json!({"guard": e.to_string()}), e)),
+    }
+}
+
+/// Ends the guard, if there is one: what it did.
+pub async fn end(guard: Option<SalesGuard>) -> Option<GuardReport> {
+    match guard {
+        Some(g) => Some(g.end().await),
+        None => None,
+    }
+}
+
 /// Puts the guard up: pauses admission everywhere and pushes every open
 /// hold's end out by `budget`.
 pub async fn begin(ctx: &Context, budget: Duration) -> Result<SalesGuard, CliError> {

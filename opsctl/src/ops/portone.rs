@@ -104,3 +104,55 @@ pub fn secret_mode(keys: &PortOneSecret) -> Option<&'static str> {
         .into_iter()
         .find(|m| *m == said)
 }
+/// Keeps the live keys of `main` in `live` before the test keys replace
+/// them: only keys that say they are production's, and never over a copy
+/// kept by an earlier run.
+pub async fn save_live_keys(
+    sm: &aws_sdk_secretsmanager::Client,
+    main: &str,
+    live: &str,
+) -> Result<String, String> {
+    let text = crate::ops::secrets::read(sm, main)
+        .await?
+        .ok_or_else(|| format!("{main} does not exist: the live keys cannot be saved"))?;
+    let keys: PortOneSecret =
+        serde_json::from_str(&text).map_err(|e| format!("{main} is not the expected JSON: {e}"))?;
+    match secret_mode(&keys) {
+        Some("production") => put_secret(sm, live, &text)
+            .await
+            .map(|()| format!("live keys kept in {live}")),
+        // Already on test keys (a second run): the saved live keys must
+        // not be overwritten.
+        Some(_) => Ok(format!("{main} already holds test keys; {live} left as it is")),
+        // Keys of no stated mode are neither saved nor replaced: they may
+        // be the only copy of the live keys.
+        None => Err(format!(
+            "{main} does not say its mode (\"mode\": \"production\" or \"test\"), so its keys were not replaced; add it, then run again"
+        )),
+    }
+}
+/// Where an environment's payment service runs (its own ECS service, or
+/// the combined one), with the clients its rollback and switch-back act
+/// through.
+pub struct PaymentService {
+    pub env: &'static str,
+    pub ecs: aws_sdk_ecs::Client,
+    pub sm: aws_sdk_secretsmanager::Client,
+    pub cluster: String,
+    pub host: ticketing_catalog::ecs::EcsService,
+}
+
+pub async fn payment_service(ctx: &crate::context::Context) -> Result<PaymentService, CliError> {
+    let env = crate::aws::aws_env(ctx)?;
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let cluster = ticketing_catalog::ecs::cluster(env);
+    let host = crate::ops::ecs::payment_host(&ecs, &cluster).await?;
+    Ok(PaymentService {
+        env,
+        sm: aws_sdk_secretsmanager::Client::new(&sdk),
+        ecs,
+        cluster,
+        host,
+    })
+}

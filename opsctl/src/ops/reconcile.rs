@@ -55,61 +55,45 @@ pub struct Scope {
     pub since: Option<Duration>,
 }
 
+/// An open reservation or order: where it was found, the reservation, its
+/// order, when it was made and its amount.
+type Open = (&'static str, Uuid, String, chrono::DateTime<Utc>, Money);
+
 pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
+    let db = |what: &str, e: sqlx::Error| {
+        CliError::Failed(anyhow::anyhow!(
+            "reading {what}: {e}; is PostgreSQL up? (opsctl status)"
+        ))
+    };
     let (older_than, limit) = (scope.older_than, scope.limit);
     let pool = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
     let pending = reservation_service::repository::pending_older_than(&pool, older_than, limit)
         .await
-        .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
-                "reading pending reservations: {e}; is PostgreSQL up? (opsctl status)"
-            ))
-        })?;
+        .map_err(|e| db("pending reservations", e))?;
     pool.close().await;
     let payments = crate::ops::db::pool(ctx, ServiceName::PaymentService)?;
     let orders = payment_service::repository::ready_older_than(&payments, older_than, limit)
         .await
-        .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
-                "reading unsettled orders: {e}; is PostgreSQL up? (opsctl status)"
-            ))
-        })?;
+        .map_err(|e| db("unsettled orders", e))?;
     let portone = portone(ctx)?;
     let ledger = match scope.since {
         Some(since) => {
-            let to = Utc::now().timestamp();
-            let from = to - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
-            let paid = portone
-                .payments_between(
-                    Some(PaymentStatus::Paid),
-                    from,
-                    to,
-                    payment_service::repository::LEDGER_PAGES,
-                )
-                .await
-                .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!(
-                        "PortOne's list of paid payments could not be read: {e}; check `opsctl portone mode` and the keys"
-                    ))
-                })?;
+            let paid = paid_at_portone(&portone, since).await?;
             payment_service::repository::unaccounted(&payments, paid)
                 .await
-                .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!(
-                        "reading the orders of PortOne's payments: {e}; is PostgreSQL up? (opsctl status)"
-                    ))
-                })?
+                .map_err(|e| db("the orders of PortOne's payments", e))?
         }
         None => Vec::new(),
     };
     payments.close().await;
-    let mut open: Vec<(&'static str, Uuid, String, chrono::DateTime<Utc>, Money)> = pending
+    let mut open: Vec<Open> = pending
         .into_iter()
         .map(|p| {
+            let merchant = ticketing_portone::merchant_uid(p.id);
             (
                 "pending_reservation",
                 p.id,
-                ticketing_portone::merchant_uid(p.id),
+                merchant,
                 p.created_at,
                 p.amount,
             )
@@ -117,49 +101,73 @@ pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
         .collect();
     for order in orders {
         if !open.iter().any(|(_, _, m, _, _)| *m == order.merchant_uid) {
-            open.push((
-                "unsettled_order",
-                order.reservation_id,
-                order.merchant_uid,
-                order.created_at,
-                order.amount,
-            ));
+            let (id, at, amount) = (order.reservation_id, order.created_at, order.amount);
+            open.push(("unsettled_order", id, order.merchant_uid, at, amount));
         }
     }
     // `limit` bounds the run, not each source: the oldest first.
     open.sort_by_key(|(_, _, _, created_at, _)| *created_at);
     open.truncate(usize::try_from(limit.max(1)).unwrap_or(usize::MAX));
     let mut lines = Vec::new();
-    for (found, reservation_id, merchant, created_at, amount) in open {
-        let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
-            Ok(payment) => {
-                let action = match payment.status {
-                    PaymentStatus::Ready => "report",
-                    _ => "announce",
-                };
-                (payment.status.as_str().to_owned(), Some(payment.imp_uid), action)
-            }
-            Err(PortOneError::NotFound { .. }) => ("none".to_owned(), None, "report"),
-            Err(e) => {
-                return Err(CliError::Failed(anyhow::anyhow!(
-                    "PortOne could not be asked about {merchant}: {e}; check `opsctl portone mode` and the keys"
-                )))
-            }
-        };
-        lines.push(Line {
-            found,
-            reservation_id,
-            merchant_uid: merchant,
-            age_seconds: (Utc::now() - created_at).num_seconds(),
-            amount,
-            portone: state,
-            imp_uid,
-            action,
-            result: None,
-        });
+    for item in open {
+        lines.push(asked(&portone, item).await?);
     }
-    // Paid at PortOne, accounted for by no order: announced, so the payment
-    // service confirms or refunds it as its webhook would have.
+    add_ledger(&mut lines, ledger);
+    Ok(lines)
+}
+
+/// The payments PortOne's ledger says were paid in the last `since`.
+async fn paid_at_portone(
+    portone: &PortOne,
+    since: Duration,
+) -> Result<Vec<ticketing_portone::Payment>, CliError> {
+    let to = Utc::now().timestamp();
+    let from = to - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
+    let pages = payment_service::repository::LEDGER_PAGES;
+    portone
+        .payments_between(Some(PaymentStatus::Paid), from, to, pages)
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "PortOne's list of paid payments could not be read: {e}; check `opsctl portone mode` and the keys"
+            ))
+        })
+}
+
+/// One open reservation or order, with what PortOne knows of its order.
+async fn asked(portone: &PortOne, open: Open) -> Result<Line, CliError> {
+    let (found, reservation_id, merchant, created_at, amount) = open;
+    let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
+        Ok(payment) => {
+            let action = match payment.status {
+                PaymentStatus::Ready => "report",
+                _ => "announce",
+            };
+            (payment.status.as_str().to_owned(), Some(payment.imp_uid), action)
+        }
+        Err(PortOneError::NotFound { .. }) => ("none".to_owned(), None, "report"),
+        Err(e) => {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "PortOne could not be asked about {merchant}: {e}; check `opsctl portone mode` and the keys"
+            )))
+        }
+    };
+    Ok(Line {
+        found,
+        reservation_id,
+        merchant_uid: merchant,
+        age_seconds: (Utc::now() - created_at).num_seconds(),
+        amount,
+        portone: state,
+        imp_uid,
+        action,
+        result: None,
+    })
+}
+
+/// Paid at PortOne, accounted for by no order: announced, so the payment
+/// service confirms or refunds it as its webhook would have.
+fn add_ledger(lines: &mut Vec<Line>, ledger: Vec<ticketing_portone::Payment>) {
     for payment in ledger {
         if lines
             .iter()
@@ -182,7 +190,6 @@ pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
             result: None,
         });
     }
-    Ok(lines)
 }
 
 pub fn portone(ctx: &Context) -> Result<PortOne, CliError> {

@@ -185,7 +185,7 @@ fn every_mutating_command_has_its_dry_run_checked() {
         covered, leaves,
         "every command with --execute has its dry run checked (add a new one to DRY_RUNS)"
     );
-    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testsuite");
     for (leaf, file, _) in CHECKED_ELSEWHERE {
         let text = std::fs::read_to_string(tests.join(file)).expect("test file");
         let last = leaf.rsplit(' ').next().unwrap_or(leaf);

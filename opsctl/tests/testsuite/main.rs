@@ -7,6 +7,7 @@ mod common;
 mod fast {
     mod architecture;
     mod cost;
+    mod function_lengths;
     mod infra_consistency;
     mod segments;
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use portone_sandbox::DECLINED_CARD;
+use rusty_fork::rusty_fork_test;
 use serde_json::Value;
 use ticketing_e2e::Stack;
 
@@ -115,8 +116,22 @@ fn rollback_rate(run: &common::Run) -> Value {
     report["failure_rate"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_platforms_numbers_reach_cloudwatch_and_the_rollback_trigger_is_measured() {
+// In a process of its own (rusty-fork re-runs this test binary for it):
+// the metrics recorder is one per process, this test installs the EMF one
+// with its own agent and sums what every payment of the process counted.
+rusty_fork_test! {
+    #[test]
+    fn the_platforms_numbers_reach_cloudwatch_and_the_rollback_trigger_is_measured() {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(numbers_reach_cloudwatch());
+    }
+}
+
+async fn numbers_reach_cloudwatch() {
     let sdk = common::moto_sdk(REGION).await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
     // This run's environment dimension: moto keeps the metrics of earlier

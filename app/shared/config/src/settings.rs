@@ -450,11 +450,20 @@ fn default_timeout_ms() -> u64 {
 impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let value = |key: &str, problem: String, expected: &str| ConfigError::Value {
-            key: key.to_owned(),
-            problem,
-            expected: expected.to_owned(),
-        };
+        self.validate_database()?;
+        self.validate_connections()?;
+        self.validate_booking()?;
+        if !self.portone.imp_code.starts_with("imp") {
+            return Err(value(
+                "portone.imp_code",
+                format!("`{}` does not start with `imp`", self.portone.imp_code),
+                "a PortOne merchant code like imp12345678",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_database(&self) -> Result<(), ConfigError> {
         if self.database.host.trim().is_empty() {
             return Err(value(
                 "database.host",
@@ -497,6 +506,11 @@ impl Settings {
                  (the image carries RDS's at /etc/ticketing/rds-ca-bundle.pem)",
             ));
         }
+        Ok(())
+    }
+
+    /// Redis, Kafka and AWS.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
         if !matches!(self.redis.url.scheme(), "redis" | "rediss") {
             return Err(value(
                 "redis.url",
@@ -531,6 +545,10 @@ impl Settings {
                 "an AWS region such as us-east-1",
             ));
         }
+        Ok(())
+    }
+
+    fn validate_booking(&self) -> Result<(), ConfigError> {
         let booking = &self.booking;
         for (key, number) in [
             (
@@ -598,13 +616,15 @@ impl Settings {
                 "a score between 0.0 and 1.0",
             ));
         }
-        if !self.portone.imp_code.starts_with("imp") {
-            return Err(value(
-                "portone.imp_code",
-                format!("`{}` does not start with `imp`", self.portone.imp_code),
-                "a PortOne merchant code like imp12345678",
-            ));
-        }
         Ok(())
+    }
+}
+
+/// A value that is not what its key needs.
+fn value(key: &str, problem: String, expected: &str) -> ConfigError {
+    ConfigError::Value {
+        key: key.to_owned(),
+        problem,
+        expected: expected.to_owned(),
     }
 }

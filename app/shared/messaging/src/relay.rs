@@ -253,28 +253,7 @@ impl Relay {
             return Err(RelayError::InjectedCrash);
         }
 
-        let mut sent = Vec::new();
-        let mut failed = Vec::new();
-        let mut failed_keys: HashSet<&str> = HashSet::new();
-        let mut last_error = None;
-        let now = Utc::now();
-        for (row, outcome) in rows.iter().zip(outcomes) {
-            match outcome {
-                Ok(()) if !failed_keys.contains(row.partition_key.as_str()) => {
-                    sent.push(row.id);
-                    let latency =
-                        (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone())
-                        .record(latency.max(0.0));
-                }
-                Ok(()) => failed.push(row.id),
-                Err(e) => {
-                    failed_keys.insert(row.partition_key.as_str());
-                    failed.push(row.id);
-                    last_error = Some(e);
-                }
-            }
-        }
+        let (sent, failed, last_error) = self.sorted(&rows, outcomes);
         if !sent.is_empty() {
             sqlx::query(
                 "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY($1)",
@@ -308,6 +287,39 @@ impl Relay {
             );
         }
         Ok(report)
+    }
+
+    /// The rows the broker acknowledged and those it did not, with the
+    /// last error: a failed row fails the later rows of its key in this
+    /// pass too (each key's events stay in order).
+    fn sorted(
+        &self,
+        rows: &[Row],
+        outcomes: Vec<Result<(), String>>,
+    ) -> (Vec<i64>, Vec<i64>, Option<String>) {
+        let mut sent = Vec::new();
+        let mut failed = Vec::new();
+        let mut failed_keys: HashSet<&str> = HashSet::new();
+        let mut last_error = None;
+        let now = Utc::now();
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) if !failed_keys.contains(row.partition_key.as_str()) => {
+                    sent.push(row.id);
+                    let latency =
+                        (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                    metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone())
+                            .record(latency.max(0.0));
+                }
+                Ok(()) => failed.push(row.id),
+                Err(e) => {
+                    failed_keys.insert(row.partition_key.as_str());
+                    failed.push(row.id);
+                    last_error = Some(e);
+                }
+            }
+        }
+        (sent, failed, last_error)
     }
 
     /// Enqueues every row at once (never one round trip per message), then

@@ -127,48 +127,63 @@ const DEFAULT_RESTART_TIMEOUT: u64 = 300;
 const DEFAULT_DRAIN_TIMEOUT: u64 = 600;
 const DEFAULT_RECONCILE_OLDER_THAN: Duration = Duration::from_secs(60);
 
-pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
-    if let Some(step) = args.resume_from.filter(|s| s.tells_customers()) {
-        if !args.notify_customers {
-            return Err(CliError::usage(
-                format!(
-                    "step `{}` is one of the customer-notice steps, which run only with --notify-customers",
-                    step.name()
-                ),
-                format!(
-                    "add --notify-customers: {}",
-                    resume_command(
-                        ctx,
-                        &DrArgs {
-                            notify_customers: true,
-                            ..args
-                        },
-                        step.name()
-                    )
-                ),
-            ));
-        }
+/// A `--resume-from` step that tells customers needs `--notify-customers`.
+fn check_resume(ctx: &Context, args: &DrArgs) -> Result<(), CliError> {
+    let Some(step) = args.resume_from.filter(|s| s.tells_customers()) else {
+        return Ok(());
+    };
+    if args.notify_customers {
+        return Ok(());
     }
+    let with_notices = DrArgs {
+        notify_customers: true,
+        segments: args.segments.clone(),
+        replay_since: args.replay_since.clone(),
+        execute: args.execute.clone(),
+        ..*args
+    };
+    Err(CliError::usage(
+        format!(
+            "step `{}` is one of the customer-notice steps, which run only with --notify-customers",
+            step.name()
+        ),
+        format!(
+            "add --notify-customers: {}",
+            resume_command(ctx, &with_notices, step.name())
+        ),
+    ))
+}
+
+fn replay_since(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CliError> {
+    raw.map(|raw| {
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| {
+                CliError::usage(
+                    format!("--replay-since `{raw}` is not a time: {e}"),
+                    "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
+                )
+            })
+    })
+    .transpose()
+}
+
+pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
+    check_resume(ctx, &args)?;
     let first = args.resume_from.unwrap_or(Step::Detect);
     let steps: Vec<Step> = Step::ALL
         .into_iter()
         .filter(|s| args.notify_customers || !s.tells_customers())
         .collect();
     let planned: Vec<Step> = steps.iter().copied().filter(|s| *s >= first).collect();
-    let since = args
-        .replay_since
-        .as_deref()
-        .map(|raw| {
-            chrono::DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|e| {
-                    CliError::usage(
-                        format!("--replay-since `{raw}` is not a time: {e}"),
-                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
-                    )
-                })
-        })
-        .transpose()?;
+    let options = DrOptions {
+        force_restart: args.force_restart,
+        segments: args.segments.clone(),
+        restart_timeout: Duration::from_secs(args.restart_timeout),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        reconcile_older_than: args.reconcile_older_than,
+        replay_since: replay_since(args.replay_since.as_deref())?,
+    };
     eprintln!("Kafka disaster recovery, {} step(s):", planned.len());
     if args.guard_sales {
         guard::check(ctx)?;
@@ -187,32 +202,8 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
     };
     let started = Instant::now();
     let budget = Duration::from_secs(args.restart_timeout + args.drain_timeout + 600);
-    let guard = match args.guard_sales {
-        true => match guard::begin(ctx, budget).await {
-            Ok(g) => Some(g),
-            Err(e) => {
-                return Err(applying.failed(serde_json::json!({"guard": e.to_string()}), e));
-            }
-        },
-        false => None,
-    };
+    let guard = guard::begin_for(ctx, args.guard_sales, budget, &applying).await?;
     let marks = ops::outbox::marks(ctx).await?;
-    let mut report = DrReport {
-        recovery_seconds: 0.0,
-        events_replayed: 0,
-        events_lost: 0,
-        reservations_reconciled: 0,
-        steps: Vec::new(),
-        guard: None,
-    };
-    let options = DrOptions {
-        force_restart: args.force_restart,
-        segments: args.segments.clone(),
-        restart_timeout: Duration::from_secs(args.restart_timeout),
-        drain_timeout: Duration::from_secs(args.drain_timeout),
-        reconcile_older_than: args.reconcile_older_than,
-        replay_since: since,
-    };
     // Resuming at `restart` is asking for it; otherwise a run without
     // `detect` assumes the broker answers (restart only with --force-restart).
     let mut broker_up = first != Step::Restart && !planned.contains(&Step::Detect);
@@ -222,18 +213,10 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
     .resume_from(planned.first().map(|s| s.name()));
     let mut counts = Counts::default();
     for step in steps {
-        let outcome = book
-            .step(
-                step.name(),
-                run_step(ctx, &options, step, &mut broker_up, &mut counts),
-            )
-            .await;
-        if let Err(e) = outcome {
+        let run = run_step(ctx, &options, step, &mut broker_up, &mut counts);
+        if let Err(e) = book.step(step.name(), run).await {
             drop(book);
-            let guarded = match guard {
-                Some(g) => Some(g.end().await),
-                None => None,
-            };
+            let guarded = guard::end(guard).await;
             if let Some(g) = &guarded {
                 eprintln!("{}", g.summary());
             }
@@ -243,51 +226,62 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
             ));
         }
     }
-    if let Some(g) = guard {
-        report.guard = Some(g.end().await);
-    }
-    report.steps = book.into_log();
-    report.events_replayed = counts.events_replayed;
-    report.reservations_reconciled = counts.reservations_reconciled;
-    // The services' relays may still be publishing rows they claimed before
-    // the replay step (it skips rows a relay holds): give them a moment
-    // before calling anything lost.
-    let settle = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    report.events_lost = loop {
-        let n = ops::outbox::lost(&marks).await?;
-        if n == 0 || std::time::Instant::now() >= settle {
-            break n;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let report = DrReport {
+        guard: guard::end(guard).await,
+        steps: book.into_log(),
+        events_replayed: counts.events_replayed,
+        reservations_reconciled: counts.reservations_reconciled,
+        events_lost: settled_lost(&marks).await?,
+        recovery_seconds: started.elapsed().as_secs_f64(),
     };
-    report.recovery_seconds = started.elapsed().as_secs_f64();
     applying.done(serde_json::to_value(&report).unwrap_or_default())?;
-    output::emit(ctx.output, &report, || {
-        let rows: Vec<Vec<String>> = report
-            .steps
-            .iter()
-            .map(|s| {
-                vec![
-                    s.step.clone(),
-                    if s.ok { "ok" } else { "failed" }.to_owned(),
-                    format!("{:.1} s", s.seconds),
-                    s.detail.clone(),
-                ]
-            })
-            .collect();
-        format!(
-            "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n{}",
-            output::table(&["STEP", "OUTCOME", "TIME", "DETAIL"], &rows),
-            report.recovery_seconds,
-            report.events_replayed,
-            report.events_lost,
-            report.reservations_reconciled,
-            report.guard.as_ref().map(|g| g.summary() + "\n").unwrap_or_default()
-        )
-    });
+    output::emit(ctx.output, &report, || render(&report));
     Ok(if report.events_lost == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::error::EXIT_PROBLEM)
     })
+}
+
+/// The events written before the run still unpublished. The services'
+/// relays may still be publishing rows they claimed before the replay
+/// step (it skips rows a relay holds): they get a moment before anything
+/// is called lost.
+async fn settled_lost(marks: &ops::outbox::Marks) -> Result<i64, CliError> {
+    let settle = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = ops::outbox::lost(marks).await?;
+        if n == 0 || Instant::now() >= settle {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn render(report: &DrReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.step.clone(),
+                if s.ok { "ok" } else { "failed" }.to_owned(),
+                format!("{:.1} s", s.seconds),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n{}",
+        output::table(&["STEP", "OUTCOME", "TIME", "DETAIL"], &rows),
+        report.recovery_seconds,
+        report.events_replayed,
+        report.events_lost,
+        report.reservations_reconciled,
+        report
+            .guard
+            .as_ref()
+            .map(|g| g.summary() + "\n")
+            .unwrap_or_default()
+    )
 }

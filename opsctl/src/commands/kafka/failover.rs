@@ -24,7 +24,7 @@ use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::failover::drill::{executor, node, run, Report};
-use crate::ops::failover::plan::{plan, NodeAction};
+use crate::ops::failover::plan::{plan, DrillPlan, NodeAction};
 use crate::output;
 
 const COMMAND: &str = "kafka failover-drill";
@@ -60,28 +60,7 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
         })?;
     let plan = plan(&physical, &brokers, &partitions, &executor(ctx)?)
         .map_err(|r| CliError::usage(r.to_string(), "nothing was stopped"))?;
-    let how = match &plan.action {
-        NodeAction::Local { stop, .. } => format!("`{stop}`"),
-        NodeAction::Ssm { address, .. } => format!(
-            "SSM {} on the instances tagged {}={} (only {address} acts)",
-            aws::RUN_SHELL_DOCUMENT,
-            aws::KAFKA_BROKER_OF_TAG_KEY,
-            ctx.profile.as_str()
-        ),
-    };
-    eprintln!(
-        "plan: stop broker {} ({}), leader of {}/{} (replicas {:?}, all in sync), by {how}; \
-         measure the time to a new serving leader and to a drained outbox; start it again and wait \
-         until it is back in sync; count the events of the drill lost or duplicated \
-         (targets: RTO {} s, {} event(s) lost)",
-        plan.leader,
-        plan.leader_address,
-        plan.topic,
-        plan.partition,
-        plan.replicas,
-        topics::SCALE_10X_FAILOVER_RTO_SECONDS,
-        topics::SCALE_10X_FAILOVER_RPO_EVENTS
-    );
+    eprintln!("{}", describe(&plan, ctx.profile));
     let Some(applying) =
         Change::new(ctx, COMMAND, &args.execute).begin("stopping a Kafka broker", &plan, 1)?
     else {
@@ -126,6 +105,32 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
     } else {
         ExitCode::from(EXIT_PROBLEM)
     })
+}
+
+/// The plan as one line: which broker stops, how, and what is measured.
+fn describe(plan: &DrillPlan, profile: Profile) -> String {
+    let how = match &plan.action {
+        NodeAction::Local { stop, .. } => format!("`{stop}`"),
+        NodeAction::Ssm { address, .. } => format!(
+            "SSM {} on the instances tagged {}={} (only {address} acts)",
+            aws::RUN_SHELL_DOCUMENT,
+            aws::KAFKA_BROKER_OF_TAG_KEY,
+            profile.as_str()
+        ),
+    };
+    format!(
+        "plan: stop broker {} ({}), leader of {}/{} (replicas {:?}, all in sync), by {how}; \
+         measure the time to a new serving leader and to a drained outbox; start it again and wait \
+         until it is back in sync; count the events of the drill lost or duplicated \
+         (targets: RTO {} s, {} event(s) lost)",
+        plan.leader,
+        plan.leader_address,
+        plan.topic,
+        plan.partition,
+        plan.replicas,
+        topics::SCALE_10X_FAILOVER_RTO_SECONDS,
+        topics::SCALE_10X_FAILOVER_RPO_EVENTS
+    )
 }
 
 fn render(r: &Report) -> String {

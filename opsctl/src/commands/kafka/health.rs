@@ -195,6 +195,23 @@ async fn replication(ctx: &Context, topic: &mut TopicHealth) {
     }
 }
 
+/// A topic of the catalog as the cluster's metadata lists it.
+fn topic_health(info: &ticketing_kafka::ClusterInfo, name: String) -> TopicHealth {
+    let found = info.topics.iter().find(|t| t.name == name);
+    TopicHealth {
+        present: found.is_some_and(|t| t.error.is_none()),
+        partitions: found.map_or(0, |t| t.partitions),
+        replicas: 0,
+        under_replicated: 0,
+        leaderless: 0,
+        error: match found {
+            Some(t) => t.error.clone(),
+            None => Some("missing".into()),
+        },
+        topic: name,
+    }
+}
+
 pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
     let kafka = &ctx.settings.kafka;
     let info = ticketing_kafka::cluster_info(kafka)
@@ -202,33 +219,21 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
         .map_err(|e| unreachable(ctx, e))?;
     let mut topics: Vec<TopicHealth> = topics::ALL
         .iter()
-        .map(|logical| {
-            let name = kafka.topic(logical);
-            match info.topics.iter().find(|t| t.name == name) {
-                Some(t) => TopicHealth {
-                    topic: name,
-                    present: t.error.is_none(),
-                    partitions: t.partitions,
-                    replicas: 0,
-                    under_replicated: 0,
-                    leaderless: 0,
-                    error: t.error.clone(),
-                },
-                None => TopicHealth {
-                    topic: name,
-                    present: false,
-                    partitions: 0,
-                    replicas: 0,
-                    under_replicated: 0,
-                    leaderless: 0,
-                    error: Some("missing".into()),
-                },
-            }
-        })
+        .map(|logical| topic_health(&info, kafka.topic(logical)))
         .collect();
     for topic in &mut topics {
         replication(ctx, topic).await;
     }
+    let quorum = quorum_health(&kafka.bootstrap_servers).await;
+    let zookeeper = match &kafka.zookeeper {
+        Some(address) => Some(zookeeper_health(address).await),
+        None => None,
+    };
+    let healthy = topics
+        .iter()
+        .all(|t| t.present && t.partitions > 0 && t.under_replicated == 0 && t.leaderless == 0)
+        && quorum.majority
+        && zookeeper.as_ref().is_none_or(|z| z.ok);
     let report = Health {
         bootstrap: kafka.bootstrap_servers.clone(),
         latency_ms: info.latency.as_secs_f64() * 1e3,
@@ -237,72 +242,63 @@ pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
             .iter()
             .map(|b| format!("{}@{}:{}", b.id, b.host, b.port))
             .collect(),
-        healthy: false,
+        healthy,
         topics,
-        quorum: quorum_health(&kafka.bootstrap_servers).await,
-        zookeeper: match &kafka.zookeeper {
-            Some(address) => Some(zookeeper_health(address).await),
-            None => None,
-        },
+        quorum,
+        zookeeper,
     };
-    let report =
-        Health {
-            healthy: report.topics.iter().all(|t| {
-                t.present && t.partitions > 0 && t.under_replicated == 0 && t.leaderless == 0
-            }) && report.quorum.majority
-                && report.zookeeper.as_ref().is_none_or(|z| z.ok),
-            ..report
-        };
-    output::emit(ctx.output, &report, || {
-        let mut out = format!(
-            "broker(s) {} answered metadata in {:.1} ms\n",
-            report.brokers.join(", "),
-            report.latency_ms
-        );
-        let rows: Vec<Vec<String>> = report
-            .topics
-            .iter()
-            .map(|t| {
-                vec![
-                    t.topic.clone(),
-                    match (t.present, t.leaderless, t.under_replicated) {
-                        (false, _, _) => "MISSING".into(),
-                        (true, 0, 0) => "ok".into(),
-                        (true, 0, n) => format!("{n} UNDER-REPLICATED"),
-                        (true, n, _) => format!("{n} WITHOUT LEADER"),
-                    },
-                    t.partitions.to_string(),
-                    t.replicas.to_string(),
-                    if t.present && t.under_replicated == 0 {
-                        "all".into()
-                    } else {
-                        format!(
-                            "{} of {}",
-                            t.partitions - t.under_replicated.min(t.partitions),
-                            t.partitions
-                        )
-                    },
-                    t.error.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        out.push_str(&output::table(
-            &[
-                "TOPIC",
-                "STATE",
-                "PARTITIONS",
-                "REPLICAS",
-                "IN SYNC",
-                "ERROR",
-            ],
-            &rows,
-        ));
-        out.push_str(&render_quorum(&report.quorum));
-        out
-    });
+    output::emit(ctx.output, &report, || render(&report));
     Ok(if report.healthy {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PROBLEM)
     })
+}
+
+fn render(report: &Health) -> String {
+    let mut out = format!(
+        "broker(s) {} answered metadata in {:.1} ms\n",
+        report.brokers.join(", "),
+        report.latency_ms
+    );
+    let rows: Vec<Vec<String>> = report
+        .topics
+        .iter()
+        .map(|t| {
+            vec![
+                t.topic.clone(),
+                match (t.present, t.leaderless, t.under_replicated) {
+                    (false, _, _) => "MISSING".into(),
+                    (true, 0, 0) => "ok".into(),
+                    (true, 0, n) => format!("{n} UNDER-REPLICATED"),
+                    (true, n, _) => format!("{n} WITHOUT LEADER"),
+                },
+                t.partitions.to_string(),
+                t.replicas.to_string(),
+                if t.present && t.under_replicated == 0 {
+                    "all".into()
+                } else {
+                    format!(
+                        "{} of {}",
+                        t.partitions - t.under_replicated.min(t.partitions),
+                        t.partitions
+                    )
+                },
+                t.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(
+        &[
+            "TOPIC",
+            "STATE",
+            "PARTITIONS",
+            "REPLICAS",
+            "IN SYNC",
+            "ERROR",
+        ],
+        &rows,
+    ));
+    out.push_str(&render_quorum(&report.quorum));
+    out
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ticketing_kafka::PartitionLag;
 
 use super::{ResetArgs, ResetTo};
-use crate::change::Change;
+use crate::change::{Applying, Change};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::kafka::{
@@ -25,74 +25,11 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let target = match (&args.from_file, args.to) {
-        _ if args.from_audit => ResetTarget::Saved(from_audit(ctx, &group).await?),
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CliError::usage(
-                    format!("{} cannot be read: {e}", path.display()),
-                    if crate::ops::ops_task::inside_vpc() {
-                        "this runs in the ops task, where files of your machine are not: restore with --from-audit"
-                    } else {
-                        "give the file a previous --execute saved, or restore with --from-audit"
-                    },
-                )
-            })?;
-            let saved: SavedOffsets = serde_json::from_str(&text).map_err(|e| {
-                CliError::usage(
-                    format!("{} is not a saved-offsets file: {e}", path.display()),
-                    "give the file a previous --execute saved",
-                )
-            })?;
-            ResetTarget::Saved(saved)
-        }
-        (None, Some(ResetTo::Earliest)) => ResetTarget::Earliest,
-        (None, Some(ResetTo::Latest)) => ResetTarget::Latest,
-        (None, Some(ResetTo::Offset)) => ResetTarget::Offset(args.offset.unwrap_or_default()),
-        (None, Some(ResetTo::Datetime)) => {
-            let raw = args.datetime.as_deref().unwrap_or_default();
-            let at = chrono::DateTime::parse_from_rfc3339(raw)
-                .map_err(|e| {
-                    CliError::usage(
-                        format!("--datetime `{raw}` is not a time: {e}"),
-                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
-                    )
-                })?
-                .with_timezone(&chrono::Utc);
-            ResetTarget::Resolved(
-                ticketing_kafka::offsets_for_time(&ctx.settings.kafka, &topics, at)
-                    .await
-                    .map_err(|e| unreachable(ctx, e))?,
-            )
-        }
-        (None, None) => {
-            return Err(CliError::usage(
-                "nothing to reset to",
-                "give --to or --from-file",
-            ))
-        }
-    };
-    let plan = reset_plan(&group, &current, target)?;
+    let plan = reset_plan(&group, &current, target(ctx, &args, &group, &topics).await?)?;
     output::emit(
         ctx.output,
         &serde_json::json!({"group": group, "plan": plan, "execute": args.execute.execute}),
-        || {
-            let rows: Vec<Vec<String>> = plan
-                .iter()
-                .map(|l| {
-                    vec![
-                        l.topic.clone(),
-                        l.partition.to_string(),
-                        l.current.map_or("-".into(), |c| c.to_string()),
-                        l.new.to_string(),
-                    ]
-                })
-                .collect();
-            format!(
-                "group {group}\n{}",
-                output::table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows)
-            )
-        },
+        || render_plan(&group, &plan),
     );
     // Kafka moves the offsets of a group only while it has no members:
     // checked before anything is confirmed or recorded as started.
@@ -112,28 +49,7 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         return Ok(ExitCode::SUCCESS);
     };
     let saved = saved_offsets(&group, &current);
-    // In the ops task nothing on disk lasts (its root is read-only): the
-    // audit trail alone keeps the restore point there, unless --save-to.
-    let path = args.save_to.clone().or_else(|| {
-        (!crate::ops::ops_task::inside_vpc()).then(|| {
-            std::path::PathBuf::from(format!(
-                "opsctl-offsets-{group}-{}.json",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ))
-        })
-    });
-    if let Some(path) = &path {
-        let json = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
-        if let Err(e) = std::fs::write(path, json) {
-            return Err(applying.failed(
-                serde_json::json!({"group": group, "error": e.to_string()}),
-                format!(
-                    "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
-                    path.display()
-                ),
-            ));
-        }
-    }
+    let path = save_restore_point(&args, &group, &saved, &applying)?;
     // Whole in the trail too: the restore point outlives this machine's
     // (or the ops task's) disk (`--from-audit`).
     applying.progress(serde_json::json!({
@@ -163,6 +79,114 @@ pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, C
         None => eprintln!("offsets moved; the previous ones are in the audit trail (restore with {restore})"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the flags say the offsets go.
+async fn target(
+    ctx: &Context,
+    args: &ResetArgs,
+    group: &str,
+    topics: &[String],
+) -> Result<ResetTarget, CliError> {
+    Ok(match (&args.from_file, args.to) {
+        _ if args.from_audit => ResetTarget::Saved(from_audit(ctx, group).await?),
+        (Some(path), _) => ResetTarget::Saved(from_file(path)?),
+        (None, Some(ResetTo::Earliest)) => ResetTarget::Earliest,
+        (None, Some(ResetTo::Latest)) => ResetTarget::Latest,
+        (None, Some(ResetTo::Offset)) => ResetTarget::Offset(args.offset.unwrap_or_default()),
+        (None, Some(ResetTo::Datetime)) => {
+            let raw = args.datetime.as_deref().unwrap_or_default();
+            let at = chrono::DateTime::parse_from_rfc3339(raw)
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("--datetime `{raw}` is not a time: {e}"),
+                        "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
+                    )
+                })?
+                .with_timezone(&chrono::Utc);
+            ResetTarget::Resolved(
+                ticketing_kafka::offsets_for_time(&ctx.settings.kafka, topics, at)
+                    .await
+                    .map_err(|e| unreachable(ctx, e))?,
+            )
+        }
+        (None, None) => {
+            return Err(CliError::usage(
+                "nothing to reset to",
+                "give --to or --from-file",
+            ))
+        }
+    })
+}
+
+/// The offsets an earlier `--execute` saved to `path`.
+fn from_file(path: &std::path::Path) -> Result<SavedOffsets, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            format!("{} cannot be read: {e}", path.display()),
+            if crate::ops::ops_task::inside_vpc() {
+                "this runs in the ops task, where files of your machine are not: restore with --from-audit"
+            } else {
+                "give the file a previous --execute saved, or restore with --from-audit"
+            },
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(
+            format!("{} is not a saved-offsets file: {e}", path.display()),
+            "give the file a previous --execute saved",
+        )
+    })
+}
+
+fn render_plan(group: &str, plan: &[crate::ops::kafka::ResetLine]) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .iter()
+        .map(|l| {
+            vec![
+                l.topic.clone(),
+                l.partition.to_string(),
+                l.current.map_or("-".into(), |c| c.to_string()),
+                l.new.to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "group {group}\n{}",
+        output::table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows)
+    )
+}
+
+/// Writes the previous offsets to `--save-to` (or a dated file here). In
+/// the ops task nothing on disk lasts (its root is read-only): the audit
+/// trail alone keeps the restore point there, unless `--save-to`.
+fn save_restore_point(
+    args: &ResetArgs,
+    group: &str,
+    saved: &SavedOffsets,
+    applying: &Applying,
+) -> Result<Option<std::path::PathBuf>, CliError> {
+    let path = args.save_to.clone().or_else(|| {
+        (!crate::ops::ops_task::inside_vpc()).then(|| {
+            std::path::PathBuf::from(format!(
+                "opsctl-offsets-{group}-{}.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ))
+        })
+    });
+    if let Some(path) = &path {
+        let json = serde_json::to_string_pretty(saved).map_err(|e| CliError::Failed(e.into()))?;
+        if let Err(e) = std::fs::write(path, json) {
+            return Err(applying.failed(
+                serde_json::json!({"group": group, "error": e.to_string()}),
+                format!(
+                    "the previous offsets cannot be saved to {}: {e}; pick a writable --save-to; nothing was moved",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(path)
 }
 
 /// How far back `--from-audit` looks for the saved offsets.

@@ -68,32 +68,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
         crate::ops::payments::failure_rate(&aws_sdk_cloudwatch::Client::new(sdk), metrics_env, 10)
             .await
             .ok();
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    match secrets.get_secret_value().secret_id(&secret).send().await {
-        Ok(value) => {
-            match serde_json::from_str::<PortOneSecret>(value.secret_string().unwrap_or_default()) {
-                Ok(s) => {
-                    mode.secret_mode = secret_mode(&s);
-                    mode.imp_code = Some(s.imp_code);
-                    mode.api_key = Some(mask(&s.api_key));
-                    if s.api_secret.is_empty() {
-                        mode.problem = Some("api_secret is empty".into());
-                    }
-                }
-                Err(e) => {
-                    mode.problem = Some(format!(
-                        "{secret} is not the expected JSON {{imp_code, api_key, api_secret, mode}}: {e}"
-                    ))
-                }
-            }
-        }
-        Err(e) => {
-            mode.problem = Some(format!(
-                "{secret} cannot be read: {}",
-                crate::aws::sdk_error(&e)
-            ))
-        }
-    }
+    read_secret(&aws_sdk_secretsmanager::Client::new(sdk), &mut mode).await;
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let cluster = ticketing_catalog::ecs::cluster(env);
     let host = crate::ops::ecs::payment_host(&ecs, &cluster)
@@ -111,32 +86,7 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
             .and_then(|s| s.task_definition().map(str::to_owned))
     });
     if let Some(arn) = task_definition {
-        if let Ok(td) = ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .send()
-            .await
-        {
-            let vars: Vec<(String, String)> = td
-                .task_definition()
-                .map(|t| t.container_definitions())
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|c| c.environment())
-                .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
-                .collect();
-            let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            // An explicit override wins; otherwise the profile's default.
-            mode.task_mode = get("TICKETING__PORTONE__MODE").or_else(|| {
-                get("TICKETING_PROFILE").map(|p| {
-                    if p == "prod" {
-                        "production".into()
-                    } else {
-                        "test".into()
-                    }
-                })
-            });
-        }
+        mode.task_mode = task_mode(&ecs, &arn).await;
         mode.task_definition = Some(arn);
     } else if mode.problem.is_none() {
         mode.problem = Some(format!(
@@ -149,6 +99,64 @@ async fn one(env: &'static str, metrics_env: &str, sdk: &aws_config::SdkConfig) 
         && mode.secret_mode.is_some()
         && mode.secret_mode.map(str::to_owned) == mode.task_mode;
     mode
+}
+
+/// What the environment's PortOne secret says: its mode, merchant code and
+/// masked key, or why it cannot be read.
+async fn read_secret(sm: &aws_sdk_secretsmanager::Client, mode: &mut EnvMode) {
+    let secret = &mode.secret;
+    let text = match crate::ops::secrets::read(sm, secret).await {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            mode.problem = Some(format!("{secret} does not exist"));
+            return;
+        }
+        Err(e) => {
+            mode.problem = Some(e);
+            return;
+        }
+    };
+    match serde_json::from_str::<PortOneSecret>(&text) {
+        Ok(s) => {
+            mode.secret_mode = secret_mode(&s);
+            mode.imp_code = Some(s.imp_code);
+            mode.api_key = Some(mask(&s.api_key));
+            if s.api_secret.is_empty() {
+                mode.problem = Some("api_secret is empty".into());
+            }
+        }
+        Err(e) => {
+            mode.problem = Some(format!(
+                "{secret} is not the expected JSON {{imp_code, api_key, api_secret, mode}}: {e}"
+            ))
+        }
+    }
+}
+
+/// The mode the payment task runs in, from its task definition's
+/// environment: an explicit override wins; otherwise the profile's default.
+async fn task_mode(ecs: &aws_sdk_ecs::Client, arn: &str) -> Option<String> {
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .ok()?;
+    let vars: Vec<(String, String)> = td
+        .task_definition()
+        .map(|t| t.container_definitions())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|c| c.environment())
+        .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
+        .collect();
+    let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    get("TICKETING__PORTONE__MODE").or_else(|| {
+        get("TICKETING_PROFILE").map(|p| match p.as_str() {
+            "prod" => "production".into(),
+            _ => "test".into(),
+        })
+    })
 }
 
 pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {

@@ -24,14 +24,13 @@ use serde::Serialize;
 use ticketing_catalog::ecs as on_ecs;
 use ticketing_catalog::portone as names;
 
-use crate::aws::aws_env;
 use crate::aws::failed;
 use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::ecs::{choose, describe, revisions, tag, wait_stable};
+use crate::ops::ecs::{choose, describe, redeploy, revisions, tag, wait_stable, Choice};
 use crate::ops::payments::{failure_rate, FailureRate};
-use crate::ops::portone::{put_secret, read_keys, secret_mode, PortOneSecret};
+use crate::ops::portone::{payment_service, put_secret, read_keys, save_live_keys, PaymentService};
 use crate::output::{self, OutputFormat};
 use crate::runbook::{Runbook, StepLog};
 
@@ -82,6 +81,26 @@ pub struct Report {
     /// What `--guard-sales` did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<crate::ops::guard::GuardReport>,
+}
+
+impl Report {
+    /// A run on `service` of `cluster` from task definition `from` to
+    /// `to`, before anything is done.
+    pub fn before(env: &str, service: &str, cluster: &str, from: &str, to: &str) -> Report {
+        Report {
+            env: env.into(),
+            service: service.into(),
+            cluster: cluster.into(),
+            from: from.into(),
+            to: to.into(),
+            skipped: vec![],
+            test_keys: false,
+            failure_rate: None,
+            executed: false,
+            steps: vec![],
+            guard: None,
+        }
+    }
 }
 
 /// One line on the failure rate and the runbook's trigger.
@@ -158,31 +177,43 @@ pub(super) fn after_failure(_step: &str) -> String {
     "the steps before it stand (see the audit log)".to_owned()
 }
 
-pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
-    let env = aws_env(ctx)?;
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let cluster = on_ecs::cluster(env);
-    let host = crate::ops::ecs::payment_host(&ecs, &cluster).await?;
+/// What a rollback acts on, as found before anything changes.
+struct Target {
+    ecs: aws_sdk_ecs::Client,
+    sm: aws_sdk_secretsmanager::Client,
+    env: &'static str,
+    cluster: String,
+    host: ticketing_catalog::ecs::EcsService,
+    /// The task definition running now.
+    from: String,
+    choice: Choice,
+    /// The test keys, read before anything is touched (`--test-keys`).
+    test_keys: Option<String>,
+}
+
+/// Reads the payment service's revisions and picks the one to restore.
+async fn observe(ctx: &Context, args: &RollbackArgs) -> Result<Target, CliError> {
+    let PaymentService {
+        env,
+        ecs,
+        sm,
+        cluster,
+        host,
+    } = payment_service(ctx).await?;
     let family = host.family(env);
     let service = describe(&ecs, &cluster, host.name()).await?;
     let from = service.task_definition().unwrap_or_default().to_owned();
-    let current = from
-        .rsplit(':')
-        .next()
-        .and_then(|r| r.parse::<i32>().ok())
-        .ok_or_else(|| {
-            failed(
-                "reading the running task definition",
-                format!("`{from}` has no revision"),
-            )
-        })?;
+    let current = crate::ops::ecs::revision_of(&from).ok_or_else(|| {
+        failed(
+            "reading the running task definition",
+            format!("`{from}` has no revision"),
+        )
+    })?;
     let failed_deployments: Vec<i32> = service
         .deployments()
         .iter()
         .filter(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
-        .filter_map(|d| d.task_definition()?.rsplit(':').next()?.parse().ok())
+        .filter_map(|d| crate::ops::ecs::revision_of(d.task_definition()?))
         .collect();
     let all = revisions(&ecs, &family).await?;
     let choice = choose(&all, current, &failed_deployments, args.to_revision).map_err(|e| {
@@ -195,35 +226,38 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         crate::ops::guard::check(ctx)?;
     }
     // Check the keys before touching anything.
-    let test_keys = if args.test_keys {
-        Some(read_keys(&sm, &names::test_keys_secret_name(env), "test").await?)
-    } else {
-        None
+    let test_keys = match args.test_keys {
+        true => Some(read_keys(&sm, &names::test_keys_secret_name(env), "test").await?),
+        false => None,
     };
-    // Measured, not assumed: the rate the alarm computes, next to the
-    // runbook's trigger. An emergency rollback does not wait on it.
+    Ok(Target {
+        ecs,
+        sm,
+        env,
+        cluster,
+        host,
+        from,
+        choice,
+        test_keys,
+    })
+}
+
+/// Measured, not assumed: the rate the alarm computes, next to the
+/// runbook's trigger. An emergency rollback does not wait on it.
+async fn measured_rate(ctx: &Context, window: u32) -> Option<FailureRate> {
+    let sdk = crate::aws::sdk_config(ctx).await.ok()?;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    let failure_rate = match failure_rate(&cw, &ctx.metrics_environment(), args.rate_window).await {
+    match failure_rate(&cw, &ctx.metrics_environment(), window).await {
         Ok(rate) => Some(rate),
         Err(e) => {
             eprintln!("warning: the payment failure rate could not be read ({e}); the rollback does not depend on it");
             None
         }
-    };
-    let mut report = Report {
-        env: env.into(),
-        service: host.name().into(),
-        cluster: cluster.clone(),
-        from: from.clone(),
-        to: choice.target.arn.clone(),
-        skipped: choice.skipped.clone(),
-        test_keys: args.test_keys,
-        failure_rate,
-        executed: false,
-        steps: vec![],
-        guard: None,
-    };
-    eprint!("{}", render(&report));
+    }
+}
+
+fn print_plan(report: &Report, args: &RollbackArgs) {
+    eprint!("{}", render(report));
     if args.guard_sales {
         eprintln!("first, sales are guarded: admission paused, open holds kept open (extended by the outage's length at the end)");
     }
@@ -233,6 +267,23 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
             ticketing_catalog::notices::PAYMENT_PAUSED.name
         );
     }
+}
+
+pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
+    let target = observe(ctx, &args).await?;
+    let mut report = Report {
+        skipped: target.choice.skipped.clone(),
+        test_keys: args.test_keys,
+        failure_rate: measured_rate(ctx, args.rate_window).await,
+        ..Report::before(
+            target.env,
+            target.host.name(),
+            &target.cluster,
+            &target.from,
+            &target.choice.target.arn,
+        )
+    };
+    print_plan(&report, &args);
     let Some(applying) = Change::new(ctx, "portone rollback", &args.execute)
         .prints_its_own_result()
         .begin("rolling back the payment service", &report, 1)?
@@ -241,118 +292,78 @@ pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Cli
         return Ok(ExitCode::SUCCESS);
     };
     report.executed = true;
-    let guard = match args.guard_sales {
-        true => {
-            let budget = Duration::from_secs(args.timeout + 600);
-            match crate::ops::guard::begin(ctx, budget).await {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    return Err(applying.failed(serde_json::json!({"guard": e.to_string()}), e))
-                }
-            }
-        }
-        false => None,
-    };
+    let budget = Duration::from_secs(args.timeout + 600);
+    let guard = crate::ops::guard::begin_for(ctx, args.guard_sales, budget, &applying).await?;
     let mut book = Runbook::new(&applying, "rollback", after_failure);
-    let result = async {
-        if args.notify_customers {
-            book.step("tell customers", async {
-                crate::ops::notices::post_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
-                    .await
-                    .map(|n| format!("notice {} posted (payment-paused)", n.id))
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
-        }
-        book.step("mark the running revision failed", async {
-            tag(&ecs, &from, on_ecs::ROLLOUT_FAILED)
-                .await
-                .map(|()| format!("{} tagged FAILED", from.rsplit('/').next().unwrap_or(&from)))
-        })
-        .await?;
-        if let Some(test) = &test_keys {
-            let main = names::secret_name(env);
-            let live = names::live_keys_secret_name(env);
-            book.step("save the live keys", async {
-                let current = sm
-                    .get_secret_value()
-                    .secret_id(&main)
-                    .send()
-                    .await
-                    .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
-                let text = current.secret_string().unwrap_or_default().to_owned();
-                let keys: PortOneSecret = serde_json::from_str(&text)
-                    .map_err(|e| format!("{main} is not the expected JSON: {e}"))?;
-                match secret_mode(&keys) {
-                    Some("production") => put_secret(&sm, &live, &text)
-                        .await
-                        .map(|()| format!("live keys kept in {live}")),
-                    // Already on test keys (a second run): the saved live
-                    // keys must not be overwritten.
-                    Some(_) => Ok(format!(
-                        "{main} already holds test keys; {live} left as it is"
-                    )),
-                    // Keys of no stated mode are neither saved nor replaced:
-                    // they may be the only copy of the live keys.
-                    None => Err(format!(
-                        "{main} does not say its mode (\"mode\": \"production\" or \"test\"), so its keys were not replaced; add it, then run again"
-                    )),
-                }
-            })
-            .await?;
-            book.step("switch to the test keys", async {
-                put_secret(&sm, &main, test)
-                    .await
-                    .map(|()| format!("{main} now holds the test keys"))
-            })
-            .await?;
-        }
-        book.step("update the service", async {
-            ecs.update_service()
-                .cluster(&cluster)
-                .service(host.name())
-                .task_definition(&choice.target.arn)
-                .force_new_deployment(true)
-                .send()
-                .await
-                .map(|_| {
-                    format!(
-                        "forced a new deployment of revision {}",
-                        choice.target.revision
-                    )
-                })
-                .map_err(|e| crate::aws::sdk_error(&e).to_string())
-        })
-        .await?;
-        book.step(
-            "wait until stable",
-            wait_stable(
-                &ecs,
-                &cluster,
-                host.name(),
-                &choice.target.arn,
-                Duration::from_secs(args.timeout),
-                |_| {},
-            ),
-        )
-        .await?;
-        book.step("record the revision as good", async {
-            tag(&ecs, &choice.target.arn, on_ecs::ROLLOUT_COMPLETED)
-                .await
-                .map(|()| "tagged COMPLETED".to_owned())
-        })
-        .await
-    }
-    .await;
+    let result = apply(ctx, &target, &args, &mut book).await;
     report.steps = book.into_log();
-    if let Some(g) = guard {
-        report.guard = Some(g.end().await);
-    }
+    report.guard = crate::ops::guard::end(guard).await;
     finish(ctx.output, applying, &report, result)?;
     if args.test_keys {
         eprintln!(
-            "payments now run on PortOne's test keys; once fixed, switch back: opsctl --env {env} portone switch-back --execute"
+            "payments now run on PortOne's test keys; once fixed, switch back: opsctl --env {} portone switch-back --execute",
+            target.env
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rollback's steps, in order, stopping at the first that fails.
+async fn apply(
+    ctx: &Context,
+    t: &Target,
+    args: &RollbackArgs,
+    book: &mut Runbook<'_>,
+) -> Result<(), CliError> {
+    if args.notify_customers {
+        book.step("tell customers", async {
+            crate::ops::notices::post_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)
+                .await
+                .map(|n| format!("notice {} posted (payment-paused)", n.id))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+    }
+    book.step("mark the running revision failed", async {
+        tag(&t.ecs, &t.from, on_ecs::ROLLOUT_FAILED)
+            .await
+            .map(|()| {
+                format!(
+                    "{} tagged FAILED",
+                    t.from.rsplit('/').next().unwrap_or(&t.from)
+                )
+            })
+    })
+    .await?;
+    if let Some(test) = &t.test_keys {
+        let main = names::secret_name(t.env);
+        let live = names::live_keys_secret_name(t.env);
+        book.step("save the live keys", save_live_keys(&t.sm, &main, &live))
+            .await?;
+        book.step("switch to the test keys", async {
+            put_secret(&t.sm, &main, test)
+                .await
+                .map(|()| format!("{main} now holds the test keys"))
+        })
+        .await?;
+    }
+    let to = &t.choice.target;
+    book.step("update the service", async {
+        redeploy(&t.ecs, &t.cluster, t.host.name(), Some(&to.arn))
+            .await
+            .map(|()| format!("forced a new deployment of revision {}", to.revision))
+    })
+    .await?;
+    let timeout = Duration::from_secs(args.timeout);
+    book.step(
+        "wait until stable",
+        wait_stable(&t.ecs, &t.cluster, t.host.name(), &to.arn, timeout, |_| {}),
+    )
+    .await?;
+    book.step("record the revision as good", async {
+        tag(&t.ecs, &to.arn, on_ecs::ROLLOUT_COMPLETED)
+            .await
+            .map(|()| "tagged COMPLETED".to_owned())
+    })
+    .await
 }

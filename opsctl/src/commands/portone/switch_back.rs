@@ -8,16 +8,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use ticketing_catalog::ecs as on_ecs;
 use ticketing_catalog::portone as names;
 
 use super::rollback::{after_failure, finish, Report};
-use crate::aws::aws_env;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::ecs::{describe, wait_stable};
-use crate::ops::portone::{put_secret, read_keys};
+use crate::ops::ecs::{describe, redeploy, wait_stable};
+use crate::ops::portone::{payment_service, put_secret, read_keys, PaymentService};
 use crate::output;
 use crate::runbook::Runbook;
 
@@ -34,30 +32,19 @@ pub struct SwitchBackArgs {
 }
 
 pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode, CliError> {
-    let env = aws_env(ctx)?;
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let cluster = on_ecs::cluster(env);
-    let host = crate::ops::ecs::payment_host(&ecs, &cluster).await?;
+    let PaymentService {
+        env,
+        ecs,
+        sm,
+        cluster,
+        host,
+    } = payment_service(ctx).await?;
     let main = names::secret_name(env);
     let live = names::live_keys_secret_name(env);
     let live_keys = read_keys(&sm, &live, "production").await?;
     let service = describe(&ecs, &cluster, host.name()).await?;
     let running = service.task_definition().unwrap_or_default().to_owned();
-    let mut report = Report {
-        env: env.into(),
-        service: host.name().into(),
-        cluster: cluster.clone(),
-        from: running.clone(),
-        to: running.clone(),
-        skipped: vec![],
-        test_keys: false,
-        failure_rate: None,
-        executed: false,
-        steps: vec![],
-        guard: None,
-    };
+    let mut report = Report::before(env, host.name(), &cluster, &running, &running);
     eprintln!(
         "{main} <- the live keys saved in {live}; restart {} on {cluster}{}",
         host.name(),
@@ -88,14 +75,9 @@ pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode
         })
         .await?;
         book.step("restart the tasks", async {
-            ecs.update_service()
-                .cluster(&cluster)
-                .service(host.name())
-                .force_new_deployment(true)
-                .send()
+            redeploy(&ecs, &cluster, host.name(), None)
                 .await
-                .map(|_| "forced a new deployment".to_owned())
-                .map_err(|e| crate::aws::sdk_error(&e).to_string())
+                .map(|()| "forced a new deployment".to_owned())
         })
         .await?;
         book.step(

@@ -69,113 +69,127 @@ pub fn description(what: &str, runbook: &str) -> String {
 pub fn wanted(group: Group, region: &str, env: &str, brokers: u32) -> Vec<AlarmSpec> {
     let mut out = Vec::new();
     if matches!(group, Group::Billing | Group::All) {
-        for b in cat::BILLING {
-            out.push(AlarmSpec {
-                name: b.name.into(),
-                region: cat::BILLING_REGION.into(),
-                description: description(
-                    &format!(
-                        "{}: estimated monthly AWS charges above ${:.0}.",
-                        b.severity, b.threshold_usd
-                    ),
-                    cat::BILLING_RUNBOOK,
-                ),
-                metric: Some(format!(
-                    "{}/{}",
-                    cat::BILLING_NAMESPACE,
-                    cat::BILLING_METRIC
-                )),
-                statistic: Some("Maximum".into()),
-                dimensions: vec![("Currency".into(), "USD".into())],
-                period: Some(cat::BILLING_PERIOD_SECONDS),
-                queries: vec![],
-                evaluation_periods: 1,
-                datapoints_to_alarm: None,
-                threshold: b.threshold_usd,
-                comparison: "GreaterThanThreshold".into(),
-                treat_missing_data: "missing".into(),
-                actions: vec![b.topic.into()],
-            });
-        }
+        out.extend(cat::BILLING.iter().map(billing));
     }
     if matches!(group, Group::Payment | Group::All) {
-        let period = cat::PAYMENT_FAILURE_RATE_PERIOD_SECONDS;
-        let mut queries: Vec<Query> = cat::PAYMENT_FAILURE_RATE_INPUTS
-            .iter()
-            .map(|(id, metric)| Query {
-                id: (*id).into(),
-                expression: None,
-                stat: Some((
-                    metrics::NAMESPACE.into(),
-                    (*metric).into(),
-                    "Sum".into(),
-                    period,
-                )),
-                // This environment's payments only (the dimension set the
-                // services publish for the alarm: catalog dimension_sets).
-                dimensions: vec![(metrics::ENVIRONMENT.into(), env.into())],
-                return_data: false,
-            })
-            .collect();
-        queries.push(Query {
-            id: "failure_rate".into(),
-            expression: Some(cat::PAYMENT_FAILURE_RATE_EXPRESSION.into()),
-            stat: None,
-            dimensions: vec![],
-            return_data: true,
-        });
-        out.push(AlarmSpec {
-            name: cat::for_env(cat::PAYMENT_FAILURE_RATE_NAME, env),
-            region: region.into(),
-            description: description(
-                &format!(
-                    "Payment failure rate above {}% of payment outcomes (payment.failure over payment.failure + payment.success). Above {}% in production mode, roll PortOne back.",
-                    cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
-                    cat::PORTONE_ROLLBACK_FAILURE_PERCENT
-                ),
-                cat::PAYMENT_RUNBOOK,
-            ),
-            metric: None,
-            statistic: None,
-            dimensions: vec![],
-            period: None,
-            queries,
-            evaluation_periods: cat::PAYMENT_FAILURE_RATE_EVALUATION_PERIODS,
-            datapoints_to_alarm: None,
-            threshold: cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
-            comparison: "GreaterThanThreshold".into(),
-            // No payments in a window is not a failure.
-            treat_missing_data: "notBreaching".into(),
-            actions: vec![cat::for_env(cat::PAYMENT_ALERTS_TOPIC, env)],
-        });
+        out.push(payment_failure_rate(region, env));
     }
     if matches!(group, Group::Kafka | Group::All) {
-        out.push(AlarmSpec {
-            name: cat::for_env(cat::KAFKA_METRICS_MISSING_NAME, env),
-            region: region.into(),
-            description: description(
-                "A Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
-                cat::KAFKA_RUNBOOK,
-            ),
-            metric: Some(format!(
-                "{}/{}",
-                cat::kafka_jmx_namespace(env),
-                cat::KAFKA_JMX_METRIC
-            )),
-            statistic: Some("SampleCount".into()),
-            dimensions: vec![],
-            period: Some(cat::KAFKA_METRICS_PERIOD_SECONDS),
-            queries: vec![],
-            evaluation_periods: cat::KAFKA_METRICS_EVALUATION_PERIODS,
-            datapoints_to_alarm: Some(cat::KAFKA_METRICS_EVALUATION_PERIODS),
-            threshold: cat::kafka_metrics_missing_threshold(brokers),
-            comparison: "LessThanThreshold".into(),
-            treat_missing_data: "breaching".into(),
-            actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
-        });
+        out.push(kafka_metrics_missing(region, env, brokers));
         out.push(consumer_lag(region, env));
     }
     out
+}
+
+/// A billing alarm (AWS/Billing, us-east-1 only).
+fn billing(b: &cat::BillingAlarm) -> AlarmSpec {
+    AlarmSpec {
+        name: b.name.into(),
+        region: cat::BILLING_REGION.into(),
+        description: description(
+            &format!(
+                "{}: estimated monthly AWS charges above ${:.0}.",
+                b.severity, b.threshold_usd
+            ),
+            cat::BILLING_RUNBOOK,
+        ),
+        metric: Some(format!(
+            "{}/{}",
+            cat::BILLING_NAMESPACE,
+            cat::BILLING_METRIC
+        )),
+        statistic: Some("Maximum".into()),
+        dimensions: vec![("Currency".into(), "USD".into())],
+        period: Some(cat::BILLING_PERIOD_SECONDS),
+        queries: vec![],
+        evaluation_periods: 1,
+        datapoints_to_alarm: None,
+        threshold: b.threshold_usd,
+        comparison: "GreaterThanThreshold".into(),
+        treat_missing_data: "missing".into(),
+        actions: vec![b.topic.into()],
+    }
+}
+
+/// The payment failure rate, as metric math over this environment's
+/// payment outcomes.
+fn payment_failure_rate(region: &str, env: &str) -> AlarmSpec {
+    let period = cat::PAYMENT_FAILURE_RATE_PERIOD_SECONDS;
+    let mut queries: Vec<Query> = cat::PAYMENT_FAILURE_RATE_INPUTS
+        .iter()
+        .map(|(id, metric)| Query {
+            id: (*id).into(),
+            expression: None,
+            stat: Some((
+                metrics::NAMESPACE.into(),
+                (*metric).into(),
+                "Sum".into(),
+                period,
+            )),
+            // This environment's payments only (the dimension set the
+            // services publish for the alarm: catalog dimension_sets).
+            dimensions: vec![(metrics::ENVIRONMENT.into(), env.into())],
+            return_data: false,
+        })
+        .collect();
+    queries.push(Query {
+        id: "failure_rate".into(),
+        expression: Some(cat::PAYMENT_FAILURE_RATE_EXPRESSION.into()),
+        stat: None,
+        dimensions: vec![],
+        return_data: true,
+    });
+    AlarmSpec {
+        name: cat::for_env(cat::PAYMENT_FAILURE_RATE_NAME, env),
+        region: region.into(),
+        description: description(
+            &format!(
+                "Payment failure rate above {}% of payment outcomes (payment.failure over payment.failure + payment.success). Above {}% in production mode, roll PortOne back.",
+                cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
+                cat::PORTONE_ROLLBACK_FAILURE_PERCENT
+            ),
+            cat::PAYMENT_RUNBOOK,
+        ),
+        metric: None,
+        statistic: None,
+        dimensions: vec![],
+        period: None,
+        queries,
+        evaluation_periods: cat::PAYMENT_FAILURE_RATE_EVALUATION_PERIODS,
+        datapoints_to_alarm: None,
+        threshold: cat::PAYMENT_FAILURE_RATE_THRESHOLD_PERCENT,
+        comparison: "GreaterThanThreshold".into(),
+        // No payments in a window is not a failure.
+        treat_missing_data: "notBreaching".into(),
+        actions: vec![cat::for_env(cat::PAYMENT_ALERTS_TOPIC, env)],
+    }
+}
+
+/// A broker's JMX metrics stopped arriving.
+fn kafka_metrics_missing(region: &str, env: &str, brokers: u32) -> AlarmSpec {
+    AlarmSpec {
+        name: cat::for_env(cat::KAFKA_METRICS_MISSING_NAME, env),
+        region: region.into(),
+        description: description(
+            "A Kafka broker's JMX metrics stopped arriving for 5 minutes: the broker (or its host) is down.",
+            cat::KAFKA_RUNBOOK,
+        ),
+        metric: Some(format!(
+            "{}/{}",
+            cat::kafka_jmx_namespace(env),
+            cat::KAFKA_JMX_METRIC
+        )),
+        statistic: Some("SampleCount".into()),
+        dimensions: vec![],
+        period: Some(cat::KAFKA_METRICS_PERIOD_SECONDS),
+        queries: vec![],
+        evaluation_periods: cat::KAFKA_METRICS_EVALUATION_PERIODS,
+        datapoints_to_alarm: Some(cat::KAFKA_METRICS_EVALUATION_PERIODS),
+        threshold: cat::kafka_metrics_missing_threshold(brokers),
+        comparison: "LessThanThreshold".into(),
+        treat_missing_data: "breaching".into(),
+        actions: vec![cat::for_env(cat::OPS_ALERTS_TOPIC, env)],
+    }
 }
 
 /// The consumer-lag alarm: the oldest unprocessed record's age over every

@@ -71,61 +71,10 @@ pub fn apply(
             "give --month on or after --account-opened",
         )
     })?;
-    let h = p.hours_per_month;
     let mut offsets = Vec::new();
     let plan = if opened < credit_plan_start() {
         if index < LEGACY_MONTHS {
-            let hours = LEGACY_HOURS.min(h);
-            let fp = m.profile.footprint();
-            // (offer, its hourly price, whether the footprint runs that
-            // class, the row it comes off): 750 hours of one instance each.
-            let instance_offers = [
-                (
-                    "RDS db.t3.micro",
-                    "rds:db.t3.micro",
-                    fp.rds_class == "db.t3.micro",
-                    "RDS PostgreSQL",
-                ),
-                (
-                    "ElastiCache cache.t3.micro",
-                    "elasticache:cache.t3.micro",
-                    fp.redis_node_type == "cache.t3.micro",
-                    "ElastiCache Redis",
-                ),
-                (
-                    "EC2 t2.micro",
-                    "ec2:t2.micro",
-                    fp.broker_instance_type == "t2.micro",
-                    "EC2 Kafka",
-                ),
-                ("ALB", "alb", true, "Application Load Balancer"),
-                (
-                    "public IPv4 (EC2)",
-                    "ipv4:public",
-                    true,
-                    "Public IPv4 (Kafka)",
-                ),
-            ];
-            for (offer, key, runs, item) in instance_offers {
-                if runs {
-                    offsets.push((
-                        format!("{offer}, 750 h"),
-                        (p.hourly(key)? * hours).min(row(m, item)),
-                    ));
-                }
-            }
-            // Storage offers: 20 GB of the database's, 30 GB of EBS.
-            if fp.rds_class == "db.t3.micro" {
-                let gb = 20f64.min(f64::from(fp.rds_storage_gb * fp.rds_instances));
-                offsets.push((
-                    "RDS storage, 20 GB".into(),
-                    gb * p.monthly("rds:storage_gb")?,
-                ));
-            }
-            if fp.broker_instance_type == "t2.micro" {
-                let gb = 30f64.min(f64::from(fp.broker_ebs_gb * fp.brokers));
-                offsets.push(("EBS, 30 GB".into(), gb * p.monthly("ebs:gp3_gb")?));
-            }
+            offsets = legacy_offsets(p, m)?;
             "legacy 12-month free tier"
         } else {
             "legacy free tier, 12 months over (always-free only)"
@@ -151,6 +100,66 @@ pub fn apply(
         offsets: offsets.into_iter().map(|(n, v)| (n, round2(v))).collect(),
         bill: round2((m.total - off).max(0.0)),
     })
+}
+
+/// What the legacy 12-month free tier takes off a month of the model:
+/// 750 hours of one instance of each offer the footprint runs, and the
+/// storage offers.
+fn legacy_offsets(p: &Prices, m: &Model) -> Result<Vec<(String, f64)>, CliError> {
+    let mut offsets = Vec::new();
+    let h = p.hours_per_month;
+    let hours = LEGACY_HOURS.min(h);
+    let fp = m.profile.footprint();
+    // (offer, its hourly price, whether the footprint runs that
+    // class, the row it comes off): 750 hours of one instance each.
+    let instance_offers = [
+        (
+            "RDS db.t3.micro",
+            "rds:db.t3.micro",
+            fp.rds_class == "db.t3.micro",
+            "RDS PostgreSQL",
+        ),
+        (
+            "ElastiCache cache.t3.micro",
+            "elasticache:cache.t3.micro",
+            fp.redis_node_type == "cache.t3.micro",
+            "ElastiCache Redis",
+        ),
+        (
+            "EC2 t2.micro",
+            "ec2:t2.micro",
+            fp.broker_instance_type == "t2.micro",
+            "EC2 Kafka",
+        ),
+        ("ALB", "alb", true, "Application Load Balancer"),
+        (
+            "public IPv4 (EC2)",
+            "ipv4:public",
+            true,
+            "Public IPv4 (Kafka)",
+        ),
+    ];
+    for (offer, key, runs, item) in instance_offers {
+        if runs {
+            offsets.push((
+                format!("{offer}, 750 h"),
+                (p.hourly(key)? * hours).min(row(m, item)),
+            ));
+        }
+    }
+    // Storage offers: 20 GB of the database's, 30 GB of EBS.
+    if fp.rds_class == "db.t3.micro" {
+        let gb = 20f64.min(f64::from(fp.rds_storage_gb * fp.rds_instances));
+        offsets.push((
+            "RDS storage, 20 GB".into(),
+            gb * p.monthly("rds:storage_gb")?,
+        ));
+    }
+    if fp.broker_instance_type == "t2.micro" {
+        let gb = 30f64.min(f64::from(fp.broker_ebs_gb * fp.brokers));
+        offsets.push(("EBS, 30 GB".into(), gb * p.monthly("ebs:gp3_gb")?));
+    }
+    Ok(offsets)
 }
 
 #[cfg(test)]

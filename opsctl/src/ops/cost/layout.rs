@@ -4,7 +4,8 @@
 
 use ticketing_catalog::footprint::{ComputeLayout, Footprint};
 
-use super::model::{rows_for, Discounts};
+use super::model::rows_for;
+use super::rows::Discounts;
 use super::{round2, Model, Prices};
 use crate::args::SizeProfile;
 use crate::error::CliError;

@@ -18,11 +18,12 @@ mod layout;
 mod model;
 #[cfg(test)]
 mod model_tests;
+mod rows;
 
 pub use alarms::{check_alarms, AlarmCheck};
 pub use coverage::{FREE_TYPES, PRICED_TYPES};
 pub use layout::{model, model_for, model_with};
-pub use model::Discounts;
+pub use rows::Discounts;
 
 /// The price file, compiled in.
 pub const PRICES: &str = include_str!("../../../../infra/prices/us-east-1.toml");

@@ -1,7 +1,7 @@
 //! The model's unit tests (beside it: model.rs stays short).
 
 use super::layout::{model, model_with};
-use super::model::Discounts;
+use super::rows::Discounts;
 use super::{round2, Prices};
 use crate::args::SizeProfile;
 

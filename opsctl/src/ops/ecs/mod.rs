@@ -205,6 +205,25 @@ pub async fn payment_host(
     ))
 }
 
+/// Forces a new deployment of `service` (its tasks replaced), on
+/// `task_definition` when one is given, else on the one it runs.
+pub async fn redeploy(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: Option<&str>,
+) -> Result<(), String> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(service)
+        .set_task_definition(task_definition.map(str::to_owned))
+        .force_new_deployment(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::aws::sdk_error(&e).to_string())
+}
+
 pub async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, value: &str) -> Result<(), String> {
     ecs.tag_resource()
         .resource_arn(arn)

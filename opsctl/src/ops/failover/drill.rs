@@ -90,34 +90,15 @@ pub async fn run(
         return Err(e);
     }
     progress(format!("broker {} stopped", plan.leader));
-
-    // A new leader that answers for the partition.
     let deadline = stopped + timeout;
-    let new_leader = loop {
-        if let Ok((_, partitions)) =
-            ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
-        {
-            if let Some(p) = partitions.iter().find(|p| p.partition == plan.partition) {
-                if p.leader >= 0
-                    && p.leader != plan.leader
-                    && ticketing_kafka::watermarks(&ctx.settings.kafka, &plan.topic, plan.partition)
-                        .await
-                        .is_ok()
-                {
-                    break p.leader;
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            let _ = probes.finish().await;
-            return Err(CliError::Failed(anyhow::anyhow!(
-                "no other broker took over {}/{} within {} s",
-                plan.topic,
-                plan.partition,
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let Some(new_leader) = serving_leader(ctx, plan, deadline).await else {
+        let _ = probes.finish().await;
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "no other broker took over {}/{} within {} s",
+            plan.topic,
+            plan.partition,
+            timeout.as_secs()
+        )));
     };
     let rto = stopped.elapsed().as_secs_f64();
     progress(format!(
@@ -127,49 +108,14 @@ pub async fn run(
     progress(format!(
         "{probes_sent} probe event(s) written while the broker was down"
     ));
-
-    // Everything written so far published.
-    let drain_marks = ops::outbox::marks(ctx).await?;
-    loop {
-        if ops::outbox::lost(&drain_marks).await? == 0 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
-                "the outboxes did not drain within {} s of the stop; see `opsctl outbox status`",
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    drained(ctx, deadline, timeout).await?;
     let drained = stopped.elapsed().as_secs_f64();
     progress(format!("outboxes drained after {drained:.1} s"));
 
     // The broker back, and in sync again.
     let starting = Instant::now();
     node(ctx, &plan.action, false, timeout).await?;
-    let back = starting + timeout;
-    loop {
-        if let Ok((_, partitions)) =
-            ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
-        {
-            if partitions
-                .iter()
-                .filter(|p| p.partition == plan.partition)
-                .any(|p| p.in_sync.contains(&plan.leader))
-            {
-                break;
-            }
-        }
-        if Instant::now() >= back {
-            return Err(CliError::Failed(anyhow::anyhow!(
-                "broker {} was started but is not back in sync after {} s",
-                plan.leader,
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    in_sync(ctx, plan, starting + timeout, timeout).await?;
     let rejoined = starting.elapsed().as_secs_f64();
     progress(format!(
         "broker {} back in sync after {rejoined:.1} s",
@@ -177,17 +123,7 @@ pub async fn run(
     ));
 
     // What was written during the drill, against what the topics hold.
-    let end_marks = ops::outbox::marks(ctx).await?;
-    let mut written = Vec::new();
-    for ((service, pool, from), (_, _, until)) in start_marks.iter().zip(&end_marks) {
-        written.extend(
-            ticketing_messaging::outbox::entries_between(pool, *from, *until)
-                .await
-                .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
-                })?,
-        );
-    }
+    let written = written_between(&start_marks, &ops::outbox::marks(ctx).await?).await?;
     let found = published_ids(ctx, began).await?;
     let tally = tally(&written, &found);
     let met = tally.events_lost as u64 <= topics::SCALE_10X_FAILOVER_RPO_EVENTS
@@ -204,6 +140,93 @@ pub async fn run(
         rpo_target_events: topics::SCALE_10X_FAILOVER_RPO_EVENTS,
         met,
     })
+}
+
+/// The new leader of the drill's partition once it answers for it; `None`
+/// at `deadline`.
+async fn serving_leader(ctx: &Context, plan: &DrillPlan, deadline: Instant) -> Option<i32> {
+    let kafka = &ctx.settings.kafka;
+    loop {
+        if let Ok((_, partitions)) = ticketing_kafka::partition_leaders(kafka, &plan.topic).await {
+            if let Some(p) = partitions.iter().find(|p| p.partition == plan.partition) {
+                if p.leader >= 0
+                    && p.leader != plan.leader
+                    && ticketing_kafka::watermarks(kafka, &plan.topic, plan.partition)
+                        .await
+                        .is_ok()
+                {
+                    return Some(p.leader);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until everything written so far is published.
+async fn drained(ctx: &Context, deadline: Instant, timeout: Duration) -> Result<(), CliError> {
+    let marks = ops::outbox::marks(ctx).await?;
+    while ops::outbox::lost(&marks).await? != 0 {
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "the outboxes did not drain within {} s of the stop; see `opsctl outbox status`",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Waits until the stopped broker is in sync for the partition again.
+async fn in_sync(
+    ctx: &Context,
+    plan: &DrillPlan,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    loop {
+        if let Ok((_, partitions)) =
+            ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
+        {
+            if partitions
+                .iter()
+                .filter(|p| p.partition == plan.partition)
+                .any(|p| p.in_sync.contains(&plan.leader))
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "broker {} was started but is not back in sync after {} s",
+                plan.leader,
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The outbox entries each service wrote between two marks.
+async fn written_between(
+    from: &ops::outbox::Marks,
+    until: &ops::outbox::Marks,
+) -> Result<Vec<ticketing_messaging::outbox::OutboxEntry>, CliError> {
+    let mut written = Vec::new();
+    for ((service, pool, from), (_, _, until)) in from.iter().zip(until) {
+        written.extend(
+            ticketing_messaging::outbox::entries_between(pool, *from, *until)
+                .await
+                .map_err(|e| {
+                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+                })?,
+        );
+    }
+    Ok(written)
 }
 
 /// Probes written at a steady rate from the stop until the new leader

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus,
-};
+use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
 use crate::args::SizeProfile;
@@ -14,6 +12,7 @@ use crate::aws::failed;
 use crate::context::Context;
 use crate::error::CliError;
 
+mod change_set;
 pub mod drift;
 mod layer;
 mod params;
@@ -21,6 +20,7 @@ pub mod replacement;
 
 pub use layer::Layer;
 
+use change_set::ChangeSetRequest;
 use params::pass_kafka_bootstrap;
 pub use params::{
     declared_parameters, given_parameters, parameter_sources, ParamSource,
@@ -155,152 +155,45 @@ pub async fn change_set(
         .filter(|(_, s)| *s == ParamSource::Previous)
         .map(|(k, _)| k.clone())
         .collect();
-    let params: Vec<Parameter> = sources
-        .into_iter()
-        .filter_map(|(key, source)| match source {
-            ParamSource::Given { value } => Some(
-                Parameter::builder()
-                    .parameter_key(key)
-                    .parameter_value(value)
-                    .build(),
-            ),
-            ParamSource::Previous => Some(
-                Parameter::builder()
-                    .parameter_key(key)
-                    .use_previous_value(true)
-                    .build(),
-            ),
-            ParamSource::Default => None,
-        })
-        .collect();
-    // The stack already is what the templates say.
-    let unchanged = || StackPlan {
-        stack: name.clone(),
+    let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let request = ChangeSetRequest {
+        stack: &name,
+        name: &set_name,
         layer,
         exists,
-        changes: vec![],
-        kept: kept.clone(),
-        drift: vec![],
-        change_set: None,
         made_the_stack,
-        notes: notes.clone(),
+        body: &body,
+        params: change_set::parameters(sources),
     };
-    let set_name = format!("opsctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
-    let created = cfn
-        .create_change_set()
-        .stack_name(&name)
-        .change_set_name(&set_name)
-        .change_set_type(if exists {
-            ChangeSetType::Update
-        } else {
-            ChangeSetType::Create
-        })
-        .template_body(&body)
-        .set_parameters(Some(params))
-        // The pipeline's roles have names (the workflows name them):
-        // CAPABILITY_NAMED_IAM (CloudFormation API Reference,
-        // CreateChangeSet, Capabilities).
-        .capabilities(if layer == Layer::Pipeline {
-            Capability::CapabilityNamedIam
-        } else {
-            Capability::CapabilityIam
-        })
+    let made = change_set::make(cfn, request, args.timeout).await?;
+    Ok(StackPlan {
+        change_set: made.is_some().then_some(set_name),
+        changes: made.unwrap_or_default(),
+        stack: name,
+        layer,
+        exists,
+        kept,
+        drift: vec![],
+        made_the_stack,
+        notes,
+    })
+}
+
+/// Executes a computed change set and waits until its stack settles: the
+/// stack's final status, or why it did not get there.
+pub async fn execute(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    change_set: &str,
+    timeout: Duration,
+) -> Result<StackStatus, String> {
+    cfn.execute_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
         .send()
-        .await;
-    if let Err(e) = &created {
-        // AWS makes a change set without changes and fails it ("didn't
-        // contain changes", handled below); moto refuses to make one with
-        // UpdateStack's "No updates are to be performed.". Both mean the
-        // stack already is what the templates say.
-        let text = crate::aws::sdk_error(e);
-        if text.contains("No updates are to be performed") {
-            return Ok(unchanged());
-        }
-    }
-    created.map_err(|e| {
-            CliError::usage(
-                format!(
-                    "CloudFormation refused the {} change set: {}",
-                    layer.name(),
-                    crate::aws::sdk_error(&e)
-                ),
-                "a missing parameter is passed with --param Key=Value; layers deploy in order network, data, kafka, observability, compute",
-            )
-        })?;
-    let deadline = Instant::now() + args.timeout;
-    loop {
-        let d = cfn
-            .describe_change_set()
-            .stack_name(&name)
-            .change_set_name(&set_name)
-            .send()
-            .await
-            .map_err(|e| {
-                failed(
-                    "CloudFormation DescribeChangeSet failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
-        match d.status() {
-            Some(ChangeSetStatus::CreateComplete) => {
-                let changes = d
-                    .changes()
-                    .iter()
-                    .filter_map(|c| c.resource_change())
-                    .map(|r| Change {
-                        action: r
-                            .action()
-                            .map(|a| a.as_str().to_owned())
-                            .unwrap_or_default(),
-                        logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
-                        resource_type: r.resource_type().unwrap_or_default().to_owned(),
-                        replacement: r
-                            .replacement()
-                            .map(|a| a.as_str().to_owned())
-                            .unwrap_or_default(),
-                    })
-                    .collect();
-                return Ok(StackPlan {
-                    stack: name,
-                    layer,
-                    exists,
-                    changes,
-                    kept,
-                    drift: vec![],
-                    change_set: Some(set_name),
-                    made_the_stack,
-                    notes,
-                });
-            }
-            Some(ChangeSetStatus::Failed) => {
-                let reason = d.status_reason().unwrap_or_default().to_owned();
-                let _ = cfn
-                    .delete_change_set()
-                    .stack_name(&name)
-                    .change_set_name(&set_name)
-                    .send()
-                    .await;
-                if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                    return Ok(unchanged());
-                }
-                if made_the_stack {
-                    let _ = cfn.delete_stack().stack_name(&name).send().await;
-                }
-                return Err(CliError::Failed(anyhow::anyhow!(
-                    "the {} change set failed: {reason}",
-                    layer.name()
-                )));
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
-                "the {} change set was not ready in time",
-                layer.name()
-            )));
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+        .await
+        .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
+    wait_stack(cfn, stack, timeout).await
 }
 
 /// Removes what a plan created: the change set, and the empty stack it

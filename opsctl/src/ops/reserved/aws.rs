@@ -32,6 +32,42 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// Buys `count` of `offering` under our own reservation id (a second
+    /// purchase under it is refused with `...AlreadyExists`).
+    pub async fn buy(
+        &self,
+        engine: crate::ops::reserved::plan::Engine,
+        offering: &str,
+        reservation_id: &str,
+        count: i32,
+    ) -> Result<(), String> {
+        use crate::ops::reserved::plan::Engine;
+        match engine {
+            Engine::Rds => self
+                .rds
+                .purchase_reserved_db_instances_offering()
+                .reserved_db_instances_offering_id(offering)
+                .reserved_db_instance_id(reservation_id)
+                .db_instance_count(count)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
+            Engine::Elasticache => self
+                .elasticache
+                .purchase_reserved_cache_nodes_offering()
+                .reserved_cache_nodes_offering_id(offering)
+                .reserved_cache_node_id(reservation_id)
+                .cache_node_count(count)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::aws::sdk_error(&e).to_string()),
+        }
+    }
+}
+
 pub async fn rds_state(
     rds: &aws_sdk_rds::Client,
     class: &str,

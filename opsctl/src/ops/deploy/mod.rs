@@ -4,6 +4,9 @@
 //! the circuit breaker on, wait until it is stable, and tag the revision
 //! `ticketing:rollout=COMPLETED` or `FAILED`.
 
+mod observe;
+pub use observe::{observe, valid_tag, Deployment, Request};
+
 use std::time::Duration;
 
 use serde::Serialize;
@@ -183,25 +186,9 @@ pub async fn roll_out(
             stopped_tasks: Vec::new(),
         };
     }
-    let td = match ecs
-        .describe_task_definition()
-        .task_definition(&step.from)
-        .send()
-        .await
-    {
-        Ok(out) => match out.task_definition().cloned() {
-            Some(td) => td,
-            None => return error(format!("{} is not described", step.from), None),
-        },
-        Err(e) => {
-            return error(
-                format!(
-                    "DescribeTaskDefinition failed: {}",
-                    crate::aws::sdk_error(&e)
-                ),
-                None,
-            )
-        }
+    let td = match task_definition(ecs, &step.from).await {
+        Ok(td) => td,
+        Err(e) => return error(e, None),
     };
     if service_image(&td, service.name()).is_none() {
         return error(format!("no container named {service}"), None);
@@ -236,21 +223,11 @@ pub async fn roll_out(
         Ok(()) => format!("{detail}; {} tagged {value}", short(&arn)),
         Err(e) => format!("{detail}; tagging {} {value} failed: {e}", short(&arn)),
     };
-    // Why it failed, in ECS's words: the revision's stopped tasks, and
-    // the last lines each one's app logged.
-    let stopped_tasks = if state == State::Failed {
-        match stopped_tasks(ecs, cluster, service.name(), &arn).await {
-            Ok(mut tasks) => {
-                add_last_lines(logs, &td, service.name(), &mut tasks).await;
-                tasks
-            }
-            Err(e) => {
-                detail.push_str(&format!("; its stopped tasks could not be read: {e}"));
-                Vec::new()
-            }
+    let stopped_tasks = match state {
+        State::Failed => {
+            why_failed(ecs, logs, cluster, service.name(), &arn, &td, &mut detail).await
         }
-    } else {
-        Vec::new()
+        _ => Vec::new(),
     };
     Outcome {
         service,
@@ -258,6 +235,50 @@ pub async fn roll_out(
         task_definition: Some(arn),
         detail,
         stopped_tasks,
+    }
+}
+
+async fn task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<aws_sdk_ecs::types::TaskDefinition, String> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "DescribeTaskDefinition failed: {}",
+                crate::aws::sdk_error(&e)
+            )
+        })?;
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| format!("{arn} is not described"))
+}
+
+/// Why a rollout failed, in ECS's words: the revision's stopped tasks, and
+/// the last lines each one's app logged (`detail` says when they could not
+/// be read).
+async fn why_failed(
+    ecs: &aws_sdk_ecs::Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    cluster: &str,
+    service: &str,
+    arn: &str,
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    detail: &mut String,
+) -> Vec<StoppedTask> {
+    match stopped_tasks(ecs, cluster, service, arn).await {
+        Ok(mut tasks) => {
+            add_last_lines(logs, td, service, &mut tasks).await;
+            tasks
+        }
+        Err(e) => {
+            detail.push_str(&format!("; its stopped tasks could not be read: {e}"));
+            Vec::new()
+        }
     }
 }
 

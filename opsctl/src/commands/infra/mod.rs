@@ -15,8 +15,11 @@ use crate::change::{self, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::infra::drift::compute_drift;
-use crate::ops::infra::{change_set, discard, wait_stack, Layer, StackPlan, StackRequest};
+use crate::ops::infra::{change_set, discard, execute, Layer, StackPlan, StackRequest};
 use crate::output;
+
+mod render;
+use render::{markdown, render};
 
 #[derive(Subcommand, Debug)]
 pub enum InfraCommand {
@@ -75,123 +78,6 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn render(plans: &[StackPlan]) -> String {
-    let mut rows = Vec::new();
-    for p in plans {
-        if p.changes.is_empty() {
-            rows.push(vec![
-                p.stack.clone(),
-                "no changes".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-        }
-        for c in &p.changes {
-            rows.push(vec![
-                p.stack.clone(),
-                c.action.clone(),
-                c.logical_id.clone(),
-                c.resource_type.clone(),
-                c.replacement.clone(),
-            ]);
-        }
-    }
-    let mut out = output::table(
-        &["STACK", "ACTION", "RESOURCE", "TYPE", "REPLACEMENT"],
-        &rows,
-    );
-    for line in notes(plans) {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
-/// What a plan says beside its changes: services a change would move back,
-/// parameters kept from the stack.
-fn notes(plans: &[StackPlan]) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in plans {
-        for d in &p.drift {
-            out.push(format!(
-                "{}: {} runs {}, the stack made {}: {}",
-                p.stack,
-                d.service,
-                d.running,
-                d.stack,
-                if d.undone_by_this_change {
-                    "THIS CHANGE MOVES IT BACK to the stack's revision (give --param ImageUri=<the image it runs> to keep it)"
-                } else {
-                    "this change leaves it running (a later change to its task definition would move it back)"
-                }
-            ));
-        }
-    }
-    for p in plans.iter().filter(|p| !p.kept.is_empty()) {
-        out.push(format!(
-            "{}: kept from the stack (not given): {}",
-            p.stack,
-            p.kept.join(", ")
-        ));
-    }
-    for p in plans {
-        out.extend(p.notes.iter().map(|n| format!("{}: {n}", p.stack)));
-    }
-    out
-}
-
-/// The plan as a pull-request comment: a table per stack, replacements in
-/// bold (a replaced resource is a new one: new address, new data).
-fn markdown(plans: &[StackPlan], env: &str) -> String {
-    let mut out = format!("### Infrastructure (`opsctl --env {env} infra plan`)\n\n");
-    for p in plans {
-        let verb = if p.exists { "update" } else { "create" };
-        if p.changes.is_empty() {
-            out.push_str(&format!("**{}**: no changes\n\n", p.stack));
-            continue;
-        }
-        let replaced = p.changes.iter().filter(|c| c.replacement == "True").count();
-        out.push_str(&format!(
-            "**{}** ({verb}): {} change(s){}\n\n",
-            p.stack,
-            p.changes.len(),
-            if replaced > 0 {
-                format!(", **{replaced} replacement(s)**")
-            } else {
-                String::new()
-            }
-        ));
-        let rows: Vec<Vec<String>> = p
-            .changes
-            .iter()
-            .map(|c| {
-                vec![
-                    c.action.clone(),
-                    format!("`{}`", c.logical_id),
-                    c.resource_type.clone(),
-                    match c.replacement.as_str() {
-                        "True" => "**replaced**".to_owned(),
-                        "Conditional" => "maybe replaced".to_owned(),
-                        "" | "False" => String::new(),
-                        other => other.to_owned(),
-                    },
-                ]
-            })
-            .collect();
-        out.push_str(&output::markdown_table(
-            &["action", "resource", "type", "replacement"],
-            &[],
-            &rows,
-        ));
-        out.push('\n');
-    }
-    for line in notes(plans) {
-        out.push_str(&format!("- {line}\n"));
-    }
-    out
-}
-
 fn layers(args: &PlanArgs) -> Vec<Layer> {
     if args.layers.is_empty() {
         Layer::ORDER.to_vec()
@@ -212,92 +98,97 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
     }
     let sdk = crate::aws::sdk_config(ctx).await?;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    // The compute stack's drift from what `deploy` and `portone rollback`
-    // moved the services to (only once the stack exists).
-    let with_drift = |mut plan: StackPlan| {
-        let sdk = &sdk;
-        async move {
-            if plan.layer == Layer::Compute && plan.exists {
-                plan.drift =
-                    compute_drift(sdk, ctx.profile.as_str(), &plan.stack, &plan.changes).await?;
-            }
-            Ok::<StackPlan, CliError>(plan)
-        }
-    };
     match command {
-        InfraCommand::Plan(args) => {
-            let mut plans = Vec::new();
-            for layer in layers(&args) {
-                let plan = with_drift(change_set(ctx, &cfn, &request(&args, false)?, layer).await?)
-                    .await?;
-                discard(&cfn, &plan).await;
-                plans.push(plan);
-            }
-            output::emit_or_markdown(
-                ctx.output,
-                &plans,
-                || render(&plans),
-                || markdown(&plans, ctx.profile.as_str()),
-            );
-            Ok(if plans.iter().any(|p| !p.changes.is_empty()) {
-                ExitCode::from(EXIT_PROBLEM)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        InfraCommand::Deploy(args) => {
-            let mut done = Vec::new();
-            for layer in layers(&args.plan) {
-                let plan =
-                    with_drift(change_set(ctx, &cfn, &request(&args.plan, true)?, layer).await?)
-                        .await?;
-                eprint!("{}", render(std::slice::from_ref(&plan)));
-                let applying = change::Change::new(ctx, "infra deploy", &args.execute)
-                    .prints_its_own_result()
-                    .begin(
-                        &format!("deploying {}", plan.stack),
-                        &plan,
-                        usize::from(plan.change_set.is_some()),
-                    )?;
-                let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
-                    discard(&cfn, &plan).await;
-                    done.push(plan);
-                    continue;
-                };
-                let run = async {
-                    cfn.execute_change_set()
-                        .stack_name(&plan.stack)
-                        .change_set_name(&set)
-                        .send()
-                        .await
-                        .map_err(|e| crate::aws::sdk_error(&e).to_string())?;
-                    wait_stack(&cfn, &plan.stack, Duration::from_secs(args.plan.timeout)).await
-                }
-                .await;
-                match run {
-                    Ok(status) => {
-                        applying.done(
-                            serde_json::json!({"stack": plan.stack, "status": status.as_str()}),
-                        )?;
-                        eprintln!("{}: {}", plan.stack, status.as_str());
-                    }
-                    Err(e) => {
-                        let message = format!(
-                            "deploying {} failed: {e}; the layers before it stand",
-                            plan.stack
-                        );
-                        return Err(applying.failed(
-                            serde_json::json!({"stack": plan.stack, "error": e}),
-                            message,
-                        ));
-                    }
-                }
-                done.push(plan);
-            }
-            output::emit(ctx.output, &done, || render(&done));
-            Ok(ExitCode::SUCCESS)
-        }
+        InfraCommand::Plan(args) => plan(ctx, &sdk, &cfn, &args).await,
+        InfraCommand::Deploy(args) => deploy(ctx, &sdk, &cfn, &args).await,
     }
+}
+
+/// A layer's change set, with the compute stack's drift from what `deploy`
+/// and `portone rollback` moved the services to (once the stack exists).
+async fn planned(
+    ctx: &Context,
+    sdk: &aws_config::SdkConfig,
+    cfn: &aws_sdk_cloudformation::Client,
+    request: &StackRequest,
+    layer: Layer,
+) -> Result<StackPlan, CliError> {
+    let mut plan = change_set(ctx, cfn, request, layer).await?;
+    if plan.layer == Layer::Compute && plan.exists {
+        plan.drift = compute_drift(sdk, ctx.profile.as_str(), &plan.stack, &plan.changes).await?;
+    }
+    Ok(plan)
+}
+
+async fn plan(
+    ctx: &Context,
+    sdk: &aws_config::SdkConfig,
+    cfn: &aws_sdk_cloudformation::Client,
+    args: &PlanArgs,
+) -> Result<ExitCode, CliError> {
+    let mut plans = Vec::new();
+    for layer in layers(args) {
+        let plan = planned(ctx, sdk, cfn, &request(args, false)?, layer).await?;
+        discard(cfn, &plan).await;
+        plans.push(plan);
+    }
+    output::emit_or_markdown(
+        ctx.output,
+        &plans,
+        || render(&plans),
+        || markdown(&plans, ctx.profile.as_str()),
+    );
+    Ok(if plans.iter().any(|p| !p.changes.is_empty()) {
+        ExitCode::from(EXIT_PROBLEM)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Each layer in order, stopping at the first that fails: the layers
+/// before it stand.
+async fn deploy(
+    ctx: &Context,
+    sdk: &aws_config::SdkConfig,
+    cfn: &aws_sdk_cloudformation::Client,
+    args: &DeployArgs,
+) -> Result<ExitCode, CliError> {
+    let mut done = Vec::new();
+    for layer in layers(&args.plan) {
+        let plan = planned(ctx, sdk, cfn, &request(&args.plan, true)?, layer).await?;
+        eprint!("{}", render(std::slice::from_ref(&plan)));
+        let applying = change::Change::new(ctx, "infra deploy", &args.execute)
+            .prints_its_own_result()
+            .begin(
+                &format!("deploying {}", plan.stack),
+                &plan,
+                usize::from(plan.change_set.is_some()),
+            )?;
+        let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
+            discard(cfn, &plan).await;
+            done.push(plan);
+            continue;
+        };
+        let timeout = Duration::from_secs(args.plan.timeout);
+        match execute(cfn, &plan.stack, &set, timeout).await {
+            Ok(status) => {
+                let detail = serde_json::json!({"stack": plan.stack, "status": status.as_str()});
+                applying.done(detail)?;
+                eprintln!("{}: {}", plan.stack, status.as_str());
+            }
+            Err(e) => {
+                let message = format!(
+                    "deploying {} failed: {e}; the layers before it stand",
+                    plan.stack
+                );
+                let detail = serde_json::json!({"stack": plan.stack, "error": e});
+                return Err(applying.failed(detail, message));
+            }
+        }
+        done.push(plan);
+    }
+    output::emit(ctx.output, &done, || render(&done));
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
