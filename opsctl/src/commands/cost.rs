@@ -71,50 +71,6 @@ fn parse_month(s: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|e| format!("`{s}` is not a month YYYY-MM: {e}"))
 }
 
-/// The reservation discounts this region's offerings give the profile's
-/// database and cache classes.
-async fn offering_discounts(
-    ctx: &Context,
-    prices: &Prices,
-    profile: crate::args::SizeProfile,
-) -> Result<crate::ops::cost::Discounts, CliError> {
-    use crate::ops::reserved::plan::{offering_discount, Engine};
-    let clients = crate::ops::reserved::aws::Clients::from_context(ctx).await?;
-    let plan = crate::ops::reserved::aws::plan(&clients, profile, chrono::Utc::now()).await?;
-    let mut out = crate::ops::cost::Discounts::default();
-    for line in &plan.lines {
-        let hourly = prices.hourly(&line.engine.price_key(&line.class))?;
-        let found = offering_discount(line, hourly);
-        match line.engine {
-            Engine::Rds => out.rds = found,
-            Engine::Elasticache => out.cache = found,
-        }
-    }
-    // The Compute Savings Plan: what Cost Explorer recommends for this
-    // account's usage (none for an account without some days of it).
-    let ce = aws_sdk_costexplorer::Client::new(
-        &crate::aws::sdk_config_in(ctx, ticketing_catalog::alarms::BILLING_REGION).await?,
-    );
-    let fargate = crate::ops::cost::model(prices, profile, false, 0.5)?
-        .rows
-        .iter()
-        .find(|r| r.item == "ECS Fargate")
-        .map_or(0.0, |r| r.monthly);
-    match crate::ops::reserved::aws::savings_plan(&ce, fargate, prices.savings_plan_off_for(profile)?.fraction).await {
-        Ok(report) if report.estimated_savings_percent > 0.0 => {
-            out.fargate = Some((
-                "Cost Explorer's Compute Savings Plan recommendation (1 year, No Upfront)".into(),
-                report.estimated_savings_percent / 100.0,
-            ));
-        }
-        Ok(_) => eprintln!("Cost Explorer recommends no Savings Plan yet: the price file's Savings Plan rates stay for Fargate"),
-        Err(e) => eprintln!("no Savings Plan rate from Cost Explorer ({e}): the price file's Savings Plan rates stay for Fargate"),
-    }
-    // Spot keeps the price file's dated price (it moves by the hour; reading
-    // it live would need EC2's DescribeSpotPriceHistory).
-    Ok(out)
-}
-
 /// `opsctl cost model`.
 pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, CliError> {
     if args.tolerance < 0.0 {
@@ -125,7 +81,12 @@ pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, C
     }
     let prices = Prices::load()?;
     let measured = if args.offerings {
-        offering_discounts(ctx, &prices, args.profile).await?
+        let (found, notes) =
+            crate::ops::reserved::aws::offering_discounts(ctx, &prices, args.profile).await?;
+        for note in notes {
+            eprintln!("{note}");
+        }
+        found
     } else {
         crate::ops::cost::Discounts::default()
     };

@@ -16,13 +16,12 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ticketing_catalog::ServiceName;
-use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::outbox::{pool, services};
+use crate::ops::outbox::{pool, replay_all, replay_plans, services, Plans, ReplayStopped};
 use crate::output;
 use crate::output::OutputFormat;
 
@@ -157,9 +156,6 @@ struct PlanReport<'a> {
     plans: Vec<(&'static str, &'a ReplayPlan)>,
 }
 
-/// Each chosen service's outbox, its pool and its replay plan.
-type Plans = Vec<(ServiceName, sqlx::PgPool, ReplayPlan)>;
-
 async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
     let selection = match (&args.since, &args.until) {
         (Some(since), Some(until)) => {
@@ -174,14 +170,7 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
             "omit --rate for no limit",
         ));
     }
-    let mut plans = Vec::new();
-    for service in services(args.service)? {
-        let pool = pool(ctx, service)?;
-        let plan = replay::plan(&pool, &selection).await.map_err(|e| {
-            CliError::Failed(anyhow::anyhow!("planning the replay of {service}: {e}"))
-        })?;
-        plans.push((service, pool, plan));
-    }
+    let plans = replay_plans(ctx, args.service, &selection).await?;
     let report = PlanReport {
         execute: args.execute.execute,
         plans: plans.iter().map(|(s, _, p)| (s.as_str(), p)).collect(),
@@ -212,10 +201,11 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliErro
         stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
         ..ReplayOptions::default()
     };
-    let published = match replay_all(ctx, &plans, &options, json).await {
+    let published = match replay_with_progress(ctx, &plans, &options, json).await {
         Ok(published) => published,
-        Err((service, published, e)) => {
-            let detail = serde_json::json!({"service": service.as_str(), "error": e.to_string(), "published_before": published});
+        Err(stop) => {
+            let (service, e) = (stop.service, &stop.error);
+            let detail = serde_json::json!({"service": service.as_str(), "error": e, "published_before": stop.published_before});
             return Err(applying.failed(detail, format!("{service}: {e}")));
         }
     };
@@ -261,43 +251,36 @@ fn print_plan(plans: &Plans, selection: &Selection, total: i64) {
     );
 }
 
-/// Re-sends each service's planned events through a relay of its own: how
-/// many were published, or the service that failed, how many had been
-/// published before it, and why.
-async fn replay_all(
+/// Re-sends the plans' events: a progress bar a service for people, the
+/// progress as JSON lines on stderr for `--output json`.
+async fn replay_with_progress(
     ctx: &Context,
     plans: &Plans,
     options: &ReplayOptions,
     json: bool,
-) -> Result<u64, (ServiceName, u64, anyhow::Error)> {
-    let mut published = 0;
-    for (service, pool, plan) in plans {
-        if plan.events == 0 {
-            continue;
+) -> Result<u64, ReplayStopped> {
+    // indicatif hides the bar when stderr is not a terminal (CI logs).
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let published = replay_all(ctx, plans, options, |p| {
+        if json {
+            let line = serde_json::json!({"progress": p});
+            eprintln!("{line}");
+            return;
         }
-        let schema = service.schema().unwrap_or_default();
-        let kafka = ctx.settings.kafka.clone();
-        let relay = Relay::new(pool.clone(), schema, kafka, RelayOptions::default())
-            .map_err(|e| (*service, published, e.into()))?;
-        // indicatif hides the bar when stderr is not a terminal (CI logs).
-        let bar = (!json).then(|| output::progress_bar(schema, plan.events.max(0).unsigned_abs()));
-        let result = replay::replay(&relay, plan, options, |p| match &bar {
-            None => eprintln!(
-                "{}",
-                serde_json::to_string(&serde_json::json!({"progress": p})).unwrap_or_default()
-            ),
-            Some(bar) => {
-                bar.set_position(p.published);
-                bar.set_message(format!("{:.0} events/s", p.events_per_second));
+        if bar.as_ref().is_none_or(|(schema, _)| *schema != p.schema) {
+            if let Some((_, done)) = bar.take() {
+                done.finish();
             }
-        })
-        .await;
-        if let Some(bar) = bar {
-            bar.finish();
+            bar = Some((p.schema.clone(), output::progress_bar(&p.schema, p.total)));
         }
-        published += result
-            .map_err(|e| (*service, published, e.into()))?
-            .published;
+        if let Some((_, b)) = &bar {
+            b.set_position(p.published);
+            b.set_message(format!("{:.0} events/s", p.events_per_second));
+        }
+    })
+    .await;
+    if let Some((_, done)) = bar {
+        done.finish();
     }
-    Ok(published)
+    published
 }

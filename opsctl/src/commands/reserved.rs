@@ -19,9 +19,9 @@ use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
 use crate::ops::cost::Prices;
-pub use crate::ops::reserved::aws::savings_plan;
 use crate::ops::reserved::aws::SavingsPlanReport;
 pub use crate::ops::reserved::aws::{plan, Clients, Purchased};
+pub use crate::ops::reserved::aws::{savings_plan, savings_plan_for};
 use crate::ops::reserved::plan::{Line, Plan};
 use crate::output;
 
@@ -203,17 +203,8 @@ pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, C
             Ok(ExitCode::SUCCESS)
         }
         ReservedCommand::SavingsPlan(args) => {
-            let sdk = crate::aws::sdk_config(ctx).await?;
-            let ce = aws_sdk_costexplorer::Client::new(&sdk);
             let prices = Prices::load()?;
-            let model = crate::ops::cost::model(&prices, args.profile, false, 0.5)?;
-            let fargate = model
-                .rows
-                .iter()
-                .find(|r| r.item == "ECS Fargate")
-                .map_or(0.0, |r| r.monthly);
-            let discount = prices.savings_plan_off_for(args.profile)?.fraction;
-            let report = savings_plan(&ce, fargate, discount).await?;
+            let report = savings_plan_for(ctx, &prices, args.profile).await?;
             output::emit(ctx.output, &report, || render_savings(&report));
             Ok(ExitCode::SUCCESS)
         }

@@ -11,14 +11,11 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use ticketing_catalog::{portone as names, secrets};
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::secrets::{
-    app_keys, plan_app, plan_portone, plan_portone_test, portone_keys, Action, Found, SecretPlan,
-};
+use crate::ops::secrets::{self, Action, SecretPlan};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -28,47 +25,6 @@ pub enum SecretsCommand {
     Plan,
     /// Create the missing secrets (with --execute); never rewrites one.
     Apply(ExecuteArgs),
-}
-
-/// A variable of opsctl's own environment, when set and not empty.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-async fn find(
-    sm: &aws_sdk_secretsmanager::Client,
-    name: &str,
-    wanted: &[&str],
-) -> Result<Found, CliError> {
-    match crate::ops::secrets::read(sm, name).await {
-        Ok(Some(value)) => Ok(Found::of_value(&value, wanted)),
-        Ok(None) => Ok(Found::Missing),
-        Err(e) => Err(CliError::Failed(anyhow::anyhow!(
-            "{e}; check the AWS credentials and --region"
-        ))),
-    }
-}
-
-async fn plan(
-    ctx: &Context,
-    sm: &aws_sdk_secretsmanager::Client,
-) -> Result<Vec<SecretPlan>, CliError> {
-    let env = ctx.profile.as_str();
-    let unset = |vars: &mut dyn Iterator<Item = &'static str>| -> Vec<&'static str> {
-        vars.filter(|v| var(v).is_none()).collect()
-    };
-    let app = find(sm, &secrets::app_secret_name(env), &app_keys()).await?;
-    let unset_app = unset(&mut secrets::PROVIDED_APP_KEYS.iter().copied());
-    let portone = find(sm, &names::secret_name(env), &portone_keys()).await?;
-    let unset_portone = unset(&mut secrets::PORTONE_KEYS.iter().map(|(_, v)| *v));
-    let mode = var("PORTONE_MODE").and_then(|m| names::MODES.into_iter().find(|k| *k == m));
-    let test = find(sm, &names::test_keys_secret_name(env), &portone_keys()).await?;
-    let unset_test = unset(&mut secrets::PORTONE_TEST_KEYS.iter().map(|(_, v)| *v));
-    Ok(vec![
-        plan_app(env, app, &unset_app),
-        plan_portone(env, portone, &unset_portone, mode),
-        plan_portone_test(env, test, &unset_test),
-    ])
 }
 
 fn render(plans: &[SecretPlan]) -> String {
@@ -91,79 +47,9 @@ fn render(plans: &[SecretPlan]) -> String {
     output::table(&["secret", "action", "what"], &rows)
 }
 
-/// The secret's value, built now from random keys and the environment.
-async fn value(
-    sm: &aws_sdk_secretsmanager::Client,
-    plan: &SecretPlan,
-    env: &str,
-) -> Result<String, String> {
-    let mut map = serde_json::Map::new();
-    if plan.name == secrets::app_secret_name(env) {
-        for key in secrets::GENERATED_APP_KEYS {
-            let random = sm
-                .get_random_password()
-                .password_length(secrets::GENERATED_KEY_LENGTH)
-                .exclude_punctuation(true)
-                .send()
-                .await
-                .map_err(|e| format!("GetRandomPassword failed: {}", crate::aws::sdk_error(&e)))?;
-            let password = random
-                .random_password()
-                .ok_or("GetRandomPassword returned no password")?;
-            map.insert(key.to_owned(), password.into());
-        }
-        for key in secrets::PROVIDED_APP_KEYS {
-            map.insert(
-                key.to_owned(),
-                var(key).ok_or(format!("{key} is not set"))?.into(),
-            );
-        }
-    } else if plan.name == names::test_keys_secret_name(env) {
-        for (key, from) in secrets::PORTONE_TEST_KEYS {
-            map.insert(
-                key.to_owned(),
-                var(from).ok_or(format!("{from} is not set"))?.into(),
-            );
-        }
-        map.insert("mode".to_owned(), "test".into());
-    } else {
-        for (key, from) in secrets::PORTONE_KEYS {
-            map.insert(
-                key.to_owned(),
-                var(from).ok_or(format!("{from} is not set"))?.into(),
-            );
-        }
-    }
-    Ok(serde_json::Value::Object(map).to_string())
-}
-
-async fn create(
-    sm: &aws_sdk_secretsmanager::Client,
-    plan: &SecretPlan,
-    env: &str,
-) -> Result<(), String> {
-    let value = value(sm, plan, env).await?;
-    sm.create_secret()
-        .name(&plan.name)
-        .description(format!(
-            "ticketing {env}: read by the tasks at start (made by opsctl secrets apply)"
-        ))
-        .secret_string(value)
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("Environment")
-                .value(env)
-                .build(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("CreateSecret failed: {}", crate::aws::sdk_error(&e)))
-}
-
 pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, CliError> {
-    let sm = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(ctx).await?);
-    let plans = plan(ctx, &sm).await?;
+    let observed = secrets::observe(ctx).await?;
+    let plans = &observed.plans;
     let blocked = plans.iter().filter(|p| p.action == Action::Blocked).count();
     let to_create: Vec<&SecretPlan> = plans
         .iter()
@@ -171,7 +57,7 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Cl
         .collect();
     let execute = match command {
         SecretsCommand::Plan => {
-            output::emit(ctx.output, &plans, || render(&plans));
+            output::emit(ctx.output, plans, || render(plans));
             return Ok(if blocked + to_create.len() == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -180,7 +66,7 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Cl
         }
         SecretsCommand::Apply(execute) => execute,
     };
-    eprint!("{}", render(&plans));
+    eprint!("{}", render(plans));
     let blocked_exit = || {
         if blocked > 0 {
             eprintln!("{blocked} secret(s) BLOCKED: see the notes above; the tasks will not start until they are complete");
@@ -191,7 +77,7 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Cl
     };
     let Some(applying) = Change::new(ctx, "secrets apply", &execute).begin(
         "creating secrets",
-        &plans,
+        plans,
         to_create.len(),
     )?
     else {
@@ -200,7 +86,7 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Cl
     };
     let env = ctx.profile.as_str();
     for plan in &to_create {
-        if let Err(error) = create(&sm, plan, env).await {
+        if let Err(error) = secrets::create(&observed, plan, env).await {
             return Err(applying.failed(
                 serde_json::json!({"secret": plan.name, "error": error}),
                 format!("creating {} failed: {error}", plan.name),

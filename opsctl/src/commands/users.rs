@@ -6,14 +6,11 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde::Serialize;
-use ticketing_catalog::ServiceName;
-use user_service::repository::{organiser_status, set_organiser};
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::db::pool;
+use crate::ops::users;
 
 #[derive(Subcommand, Debug)]
 pub enum UsersCommand {
@@ -31,53 +28,19 @@ pub struct RoleArgs {
     pub execute: ExecuteArgs,
 }
 
-#[derive(Serialize, Debug)]
-struct RolePlan {
-    email: String,
-    user: String,
-    from: &'static str,
-    to: &'static str,
-}
-
-fn role(organiser: bool) -> &'static str {
-    if organiser {
-        "organiser"
-    } else {
-        "customer"
-    }
-}
-
 pub async fn exec(ctx: &Context, command: UsersCommand) -> Result<ExitCode, CliError> {
     let (args, grant) = match command {
         UsersCommand::GrantOrganiser(args) => (args, true),
         UsersCommand::RevokeOrganiser(args) => (args, false),
     };
-    let db = pool(ctx, ServiceName::UserService)?;
-    let db_error = |e: sqlx::Error| {
-        CliError::Failed(anyhow::anyhow!(
-            "reading the users table failed: {e}; check the database settings and TICKETING_DATABASE_PASSWORD"
-        ))
-    };
-    let Some((user, organiser)) = organiser_status(&db, &args.email).await.map_err(db_error)?
-    else {
-        return Err(CliError::usage(
-            format!("no account has the address {}", args.email),
-            "check the address; the person signs up first",
-        ));
-    };
-    let plan = RolePlan {
-        email: args.email.trim().to_lowercase(),
-        user: user.to_string(),
-        from: role(organiser),
-        to: role(grant),
-    };
+    let plan = users::plan(ctx, &args.email, grant).await?;
     eprintln!(
         "{} ({}): {} -> {}{}",
         plan.email,
         plan.user,
         plan.from,
         plan.to,
-        if organiser == grant {
+        if plan.unchanged {
             " (already)"
         } else {
             "; takes effect at the account's next login"
@@ -91,29 +54,20 @@ pub async fn exec(ctx: &Context, command: UsersCommand) -> Result<ExitCode, CliE
     let Some(applying) = Change::new(ctx, command, &args.execute).begin(
         &format!("making {} {}", plan.email, plan.to),
         &plan,
-        usize::from(organiser != grant),
+        usize::from(!plan.unchanged),
     )?
     else {
         return Ok(change::unchanged(ctx.output));
     };
-    match set_organiser(&db, &plan.email, grant).await {
+    match users::apply(ctx, &plan).await {
         Ok(changed) => applying.finish(
             ctx.output,
             usize::from(changed),
             format!("{} is now {}\n", plan.email, plan.to),
         ),
         Err(e) => Err(applying.failed(
-            serde_json::json!({"email": plan.email, "error": e.to_string()}),
+            serde_json::json!({"email": plan.email, "error": e}),
             format!("changing the role of {} failed: {e}", plan.email),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn roles_are_named_for_people() {
-        assert_eq!(super::role(true), "organiser");
-        assert_eq!(super::role(false), "customer");
     }
 }

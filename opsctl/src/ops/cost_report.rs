@@ -159,9 +159,7 @@ pub async fn spend_by_service(
     use aws_sdk_costexplorer::types::{
         DateInterval, Granularity, GroupDefinition, GroupDefinitionType,
     };
-    // Cost Explorer answers from us-east-1 only.
-    let sdk = crate::aws::sdk_config_in(ctx, ticketing_catalog::alarms::BILLING_REGION).await?;
-    let ce = aws_sdk_costexplorer::Client::new(&sdk);
+    let ce = crate::ops::reserved::aws::cost_explorer(ctx).await?;
     let interval = DateInterval::builder()
         .start(start.to_string())
         .end(end.to_string())

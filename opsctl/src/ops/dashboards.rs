@@ -2,8 +2,14 @@
 //! the dimension keys it reads each by, held to what the services publish
 //! (pure; `commands/dashboards.rs` loads and applies the files).
 
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 use serde_json::Value;
 use ticketing_catalog::metrics;
+
+use crate::context::Context;
+use crate::error::CliError;
 
 /// Every `Custom/Ticketing` metric a dashboard body references, with the
 /// dimension keys it reads it by (sorted): in metric rows (`[namespace,
@@ -86,6 +92,176 @@ pub fn unpublished(name: &str, keys: &[String]) -> Option<String> {
     })
 }
 
+/// A dashboard file, checked and rendered for a region.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub name: String,
+    pub file: PathBuf,
+    pub body: Value,
+}
+
+/// Reads and checks every `*.json` in `dir`.
+pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        CliError::usage(
+            format!("cannot read the dashboards folder {}: {e}", dir.display()),
+            "run from the repository root or pass --dir",
+        )
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(CliError::usage(
+            format!("no dashboard JSON in {}", dir.display()),
+            "pass --dir pointing at the repository's dashboards/ folder",
+        ));
+    }
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            CliError::usage(
+                format!("cannot read {}: {e}", file.display()),
+                "check the file",
+            )
+        })?;
+        let body: Value =
+            serde_json::from_str(&text.replace("{{region}}", region).replace("{{env}}", env))
+                .map_err(|e| {
+                    CliError::usage(
+                        format!("{} is not valid JSON: {e}", file.display()),
+                        "fix the file; nothing was changed",
+                    )
+                })?;
+        if !body["widgets"].is_array() {
+            return Err(CliError::usage(
+                format!("{} has no `widgets` array", file.display()),
+                "a CloudWatch dashboard body is {\"widgets\": [...]}",
+            ));
+        }
+        let unknown: Vec<String> = referenced_metrics(&body)
+            .into_iter()
+            .filter_map(|(name, keys)| unpublished(&name, &keys))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(CliError::usage(
+                format!(
+                    "{} references metric(s) the services do not publish that way: {}; nothing was changed",
+                    file.display(),
+                    unknown.join(", ")
+                ),
+                "use a name from ticketing_catalog::metrics (dotted, as the code emits it) with one of its dimension sets (ticketing_catalog::metrics::dimension_sets)",
+            ));
+        }
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("dashboard")
+            .to_owned();
+        out.push(Dashboard {
+            name: format!("ticketing-{env}-{stem}"),
+            file,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Item {
+    pub dashboard: String,
+    pub file: String,
+    pub widgets: usize,
+    /// `create`, `update` or `ok`.
+    pub action: &'static str,
+}
+
+/// The dashboards of `dir` as this environment's, and what applying them
+/// would do to each.
+pub struct Planned {
+    cw: aws_sdk_cloudwatch::Client,
+    boards: Vec<Dashboard>,
+    pub items: Vec<Item>,
+}
+
+/// Reads the dashboards of `dir` and compares each with the one deployed.
+pub async fn plan(ctx: &Context, dir: &Path) -> Result<Planned, CliError> {
+    let env = ctx.profile.as_str();
+    let boards = load(dir, env, &ctx.region)?;
+    let cw = aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(ctx).await?);
+    let mut items = Vec::new();
+    for b in &boards {
+        let deployed = cw.get_dashboard().dashboard_name(&b.name).send().await;
+        let action = match deployed {
+            Ok(d) => {
+                let now: Option<Value> = d
+                    .dashboard_body()
+                    .and_then(|t| serde_json::from_str(t).ok());
+                if now.as_ref() == Some(&b.body) {
+                    "ok"
+                } else {
+                    "update"
+                }
+            }
+            // AWS answers DashboardNotFound (moto: ResourceNotFound).
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_dashboard_not_found_error() || s.meta().code() == Some("ResourceNotFound")
+                }) =>
+            {
+                "create"
+            }
+            Err(e) => {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "CloudWatch GetDashboard {} failed: {}; check the AWS credentials and region",
+                    b.name,
+                    crate::aws::sdk_error(&e)
+                )))
+            }
+        };
+        items.push(Item {
+            dashboard: b.name.clone(),
+            file: b.file.display().to_string(),
+            widgets: b.body["widgets"].as_array().map_or(0, Vec::len),
+            action,
+        });
+    }
+    Ok(Planned { cw, boards, items })
+}
+
+/// Puts one planned dashboard: why CloudWatch refused it, if it did.
+pub async fn put(planned: &Planned, item: &Item) -> Result<(), String> {
+    let Some(board) = planned.boards.iter().find(|b| b.name == item.dashboard) else {
+        return Ok(());
+    };
+    let put = planned
+        .cw
+        .put_dashboard()
+        .dashboard_name(&board.name)
+        .dashboard_body(board.body.to_string())
+        .send()
+        .await;
+    match put {
+        Ok(out) if out.dashboard_validation_messages().is_empty() => Ok(()),
+        Ok(out) => Err(out
+            .dashboard_validation_messages()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    m.data_path().unwrap_or("-"),
+                    m.message().unwrap_or("-")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(crate::aws::sdk_error(&e).to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +285,39 @@ mod tests {
         // Without the environment, CloudWatch would match nothing.
         assert!(unpublished("payment.success", &[]).is_some());
         assert!(unpublished("no.such.metric", &[]).is_some());
+    }
+
+    /// The repository's dashboards: valid, and every metric one the code
+    /// emits (the list itself is held equal to the source by a catalog
+    /// test).
+    #[test]
+    fn the_repository_s_dashboards_reference_only_emitted_metrics() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards");
+        let boards = load(&dir, "prod", "ap-northeast-2").expect("dashboards load and check");
+        let names: Vec<&str> = boards.iter().map(|b| b.name.as_str()).collect();
+        for area in ["booking-flow", "payments", "kafka-outbox", "cost"] {
+            assert!(
+                names.contains(&format!("ticketing-prod-{area}").as_str()),
+                "{names:?}"
+            );
+        }
+        let all: Vec<String> = boards
+            .iter()
+            .flat_map(|b| referenced_metrics(&b.body))
+            .map(|(name, _)| name)
+            .collect();
+        for m in [
+            "payment.failure",
+            "outbox.backlog",
+            "consumer.lag",
+            "consumer.dlq.total",
+            "reservations.confirmed",
+        ] {
+            assert!(all.iter().any(|x| x == m), "{m} is on no dashboard");
+        }
+        assert!(!boards
+            .iter()
+            .any(|b| b.body.to_string().contains("{{region}}")
+                || b.body.to_string().contains("{{env}}")));
     }
 }

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use ticketing_catalog::topics;
-use ticketing_messaging::relay::{Relay, RelayOptions};
-use ticketing_messaging::replay::{self, ReplayOptions, Selection};
+use ticketing_messaging::replay::{ReplayOptions, Selection};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -247,28 +246,17 @@ async fn replay_outboxes(
             .map_err(|e| CliError::usage(e.to_string(), "give a --replay-since in the past"))?,
         None => Selection::Unsent,
     };
-    let mut replayed = 0;
-    for service in ops::outbox::services(None)? {
-        let pool = ops::outbox::pool(ctx, service)?;
-        let plan = replay::plan(&pool, &selection)
-            .await
-            .map_err(|e| CliError::Failed(e.into()))?;
-        if plan.events == 0 {
-            continue;
-        }
-        let relay = Relay::new(
-            pool,
-            service.schema().unwrap_or_default(),
-            ctx.settings.kafka.clone(),
-            RelayOptions::default(),
-        )
-        .map_err(|e| CliError::Failed(e.into()))?;
-        let done = replay::replay(&relay, &plan, &ReplayOptions::default(), |_| {})
-            .await
-            .map_err(|e| CliError::Failed(e.into()))?;
-        replayed += done.published;
-    }
-    Ok(replayed)
+    let plans = ops::outbox::replay_plans(ctx, None, &selection).await?;
+    ops::outbox::replay_all(ctx, &plans, &ReplayOptions::default(), |_| {})
+        .await
+        .map_err(|stop| {
+            CliError::Failed(anyhow::anyhow!(
+                "{}: {} ({} event(s) re-sent before)",
+                stop.service,
+                stop.error,
+                stop.published_before
+            ))
+        })
 }
 
 /// Waits until every consumer group is at the log end.

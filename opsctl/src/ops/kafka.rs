@@ -312,6 +312,32 @@ pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<()
     Ok(())
 }
 
+/// The offsets an earlier `--execute` saved to `path`.
+pub fn read_saved(path: &std::path::Path) -> Result<SavedOffsets, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            format!("{} cannot be read: {e}", path.display()),
+            if crate::ops::ops_task::inside_vpc() {
+                "this runs in the ops task, where files of your machine are not: restore with --from-audit"
+            } else {
+                "give the file a previous --execute saved, or restore with --from-audit"
+            },
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(
+            format!("{} is not a saved-offsets file: {e}", path.display()),
+            "give the file a previous --execute saved",
+        )
+    })
+}
+
+/// Writes the offsets a reset moves away from, for `--from-file`.
+pub fn write_saved(path: &std::path::Path, saved: &SavedOffsets) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(saved).map_err(|e| e.to_string())?;
+    std::fs::write(path, json).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

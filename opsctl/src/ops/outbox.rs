@@ -3,6 +3,8 @@
 //! count the events it lost.
 
 use ticketing_catalog::ServiceName;
+use ticketing_messaging::relay::{Relay, RelayOptions};
+use ticketing_messaging::replay::{self, Progress, ReplayOptions, ReplayPlan, Selection};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -59,4 +61,63 @@ pub async fn lost(marks: &Marks) -> Result<i64, CliError> {
         lost += n;
     }
     Ok(lost)
+}
+
+/// Each chosen service's outbox, its pool and its replay plan.
+pub type Plans = Vec<(ServiceName, sqlx::PgPool, ReplayPlan)>;
+
+/// What a replay of `selection` would re-send from each chosen service.
+pub async fn replay_plans(
+    ctx: &Context,
+    only: Option<ServiceName>,
+    selection: &Selection,
+) -> Result<Plans, CliError> {
+    let mut plans = Vec::new();
+    for service in services(only)? {
+        let pool = pool(ctx, service)?;
+        let plan = replay::plan(&pool, selection).await.map_err(|e| {
+            CliError::Failed(anyhow::anyhow!("planning the replay of {service}: {e}"))
+        })?;
+        plans.push((service, pool, plan));
+    }
+    Ok(plans)
+}
+
+/// A replay that stopped: the service it stopped at, how many events were
+/// published before, and why.
+#[derive(Debug)]
+pub struct ReplayStopped {
+    pub service: ServiceName,
+    pub published_before: u64,
+    pub error: String,
+}
+
+/// Re-sends each plan's events through a relay of its service's own
+/// (`progress` hears each step): how many were published.
+pub async fn replay_all(
+    ctx: &Context,
+    plans: &Plans,
+    options: &ReplayOptions,
+    mut progress: impl FnMut(&Progress),
+) -> Result<u64, ReplayStopped> {
+    let mut published = 0;
+    for (service, pool, plan) in plans {
+        if plan.events == 0 {
+            continue;
+        }
+        let stopped = |error: String| ReplayStopped {
+            service: *service,
+            published_before: published,
+            error,
+        };
+        let schema = service.schema().unwrap_or_default();
+        let kafka = ctx.settings.kafka.clone();
+        let relay = Relay::new(pool.clone(), schema, kafka, RelayOptions::default())
+            .map_err(|e| stopped(e.to_string()))?;
+        let done = replay::replay(&relay, plan, options, &mut progress)
+            .await
+            .map_err(|e| stopped(e.to_string()))?;
+        published += done.published;
+    }
+    Ok(published)
 }

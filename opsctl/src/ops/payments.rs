@@ -54,6 +54,17 @@ pub fn judge(env: &str, minutes: u32, failures: f64, successes: f64) -> FailureR
     }
 }
 
+/// [`failure_rate`] of this run's environment (its metrics' environment
+/// dimension) over the last `window_minutes`.
+pub async fn failure_rate_of(
+    ctx: &crate::context::Context,
+    window_minutes: u32,
+) -> Result<FailureRate, CliError> {
+    let sdk = crate::aws::sdk_config(ctx).await?;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    failure_rate(&cw, &ctx.metrics_environment(), window_minutes).await
+}
+
 /// Reads the two sums for `env` over the last `minutes` and judges them.
 pub async fn failure_rate(
     cw: &aws_sdk_cloudwatch::Client,

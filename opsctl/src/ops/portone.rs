@@ -156,3 +156,30 @@ pub async fn payment_service(ctx: &crate::context::Context) -> Result<PaymentSer
         host,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked_and_their_mode_is_what_the_secret_says() {
+        assert_eq!(mask("live_api_key_secretvalue"), "live****");
+        assert_eq!(mask("ab"), "ab****");
+        let keys = |json: &str| serde_json::from_str::<PortOneSecret>(json).expect("json");
+        let base = r#""imp_code":"imp12345678","api_key":"1234567890123456","api_secret":"s""#;
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"test"}}"#))),
+            Some("test")
+        );
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"production"}}"#))),
+            Some("production")
+        );
+        // A key's look says nothing: PortOne V1 keys carry no mode.
+        assert_eq!(secret_mode(&keys(&format!(r#"{{{base}}}"#))), None);
+        assert_eq!(
+            secret_mode(&keys(&format!(r#"{{{base},"mode":"live"}}"#))),
+            None
+        );
+    }
+}

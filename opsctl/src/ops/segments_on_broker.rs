@@ -176,6 +176,16 @@ pub fn read_output(stdout: &str) -> Result<(i32, Vec<FileReport>), String> {
     Ok((code, reports))
 }
 
+/// The release the platform runs now (api-gateway's image): the one
+/// whose verifier a broker fetches.
+pub async fn deployed_release(
+    ctx: &crate::context::Context,
+) -> Result<String, crate::error::CliError> {
+    let env = crate::aws::aws_env(ctx)?;
+    let ecs = aws_sdk_ecs::Client::new(&crate::aws::sdk_config(ctx).await?);
+    crate::ops::ecs::deployed_image(&ecs, env, ticketing_catalog::ServiceName::ApiGateway).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

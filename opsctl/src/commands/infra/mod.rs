@@ -14,8 +14,7 @@ use crate::args::SizeProfile;
 use crate::change::{self, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::infra::drift::compute_drift;
-use crate::ops::infra::{change_set, discard, execute, Layer, StackPlan, StackRequest};
+use crate::ops::infra::{Layer, StackRequest, Stacks};
 use crate::output;
 
 mod render;
@@ -96,40 +95,18 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
             "pass --env dev or --env prod",
         ));
     }
-    let sdk = crate::aws::sdk_config(ctx).await?;
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let stacks = Stacks::connect(ctx).await?;
     match command {
-        InfraCommand::Plan(args) => plan(ctx, &sdk, &cfn, &args).await,
-        InfraCommand::Deploy(args) => deploy(ctx, &sdk, &cfn, &args).await,
+        InfraCommand::Plan(args) => plan(ctx, &stacks, &args).await,
+        InfraCommand::Deploy(args) => deploy(ctx, &stacks, &args).await,
     }
 }
 
-/// A layer's change set, with the compute stack's drift from what `deploy`
-/// and `portone rollback` moved the services to (once the stack exists).
-async fn planned(
-    ctx: &Context,
-    sdk: &aws_config::SdkConfig,
-    cfn: &aws_sdk_cloudformation::Client,
-    request: &StackRequest,
-    layer: Layer,
-) -> Result<StackPlan, CliError> {
-    let mut plan = change_set(ctx, cfn, request, layer).await?;
-    if plan.layer == Layer::Compute && plan.exists {
-        plan.drift = compute_drift(sdk, ctx.profile.as_str(), &plan.stack, &plan.changes).await?;
-    }
-    Ok(plan)
-}
-
-async fn plan(
-    ctx: &Context,
-    sdk: &aws_config::SdkConfig,
-    cfn: &aws_sdk_cloudformation::Client,
-    args: &PlanArgs,
-) -> Result<ExitCode, CliError> {
+async fn plan(ctx: &Context, stacks: &Stacks, args: &PlanArgs) -> Result<ExitCode, CliError> {
     let mut plans = Vec::new();
     for layer in layers(args) {
-        let plan = planned(ctx, sdk, cfn, &request(args, false)?, layer).await?;
-        discard(cfn, &plan).await;
+        let plan = stacks.planned(ctx, &request(args, false)?, layer).await?;
+        stacks.discard(&plan).await;
         plans.push(plan);
     }
     output::emit_or_markdown(
@@ -147,15 +124,12 @@ async fn plan(
 
 /// Each layer in order, stopping at the first that fails: the layers
 /// before it stand.
-async fn deploy(
-    ctx: &Context,
-    sdk: &aws_config::SdkConfig,
-    cfn: &aws_sdk_cloudformation::Client,
-    args: &DeployArgs,
-) -> Result<ExitCode, CliError> {
+async fn deploy(ctx: &Context, stacks: &Stacks, args: &DeployArgs) -> Result<ExitCode, CliError> {
     let mut done = Vec::new();
     for layer in layers(&args.plan) {
-        let plan = planned(ctx, sdk, cfn, &request(&args.plan, true)?, layer).await?;
+        let plan = stacks
+            .planned(ctx, &request(&args.plan, true)?, layer)
+            .await?;
         eprint!("{}", render(std::slice::from_ref(&plan)));
         let applying = change::Change::new(ctx, "infra deploy", &args.execute)
             .prints_its_own_result()
@@ -165,12 +139,12 @@ async fn deploy(
                 usize::from(plan.change_set.is_some()),
             )?;
         let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
-            discard(cfn, &plan).await;
+            stacks.discard(&plan).await;
             done.push(plan);
             continue;
         };
         let timeout = Duration::from_secs(args.plan.timeout);
-        match execute(cfn, &plan.stack, &set, timeout).await {
+        match stacks.execute(&plan.stack, &set, timeout).await {
             Ok(status) => {
                 let detail = serde_json::json!({"stack": plan.stack, "status": status.as_str()});
                 applying.done(detail)?;
@@ -194,7 +168,7 @@ async fn deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::infra::declared_parameters;
+    use crate::ops::infra::{declared_parameters, StackPlan};
 
     #[test]
     fn the_markdown_plan_marks_replacements_and_says_what_is_kept() {

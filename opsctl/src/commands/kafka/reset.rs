@@ -10,8 +10,8 @@ use crate::change::{Applying, Change};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::kafka::{
-    ensure_group_stopped, groups, reset_plan, sample, saved_offsets, unreachable, ResetTarget,
-    SavedOffsets,
+    ensure_group_stopped, groups, read_saved, reset_plan, sample, saved_offsets, unreachable,
+    write_saved, ResetTarget, SavedOffsets,
 };
 use crate::output;
 
@@ -90,7 +90,7 @@ async fn target(
 ) -> Result<ResetTarget, CliError> {
     Ok(match (&args.from_file, args.to) {
         _ if args.from_audit => ResetTarget::Saved(from_audit(ctx, group).await?),
-        (Some(path), _) => ResetTarget::Saved(from_file(path)?),
+        (Some(path), _) => ResetTarget::Saved(read_saved(path)?),
         (None, Some(ResetTo::Earliest)) => ResetTarget::Earliest,
         (None, Some(ResetTo::Latest)) => ResetTarget::Latest,
         (None, Some(ResetTo::Offset)) => ResetTarget::Offset(args.offset.unwrap_or_default()),
@@ -116,26 +116,6 @@ async fn target(
                 "give --to or --from-file",
             ))
         }
-    })
-}
-
-/// The offsets an earlier `--execute` saved to `path`.
-fn from_file(path: &std::path::Path) -> Result<SavedOffsets, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(
-            format!("{} cannot be read: {e}", path.display()),
-            if crate::ops::ops_task::inside_vpc() {
-                "this runs in the ops task, where files of your machine are not: restore with --from-audit"
-            } else {
-                "give the file a previous --execute saved, or restore with --from-audit"
-            },
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(
-            format!("{} is not a saved-offsets file: {e}", path.display()),
-            "give the file a previous --execute saved",
-        )
     })
 }
 
@@ -175,8 +155,7 @@ fn save_restore_point(
         })
     });
     if let Some(path) = &path {
-        let json = serde_json::to_string_pretty(saved).map_err(|e| CliError::Failed(e.into()))?;
-        if let Err(e) = std::fs::write(path, json) {
+        if let Err(e) = write_saved(path, saved) {
             return Err(applying.failed(
                 serde_json::json!({"group": group, "error": e.to_string()}),
                 format!(

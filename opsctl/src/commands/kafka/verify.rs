@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use ticketing_catalog::{ecs as names, ServiceName};
 use ticketing_kafka::segments::{verify_file, FileReport};
 
 use super::VerifyArgs;
@@ -60,35 +59,6 @@ async fn local(paths: Vec<std::path::PathBuf>) -> Result<Vec<Verified>, CliError
     .map_err(|e| CliError::Failed(e.into()))?
 }
 
-/// The image api-gateway runs now: the deployed release.
-async fn deployed_release(ctx: &Context) -> Result<String, CliError> {
-    let env = crate::aws::aws_env(ctx)?;
-    let ecs = aws_sdk_ecs::Client::new(&crate::aws::sdk_config(ctx).await?);
-    let service = ServiceName::ApiGateway.as_str();
-    let running = crate::ops::ecs::describe(&ecs, &names::cluster(env), service).await?;
-    let arn = running.task_definition().unwrap_or_default();
-    let td = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            crate::aws::failed(
-                "ECS DescribeTaskDefinition failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
-    td.task_definition()
-        .and_then(|td| crate::ops::ecs::service_image(td, service))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            CliError::usage(
-                format!("{arn} names no image for {service}"),
-                "give the release with --image HOST/REPO@sha256:...",
-            )
-        })
-}
-
 async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, CliError> {
     let paths = args
         .paths
@@ -104,7 +74,7 @@ async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, Cl
         .collect::<Result<Vec<_>, _>>()?;
     let reference = match &args.image {
         Some(image) => image.clone(),
-        None => deployed_release(ctx).await?,
+        None => crate::ops::segments_on_broker::deployed_release(ctx).await?,
     };
     let release = Release::parse(&reference)
         .map_err(|e| CliError::usage(e, "pass --image HOST/REPO@sha256:<digest>"))?;

@@ -18,19 +18,18 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::DeploymentRolloutState;
 use clap::Args;
 use serde::Serialize;
 use ticketing_catalog::ecs as on_ecs;
 use ticketing_catalog::portone as names;
 
-use crate::aws::failed;
 use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::ecs::{choose, describe, redeploy, revisions, tag, wait_stable, Choice};
-use crate::ops::payments::{failure_rate, FailureRate};
-use crate::ops::portone::{payment_service, put_secret, read_keys, save_live_keys, PaymentService};
+use crate::ops::ecs::{redeploy, tag, wait_stable};
+use crate::ops::payments::FailureRate;
+use crate::ops::portone::{put_secret, save_live_keys};
+use crate::ops::portone_rollback::{observe, Request, Target};
 use crate::output::{self, OutputFormat};
 use crate::runbook::{Runbook, StepLog};
 
@@ -177,77 +176,10 @@ pub(super) fn after_failure(_step: &str) -> String {
     "the steps before it stand (see the audit log)".to_owned()
 }
 
-/// What a rollback acts on, as found before anything changes.
-struct Target {
-    ecs: aws_sdk_ecs::Client,
-    sm: aws_sdk_secretsmanager::Client,
-    env: &'static str,
-    cluster: String,
-    host: ticketing_catalog::ecs::EcsService,
-    /// The task definition running now.
-    from: String,
-    choice: Choice,
-    /// The test keys, read before anything is touched (`--test-keys`).
-    test_keys: Option<String>,
-}
-
-/// Reads the payment service's revisions and picks the one to restore.
-async fn observe(ctx: &Context, args: &RollbackArgs) -> Result<Target, CliError> {
-    let PaymentService {
-        env,
-        ecs,
-        sm,
-        cluster,
-        host,
-    } = payment_service(ctx).await?;
-    let family = host.family(env);
-    let service = describe(&ecs, &cluster, host.name()).await?;
-    let from = service.task_definition().unwrap_or_default().to_owned();
-    let current = crate::ops::ecs::revision_of(&from).ok_or_else(|| {
-        failed(
-            "reading the running task definition",
-            format!("`{from}` has no revision"),
-        )
-    })?;
-    let failed_deployments: Vec<i32> = service
-        .deployments()
-        .iter()
-        .filter(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
-        .filter_map(|d| crate::ops::ecs::revision_of(d.task_definition()?))
-        .collect();
-    let all = revisions(&ecs, &family).await?;
-    let choice = choose(&all, current, &failed_deployments, args.to_revision).map_err(|e| {
-        CliError::usage(
-            format!("{family}: {e}; nothing was changed"),
-            "name a revision with --to-revision N after checking it, or tag a good one ticketing:rollout=COMPLETED",
-        )
-    })?;
-    if args.guard_sales {
-        crate::ops::guard::check(ctx)?;
-    }
-    // Check the keys before touching anything.
-    let test_keys = match args.test_keys {
-        true => Some(read_keys(&sm, &names::test_keys_secret_name(env), "test").await?),
-        false => None,
-    };
-    Ok(Target {
-        ecs,
-        sm,
-        env,
-        cluster,
-        host,
-        from,
-        choice,
-        test_keys,
-    })
-}
-
 /// Measured, not assumed: the rate the alarm computes, next to the
 /// runbook's trigger. An emergency rollback does not wait on it.
 async fn measured_rate(ctx: &Context, window: u32) -> Option<FailureRate> {
-    let sdk = crate::aws::sdk_config(ctx).await.ok()?;
-    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    match failure_rate(&cw, &ctx.metrics_environment(), window).await {
+    match crate::ops::payments::failure_rate_of(ctx, window).await {
         Ok(rate) => Some(rate),
         Err(e) => {
             eprintln!("warning: the payment failure rate could not be read ({e}); the rollback does not depend on it");
@@ -270,7 +202,12 @@ fn print_plan(report: &Report, args: &RollbackArgs) {
 }
 
 pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
-    let target = observe(ctx, &args).await?;
+    let request = Request {
+        to_revision: args.to_revision,
+        test_keys: args.test_keys,
+        guard_sales: args.guard_sales,
+    };
+    let target = observe(ctx, &request).await?;
     let mut report = Report {
         skipped: target.choice.skipped.clone(),
         test_keys: args.test_keys,

@@ -17,8 +17,8 @@ use ticketing_catalog::ServiceName;
 use crate::aws::failed;
 use crate::error::CliError;
 use crate::ops::ecs::{
-    add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag, update_to,
-    wait_stable, Poll, StoppedTask,
+    add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag,
+    task_definition, update_to, wait_stable, Poll, StoppedTask,
 };
 use crate::ops::image::Source;
 
@@ -236,26 +236,6 @@ pub async fn roll_out(
         detail,
         stopped_tasks,
     }
-}
-
-async fn task_definition(
-    ecs: &aws_sdk_ecs::Client,
-    arn: &str,
-) -> Result<aws_sdk_ecs::types::TaskDefinition, String> {
-    let out = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "DescribeTaskDefinition failed: {}",
-                crate::aws::sdk_error(&e)
-            )
-        })?;
-    out.task_definition()
-        .cloned()
-        .ok_or_else(|| format!("{arn} is not described"))
 }
 
 /// Why a rollout failed, in ECS's words: the revision's stopped tasks, and

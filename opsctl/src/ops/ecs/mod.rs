@@ -205,6 +205,48 @@ pub async fn payment_host(
     ))
 }
 
+/// The task definition `arn` names.
+pub async fn task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<aws_sdk_ecs::types::TaskDefinition, String> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "DescribeTaskDefinition failed: {}",
+                crate::aws::sdk_error(&e)
+            )
+        })?;
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| format!("{arn} is not described"))
+}
+
+/// The image `service` runs now on `env`'s cluster (its container's in
+/// the task definition its ECS service runs): the deployed release.
+pub async fn deployed_image(
+    ecs: &aws_sdk_ecs::Client,
+    env: &str,
+    service: ServiceName,
+) -> Result<String, CliError> {
+    let name = service.as_str();
+    let running = describe(ecs, &names::cluster(env), name).await?;
+    let arn = running.task_definition().unwrap_or_default();
+    let td = task_definition(ecs, arn)
+        .await
+        .map_err(|e| crate::aws::failed("reading the running task definition", e))?;
+    service_image(&td, name).map(str::to_owned).ok_or_else(|| {
+        CliError::usage(
+            format!("{arn} names no image for {name}"),
+            "give the release with --image HOST/REPO@sha256:...",
+        )
+    })
+}
+
 /// Forces a new deployment of `service` (its tasks replaced), on
 /// `task_definition` when one is given, else on the one it runs.
 pub async fn redeploy(

@@ -179,6 +179,55 @@ pub async fn change_set(
     })
 }
 
+/// The environment's CloudFormation stacks, as `infra plan` and `infra
+/// deploy` reach them.
+pub struct Stacks {
+    sdk: aws_config::SdkConfig,
+    cfn: aws_sdk_cloudformation::Client,
+}
+
+impl Stacks {
+    pub async fn connect(ctx: &Context) -> Result<Stacks, CliError> {
+        let sdk = crate::aws::sdk_config(ctx).await?;
+        Ok(Stacks {
+            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            sdk,
+        })
+    }
+
+    /// A layer's change set, with the compute stack's drift from what
+    /// `deploy` and `portone rollback` moved the services to (once the
+    /// stack exists).
+    pub async fn planned(
+        &self,
+        ctx: &Context,
+        request: &StackRequest,
+        layer: Layer,
+    ) -> Result<StackPlan, CliError> {
+        let mut plan = change_set(ctx, &self.cfn, request, layer).await?;
+        if plan.layer == Layer::Compute && plan.exists {
+            let env = ctx.profile.as_str();
+            plan.drift = drift::compute_drift(&self.sdk, env, &plan.stack, &plan.changes).await?;
+        }
+        Ok(plan)
+    }
+
+    /// Removes what a plan created ([`discard`]).
+    pub async fn discard(&self, plan: &StackPlan) {
+        discard(&self.cfn, plan).await;
+    }
+
+    /// Executes a plan's change set ([`execute`]).
+    pub async fn execute(
+        &self,
+        stack: &str,
+        change_set: &str,
+        timeout: Duration,
+    ) -> Result<StackStatus, String> {
+        execute(&self.cfn, stack, change_set, timeout).await
+    }
+}
+
 /// Executes a computed change set and waits until its stack settles: the
 /// stack's final status, or why it did not get there.
 pub async fn execute(

@@ -301,3 +301,64 @@ pub async fn savings_plan(
         model_discount_percent: model_discount * 100.0,
     })
 }
+
+/// A Cost Explorer client. Its one endpoint is in us-east-1
+/// (`https://ce.us-east-1.amazonaws.com`: "Using the AWS Cost Explorer
+/// API", AWS Cost Management User Guide), whatever the environment's Region.
+pub async fn cost_explorer(ctx: &Context) -> Result<aws_sdk_costexplorer::Client, CliError> {
+    let region = ticketing_catalog::alarms::BILLING_REGION;
+    let sdk = crate::aws::sdk_config_in(ctx, region).await?;
+    Ok(aws_sdk_costexplorer::Client::new(&sdk))
+}
+
+/// Cost Explorer's Savings Plan recommendation, against the model's
+/// Fargate row for `profile`.
+pub async fn savings_plan_for(
+    ctx: &Context,
+    prices: &Prices,
+    profile: SizeProfile,
+) -> Result<SavingsPlanReport, CliError> {
+    let fargate = crate::ops::cost::model(prices, profile, false, 0.5)?
+        .rows
+        .iter()
+        .find(|r| r.item == "ECS Fargate")
+        .map_or(0.0, |r| r.monthly);
+    let discount = prices.savings_plan_off_for(profile)?.fraction;
+    savings_plan(&cost_explorer(ctx).await?, fargate, discount).await
+}
+
+/// The reservation discounts this Region's offerings give the profile's
+/// database and cache classes, and the Savings Plan's share off Fargate
+/// that Cost Explorer recommends for this account's usage; the notes say
+/// where the price file's rates stay.
+pub async fn offering_discounts(
+    ctx: &Context,
+    prices: &Prices,
+    profile: SizeProfile,
+) -> Result<(crate::ops::cost::Discounts, Vec<String>), CliError> {
+    use super::plan::{offering_discount, Engine};
+    let clients = Clients::from_context(ctx).await?;
+    let plan = plan(&clients, profile, Utc::now()).await?;
+    let mut out = crate::ops::cost::Discounts::default();
+    for line in &plan.lines {
+        let hourly = prices.hourly(&line.engine.price_key(&line.class))?;
+        let found = offering_discount(line, hourly);
+        match line.engine {
+            Engine::Rds => out.rds = found,
+            Engine::Elasticache => out.cache = found,
+        }
+    }
+    // None for an account without some days of usage.
+    let mut notes = Vec::new();
+    match savings_plan_for(ctx, prices, profile).await {
+        Ok(report) if report.estimated_savings_percent > 0.0 => {
+            out.fargate = Some((
+                "Cost Explorer's Compute Savings Plan recommendation (1 year, No Upfront)".into(),
+                report.estimated_savings_percent / 100.0,
+            ));
+        }
+        Ok(_) => notes.push("Cost Explorer recommends no Savings Plan yet: the price file's Savings Plan rates stay for Fargate".to_owned()),
+        Err(e) => notes.push(format!("no Savings Plan rate from Cost Explorer ({e}): the price file's Savings Plan rates stay for Fargate")),
+    }
+    Ok((out, notes))
+}

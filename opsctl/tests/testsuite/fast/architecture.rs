@@ -462,6 +462,40 @@ fn app_modules_import_each_other_without_cycles_and_services_never_import_servic
     assert!(checked_modules >= 20, "{checked_modules} modules checked");
 }
 
+/// `commands/` turns arguments into options and renders; the I/O is in
+/// `ops/` (Cargo's `commands/` and `ops/`). A command that names an AWS
+/// SDK, the database, HTTP, Kafka, Redis or the filesystem does I/O itself.
+#[test]
+fn commands_do_no_io_of_their_own() {
+    let dir = repo().join("opsctl/src/commands");
+    let mut sources = Vec::new();
+    files(&dir, "rs", &mut sources);
+    assert!(sources.len() >= 20, "{} command sources", sources.len());
+    let io = [
+        "aws_sdk_",
+        "sqlx",
+        "reqwest",
+        "rdkafka",
+        "redis",
+        "std::fs",
+        "tokio::fs",
+    ];
+    let mut found = Vec::new();
+    for file in &sources {
+        let text = std::fs::read_to_string(file).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if let Some(name) = io.iter().find(|name| code.contains(*name)) {
+                found.push(format!("{}:{}: {name}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "commands/ doing I/O (move it into ops/): {found:#?}"
+    );
+}
+
 /// `infra/local/test.sh` runs the unit tests before it starts the stack,
 /// skipping modules named `on_the_stack` (run after it). A unit test that
 /// makes a test environment on the stack outside such a module would fail

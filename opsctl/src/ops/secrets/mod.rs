@@ -2,29 +2,11 @@
 //! and `ticketing/<env>/portone`): what `opsctl secrets` found and what it
 //! would do about it, as a pure plan. Values are never part of a plan.
 
+mod store;
+pub use store::{create, observe, read, Observed};
+
 use serde::Serialize;
 use ticketing_catalog::{portone, secrets};
-
-/// The value of secret `name` (`None`: it does not exist); an error
-/// names the secret and the SDK's message, never a value.
-pub async fn read(
-    sm: &aws_sdk_secretsmanager::Client,
-    name: &str,
-) -> Result<Option<String>, String> {
-    match sm.get_secret_value().secret_id(name).send().await {
-        Ok(out) => Ok(Some(out.secret_string().unwrap_or_default().to_owned())),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(format!(
-            "reading {name} failed: {}",
-            crate::aws::sdk_error(&e)
-        )),
-    }
-}
 
 /// A secret as found in Secrets Manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,0 +1,74 @@
+//! The organiser role on an account (user-service's `users.role`), read
+//! and set through user-service's own repository functions.
+
+use serde::Serialize;
+use ticketing_catalog::ServiceName;
+use user_service::repository::{organiser_status, set_organiser};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::ops::db::pool;
+
+/// A role change for one account: pure once read.
+#[derive(Serialize, Debug)]
+pub struct RolePlan {
+    pub email: String,
+    pub user: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    /// The account has the role already.
+    #[serde(skip)]
+    pub unchanged: bool,
+}
+
+pub fn role(organiser: bool) -> &'static str {
+    if organiser {
+        "organiser"
+    } else {
+        "customer"
+    }
+}
+
+/// Reads the account with `email` and plans making it an organiser
+/// (`grant`) or a customer.
+pub async fn plan(ctx: &Context, email: &str, grant: bool) -> Result<RolePlan, CliError> {
+    let db = pool(ctx, ServiceName::UserService)?;
+    let found = organiser_status(&db, email).await.map_err(|e| {
+        CliError::Failed(anyhow::anyhow!(
+            "reading the users table failed: {e}; check the database settings and TICKETING_DATABASE_PASSWORD"
+        ))
+    })?;
+    db.close().await;
+    let Some((user, organiser)) = found else {
+        return Err(CliError::usage(
+            format!("no account has the address {email}"),
+            "check the address; the person signs up first",
+        ));
+    };
+    Ok(RolePlan {
+        email: email.trim().to_lowercase(),
+        user: user.to_string(),
+        from: role(organiser),
+        to: role(grant),
+        unchanged: organiser == grant,
+    })
+}
+
+/// Sets the role the plan names: whether a row changed.
+pub async fn apply(ctx: &Context, plan: &RolePlan) -> Result<bool, String> {
+    let db = pool(ctx, ServiceName::UserService).map_err(|e| e.to_string())?;
+    let changed = set_organiser(&db, &plan.email, plan.to == role(true))
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await;
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn roles_are_named_for_people() {
+        assert_eq!(super::role(true), "organiser");
+        assert_eq!(super::role(false), "customer");
+    }
+}
