@@ -1,8 +1,6 @@
 //! Argument types and parsers more than one command uses.
 
-use clap::ValueEnum;
-use serde::Serialize;
-use ticketing_catalog::footprint::{self, Footprint};
+pub use crate::ops::profile::SizeProfile;
 
 use std::time::Duration;
 
@@ -29,16 +27,16 @@ pub fn parse_age(raw: &str) -> Result<Duration, String> {
 /// command names it: as given when it exists or is absolute; a relative one
 /// that does not exist here is looked for in each folder above, so the
 /// commands work from anywhere inside the repository, not only its root.
-pub fn in_repository(dir: &std::path::Path) -> Result<std::path::PathBuf, crate::error::CliError> {
+pub fn in_repository(dir: &std::path::Path) -> Result<std::path::PathBuf, crate::error::OpsError> {
     if dir.is_absolute() || dir.exists() {
         return Ok(dir.to_path_buf());
     }
-    let here = std::env::current_dir().map_err(|e| crate::error::CliError::Failed(e.into()))?;
+    let here = std::env::current_dir().map_err(|e| crate::error::OpsError::Failed(e.into()))?;
     here.ancestors()
         .map(|a| a.join(dir))
         .find(|candidate| candidate.is_dir())
         .ok_or_else(|| {
-            crate::error::CliError::usage(
+            crate::error::OpsError::usage(
                 format!(
                     "there is no `{}` in {} or any folder above it",
                     dir.display(),
@@ -50,25 +48,6 @@ pub fn in_repository(dir: &std::path::Path) -> Result<std::path::PathBuf, crate:
                 ),
             )
         })
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SizeProfile {
-    Mvp,
-    #[value(name = "scale-10x")]
-    #[serde(rename = "scale-10x")]
-    Scale10x,
-}
-
-impl SizeProfile {
-    /// The instance classes, counts and sizes of this profile.
-    pub fn footprint(self) -> Footprint<'static> {
-        match self {
-            SizeProfile::Mvp => footprint::MVP,
-            SizeProfile::Scale10x => footprint::SCALE_10X,
-        }
-    }
 }
 
 /// A parser for a value that must be one of `names`, each parsed into

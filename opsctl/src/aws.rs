@@ -1,8 +1,8 @@
 //! AWS clients for the chosen environment: its region, and the moto server's
 //! endpoint on the local stack (`aws.endpoint_url`, or `AWS_ENDPOINT_URL`).
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// One line for an AWS SDK error: the service's message and code when it
 /// answered ("No export named ticketing-prod-vpc found. (ValidationError)"),
@@ -33,15 +33,15 @@ where
 
 /// An AWS call that failed: what was being done, the SDK's error, and
 /// what to check.
-pub fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
+pub fn failed(what: &str, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Failed(anyhow::anyhow!(
         "{what}: {e}; check the AWS credentials and region"
     ))
 }
 
 /// The environment's AWS endpoint (`aws.endpoint_url`: moto server
 /// locally), if it names one.
-pub fn endpoint(ctx: &Context) -> Option<String> {
+pub fn endpoint(ctx: &Environment) -> Option<String> {
     ctx.settings
         .aws
         .endpoint_url
@@ -51,7 +51,7 @@ pub fn endpoint(ctx: &Context) -> Option<String> {
 
 /// The SDK's configuration loader for `region`, at `endpoint` when one is
 /// given, with `credentials` instead of the default chain when given
-/// ([`Context::credentials`]): every AWS client opsctl makes starts here.
+/// ([`Environment::credentials`]): every AWS client opsctl makes starts here.
 pub fn config_loader(
     endpoint: Option<&str>,
     region: &str,
@@ -68,25 +68,28 @@ pub fn config_loader(
     loader
 }
 
-pub async fn sdk_config(ctx: &Context) -> Result<aws_config::SdkConfig, CliError> {
+pub async fn sdk_config(ctx: &Environment) -> Result<aws_config::SdkConfig, OpsError> {
     sdk_config_in(ctx, &ctx.region).await
 }
 
 /// The SDK configuration for `region`, with credentials checked up front so
 /// that a missing one is a clear usage error before anything is attempted.
-pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::SdkConfig, CliError> {
+pub async fn sdk_config_in(
+    ctx: &Environment,
+    region: &str,
+) -> Result<aws_config::SdkConfig, OpsError> {
     use aws_credential_types::provider::ProvideCredentials;
     let config = config_loader(endpoint(ctx).as_deref(), region, ctx.credentials.as_ref())
         .load()
         .await;
     let provider = config.credentials_provider().ok_or_else(|| {
-        CliError::usage(
+        OpsError::usage(
             "no AWS credentials provider is configured",
             "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; nothing was changed",
         )
     })?;
     if let Err(e) = provider.provide_credentials().await {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("no AWS credentials found: {e}"),
             "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or log in with `aws sso login`); nothing was changed",
         ));
@@ -96,19 +99,19 @@ pub async fn sdk_config_in(ctx: &Context, region: &str) -> Result<aws_config::Sd
 
 /// The AWS environment (`dev` or `prod`) the chosen profile acts on; the
 /// local profile has no ECS cluster or ECR repository.
-pub fn aws_env(ctx: &Context) -> Result<&'static str, CliError> {
+pub fn aws_env(ctx: &Environment) -> Result<&'static str, OpsError> {
     match ctx.profile {
         ticketing_config::Profile::Dev => Ok("dev"),
         ticketing_config::Profile::Prod => Ok("prod"),
-        _ => Err(CliError::usage(
+        _ => Err(OpsError::usage(
             "the local stack has no ECS cluster or ECR repository",
             "pass --env prod (or --env dev to rehearse)",
         )),
     }
 }
 
-fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
+fn aws_error(what: &str, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Failed(anyhow::anyhow!(
         "{what}: {e}; check the AWS credentials and region (--region) for this environment"
     ))
 }

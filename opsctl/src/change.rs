@@ -24,7 +24,7 @@ pub use crate::audit::Phase;
 use crate::audit::{CloudTrail, Trail};
 
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::lock::{HeldLock, LockError, LockTable};
 use crate::output::{self, OutputFormat};
 
@@ -42,7 +42,7 @@ pub struct ExecuteArgs {
 
 /// Decides whether to act: `Ok(false)` for a dry run, `Ok(true)` to go
 /// ahead. In `prod` the operator types the environment name, unless `--yes`.
-pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, CliError> {
+pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Result<bool, OpsError> {
     if !args.execute {
         return Ok(false);
     }
@@ -51,7 +51,7 @@ pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Resul
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("{what} in prod needs a typed confirmation, and stdin is not a terminal"),
             "run it from a terminal, or add --yes if the change was approved elsewhere",
         ));
@@ -62,9 +62,9 @@ pub(crate) fn confirm(profile: Profile, what: &str, args: &ExecuteArgs) -> Resul
     stdin
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| CliError::Failed(e.into()))?;
+        .map_err(|e| OpsError::Failed(e.into()))?;
     if answer.trim() != "prod" {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "not confirmed; nothing was changed",
             "type `prod` exactly to go ahead",
         ));
@@ -140,7 +140,7 @@ impl<'a> Change<'a> {
         what: &str,
         plan: &impl Serialize,
         changes: usize,
-    ) -> Result<Option<Applying>, CliError> {
+    ) -> Result<Option<Applying>, OpsError> {
         let plan = serde_json::to_value(plan).unwrap_or_default();
         self.trail.record(
             self.command,
@@ -191,12 +191,12 @@ fn take_lock(
     cloud: Option<&CloudTrail>,
     command: &str,
     wait: std::time::Duration,
-) -> Result<HeldLock, CliError> {
+) -> Result<HeldLock, OpsError> {
     let env = table.env().to_owned();
     let owner =
         match cloud.map(CloudTrail::identity) {
             Some(Ok(arn)) => arn,
-            Some(Err(e)) => return Err(CliError::usage(
+            Some(Err(e)) => return Err(OpsError::usage(
                 format!("the {env} change lock needs the caller's AWS identity: {e}"),
                 "check the AWS credentials and region for this environment; nothing was changed",
             )),
@@ -211,7 +211,7 @@ fn take_lock(
             );
         })
         .map_err(|e| match e {
-            LockError::Held { ref holder, .. } => CliError::Locked {
+            LockError::Held { ref holder, .. } => OpsError::Locked {
                 message: format!("{e}; nothing was changed"),
                 hint: if holder.stale {
                     format!(
@@ -226,7 +226,7 @@ fn take_lock(
                     )
                 },
             },
-            other => CliError::usage(
+            other => OpsError::usage(
                 format!("the {env} change lock cannot be taken: {other}"),
                 format!(
                     "check the AWS credentials and region, and dynamodb:PutItem on {}; nothing was changed",
@@ -263,24 +263,24 @@ impl Applying {
     }
 
     /// Records one step of the apply.
-    pub fn progress(&self, detail: serde_json::Value) -> Result<(), CliError> {
+    pub fn progress(&self, detail: serde_json::Value) -> Result<(), OpsError> {
         self.trail.record(self.command, Phase::Progress, &detail)
     }
 
     /// Records the end of the apply.
-    pub fn done(self, detail: serde_json::Value) -> Result<(), CliError> {
+    pub fn done(self, detail: serde_json::Value) -> Result<(), OpsError> {
         self.end();
         self.trail.record(self.command, Phase::Done, &detail)
     }
 
     /// Records the failure and returns the error to stop with (`message`
     /// says what failed; `detail` is the audit record).
-    pub fn failed(&self, detail: serde_json::Value, message: impl std::fmt::Display) -> CliError {
+    pub fn failed(&self, detail: serde_json::Value, message: impl std::fmt::Display) -> OpsError {
         self.end();
         if let Err(e) = self.trail.record(self.command, Phase::Failed, &detail) {
             return e;
         }
-        CliError::Failed(anyhow::anyhow!("{message}"))
+        OpsError::Failed(anyhow::anyhow!("{message}"))
     }
 
     /// Records the end of an apply that counts its changes, and prints
@@ -290,7 +290,7 @@ impl Applying {
         format: OutputFormat,
         changed: usize,
         summary: String,
-    ) -> Result<std::process::ExitCode, CliError> {
+    ) -> Result<std::process::ExitCode, OpsError> {
         let outcome = serde_json::json!({"changed": changed});
         self.done(outcome.clone())?;
         output::emit(format, &outcome, || summary);
@@ -299,7 +299,7 @@ impl Applying {
 
     /// Records that the apply ended with some of its changes failed (the
     /// command reports them and exits with a problem code itself).
-    pub fn ended_with_failures(self, detail: serde_json::Value) -> Result<(), CliError> {
+    pub fn ended_with_failures(self, detail: serde_json::Value) -> Result<(), OpsError> {
         self.end();
         self.trail.record(self.command, Phase::Failed, &detail)
     }

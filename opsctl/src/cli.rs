@@ -11,7 +11,7 @@ use crate::commands::{
     outbox, portone, queue, reservations, reserved, secrets, status, trace, users,
 };
 use crate::context::{Context, GlobalArgs};
-use crate::error::CliError;
+use crate::error::OpsError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -238,7 +238,7 @@ impl Command {
 }
 
 /// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+pub async fn run(cli: Cli) -> Result<ExitCode, OpsError> {
     let ctx = Context::load(&cli.global)?;
     // From outside the VPC, dev's and prod's data plane is reached through
     // the environment's ops task (opsctl inside the VPC).

@@ -1,127 +1,46 @@
-//! What every command starts from: the chosen environment's settings and the
-//! global flags.
-
-use std::path::PathBuf;
-
-use ticketing_config::{Profile, Settings};
+//! What every command starts from: the chosen environment (the value
+//! `ops/` takes) and the global flags that only the CLI needs (how to
+//! render, how long to wait for the change lock).
 
 use clap::{Args, ValueEnum};
+use ticketing_config::Profile;
 
-use crate::error::CliError;
+use crate::environment::{complete_for, Environment};
+use crate::error::OpsError;
 use crate::output::OutputFormat;
 
-/// The variable that names the audit log file.
-pub const AUDIT_LOG_VAR: &str = "OPSCTL_AUDIT_LOG";
-
-/// The audit log file.
-pub fn audit_path() -> PathBuf {
-    if let Some(path) = std::env::var_os(AUDIT_LOG_VAR) {
-        return PathBuf::from(path);
-    }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("opsctl").join("audit.jsonl")
-}
-
 pub struct Context {
-    pub profile: Profile,
-    pub settings: Settings,
-    pub region: String,
-    /// Whether the `--region` flag chose the region.
-    pub region_explicit: bool,
+    /// The environment the operations act on.
+    pub env: Environment,
     pub output: OutputFormat,
     /// How long a change waits for the environment's change lock
     /// (`--lock-wait`) before it gives up.
     pub lock_wait: std::time::Duration,
-    /// The local audit log file (`OPSCTL_AUDIT_LOG`, else the user's
-    /// state directory): read once here, so nothing later looks at the
-    /// process environment for it.
-    pub audit_file: std::path::PathBuf,
-    /// AWS credentials to use instead of the SDK's default chain (the
-    /// environment, `AWS_PROFILE`, SSO, the task role): `None` from the
-    /// command line; set by code that embeds opsctl's operations (the
-    /// tests, against moto).
-    pub credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Environment;
+
+    fn deref(&self) -> &Environment {
+        &self.env
+    }
+}
+
+impl std::ops::DerefMut for Context {
+    fn deref_mut(&mut self) -> &mut Environment {
+        &mut self.env
+    }
 }
 
 impl Context {
-    /// The `environment` dimension the platform's metrics carry in this
-    /// environment: `telemetry.environment`, else the profile (the
-    /// services use the same rule).
-    pub fn metrics_environment(&self) -> String {
-        self.settings
-            .telemetry
-            .environment
-            .clone()
-            .unwrap_or_else(|| self.profile.as_str().to_owned())
-    }
-
-    /// The opsctl command line that runs `words` again where this run was
-    /// pointed: its `--env`, and its `--region` when one was given, each
-    /// word quoted for a POSIX shell. Hints print it whole, so pasting one
-    /// never lands on another environment.
-    pub fn command_line<S: AsRef<str>>(&self, words: &[S]) -> String {
-        let region = self.region_explicit.then_some(self.region.as_str());
-        let mut line = invocation(self.profile, region);
-        line.extend(words.iter().map(|w| w.as_ref().to_owned()));
-        line.iter()
-            .map(|w| {
-                // Only NUL cannot be quoted, and no OS argument holds one.
-                let clean = w.replace('\0', "");
-                shlex::try_quote(&clean)
-                    .map(|quoted| quoted.into_owned())
-                    .unwrap_or(clean)
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// `text` with every command it names made whole for this run
-    /// ([`complete_commands`]).
-    pub fn complete(&self, text: &str) -> String {
-        complete_for(
-            text,
-            self.profile,
-            self.region_explicit.then_some(self.region.as_str()),
-        )
-    }
-
-    pub fn load(global: &GlobalArgs) -> Result<Context, CliError> {
-        let profile = Profile::from(global.env);
-        let settings = ticketing_config::load(profile)?;
-        let region = global
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-            .unwrap_or_else(|| settings.aws.region.clone());
+    pub fn load(global: &GlobalArgs) -> Result<Context, OpsError> {
+        let env = Environment::load(Profile::from(global.env), global.region.clone())?;
         Ok(Context {
-            profile,
-            settings,
-            region,
-            region_explicit: global.region.is_some(),
+            env,
             output: global.output,
             lock_wait: global.lock_wait,
-            audit_file: audit_path(),
-            credentials: None,
         })
     }
-}
-
-/// `opsctl --env <env>` and `--region <region>` when one was given: how
-/// a command for the same place starts.
-fn invocation(profile: Profile, region: Option<&str>) -> Vec<String> {
-    let mut line = vec![
-        "opsctl".to_owned(),
-        "--env".to_owned(),
-        profile.as_str().to_owned(),
-    ];
-    if let Some(region) = region {
-        line.push("--region".to_owned());
-        line.push(region.to_owned());
-    }
-    line
 }
 
 /// Makes every command a text names (`` `opsctl kafka lag` ``) a whole
@@ -130,26 +49,6 @@ fn invocation(profile: Profile, region: Option<&str>) -> Vec<String> {
 /// say `--env` are left alone.
 pub fn complete_commands(text: &str, global: &GlobalArgs) -> String {
     complete_for(text, Profile::from(global.env), global.region.as_deref())
-}
-
-fn complete_for(text: &str, profile: Profile, region: Option<&str>) -> String {
-    let start = invocation(profile, region).join(" ");
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut rest = text;
-    while let Some(at) = rest.find("`opsctl ") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + "`opsctl ".len()..];
-        if after.starts_with("--env") {
-            out.push_str("`opsctl ");
-        } else {
-            out.push('`');
-            out.push_str(&start);
-            out.push(' ');
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The flags every command takes.

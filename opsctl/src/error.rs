@@ -1,4 +1,7 @@
-//! Errors that carry their exit code and a hint on what to do.
+//! What can stop an operation, with a hint on what to do: the caller's
+//! input or configuration (usage), the world (failed), or another run
+//! holding the environment's change lock. The CLI maps each to its exit
+//! code (`exit_code`); the codes commands return themselves are here too.
 
 /// Something was wrong with the arguments or the configuration.
 pub const EXIT_USAGE: u8 = 2;
@@ -11,7 +14,7 @@ pub const EXIT_PROBLEM: u8 = 1;
 pub const EXIT_LOCKED: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum OpsError {
     #[error("configuration: {0}")]
     Config(#[from] ticketing_config::ConfigError),
     #[error("{message}")]
@@ -26,30 +29,31 @@ pub enum CliError {
     Locked { message: String, hint: String },
 }
 
-impl CliError {
-    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> CliError {
-        CliError::Usage {
+impl OpsError {
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> OpsError {
+        OpsError::Usage {
             message: message.into(),
             hint: Some(hint.into()),
         }
     }
 
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Config(_) | CliError::Usage { .. } => EXIT_USAGE,
-            CliError::Failed(_) => EXIT_FAILED,
-            CliError::Locked { .. } => EXIT_LOCKED,
-        }
-    }
-
     pub fn hint(&self) -> Option<&str> {
         match self {
-            CliError::Config(_) => Some(
+            OpsError::Config(_) => Some(
                 "check config/<env>.toml and TICKETING__* environment variables; see README.md",
             ),
-            CliError::Usage { hint, .. } => hint.as_deref(),
-            CliError::Failed(_) => None,
-            CliError::Locked { hint, .. } => Some(hint),
+            OpsError::Usage { hint, .. } => hint.as_deref(),
+            OpsError::Failed(_) => None,
+            OpsError::Locked { hint, .. } => Some(hint),
         }
+    }
+}
+
+/// The process exit code for an operation that stopped with `e`.
+pub fn exit_code(e: &OpsError) -> u8 {
+    match e {
+        OpsError::Config(_) | OpsError::Usage { .. } => EXIT_USAGE,
+        OpsError::Failed(_) => EXIT_FAILED,
+        OpsError::Locked { .. } => EXIT_LOCKED,
     }
 }

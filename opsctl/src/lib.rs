@@ -16,18 +16,21 @@ pub mod change;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod driver;
+pub mod environment;
 pub mod error;
 pub mod lock;
 pub mod ops;
 pub mod output;
 pub mod runbook;
+pub mod table;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 pub use cli::Cli;
-pub use error::CliError;
+pub use error::OpsError;
 
 /// Runs opsctl with the process arguments.
 pub fn main() -> ExitCode {
@@ -53,7 +56,7 @@ pub fn main() -> ExitCode {
             if let Some(hint) = e.hint() {
                 eprintln!("hint: {}", complete(hint));
             }
-            ExitCode::from(e.exit_code())
+            ExitCode::from(error::exit_code(&e))
         }
     }
 }

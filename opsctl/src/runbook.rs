@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::change::Applying;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// One step as it ran.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ impl<'a> Runbook<'a> {
         &mut self,
         name: &str,
         work: impl Future<Output = Result<String, E>>,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), OpsError> {
         if !self.runs(name) {
             return Ok(());
         }
@@ -103,7 +103,7 @@ impl<'a> Runbook<'a> {
         self.log.push(log);
         match result {
             Ok(_) => Ok(()),
-            Err(e) => Err(CliError::Failed(anyhow::anyhow!(
+            Err(e) => Err(OpsError::Failed(anyhow::anyhow!(
                 "step `{name}` failed: {e}; {}",
                 (self.resume)(name)
             ))),

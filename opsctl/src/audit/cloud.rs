@@ -6,8 +6,8 @@ use chrono::Utc;
 use ticketing_config::Profile;
 
 use super::{blocking, Entry};
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// Where an environment's entries go besides the file.
 #[derive(Clone, Debug)]
@@ -20,7 +20,7 @@ pub struct CloudTrail {
 
 impl CloudTrail {
     /// The environment's trail in CloudWatch Logs; `None` for `local`.
-    pub fn of(ctx: &Context) -> Option<CloudTrail> {
+    pub fn of(ctx: &Environment) -> Option<CloudTrail> {
         let env = match ctx.profile {
             Profile::Dev => "dev",
             Profile::Prod => "prod",
@@ -125,7 +125,7 @@ impl CloudTrail {
     }
 
     /// The entries since `since` (seconds ago), oldest first.
-    pub async fn read(&self, since_seconds: i64) -> Result<Vec<Entry>, CliError> {
+    pub async fn read(&self, since_seconds: i64) -> Result<Vec<Entry>, OpsError> {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.client().await);
         let start = Utc::now().timestamp_millis() - since_seconds.saturating_mul(1000);
         let mut entries = Vec::new();
@@ -232,7 +232,7 @@ mod tests {
             "{text}"
         );
         match err {
-            CliError::Usage { hint, .. } => {
+            OpsError::Usage { hint, .. } => {
                 assert!(hint.is_some_and(|h| h.contains("nothing was changed")))
             }
             other => panic!("not a usage error: {other:?}"),

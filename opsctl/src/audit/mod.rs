@@ -22,7 +22,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use ticketing_config::Profile;
 
-use crate::error::CliError;
+use crate::error::OpsError;
 
 mod cloud;
 pub use cloud::CloudTrail;
@@ -93,7 +93,7 @@ pub struct Trail {
 }
 
 impl Trail {
-    pub fn of(ctx: &crate::context::Context) -> Trail {
+    pub fn of(ctx: &crate::environment::Environment) -> Trail {
         Trail {
             profile: ctx.profile,
             file: ctx.audit_file.clone(),
@@ -107,7 +107,7 @@ impl Trail {
         command: &str,
         phase: Phase,
         detail: &serde_json::Value,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), OpsError> {
         record(
             self.profile,
             &self.file,
@@ -129,7 +129,7 @@ pub fn record(
     command: &str,
     phase: Phase,
     detail: &serde_json::Value,
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     let identity = match cloud.map(CloudTrail::identity) {
         Some(Ok(arn)) => Some(arn),
         Some(Err(e)) if phase == Phase::Started => return Err(unshipped(cloud, &e)),
@@ -151,7 +151,7 @@ pub fn record(
         phase,
         detail: detail.clone(),
     };
-    let line = serde_json::to_string(&entry).map_err(|e| CliError::Failed(e.into()))?;
+    let line = serde_json::to_string(&entry).map_err(|e| OpsError::Failed(e.into()))?;
     write_file(file, &line)?;
     if let Some(trail) = cloud {
         if let Err(e) = trail.put(line) {
@@ -213,8 +213,8 @@ fn name_of(uid: u32, passwd: &str) -> Option<String> {
     })
 }
 
-fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> CliError {
-    CliError::usage(
+fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> OpsError {
+    OpsError::usage(
         format!(
             "the audit trail {} cannot be written: {e}",
             cloud.map(CloudTrail::group).unwrap_or_default()
@@ -223,7 +223,7 @@ fn unshipped(cloud: Option<&CloudTrail>, e: &str) -> CliError {
     )
 }
 
-fn write_file(path: &Path, line: &str) -> Result<(), CliError> {
+fn write_file(path: &Path, line: &str) -> Result<(), OpsError> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -238,7 +238,7 @@ fn write_file(path: &Path, line: &str) -> Result<(), CliError> {
         file.write_all(format!("{line}\n").as_bytes())
     };
     write().map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("the audit log {} cannot be written: {e}", path.display()),
             "set OPSCTL_AUDIT_LOG to a writable file; nothing was changed",
         )
@@ -249,9 +249,9 @@ fn write_file(path: &Path, line: &str) -> Result<(), CliError> {
 /// The environment's trail since `since_seconds` ago, and where it was
 /// read: its CloudWatch Logs group in dev and prod, the file locally.
 pub async fn read_trail(
-    ctx: &crate::context::Context,
+    ctx: &crate::environment::Environment,
     since_seconds: i64,
-) -> Result<(String, Vec<Entry>), CliError> {
+) -> Result<(String, Vec<Entry>), OpsError> {
     let env = ctx.profile.as_str();
     let (source, entries) = match CloudTrail::of(ctx) {
         Some(trail) => (trail.group().to_owned(), trail.read(since_seconds).await?),
@@ -266,12 +266,12 @@ pub async fn read_trail(
     ))
 }
 
-pub fn read_file(path: &Path, since_seconds: i64) -> Result<Vec<Entry>, CliError> {
+pub fn read_file(path: &Path, since_seconds: i64) -> Result<Vec<Entry>, OpsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 format!("the audit log {} cannot be read: {e}", path.display()),
                 "set OPSCTL_AUDIT_LOG to the file to read",
             ))

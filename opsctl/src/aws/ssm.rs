@@ -6,12 +6,12 @@ use aws_sdk_ssm::types::{CommandStatus, Target};
 use ticketing_catalog::aws;
 
 use super::{aws_error, sdk_config};
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// Runs the restart command on the broker instance(s) through SSM and waits
 /// for every invocation to finish; returns the instance ids.
-pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<String>, CliError> {
+pub async fn restart_broker(ctx: &Environment, deadline: Instant) -> Result<Vec<String>, OpsError> {
     run_on_brokers(
         ctx,
         aws::KAFKA_RESTART_COMMAND,
@@ -25,11 +25,11 @@ pub async fn restart_broker(ctx: &Context, deadline: Instant) -> Result<Vec<Stri
 /// `KafkaBrokerOf=<env>`: `aws::broker_target`) through SSM Run Command and
 /// waits for every invocation to finish; returns the instance ids.
 pub async fn run_on_brokers(
-    ctx: &Context,
+    ctx: &Environment,
     shell: &str,
     comment: &str,
     deadline: Instant,
-) -> Result<Vec<String>, CliError> {
+) -> Result<Vec<String>, OpsError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
     let env = ctx.profile.as_str();
     run_on_brokers_with(&ssm, env, shell, comment, deadline, Duration::from_secs(1))
@@ -40,11 +40,11 @@ pub async fn run_on_brokers(
 /// [`run_on_brokers`], then each broker's standard output
 /// (GetCommandInvocation: its first 24,000 characters) by instance id.
 pub async fn run_on_brokers_for_output(
-    ctx: &Context,
+    ctx: &Environment,
     shell: &str,
     comment: &str,
     deadline: Instant,
-) -> Result<Vec<(String, String)>, CliError> {
+) -> Result<Vec<(String, String)>, OpsError> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config(ctx).await?);
     let env = ctx.profile.as_str();
     let ran =
@@ -83,7 +83,7 @@ async fn send_to_brokers(
     env: &str,
     shell: &str,
     comment: &str,
-) -> Result<(String, Vec<String>), CliError> {
+) -> Result<(String, Vec<String>), OpsError> {
     let (key, value) = aws::broker_target(env);
     let target = Target::builder().key(&key).values(&value).build();
     let sent = ssm
@@ -128,7 +128,7 @@ pub(crate) async fn run_on_brokers_with(
     comment: &str,
     deadline: Instant,
     poll: Duration,
-) -> Result<Ran, CliError> {
+) -> Result<Ran, OpsError> {
     let (_, value) = aws::broker_target(env);
     let (command_id, sent_to) = send_to_brokers(ssm, env, shell, comment).await?;
     loop {
@@ -151,7 +151,7 @@ pub(crate) async fn run_on_brokers_with(
             None | Some(CommandStatus::Pending | CommandStatus::InProgress)
         );
         if state.target_count() == 0 && (!resolving || Instant::now() >= deadline) {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "no instance tagged {}={value} received SSM command {command_id} (\"{comment}\"); is {env}'s broker instance running, tagged by the kafka stack and managed by SSM?",
                 aws::KAFKA_BROKER_OF_TAG_KEY
             )));
@@ -167,7 +167,7 @@ pub(crate) async fn run_on_brokers_with(
             Some(
                 s @ (CommandStatus::Failed | CommandStatus::Cancelled | CommandStatus::TimedOut),
             ) => {
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "SSM command {command_id} (\"{comment}\") {} on {} of {} instance(s); see its output in the SSM console",
                     s.as_str(),
                     state.error_count(),
@@ -177,7 +177,7 @@ pub(crate) async fn run_on_brokers_with(
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "SSM command {command_id} (\"{comment}\") did not finish in time ({} of {} done)",
                 state.completed_count(),
                 state.target_count()

@@ -16,7 +16,7 @@ use ticketing_config::Profile;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::alarms::plan::{plan, put_request, topic_arns, Plan};
 use crate::ops::alarms::spec::Group;
 use crate::output;
@@ -94,7 +94,7 @@ fn render(plan: &Plan) -> String {
     )
 }
 
-async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
+async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, OpsError> {
     let (plan, clients) = plan(ctx, args.plan.group).await?;
     // Billing alarms are the account's: applied as a prod change only.
     let billing_apply = ctx
@@ -103,7 +103,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = match (ctx.profile, args.plan.group) {
         (Profile::Prod, _) => plan,
         (_, Group::Billing) => {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 "the billing alarms are the AWS account's, not an environment's: they are applied as a prod change (its confirmation, its audit trail)",
                 format!("run `{billing_apply}`"),
             ))
@@ -171,7 +171,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, CliError> {
     )
 }
 
-pub async fn exec(ctx: &Context, command: AlarmsCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: AlarmsCommand) -> Result<ExitCode, OpsError> {
     match command {
         AlarmsCommand::Plan(args) => {
             let (plan, _) = plan(ctx, args.group).await?;

@@ -17,7 +17,7 @@ use clap::Args;
 use crate::args::parse_age;
 use crate::audit::{self, Entry};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ pub struct AuditArgs {
     pub command: Option<String>,
 }
 
-pub async fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, OpsError> {
     let since = i64::try_from(args.since.as_secs()).unwrap_or(i64::MAX);
     let (source, entries) = audit::read_trail(ctx, since).await?;
     let env = ctx.profile.as_str();

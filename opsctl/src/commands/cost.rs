@@ -19,7 +19,7 @@ use clap::Args;
 
 use crate::args::SizeProfile;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::cost::design::Checked;
 use crate::ops::cost::free_tier::FreeTier;
 use crate::ops::cost::{AlarmCheck, Model, Prices};
@@ -27,7 +27,7 @@ use crate::output;
 
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    #[arg(long, value_enum, default_value = "mvp")]
+    #[arg(long, value_parser = crate::args::one_of::<SizeProfile>(SizeProfile::NAMES), default_value = "mvp")]
     pub profile: SizeProfile,
     /// Apply the design's optimisations (Reserved Instances for RDS and
     /// ElastiCache, Spot for the broker, a Fargate Savings Plan, 7-day logs).
@@ -72,9 +72,9 @@ fn parse_month(s: &str) -> Result<chrono::NaiveDate, String> {
 }
 
 /// `opsctl cost model`.
-pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, CliError> {
+pub async fn model_command(ctx: &Context, args: ModelArgs) -> Result<ExitCode, OpsError> {
     if args.tolerance < 0.0 {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--tolerance cannot be negative",
             "try --tolerance 0.5",
         ));

@@ -15,7 +15,7 @@ use clap::Args;
 
 use crate::args::SizeProfile;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::cost::diff::{self, Diff};
 use crate::output::{self, usd};
 
@@ -26,7 +26,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub base: String,
     /// The size profile (default: both, the MVP first).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::args::one_of::<SizeProfile>(SizeProfile::NAMES))]
     pub profile: Option<SizeProfile>,
     /// Price each revision with the committed rates (`cost model --optimized`).
     #[arg(long)]
@@ -114,7 +114,7 @@ fn markdown(diffs: &[Diff]) -> String {
 }
 
 /// `opsctl cost diff`.
-pub fn diff_command(ctx: &Context, args: DiffArgs) -> Result<ExitCode, CliError> {
+pub fn diff_command(ctx: &Context, args: DiffArgs) -> Result<ExitCode, OpsError> {
     let repo = diff::repository_root()?;
     let base = diff::inputs_at(&repo, &args.base)?;
     let now = diff::inputs_in_tree(&repo)?;

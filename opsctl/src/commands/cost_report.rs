@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::args::SizeProfile;
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::cost::{model, round2, Prices};
 use crate::ops::cost_report::{checklist, compare, period, spend_by_service, Report};
 use crate::output;
@@ -21,7 +21,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub month: Option<String>,
     /// The model to compare with.
-    #[arg(long, value_enum, default_value = "mvp")]
+    #[arg(long, value_parser = crate::args::one_of::<SizeProfile>(SizeProfile::NAMES), default_value = "mvp")]
     pub profile: SizeProfile,
     /// Compare with the optimised model.
     #[arg(long)]
@@ -39,7 +39,7 @@ pub struct TimelineArgs {
     pub free_tier_ends: String,
 }
 
-pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, CliError> {
+pub async fn report(ctx: &Context, args: ReportArgs) -> Result<ExitCode, OpsError> {
     let period = period(args.month.as_deref(), Utc::now().date_naive())?;
     let (start, end) = (period.start, period.end);
     let prices = Prices::load()?;
@@ -96,9 +96,9 @@ fn render(report: &Report) -> String {
     )
 }
 
-pub fn timeline(ctx: &Context, args: TimelineArgs) -> Result<ExitCode, CliError> {
+pub fn timeline(ctx: &Context, args: TimelineArgs) -> Result<ExitCode, OpsError> {
     let ends = NaiveDate::parse_from_str(&args.free_tier_ends, "%Y-%m-%d").map_err(|_| {
-        CliError::usage(
+        OpsError::usage(
             format!("--free-tier-ends `{}` is not a date", args.free_tier_ends),
             "write it as YYYY-MM-DD, for example --free-tier-ends 2027-01-12",
         )

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::cqrs::{read, verdict, Scope, Verdict};
 use crate::output;
 
@@ -30,7 +30,7 @@ pub struct CheckArgs {
     pub replica: Option<String>,
 }
 
-pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, CliError> {
+pub async fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode, OpsError> {
     let scope = Scope {
         window_minutes: args.window,
         load_balancer: args.load_balancer,

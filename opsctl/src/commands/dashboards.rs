@@ -9,10 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::dashboards::{self, Item, Planned};
+use crate::driver;
+use crate::error::{OpsError, EXIT_PROBLEM};
+use crate::ops::dashboards::{self, Planned};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -38,34 +39,15 @@ pub struct ApplyArgs {
     pub execute: ExecuteArgs,
 }
 
-async fn plan(ctx: &Context, args: &PlanArgs) -> Result<Planned, CliError> {
+async fn plan(ctx: &Context, args: &PlanArgs) -> Result<Planned, OpsError> {
     dashboards::plan(ctx, &crate::args::in_repository(&args.dir)?).await
 }
 
-fn render(items: &[Item]) -> String {
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|i| {
-            vec![
-                i.dashboard.clone(),
-                i.file.clone(),
-                i.widgets.to_string(),
-                if i.action == "ok" {
-                    "ok".into()
-                } else {
-                    i.action.to_uppercase()
-                },
-            ]
-        })
-        .collect();
-    output::table(&["DASHBOARD", "FILE", "WIDGETS", "ACTION"], &rows)
-}
-
-pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode, OpsError> {
     match command {
         DashboardsCommand::Plan(args) => {
             let items = plan(ctx, &args).await?.items;
-            output::emit(ctx.output, &items, || render(&items));
+            output::emit(ctx.output, &items, || dashboards::render(&items));
             Ok(if items.iter().any(|i| i.action != "ok") {
                 ExitCode::from(EXIT_PROBLEM)
             } else {
@@ -74,29 +56,7 @@ pub async fn exec(ctx: &Context, command: DashboardsCommand) -> Result<ExitCode,
         }
         DashboardsCommand::Apply(args) => {
             let planned = plan(ctx, &args.plan).await?;
-            eprint!("{}", render(&planned.items));
-            let changes: Vec<&Item> = planned.items.iter().filter(|i| i.action != "ok").collect();
-            let Some(applying) = Change::new(ctx, "dashboards apply", &args.execute).begin(
-                "putting CloudWatch dashboards",
-                &changes,
-                changes.len(),
-            )?
-            else {
-                return Ok(change::unchanged(ctx.output));
-            };
-            for item in &changes {
-                if let Err(problem) = dashboards::put(&planned, item).await {
-                    return Err(applying.failed(
-                        serde_json::json!({"dashboard": item.dashboard, "error": problem}),
-                        format!("putting dashboard {} failed: {problem}", item.dashboard),
-                    ));
-                }
-            }
-            applying.finish(
-                ctx.output,
-                changes.len(),
-                format!("put {} dashboard(s)\n", changes.len()),
-            )
+            driver::drive(ctx, &planned, &args.execute).await
         }
     }
 }

@@ -24,7 +24,7 @@ use ticketing_catalog::ServiceName;
 
 use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::deploy::{
     observe, roll_out, short, valid_tag, Deployment, Event, Outcome, Plan, Request, State,
 };
@@ -162,7 +162,7 @@ fn render_outcomes(outcomes: &[Outcome]) -> String {
     output::table(&["SERVICE", "ROLLOUT", "TASK DEFINITION", "DETAIL"], &rows)
 }
 
-pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, OpsError> {
     let request = Request {
         services: &args.services,
         image: &args.image,
@@ -220,7 +220,7 @@ pub async fn exec(ctx: &Context, args: DeployArgs) -> Result<ExitCode, CliError>
 
 /// Pushes the image to the environment's repository: its reference by
 /// digest.
-async fn push(d: &Deployment, applying: &Applying, json: bool) -> Result<String, CliError> {
+async fn push(d: &Deployment, applying: &Applying, json: bool) -> Result<String, OpsError> {
     let registry = image::registry(&d.ecr, &d.repository_uri, d.registry_url.as_ref()).await?;
     let pushed = match image::push(&d.plan.source.reference, &registry, &d.repository, &d.tag).await
     {
@@ -281,7 +281,7 @@ async fn roll_out_all(
     timeout: Duration,
     applying: &Applying,
     json: bool,
-) -> Result<Vec<Outcome>, CliError> {
+) -> Result<Vec<Outcome>, OpsError> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     for step in &d.plan.services {
         if outcomes
@@ -331,7 +331,7 @@ async fn follow_with_ops_task(
     outcomes: &[Outcome],
     applying: &Applying,
     json: bool,
-) -> Result<Option<OpsTaskRevision>, CliError> {
+) -> Result<Option<OpsTaskRevision>, OpsError> {
     let all_deployed = outcomes
         .iter()
         .all(|o| matches!(o.state, State::Completed | State::Unchanged));
@@ -358,7 +358,7 @@ async fn follow_with_ops_task(
 /// Ends the change: done, an error for a service that failed to deploy
 /// (exit 3), or failures recorded with each stopped task's reason and last
 /// log lines (exit 1).
-fn finish(env: &str, applying: Applying, report: &Report) -> Result<ExitCode, CliError> {
+fn finish(env: &str, applying: Applying, report: &Report) -> Result<ExitCode, OpsError> {
     let detail = serde_json::to_value(report).unwrap_or_default();
     if let Some(e) = report.outcomes.iter().find(|o| o.state == State::Error) {
         return Err(applying.failed(

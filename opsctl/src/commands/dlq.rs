@@ -23,7 +23,7 @@ use ticketing_messaging::dead_letters::{DeadLetter, LetterId};
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::dlq::{self, ReplayPlan, Selection};
 use crate::output;
 
@@ -75,7 +75,7 @@ pub struct ReplayArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn exec(ctx: &Context, command: DlqCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: DlqCommand) -> Result<ExitCode, OpsError> {
     match command {
         DlqCommand::List(args) => list(ctx, args).await,
         DlqCommand::Show(args) => show(ctx, args).await,
@@ -88,7 +88,7 @@ fn selection(
     group: Option<&str>,
     all: bool,
     ids: Vec<LetterId>,
-) -> Result<Selection, CliError> {
+) -> Result<Selection, OpsError> {
     Ok(Selection {
         ids,
         group: group.map(|g| dlq::group_name(ctx, g)).transpose()?,
@@ -107,7 +107,7 @@ fn age(letter: &DeadLetter) -> String {
     })
 }
 
-async fn list(ctx: &Context, args: ListArgs) -> Result<ExitCode, CliError> {
+async fn list(ctx: &Context, args: ListArgs) -> Result<ExitCode, OpsError> {
     let chosen = selection(ctx, args.group.as_deref(), args.all, Vec::new())?;
     let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
     let mut counts: BTreeMap<(String, String, String), usize> = BTreeMap::new();
@@ -162,7 +162,7 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode, CliError> {
+async fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode, OpsError> {
     let chosen = Selection {
         ids: vec![args.letter],
         include_replayed: true,
@@ -170,7 +170,7 @@ async fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode, CliError> {
     };
     let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
     let Some(letter) = letters.first() else {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("the dead-letter topic has no letter {}", args.letter),
             "list them with `opsctl dlq list --all`",
         ));
@@ -211,7 +211,7 @@ fn describe(plan: &ReplayPlan) -> String {
     out
 }
 
-async fn replay(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
+async fn replay(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, OpsError> {
     let chosen = selection(ctx, args.group.as_deref(), args.all, args.letters)?;
     let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
     let consumers = crate::ops::kafka::groups(ctx, None)?;

@@ -17,7 +17,7 @@ use clap::Subcommand;
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::lock::{Holder, LockTable};
 use crate::output;
 
@@ -31,15 +31,15 @@ pub enum LockCommand {
     Break(ExecuteArgs),
 }
 
-pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, OpsError> {
     let table = LockTable::of(ctx).ok_or_else(|| {
-        CliError::usage(
+        OpsError::usage(
             "the local stack has no change lock (one machine, one engineer)",
             "pass --env dev or --env prod",
         )
     })?;
     let holder = table.status().map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             e.to_string(),
             "check the AWS credentials and region for this environment (dynamodb:GetItem)",
         )
@@ -92,7 +92,7 @@ pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, CliEr
                 }
                 Ok(false) => {
                     applying.done(serde_json::json!({"changed": 0, "why": "the lock changed hands or was released since it was shown"}))?;
-                    Err(CliError::usage(
+                    Err(OpsError::usage(
                         "the lock changed hands or was released since it was shown; nothing was removed",
                         format!("see who holds it now: `{}`", ctx.command_line(&["lock", "status"])),
                     ))

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
-use crate::ops::logs::{retention_plan, set_retention, GroupPlan};
+use crate::driver;
+use crate::error::{OpsError, EXIT_PROBLEM};
+use crate::ops::logs::{self, retention_plan};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -47,43 +48,12 @@ pub struct ApplyArgs {
     pub execute: ExecuteArgs,
 }
 
-fn render(groups: &[GroupPlan]) -> String {
-    let rows: Vec<Vec<String>> = groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.group.clone(),
-                g.current_days
-                    .map_or("never expires".into(), |d| format!("{d} d")),
-                format!("{} d", g.wanted_days),
-                if g.excluded {
-                    "excluded".into()
-                } else if g.change {
-                    "CHANGE".into()
-                } else {
-                    "ok".into()
-                },
-                output::usd(g.monthly_saving_usd),
-            ]
-        })
-        .collect();
-    let saving: f64 = groups.iter().map(|g| g.monthly_saving_usd).sum();
-    format!(
-        "{}estimated saving ${}/month\n",
-        output::table(
-            &["LOG GROUP", "NOW", "CLASS", "ACTION", "SAVING $/MONTH"],
-            &rows
-        ),
-        output::usd(saving)
-    )
-}
-
-pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, OpsError> {
     let LogsCommand::Retention { command } = command;
     match command {
         RetentionCommand::Plan(args) => {
             let groups = retention_plan(ctx, &args.exclude).await?.groups;
-            output::emit(ctx.output, &groups, || render(&groups));
+            output::emit(ctx.output, &groups, || logs::render(&groups));
             Ok(if groups.iter().any(|g| g.change) {
                 ExitCode::from(EXIT_PROBLEM)
             } else {
@@ -92,29 +62,7 @@ pub async fn exec(ctx: &Context, command: LogsCommand) -> Result<ExitCode, CliEr
         }
         RetentionCommand::Apply(args) => {
             let planned = retention_plan(ctx, &args.retention.exclude).await?;
-            let changes: Vec<&GroupPlan> = planned.groups.iter().filter(|g| g.change).collect();
-            eprint!("{}", render(&planned.groups));
-            let Some(applying) = Change::new(ctx, "logs retention apply", &args.execute).begin(
-                "changing log retention",
-                &changes,
-                changes.len(),
-            )?
-            else {
-                return Ok(change::unchanged(ctx.output));
-            };
-            for g in &changes {
-                if let Err(error) = set_retention(&planned, g).await {
-                    return Err(applying.failed(
-                        serde_json::json!({"group": g.group, "error": error}),
-                        format!("setting the retention of {} failed: {error}", g.group),
-                    ));
-                }
-            }
-            applying.finish(
-                ctx.output,
-                changes.len(),
-                format!("set the retention of {} log group(s)\n", changes.len()),
-            )
+            driver::drive(ctx, &planned, &args.execute).await
         }
     }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::notices::{body, Api, Notice};
 use crate::output;
 
@@ -68,7 +68,7 @@ fn template_arg(raw: &str) -> Result<Template, String> {
     })
 }
 
-pub async fn exec(ctx: &Context, command: NoticeCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: NoticeCommand) -> Result<ExitCode, OpsError> {
     match command {
         NoticeCommand::List => list(ctx).await,
         NoticeCommand::Post(args) => post(ctx, args).await,
@@ -99,16 +99,16 @@ fn render(notices: &[Notice]) -> String {
     )
 }
 
-async fn list(ctx: &Context) -> Result<ExitCode, CliError> {
+async fn list(ctx: &Context) -> Result<ExitCode, OpsError> {
     let notices = Api::new(ctx, false)?.active().await?;
     output::emit(ctx.output, &notices, || render(&notices));
     Ok(ExitCode::SUCCESS)
 }
 
-async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, CliError> {
+async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, OpsError> {
     let t = &args.template;
     if args.until.is_some_and(|u| u <= Utc::now()) {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--until is in the past",
             "give a time after now, or leave it out and end the notice with `opsctl notice end`",
         ));
@@ -145,7 +145,7 @@ async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, CliError> {
     )
 }
 
-async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, CliError> {
+async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, OpsError> {
     let api = Api::new(ctx, true)?;
     let active = api.active().await?;
     let targets: Vec<Uuid> = match (&args.id, &args.template) {

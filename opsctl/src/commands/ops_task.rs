@@ -10,7 +10,7 @@ use ticketing_config::Profile;
 
 use crate::change::{confirm, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_FAILED};
+use crate::error::{OpsError, EXIT_FAILED};
 use crate::ops::ops_task::{self, OpsTask};
 
 /// How often the task's state and log are read.
@@ -21,12 +21,12 @@ const POLL: Duration = Duration::from_secs(2);
 const QUIET_READS: u32 = 2;
 
 /// The process's arguments after `opsctl`.
-fn arguments() -> Result<Vec<String>, CliError> {
+fn arguments() -> Result<Vec<String>, OpsError> {
     std::env::args_os()
         .skip(1)
         .map(|a| {
             a.into_string().map_err(|a| {
-                CliError::usage(
+                OpsError::usage(
                     format!("argument {a:?} is not UTF-8, so it cannot be sent to the ops task"),
                     "pass the argument as UTF-8 text",
                 )
@@ -35,7 +35,7 @@ fn arguments() -> Result<Vec<String>, CliError> {
         .collect()
 }
 
-pub async fn exec(ctx: &Context, env: &str) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, env: &str) -> Result<ExitCode, OpsError> {
     let args = arguments()?;
     // opsctl's own settings that may have come from this shell's
     // environment rather than the arguments.
@@ -91,7 +91,7 @@ async fn run(
     env: &str,
     args: &[String],
     environment: &[(String, String)],
-) -> Result<i32, CliError> {
+) -> Result<i32, OpsError> {
     let mut task = ops_task::start(ctx, env, args, environment).await?;
     eprintln!(
         "running in the ops task {} of {env} (log {} {}); Ctrl-C stops it",
@@ -106,7 +106,7 @@ async fn run(
             _ = tokio::time::sleep(POLL) => {}
             _ = tokio::signal::ctrl_c() => {
                 task.stop("interrupted by the operator (Ctrl-C)").await?;
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "interrupted: the ops task {} was asked to stop; what it did so far is in its log",
                     task.task_id
                 )));
@@ -123,7 +123,7 @@ async fn run(
         };
     }
     ended.exit_code.ok_or_else(|| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "the ops task {} stopped before opsctl ran: {}; check the ops task definition (ticketing-ops-{env}) and its secrets",
             task.task_id,
             if ended.reason.is_empty() { "no reason given" } else { &ended.reason }
@@ -132,7 +132,7 @@ async fn run(
 }
 
 /// Prints the task's new output; whether there was any.
-async fn print_lines(task: &mut OpsTask) -> Result<bool, CliError> {
+async fn print_lines(task: &mut OpsTask) -> Result<bool, OpsError> {
     let lines = task.lines().await?;
     for line in &lines {
         println!("{line}");

@@ -20,7 +20,7 @@ use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, S
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::outbox::{pool, replay_all, replay_plans, services, Plans, ReplayStopped};
 use crate::output;
 use crate::output::OutputFormat;
@@ -66,7 +66,7 @@ pub struct ReplayArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn exec(ctx: &Context, command: OutboxCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: OutboxCommand) -> Result<ExitCode, OpsError> {
     match command {
         OutboxCommand::Status(args) => status(ctx, args).await,
         OutboxCommand::Replay(args) => replay_cmd(ctx, args).await,
@@ -81,7 +81,7 @@ struct ServiceBacklog {
     by_type: Vec<BacklogRow>,
 }
 
-async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
+async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, OpsError> {
     let mut report = Vec::new();
     for service in services(args.service)? {
         let rows = replay::backlog(&pool(ctx, service)?)
@@ -139,11 +139,11 @@ async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn parse_time(flag: &str, raw: &str) -> Result<DateTime<Utc>, CliError> {
+fn parse_time(flag: &str, raw: &str) -> Result<DateTime<Utc>, OpsError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("{flag} `{raw}` is not a time: {e}"),
                 "use RFC 3339 with a zone, e.g. 2026-11-24T01:00:00Z",
             )
@@ -156,16 +156,16 @@ struct PlanReport<'a> {
     plans: Vec<(&'static str, &'a ReplayPlan)>,
 }
 
-async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, CliError> {
+async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, OpsError> {
     let selection = match (&args.since, &args.until) {
         (Some(since), Some(until)) => {
             Selection::range(parse_time("--since", since)?, parse_time("--until", until)?)
-                .map_err(|e| CliError::usage(e.to_string(), "swap --since and --until"))?
+                .map_err(|e| OpsError::usage(e.to_string(), "swap --since and --until"))?
         }
         _ => Selection::Unsent,
     };
     if args.rate == Some(0) {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--rate must be at least 1 event per second",
             "omit --rate for no limit",
         ));

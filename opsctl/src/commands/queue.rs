@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::queue::{plan, Action, Rooms};
 use crate::output;
 
@@ -83,19 +83,19 @@ fn parse_rate(raw: &str) -> Result<Rate, String> {
     }
 }
 
-fn parse_scope(raw: &str) -> Result<Scope, CliError> {
+fn parse_scope(raw: &str) -> Result<Scope, OpsError> {
     if raw == "all" {
         return Ok(Scope::All);
     }
     Uuid::parse_str(raw).map(Scope::Performance).map_err(|_| {
-        CliError::usage(
+        OpsError::usage(
             format!("`{raw}` is neither a performance id (a UUID) nor `all`"),
             "see the open rooms with `opsctl queue status`",
         )
     })
 }
 
-pub async fn exec(ctx: &Context, command: QueueCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: QueueCommand) -> Result<ExitCode, OpsError> {
     let (scope, action, execute, name) = match command {
         QueueCommand::Status(args) => return status(ctx, args).await,
         QueueCommand::Pause(args) => (scope_of(&args), Action::Pause, args.execute, "queue pause"),
@@ -155,7 +155,7 @@ fn scope_of(args: &ScopeArgs) -> Scope {
     }
 }
 
-async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
+async fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode, OpsError> {
     let rooms = Rooms::connect(ctx)?;
     let all = rooms.observe(Scope::All).await?;
     let statuses = rooms.statuses(args.performance, chrono::Utc::now()).await?;

@@ -21,7 +21,7 @@ use clap::{Args, Subcommand};
 use crate::args::parse_age;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::reconcile::{apply, plan, Line, Scope};
 use crate::output;
 
@@ -50,7 +50,7 @@ pub struct ReconcileArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn exec(ctx: &Context, command: ReservationsCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: ReservationsCommand) -> Result<ExitCode, OpsError> {
     match command {
         ReservationsCommand::Reconcile(args) => reconcile(ctx, args).await,
     }
@@ -85,7 +85,7 @@ fn render(lines: &[Line]) -> String {
     )
 }
 
-async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, CliError> {
+async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, OpsError> {
     let scope = Scope {
         older_than: args.older_than,
         limit: args.limit,

@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 use crate::args::SizeProfile;
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::cost::Prices;
 use crate::ops::reserved::aws::SavingsPlanReport;
 pub use crate::ops::reserved::aws::{plan, Clients, Purchased};
@@ -39,7 +39,7 @@ pub enum ReservedCommand {
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    #[arg(long, value_enum, default_value = "mvp")]
+    #[arg(long, value_parser = crate::args::one_of::<SizeProfile>(SizeProfile::NAMES), default_value = "mvp")]
     pub profile: SizeProfile,
 }
 
@@ -101,7 +101,7 @@ pub async fn purchase(
     clients: &Clients,
     args: &PurchaseArgs,
     now: DateTime<Utc>,
-) -> Result<(Plan, Option<Purchased>), CliError> {
+) -> Result<(Plan, Option<Purchased>), OpsError> {
     let plan = plan(clients, args.plan.profile, now).await?;
     eprint!("{}", render(&plan));
     // A class with no offering (ElastiCache T2 reservations can no longer
@@ -172,7 +172,7 @@ pub async fn purchase(
     ))
 }
 
-pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: ReservedCommand) -> Result<ExitCode, OpsError> {
     match command {
         ReservedCommand::Plan(args) => {
             let clients = Clients::from_context(ctx).await?;

@@ -14,7 +14,7 @@ use clap::Subcommand;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::secrets::{self, Action, SecretPlan};
 use crate::output;
 
@@ -47,7 +47,7 @@ fn render(plans: &[SecretPlan]) -> String {
     output::table(&["secret", "action", "what"], &rows)
 }
 
-pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, OpsError> {
     let observed = secrets::observe(ctx).await?;
     let plans = &observed.plans;
     let blocked = plans.iter().filter(|p| p.action == Action::Blocked).count();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use ticketing_health::{check_all, ProbeResult};
 
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::status;
 use crate::output;
 
@@ -29,9 +29,9 @@ struct Report {
     platform_log_tail: Option<Vec<String>>,
 }
 
-pub async fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, OpsError> {
     if args.timeout == 0 {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--timeout must be at least 1 second",
             "try --timeout 3",
         ));

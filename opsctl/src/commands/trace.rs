@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::trace::{resolve, trace, Subject, Trace};
 use crate::output;
 
@@ -20,7 +20,7 @@ pub struct TraceArgs {
     pub id: String,
 }
 
-pub async fn exec(ctx: &Context, args: TraceArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: TraceArgs) -> Result<ExitCode, OpsError> {
     let subject = Subject::parse(&args.id)?;
     let reservation = resolve(ctx, &subject).await?;
     let found = trace(ctx, reservation).await?;

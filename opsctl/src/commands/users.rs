@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::users;
 
 #[derive(Subcommand, Debug)]
@@ -28,7 +28,7 @@ pub struct RoleArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn exec(ctx: &Context, command: UsersCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: UsersCommand) -> Result<ExitCode, OpsError> {
     let (args, grant) = match command {
         UsersCommand::GrantOrganiser(args) => (args, true),
         UsersCommand::RevokeOrganiser(args) => (args, false),

@@ -37,7 +37,7 @@ use serde::Serialize;
 use ticketing_config::Profile;
 
 use crate::audit::blocking;
-use crate::context::Context;
+use crate::environment::Environment;
 
 /// How long a lock lives without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(15 * 60);
@@ -100,7 +100,7 @@ pub struct LockTable {
 
 impl LockTable {
     /// The environment's lock; `None` for `local` (one machine, no team).
-    pub fn of(ctx: &Context) -> Option<LockTable> {
+    pub fn of(ctx: &Environment) -> Option<LockTable> {
         let env = match ctx.profile {
             Profile::Dev => "dev",
             Profile::Prod => "prod",

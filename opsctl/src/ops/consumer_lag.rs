@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ticketing_kafka::PartitionLag;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -182,12 +182,12 @@ pub struct Assessment {
 /// reads each group's members and each partition's oldest unprocessed
 /// record, then applies the rules.
 pub async fn assess(
-    ctx: &Context,
+    ctx: &Environment,
     first: &[(String, PartitionLag)],
     second: &[(String, PartitionLag)],
     dt: f64,
     warn_after_seconds: u64,
-) -> Result<Assessment, CliError> {
+) -> Result<Assessment, OpsError> {
     let now = chrono::Utc::now();
     let mut rows: Vec<PartitionVerdict> = Vec::with_capacity(second.len());
     let mut counts = std::collections::BTreeMap::new();
@@ -267,16 +267,16 @@ fn verdicts(
 
 /// When the oldest record the group at `p` has not processed was written.
 pub async fn written_at(
-    ctx: &Context,
+    ctx: &Environment,
     p: &PartitionLag,
-) -> Result<Option<DateTime<Utc>>, CliError> {
+) -> Result<Option<DateTime<Utc>>, OpsError> {
     ticketing_kafka::oldest_unprocessed(&ctx.settings.kafka, p)
         .await
         .map_err(|e| crate::ops::kafka::unreachable(ctx, e))
 }
 
 /// Members of each group, by name.
-pub async fn members(ctx: &Context, group: &str) -> Result<usize, CliError> {
+pub async fn members(ctx: &Environment, group: &str) -> Result<usize, OpsError> {
     ticketing_kafka::group_members(&ctx.settings.kafka, group)
         .await
         .map_err(|e| crate::ops::kafka::unreachable(ctx, e))

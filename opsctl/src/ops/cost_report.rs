@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Duration, Months, NaiveDate};
 use serde::Serialize;
 
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::cost::round2;
 
 /// The model row a Cost Explorer service name belongs to.
@@ -44,9 +44,9 @@ pub struct Report {
 }
 
 /// `2027-01` -> (2027-01-01, 2027-02-01).
-pub fn month_range(month: &str) -> Result<(NaiveDate, NaiveDate), CliError> {
+pub fn month_range(month: &str) -> Result<(NaiveDate, NaiveDate), OpsError> {
     let start = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| {
-        CliError::usage(
+        OpsError::usage(
             format!("--month `{month}` is not a month"),
             "write it as YYYY-MM, for example --month 2027-01",
         )
@@ -68,12 +68,12 @@ pub struct Period {
 }
 
 /// The period of `--month` (`None`: this month to date) on `today`: pure.
-pub fn period(month: Option<&str>, today: NaiveDate) -> Result<Period, CliError> {
+pub fn period(month: Option<&str>, today: NaiveDate) -> Result<Period, OpsError> {
     let this = format!("{:04}-{:02}", today.year(), today.month());
     let label = month.unwrap_or(&this).to_owned();
     let (start, end) = month_range(&label)?;
     if start > today {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("--month {label} has not begun"),
             "name this month or an earlier one",
         ));
@@ -152,10 +152,10 @@ pub struct Action {
 /// The account's spend from `start` to `end` (exclusive) by AWS service,
 /// from Cost Explorer, and whether it marks the period as estimated.
 pub async fn spend_by_service(
-    ctx: &crate::context::Context,
+    ctx: &crate::environment::Environment,
     start: NaiveDate,
     end: NaiveDate,
-) -> Result<(Vec<(String, f64)>, bool), CliError> {
+) -> Result<(Vec<(String, f64)>, bool), OpsError> {
     use aws_sdk_costexplorer::types::{
         DateInterval, Granularity, GroupDefinition, GroupDefinitionType,
     };
@@ -164,7 +164,7 @@ pub async fn spend_by_service(
         .start(start.to_string())
         .end(end.to_string())
         .build()
-        .map_err(|e| CliError::Failed(e.into()))?;
+        .map_err(|e| OpsError::Failed(e.into()))?;
     let answer = ce
         .get_cost_and_usage()
         .time_period(interval)
@@ -179,7 +179,7 @@ pub async fn spend_by_service(
         .send()
         .await
         .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "Cost Explorer GetCostAndUsage failed: {}; Cost Explorer must be enabled for the account (the D-180 step of the timeline)",
                 crate::aws::sdk_error(&e)
             ))

@@ -10,8 +10,8 @@ use serde::Serialize;
 use ticketing_catalog::cqrs::{self, Phase, Source, TRIGGERS};
 use ticketing_catalog::metrics;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// What to read: the window and the resources the rules name.
 pub struct Scope {
@@ -99,7 +99,7 @@ async fn values(
     dimensions: &[(&str, &str)],
     window_minutes: i64,
     period: i32,
-) -> Result<Vec<f64>, CliError> {
+) -> Result<Vec<f64>, OpsError> {
     let end = Utc::now();
     let start = end - chrono::Duration::minutes(window_minutes);
     let mut metric = Metric::builder().namespace(namespace).metric_name(name);
@@ -126,7 +126,7 @@ async fn values(
         .send()
         .await
         .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "CloudWatch GetMetricData ({namespace} {name}) failed: {}; check the AWS credentials and region",
                 crate::aws::sdk_error(&e)
             ))
@@ -146,7 +146,7 @@ async fn peak(
     stat: &str,
     dimensions: &[(&str, &str)],
     window_minutes: i64,
-) -> Result<Option<f64>, CliError> {
+) -> Result<Option<f64>, OpsError> {
     let found = values(cw, namespace, name, stat, dimensions, window_minutes, 60).await?;
     Ok(found.into_iter().reduce(f64::max))
 }
@@ -157,7 +157,7 @@ async fn total(
     name: &str,
     dimensions: &[(&str, &str)],
     window_minutes: i64,
-) -> Result<Option<f64>, CliError> {
+) -> Result<Option<f64>, OpsError> {
     let found = values(
         cw,
         metrics::NAMESPACE,
@@ -172,7 +172,7 @@ async fn total(
 }
 
 /// Reads the five triggers.
-pub async fn read(ctx: &Context, scope: &Scope) -> Result<Vec<Reading>, CliError> {
+pub async fn read(ctx: &Environment, scope: &Scope) -> Result<Vec<Reading>, OpsError> {
     let cw = aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(ctx).await?);
     let env = ctx.metrics_environment();
     let this_env = [(metrics::ENVIRONMENT, env.as_str())];

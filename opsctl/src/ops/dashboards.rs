@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 use ticketing_catalog::metrics;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
+use crate::ops::operation::Operation;
 
 /// Every `Custom/Ticketing` metric a dashboard body references, with the
 /// dimension keys it reads it by (sorted): in metric rows (`[namespace,
@@ -101,9 +102,9 @@ pub struct Dashboard {
 }
 
 /// Reads and checks every `*.json` in `dir`.
-pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliError> {
+pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, OpsError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("cannot read the dashboards folder {}: {e}", dir.display()),
             "run from the repository root or pass --dir",
         )
@@ -115,7 +116,7 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("no dashboard JSON in {}", dir.display()),
             "pass --dir pointing at the repository's dashboards/ folder",
         ));
@@ -123,7 +124,7 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
     let mut out = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("cannot read {}: {e}", file.display()),
                 "check the file",
             )
@@ -131,13 +132,13 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
         let body: Value =
             serde_json::from_str(&text.replace("{{region}}", region).replace("{{env}}", env))
                 .map_err(|e| {
-                    CliError::usage(
+                    OpsError::usage(
                         format!("{} is not valid JSON: {e}", file.display()),
                         "fix the file; nothing was changed",
                     )
                 })?;
         if !body["widgets"].is_array() {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 format!("{} has no `widgets` array", file.display()),
                 "a CloudWatch dashboard body is {\"widgets\": [...]}",
             ));
@@ -147,7 +148,7 @@ pub fn load(dir: &Path, env: &str, region: &str) -> Result<Vec<Dashboard>, CliEr
             .filter_map(|(name, keys)| unpublished(&name, &keys))
             .collect();
         if !unknown.is_empty() {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 format!(
                     "{} references metric(s) the services do not publish that way: {}; nothing was changed",
                     file.display(),
@@ -188,7 +189,7 @@ pub struct Planned {
 }
 
 /// Reads the dashboards of `dir` and compares each with the one deployed.
-pub async fn plan(ctx: &Context, dir: &Path) -> Result<Planned, CliError> {
+pub async fn plan(ctx: &Environment, dir: &Path) -> Result<Planned, OpsError> {
     let env = ctx.profile.as_str();
     let boards = load(dir, env, &ctx.region)?;
     let cw = aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(ctx).await?);
@@ -215,7 +216,7 @@ pub async fn plan(ctx: &Context, dir: &Path) -> Result<Planned, CliError> {
                 "create"
             }
             Err(e) => {
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "CloudWatch GetDashboard {} failed: {}; check the AWS credentials and region",
                     b.name,
                     crate::aws::sdk_error(&e)
@@ -230,6 +231,53 @@ pub async fn plan(ctx: &Context, dir: &Path) -> Result<Planned, CliError> {
         });
     }
     Ok(Planned { cw, boards, items })
+}
+
+/// The dashboards for people: each one's file, widgets and what applying
+/// does to it.
+pub fn render(items: &[Item]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            vec![
+                i.dashboard.clone(),
+                i.file.clone(),
+                i.widgets.to_string(),
+                if i.action == "ok" {
+                    "ok".into()
+                } else {
+                    i.action.to_uppercase()
+                },
+            ]
+        })
+        .collect();
+    crate::table::table(&["DASHBOARD", "FILE", "WIDGETS", "ACTION"], &rows)
+}
+
+impl Operation for Planned {
+    type Change = Item;
+    const COMMAND: &'static str = "dashboards apply";
+    const DOING: &'static str = "putting CloudWatch dashboards";
+
+    fn changes(&self) -> Vec<&Item> {
+        self.items.iter().filter(|i| i.action != "ok").collect()
+    }
+
+    fn render(&self) -> String {
+        render(&self.items)
+    }
+
+    async fn apply(&self, item: &Item) -> Result<(), String> {
+        put(self, item).await
+    }
+
+    fn failure(item: &Item, error: &str) -> String {
+        format!("putting dashboard {} failed: {error}", item.dashboard)
+    }
+
+    fn summary(done: usize) -> String {
+        format!("put {done} dashboard(s)\n")
+    }
 }
 
 /// Puts one planned dashboard: why CloudWatch refused it, if it did.

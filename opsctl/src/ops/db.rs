@@ -4,18 +4,18 @@
 use ticketing_catalog::ServiceName;
 use ticketing_config::Secrets;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// A pool on `service`'s schema.
-pub fn pool(ctx: &Context, service: ServiceName) -> Result<sqlx::PgPool, CliError> {
+pub fn pool(ctx: &Environment, service: ServiceName) -> Result<sqlx::PgPool, OpsError> {
     let schema = service.schema().ok_or_else(|| {
-        CliError::usage(format!("{service} has no schema"), "pick another service")
+        OpsError::usage(format!("{service} has no schema"), "pick another service")
     })?;
     ticketing_db::lazy_pool(
         &ctx.settings.database,
         Secrets::database_password_from_env().as_ref(),
         Some(schema),
     )
-    .map_err(|e| CliError::Failed(e.into()))
+    .map_err(|e| OpsError::Failed(e.into()))
 }

@@ -12,18 +12,18 @@ use ticketing_catalog::ServiceName;
 use ticketing_messaging::dead_letters::{self, DeadLetter, LetterId};
 use uuid::Uuid;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
-fn kafka_error(ctx: &Context, e: dead_letters::DeadLetterError) -> CliError {
+fn kafka_error(ctx: &Environment, e: dead_letters::DeadLetterError) -> OpsError {
     match e {
         dead_letters::DeadLetterError::Kafka(e) => crate::ops::kafka::unreachable(ctx, e),
-        other => CliError::Failed(other.into()),
+        other => OpsError::Failed(other.into()),
     }
 }
 
 /// Every letter (at most `limit` per partition of the topic).
-pub async fn letters(ctx: &Context, limit: usize) -> Result<Vec<DeadLetter>, CliError> {
+pub async fn letters(ctx: &Environment, limit: usize) -> Result<Vec<DeadLetter>, OpsError> {
     dead_letters::read(&ctx.settings.kafka, limit)
         .await
         .map_err(|e| kafka_error(ctx, e))
@@ -46,10 +46,10 @@ pub struct Selection {
 pub fn select(
     letters: Vec<DeadLetter>,
     selection: &Selection,
-) -> Result<Vec<DeadLetter>, CliError> {
+) -> Result<Vec<DeadLetter>, OpsError> {
     let known: BTreeSet<LetterId> = letters.iter().map(|l| l.id).collect();
     if let Some(missing) = selection.ids.iter().find(|id| !known.contains(id)) {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("the dead-letter topic has no letter {missing}"),
             "list them with `opsctl dlq list --all`",
         ));
@@ -63,7 +63,7 @@ pub fn select(
 }
 
 /// The physical name of a service's group, for `--group`.
-pub fn group_name(ctx: &Context, service: &str) -> Result<String, CliError> {
+pub fn group_name(ctx: &Environment, service: &str) -> Result<String, OpsError> {
     let groups = crate::ops::kafka::groups(ctx, Some(service))?;
     Ok(groups
         .into_iter()
@@ -74,9 +74,9 @@ pub fn group_name(ctx: &Context, service: &str) -> Result<String, CliError> {
 
 /// Of the letters' events, those each consuming group has processed.
 pub async fn processed(
-    ctx: &Context,
+    ctx: &Environment,
     letters: &[DeadLetter],
-) -> Result<BTreeMap<String, BTreeSet<Uuid>>, CliError> {
+) -> Result<BTreeMap<String, BTreeSet<Uuid>>, OpsError> {
     let ids: Vec<Uuid> = letters.iter().filter_map(|l| l.event_id).collect();
     let mut out = BTreeMap::new();
     for service in ServiceName::ALL {
@@ -88,7 +88,7 @@ pub async fn processed(
         let done = dead_letters::processed(&pool, &group, &ids)
             .await
             .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!(
+                OpsError::Failed(anyhow::anyhow!(
                     "reading {service}'s processed events failed: {e}; check the database settings and TICKETING_DATABASE_PASSWORD"
                 ))
             })?;
@@ -189,17 +189,17 @@ pub struct Replayed {
 /// one sent (the audit's progress). Stops at the first failure: the
 /// letters after it stay unreplayed, and running it again resumes there.
 pub async fn apply(
-    ctx: &Context,
+    ctx: &Environment,
     letters: &[DeadLetter],
     rate: u32,
-    mut each: impl FnMut(&DeadLetter) -> Result<(), CliError>,
-) -> Result<Replayed, CliError> {
+    mut each: impl FnMut(&DeadLetter) -> Result<(), OpsError>,
+) -> Result<Replayed, OpsError> {
     let producer = ticketing_messaging::relay::idempotent_producer(
         &ctx.settings.kafka,
         Duration::from_secs(10),
     )
     .map_err(|e| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "the Kafka producer could not be created: {e}"
         ))
     })?;

@@ -7,8 +7,8 @@ use serde::Serialize;
 use ticketing_catalog::topics;
 use ticketing_messaging::replay::{ReplayOptions, Selection};
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -115,12 +115,12 @@ pub struct DrOptions {
 
 /// Runs one step; `broker_up` carries what `detect` found to `restart`.
 pub async fn run_step(
-    ctx: &Context,
+    ctx: &Environment,
     args: &DrOptions,
     step: Step,
     broker_up: &mut bool,
     counts: &mut Counts,
-) -> Result<String, CliError> {
+) -> Result<String, OpsError> {
     match step {
         Step::Detect => Ok(detect(ctx, broker_up).await),
         Step::Notify => {
@@ -161,7 +161,7 @@ pub async fn run_step(
     }
 }
 
-async fn detect(ctx: &Context, broker_up: &mut bool) -> String {
+async fn detect(ctx: &Environment, broker_up: &mut bool) -> String {
     match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
         Ok(info) => {
             *broker_up = true;
@@ -175,13 +175,13 @@ async fn detect(ctx: &Context, broker_up: &mut bool) -> String {
 }
 
 /// Waits for the broker to answer, then creates any missing topic.
-async fn health(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
+async fn health(ctx: &Environment, timeout: Duration) -> Result<String, OpsError> {
     let deadline = Instant::now() + timeout;
     loop {
         match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
             Ok(_) => break,
             Err(e) if Instant::now() >= deadline => {
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "the broker does not answer: {e}"
                 )))
             }
@@ -195,7 +195,7 @@ async fn health(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
         topics::MVP_REPLICATION_FACTOR,
     )
     .await
-    .map_err(|e| CliError::Failed(e.into()))?;
+    .map_err(|e| OpsError::Failed(e.into()))?;
     Ok(if created.is_empty() {
         "the broker answers with every topic".into()
     } else {
@@ -206,17 +206,17 @@ async fn health(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
     })
 }
 
-fn verify_segments(paths: &[std::path::PathBuf]) -> Result<String, CliError> {
+fn verify_segments(paths: &[std::path::PathBuf]) -> Result<String, OpsError> {
     let mut bad = Vec::new();
     for path in paths {
         let file = std::fs::File::open(path).map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("{} cannot be read: {e}", path.display()),
                 "give reachable segment files",
             )
         })?;
         let r = ticketing_kafka::segments::verify(std::io::BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| CliError::Failed(e.into()))?;
+            .map_err(|e| OpsError::Failed(e.into()))?;
         if !r.is_clean() {
             bad.push(format!(
                 "{} ({} problem(s))",
@@ -228,7 +228,7 @@ fn verify_segments(paths: &[std::path::PathBuf]) -> Result<String, CliError> {
     if bad.is_empty() {
         Ok(format!("{} segment file(s) clean", paths.len()))
     } else {
-        Err(CliError::Failed(anyhow::anyhow!(
+        Err(OpsError::Failed(anyhow::anyhow!(
             "corrupt segments: {}; run `opsctl kafka verify-segments` on them, restore or truncate, and replay with --replay-since",
             bad.join(", ")
         )))
@@ -238,19 +238,19 @@ fn verify_segments(paths: &[std::path::PathBuf]) -> Result<String, CliError> {
 /// Re-sends every outbox's unsent events, or those since `since`: how
 /// many were published.
 async fn replay_outboxes(
-    ctx: &Context,
+    ctx: &Environment,
     since: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<u64, CliError> {
+) -> Result<u64, OpsError> {
     let selection = match since {
         Some(since) => Selection::range(since, chrono::Utc::now())
-            .map_err(|e| CliError::usage(e.to_string(), "give a --replay-since in the past"))?,
+            .map_err(|e| OpsError::usage(e.to_string(), "give a --replay-since in the past"))?,
         None => Selection::Unsent,
     };
     let plans = ops::outbox::replay_plans(ctx, None, &selection).await?;
     ops::outbox::replay_all(ctx, &plans, &ReplayOptions::default(), |_| {})
         .await
         .map_err(|stop| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "{}: {} ({} event(s) re-sent before)",
                 stop.service,
                 stop.error,
@@ -260,7 +260,7 @@ async fn replay_outboxes(
 }
 
 /// Waits until every consumer group is at the log end.
-async fn drain(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
+async fn drain(ctx: &Environment, timeout: Duration) -> Result<String, OpsError> {
     let groups = ops::kafka::groups(ctx, None)?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -273,7 +273,7 @@ async fn drain(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
             return Ok("every consumer group is at the log end".into());
         }
         if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "{lag} message(s) still unprocessed after {} s; see `opsctl kafka lag`",
                 timeout.as_secs()
             )));
@@ -284,10 +284,10 @@ async fn drain(ctx: &Context, timeout: Duration) -> Result<String, CliError> {
 
 /// Re-announces reservations left pending longer than `older_than`.
 async fn reconcile(
-    ctx: &Context,
+    ctx: &Environment,
     older_than: Duration,
     counts: &mut Counts,
-) -> Result<String, CliError> {
+) -> Result<String, OpsError> {
     let scope = ops::reconcile::Scope {
         older_than,
         limit: 1000,
@@ -297,7 +297,7 @@ async fn reconcile(
     let summary = ops::reconcile::apply(ctx, &mut lines).await?;
     counts.reservations_reconciled += summary.announced;
     if summary.failed > 0 {
-        return Err(CliError::Failed(anyhow::anyhow!(
+        return Err(OpsError::Failed(anyhow::anyhow!(
             "{} re-announcement(s) failed; see `opsctl reservations reconcile`",
             summary.failed
         )));

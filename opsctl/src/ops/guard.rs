@@ -20,8 +20,8 @@ use sqlx::PgPool;
 use ticketing_catalog::ServiceName;
 use ticketing_redis::Redis;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::queue::{plan, Action, Rooms};
 
 /// A guard that is up: what to put back at its end.
@@ -74,8 +74,8 @@ impl GuardReport {
     }
 }
 
-fn data_plane(ctx: &Context, what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
+fn data_plane(ctx: &Environment, what: &str, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Failed(anyhow::anyhow!(
         "--guard-sales could not {what}: {e}; the guard was taken down again and the runbook did not start. Without the guard, pause by hand: {}",
         ctx.command_line(&["queue", "pause", "--all", "--execute"])
     ))
@@ -84,9 +84,9 @@ fn data_plane(ctx: &Context, what: &str, e: impl std::fmt::Display) -> CliError 
 /// Whether this run can guard sales: the waiting rooms and the holds are
 /// in the data plane, which in dev and prod only the VPC reaches. Checked
 /// when the plan is made, before anything changes.
-pub fn check(ctx: &Context) -> Result<(), CliError> {
+pub fn check(ctx: &Environment) -> Result<(), OpsError> {
     if ctx.profile != ticketing_config::Profile::Local && !crate::ops::ops_task::inside_vpc() {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--guard-sales changes the waiting rooms and the holds, which only the VPC reaches",
             format!(
                 "run the runbook from inside the VPC, or guard by hand first: {} (it runs in the ops task)",
@@ -101,11 +101,11 @@ pub fn check(ctx: &Context) -> Result<(), CliError> {
 /// `budget`), or `None` when not asked for. A guard that cannot begin
 /// fails the change.
 pub async fn begin_for(
-    ctx: &Context,
+    ctx: &Environment,
     wanted: bool,
     budget: Duration,
     applying: &crate::change::Applying,
-) -> Result<Option<SalesGuard>, CliError> {
+) -> Result<Option<SalesGuard>, OpsError> {
     if !wanted {
         return Ok(None);
     }
@@ -125,7 +125,7 @@ pub async fn end(guard: Option<SalesGuard>) -> Option<GuardReport> {
 
 /// Puts the guard up: pauses admission everywhere and pushes every open
 /// hold's end out by `budget`.
-pub async fn begin(ctx: &Context, budget: Duration) -> Result<SalesGuard, CliError> {
+pub async fn begin(ctx: &Environment, budget: Duration) -> Result<SalesGuard, OpsError> {
     check(ctx)?;
     let rooms = Rooms::connect(ctx)?;
     let before = rooms.observe(Scope::All).await?;

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::process::Command;
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// Where images are pushed, with the login for it.
 pub struct Registry {
@@ -84,7 +84,7 @@ pub fn source_reference(image: &str) -> String {
 
 /// The ECR repository's URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`),
 /// or a usage error naming the template that creates it.
-pub async fn repository_uri(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<String, CliError> {
+pub async fn repository_uri(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<String, OpsError> {
     let found = ecr
         .describe_repositories()
         .repository_names(name)
@@ -93,7 +93,7 @@ pub async fn repository_uri(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<Str
         .map_err(|e| {
             let e = crate::aws::sdk_error(&e);
             if e.to_string().contains("RepositoryNotFoundException") {
-                CliError::usage(
+                OpsError::usage(
                     format!("there is no ECR repository {name}"),
                     "the network layer creates it: opsctl infra deploy network --execute; nothing was changed",
                 )
@@ -139,7 +139,7 @@ pub async fn registry(
     ecr: &aws_sdk_ecr::Client,
     repository_uri: &str,
     registry_url: Option<&url::Url>,
-) -> Result<Registry, CliError> {
+) -> Result<Registry, OpsError> {
     let token = ecr.get_authorization_token().send().await.map_err(|e| {
         failed(
             "ECR GetAuthorizationToken failed",
@@ -196,7 +196,7 @@ pub fn in_registry(reference: &str, host: &str) -> bool {
 /// Reads the image to push (read-only: the plan shows what it found). An
 /// image in the environment's own registry (`login`) is read with its
 /// login: ECR answers an anonymous read with 401.
-pub async fn inspect(reference: &str, login: Option<&Registry>) -> Result<Source, CliError> {
+pub async fn inspect(reference: &str, login: Option<&Registry>) -> Result<Source, OpsError> {
     let mut args: Vec<String> = vec!["inspect".into()];
     let auth = match login {
         Some(registry) => {
@@ -214,7 +214,7 @@ pub async fn inspect(reference: &str, login: Option<&Registry>) -> Result<Source
     let text = skopeo(&args)
         .await
         .map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("the image {reference} cannot be read: {e}"),
                 "build it first (infra/image/build.sh) or name it with its transport, e.g. --image containers-storage:ticketing:latest",
             )

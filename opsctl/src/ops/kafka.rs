@@ -7,18 +7,21 @@ use serde::Serialize;
 use ticketing_catalog::ServiceName;
 use ticketing_kafka::PartitionLag;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
-pub fn unreachable(ctx: &Context, e: ticketing_kafka::KafkaError) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
+pub fn unreachable(ctx: &Environment, e: ticketing_kafka::KafkaError) -> OpsError {
+    OpsError::Failed(anyhow::anyhow!(
         "{e}; is the broker at {} up? (`opsctl kafka restart` brings it back)",
         ctx.settings.kafka.bootstrap_servers
     ))
 }
 
 /// The groups to look at and their topics (physical names).
-pub fn groups(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, Vec<String>)>, CliError> {
+pub fn groups(
+    ctx: &Environment,
+    only: Option<&str>,
+) -> Result<Vec<(String, Vec<String>)>, OpsError> {
     let kafka = &ctx.settings.kafka;
     let consumers: Vec<ServiceName> = ServiceName::ALL
         .into_iter()
@@ -29,7 +32,7 @@ pub fn groups(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, Vec<Stri
         Some(g) => match consumers.iter().find(|s| s.as_str() == g) {
             Some(s) => vec![*s],
             None => {
-                return Err(CliError::usage(
+                return Err(OpsError::usage(
                     format!("unknown consumer group `{g}`"),
                     format!(
                         "the groups are: {}",
@@ -55,15 +58,15 @@ pub fn groups(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, Vec<Stri
 }
 
 pub async fn sample(
-    ctx: &Context,
+    ctx: &Environment,
     groups: &[(String, Vec<String>)],
-) -> Result<Vec<(String, PartitionLag)>, CliError> {
+) -> Result<Vec<(String, PartitionLag)>, OpsError> {
     let mut out = Vec::new();
     for (group, topics) in groups {
         let lag = ticketing_kafka::group_lag(&ctx.settings.kafka, group, topics)
             .await
             .map_err(|e| match e {
-                ticketing_kafka::KafkaError::UnknownTopic(t) => CliError::usage(
+                ticketing_kafka::KafkaError::UnknownTopic(t) => OpsError::usage(
                     format!("topic `{t}` does not exist"),
                     "check `opsctl kafka health`; the topics are created by infra/local/stack.sh or the Kafka stack",
                 ),
@@ -117,11 +120,11 @@ pub fn reset_plan(
     group: &str,
     current: &[PartitionLag],
     target: ResetTarget,
-) -> Result<Vec<ResetLine>, CliError> {
+) -> Result<Vec<ResetLine>, OpsError> {
     let targets: Vec<(String, i32, i64)> = match target {
         ResetTarget::Saved(saved) => {
             if saved.group != group {
-                return Err(CliError::usage(
+                return Err(OpsError::usage(
                     format!(
                         "the file holds offsets of group `{}`, not `{group}`",
                         saved.group
@@ -149,7 +152,7 @@ pub fn reset_plan(
                 .iter()
                 .find(|p| offset < p.log_start || offset > p.log_end)
             {
-                return Err(CliError::usage(
+                return Err(OpsError::usage(
                     format!(
                         "offset {offset} is outside {} partition {} ({}..={})",
                         p.topic, p.partition, p.log_start, p.log_end
@@ -195,17 +198,17 @@ pub fn saved_offsets(group: &str, current: &[PartitionLag]) -> SavedOffsets {
 
 /// Refuses to go on while `group` has active members (or they cannot be
 /// listed).
-pub async fn ensure_group_stopped(ctx: &Context, group: &str) -> Result<(), CliError> {
+pub async fn ensure_group_stopped(ctx: &Environment, group: &str) -> Result<(), OpsError> {
     let members = ticketing_kafka::group_members(&ctx.settings.kafka, group)
         .await
         .map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("the broker could not list the members of `{group}` ({e}), so it is unknown whether its consumers are stopped"),
                 "check that the broker is reachable (opsctl kafka health), then run this again",
             )
         })?;
     if members > 0 {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("group `{group}` has {members} active member(s); offsets of a running group cannot be moved"),
             "stop its consumers first (scale the service to 0 tasks), then run this again",
         ));
@@ -236,7 +239,7 @@ pub struct RestartReport {
     pub instances: Vec<String>,
 }
 
-pub fn restart_plan(ctx: &Context) -> Result<RestartPlan, CliError> {
+pub fn restart_plan(ctx: &Environment) -> Result<RestartPlan, OpsError> {
     use ticketing_catalog::aws;
     Ok(match (&ctx.settings.stack, ctx.profile) {
         (Some(stack), ticketing_config::Profile::Local) => RestartPlan::Local {
@@ -254,10 +257,10 @@ pub fn restart_plan(ctx: &Context) -> Result<RestartPlan, CliError> {
 /// Restarts and waits for the broker; the caller's change records it (the
 /// DR runbook calls it as a step).
 pub async fn restart_now(
-    ctx: &Context,
+    ctx: &Environment,
     plan: RestartPlan,
     timeout: std::time::Duration,
-) -> Result<RestartReport, CliError> {
+) -> Result<RestartReport, OpsError> {
     let started = Instant::now();
     let deadline = started + timeout;
     let outcome = match &plan {
@@ -271,7 +274,7 @@ pub async fn restart_now(
         match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
             Ok(_) => break,
             Err(e) if Instant::now() >= deadline => {
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "the restart command ran but the broker did not answer within {} s: {e}; check the broker's log",
                     timeout.as_secs()
                 )));
@@ -288,7 +291,7 @@ pub async fn restart_now(
     Ok(report)
 }
 
-pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), CliError> {
+pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), OpsError> {
     let child = tokio::process::Command::new("sh")
         .args(["-c", command])
         .stdin(std::process::Stdio::null())
@@ -296,14 +299,14 @@ pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<()
     let out = tokio::time::timeout(timeout, child)
         .await
         .map_err(|_| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "`{command}` did not finish within {} s",
                 timeout.as_secs()
             ))
         })?
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("`{command}` could not run: {e}")))?;
+        .map_err(|e| OpsError::Failed(anyhow::anyhow!("`{command}` could not run: {e}")))?;
     if !out.status.success() {
-        return Err(CliError::Failed(anyhow::anyhow!(
+        return Err(OpsError::Failed(anyhow::anyhow!(
             "`{command}` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
@@ -313,9 +316,9 @@ pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<()
 }
 
 /// The offsets an earlier `--execute` saved to `path`.
-pub fn read_saved(path: &std::path::Path) -> Result<SavedOffsets, CliError> {
+pub fn read_saved(path: &std::path::Path) -> Result<SavedOffsets, OpsError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("{} cannot be read: {e}", path.display()),
             if crate::ops::ops_task::inside_vpc() {
                 "this runs in the ops task, where files of your machine are not: restore with --from-audit"
@@ -325,7 +328,7 @@ pub fn read_saved(path: &std::path::Path) -> Result<SavedOffsets, CliError> {
         )
     })?;
     serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("{} is not a saved-offsets file: {e}", path.display()),
             "give the file a previous --execute saved",
         )

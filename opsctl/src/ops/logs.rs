@@ -5,8 +5,9 @@
 use serde::Serialize;
 use ticketing_catalog::logs;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
+use crate::ops::operation::Operation;
 
 #[derive(Serialize, Clone)]
 pub struct GroupPlan {
@@ -67,7 +68,10 @@ pub struct RetentionPlan {
 
 /// Reads this environment's log groups; groups matching `exclude` are
 /// left as they are.
-pub async fn retention_plan(ctx: &Context, exclude: &[String]) -> Result<RetentionPlan, CliError> {
+pub async fn retention_plan(
+    ctx: &Environment,
+    exclude: &[String],
+) -> Result<RetentionPlan, OpsError> {
     let client = aws_sdk_cloudwatchlogs::Client::new(&crate::aws::sdk_config(ctx).await?);
     let prices = crate::ops::cost::Prices::load()?;
     let price = prices.monthly("cloudwatch:logs_storage_gb")?;
@@ -83,7 +87,7 @@ pub async fn retention_plan(ctx: &Context, exclude: &[String]) -> Result<Retenti
             .send()
             .await
             .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!(
+                OpsError::Failed(anyhow::anyhow!(
                     "CloudWatch Logs DescribeLogGroups failed: {}; check the AWS credentials and --region",
                     crate::aws::sdk_error(&e)
                 ))
@@ -119,6 +123,65 @@ pub async fn retention_plan(ctx: &Context, exclude: &[String]) -> Result<Retenti
         }
     }
     Ok(RetentionPlan { client, groups })
+}
+
+/// The groups for people: each one's retention now and wanted, and
+/// the saving.
+pub fn render(groups: &[GroupPlan]) -> String {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.group.clone(),
+                g.current_days
+                    .map_or("never expires".into(), |d| format!("{d} d")),
+                format!("{} d", g.wanted_days),
+                if g.excluded {
+                    "excluded".into()
+                } else if g.change {
+                    "CHANGE".into()
+                } else {
+                    "ok".into()
+                },
+                crate::table::usd(g.monthly_saving_usd),
+            ]
+        })
+        .collect();
+    let saving: f64 = groups.iter().map(|g| g.monthly_saving_usd).sum();
+    format!(
+        "{}estimated saving ${}/month\n",
+        crate::table::table(
+            &["LOG GROUP", "NOW", "CLASS", "ACTION", "SAVING $/MONTH"],
+            &rows
+        ),
+        crate::table::usd(saving)
+    )
+}
+
+impl Operation for RetentionPlan {
+    type Change = GroupPlan;
+    const COMMAND: &'static str = "logs retention apply";
+    const DOING: &'static str = "changing log retention";
+
+    fn changes(&self) -> Vec<&GroupPlan> {
+        self.groups.iter().filter(|g| g.change).collect()
+    }
+
+    fn render(&self) -> String {
+        render(&self.groups)
+    }
+
+    async fn apply(&self, group: &GroupPlan) -> Result<(), String> {
+        set_retention(self, group).await
+    }
+
+    fn failure(group: &GroupPlan, error: &str) -> String {
+        format!("setting the retention of {} failed: {error}", group.group)
+    }
+
+    fn summary(done: usize) -> String {
+        format!("set the retention of {done} log group(s)\n")
+    }
 }
 
 /// Sets one group's retention to the catalog's.

@@ -7,8 +7,8 @@ use ticketing_catalog::notices::Template;
 use ticketing_catalog::ServiceName;
 use uuid::Uuid;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// How long an operator token minted for one command lives.
 pub const OPERATOR_TOKEN_SECONDS: i64 = 300;
@@ -28,15 +28,15 @@ pub struct Api {
     pub token: Option<String>,
 }
 
-pub fn unreachable(base: &reqwest::Url, e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!(
+pub fn unreachable(base: &reqwest::Url, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Failed(anyhow::anyhow!(
         "the platform's gateway at {base} did not answer: {e}; check services.api_gateway.url and `opsctl status`"
     ))
 }
 
 impl Api {
     /// `operator`: mint a token for calls that change notices.
-    pub fn new(ctx: &Context, operator: bool) -> Result<Api, CliError> {
+    pub fn new(ctx: &Environment, operator: bool) -> Result<Api, OpsError> {
         let base = ctx
             .settings
             .services
@@ -45,7 +45,7 @@ impl Api {
             .clone();
         let token = if operator {
             let key = ticketing_config::Secrets::jwt_signing_key_from_env(ctx.profile)
-                .map_err(|e| CliError::usage(e.to_string(), "export JWT_SIGNING_KEY (the platform's access-token key) for this environment"))?;
+                .map_err(|e| OpsError::usage(e.to_string(), "export JWT_SIGNING_KEY (the platform's access-token key) for this environment"))?;
             let now = Utc::now();
             let claims = ticketing_tokens::AccessClaims {
                 sub: operator_id(),
@@ -64,22 +64,22 @@ impl Api {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| {
-                CliError::Failed(anyhow::Error::new(e).context("building the HTTP client"))
+                OpsError::Failed(anyhow::Error::new(e).context("building the HTTP client"))
             })?;
         Ok(Api { base, http, token })
     }
 
-    pub fn url(&self, path: &str) -> Result<reqwest::Url, CliError> {
+    pub fn url(&self, path: &str) -> Result<reqwest::Url, OpsError> {
         self.base
             .join(path)
-            .map_err(|e| CliError::usage(format!("{path}: {e}"), "check services.api_gateway.url"))
+            .map_err(|e| OpsError::usage(format!("{path}: {e}"), "check services.api_gateway.url"))
     }
 
     pub fn request(
         &self,
         method: reqwest::Method,
         path: &str,
-    ) -> Result<reqwest::RequestBuilder, CliError> {
+    ) -> Result<reqwest::RequestBuilder, OpsError> {
         let mut request = self.http.request(method, self.url(path)?);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -91,7 +91,7 @@ impl Api {
     pub async fn call<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, CliError> {
+    ) -> Result<T, OpsError> {
         let answer = request
             .send()
             .await
@@ -99,26 +99,26 @@ impl Api {
         let status = answer.status();
         let body: serde_json::Value = answer.json().await.unwrap_or_default();
         if !status.is_success() {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "the platform refused ({status}): {}",
                 body["detail"].as_str().unwrap_or("no detail")
             )));
         }
         serde_json::from_value(body).map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "the platform's answer was not a notice: {e}"
             ))
         })
     }
 
-    pub async fn active(&self) -> Result<Vec<Notice>, CliError> {
+    pub async fn active(&self) -> Result<Vec<Notice>, OpsError> {
         let active: Active = self
             .call(self.request(reqwest::Method::GET, "/api/notices")?)
             .await?;
         Ok(active.notices)
     }
 
-    pub async fn post(&self, body: &serde_json::Value) -> Result<Notice, CliError> {
+    pub async fn post(&self, body: &serde_json::Value) -> Result<Notice, OpsError> {
         self.call(
             self.request(reqwest::Method::POST, "/api/notices")?
                 .json(body),
@@ -126,7 +126,7 @@ impl Api {
         .await
     }
 
-    pub async fn end(&self, id: Uuid) -> Result<Notice, CliError> {
+    pub async fn end(&self, id: Uuid) -> Result<Notice, OpsError> {
         self.call(self.request(reqwest::Method::POST, &format!("/api/notices/{id}/end"))?)
             .await
     }
@@ -153,12 +153,12 @@ pub fn body(template: &Template, until: Option<DateTime<Utc>>) -> serde_json::Va
 }
 
 /// Posts `template` (the runbooks' step); the notice.
-pub async fn post_template(ctx: &Context, template: &Template) -> Result<Notice, CliError> {
+pub async fn post_template(ctx: &Environment, template: &Template) -> Result<Notice, OpsError> {
     Api::new(ctx, true)?.post(&body(template, None)).await
 }
 
 /// Ends every active notice from `template` (the runbooks' last step); their ids.
-pub async fn end_template(ctx: &Context, template: &Template) -> Result<Vec<Uuid>, CliError> {
+pub async fn end_template(ctx: &Environment, template: &Template) -> Result<Vec<Uuid>, OpsError> {
     let api = Api::new(ctx, true)?;
     let mut ended = Vec::new();
     for notice in api.active().await? {

@@ -21,8 +21,8 @@ use serde::Serialize;
 use ticketing_catalog::{ecs as names, logs};
 
 use crate::aws::{failed, sdk_error};
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// Set in the ops task (its task definition): opsctl is inside the VPC.
 pub fn inside_vpc() -> bool {
@@ -65,7 +65,7 @@ pub struct OpsTask {
     token: Option<String>,
 }
 
-async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, CliError> {
+async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, OpsError> {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let (subnets_name, sg_name) = placement_exports(env);
     let mut subnets = None;
@@ -84,7 +84,7 @@ async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, 
         }
     }
     let missing = |name: &str| {
-        CliError::usage(
+        OpsError::usage(
             format!("the network layer of {env} exports no {name}, which the ops task needs"),
             format!("deploy the network layer first: opsctl --env {env} infra deploy --execute"),
         )
@@ -98,7 +98,7 @@ async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, 
 
 /// Who starts the task: the caller's AWS identity (STS GetCallerIdentity,
 /// which needs no permission) and the local user name.
-pub async fn requester(ctx: &Context) -> Result<String, CliError> {
+pub async fn requester(ctx: &Environment) -> Result<String, OpsError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let who = aws_sdk_sts::Client::new(&sdk)
         .get_caller_identity()
@@ -116,11 +116,11 @@ pub async fn requester(ctx: &Context) -> Result<String, CliError> {
 /// arguments after `opsctl`) and `environment` (opsctl's own settings:
 /// output format, lock wait).
 pub async fn start(
-    ctx: &Context,
+    ctx: &Environment,
     env: &str,
     args: &[String],
     environment: &[(String, String)],
-) -> Result<OpsTask, CliError> {
+) -> Result<OpsTask, OpsError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let placement = placement(&sdk, env).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
@@ -143,7 +143,7 @@ pub async fn start(
         // image pull, the secrets and the log stream go out this way.
         .assign_public_ip(AssignPublicIp::Enabled)
         .build()
-        .map_err(|e| CliError::Failed(e.into()))?;
+        .map_err(|e| OpsError::Failed(e.into()))?;
     let run = ecs
         .run_task()
         .cluster(&cluster)
@@ -160,13 +160,13 @@ pub async fn start(
         .send()
         .await
         .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "starting the ops task ({family} in cluster {cluster}): {}; is the compute layer of {env} deployed? (opsctl --env {env} infra plan)",
                 sdk_error(&e)
             ))
         })?;
     if let Some(f) = run.failures().first() {
-        return Err(CliError::Failed(anyhow::anyhow!(
+        return Err(OpsError::Failed(anyhow::anyhow!(
             "ECS did not start the ops task ({family}): {} {}",
             f.reason().unwrap_or("no reason given"),
             f.detail().unwrap_or_default()
@@ -176,7 +176,7 @@ pub async fn start(
         .tasks()
         .first()
         .and_then(|t| t.task_arn())
-        .ok_or_else(|| CliError::Failed(anyhow::anyhow!("ECS started no ops task ({family})")))?
+        .ok_or_else(|| OpsError::Failed(anyhow::anyhow!("ECS started no ops task ({family})")))?
         .to_owned();
     let task_id = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_owned();
     Ok(OpsTask {
@@ -198,7 +198,7 @@ pub async fn start(
 impl OpsTask {
     /// The task's output written since the last call, a line per event
     /// (none yet while the stream does not exist).
-    pub async fn lines(&mut self) -> Result<Vec<String>, CliError> {
+    pub async fn lines(&mut self) -> Result<Vec<String>, OpsError> {
         let mut out = Vec::new();
         loop {
             let answer = self
@@ -237,7 +237,7 @@ impl OpsTask {
     }
 
     /// How the task ended, once it has stopped.
-    pub async fn ended(&self) -> Result<Option<Ended>, CliError> {
+    pub async fn ended(&self) -> Result<Option<Ended>, OpsError> {
         let answer = self
             .ecs
             .describe_tasks()
@@ -267,7 +267,7 @@ impl OpsTask {
     }
 
     /// Stops the task (the operator interrupted the run).
-    pub async fn stop(&self, reason: &str) -> Result<(), CliError> {
+    pub async fn stop(&self, reason: &str) -> Result<(), OpsError> {
         self.ecs
             .stop_task()
             .cluster(&self.cluster)

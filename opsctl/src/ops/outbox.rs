@@ -6,12 +6,12 @@ use ticketing_catalog::ServiceName;
 use ticketing_messaging::relay::{Relay, RelayOptions};
 use ticketing_messaging::replay::{self, Progress, ReplayOptions, ReplayPlan, Selection};
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 pub use crate::ops::db::pool;
 
 /// The publishing services chosen by `--service`.
-pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError> {
+pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, OpsError> {
     let all: Vec<ServiceName> = ServiceName::ALL
         .into_iter()
         .filter(|s| s.publishes_events())
@@ -19,7 +19,7 @@ pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError>
     match only {
         None => Ok(all),
         Some(s) if all.contains(&s) => Ok(vec![s]),
-        Some(s) => Err(CliError::usage(
+        Some(s) => Err(OpsError::usage(
             format!("{s} has no outbox"),
             format!(
                 "choose one of: {}",
@@ -34,14 +34,14 @@ pub fn services(only: Option<ServiceName>) -> Result<Vec<ServiceName>, CliError>
 
 pub type Marks = Vec<(ticketing_catalog::ServiceName, sqlx::PgPool, i64)>;
 
-pub async fn marks(ctx: &Context) -> Result<Marks, CliError> {
+pub async fn marks(ctx: &Environment) -> Result<Marks, OpsError> {
     let mut out = Vec::new();
     for service in services(None)? {
         let pool = pool(ctx, service)?;
         let max = ticketing_messaging::outbox::high_mark(&pool)
             .await
             .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!(
+                OpsError::Failed(anyhow::anyhow!(
                     "reading the outbox of {service}: {e}; is PostgreSQL up?"
                 ))
             })?;
@@ -50,13 +50,13 @@ pub async fn marks(ctx: &Context) -> Result<Marks, CliError> {
     Ok(out)
 }
 
-pub async fn lost(marks: &Marks) -> Result<i64, CliError> {
+pub async fn lost(marks: &Marks) -> Result<i64, OpsError> {
     let mut lost = 0;
     for (service, pool, max) in marks {
         let n = ticketing_messaging::outbox::unsent_up_to(pool, *max)
             .await
             .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+                OpsError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
             })?;
         lost += n;
     }
@@ -68,15 +68,15 @@ pub type Plans = Vec<(ServiceName, sqlx::PgPool, ReplayPlan)>;
 
 /// What a replay of `selection` would re-send from each chosen service.
 pub async fn replay_plans(
-    ctx: &Context,
+    ctx: &Environment,
     only: Option<ServiceName>,
     selection: &Selection,
-) -> Result<Plans, CliError> {
+) -> Result<Plans, OpsError> {
     let mut plans = Vec::new();
     for service in services(only)? {
         let pool = pool(ctx, service)?;
         let plan = replay::plan(&pool, selection).await.map_err(|e| {
-            CliError::Failed(anyhow::anyhow!("planning the replay of {service}: {e}"))
+            OpsError::Failed(anyhow::anyhow!("planning the replay of {service}: {e}"))
         })?;
         plans.push((service, pool, plan));
     }
@@ -95,7 +95,7 @@ pub struct ReplayStopped {
 /// Re-sends each plan's events through a relay of its service's own
 /// (`progress` hears each step): how many were published.
 pub async fn replay_all(
-    ctx: &Context,
+    ctx: &Environment,
     plans: &Plans,
     options: &ReplayOptions,
     mut progress: impl FnMut(&Progress),

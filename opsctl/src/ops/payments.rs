@@ -15,7 +15,7 @@ use ticketing_catalog::alarms as cat;
 use ticketing_catalog::metrics;
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// The rate over a window, next to the runbook's trigger.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -57,9 +57,9 @@ pub fn judge(env: &str, minutes: u32, failures: f64, successes: f64) -> FailureR
 /// [`failure_rate`] of this run's environment (its metrics' environment
 /// dimension) over the last `window_minutes`.
 pub async fn failure_rate_of(
-    ctx: &crate::context::Context,
+    ctx: &crate::environment::Environment,
     window_minutes: u32,
-) -> Result<FailureRate, CliError> {
+) -> Result<FailureRate, OpsError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
     failure_rate(&cw, &ctx.metrics_environment(), window_minutes).await
@@ -70,7 +70,7 @@ pub async fn failure_rate(
     cw: &aws_sdk_cloudwatch::Client,
     env: &str,
     minutes: u32,
-) -> Result<FailureRate, CliError> {
+) -> Result<FailureRate, OpsError> {
     let end = chrono::Utc::now().timestamp() + 60;
     let start = end - i64::from(minutes) * 60 - 60;
     let period = i32::try_from((end - start).max(60)).unwrap_or(i32::MAX);

@@ -1,7 +1,7 @@
 //! PortOne's keys as the environments keep them in Secrets Manager: which
 //! mode a key is for, reading and writing the key secrets (never printed).
 
-use crate::error::CliError;
+use crate::error::OpsError;
 use serde::Deserialize;
 
 /// Reads a PortOne secret and checks it holds keys of `mode`.
@@ -9,14 +9,14 @@ pub async fn read_keys(
     sm: &aws_sdk_secretsmanager::Client,
     name: &str,
     mode: &str,
-) -> Result<String, CliError> {
+) -> Result<String, OpsError> {
     let value = sm
         .get_secret_value()
         .secret_id(name)
         .send()
         .await
         .map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!(
                     "{name} cannot be read: {}",
                     crate::aws::sdk_error(&e)
@@ -26,13 +26,13 @@ pub async fn read_keys(
         })?;
     let text = value.secret_string().unwrap_or_default().to_owned();
     let keys: PortOneSecret = serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("{name} is not the expected JSON {{imp_code, api_key, api_secret}}: {e}"),
             "fix the secret's value; nothing was changed",
         )
     })?;
     if secret_mode(&keys) != Some(mode) {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!(
                 "{name} does not hold {mode}-mode keys (its mode is {}; api_key {})",
                 keys.mode.as_deref().unwrap_or("not given"),
@@ -142,7 +142,9 @@ pub struct PaymentService {
     pub host: ticketing_catalog::ecs::EcsService,
 }
 
-pub async fn payment_service(ctx: &crate::context::Context) -> Result<PaymentService, CliError> {
+pub async fn payment_service(
+    ctx: &crate::environment::Environment,
+) -> Result<PaymentService, OpsError> {
     let env = crate::aws::aws_env(ctx)?;
     let sdk = crate::aws::sdk_config(ctx).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);

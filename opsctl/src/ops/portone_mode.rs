@@ -5,8 +5,8 @@
 use serde::Serialize;
 use ticketing_catalog::portone as names;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::portone::{mask, secret_mode, PortOneSecret};
 
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ pub struct EnvMode {
 }
 
 /// Each of `envs` as it stands.
-pub async fn modes(ctx: &Context, envs: &[&'static str]) -> Result<Vec<EnvMode>, CliError> {
+pub async fn modes(ctx: &Environment, envs: &[&'static str]) -> Result<Vec<EnvMode>, OpsError> {
     let sdk = crate::aws::sdk_config(ctx).await?;
     let mut report = Vec::new();
     for &env in envs {

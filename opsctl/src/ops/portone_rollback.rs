@@ -6,8 +6,8 @@ use aws_sdk_ecs::types::DeploymentRolloutState;
 use ticketing_catalog::portone as names;
 
 use crate::aws::failed;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::ecs::{choose, describe, revisions, Choice};
 use crate::ops::portone::{payment_service, read_keys, PaymentService};
 
@@ -36,7 +36,7 @@ pub struct Target {
 }
 
 /// Reads the payment service's revisions and picks the one to restore.
-pub async fn observe(ctx: &Context, args: &Request) -> Result<Target, CliError> {
+pub async fn observe(ctx: &Environment, args: &Request) -> Result<Target, OpsError> {
     let PaymentService {
         env,
         ecs,
@@ -61,7 +61,7 @@ pub async fn observe(ctx: &Context, args: &Request) -> Result<Target, CliError> 
         .collect();
     let all = revisions(&ecs, &family).await?;
     let choice = choose(&all, current, &failed_deployments, args.to_revision).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("{family}: {e}; nothing was changed"),
             "name a revision with --to-revision N after checking it, or tag a good one ticketing:rollout=COMPLETED",
         )

@@ -12,8 +12,8 @@ use ticketing_config::BookingSettings;
 use ticketing_redis::Redis;
 use uuid::Uuid;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// What the queue commands work with: the waiting rooms' Redis, the
 /// admission log, and the configured rate.
@@ -25,18 +25,18 @@ pub struct Rooms {
     settings: BookingSettings,
 }
 
-fn redis_error(ctx_host: &str) -> impl Fn(ticketing_redis::RedisError) -> CliError + '_ {
+fn redis_error(ctx_host: &str) -> impl Fn(ticketing_redis::RedisError) -> OpsError + '_ {
     move |e| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "the waiting rooms' Redis at {ctx_host} did not answer: {e}; check redis.url and that the cache is up (opsctl status)"
         ))
     }
 }
 
 impl Rooms {
-    pub fn connect(ctx: &Context) -> Result<Rooms, CliError> {
+    pub fn connect(ctx: &Environment) -> Result<Rooms, OpsError> {
         let redis = Redis::new(&ctx.settings.redis).map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("the Redis settings are not usable: {e}"),
                 "check redis.url in the environment's config",
             )
@@ -59,7 +59,7 @@ impl Rooms {
         &self,
         performance: Option<Uuid>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<RoomStatus>, CliError> {
+    ) -> Result<Vec<RoomStatus>, OpsError> {
         let host = self.host();
         let performances = match performance {
             Some(p) => vec![p],
@@ -82,7 +82,7 @@ impl Rooms {
             let room = controls::room_status(&self.redis, &self.db, &self.settings, p, now)
                 .await
                 .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!(
+                    OpsError::Failed(anyhow::anyhow!(
                         "reading the waiting room of {p} failed: {e}; check the cache and the database (opsctl status)"
                     ))
                 })?;
@@ -92,7 +92,7 @@ impl Rooms {
     }
 
     /// The controls `scope` has now.
-    pub async fn observe(&self, scope: Scope) -> Result<Controls, CliError> {
+    pub async fn observe(&self, scope: Scope) -> Result<Controls, OpsError> {
         let host = self.host();
         controls::read(&self.redis, scope)
             .await
@@ -100,7 +100,7 @@ impl Rooms {
     }
 
     /// Sets `plan.after`.
-    pub async fn apply(&self, plan: &ControlPlan) -> Result<(), CliError> {
+    pub async fn apply(&self, plan: &ControlPlan) -> Result<(), OpsError> {
         let host = self.host();
         if plan.before.paused != plan.after.paused {
             controls::set_paused(&self.redis, plan.scope, plan.after.paused)

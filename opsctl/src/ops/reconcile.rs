@@ -15,8 +15,8 @@ use ticketing_config::Secrets;
 use ticketing_portone::{PaymentStatus, PortOne, PortOneError, WebhookNotice};
 use uuid::Uuid;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use ticketing_money::Money;
 
 #[derive(Serialize, Clone)]
@@ -59,9 +59,9 @@ pub struct Scope {
 /// order, when it was made and its amount.
 type Open = (&'static str, Uuid, String, chrono::DateTime<Utc>, Money);
 
-pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
+pub async fn plan(ctx: &Environment, scope: &Scope) -> Result<Vec<Line>, OpsError> {
     let db = |what: &str, e: sqlx::Error| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "reading {what}: {e}; is PostgreSQL up? (opsctl status)"
         ))
     };
@@ -120,7 +120,7 @@ pub async fn plan(ctx: &Context, scope: &Scope) -> Result<Vec<Line>, CliError> {
 async fn paid_at_portone(
     portone: &PortOne,
     since: Duration,
-) -> Result<Vec<ticketing_portone::Payment>, CliError> {
+) -> Result<Vec<ticketing_portone::Payment>, OpsError> {
     let to = Utc::now().timestamp();
     let from = to - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
     let pages = payment_service::repository::LEDGER_PAGES;
@@ -128,14 +128,14 @@ async fn paid_at_portone(
         .payments_between(Some(PaymentStatus::Paid), from, to, pages)
         .await
         .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "PortOne's list of paid payments could not be read: {e}; check `opsctl portone mode` and the keys"
             ))
         })
 }
 
 /// One open reservation or order, with what PortOne knows of its order.
-async fn asked(portone: &PortOne, open: Open) -> Result<Line, CliError> {
+async fn asked(portone: &PortOne, open: Open) -> Result<Line, OpsError> {
     let (found, reservation_id, merchant, created_at, amount) = open;
     let (state, imp_uid, action) = match portone.find_by_merchant_uid(&merchant).await {
         Ok(payment) => {
@@ -147,7 +147,7 @@ async fn asked(portone: &PortOne, open: Open) -> Result<Line, CliError> {
         }
         Err(PortOneError::NotFound { .. }) => ("none".to_owned(), None, "report"),
         Err(e) => {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "PortOne could not be asked about {merchant}: {e}; check `opsctl portone mode` and the keys"
             )))
         }
@@ -192,7 +192,7 @@ fn add_ledger(lines: &mut Vec<Line>, ledger: Vec<ticketing_portone::Payment>) {
     }
 }
 
-pub fn portone(ctx: &Context) -> Result<PortOne, CliError> {
+pub fn portone(ctx: &Environment) -> Result<PortOne, OpsError> {
     // Only the PortOne keys: an operator's shell need not hold the others.
     let (key, secret) = Secrets::portone_from_env(ctx.profile)?;
     Ok(PortOne::new(
@@ -204,18 +204,18 @@ pub fn portone(ctx: &Context) -> Result<PortOne, CliError> {
 }
 
 /// Re-announces each `announce` line to the webhook behind the gateway.
-pub async fn apply(ctx: &Context, lines: &mut [Line]) -> Result<Summary, CliError> {
+pub async fn apply(ctx: &Environment, lines: &mut [Line]) -> Result<Summary, OpsError> {
     let url = ctx
         .settings
         .services
         .api_gateway
         .url
         .join("/webhooks/portone")
-        .map_err(|e| CliError::Failed(e.into()))?;
+        .map_err(|e| OpsError::Failed(e.into()))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
-        .map_err(|e| CliError::Failed(e.into()))?;
+        .map_err(|e| OpsError::Failed(e.into()))?;
     let mut summary = Summary {
         pending: lines.len(),
         ..Summary::default()

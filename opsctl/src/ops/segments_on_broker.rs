@@ -179,8 +179,8 @@ pub fn read_output(stdout: &str) -> Result<(i32, Vec<FileReport>), String> {
 /// The release the platform runs now (api-gateway's image): the one
 /// whose verifier a broker fetches.
 pub async fn deployed_release(
-    ctx: &crate::context::Context,
-) -> Result<String, crate::error::CliError> {
+    ctx: &crate::environment::Environment,
+) -> Result<String, crate::error::OpsError> {
     let env = crate::aws::aws_env(ctx)?;
     let ecs = aws_sdk_ecs::Client::new(&crate::aws::sdk_config(ctx).await?);
     crate::ops::ecs::deployed_image(&ecs, env, ticketing_catalog::ServiceName::ApiGateway).await

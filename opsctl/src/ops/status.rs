@@ -7,25 +7,25 @@ use ticketing_catalog::{topics, ServiceName};
 use ticketing_health::{Probe, ProbeResult};
 use ticketing_redis::Redis;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// Log lines shown for a platform process that has exited.
 const LOG_TAIL_LINES: usize = 15;
 
 /// Every dependency's and service's probe, as this environment's
 /// settings reach them.
-pub fn probes(ctx: &Context) -> Result<Vec<Probe>, CliError> {
+pub fn probes(ctx: &Environment) -> Result<Vec<Probe>, OpsError> {
     let s = &ctx.settings;
     let password = ticketing_config::Secrets::database_password_from_env();
     let pool = ticketing_db::lazy_pool(&s.database, password.as_ref(), None)
-        .map_err(|e| CliError::usage(e.to_string(), "check the [database] settings"))?;
+        .map_err(|e| OpsError::usage(e.to_string(), "check the [database] settings"))?;
     let redis =
-        Redis::new(&s.redis).map_err(|e| CliError::usage(e.to_string(), "check redis.url"))?;
+        Redis::new(&s.redis).map_err(|e| OpsError::usage(e.to_string(), "check redis.url"))?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .build()
-        .map_err(|e| CliError::Failed(anyhow::Error::new(e).context("building the HTTP client")))?;
+        .map_err(|e| OpsError::Failed(anyhow::Error::new(e).context("building the HTTP client")))?;
 
     let mut probes = vec![
         ticketing_db::probe("postgres", pool),
@@ -112,7 +112,7 @@ impl PlatformProcess {
 
 /// Only on the local stack, and only when up.sh started a platform: tests
 /// and one-off runs have no pid file and get no such check.
-pub fn local_platform(ctx: &Context) -> Option<PlatformProcess> {
+pub fn local_platform(ctx: &Environment) -> Option<PlatformProcess> {
     if ctx.profile != ticketing_config::Profile::Local {
         return None;
     }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use ticketing_catalog::ServiceName;
 use user_service::repository::{organiser_status, set_organiser};
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::db::pool;
 
 /// A role change for one account: pure once read.
@@ -31,16 +31,16 @@ pub fn role(organiser: bool) -> &'static str {
 
 /// Reads the account with `email` and plans making it an organiser
 /// (`grant`) or a customer.
-pub async fn plan(ctx: &Context, email: &str, grant: bool) -> Result<RolePlan, CliError> {
+pub async fn plan(ctx: &Environment, email: &str, grant: bool) -> Result<RolePlan, OpsError> {
     let db = pool(ctx, ServiceName::UserService)?;
     let found = organiser_status(&db, email).await.map_err(|e| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "reading the users table failed: {e}; check the database settings and TICKETING_DATABASE_PASSWORD"
         ))
     })?;
     db.close().await;
     let Some((user, organiser)) = found else {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("no account has the address {email}"),
             "check the address; the person signs up first",
         ));
@@ -55,7 +55,7 @@ pub async fn plan(ctx: &Context, email: &str, grant: bool) -> Result<RolePlan, C
 }
 
 /// Sets the role the plan names: whether a row changed.
-pub async fn apply(ctx: &Context, plan: &RolePlan) -> Result<bool, String> {
+pub async fn apply(ctx: &Environment, plan: &RolePlan) -> Result<bool, String> {
     let db = pool(ctx, ServiceName::UserService).map_err(|e| e.to_string())?;
     let changed = set_organiser(&db, &plan.email, plan.to == role(true))
         .await

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use crate::args::SizeProfile;
 use crate::change::{self, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::infra::{Layer, StackRequest, Stacks};
 use crate::output;
 
@@ -38,7 +38,7 @@ pub struct PlanArgs {
     /// The size profile. Only when given is `SizeProfile` sent: a stack
     /// keeps its own (a 10x stack updated without it stays 10x), a new one
     /// takes the template's default (mvp).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::args::one_of::<SizeProfile>(SizeProfile::NAMES))]
     pub profile: Option<SizeProfile>,
     /// A template parameter, `Key=Value` (repeatable): ImageUri,
     /// CertificateArn, DomainName, UseSpot, ...
@@ -60,7 +60,7 @@ pub struct DeployArgs {
     pub execute: ExecuteArgs,
 }
 
-fn request(args: &PlanArgs, deploying: bool) -> Result<StackRequest, CliError> {
+fn request(args: &PlanArgs, deploying: bool) -> Result<StackRequest, OpsError> {
     Ok(StackRequest {
         dir: crate::args::in_repository(&args.dir)?,
         profile: args.profile,
@@ -88,9 +88,9 @@ fn layers(args: &PlanArgs) -> Vec<Layer> {
     }
 }
 
-pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, OpsError> {
     if ctx.profile == ticketing_config::Profile::Local {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "the local stack is not on CloudFormation",
             "pass --env dev or --env prod",
         ));
@@ -102,7 +102,7 @@ pub async fn exec(ctx: &Context, command: InfraCommand) -> Result<ExitCode, CliE
     }
 }
 
-async fn plan(ctx: &Context, stacks: &Stacks, args: &PlanArgs) -> Result<ExitCode, CliError> {
+async fn plan(ctx: &Context, stacks: &Stacks, args: &PlanArgs) -> Result<ExitCode, OpsError> {
     let mut plans = Vec::new();
     for layer in layers(args) {
         let plan = stacks.planned(ctx, &request(args, false)?, layer).await?;
@@ -124,7 +124,7 @@ async fn plan(ctx: &Context, stacks: &Stacks, args: &PlanArgs) -> Result<ExitCod
 
 /// Each layer in order, stopping at the first that fails: the layers
 /// before it stand.
-async fn deploy(ctx: &Context, stacks: &Stacks, args: &DeployArgs) -> Result<ExitCode, CliError> {
+async fn deploy(ctx: &Context, stacks: &Stacks, args: &DeployArgs) -> Result<ExitCode, OpsError> {
     let mut done = Vec::new();
     for layer in layers(&args.plan) {
         let plan = stacks

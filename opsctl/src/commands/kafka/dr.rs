@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops;
 use crate::ops::dr::{run_step, Counts, DrOptions, Step};
 use crate::ops::guard::{self, GuardReport};
@@ -128,7 +128,7 @@ const DEFAULT_DRAIN_TIMEOUT: u64 = 600;
 const DEFAULT_RECONCILE_OLDER_THAN: Duration = Duration::from_secs(60);
 
 /// A `--resume-from` step that tells customers needs `--notify-customers`.
-fn check_resume(ctx: &Context, args: &DrArgs) -> Result<(), CliError> {
+fn check_resume(ctx: &Context, args: &DrArgs) -> Result<(), OpsError> {
     let Some(step) = args.resume_from.filter(|s| s.tells_customers()) else {
         return Ok(());
     };
@@ -142,7 +142,7 @@ fn check_resume(ctx: &Context, args: &DrArgs) -> Result<(), CliError> {
         execute: args.execute.clone(),
         ..*args
     };
-    Err(CliError::usage(
+    Err(OpsError::usage(
         format!(
             "step `{}` is one of the customer-notice steps, which run only with --notify-customers",
             step.name()
@@ -154,12 +154,12 @@ fn check_resume(ctx: &Context, args: &DrArgs) -> Result<(), CliError> {
     ))
 }
 
-fn replay_since(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CliError> {
+fn replay_since(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, OpsError> {
     raw.map(|raw| {
         chrono::DateTime::parse_from_rfc3339(raw)
             .map(|t| t.with_timezone(&chrono::Utc))
             .map_err(|e| {
-                CliError::usage(
+                OpsError::usage(
                     format!("--replay-since `{raw}` is not a time: {e}"),
                     "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
                 )
@@ -168,7 +168,7 @@ fn replay_since(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc
     .transpose()
 }
 
-pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, OpsError> {
     check_resume(ctx, &args)?;
     let first = args.resume_from.unwrap_or(Step::Detect);
     let steps: Vec<Step> = Step::ALL
@@ -247,7 +247,7 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, CliError> {
 /// relays may still be publishing rows they claimed before the replay
 /// step (it skips rows a relay holds): they get a moment before anything
 /// is called lost.
-async fn settled_lost(marks: &ops::outbox::Marks) -> Result<i64, CliError> {
+async fn settled_lost(marks: &ops::outbox::Marks) -> Result<i64, OpsError> {
     let settle = Instant::now() + Duration::from_secs(30);
     loop {
         let n = ops::outbox::lost(marks).await?;

@@ -22,7 +22,7 @@ use ticketing_config::Profile;
 
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::failover::drill::{executor, node, run, Report};
 use crate::ops::failover::plan::{plan, DrillPlan, NodeAction};
 use crate::output;
@@ -42,9 +42,9 @@ pub struct FailoverArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliError> {
+pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, OpsError> {
     if ctx.profile == Profile::Prod && args.execute.execute && !args.execute.yes {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "a failover drill in prod stops a production broker; it never runs on a typed confirmation alone",
             "schedule it, then run it with --execute --yes",
         ));
@@ -53,13 +53,13 @@ pub async fn exec(ctx: &Context, args: FailoverArgs) -> Result<ExitCode, CliErro
     let (brokers, partitions) = ticketing_kafka::partition_leaders(&ctx.settings.kafka, &physical)
         .await
         .map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("the cluster's metadata for `{physical}` could not be read: {e}"),
                 "check `opsctl kafka health` and kafka.bootstrap_servers (all of the cluster's brokers)",
             )
         })?;
     let plan = plan(&physical, &brokers, &partitions, &executor(ctx)?)
-        .map_err(|r| CliError::usage(r.to_string(), "nothing was stopped"))?;
+        .map_err(|r| OpsError::usage(r.to_string(), "nothing was stopped"))?;
     eprintln!("{}", describe(&plan, ctx.profile));
     let Some(applying) =
         Change::new(ctx, COMMAND, &args.execute).begin("stopping a Kafka broker", &plan, 1)?

@@ -10,7 +10,7 @@ use serde::Serialize;
 use ticketing_catalog::topics;
 
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::kafka::unreachable;
 use crate::output;
 
@@ -212,7 +212,7 @@ fn topic_health(info: &ticketing_kafka::ClusterInfo, name: String) -> TopicHealt
     }
 }
 
-pub async fn health(ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn health(ctx: &Context) -> Result<ExitCode, OpsError> {
     let kafka = &ctx.settings.kafka;
     let info = ticketing_kafka::cluster_info(kafka)
         .await

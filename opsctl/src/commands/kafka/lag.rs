@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::LagArgs;
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::consumer_lag::{assess, Assessment, GroupVerdict, PartitionVerdict};
 use crate::ops::kafka::{groups, sample};
 use crate::output;
 use crate::output::OutputFormat;
 
-pub async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, CliError> {
+pub async fn lag(ctx: &Context, args: LagArgs) -> Result<ExitCode, OpsError> {
     if args.interval == 0 {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "--interval must be at least 1 second",
             "try --interval 5",
         ));

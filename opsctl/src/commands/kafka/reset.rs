@@ -8,18 +8,18 @@ use ticketing_kafka::PartitionLag;
 use super::{ResetArgs, ResetTo};
 use crate::change::{Applying, Change};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::kafka::{
     ensure_group_stopped, groups, read_saved, reset_plan, sample, saved_offsets, unreachable,
     write_saved, ResetTarget, SavedOffsets,
 };
 use crate::output;
 
-pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, CliError> {
+pub async fn reset_offsets(ctx: &Context, args: ResetArgs) -> Result<ExitCode, OpsError> {
     let (group, topics) = groups(ctx, Some(&args.group))?
         .into_iter()
         .next()
-        .ok_or_else(|| CliError::usage("no group chosen", "name one with --group"))?;
+        .ok_or_else(|| OpsError::usage("no group chosen", "name one with --group"))?;
     let current: Vec<PartitionLag> = sample(ctx, &[(group.clone(), topics.clone())])
         .await?
         .into_iter()
@@ -87,7 +87,7 @@ async fn target(
     args: &ResetArgs,
     group: &str,
     topics: &[String],
-) -> Result<ResetTarget, CliError> {
+) -> Result<ResetTarget, OpsError> {
     Ok(match (&args.from_file, args.to) {
         _ if args.from_audit => ResetTarget::Saved(from_audit(ctx, group).await?),
         (Some(path), _) => ResetTarget::Saved(read_saved(path)?),
@@ -98,7 +98,7 @@ async fn target(
             let raw = args.datetime.as_deref().unwrap_or_default();
             let at = chrono::DateTime::parse_from_rfc3339(raw)
                 .map_err(|e| {
-                    CliError::usage(
+                    OpsError::usage(
                         format!("--datetime `{raw}` is not a time: {e}"),
                         "use RFC 3339, e.g. 2026-11-24T01:00:00Z",
                     )
@@ -111,7 +111,7 @@ async fn target(
             )
         }
         (None, None) => {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 "nothing to reset to",
                 "give --to or --from-file",
             ))
@@ -145,7 +145,7 @@ fn save_restore_point(
     group: &str,
     saved: &SavedOffsets,
     applying: &Applying,
-) -> Result<Option<std::path::PathBuf>, CliError> {
+) -> Result<Option<std::path::PathBuf>, OpsError> {
     let path = args.save_to.clone().or_else(|| {
         (!crate::ops::ops_task::inside_vpc()).then(|| {
             std::path::PathBuf::from(format!(
@@ -172,7 +172,7 @@ fn save_restore_point(
 const AUDIT_LOOKBACK_SECONDS: i64 = 90 * 86_400;
 
 /// The offsets the group's newest `--execute` recorded in the trail.
-async fn from_audit(ctx: &Context, group: &str) -> Result<SavedOffsets, CliError> {
+async fn from_audit(ctx: &Context, group: &str) -> Result<SavedOffsets, OpsError> {
     let (source, entries) = crate::audit::read_trail(ctx, AUDIT_LOOKBACK_SECONDS).await?;
     entries
         .iter()
@@ -181,7 +181,7 @@ async fn from_audit(ctx: &Context, group: &str) -> Result<SavedOffsets, CliError
         .filter_map(|e| serde_json::from_value::<SavedOffsets>(e.detail.get("saved_offsets")?.clone()).ok())
         .find(|saved| saved.group == group)
         .ok_or_else(|| {
-            CliError::usage(
+            OpsError::usage(
                 format!("{source} holds no offsets saved for group `{group}` in the last 90 days"),
                 "restore from the file the --execute wrote with --from-file, or name the offsets with --to",
             )

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use super::RestartArgs;
 use crate::change::Change;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::kafka::{restart_now, restart_plan, RestartPlan};
 use crate::output;
 
-pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, CliError> {
+pub async fn restart(ctx: &Context, args: RestartArgs) -> Result<ExitCode, OpsError> {
     let plan = restart_plan(ctx)?;
     match &plan {
         RestartPlan::Ssm { region, document, target_tag, command } => eprintln!(

@@ -11,7 +11,7 @@ use ticketing_kafka::segments::{verify_file, FileReport};
 
 use super::VerifyArgs;
 use crate::context::Context;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::segments_on_broker::{broker_path, read_output, script, Fetch, Release};
 use crate::output;
 
@@ -24,7 +24,7 @@ struct Verified {
     file: FileReport,
 }
 
-pub async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, CliError> {
+pub async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, OpsError> {
     let verified = if args.on_broker {
         on_broker(ctx, &args).await?
     } else {
@@ -39,7 +39,7 @@ pub async fn verify_segments(ctx: &Context, args: VerifyArgs) -> Result<ExitCode
     })
 }
 
-async fn local(paths: Vec<std::path::PathBuf>) -> Result<Vec<Verified>, CliError> {
+async fn local(paths: Vec<std::path::PathBuf>) -> Result<Vec<Verified>, OpsError> {
     tokio::task::spawn_blocking(move || {
         paths
             .iter()
@@ -47,7 +47,7 @@ async fn local(paths: Vec<std::path::PathBuf>) -> Result<Vec<Verified>, CliError
                 verify_file(path)
                     .map(|file| Verified { broker: None, file })
                     .map_err(|e| {
-                        CliError::usage(
+                        OpsError::usage(
                             format!("{} cannot be read: {e}", path.display()),
                             "give the paths of segment files (the broker's <topic>-<partition>/*.log); on the broker host itself, add --on-broker",
                         )
@@ -56,16 +56,16 @@ async fn local(paths: Vec<std::path::PathBuf>) -> Result<Vec<Verified>, CliError
             .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| CliError::Failed(e.into()))?
+    .map_err(|e| OpsError::Failed(e.into()))?
 }
 
-async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, CliError> {
+async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, OpsError> {
     let paths = args
         .paths
         .iter()
         .map(|p| {
             broker_path(&p.display().to_string()).map_err(|e| {
-                CliError::usage(
+                OpsError::usage(
                     e,
                     "give segment paths on the broker, e.g. /var/lib/kafka/payment.events-0/00000000000000000000.log",
                 )
@@ -77,7 +77,7 @@ async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, Cl
         None => crate::ops::segments_on_broker::deployed_release(ctx).await?,
     };
     let release = Release::parse(&reference)
-        .map_err(|e| CliError::usage(e, "pass --image HOST/REPO@sha256:<digest>"))?;
+        .map_err(|e| OpsError::usage(e, "pass --image HOST/REPO@sha256:<digest>"))?;
     eprintln!(
         "verifying {} file(s) on the broker(s) with {}@{} (SSM, one broker at a time)",
         paths.len(),
@@ -90,7 +90,7 @@ async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, Cl
         release_dir: ticketing_catalog::aws::BROKER_RELEASE_DIR,
     };
     let shell = script(&release, &fetch, &paths)
-        .map_err(|e| CliError::usage(e, "pass --region with a Region name, e.g. ap-northeast-2"))?;
+        .map_err(|e| OpsError::usage(e, "pass --region with a Region name, e.g. ap-northeast-2"))?;
     let outputs = crate::aws::run_on_brokers_for_output(
         ctx,
         &shell,
@@ -101,7 +101,7 @@ async fn on_broker(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verified>, Cl
     let mut verified = Vec::new();
     for (instance, stdout) in outputs {
         let (_, reports) = read_output(&stdout)
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("broker {instance}: {e}")))?;
+            .map_err(|e| OpsError::Failed(anyhow::anyhow!("broker {instance}: {e}")))?;
         verified.extend(reports.into_iter().map(|file| Verified {
             broker: Some(instance.clone()),
             file,

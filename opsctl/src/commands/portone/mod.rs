@@ -12,7 +12,7 @@ use clap::Args;
 
 use crate::context::Context;
 use crate::context::EnvArg;
-use crate::error::{CliError, EXIT_PROBLEM};
+use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::output;
 
 #[derive(Args, Debug)]
@@ -31,10 +31,10 @@ fn env_name(env: EnvArg) -> &'static str {
     }
 }
 
-pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, CliError> {
+pub async fn mode(ctx: &Context, args: ModeArgs) -> Result<ExitCode, OpsError> {
     let envs: Vec<&'static str> = match args.of {
         Some(EnvArg::Local) => {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 "the local stack has no PortOne secret; it uses the sandbox in test mode",
                 "use --of dev or --of prod",
             ))

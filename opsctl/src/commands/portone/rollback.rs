@@ -25,7 +25,7 @@ use ticketing_catalog::portone as names;
 
 use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::ecs::{redeploy, tag, wait_stable};
 use crate::ops::payments::FailureRate;
 use crate::ops::portone::{put_secret, save_live_keys};
@@ -161,8 +161,8 @@ pub(super) fn finish(
     format: OutputFormat,
     applying: Applying,
     report: &Report,
-    result: Result<(), CliError>,
-) -> Result<(), CliError> {
+    result: Result<(), OpsError>,
+) -> Result<(), OpsError> {
     let detail = serde_json::to_value(report).unwrap_or_default();
     output::emit(format, report, || render(report));
     match result {
@@ -201,7 +201,7 @@ fn print_plan(report: &Report, args: &RollbackArgs) {
     }
 }
 
-pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, CliError> {
+pub async fn rollback(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, OpsError> {
     let request = Request {
         to_revision: args.to_revision,
         test_keys: args.test_keys,
@@ -251,7 +251,7 @@ async fn apply(
     t: &Target,
     args: &RollbackArgs,
     book: &mut Runbook<'_>,
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     if args.notify_customers {
         book.step("tell customers", async {
             crate::ops::notices::post_template(ctx, &ticketing_catalog::notices::PAYMENT_PAUSED)

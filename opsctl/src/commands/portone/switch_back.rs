@@ -13,7 +13,7 @@ use ticketing_catalog::portone as names;
 use super::rollback::{after_failure, finish, Report};
 use crate::change::{Change, ExecuteArgs};
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::ecs::{describe, redeploy, wait_stable};
 use crate::ops::portone::{payment_service, put_secret, read_keys, PaymentService};
 use crate::output;
@@ -31,7 +31,7 @@ pub struct SwitchBackArgs {
     pub execute: ExecuteArgs,
 }
 
-pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode, CliError> {
+pub async fn switch_back(ctx: &Context, args: SwitchBackArgs) -> Result<ExitCode, OpsError> {
     let PaymentService {
         env,
         ecs,

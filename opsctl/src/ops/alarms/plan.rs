@@ -12,8 +12,8 @@ pub use super::compare::FieldChange;
 use super::compare::{diff, found};
 use super::spec::{check_billing_region, wanted, AlarmSpec, Group};
 use crate::aws::failed;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 #[derive(Serialize, Debug, Clone)]
 pub struct AlarmPlan {
@@ -70,9 +70,9 @@ pub struct Clients {
 }
 
 pub async fn clients_by_region(
-    ctx: &Context,
+    ctx: &Environment,
     specs: &[AlarmSpec],
-) -> Result<BTreeMap<String, Clients>, CliError> {
+) -> Result<BTreeMap<String, Clients>, OpsError> {
     let mut out = BTreeMap::new();
     for spec in specs {
         if out.contains_key(&spec.region) {
@@ -91,7 +91,7 @@ pub async fn clients_by_region(
 }
 
 /// Topic name -> ARN for the topics that exist in a region.
-pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, String>, CliError> {
+pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, String>, OpsError> {
     let mut out = BTreeMap::new();
     let mut token = None;
     loop {
@@ -115,9 +115,9 @@ pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, St
 }
 
 pub async fn plan(
-    ctx: &Context,
+    ctx: &Environment,
     group: Group,
-) -> Result<(Plan, BTreeMap<String, Clients>), CliError> {
+) -> Result<(Plan, BTreeMap<String, Clients>), OpsError> {
     check_billing_region(group, &ctx.region, ctx.region_explicit)?;
     let env = ctx.metrics_environment();
     let brokers = if matches!(group, Group::Kafka | Group::All) {

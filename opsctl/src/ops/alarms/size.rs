@@ -1,13 +1,13 @@
 //! The environment's size as its kafka stack has it: what the Kafka
 //! metrics-missing alarm's threshold depends on.
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// How many brokers the environment runs: its kafka stack's `SizeProfile`
 /// (the footprint of that size), the MVP's one when there is no kafka stack
 /// (the local stack, or before the layer exists).
-pub async fn kafka_brokers(ctx: &Context, env: &str) -> Result<u32, CliError> {
+pub async fn kafka_brokers(ctx: &Environment, env: &str) -> Result<u32, OpsError> {
     use ticketing_catalog::footprint;
     let sdk = crate::aws::sdk_config(ctx).await?;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
@@ -25,7 +25,7 @@ pub async fn kafka_brokers(ctx: &Context, env: &str) -> Result<u32, CliError> {
             .find(|p| p.name == name)
             .map(|p| p.brokers)
             .ok_or_else(|| {
-                CliError::Failed(anyhow::anyhow!(
+                OpsError::Failed(anyhow::anyhow!(
                     "the kafka stack ticketing-{env}-kafka has SizeProfile {name}, which opsctl does not know; update opsctl"
                 ))
             })?,

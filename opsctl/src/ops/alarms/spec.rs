@@ -6,7 +6,7 @@
 use serde::Serialize;
 use ticketing_catalog::{alarms as cat, metrics};
 
-use crate::error::CliError;
+use crate::error::OpsError;
 
 pub use super::group::Group;
 
@@ -258,9 +258,9 @@ pub fn check_billing_region(
     group: Group,
     ctx_region: &str,
     explicit: bool,
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     if matches!(group, Group::Billing) && explicit && ctx_region != cat::BILLING_REGION {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!(
                 "billing alarms cannot live in {ctx_region}: AWS publishes billing metrics only in {}",
                 cat::BILLING_REGION

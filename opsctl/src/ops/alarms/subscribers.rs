@@ -4,7 +4,7 @@
 //! Reference, "ListSubscriptionsByTopic" and "Subscription").
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// Whether a listed subscription delivers: its ARN is a real one.
 pub fn delivers(subscription_arn: &str) -> bool {
@@ -12,7 +12,7 @@ pub fn delivers(subscription_arn: &str) -> bool {
 }
 
 /// How many confirmed subscriptions the topic has.
-pub async fn confirmed(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<usize, CliError> {
+pub async fn confirmed(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<usize, OpsError> {
     let mut count = 0;
     let mut token = None;
     loop {

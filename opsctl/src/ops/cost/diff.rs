@@ -17,8 +17,8 @@ use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::footprint::Footprint;
 
 use super::{model_for, Discounts, Model, Prices};
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// The templates that size the footprint, and the price file, by path in
 /// the repository.
@@ -179,15 +179,15 @@ fn price(
     templates: &Inputs,
     profile: SizeProfile,
     optimized: bool,
-) -> Result<Model, CliError> {
+) -> Result<Model, OpsError> {
     let prices = Prices::parse(&inputs.prices).map_err(|e| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "{PRICE_FILE} at {} does not parse: {e}",
             inputs.revision
         ))
     })?;
     let sizes = Sizes::from_templates(profile, &templates.templates)
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("at {}: {e}", templates.revision)))?;
+        .map_err(|e| OpsError::Failed(anyhow::anyhow!("at {}: {e}", templates.revision)))?;
     model_for(
         &prices,
         profile,
@@ -208,7 +208,7 @@ pub fn diff(
     now: &Inputs,
     profile: SizeProfile,
     optimized: bool,
-) -> Result<Diff, CliError> {
+) -> Result<Diff, OpsError> {
     let before = price(base, base, profile, optimized)?;
     // The new templates at the old prices: the templates' share.
     let resized = price(base, now, profile, optimized)?;
@@ -257,8 +257,8 @@ pub fn diff(
 }
 
 /// The inputs at a git revision (`git show REV:PATH`), read in `repo`.
-pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, CliError> {
-    let show = |path: &str| -> Result<String, CliError> {
+pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, OpsError> {
+    let show = |path: &str| -> Result<String, OpsError> {
         let out = std::process::Command::new("git")
             .arg("-C")
             .arg(repo)
@@ -266,9 +266,9 @@ pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, CliError> {
             // never an option of git's.
             .args(["show", "--end-of-options", &format!("{revision}:{path}")])
             .output()
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("git could not be run: {e}")))?;
+            .map_err(|e| OpsError::Failed(anyhow::anyhow!("git could not be run: {e}")))?;
         if !out.status.success() {
-            return Err(CliError::usage(
+            return Err(OpsError::usage(
                 format!(
                     "git has no {path} at `{revision}`: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
@@ -277,7 +277,7 @@ pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, CliError> {
             ));
         }
         String::from_utf8(out.stdout)
-            .map_err(|_| CliError::Failed(anyhow::anyhow!("{path} at {revision} is not UTF-8")))
+            .map_err(|_| OpsError::Failed(anyhow::anyhow!("{path} at {revision} is not UTF-8")))
     };
     Ok(Inputs {
         revision: revision.to_owned(),
@@ -291,10 +291,10 @@ pub fn inputs_at(repo: &Path, revision: &str) -> Result<Inputs, CliError> {
 }
 
 /// The inputs in the working tree at `repo`.
-pub fn inputs_in_tree(repo: &Path) -> Result<Inputs, CliError> {
-    let read = |path: &str| -> Result<String, CliError> {
+pub fn inputs_in_tree(repo: &Path) -> Result<Inputs, OpsError> {
+    let read = |path: &str| -> Result<String, OpsError> {
         std::fs::read_to_string(repo.join(path)).map_err(|e| {
-            CliError::usage(
+            OpsError::usage(
                 format!("cannot read {path}: {e}"),
                 "run inside a clone of this repository",
             )
@@ -312,13 +312,13 @@ pub fn inputs_in_tree(repo: &Path) -> Result<Inputs, CliError> {
 }
 
 /// The repository holding the current directory (`git rev-parse`).
-pub fn repository_root() -> Result<std::path::PathBuf, CliError> {
+pub fn repository_root() -> Result<std::path::PathBuf, OpsError> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--show-toplevel"])
         .output()
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("git could not be run: {e}")))?;
+        .map_err(|e| OpsError::Failed(anyhow::anyhow!("git could not be run: {e}")))?;
     if !out.status.success() {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             "the current directory is not in a git repository",
             "run `opsctl cost diff` inside a clone of this repository",
         ));

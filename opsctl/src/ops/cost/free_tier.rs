@@ -15,7 +15,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::{round2, Model, Prices};
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// The day the credit-based plan replaced the 12-month offers.
 pub fn credit_plan_start() -> NaiveDate {
@@ -64,9 +64,9 @@ pub fn apply(
     m: &Model,
     opened: NaiveDate,
     month: NaiveDate,
-) -> Result<FreeTier, CliError> {
+) -> Result<FreeTier, OpsError> {
     let index = months_between(opened, month).ok_or_else(|| {
-        CliError::usage(
+        OpsError::usage(
             format!("{month} is before the account was opened ({opened})"),
             "give --month on or after --account-opened",
         )
@@ -105,7 +105,7 @@ pub fn apply(
 /// What the legacy 12-month free tier takes off a month of the model:
 /// 750 hours of one instance of each offer the footprint runs, and the
 /// storage offers.
-fn legacy_offsets(p: &Prices, m: &Model) -> Result<Vec<(String, f64)>, CliError> {
+fn legacy_offsets(p: &Prices, m: &Model) -> Result<Vec<(String, f64)>, OpsError> {
     let mut offsets = Vec::new();
     let h = p.hours_per_month;
     let hours = LEGACY_HOURS.min(h);
@@ -165,8 +165,8 @@ fn legacy_offsets(p: &Prices, m: &Model) -> Result<Vec<(String, f64)>, CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::SizeProfile;
     use crate::ops::cost::model;
+    use crate::ops::profile::SizeProfile;
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")

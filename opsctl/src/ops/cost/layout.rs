@@ -7,8 +7,8 @@ use ticketing_catalog::footprint::{ComputeLayout, Footprint};
 use super::model::rows_for;
 use super::rows::Discounts;
 use super::{round2, Model, Prices};
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// Computes the monthly model: pure, from the price file alone.
 pub fn model(
@@ -16,7 +16,7 @@ pub fn model(
     profile: SizeProfile,
     optimized: bool,
     tolerance: f64,
-) -> Result<Model, CliError> {
+) -> Result<Model, OpsError> {
     model_with(p, profile, optimized, tolerance, &Discounts::default())
 }
 
@@ -27,7 +27,7 @@ pub fn model_with(
     optimized: bool,
     tolerance: f64,
     measured: &Discounts,
-) -> Result<Model, CliError> {
+) -> Result<Model, OpsError> {
     model_for(
         p,
         profile,
@@ -48,7 +48,7 @@ pub fn model_for(
     optimized: bool,
     tolerance: f64,
     measured: &Discounts,
-) -> Result<Model, CliError> {
+) -> Result<Model, OpsError> {
     let mut model = rows_for(p, profile, fp, optimized, tolerance, measured)?;
     let other = match fp.layout {
         ComputeLayout::Combined => ComputeLayout::Split,

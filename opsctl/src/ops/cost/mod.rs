@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ticketing_catalog::footprint::{ComputeLayout, EcsTasks};
 
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 mod alarms;
 mod coverage;
@@ -65,9 +65,9 @@ pub struct Off {
 }
 
 impl Prices {
-    pub fn load() -> Result<Prices, CliError> {
+    pub fn load() -> Result<Prices, OpsError> {
         Self::parse(PRICES)
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("the price file does not parse: {e}")))
+            .map_err(|e| OpsError::Failed(anyhow::anyhow!("the price file does not parse: {e}")))
     }
 
     /// A price file's text (`cost diff` reads the one of another revision).
@@ -75,20 +75,20 @@ impl Prices {
         toml::from_str(text)
     }
 
-    fn missing(kind: &str, key: &str) -> CliError {
-        CliError::Failed(anyhow::anyhow!(
+    fn missing(kind: &str, key: &str) -> OpsError {
+        OpsError::Failed(anyhow::anyhow!(
             "infra/prices/us-east-1.toml has no {kind} price `{key}`; add it with its source"
         ))
     }
 
-    pub fn hourly(&self, key: &str) -> Result<f64, CliError> {
+    pub fn hourly(&self, key: &str) -> Result<f64, OpsError> {
         self.hourly
             .get(key)
             .map(|p| p.usd)
             .ok_or_else(|| Self::missing("hourly", key))
     }
 
-    pub fn monthly(&self, key: &str) -> Result<f64, CliError> {
+    pub fn monthly(&self, key: &str) -> Result<f64, OpsError> {
         self.monthly
             .get(key)
             .map(|p| p.usd)
@@ -100,7 +100,7 @@ impl Prices {
         table: &'static str,
         map: &BTreeMap<String, Price>,
         key: &str,
-    ) -> Result<f64, CliError> {
+    ) -> Result<f64, OpsError> {
         map.get(key)
             .map(|p| p.usd)
             .ok_or_else(|| Self::missing(table, key))
@@ -108,7 +108,7 @@ impl Prices {
 
     /// What a 1-year No Upfront reservation takes off `key`'s on-demand
     /// hourly rate: 1 - reserved / on-demand, per class.
-    pub fn reserved_off(&self, key: &str) -> Result<Off, CliError> {
+    pub fn reserved_off(&self, key: &str) -> Result<Off, OpsError> {
         let rate = self.committed("reserved_1y_no_upfront", &self.reserved_1y_no_upfront, key)?;
         Ok(Off {
             name: format!("RI 1y No Upfront ${rate}/h"),
@@ -117,7 +117,7 @@ impl Prices {
     }
 
     /// What the dated Spot price takes off `key`'s on-demand rate.
-    pub fn spot_off(&self, key: &str) -> Result<Off, CliError> {
+    pub fn spot_off(&self, key: &str) -> Result<Off, OpsError> {
         let rate = self.committed("spot", &self.spot, key)?;
         Ok(Off {
             name: format!("Spot ${rate}/h"),
@@ -128,7 +128,7 @@ impl Prices {
     /// What the Compute Savings Plan rates take off a Fargate task of
     /// `vcpu` vCPU and `gb` GB (the two rates are discounted apart, so the
     /// share depends on the task's shape).
-    pub fn savings_plan_off(&self, vcpu: f64, gb: f64) -> Result<Off, CliError> {
+    pub fn savings_plan_off(&self, vcpu: f64, gb: f64) -> Result<Off, OpsError> {
         let table = "savings_plan_1y_no_upfront";
         let map = &self.savings_plan_1y_no_upfront;
         let (c, g) = (
@@ -143,7 +143,7 @@ impl Prices {
     }
 
     /// [`Prices::savings_plan_off`] for the profile's task size.
-    pub fn savings_plan_off_for(&self, profile: SizeProfile) -> Result<Off, CliError> {
+    pub fn savings_plan_off_for(&self, profile: SizeProfile) -> Result<Off, OpsError> {
         let fp = profile.footprint();
         let tasks = fp.ecs_tasks(fp.layout);
         self.savings_plan_off(
@@ -230,7 +230,7 @@ pub fn instances(
     key: &str,
     count: f64,
     off: Option<&Off>,
-) -> Result<(f64, String), CliError> {
+) -> Result<(f64, String), OpsError> {
     let rate = p.hourly(key)?;
     let gross = rate * p.hours_per_month * count;
     Ok(match off {

@@ -4,8 +4,8 @@ use super::rows::{Discounts, Pricer};
 use super::{round2, Model, Prices, Row};
 use ticketing_catalog::footprint::Footprint;
 
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// The rows of one footprint in its own layout.
 pub(super) fn rows_for(
@@ -15,7 +15,7 @@ pub(super) fn rows_for(
     optimized: bool,
     tolerance: f64,
     measured: &Discounts,
-) -> Result<Model, CliError> {
+) -> Result<Model, OpsError> {
     let ecs = fp.ecs_tasks(fp.layout);
     let mut pricer = Pricer {
         p,

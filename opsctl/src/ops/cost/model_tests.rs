@@ -3,7 +3,7 @@
 use super::layout::{model, model_with};
 use super::rows::Discounts;
 use super::{round2, Prices};
-use crate::args::SizeProfile;
+use crate::ops::profile::SizeProfile;
 
 #[test]
 fn rows_are_unit_prices_times_hours_plus_storage() {

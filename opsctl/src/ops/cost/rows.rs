@@ -4,8 +4,8 @@
 use ticketing_catalog::footprint::{ComputeLayout, Footprint};
 
 use super::{instances, round2, Off, Prices, Row};
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// Reservation discounts read from the offerings (`opsctl reserved plan`'s
 /// 1-year No Upfront offering for each class: its recurring and fixed
@@ -67,8 +67,8 @@ impl Pricer<'_> {
     fn off(
         &self,
         measured: &Option<(String, f64)>,
-        from_file: impl FnOnce() -> Result<Off, CliError>,
-    ) -> Result<Option<Off>, CliError> {
+        from_file: impl FnOnce() -> Result<Off, OpsError>,
+    ) -> Result<Option<Off>, OpsError> {
         if !self.optimized {
             return Ok(None);
         }
@@ -82,7 +82,7 @@ impl Pricer<'_> {
     }
 
     /// The database, the cache, the broker and the broker's address.
-    pub(super) fn data_rows(&mut self, measured: &Discounts) -> Result<(), CliError> {
+    pub(super) fn data_rows(&mut self, measured: &Discounts) -> Result<(), OpsError> {
         let (p, fp, big) = (self.p, self.fp, self.big);
         let rds_key = format!("rds:{}", fp.rds_class);
         let cache_key = format!("elasticache:{}", fp.redis_node_type);
@@ -155,7 +155,7 @@ impl Pricer<'_> {
         &mut self,
         profile: SizeProfile,
         measured: &Discounts,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), OpsError> {
         let (p, fp) = (self.p, self.fp);
         let (tasks, cpu, mem) = (self.tasks, self.cpu, self.mem);
         let sp = self.off(&measured.fargate, || p.savings_plan_off(cpu, mem))?;
@@ -222,7 +222,7 @@ impl Pricer<'_> {
     }
 
     /// Logs, DNS and its health check, service discovery.
-    pub(super) fn observability_rows(&mut self) -> Result<(), CliError> {
+    pub(super) fn observability_rows(&mut self) -> Result<(), OpsError> {
         let (p, big, tasks) = (self.p, self.big, self.tasks);
         let logs_gb = f64::from(self.fp.logs_ingested_gb);
         let ingest = p.monthly("cloudwatch:logs_gb")?;
@@ -277,7 +277,7 @@ impl Pricer<'_> {
 
     /// What the account holds besides: the key, the secrets, the images,
     /// the alarms, and the design's estimate of the rest.
-    pub(super) fn account_rows(&mut self) -> Result<(), CliError> {
+    pub(super) fn account_rows(&mut self) -> Result<(), OpsError> {
         let p = self.p;
         let key = p.monthly("kms:key")?;
         self.push(

@@ -15,7 +15,7 @@ use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::ServiceName;
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::ecs::{
     add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag,
     task_definition, update_to, wait_stable, Poll, StoppedTask,
@@ -267,7 +267,7 @@ pub async fn found(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     services: &[EcsService],
-) -> Result<Vec<Found>, CliError> {
+) -> Result<Vec<Found>, OpsError> {
     let mut out = Vec::new();
     for service in services {
         let described = describe(ecs, cluster, service.name()).await?;

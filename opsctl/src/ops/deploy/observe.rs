@@ -6,8 +6,8 @@ use ticketing_catalog::ServiceName;
 
 use super::{found, order, steps, Plan};
 use crate::aws::aws_env;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::ecs::layout;
 use crate::ops::image;
 
@@ -34,7 +34,7 @@ pub struct Deployment {
 }
 
 /// Reads the image, the repository and the services (reads only).
-pub async fn observe(ctx: &Context, request: Request<'_>) -> Result<Deployment, CliError> {
+pub async fn observe(ctx: &Environment, request: Request<'_>) -> Result<Deployment, OpsError> {
     let env = aws_env(ctx)?;
     let sdk = crate::aws::sdk_config(ctx).await?;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
@@ -62,7 +62,7 @@ pub async fn observe(ctx: &Context, request: Request<'_>) -> Result<Deployment, 
     };
     let found = found(&ecs, &cluster, &order).await?;
     let services = steps(&order, &found).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("{e}; nothing was changed"),
             "check --env and --region, and that the compute layer is deployed",
         )

@@ -18,7 +18,7 @@ use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::ServiceName;
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// One revision of the family and what is known about its rollouts.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -95,7 +95,7 @@ pub fn choose(
     ))
 }
 
-pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Revision>, CliError> {
+pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Revision>, OpsError> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -155,10 +155,10 @@ pub async fn describe(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
-) -> Result<aws_sdk_ecs::types::Service, CliError> {
+) -> Result<aws_sdk_ecs::types::Service, OpsError> {
     let described = describe_all(ecs, cluster, &[service]).await?;
     described.into_iter().next().ok_or_else(|| {
-        CliError::usage(
+        OpsError::usage(
             format!("there is no {service} service on cluster {cluster}"),
             "check --env and --region",
         )
@@ -171,7 +171,7 @@ pub async fn describe_all(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     services: &[&str],
-) -> Result<Vec<aws_sdk_ecs::types::Service>, CliError> {
+) -> Result<Vec<aws_sdk_ecs::types::Service>, OpsError> {
     let described = ecs
         .describe_services()
         .cluster(cluster)
@@ -184,7 +184,7 @@ pub async fn describe_all(
 
 /// The layout the cluster runs: combined when its combined service is
 /// there (ACTIVE), split otherwise.
-pub async fn layout(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<ComputeLayout, CliError> {
+pub async fn layout(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<ComputeLayout, OpsError> {
     let found = describe_all(ecs, cluster, &[names::COMBINED_SERVICE]).await?;
     Ok(if found.iter().any(|s| s.status() == Some("ACTIVE")) {
         ComputeLayout::Combined
@@ -198,7 +198,7 @@ pub async fn layout(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<ComputeL
 pub async fn payment_host(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-) -> Result<EcsService, CliError> {
+) -> Result<EcsService, OpsError> {
     Ok(EcsService::of(
         ServiceName::PaymentService,
         layout(ecs, cluster).await?,
@@ -232,7 +232,7 @@ pub async fn deployed_image(
     ecs: &aws_sdk_ecs::Client,
     env: &str,
     service: ServiceName,
-) -> Result<String, CliError> {
+) -> Result<String, OpsError> {
     let name = service.as_str();
     let running = describe(ecs, &names::cluster(env), name).await?;
     let arn = running.task_definition().unwrap_or_default();
@@ -240,7 +240,7 @@ pub async fn deployed_image(
         .await
         .map_err(|e| crate::aws::failed("reading the running task definition", e))?;
     service_image(&td, name).map(str::to_owned).ok_or_else(|| {
-        CliError::usage(
+        OpsError::usage(
             format!("{arn} names no image for {name}"),
             "give the release with --image HOST/REPO@sha256:...",
         )

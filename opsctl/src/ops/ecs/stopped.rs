@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// A stopped task of the revision being rolled out.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ pub async fn stopped_tasks(
     cluster: &str,
     service: &str,
     task_definition: &str,
-) -> Result<Vec<StoppedTask>, CliError> {
+) -> Result<Vec<StoppedTask>, OpsError> {
     let listed = ecs
         .list_tasks()
         .cluster(cluster)

@@ -8,8 +8,8 @@ use ticketing_catalog::{topics, ServiceName};
 use ticketing_config::Profile;
 
 use super::plan::{tally, DrillPlan, Executor, NodeAction, Tally};
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops;
 
 #[derive(Debug, Serialize)]
@@ -33,13 +33,13 @@ pub struct Report {
     pub met: bool,
 }
 
-pub fn executor(ctx: &Context) -> Result<Executor, CliError> {
+pub fn executor(ctx: &Environment) -> Result<Executor, OpsError> {
     match (ctx.profile, &ctx.settings.stack) {
         (Profile::Local, Some(stack)) => Ok(Executor::Local {
             stop_template: stack.kafka_cluster.stop_node_command.clone(),
             start_template: stack.kafka_cluster.start_node_command.clone(),
         }),
-        (Profile::Local, None) => Err(CliError::usage(
+        (Profile::Local, None) => Err(OpsError::usage(
             "the local profile has no [stack] settings, so no command stops a local broker",
             "set stack.kafka_cluster in config/local.toml",
         )),
@@ -49,11 +49,11 @@ pub fn executor(ctx: &Context) -> Result<Executor, CliError> {
 
 /// Stops (`stop = true`) or starts the planned broker.
 pub async fn node(
-    ctx: &Context,
+    ctx: &Environment,
     action: &NodeAction,
     stop: bool,
     timeout: Duration,
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     match action {
         NodeAction::Local { stop: s, start } => {
             ops::kafka::run_local(if stop { s } else { start }, timeout).await
@@ -75,11 +75,11 @@ pub async fn node(
 
 /// Runs the drill; `progress` hears each milestone as it is reached.
 pub async fn run(
-    ctx: &Context,
+    ctx: &Environment,
     plan: &DrillPlan,
     timeout: Duration,
     progress: impl Fn(String),
-) -> Result<Report, CliError> {
+) -> Result<Report, OpsError> {
     let began = chrono::Utc::now() - chrono::Duration::seconds(1);
     let start_marks = ops::outbox::marks(ctx).await?;
     let probes = Probes::start(ctx, &plan.topic)?;
@@ -93,7 +93,7 @@ pub async fn run(
     let deadline = stopped + timeout;
     let Some(new_leader) = serving_leader(ctx, plan, deadline).await else {
         let _ = probes.finish().await;
-        return Err(CliError::Failed(anyhow::anyhow!(
+        return Err(OpsError::Failed(anyhow::anyhow!(
             "no other broker took over {}/{} within {} s",
             plan.topic,
             plan.partition,
@@ -144,7 +144,7 @@ pub async fn run(
 
 /// The new leader of the drill's partition once it answers for it; `None`
 /// at `deadline`.
-async fn serving_leader(ctx: &Context, plan: &DrillPlan, deadline: Instant) -> Option<i32> {
+async fn serving_leader(ctx: &Environment, plan: &DrillPlan, deadline: Instant) -> Option<i32> {
     let kafka = &ctx.settings.kafka;
     loop {
         if let Ok((_, partitions)) = ticketing_kafka::partition_leaders(kafka, &plan.topic).await {
@@ -167,11 +167,11 @@ async fn serving_leader(ctx: &Context, plan: &DrillPlan, deadline: Instant) -> O
 }
 
 /// Waits until everything written so far is published.
-async fn drained(ctx: &Context, deadline: Instant, timeout: Duration) -> Result<(), CliError> {
+async fn drained(ctx: &Environment, deadline: Instant, timeout: Duration) -> Result<(), OpsError> {
     let marks = ops::outbox::marks(ctx).await?;
     while ops::outbox::lost(&marks).await? != 0 {
         if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "the outboxes did not drain within {} s of the stop; see `opsctl outbox status`",
                 timeout.as_secs()
             )));
@@ -183,11 +183,11 @@ async fn drained(ctx: &Context, deadline: Instant, timeout: Duration) -> Result<
 
 /// Waits until the stopped broker is in sync for the partition again.
 async fn in_sync(
-    ctx: &Context,
+    ctx: &Environment,
     plan: &DrillPlan,
     deadline: Instant,
     timeout: Duration,
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     loop {
         if let Ok((_, partitions)) =
             ticketing_kafka::partition_leaders(&ctx.settings.kafka, &plan.topic).await
@@ -201,7 +201,7 @@ async fn in_sync(
             }
         }
         if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "broker {} was started but is not back in sync after {} s",
                 plan.leader,
                 timeout.as_secs()
@@ -215,14 +215,14 @@ async fn in_sync(
 async fn written_between(
     from: &ops::outbox::Marks,
     until: &ops::outbox::Marks,
-) -> Result<Vec<ticketing_messaging::outbox::OutboxEntry>, CliError> {
+) -> Result<Vec<ticketing_messaging::outbox::OutboxEntry>, OpsError> {
     let mut written = Vec::new();
     for ((service, pool, from), (_, _, until)) in from.iter().zip(until) {
         written.extend(
             ticketing_messaging::outbox::entries_between(pool, *from, *until)
                 .await
                 .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
+                    OpsError::Failed(anyhow::anyhow!("reading the outbox of {service}: {e}"))
                 })?,
         );
     }
@@ -242,7 +242,7 @@ const PROBES_PER_SECOND: u64 = 20;
 const MIN_PROBES: u64 = 20;
 
 impl Probes {
-    fn start(ctx: &Context, physical_topic: &str) -> Result<Probes, CliError> {
+    fn start(ctx: &Environment, physical_topic: &str) -> Result<Probes, OpsError> {
         let logical = physical_topic
             .strip_prefix(ctx.settings.kafka.topic_prefix.as_str())
             .unwrap_or(physical_topic)
@@ -251,7 +251,7 @@ impl Probes {
             .into_iter()
             .find(|s| published_topics(*s).contains(&logical.as_str()))
             .ok_or_else(|| {
-                CliError::usage(
+                OpsError::usage(
                     format!(
                         "no service publishes to `{logical}`, so no probe can be written there"
                     ),
@@ -279,14 +279,14 @@ impl Probes {
     }
 
     /// Stops writing; how many were written.
-    async fn finish(self) -> Result<u64, CliError> {
+    async fn finish(self) -> Result<u64, OpsError> {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         match self.task.await {
             Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(CliError::Failed(anyhow::anyhow!(
+            Ok(Err(e)) => Err(OpsError::Failed(anyhow::anyhow!(
                 "{e}; see `opsctl outbox status`"
             ))),
-            Err(e) => Err(CliError::Failed(anyhow::anyhow!(
+            Err(e) => Err(OpsError::Failed(anyhow::anyhow!(
                 "the probe writer stopped: {e}"
             ))),
         }
@@ -296,9 +296,9 @@ impl Probes {
 /// Event ids of every message the publishing services' topics received
 /// since `since`.
 pub async fn published_ids(
-    ctx: &Context,
+    ctx: &Environment,
     since: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<uuid::Uuid>, CliError> {
+) -> Result<Vec<uuid::Uuid>, OpsError> {
     let mut names: Vec<String> = Vec::new();
     for service in ops::outbox::services(None)? {
         for topic in published_topics(service) {
@@ -310,7 +310,7 @@ pub async fn published_ids(
     }
     let payloads = ticketing_kafka::payloads_since(&ctx.settings.kafka, &names, since)
         .await
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("reading the topics back: {e}")))?;
+        .map_err(|e| OpsError::Failed(anyhow::anyhow!("reading the topics back: {e}")))?;
     // Each payload is an event envelope (JSON); its `event_id` is what the
     // outbox row carries.
     Ok(payloads

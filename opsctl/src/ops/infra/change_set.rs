@@ -7,7 +7,7 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, 
 
 use super::{Change, Layer, ParamSource};
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// The change set to make: its stack, name, template and parameters.
 pub struct ChangeSetRequest<'a> {
@@ -51,7 +51,7 @@ pub async fn make(
     cfn: &aws_sdk_cloudformation::Client,
     request: ChangeSetRequest<'_>,
     timeout: Duration,
-) -> Result<Option<Vec<Change>>, CliError> {
+) -> Result<Option<Vec<Change>>, OpsError> {
     let created = cfn
         .create_change_set()
         .stack_name(request.stack)
@@ -81,7 +81,7 @@ pub async fn make(
         }
     }
     created.map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!(
                 "CloudFormation refused the {} change set: {}",
                 request.layer.name(),
@@ -97,7 +97,7 @@ async fn wait_computed(
     cfn: &aws_sdk_cloudformation::Client,
     request: &ChangeSetRequest<'_>,
     deadline: Instant,
-) -> Result<Option<Vec<Change>>, CliError> {
+) -> Result<Option<Vec<Change>>, OpsError> {
     let layer = request.layer.name();
     loop {
         let d = cfn
@@ -130,14 +130,14 @@ async fn wait_computed(
                 if request.made_the_stack {
                     let _ = cfn.delete_stack().stack_name(request.stack).send().await;
                 }
-                return Err(CliError::Failed(anyhow::anyhow!(
+                return Err(OpsError::Failed(anyhow::anyhow!(
                     "the {layer} change set failed: {reason}"
                 )));
             }
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(CliError::Failed(anyhow::anyhow!(
+            return Err(OpsError::Failed(anyhow::anyhow!(
                 "the {layer} change set was not ready in time"
             )));
         }

@@ -10,7 +10,7 @@ use ticketing_catalog::ServiceName;
 
 use super::Change;
 use crate::aws::failed;
-use crate::error::CliError;
+use crate::error::OpsError;
 
 /// One service that does not run the revision the stack names.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ pub async fn compute_drift(
     env: &str,
     stack_name: &str,
     changes: &[Change],
-) -> Result<Vec<Drift>, CliError> {
+) -> Result<Vec<Drift>, OpsError> {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let mut stack = Vec::new();

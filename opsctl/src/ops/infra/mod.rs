@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
-use crate::args::SizeProfile;
 use crate::aws::failed;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 mod change_set;
 pub mod drift;
@@ -66,7 +66,7 @@ pub fn stack_name(env: &str, layer: Layer) -> String {
 pub async fn describe_stack(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
-) -> Result<Option<aws_sdk_cloudformation::types::Stack>, CliError> {
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, OpsError> {
     match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().cloned()),
         Err(e) => {
@@ -85,7 +85,7 @@ pub async fn describe_stack(
 pub async fn stack_state(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
-) -> Result<Option<(StackStatus, Vec<String>)>, CliError> {
+) -> Result<Option<(StackStatus, Vec<String>)>, OpsError> {
     Ok(describe_stack(cfn, name).await?.and_then(|s| {
         let keys = s
             .parameters()
@@ -111,15 +111,15 @@ pub struct StackRequest {
 
 /// Creates a change set for one layer and waits until it is ready.
 pub async fn change_set(
-    ctx: &Context,
+    ctx: &Environment,
     cfn: &aws_sdk_cloudformation::Client,
     args: &StackRequest,
     layer: Layer,
-) -> Result<StackPlan, CliError> {
+) -> Result<StackPlan, OpsError> {
     let env = ctx.profile.as_str();
     let path = args.dir.join(format!("{}.yaml", layer.name()));
     let body = std::fs::read_to_string(&path).map_err(|e| {
-        CliError::usage(
+        OpsError::usage(
             format!("cannot read {}: {e}", path.display()),
             "pass --dir with the folder of the templates (infra/templates in the repository)",
         )
@@ -130,7 +130,7 @@ pub async fn change_set(
     let name = stack_name(env, layer);
     let state = stack_state(cfn, &name).await?;
     if let Some((StackStatus::RollbackComplete, _)) = &state {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!(
                 "{name} is in ROLLBACK_COMPLETE: its creation failed and was rolled back, and CloudFormation cannot update such a stack"
             ),
@@ -187,7 +187,7 @@ pub struct Stacks {
 }
 
 impl Stacks {
-    pub async fn connect(ctx: &Context) -> Result<Stacks, CliError> {
+    pub async fn connect(ctx: &Environment) -> Result<Stacks, OpsError> {
         let sdk = crate::aws::sdk_config(ctx).await?;
         Ok(Stacks {
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
@@ -200,10 +200,10 @@ impl Stacks {
     /// stack exists).
     pub async fn planned(
         &self,
-        ctx: &Context,
+        ctx: &Environment,
         request: &StackRequest,
         layer: Layer,
-    ) -> Result<StackPlan, CliError> {
+    ) -> Result<StackPlan, OpsError> {
         let mut plan = change_set(ctx, &self.cfn, request, layer).await?;
         if plan.layer == Layer::Compute && plan.exists {
             let env = ctx.profile.as_str();

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::{stack_name, Layer};
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// The parameters a template declares (top-level `Parameters:` keys).
 pub fn declared_parameters(template: &str) -> Vec<String> {
@@ -168,12 +168,12 @@ pub const KAFKA_ARTIFACT_PARAMETER: &str = "KafkaArtifactSha512";
 pub fn require_kafka_artifact(
     env: &str,
     sources: &[(String, ParamSource)],
-) -> Result<(), CliError> {
+) -> Result<(), OpsError> {
     if sources
         .iter()
         .any(|(k, s)| k == KAFKA_ARTIFACT_PARAMETER && *s == ParamSource::Default)
     {
-        return Err(CliError::usage(
+        return Err(OpsError::usage(
             format!("a new kafka stack needs --param {KAFKA_ARTIFACT_PARAMETER}=<sha512>: the brokers boot only from a pinned artifact"),
             format!("build it (infra/kafka/build-artifact.sh), store it as s3://ticketing-{env}-artifacts-<account id>/kafka-broker/<sha512>.tgz (aws s3 cp; <sha512> is in kafka-broker.tgz.sha512 beside it), then pass that SHA-512"),
         ));
@@ -203,7 +203,7 @@ async fn kafka_bootstrap(
     env: &str,
     declared: &[String],
     given: &[(String, String)],
-) -> Result<Bootstrap, CliError> {
+) -> Result<Bootstrap, OpsError> {
     if !declared.iter().any(|p| p == KAFKA_BOOTSTRAP_PARAMETER)
         || given.iter().any(|(k, _)| k == KAFKA_BOOTSTRAP_PARAMETER)
     {
@@ -231,7 +231,7 @@ pub(super) async fn pass_kafka_bootstrap(
     declared: &[String],
     given: &mut Vec<(String, String)>,
     deploying: bool,
-) -> Result<Vec<String>, CliError> {
+) -> Result<Vec<String>, OpsError> {
     match kafka_bootstrap(cfn, env, declared, given).await? {
         Bootstrap::NotNeeded => Ok(Vec::new()),
         Bootstrap::FromKafka(bootstrap) => {
@@ -247,7 +247,7 @@ pub(super) async fn pass_kafka_bootstrap(
                 "{KAFKA_BOOTSTRAP_PARAMETER} planned as `kafka-not-deployed:9092`: {stack} has no output BootstrapServers yet; deploy the kafka layer first (the layers' order), and compute's deploy reads it"
             )])
         }
-        Bootstrap::KafkaMissing { stack } => Err(CliError::usage(
+        Bootstrap::KafkaMissing { stack } => Err(OpsError::usage(
             format!("{stack} has no output BootstrapServers for the compute layer's {KAFKA_BOOTSTRAP_PARAMETER}"),
             format!("deploy the kafka layer first (opsctl --env {env} infra deploy kafka --execute), or give --param {KAFKA_BOOTSTRAP_PARAMETER}=HOST:9092"),
         )),

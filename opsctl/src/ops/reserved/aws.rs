@@ -8,12 +8,12 @@ use serde::Serialize;
 use super::plan::{
     plan_line, targets, Engine, Offering, Plan, Reservation, OFFERING_TYPE, ONE_YEAR_SECONDS,
 };
-use crate::args::SizeProfile;
 use crate::aws::failed;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use crate::ops::cost::round2;
 use crate::ops::cost::Prices;
+use crate::ops::profile::SizeProfile;
 
 /// The clients reservations need (built from the environment, or mocked in
 /// tests: moto server implements none of these operations).
@@ -23,7 +23,7 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn from_context(ctx: &Context) -> Result<Clients, CliError> {
+    pub async fn from_context(ctx: &Environment) -> Result<Clients, OpsError> {
         let sdk = crate::aws::sdk_config(ctx).await?;
         Ok(Clients {
             rds: aws_sdk_rds::Client::new(&sdk),
@@ -71,7 +71,7 @@ impl Clients {
 pub async fn rds_state(
     rds: &aws_sdk_rds::Client,
     class: &str,
-) -> Result<(Vec<Offering>, Vec<Reservation>), CliError> {
+) -> Result<(Vec<Offering>, Vec<Reservation>), OpsError> {
     let offered = rds
         .describe_reserved_db_instances_offerings()
         .db_instance_class(class)
@@ -136,7 +136,7 @@ pub async fn rds_state(
 pub async fn cache_state(
     cache: &aws_sdk_elasticache::Client,
     class: &str,
-) -> Result<(Vec<Offering>, Vec<Reservation>), CliError> {
+) -> Result<(Vec<Offering>, Vec<Reservation>), OpsError> {
     let offered = cache
         .describe_reserved_cache_nodes_offerings()
         .cache_node_type(class)
@@ -202,7 +202,7 @@ pub async fn plan(
     clients: &Clients,
     profile: SizeProfile,
     now: DateTime<Utc>,
-) -> Result<Plan, CliError> {
+) -> Result<Plan, OpsError> {
     let prices = Prices::load()?;
     let mut lines = Vec::new();
     for target in targets(profile) {
@@ -261,7 +261,7 @@ pub async fn savings_plan(
     ce: &aws_sdk_costexplorer::Client,
     model_fargate_monthly: f64,
     model_discount: f64,
-) -> Result<SavingsPlanReport, CliError> {
+) -> Result<SavingsPlanReport, OpsError> {
     use aws_sdk_costexplorer::types::{
         LookbackPeriodInDays, PaymentOption, SupportedSavingsPlansType, TermInYears,
     };
@@ -283,7 +283,7 @@ pub async fn savings_plan(
         .savings_plans_purchase_recommendation()
         .and_then(|r| r.savings_plans_purchase_recommendation_summary())
         .ok_or_else(|| {
-            CliError::Failed(anyhow::anyhow!(
+            OpsError::Failed(anyhow::anyhow!(
                 "Cost Explorer has no Savings Plans recommendation yet (it needs some days of usage); run again later"
             ))
         })?;
@@ -305,7 +305,7 @@ pub async fn savings_plan(
 /// A Cost Explorer client. Its one endpoint is in us-east-1
 /// (`https://ce.us-east-1.amazonaws.com`: "Using the AWS Cost Explorer
 /// API", AWS Cost Management User Guide), whatever the environment's Region.
-pub async fn cost_explorer(ctx: &Context) -> Result<aws_sdk_costexplorer::Client, CliError> {
+pub async fn cost_explorer(ctx: &Environment) -> Result<aws_sdk_costexplorer::Client, OpsError> {
     let region = ticketing_catalog::alarms::BILLING_REGION;
     let sdk = crate::aws::sdk_config_in(ctx, region).await?;
     Ok(aws_sdk_costexplorer::Client::new(&sdk))
@@ -314,10 +314,10 @@ pub async fn cost_explorer(ctx: &Context) -> Result<aws_sdk_costexplorer::Client
 /// Cost Explorer's Savings Plan recommendation, against the model's
 /// Fargate row for `profile`.
 pub async fn savings_plan_for(
-    ctx: &Context,
+    ctx: &Environment,
     prices: &Prices,
     profile: SizeProfile,
-) -> Result<SavingsPlanReport, CliError> {
+) -> Result<SavingsPlanReport, OpsError> {
     let fargate = crate::ops::cost::model(prices, profile, false, 0.5)?
         .rows
         .iter()
@@ -332,10 +332,10 @@ pub async fn savings_plan_for(
 /// that Cost Explorer recommends for this account's usage; the notes say
 /// where the price file's rates stay.
 pub async fn offering_discounts(
-    ctx: &Context,
+    ctx: &Environment,
     prices: &Prices,
     profile: SizeProfile,
-) -> Result<(crate::ops::cost::Discounts, Vec<String>), CliError> {
+) -> Result<(crate::ops::cost::Discounts, Vec<String>), OpsError> {
     use super::plan::{offering_discount, Engine};
     let clients = Clients::from_context(ctx).await?;
     let plan = plan(&clients, profile, Utc::now()).await?;

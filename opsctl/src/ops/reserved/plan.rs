@@ -5,8 +5,8 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 
-use crate::args::SizeProfile;
 use crate::ops::cost::round2;
+use crate::ops::profile::SizeProfile;
 
 pub use super::inventory::{to_utc, Offering, Reservation};
 

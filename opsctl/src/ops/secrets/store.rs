@@ -4,8 +4,8 @@
 use ticketing_catalog::{portone as names, secrets};
 
 use super::{app_keys, plan_app, plan_portone, plan_portone_test, portone_keys, Found, SecretPlan};
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// The value of secret `name` (`None`: it does not exist); an error
 /// names the secret and the SDK's message, never a value.
@@ -37,11 +37,11 @@ async fn find(
     sm: &aws_sdk_secretsmanager::Client,
     name: &str,
     wanted: &[&str],
-) -> Result<Found, CliError> {
+) -> Result<Found, OpsError> {
     match read(sm, name).await {
         Ok(Some(value)) => Ok(Found::of_value(&value, wanted)),
         Ok(None) => Ok(Found::Missing),
-        Err(e) => Err(CliError::Failed(anyhow::anyhow!(
+        Err(e) => Err(OpsError::Failed(anyhow::anyhow!(
             "{e}; check the AWS credentials and --region"
         ))),
     }
@@ -54,16 +54,16 @@ pub struct Observed {
 }
 
 /// Reads the environment's secrets and plans what to create.
-pub async fn observe(ctx: &Context) -> Result<Observed, CliError> {
+pub async fn observe(ctx: &Environment) -> Result<Observed, OpsError> {
     let sm = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(ctx).await?);
     let plans = plan(ctx, &sm).await?;
     Ok(Observed { sm, plans })
 }
 
 async fn plan(
-    ctx: &Context,
+    ctx: &Environment,
     sm: &aws_sdk_secretsmanager::Client,
-) -> Result<Vec<SecretPlan>, CliError> {
+) -> Result<Vec<SecretPlan>, OpsError> {
     let env = ctx.profile.as_str();
     let unset = |vars: &mut dyn Iterator<Item = &'static str>| -> Vec<&'static str> {
         vars.filter(|v| var(v).is_none()).collect()

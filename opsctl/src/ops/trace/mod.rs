@@ -23,8 +23,8 @@ use ticketing_messaging::outbox::OutboxRow;
 use ticketing_portone::{Payment, PortOneError};
 use uuid::Uuid;
 
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 use verdict::{EventFacts, Facts, Verdict};
 
 #[derive(Debug, Serialize)]
@@ -54,9 +54,9 @@ pub struct Trace {
     pub verdict: Verdict,
 }
 
-pub(crate) fn db_error(what: &str) -> impl Fn(sqlx::Error) -> CliError + '_ {
+pub(crate) fn db_error(what: &str) -> impl Fn(sqlx::Error) -> OpsError + '_ {
     move |e| {
-        CliError::Failed(anyhow::anyhow!(
+        OpsError::Failed(anyhow::anyhow!(
             "reading {what} failed: {e}; is PostgreSQL up? (opsctl status)"
         ))
     }
@@ -64,7 +64,7 @@ pub(crate) fn db_error(what: &str) -> impl Fn(sqlx::Error) -> CliError + '_ {
 
 /// Where event `row` sits in its topic: searched from shortly before it
 /// was written, at most 1,000 records a partition.
-async fn locate(ctx: &Context, row: &OutboxRow) -> Result<Option<(i32, i64)>, CliError> {
+async fn locate(ctx: &Environment, row: &OutboxRow) -> Result<Option<(i32, i64)>, OpsError> {
     let kafka = &ctx.settings.kafka;
     let topic = kafka.topic(&row.topic);
     let from = row.created_at - chrono::Duration::seconds(5);
@@ -90,9 +90,9 @@ async fn locate(ctx: &Context, row: &OutboxRow) -> Result<Option<(i32, i64)>, Cl
 /// outbox and the processed events still tell most of the story: a broker
 /// that is down is when a trace is needed most).
 async fn events(
-    ctx: &Context,
+    ctx: &Environment,
     reservation: Uuid,
-) -> Result<(Vec<TracedEvent>, Option<String>), CliError> {
+) -> Result<(Vec<TracedEvent>, Option<String>), OpsError> {
     let mut rows = Vec::new();
     for service in ServiceName::ALL
         .into_iter()
@@ -157,7 +157,7 @@ async fn events(
 
 /// PortOne's record of each payment of the booking's orders.
 async fn portone(
-    ctx: &Context,
+    ctx: &Environment,
     reservation: Uuid,
     orders: &[OrderRecord],
 ) -> (Vec<Payment>, Option<String>) {
@@ -191,7 +191,7 @@ async fn portone(
 }
 
 /// Everything about booking `reservation_id`, with its verdict.
-pub async fn trace(ctx: &Context, reservation_id: Uuid) -> Result<Trace, CliError> {
+pub async fn trace(ctx: &Environment, reservation_id: Uuid) -> Result<Trace, OpsError> {
     let pool = crate::ops::db::pool(ctx, ServiceName::ReservationService)?;
     let reservation = reservation_service::repository::by_id(&pool, reservation_id)
         .await

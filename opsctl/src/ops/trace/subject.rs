@@ -4,8 +4,8 @@ use ticketing_catalog::ServiceName;
 use uuid::Uuid;
 
 use super::db_error;
-use crate::context::Context;
-use crate::error::CliError;
+use crate::environment::Environment;
+use crate::error::OpsError;
 
 /// What was asked about.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,7 @@ pub enum Subject {
 }
 
 impl Subject {
-    pub fn parse(raw: &str) -> Result<Subject, CliError> {
+    pub fn parse(raw: &str) -> Result<Subject, OpsError> {
         let raw = raw.trim();
         if let Ok(id) = Uuid::parse_str(raw) {
             return Ok(Subject::Id(id));
@@ -28,7 +28,7 @@ impl Subject {
         if raw.starts_with("imp_") {
             return Ok(Subject::ImpUid(raw.to_owned()));
         }
-        Err(CliError::usage(
+        Err(OpsError::usage(
             format!("`{raw}` is not a reservation id, event id, merchant_uid or imp_uid"),
             "give the reservation's id (a UUID), its order's merchant_uid, PortOne's imp_uid, or an event id",
         ))
@@ -36,10 +36,10 @@ impl Subject {
 }
 
 /// The reservation `subject` names.
-pub async fn resolve(ctx: &Context, subject: &Subject) -> Result<Uuid, CliError> {
+pub async fn resolve(ctx: &Environment, subject: &Subject) -> Result<Uuid, OpsError> {
     match subject {
         Subject::MerchantUid(m) => ticketing_portone::reservation_of(m).ok_or_else(|| {
-            CliError::usage(
+            OpsError::usage(
                 format!("`{m}` names no reservation"),
                 "check the merchant_uid",
             )
@@ -59,13 +59,13 @@ pub async fn resolve(ctx: &Context, subject: &Subject) -> Result<Uuid, CliError>
                 .payment(imp)
                 .await
                 .map_err(|e| {
-                    CliError::usage(
+                    OpsError::usage(
                         format!("no order records {imp}, and PortOne did not find it: {e}"),
                         "check the imp_uid",
                     )
                 })?;
             ticketing_portone::reservation_of(&payment.merchant_uid).ok_or_else(|| {
-                CliError::usage(
+                OpsError::usage(
                     format!(
                         "{imp} paid order {}, which is not ours",
                         payment.merchant_uid
@@ -96,7 +96,7 @@ pub async fn resolve(ctx: &Context, subject: &Subject) -> Result<Uuid, CliError>
                     return Ok(key);
                 }
             }
-            Err(CliError::usage(
+            Err(OpsError::usage(
                 format!("no reservation and no event has the id {id}"),
                 "check the id; a merchant_uid or imp_uid works too",
             ))

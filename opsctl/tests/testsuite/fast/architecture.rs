@@ -359,9 +359,40 @@ fn opsctl_files_stay_short_and_ops_does_not_print_or_parse_arguments() {
                     file.display(),
                     n + 1
                 );
+                // Nor the CLI's own types: ops take the `Environment`
+                // and return `OpsError` (issue 27).
+                let cli = [
+                    "crate::cli",
+                    "crate::commands",
+                    "crate::context",
+                    "crate::args",
+                    "crate::output",
+                    "Context",
+                    "GlobalArgs",
+                    "EnvArg",
+                    "OutputFormat",
+                    "ExecuteArgs",
+                ];
+                if let Some(name) = cli.iter().find(|name| names_word(code, name)) {
+                    panic!(
+                        "{}:{} names the CLI's `{name}`; ops take the Environment and values",
+                        file.display(),
+                        n + 1
+                    );
+                }
             }
         }
     }
+}
+
+/// Whether `code` names `word` as a whole word or path.
+fn names_word(code: &str, word: &str) -> bool {
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !part(before) && !part(after)
+    })
 }
 
 /// Whether a line of code formats an error as debug text: `{e:?}` and the

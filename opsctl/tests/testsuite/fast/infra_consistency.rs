@@ -679,7 +679,7 @@ fn task_definitions_health_checks_and_ports_match_what_the_code_serves() {
                 if var.starts_with("OPSCTL_") {
                     assert!(
                         var == ticketing_catalog::ecs::OPS_IN_VPC_VAR
-                            || var == opsctl::context::AUDIT_LOG_VAR
+                            || var == opsctl::environment::AUDIT_LOG_VAR
                             || flags.contains(&var),
                         "the ops task sets {var}, which opsctl never reads"
                     );

@@ -4,7 +4,7 @@
 use super::{
     check, row, Causes, Entry, How, Inputs, Models, Rates, COMBINED, DESIGN_ROWS, DESIGN_SAVINGS,
 };
-use crate::error::CliError;
+use crate::error::OpsError;
 use crate::ops::cost::Prices;
 
 /// The free-tier months.
@@ -31,7 +31,7 @@ pub(super) fn free_tier(i: &Inputs) -> Vec<Entry> {
 }
 
 /// After the free tier.
-pub(super) fn after_free_tier(p: &Prices, i: &Inputs) -> Result<Vec<Entry>, CliError> {
+pub(super) fn after_free_tier(p: &Prices, i: &Inputs) -> Result<Vec<Entry>, OpsError> {
     let &Inputs {
         m:
             Models {

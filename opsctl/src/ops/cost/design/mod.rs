@@ -20,8 +20,8 @@ fn shown(x: f64) -> f64 {
         round2(x)
     }
 }
-use crate::args::SizeProfile;
-use crate::error::CliError;
+use crate::error::OpsError;
+use crate::ops::profile::SizeProfile;
 
 /// The design's cost section, verbatim.
 pub const SECTION: &str = include_str!("../../../../../infra/prices/design-cost-section.txt");
@@ -68,7 +68,7 @@ mod figures;
 use figures::{after_free_tier, free_tier, optimisations, ten_times};
 
 /// Checks every figure (prices from `p`).
-pub fn ledger(p: &Prices) -> Result<Vec<Checked>, CliError> {
+pub fn ledger(p: &Prices) -> Result<Vec<Checked>, OpsError> {
     let m = models(p)?;
     let r = rates(p)?;
     let c = causes(p, &m, &r)?;
@@ -114,7 +114,7 @@ struct Models {
     big_alb: f64,
 }
 
-fn models(p: &Prices) -> Result<Models, CliError> {
+fn models(p: &Prices) -> Result<Models, OpsError> {
     let mvp = model(p, SizeProfile::Mvp, false, 0.5)?;
     let opt = model(p, SizeProfile::Mvp, true, 0.5)?;
     let big = model(p, SizeProfile::Scale10x, false, 0.5)?;
@@ -152,7 +152,7 @@ struct Rates {
     sp_off: f64,
 }
 
-fn rates(p: &Prices) -> Result<Rates, CliError> {
+fn rates(p: &Prices) -> Result<Rates, OpsError> {
     let h = p.hours_per_month;
     let rds_rate = p.hourly("rds:db.t3.micro")?;
     let cache_rate = p.hourly("elasticache:cache.t3.micro")?;
@@ -192,7 +192,7 @@ struct Causes {
     alarm_100: String,
 }
 
-fn causes(p: &Prices, m: &Models, r: &Rates) -> Result<Causes, CliError> {
+fn causes(p: &Prices, m: &Models, r: &Rates) -> Result<Causes, OpsError> {
     let (h, fargate, alb) = (m.h, m.fargate, m.alb);
     let fargate_stated = 6.0 * (p.hourly("fargate:vcpu")? + 0.5 * p.hourly("fargate:gb")?) * h;
     let spot_rate = p.spot.get("ec2:t2.micro").map_or(0.0, |s| s.usd);
