@@ -32,10 +32,11 @@ where
 }
 
 /// An AWS call that failed: what was being done, the SDK's error, and
-/// what to check.
+/// what to check. Every AWS error opsctl reports goes through here (with
+/// [`sdk_error`] for the SDK's own).
 pub fn failed(what: &str, e: impl std::fmt::Display) -> OpsError {
     OpsError::Failed(anyhow::anyhow!(
-        "{what}: {e}; check the AWS credentials and region"
+        "{what}: {e}; check the AWS credentials and region (--region) for this environment"
     ))
 }
 
@@ -108,12 +109,6 @@ pub fn aws_env(ctx: &Environment) -> Result<&'static str, OpsError> {
             "pass --env prod (or --env dev to rehearse)",
         )),
     }
-}
-
-fn aws_error(what: &str, e: impl std::fmt::Display) -> OpsError {
-    OpsError::Failed(anyhow::anyhow!(
-        "{what}: {e}; check the AWS credentials and region (--region) for this environment"
-    ))
 }
 
 mod ssm;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ssm::types::{CommandStatus, Target};
 use ticketing_catalog::aws;
 
-use super::{aws_error, sdk_config};
+use super::{failed, sdk_config};
 use crate::environment::Environment;
 use crate::error::OpsError;
 
@@ -57,7 +57,7 @@ pub async fn run_on_brokers_for_output(
             .instance_id(&instance)
             .send()
             .await
-            .map_err(|e| aws_error("SSM GetCommandInvocation failed", crate::aws::sdk_error(&e)))?;
+            .map_err(|e| failed("SSM GetCommandInvocation failed", crate::aws::sdk_error(&e)))?;
         out.push((
             instance,
             invocation
@@ -96,13 +96,13 @@ async fn send_to_brokers(
         .max_errors("0")
         .send()
         .await
-        .map_err(|e| aws_error("SSM SendCommand failed", crate::aws::sdk_error(&e)))?;
+        .map_err(|e| failed("SSM SendCommand failed", crate::aws::sdk_error(&e)))?;
     let command = sent
         .command()
-        .ok_or_else(|| aws_error("SSM SendCommand", "no command in the answer"))?;
+        .ok_or_else(|| failed("SSM SendCommand", "no command in the answer"))?;
     let command_id = command
         .command_id()
-        .ok_or_else(|| aws_error("SSM SendCommand", "no command id in the answer"))?
+        .ok_or_else(|| failed("SSM SendCommand", "no command id in the answer"))?
         .to_owned();
     Ok((command_id, command.instance_ids().to_vec()))
 }
@@ -139,9 +139,9 @@ pub(crate) async fn run_on_brokers_with(
             .command_id(&command_id)
             .send()
             .await
-            .map_err(|e| aws_error("SSM ListCommands failed", crate::aws::sdk_error(&e)))?;
+            .map_err(|e| failed("SSM ListCommands failed", crate::aws::sdk_error(&e)))?;
         let Some(state) = listed.commands().first() else {
-            return Err(aws_error(
+            return Err(failed(
                 "SSM ListCommands",
                 format!("command {command_id} is unknown"),
             ));

@@ -17,7 +17,7 @@ use ticketing_config::Profile;
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::ops::alarms::plan::{plan, put_request, topic_arns, Plan};
+use crate::ops::alarms::plan::{apply as apply_plan, plan, Plan};
 use crate::ops::alarms::spec::Group;
 use crate::output;
 
@@ -124,46 +124,10 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, OpsError> {
     else {
         return Ok(change::unchanged(ctx.output));
     };
-    let mut changed = 0;
-    for (region, c) in &clients {
-        let mut arns = topic_arns(&c.sns).await?;
-        for t in plan
-            .topics
-            .iter()
-            .filter(|t| &t.region == region && !t.exists)
-        {
-            let created = c.sns.create_topic().name(&t.topic).send().await;
-            match created {
-                Ok(out) => {
-                    if let Some(arn) = out.topic_arn() {
-                        arns.insert(t.topic.clone(), arn.to_owned());
-                    }
-                    changed += 1;
-                }
-                Err(e) => {
-                    let error = crate::aws::sdk_error(&e).to_string();
-                    return Err(applying.failed(
-                        serde_json::json!({"topic": t.topic, "error": error}),
-                        format!("creating SNS topic {} failed: {error}", t.topic),
-                    ));
-                }
-            }
-        }
-        for a in plan
-            .alarms
-            .iter()
-            .filter(|a| &a.region == region && a.action != "ok")
-        {
-            if let Err(e) = put_request(&c.cloudwatch, &a.wanted, &arns).send().await {
-                let error = crate::aws::sdk_error(&e).to_string();
-                return Err(applying.failed(
-                    serde_json::json!({"alarm": a.alarm, "error": error}),
-                    format!("putting alarm {} failed: {error}", a.alarm),
-                ));
-            }
-            changed += 1;
-        }
-    }
+    let changed = match apply_plan(&plan, &clients).await {
+        Ok(changed) => changed,
+        Err(stop) => return Err(applying.failed(stop.detail, stop.message)),
+    };
     applying.finish(
         ctx.output,
         changed,

@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use crate::change::{self, Change, ExecuteArgs};
 use crate::context::Context;
+use crate::driver;
 use crate::error::OpsError;
-use crate::ops::notices::{body, Api, Notice};
+use crate::ops::notices::{body, Api, Ending, Notice};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -146,45 +147,8 @@ async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, OpsError> {
 }
 
 async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, OpsError> {
-    let api = Api::new(ctx, true)?;
-    let active = api.active().await?;
-    let targets: Vec<Uuid> = match (&args.id, &args.template) {
-        (Some(id), _) => vec![*id],
-        (None, Some(t)) => active
-            .iter()
-            .filter(|n| n.template.as_deref() == Some(t.name))
-            .map(|n| n.id)
-            .collect(),
-        (None, None) => Vec::new(),
-    };
-    eprintln!(
-        "plan: end {} notice(s){}",
-        targets.len(),
-        targets
-            .iter()
-            .map(|id| format!("\n  {id}"))
-            .collect::<String>()
-    );
-    let Some(applying) = Change::new(ctx, "notice end", &args.execute).begin(
-        "ending customer notices",
-        &targets,
-        targets.len(),
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
-    };
-    for id in &targets {
-        if let Err(e) = api.end(*id).await {
-            return Err(
-                applying.failed(serde_json::json!({"notice": id, "error": e.to_string()}), e)
-            );
-        }
-    }
-    applying.finish(
-        ctx.output,
-        targets.len(),
-        format!("{} notice(s) ended\n", targets.len()),
-    )
+    let ending = Ending::observe(ctx, args.id, args.template.as_ref()).await?;
+    driver::drive(ctx, &ending, &args.execute).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! decision rules give. Nothing here needs the data plane: the check runs
 //! from anywhere with the environment's AWS credentials.
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use crate::ops::cloudwatch::{self, Stat};
 use chrono::Utc;
 use serde::Serialize;
 use ticketing_catalog::cqrs::{self, Phase, Source, TRIGGERS};
@@ -100,42 +100,18 @@ async fn values(
     window_minutes: i64,
     period: i32,
 ) -> Result<Vec<f64>, OpsError> {
-    let end = Utc::now();
-    let start = end - chrono::Duration::minutes(window_minutes);
-    let mut metric = Metric::builder().namespace(namespace).metric_name(name);
-    for (k, v) in dimensions {
-        metric = metric.dimensions(Dimension::builder().name(*k).value(*v).build());
-    }
-    let answer = cw
-        .get_metric_data()
-        .metric_data_queries(
-            MetricDataQuery::builder()
-                .id("m")
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(metric.build())
-                        .period(period)
-                        .stat(stat)
-                        .build(),
-                )
-                .return_data(true)
-                .build(),
-        )
-        .start_time(aws_smithy_types::DateTime::from_secs(start.timestamp()))
-        .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp() + 60))
-        .send()
-        .await
-        .map_err(|e| {
-            OpsError::Failed(anyhow::anyhow!(
-                "CloudWatch GetMetricData ({namespace} {name}) failed: {}; check the AWS credentials and region",
-                crate::aws::sdk_error(&e)
-            ))
-        })?;
-    Ok(answer
-        .metric_data_results()
-        .iter()
-        .flat_map(|r| r.values().iter().copied())
-        .collect())
+    let end = Utc::now().timestamp();
+    let start = end - window_minutes * 60;
+    let stat = Stat {
+        id: "m",
+        namespace,
+        name,
+        stat,
+        dimensions,
+        period,
+    };
+    let mut found = cloudwatch::values(cw, &[stat], start, end + 60).await?;
+    Ok(found.pop().unwrap_or_default())
 }
 
 /// The peak of one-minute `stat` over the window.

@@ -216,11 +216,10 @@ pub async fn plan(ctx: &Environment, dir: &Path) -> Result<Planned, OpsError> {
                 "create"
             }
             Err(e) => {
-                return Err(OpsError::Failed(anyhow::anyhow!(
-                    "CloudWatch GetDashboard {} failed: {}; check the AWS credentials and region",
-                    b.name,
-                    crate::aws::sdk_error(&e)
-                )))
+                return Err(crate::aws::failed(
+                    &format!("CloudWatch GetDashboard {} failed", b.name),
+                    crate::aws::sdk_error(&e),
+                ))
             }
         };
         items.push(Item {

@@ -4,6 +4,7 @@
 //! call these and render the results.
 
 pub mod alarms;
+pub mod cloudwatch;
 pub mod consumer_lag;
 pub mod cost;
 pub mod cost_report;

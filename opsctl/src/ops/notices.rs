@@ -169,3 +169,63 @@ pub async fn end_template(ctx: &Environment, template: &Template) -> Result<Vec<
     }
     Ok(ended)
 }
+
+/// The notices `notice end` would end, through the API that ends them.
+pub struct Ending {
+    api: Api,
+    pub targets: Vec<Uuid>,
+}
+
+impl Ending {
+    /// The notice `id`, or every active one of `template`.
+    pub async fn observe(
+        ctx: &Environment,
+        id: Option<Uuid>,
+        template: Option<&Template>,
+    ) -> Result<Ending, OpsError> {
+        let api = Api::new(ctx, true)?;
+        let targets = match (id, template) {
+            (Some(id), _) => vec![id],
+            (None, Some(t)) => api
+                .active()
+                .await?
+                .iter()
+                .filter(|n| n.template.as_deref() == Some(t.name))
+                .map(|n| n.id)
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        Ok(Ending { api, targets })
+    }
+}
+
+impl crate::ops::operation::Operation for Ending {
+    type Change = Uuid;
+    const COMMAND: &'static str = "notice end";
+    const DOING: &'static str = "ending customer notices";
+
+    fn changes(&self) -> Vec<&Uuid> {
+        self.targets.iter().collect()
+    }
+
+    fn render(&self) -> String {
+        let ids: String = self.targets.iter().map(|id| format!("\n  {id}")).collect();
+        format!("plan: end {} notice(s){ids}\n", self.targets.len())
+    }
+
+    async fn apply(&self, id: &Uuid) -> Result<(), String> {
+        self.api
+            .end(*id)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn failure(_id: &Uuid, error: &str) -> String {
+        error.to_owned()
+    }
+
+    fn summary(done: usize) -> String {
+        format!("{done} notice(s) ended\n")
+    }
+}

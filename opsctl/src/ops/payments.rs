@@ -8,14 +8,12 @@
 //! (the same inputs the alarm's metric math reads): moto server, our AWS
 //! emulator, evaluates no metric math beyond returning a query by id.
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-use aws_smithy_types::DateTime;
 use serde::Serialize;
 use ticketing_catalog::alarms as cat;
 use ticketing_catalog::metrics;
 
-use crate::aws::failed;
 use crate::error::OpsError;
+use crate::ops::cloudwatch::{self, Stat};
 
 /// The rate over a window, next to the runbook's trigger.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -74,51 +72,25 @@ pub async fn failure_rate(
     let end = chrono::Utc::now().timestamp() + 60;
     let start = end - i64::from(minutes) * 60 - 60;
     let period = i32::try_from((end - start).max(60)).unwrap_or(i32::MAX);
-    let mut req = cw
-        .get_metric_data()
-        .start_time(DateTime::from_secs(start))
-        .end_time(DateTime::from_secs(end));
-    for (id, name) in cat::PAYMENT_FAILURE_RATE_INPUTS {
-        req = req.metric_data_queries(
-            MetricDataQuery::builder()
-                .id(id)
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(
-                            Metric::builder()
-                                .namespace(metrics::NAMESPACE)
-                                .metric_name(name)
-                                .dimensions(
-                                    Dimension::builder()
-                                        .name(metrics::ENVIRONMENT)
-                                        .value(env)
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .stat("Sum")
-                        .period(period)
-                        .build(),
-                )
-                .return_data(true)
-                .build(),
-        );
-    }
-    let out = req.send().await.map_err(|e| {
-        failed(
-            "CloudWatch GetMetricData (payment outcomes) failed",
-            crate::aws::sdk_error(&e),
-        )
-    })?;
-    let sum = |id: &str| -> f64 {
-        out.metric_data_results()
-            .iter()
-            .filter(|r| r.id() == Some(id))
-            .flat_map(|r| r.values().iter().copied())
-            .sum()
-    };
-    let [(failures_id, _), (successes_id, _)] = cat::PAYMENT_FAILURE_RATE_INPUTS;
-    Ok(judge(env, minutes, sum(failures_id), sum(successes_id)))
+    let dimensions = [(metrics::ENVIRONMENT, env)];
+    let stats: Vec<Stat> = cat::PAYMENT_FAILURE_RATE_INPUTS
+        .iter()
+        .map(|&(id, name)| Stat {
+            id,
+            namespace: metrics::NAMESPACE,
+            name,
+            stat: "Sum",
+            dimensions: &dimensions,
+            period,
+        })
+        .collect();
+    let sums: Vec<f64> = cloudwatch::values(cw, &stats, start, end)
+        .await?
+        .iter()
+        .map(|v| v.iter().sum())
+        .collect();
+    let sum = |i: usize| sums.get(i).copied().unwrap_or(0.0);
+    Ok(judge(env, minutes, sum(0), sum(1)))
 }
 
 #[cfg(test)]

@@ -10,21 +10,14 @@ pub async fn read_keys(
     name: &str,
     mode: &str,
 ) -> Result<String, OpsError> {
-    let value = sm
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .map_err(|e| {
-            OpsError::usage(
-                format!(
-                    "{name} cannot be read: {}",
-                    crate::aws::sdk_error(&e)
-                ),
-                format!("create {name} with the {mode}-mode keys as JSON {{imp_code, api_key, api_secret, mode: \"{mode}\"}}; nothing was changed"),
-            )
-        })?;
-    let text = value.secret_string().unwrap_or_default().to_owned();
+    let create = || {
+        format!("create {name} with the {mode}-mode keys as JSON {{imp_code, api_key, api_secret, mode: \"{mode}\"}}; nothing was changed")
+    };
+    let text = match crate::ops::secrets::read(sm, name).await {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err(OpsError::usage(format!("{name} does not exist"), create())),
+        Err(e) => return Err(OpsError::usage(e, create())),
+    };
     let keys: PortOneSecret = serde_json::from_str(&text).map_err(|e| {
         OpsError::usage(
             format!("{name} is not the expected JSON {{imp_code, api_key, api_secret}}: {e}"),
