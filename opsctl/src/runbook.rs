@@ -1,5 +1,5 @@
-//! The one runbook step engine, shared by `kafka dr`, `portone rollback`
-//! and `portone switch-back`: steps run in order, each timed, printed,
+//! The one runbook step engine, shared by `kafka dr`, `portone rollback`,
+//! `portone switch-back` and `reserved purchase`: steps run in order, each timed, printed,
 //! recorded in the audit log (a `progress` entry) and in the report; the
 //! first failure stops the runbook with an error that says how to go on.
 //! Steps before a resume point are skipped, so a runbook resumes where it

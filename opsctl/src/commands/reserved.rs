@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::args::SizeProfile;
-use crate::change::{Change, ExecuteArgs};
+use crate::change::{Applying, Change, ExecuteArgs};
 use crate::context::Context;
 use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::cost::Prices;
@@ -24,6 +24,7 @@ pub use crate::ops::reserved::aws::{plan, Clients, Purchased};
 pub use crate::ops::reserved::aws::{savings_plan, savings_plan_for};
 use crate::ops::reserved::plan::{Line, Plan};
 use crate::output;
+use crate::runbook::Runbook;
 
 #[derive(Subcommand, Debug)]
 pub enum ReservedCommand {
@@ -94,6 +95,56 @@ fn render(plan: &Plan) -> String {
     )
 }
 
+/// Buys each line, one runbook step a purchase: in order, the first
+/// failure stops the rest (recorded on the change); a run repeated buys
+/// only what is missing. The reservations bought.
+async fn buy_all(
+    clients: &Clients,
+    buys: &[&Line],
+    applying: &Applying,
+) -> Result<Vec<String>, OpsError> {
+    let mut book = Runbook::new(applying, "reserved", |_| {
+        "run the command again: what was bought is covered; check the AWS credentials and region"
+            .to_owned()
+    });
+    let mut bought = Vec::new();
+    for line in buys.iter().copied() {
+        let Some(offering) = &line.offering else {
+            continue;
+        };
+        let mut new = false;
+        let name = format!("buy {}", line.reservation_id);
+        let step = book.step(&name, async {
+            let (action, detail) = match clients
+                .buy(line.engine, &offering.id, &line.reservation_id, line.to_buy)
+                .await
+            {
+                Ok(()) => {
+                    new = true;
+                    ("bought", format!("{} x {} bought", line.to_buy, line.class))
+                }
+                // Our id already taken: the purchase was made before.
+                Err(e) if e.contains("AlreadyExists") => {
+                    ("already-bought", "bought by an earlier run".to_owned())
+                }
+                Err(e) => return Err(e),
+            };
+            applying
+                .progress(serde_json::json!({"action": action, "id": line.reservation_id, "class": line.class, "count": line.to_buy, "offering": offering.id}))
+                .map_err(|e| e.to_string())?;
+            Ok(detail)
+        });
+        if let Err(e) = step.await {
+            let detail = serde_json::json!({"id": line.reservation_id, "error": e.to_string(), "bought_before": bought});
+            return Err(applying.failed(detail, e));
+        }
+        if new {
+            bought.push(line.reservation_id.clone());
+        }
+    }
+    Ok(bought)
+}
+
 /// Buys what `plan` is missing. Stops at the first failure; what was bought
 /// before it is in the audit log and covered on the next run.
 pub async fn purchase(
@@ -131,37 +182,7 @@ pub async fn purchase(
         });
         return Ok((plan, outcome));
     };
-    let mut bought = Vec::new();
-    for line in buys {
-        let Some(offering) = &line.offering else {
-            continue;
-        };
-        let result = clients
-            .buy(line.engine, &offering.id, &line.reservation_id, line.to_buy)
-            .await;
-        match result {
-            Ok(()) => {
-                applying.progress(serde_json::json!({"action": "bought", "id": line.reservation_id, "class": line.class, "count": line.to_buy, "offering": offering.id}))?;
-                bought.push(line.reservation_id.clone());
-            }
-            // Our id already taken: the purchase was made before.
-            Err(e) if e.contains("AlreadyExists") => {
-                applying.progress(
-                    serde_json::json!({"action": "already-bought", "id": line.reservation_id}),
-                )?;
-            }
-            Err(e) => {
-                let message = format!(
-                    "buying {} ({}) failed after buying {:?}; run the command again: what was bought is covered: {e}; check the AWS credentials and region",
-                    line.reservation_id, line.class, bought
-                );
-                return Err(applying.failed(
-                    serde_json::json!({"id": line.reservation_id, "error": e, "bought_before": bought}),
-                    message,
-                ));
-            }
-        }
-    }
+    let bought = buy_all(clients, &buys, &applying).await?;
     applying.done(serde_json::json!({"bought": bought}))?;
     Ok((
         plan,
