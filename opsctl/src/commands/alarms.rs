@@ -14,10 +14,12 @@ use clap::{Args, Subcommand};
 
 use ticketing_config::Profile;
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
+use crate::driver;
 use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::ops::alarms::plan::{apply as apply_plan, plan, Plan};
+use crate::ops::alarms::apply::{render, AlarmsApply};
+use crate::ops::alarms::plan::plan;
 use crate::ops::alarms::spec::Group;
 use crate::output;
 
@@ -44,56 +46,6 @@ pub struct ApplyArgs {
     pub execute: ExecuteArgs,
 }
 
-fn render(plan: &Plan) -> String {
-    let mut rows = Vec::new();
-    for t in &plan.topics {
-        rows.push(vec![
-            format!("sns:{}", t.topic),
-            t.region.clone(),
-            if t.exists {
-                "ok".into()
-            } else {
-                "CREATE".into()
-            },
-            match t.subscribers {
-                0 => "NO CONFIRMED SUBSCRIBER: a firing alarm reaches nobody".to_owned(),
-                n => format!("{n} confirmed subscriber(s)"),
-            },
-        ]);
-    }
-    for a in &plan.alarms {
-        let detail = a
-            .changes
-            .iter()
-            .map(|c| format!("{}: {} -> {}", c.field, c.now, c.wanted))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let action = match a.action {
-            "ok" => "ok".to_owned(),
-            other => other.to_uppercase(),
-        };
-        let mut lines = detail.lines();
-        rows.push(vec![
-            a.alarm.clone(),
-            a.region.clone(),
-            action,
-            lines.next().unwrap_or_default().to_owned(),
-        ]);
-        for more in lines {
-            rows.push(vec![
-                String::new(),
-                String::new(),
-                String::new(),
-                more.to_owned(),
-            ]);
-        }
-    }
-    output::table(
-        &["RESOURCE", "REGION", "ACTION", "DRIFT (now -> wanted)"],
-        &rows,
-    )
-}
-
 async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, OpsError> {
     let (plan, clients) = plan(ctx, args.plan.group).await?;
     // Billing alarms are the account's: applied as a prod change only.
@@ -113,26 +65,7 @@ async fn apply(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, OpsError> {
             plan.without_billing()
         }
     };
-    eprint!("{}", render(&plan));
-    let count = plan.topics.iter().filter(|t| !t.exists).count()
-        + plan.alarms.iter().filter(|a| a.action != "ok").count();
-    let Some(applying) = Change::new(ctx, "alarms apply", &args.execute).begin(
-        "changing CloudWatch alarms",
-        &plan,
-        count,
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
-    };
-    let changed = match apply_plan(&plan, &clients).await {
-        Ok(changed) => changed,
-        Err(stop) => return Err(applying.failed(stop.detail, stop.message)),
-    };
-    applying.finish(
-        ctx.output,
-        changed,
-        format!("applied {changed} change(s)\n"),
-    )
+    driver::drive(ctx, &AlarmsApply::new(plan, clients), &args.execute).await
 }
 
 pub async fn exec(ctx: &Context, command: AlarmsCommand) -> Result<ExitCode, OpsError> {

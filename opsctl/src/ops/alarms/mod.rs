@@ -1,5 +1,6 @@
 //! CloudWatch alarms and their SNS topics.
 
+pub mod apply;
 pub mod compare;
 pub mod group;
 pub mod plan;

@@ -187,58 +187,6 @@ pub async fn plan(
     Ok((Plan { topics, alarms }, clients))
 }
 
-/// A change of the plan that failed: the audit detail and what to say.
-pub struct Stopped {
-    pub detail: serde_json::Value,
-    pub message: String,
-}
-
-/// Creates the missing topics and puts the alarms that differ, region by
-/// region (an alarm's actions name its region's topics): how many changes
-/// were made, or the first that failed.
-pub async fn apply(plan: &Plan, clients: &BTreeMap<String, Clients>) -> Result<usize, Stopped> {
-    let mut changed = 0;
-    for (region, c) in clients {
-        let mut arns = topic_arns(&c.sns).await.map_err(|e| Stopped {
-            detail: serde_json::json!({"region": region, "error": e.to_string()}),
-            message: e.to_string(),
-        })?;
-        let missing = plan
-            .topics
-            .iter()
-            .filter(|t| &t.region == region && !t.exists);
-        for t in missing {
-            let created = c.sns.create_topic().name(&t.topic).send().await;
-            let out = created.map_err(|e| {
-                let error = crate::aws::sdk_error(&e).to_string();
-                Stopped {
-                    message: format!("creating SNS topic {} failed: {error}", t.topic),
-                    detail: serde_json::json!({"topic": t.topic, "error": error}),
-                }
-            })?;
-            if let Some(arn) = out.topic_arn() {
-                arns.insert(t.topic.clone(), arn.to_owned());
-            }
-            changed += 1;
-        }
-        let differ = plan
-            .alarms
-            .iter()
-            .filter(|a| &a.region == region && a.action != "ok");
-        for a in differ {
-            if let Err(e) = put_request(&c.cloudwatch, &a.wanted, &arns).send().await {
-                let error = crate::aws::sdk_error(&e).to_string();
-                return Err(Stopped {
-                    message: format!("putting alarm {} failed: {error}", a.alarm),
-                    detail: serde_json::json!({"alarm": a.alarm, "error": error}),
-                });
-            }
-            changed += 1;
-        }
-    }
-    Ok(changed)
-}
-
 pub fn put_request(
     cw: &aws_sdk_cloudwatch::Client,
     spec: &AlarmSpec,
