@@ -31,6 +31,10 @@ pub async fn drive<O: Operation>(
                 O::failure(item, &error),
             ));
         }
+        if let Some((detail, line)) = O::applied(item) {
+            applying.progress(detail)?;
+            eprintln!("{line}");
+        }
     }
     applying.finish(ctx.output, changes.len(), O::summary(changes.len()))
 }

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
+use crate::driver;
 use crate::error::{OpsError, EXIT_PROBLEM};
 use crate::ops::secrets::{self, Action, SecretPlan};
 use crate::output;
@@ -27,26 +28,6 @@ pub enum SecretsCommand {
     Apply(ExecuteArgs),
 }
 
-fn render(plans: &[SecretPlan]) -> String {
-    let rows: Vec<Vec<String>> = plans
-        .iter()
-        .map(|p| {
-            vec![
-                p.name.clone(),
-                match p.action {
-                    Action::Keep => "ok",
-                    Action::Create => "CREATE",
-                    Action::Blocked => "BLOCKED",
-                    Action::Absent => "absent",
-                }
-                .to_owned(),
-                p.note.clone(),
-            ]
-        })
-        .collect();
-    output::table(&["secret", "action", "what"], &rows)
-}
-
 pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, OpsError> {
     let observed = secrets::observe(ctx).await?;
     let plans = &observed.plans;
@@ -57,7 +38,7 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Op
         .collect();
     let execute = match command {
         SecretsCommand::Plan => {
-            output::emit(ctx.output, plans, || render(plans));
+            output::emit(ctx.output, plans, || secrets::render(plans));
             return Ok(if blocked + to_create.len() == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -66,7 +47,6 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Op
         }
         SecretsCommand::Apply(execute) => execute,
     };
-    eprint!("{}", render(plans));
     let blocked_exit = || {
         if blocked > 0 {
             eprintln!("{blocked} secret(s) BLOCKED: see the notes above; the tasks will not start until they are complete");
@@ -75,30 +55,6 @@ pub async fn exec(ctx: &Context, command: SecretsCommand) -> Result<ExitCode, Op
             ExitCode::SUCCESS
         }
     };
-    let Some(applying) = Change::new(ctx, "secrets apply", &execute).begin(
-        "creating secrets",
-        plans,
-        to_create.len(),
-    )?
-    else {
-        let code = change::unchanged(ctx.output);
-        return Ok(if blocked > 0 { blocked_exit() } else { code });
-    };
-    let env = ctx.profile.as_str();
-    for plan in &to_create {
-        if let Err(error) = secrets::create(&observed, plan, env).await {
-            return Err(applying.failed(
-                serde_json::json!({"secret": plan.name, "error": error}),
-                format!("creating {} failed: {error}", plan.name),
-            ));
-        }
-        applying.progress(serde_json::json!({"created": plan.name}))?;
-        eprintln!("created {}", plan.name);
-    }
-    let code = applying.finish(
-        ctx.output,
-        to_create.len(),
-        format!("{} secret(s) created\n", to_create.len()),
-    )?;
+    let code = driver::drive(ctx, &observed, &execute).await?;
     Ok(if blocked > 0 { blocked_exit() } else { code })
 }

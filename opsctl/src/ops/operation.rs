@@ -32,4 +32,10 @@ pub trait Operation {
 
     /// The last line for people once `done` changes are applied.
     fn summary(done: usize) -> String;
+
+    /// What the audit trail (a `progress` entry) and stderr say once
+    /// `change` is applied; `None`: only the end is recorded.
+    fn applied(_change: &Self::Change) -> Option<(serde_json::Value, String)> {
+        None
+    }
 }

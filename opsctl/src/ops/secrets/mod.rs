@@ -206,6 +206,27 @@ pub fn plan_portone_test(env: &str, found: Found, unset: &[&str]) -> SecretPlan 
     }
 }
 
+/// The secrets for people: each one's action and what it lacks.
+pub fn render(plans: &[SecretPlan]) -> String {
+    let rows: Vec<Vec<String>> = plans
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                match p.action {
+                    Action::Keep => "ok",
+                    Action::Create => "CREATE",
+                    Action::Blocked => "BLOCKED",
+                    Action::Absent => "absent",
+                }
+                .to_owned(),
+                p.note.clone(),
+            ]
+        })
+        .collect();
+    crate::table::table(&["secret", "action", "what"], &rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,12 @@
 
 use ticketing_catalog::{portone as names, secrets};
 
-use super::{app_keys, plan_app, plan_portone, plan_portone_test, portone_keys, Found, SecretPlan};
+use super::{
+    app_keys, plan_app, plan_portone, plan_portone_test, portone_keys, Action, Found, SecretPlan,
+};
 use crate::environment::Environment;
 use crate::error::OpsError;
+use crate::ops::operation::Operation;
 
 /// The value of secret `name` (`None`: it does not exist); an error
 /// names the secret and the SDK's message, never a value.
@@ -50,6 +53,7 @@ async fn find(
 /// The secrets the tasks read, as found, with what to do about each.
 pub struct Observed {
     sm: aws_sdk_secretsmanager::Client,
+    env: String,
     pub plans: Vec<SecretPlan>,
 }
 
@@ -57,7 +61,8 @@ pub struct Observed {
 pub async fn observe(ctx: &Environment) -> Result<Observed, OpsError> {
     let sm = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(ctx).await?);
     let plans = plan(ctx, &sm).await?;
-    Ok(Observed { sm, plans })
+    let env = ctx.profile.as_str().to_owned();
+    Ok(Observed { sm, env, plans })
 }
 
 async fn plan(
@@ -148,4 +153,40 @@ pub async fn create(observed: &Observed, plan: &SecretPlan, env: &str) -> Result
         .await
         .map(|_| ())
         .map_err(|e| format!("CreateSecret failed: {}", crate::aws::sdk_error(&e)))
+}
+
+impl Operation for Observed {
+    type Change = SecretPlan;
+    const COMMAND: &'static str = "secrets apply";
+    const DOING: &'static str = "creating secrets";
+
+    fn changes(&self) -> Vec<&SecretPlan> {
+        self.plans
+            .iter()
+            .filter(|p| p.action == Action::Create)
+            .collect()
+    }
+
+    fn render(&self) -> String {
+        super::render(&self.plans)
+    }
+
+    async fn apply(&self, plan: &SecretPlan) -> Result<(), String> {
+        create(self, plan, &self.env).await
+    }
+
+    fn failure(plan: &SecretPlan, error: &str) -> String {
+        format!("creating {} failed: {error}", plan.name)
+    }
+
+    fn summary(done: usize) -> String {
+        format!("{done} secret(s) created\n")
+    }
+
+    fn applied(plan: &SecretPlan) -> Option<(serde_json::Value, String)> {
+        Some((
+            serde_json::json!({"created": plan.name}),
+            format!("created {}", plan.name),
+        ))
+    }
 }
