@@ -20,7 +20,7 @@ pub async fn drive<O: Operation>(
     eprint!("{}", op.render());
     let changes = op.changes();
     let Some(applying) =
-        Change::new(ctx, O::COMMAND, execute).begin(O::DOING, &changes, changes.len())?
+        Change::new(ctx, op.command(), execute).begin(&op.doing(), &changes, changes.len())?
     else {
         return Ok(change::unchanged(ctx.output));
     };
@@ -36,5 +36,5 @@ pub async fn drive<O: Operation>(
             eprintln!("{line}");
         }
     }
-    applying.finish(ctx.output, changes.len(), O::summary(changes.len()))
+    applying.finish(ctx.output, changes.len(), op.summary(changes.len()))
 }

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
+use crate::driver;
 use crate::error::OpsError;
 use crate::ops::users;
 
@@ -34,40 +35,15 @@ pub async fn exec(ctx: &Context, command: UsersCommand) -> Result<ExitCode, OpsE
         UsersCommand::RevokeOrganiser(args) => (args, false),
     };
     let plan = users::plan(ctx, &args.email, grant).await?;
-    eprintln!(
-        "{} ({}): {} -> {}{}",
-        plan.email,
-        plan.user,
-        plan.from,
-        plan.to,
-        if plan.unchanged {
-            " (already)"
-        } else {
-            "; takes effect at the account's next login"
-        }
-    );
     let command = if grant {
         "users grant-organiser"
     } else {
         "users revoke-organiser"
     };
-    let Some(applying) = Change::new(ctx, command, &args.execute).begin(
-        &format!("making {} {}", plan.email, plan.to),
-        &plan,
-        usize::from(!plan.unchanged),
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
+    let change = users::RoleChange {
+        env: ctx,
+        plan,
+        command,
     };
-    match users::apply(ctx, &plan).await {
-        Ok(changed) => applying.finish(
-            ctx.output,
-            usize::from(changed),
-            format!("{} is now {}\n", plan.email, plan.to),
-        ),
-        Err(e) => Err(applying.failed(
-            serde_json::json!({"email": plan.email, "error": e}),
-            format!("changing the role of {} failed: {e}", plan.email),
-        )),
-    }
+    driver::drive(ctx, &change, &args.execute).await
 }

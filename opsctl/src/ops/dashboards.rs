@@ -255,8 +255,12 @@ pub fn render(items: &[Item]) -> String {
 
 impl Operation for Planned {
     type Change = Item;
-    const COMMAND: &'static str = "dashboards apply";
-    const DOING: &'static str = "putting CloudWatch dashboards";
+    fn command(&self) -> &'static str {
+        "dashboards apply"
+    }
+    fn doing(&self) -> String {
+        "putting CloudWatch dashboards".to_owned()
+    }
 
     fn changes(&self) -> Vec<&Item> {
         self.items.iter().filter(|i| i.action != "ok").collect()
@@ -274,7 +278,7 @@ impl Operation for Planned {
         format!("putting dashboard {} failed: {error}", item.dashboard)
     }
 
-    fn summary(done: usize) -> String {
+    fn summary(&self, done: usize) -> String {
         format!("put {done} dashboard(s)\n")
     }
 }

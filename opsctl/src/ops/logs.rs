@@ -160,8 +160,12 @@ pub fn render(groups: &[GroupPlan]) -> String {
 
 impl Operation for RetentionPlan {
     type Change = GroupPlan;
-    const COMMAND: &'static str = "logs retention apply";
-    const DOING: &'static str = "changing log retention";
+    fn command(&self) -> &'static str {
+        "logs retention apply"
+    }
+    fn doing(&self) -> String {
+        "changing log retention".to_owned()
+    }
 
     fn changes(&self) -> Vec<&GroupPlan> {
         self.groups.iter().filter(|g| g.change).collect()
@@ -179,7 +183,7 @@ impl Operation for RetentionPlan {
         format!("setting the retention of {} failed: {error}", group.group)
     }
 
-    fn summary(done: usize) -> String {
+    fn summary(&self, done: usize) -> String {
         format!("set the retention of {done} log group(s)\n")
     }
 }

@@ -201,8 +201,12 @@ impl Ending {
 
 impl crate::ops::operation::Operation for Ending {
     type Change = Uuid;
-    const COMMAND: &'static str = "notice end";
-    const DOING: &'static str = "ending customer notices";
+    fn command(&self) -> &'static str {
+        "notice end"
+    }
+    fn doing(&self) -> String {
+        "ending customer notices".to_owned()
+    }
 
     fn changes(&self) -> Vec<&Uuid> {
         self.targets.iter().collect()
@@ -225,7 +229,7 @@ impl crate::ops::operation::Operation for Ending {
         error.to_owned()
     }
 
-    fn summary(done: usize) -> String {
+    fn summary(&self, done: usize) -> String {
         format!("{done} notice(s) ended\n")
     }
 }

@@ -13,9 +13,9 @@ pub trait Operation {
     /// One change of the plan, as the audit log records it.
     type Change: Serialize;
     /// How the audit log names the command (`"logs retention apply"`).
-    const COMMAND: &'static str;
+    fn command(&self) -> &'static str;
     /// What a confirmation names (`"changing log retention"`).
-    const DOING: &'static str;
+    fn doing(&self) -> String;
 
     /// The changes the plan holds (none: nothing to do).
     fn changes(&self) -> Vec<&Self::Change>;
@@ -31,7 +31,7 @@ pub trait Operation {
     fn failure(change: &Self::Change, error: &str) -> String;
 
     /// The last line for people once `done` changes are applied.
-    fn summary(done: usize) -> String;
+    fn summary(&self, done: usize) -> String;
 
     /// What the audit trail (a `progress` entry) and stderr say once
     /// `change` is applied; `None`: only the end is recorded.

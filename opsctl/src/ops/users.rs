@@ -8,6 +8,7 @@ use user_service::repository::{organiser_status, set_organiser};
 use crate::environment::Environment;
 use crate::error::OpsError;
 use crate::ops::db::pool;
+use crate::ops::operation::Operation;
 
 /// A role change for one account: pure once read.
 #[derive(Serialize, Debug)]
@@ -62,6 +63,54 @@ pub async fn apply(ctx: &Environment, plan: &RolePlan) -> Result<bool, String> {
         .map_err(|e| e.to_string());
     db.close().await;
     changed
+}
+
+/// A role change, with the environment to reach user-service's database.
+pub struct RoleChange<'a> {
+    pub env: &'a Environment,
+    pub plan: RolePlan,
+    pub command: &'static str,
+}
+
+impl Operation for RoleChange<'_> {
+    type Change = RolePlan;
+    fn command(&self) -> &'static str {
+        self.command
+    }
+
+    fn doing(&self) -> String {
+        format!("making {} {}", self.plan.email, self.plan.to)
+    }
+
+    fn changes(&self) -> Vec<&RolePlan> {
+        if self.plan.unchanged {
+            Vec::new()
+        } else {
+            vec![&self.plan]
+        }
+    }
+
+    fn render(&self) -> String {
+        let p = &self.plan;
+        let note = if p.unchanged {
+            " (already)"
+        } else {
+            "; takes effect at the account's next login"
+        };
+        format!("{} ({}): {} -> {}{note}\n", p.email, p.user, p.from, p.to)
+    }
+
+    async fn apply(&self, plan: &RolePlan) -> Result<(), String> {
+        apply(self.env, plan).await.map(|_| ())
+    }
+
+    fn failure(plan: &RolePlan, error: &str) -> String {
+        format!("changing the role of {} failed: {error}", plan.email)
+    }
+
+    fn summary(&self, _done: usize) -> String {
+        format!("{} is now {}\n", self.plan.email, self.plan.to)
+    }
 }
 
 #[cfg(test)]

@@ -80,8 +80,12 @@ impl AlarmsApply {
 
 impl Operation for AlarmsApply {
     type Change = Step;
-    const COMMAND: &'static str = "alarms apply";
-    const DOING: &'static str = "changing CloudWatch alarms";
+    fn command(&self) -> &'static str {
+        "alarms apply"
+    }
+    fn doing(&self) -> String {
+        "changing CloudWatch alarms".to_owned()
+    }
 
     fn changes(&self) -> Vec<&Step> {
         self.steps.iter().collect()
@@ -129,7 +133,7 @@ impl Operation for AlarmsApply {
         }
     }
 
-    fn summary(done: usize) -> String {
+    fn summary(&self, done: usize) -> String {
         format!("applied {done} change(s)\n")
     }
 }

@@ -157,8 +157,12 @@ pub async fn create(observed: &Observed, plan: &SecretPlan, env: &str) -> Result
 
 impl Operation for Observed {
     type Change = SecretPlan;
-    const COMMAND: &'static str = "secrets apply";
-    const DOING: &'static str = "creating secrets";
+    fn command(&self) -> &'static str {
+        "secrets apply"
+    }
+    fn doing(&self) -> String {
+        "creating secrets".to_owned()
+    }
 
     fn changes(&self) -> Vec<&SecretPlan> {
         self.plans
@@ -179,7 +183,7 @@ impl Operation for Observed {
         format!("creating {} failed: {error}", plan.name)
     }
 
-    fn summary(done: usize) -> String {
+    fn summary(&self, done: usize) -> String {
         format!("{done} secret(s) created\n")
     }
 
