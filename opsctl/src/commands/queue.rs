@@ -18,10 +18,11 @@ use clap::{Args, Subcommand};
 use queue_service::controls::{RoomStatus, Scope};
 use uuid::Uuid;
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
+use crate::driver;
 use crate::error::OpsError;
-use crate::ops::queue::{plan, Action, Rooms};
+use crate::ops::queue::{plan, Action, RoomChange, Rooms};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -114,38 +115,12 @@ pub async fn exec(ctx: &Context, command: QueueCommand) -> Result<ExitCode, OpsE
     };
     let rooms = Rooms::connect(ctx)?;
     let before = rooms.observe(scope).await?;
-    let plan = plan(scope, before, action);
-    eprintln!(
-        "plan: {}{}",
-        plan.describe(rooms.configured_per_second()),
-        if plan.changes() == 0 {
-            " (already)"
-        } else {
-            ""
-        }
-    );
-    let Some(applying) = Change::new(ctx, name, &execute).begin(
-        &format!("changing the waiting room of {scope}"),
-        &plan,
-        plan.changes(),
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
+    let change = RoomChange {
+        rooms: &rooms,
+        plan: plan(scope, before, action),
+        command: name,
     };
-    match rooms.apply(&plan).await {
-        Ok(()) => applying.finish(
-            ctx.output,
-            plan.changes(),
-            format!(
-                "{}; the admission loop applies it within one interval\n",
-                plan.describe(rooms.configured_per_second())
-            ),
-        ),
-        Err(e) => Err(applying.failed(
-            serde_json::json!({"plan": plan, "error": e.to_string()}),
-            format!("changing the waiting room of {scope} failed: {e}"),
-        )),
-    }
+    driver::drive(ctx, &change, &execute).await
 }
 
 fn scope_of(args: &ScopeArgs) -> Scope {

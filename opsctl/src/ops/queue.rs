@@ -184,6 +184,62 @@ pub fn plan(scope: Scope, before: Controls, action: Action) -> ControlPlan {
     }
 }
 
+/// A waiting-room change, with the rooms it is applied to.
+pub struct RoomChange<'a> {
+    pub rooms: &'a Rooms,
+    pub plan: ControlPlan,
+    /// `queue pause`, `queue resume` or `queue set-rate`.
+    pub command: &'static str,
+}
+
+impl crate::ops::operation::Operation for RoomChange<'_> {
+    type Change = ControlPlan;
+
+    fn command(&self) -> &'static str {
+        self.command
+    }
+
+    fn doing(&self) -> String {
+        format!("changing the waiting room of {}", self.plan.scope)
+    }
+
+    fn changes(&self) -> Vec<&ControlPlan> {
+        match self.plan.changes() {
+            0 => Vec::new(),
+            _ => vec![&self.plan],
+        }
+    }
+
+    fn render(&self) -> String {
+        let already = if self.plan.changes() == 0 {
+            " (already)"
+        } else {
+            ""
+        };
+        let rate = self.rooms.configured_per_second();
+        format!("plan: {}{already}\n", self.plan.describe(rate))
+    }
+
+    async fn apply(&self, plan: &ControlPlan) -> Result<(), String> {
+        self.rooms.apply(plan).await.map_err(|e| e.to_string())
+    }
+
+    fn failure(plan: &ControlPlan, error: &str) -> String {
+        format!(
+            "changing the waiting room of {} failed: {error}",
+            plan.scope
+        )
+    }
+
+    fn summary(&self, _done: usize) -> String {
+        let rate = self.rooms.configured_per_second();
+        format!(
+            "{}; the admission loop applies it within one interval\n",
+            self.plan.describe(rate)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
