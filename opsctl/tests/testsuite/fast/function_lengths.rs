@@ -4,15 +4,12 @@
 //! parsed source (`syn`, with line numbers from `proc-macro2`'s span
 //! locations): from the line of `fn` to the line of the closing brace, so
 //! doc comments and attributes do not count and nothing is fooled by a
-//! brace in a string.
+//! brace in a string. No function is excepted.
 
 use std::path::{Path, PathBuf};
 
 use syn::spanned::Spanned;
 use syn::visit::Visit;
-
-/// Functions that may stay longer, and why: a short list.
-const ALLOWED: &[(&str, &str, &str)] = &[];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -119,7 +116,6 @@ fn app_sources() -> Vec<PathBuf> {
 fn refuse(found: Vec<Long>, limit: usize) {
     let over: Vec<String> = found
         .iter()
-        .filter(|(file, name, _)| !ALLOWED.iter().any(|(f, n, _)| f == file && n == name))
         .map(|(file, name, lines)| format!("{file}: `{name}` has {lines} lines (limit {limit})"))
         .collect();
     assert!(
@@ -143,22 +139,6 @@ fn no_service_or_shared_crate_function_is_over_100_lines() {
     let (files, found) = long_functions(&dirs, 100);
     assert!(files > 80, "{files} app sources read");
     refuse(found, 100);
-}
-
-#[test]
-fn every_allowed_long_function_is_still_there_and_still_long() {
-    let (_, mut found) = long_functions(&[repo().join("opsctl/src")], 80);
-    found.extend(long_functions(&app_sources(), 100).1);
-    for (file, name, why) in ALLOWED {
-        assert!(
-            !why.is_empty(),
-            "{file}: `{name}` is allowed without a reason"
-        );
-        assert!(
-            found.iter().any(|(f, n, _)| f == file && n == name),
-            "{file}: `{name}` is allowed to be long but is not: drop it from ALLOWED"
-        );
-    }
 }
 
 #[test]
