@@ -40,6 +40,15 @@ pub fn failed(what: &str, e: impl std::fmt::Display) -> OpsError {
     ))
 }
 
+/// The error of the AWS call `what` ("RDS DescribeReservedDBInstances
+/// failed"), as [`failed`] words it: `.map_err(aws::call(what))`.
+pub fn call<E>(what: &'static str) -> impl FnOnce(E) -> OpsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    move |e| failed(what, sdk_error(&e))
+}
+
 /// The environment's AWS endpoint (`aws.endpoint_url`: moto server
 /// locally), if it names one.
 pub fn endpoint(ctx: &Environment) -> Option<String> {

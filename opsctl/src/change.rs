@@ -283,6 +283,16 @@ impl Applying {
         OpsError::Failed(anyhow::anyhow!("{message}"))
     }
 
+    /// Records the failure and hands back `error` as it is (its kind and
+    /// hint decide the exit code and what the operator reads).
+    pub fn stopped(&self, detail: serde_json::Value, error: OpsError) -> OpsError {
+        self.end();
+        match self.trail.record(self.command, Phase::Failed, &detail) {
+            Err(e) => e,
+            Ok(()) => error,
+        }
+    }
+
     /// Records the end of an apply that counts its changes, and prints
     /// `{"changed": n}` (or `summary` for people).
     pub fn finish(

@@ -40,30 +40,11 @@ pub fn fenced(text: &str) -> String {
     )
 }
 
-/// A Markdown table; `|` in a cell is escaped.
-pub fn markdown_table(headers: &[&str], align_right: &[bool], rows: &[Vec<String>]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-    let mut out = format!("| {} |\n|", headers.join(" | "));
-    for i in 0..headers.len() {
-        out.push_str(if align_right.get(i).copied().unwrap_or(false) {
-            "---:|"
-        } else {
-            "---|"
-        });
-    }
-    out.push('\n');
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
-    }
-    out
-}
-
 /// Renders rows under headers, columns aligned, no borders (as `kubectl`
 /// and `docker ps` print), with `comfy-table` doing the layout: it measures
 /// wide (CJK) characters in terminal columns, which notices and PortOne's
 /// Korean messages need.
-pub use crate::table::{table, usd};
+pub use crate::table::{markdown_table, table, usd};
 
 /// A progress bar on stderr for `total` items of `label` (`indicatif`: it
 /// redraws in place on a terminal and stays silent when stderr is not one).

@@ -28,3 +28,22 @@ pub fn usd(x: f64) -> String {
     let cents = (x * 100.0).round() / 100.0 + 0.0;
     format!("{cents:.2}")
 }
+
+/// A Markdown table; `|` in a cell is escaped.
+pub fn markdown_table(headers: &[&str], align_right: &[bool], rows: &[Vec<String>]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = format!("| {} |\n|", headers.join(" | "));
+    for i in 0..headers.len() {
+        out.push_str(if align_right.get(i).copied().unwrap_or(false) {
+            "---:|"
+        } else {
+            "---|"
+        });
+    }
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}

@@ -57,7 +57,7 @@ pub async fn run_on_brokers_for_output(
             .instance_id(&instance)
             .send()
             .await
-            .map_err(|e| failed("SSM GetCommandInvocation failed", crate::aws::sdk_error(&e)))?;
+            .map_err(crate::aws::call("SSM GetCommandInvocation failed"))?;
         out.push((
             instance,
             invocation
@@ -96,7 +96,7 @@ async fn send_to_brokers(
         .max_errors("0")
         .send()
         .await
-        .map_err(|e| failed("SSM SendCommand failed", crate::aws::sdk_error(&e)))?;
+        .map_err(crate::aws::call("SSM SendCommand failed"))?;
     let command = sent
         .command()
         .ok_or_else(|| failed("SSM SendCommand", "no command in the answer"))?;
@@ -139,7 +139,7 @@ pub(crate) async fn run_on_brokers_with(
             .command_id(&command_id)
             .send()
             .await
-            .map_err(|e| failed("SSM ListCommands failed", crate::aws::sdk_error(&e)))?;
+            .map_err(crate::aws::call("SSM ListCommands failed"))?;
         let Some(state) = listed.commands().first() else {
             return Err(failed(
                 "SSM ListCommands",

@@ -21,14 +21,12 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use ticketing_messaging::dead_letters::{DeadLetter, LetterId};
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
-use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::ops::dlq::{self, ReplayPlan, Selection};
-use crate::output;
-
-/// Letters read per partition of the dead-letter topic.
-const READ_LIMIT: usize = 10_000;
+use crate::error::OpsError;
+use crate::ops::dlq::{self, Selection, READ_LIMIT};
+use crate::ops::dlq_replay::LetterReplay;
+use crate::{driver, output};
 
 #[derive(Subcommand, Debug)]
 pub enum DlqCommand {
@@ -191,73 +189,8 @@ async fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode, OpsError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(plan: &ReplayPlan) -> String {
-    let mut out = format!(
-        "plan: re-send {} letter(s) to their source topics",
-        plan.letters.len()
-    );
-    for g in &plan.groups {
-        out.push_str(&format!(
-            "\n  {}: {} already processed (skipped as duplicates), {} not processed (applied)",
-            g.group, g.already_processed, g.not_processed
-        ));
-    }
-    if plan.not_events > 0 {
-        out.push_str(&format!(
-            "\n  {} hold no event envelope: every consumer dead-letters them again",
-            plan.not_events
-        ));
-    }
-    out
-}
-
 async fn replay(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, OpsError> {
     let chosen = selection(ctx, args.group.as_deref(), args.all, args.letters)?;
-    let letters = dlq::select(dlq::letters(ctx, READ_LIMIT).await?, &chosen)?;
-    let consumers = crate::ops::kafka::groups(ctx, None)?;
-    let processed = dlq::processed(ctx, &letters).await?;
-    let plan = dlq::plan(&letters, &consumers, &processed);
-    eprintln!("{}", describe(&plan));
-    let Some(applying) = Change::new(ctx, "dlq replay", &args.execute).begin(
-        &format!("re-sending {} dead letter(s)", letters.len()),
-        &serde_json::json!({"rate": args.rate, "plan": plan}),
-        letters.len(),
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
-    };
-    let bar = output::progress_bar("re-sending", letters.len() as u64);
-    let outcome = dlq::apply(ctx, &letters, args.rate, |letter| {
-        bar.inc(1);
-        applying.progress(serde_json::json!({"replayed": letter.id, "event_id": letter.event_id}))
-    })
-    .await;
-    bar.finish_and_clear();
-    let done = outcome?;
-    let detail = serde_json::json!({"sent": done.sent, "failed": done.failed});
-    if done.failed.is_empty() {
-        applying.done(detail.clone())?;
-        output::emit(
-            ctx.output,
-            &serde_json::json!({"changed": done.sent}),
-            || format!("re-sent {} letter(s); each is marked replayed\n", done.sent),
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    applying.ended_with_failures(detail.clone())?;
-    let again = ctx.command_line(&[
-        "dlq",
-        "replay",
-        "--rate",
-        &args.rate.to_string(),
-        "--execute",
-    ]);
-    output::emit(ctx.output, &detail, || {
-        format!(
-            "re-sent {} letter(s), then: {}; the rest are not marked, so to resume: {again}\n",
-            done.sent,
-            done.failed.join("; ")
-        )
-    });
-    Ok(ExitCode::from(EXIT_PROBLEM))
+    let replay = LetterReplay::observe(ctx, &chosen, args.rate).await?;
+    driver::run(ctx, &replay, &args.execute).await
 }

@@ -15,11 +15,12 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::change::{Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
 use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::lock::{Holder, LockTable};
-use crate::output;
+use crate::lock::LockTable;
+use crate::ops::lock_break::{describe, read_holder, Break};
+use crate::{driver, output};
 
 #[derive(Subcommand, Debug)]
 pub enum LockCommand {
@@ -38,14 +39,9 @@ pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, OpsEr
             "pass --env dev or --env prod",
         )
     })?;
-    let holder = table.status().map_err(|e| {
-        OpsError::usage(
-            e.to_string(),
-            "check the AWS credentials and region for this environment (dynamodb:GetItem)",
-        )
-    })?;
     match command {
         LockCommand::Status => {
+            let holder = read_holder(&table)?;
             let report = serde_json::json!({
                 "env": table.env(),
                 "table": table.table(),
@@ -60,65 +56,8 @@ pub async fn exec(ctx: &Context, command: LockCommand) -> Result<ExitCode, OpsEr
             })
         }
         LockCommand::Break(args) => {
-            let plan = serde_json::json!({
-                "env": table.env(),
-                "action": "break",
-                "holder": holder,
-            });
-            if ctx.output == output::OutputFormat::Table {
-                eprintln!("{}", describe(&table, holder.as_ref()));
-            }
-            let changes = usize::from(holder.is_some());
-            let begun = Change::new(ctx, "lock break", &args)
-                .without_lock()
-                .prints_its_own_result()
-                .begin("breaking the change lock", &plan, changes)?;
-            let (Some(applying), Some(seen)) = (begun, holder) else {
-                output::emit(
-                    ctx.output,
-                    &serde_json::json!({"plan": plan, "changed": 0}),
-                    String::new,
-                );
-                return Ok(ExitCode::SUCCESS);
-            };
-            match table.break_lock(&seen) {
-                Ok(true) => {
-                    let outcome = serde_json::json!({"changed": 1, "broke": seen});
-                    applying.done(outcome.clone())?;
-                    output::emit(ctx.output, &outcome, || {
-                        format!("broke the {} change lock held by {seen}", table.env())
-                    });
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ok(false) => {
-                    applying.done(serde_json::json!({"changed": 0, "why": "the lock changed hands or was released since it was shown"}))?;
-                    Err(OpsError::usage(
-                        "the lock changed hands or was released since it was shown; nothing was removed",
-                        format!("see who holds it now: `{}`", ctx.command_line(&["lock", "status"])),
-                    ))
-                }
-                Err(e) => Err(applying.failed(serde_json::json!({"error": e.to_string()}), e)),
-            }
+            let breaking = Break::observe(ctx, table)?;
+            driver::run(ctx, &breaking, &args).await
         }
-    }
-}
-
-fn describe(table: &LockTable, holder: Option<&Holder>) -> String {
-    match holder {
-        None => format!(
-            "the {} change lock is free ({})",
-            table.env(),
-            table.table()
-        ),
-        Some(h) => format!(
-            "the {} change lock is held by {h}; {} {}",
-            table.env(),
-            if h.stale {
-                "its lease ran out at"
-            } else {
-                "its lease runs to"
-            },
-            h.expires.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
     }
 }

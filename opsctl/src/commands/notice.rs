@@ -16,14 +16,13 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use ticketing_catalog::notices::{self, Template};
-use ticketing_catalog::ServiceName;
 use uuid::Uuid;
 
-use crate::change::{self, Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
 use crate::driver;
 use crate::error::OpsError;
-use crate::ops::notices::{body, Api, Ending, Notice};
+use crate::ops::notices::{Api, Ending, Notice, Posting};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -107,43 +106,14 @@ async fn list(ctx: &Context) -> Result<ExitCode, OpsError> {
 }
 
 async fn post(ctx: &Context, args: PostArgs) -> Result<ExitCode, OpsError> {
-    let t = &args.template;
     if args.until.is_some_and(|u| u <= Utc::now()) {
         return Err(OpsError::usage(
             "--until is in the past",
             "give a time after now, or leave it out and end the notice with `opsctl notice end`",
         ));
     }
-    let planned = body(t, args.until);
-    eprintln!(
-        "plan: post the {} notice ({}, flows {}) at {}:\n  ko: {}\n  en: {}",
-        t.name,
-        t.severity,
-        t.flows.join(", "),
-        ctx.settings.services.endpoint(ServiceName::ApiGateway).url,
-        t.message_ko,
-        t.message_en
-    );
-    let Some(applying) = Change::new(ctx, "notice post", &args.execute).begin(
-        "posting a customer notice",
-        &planned,
-        1,
-    )?
-    else {
-        return Ok(change::unchanged(ctx.output));
-    };
-    let notice = match Api::new(ctx, true)?.post(&planned).await {
-        Ok(notice) => notice,
-        Err(e) => return Err(applying.failed(serde_json::json!({"error": e.to_string()}), e)),
-    };
-    applying.finish(
-        ctx.output,
-        1,
-        format!(
-            "notice {} posted: customers see it at GET /api/notices\n",
-            notice.id
-        ),
-    )
+    let posting = Posting::plan(ctx, &args.template, args.until);
+    driver::run(ctx, &posting, &args.execute).await
 }
 
 async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, OpsError> {
@@ -154,6 +124,7 @@ async fn end(ctx: &Context, args: EndArgs) -> Result<ExitCode, OpsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::notices::body;
 
     #[test]
     fn a_template_body_carries_its_messages_and_flows() {

@@ -16,14 +16,14 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ticketing_catalog::ServiceName;
-use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, ReplayPlan, Selection};
+use ticketing_messaging::replay::{self, BacklogRow, ReplayOptions, Selection};
 
-use crate::change::{Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
 use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::ops::outbox::{pool, replay_all, replay_plans, services, Plans, ReplayStopped};
-use crate::output;
-use crate::output::OutputFormat;
+use crate::ops::outbox::{pool, services};
+use crate::ops::outbox_replay::Replay;
+use crate::{driver, output};
 
 #[derive(Subcommand, Debug)]
 pub enum OutboxCommand {
@@ -150,12 +150,6 @@ fn parse_time(flag: &str, raw: &str) -> Result<DateTime<Utc>, OpsError> {
         })
 }
 
-#[derive(Serialize)]
-struct PlanReport<'a> {
-    execute: bool,
-    plans: Vec<(&'static str, &'a ReplayPlan)>,
-}
-
 async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, OpsError> {
     let selection = match (&args.since, &args.until) {
         (Some(since), Some(until)) => {
@@ -170,117 +164,12 @@ async fn replay_cmd(ctx: &Context, args: ReplayArgs) -> Result<ExitCode, OpsErro
             "omit --rate for no limit",
         ));
     }
-    let plans = replay_plans(ctx, args.service, &selection).await?;
-    let report = PlanReport {
-        execute: args.execute.execute,
-        plans: plans.iter().map(|(s, _, p)| (s.as_str(), p)).collect(),
-    };
-    let total: i64 = plans.iter().map(|(_, _, p)| p.events).sum();
-    let json = ctx.output == OutputFormat::Json;
-    let plan_document = serde_json::json!({"plan": report});
-    if json && args.execute.execute {
-        // Progress, on stderr: stdout keeps the run's one document.
-        eprintln!("{plan_document}");
-    } else if json {
-        println!("{plan_document}");
-    } else {
-        print_plan(&plans, &selection, total);
-    }
-    let Some(applying) = Change::new(ctx, "outbox replay", &args.execute)
-        .prints_its_own_result()
-        .begin(
-            "re-sending outbox events",
-            &serde_json::json!({"selection": selection, "events": total, "rate": args.rate}),
-            usize::try_from(total).unwrap_or_default(),
-        )?
-    else {
-        return Ok(ExitCode::SUCCESS);
-    };
     let options = ReplayOptions {
         rate_per_second: args.rate,
         stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
         ..ReplayOptions::default()
     };
-    let published = match replay_with_progress(ctx, &plans, &options, json).await {
-        Ok(published) => published,
-        Err(stop) => {
-            let (service, e) = (stop.service, &stop.error);
-            let detail = serde_json::json!({"service": service.as_str(), "error": e, "published_before": stop.published_before});
-            return Err(applying.failed(detail, format!("{service}: {e}")));
-        }
-    };
-    let detail = serde_json::json!({"selection": selection, "published": published});
-    applying.done(detail)?;
-    // One document on stdout (the plan and what was sent); the progress
-    // went to stderr as JSON lines.
-    match ctx.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({"plan": plan_document["plan"], "published": published})
-        ),
-        OutputFormat::Table | OutputFormat::Markdown => println!("re-sent {published} event(s)"),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_plan(plans: &Plans, selection: &Selection, total: i64) {
-    let rows: Vec<Vec<String>> = plans
-        .iter()
-        .flat_map(|(s, _, p)| {
-            p.by_type.iter().map(move |t| {
-                vec![
-                    s.as_str().to_owned(),
-                    t.event_type.clone(),
-                    t.topic.clone(),
-                    t.events.to_string(),
-                ]
-            })
-        })
-        .collect();
-    eprintln!(
-        "plan: re-send {total} event(s){}",
-        match selection {
-            Selection::Unsent => " not yet marked sent".to_owned(),
-            Selection::Range { since, until } =>
-                format!(" written from {since} to {until}, sent or not (consumers deduplicate)"),
-        }
-    );
-    print!(
-        "{}",
-        output::table(&["SERVICE", "EVENT TYPE", "TOPIC", "EVENTS"], &rows)
-    );
-}
-
-/// Re-sends the plans' events: a progress bar a service for people, the
-/// progress as JSON lines on stderr for `--output json`.
-async fn replay_with_progress(
-    ctx: &Context,
-    plans: &Plans,
-    options: &ReplayOptions,
-    json: bool,
-) -> Result<u64, ReplayStopped> {
-    // indicatif hides the bar when stderr is not a terminal (CI logs).
-    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
-    let published = replay_all(ctx, plans, options, |p| {
-        if json {
-            let line = serde_json::json!({"progress": p});
-            eprintln!("{line}");
-            return;
-        }
-        if bar.as_ref().is_none_or(|(schema, _)| *schema != p.schema) {
-            if let Some((_, done)) = bar.take() {
-                done.finish();
-            }
-            bar = Some((p.schema.clone(), output::progress_bar(&p.schema, p.total)));
-        }
-        if let Some((_, b)) = &bar {
-            b.set_position(p.published);
-            b.set_message(format!("{:.0} events/s", p.events_per_second));
-        }
-    })
-    .await;
-    if let Some((_, done)) = bar {
-        done.finish();
-    }
-    published
+    let replay =
+        Replay::observe(ctx, args.service, selection, options, args.execute.execute).await?;
+    driver::run(ctx, &replay, &args.execute).await
 }

@@ -19,11 +19,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::args::parse_age;
-use crate::change::{Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
-use crate::error::{OpsError, EXIT_PROBLEM};
-use crate::ops::reconcile::{apply, plan, Line, Scope};
-use crate::output;
+use crate::driver;
+use crate::error::OpsError;
+use crate::ops::reconcile::Scope;
+use crate::ops::reconcile_run::Reconcile;
 
 #[derive(Subcommand, Debug)]
 pub enum ReservationsCommand {
@@ -56,82 +57,12 @@ pub async fn exec(ctx: &Context, command: ReservationsCommand) -> Result<ExitCod
     }
 }
 
-fn render(lines: &[Line]) -> String {
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.reservation_id.to_string(),
-                l.found.replace('_', " "),
-                format!("{} s", l.age_seconds),
-                l.amount.to_string(),
-                l.portone.clone(),
-                l.action.to_owned(),
-                l.result.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    output::table(
-        &[
-            "RESERVATION",
-            "FOUND AS",
-            "AGE",
-            "AMOUNT",
-            "PORTONE",
-            "ACTION",
-            "RESULT",
-        ],
-        &rows,
-    )
-}
-
 async fn reconcile(ctx: &Context, args: ReconcileArgs) -> Result<ExitCode, OpsError> {
     let scope = Scope {
         older_than: args.older_than,
         limit: args.limit,
         since: args.since,
     };
-    let mut lines = plan(ctx, &scope).await?;
-    let to_announce = lines.iter().filter(|l| l.action == "announce").count();
-    eprintln!(
-        "plan: {} reservation(s) PENDING for over {} s; {to_announce} known to PortOne will be re-announced to the payment service",
-        lines.len(),
-        args.older_than.as_secs()
-    );
-    let Some(applying) = Change::new(ctx, "reservations reconcile", &args.execute)
-        .prints_its_own_result()
-        .begin(
-        "re-announcing payments",
-        &serde_json::json!({"older_than_seconds": args.older_than.as_secs(), "since_seconds": args.since.map(|s| s.as_secs()), "pending": lines.len(), "to_announce": to_announce, "reservations": lines}),
-        to_announce,
-    )?
-    else {
-        output::emit(ctx.output, &lines, || render(&lines));
-        return Ok(ExitCode::SUCCESS);
-    };
-    let summary = apply(ctx, &mut lines).await?;
-    let detail = serde_json::to_value(&summary).unwrap_or_default();
-    if summary.failed == 0 {
-        applying.done(detail)?;
-    } else {
-        applying.ended_with_failures(detail)?;
-    }
-    output::emit(
-        ctx.output,
-        &serde_json::json!({"summary": summary, "reservations": lines}),
-        || {
-            format!(
-                "{}re-announced {}, unpaid {}, failed {}\n",
-                render(&lines),
-                summary.announced,
-                summary.unpaid,
-                summary.failed
-            )
-        },
-    );
-    Ok(if summary.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_PROBLEM)
-    })
+    let reconcile = Reconcile::observe(ctx, scope).await?;
+    driver::run(ctx, &reconcile, &args.execute).await
 }

@@ -22,6 +22,9 @@ fn kafka_error(ctx: &Environment, e: dead_letters::DeadLetterError) -> OpsError 
     }
 }
 
+/// Letters read per partition of the dead-letter topic.
+pub const READ_LIMIT: usize = 10_000;
+
 /// Every letter (at most `limit` per partition of the topic).
 pub async fn letters(ctx: &Environment, limit: usize) -> Result<Vec<DeadLetter>, OpsError> {
     dead_letters::read(&ctx.settings.kafka, limit)

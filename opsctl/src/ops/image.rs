@@ -140,12 +140,11 @@ pub async fn registry(
     repository_uri: &str,
     registry_url: Option<&url::Url>,
 ) -> Result<Registry, OpsError> {
-    let token = ecr.get_authorization_token().send().await.map_err(|e| {
-        failed(
-            "ECR GetAuthorizationToken failed",
-            crate::aws::sdk_error(&e),
-        )
-    })?;
+    let token = ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(crate::aws::call("ECR GetAuthorizationToken failed"))?;
     let auth = token
         .authorization_data()
         .first()

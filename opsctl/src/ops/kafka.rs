@@ -1,7 +1,6 @@
 //! Kafka operations shared by the commands: consumer-group lag samples,
-//! the broker restart (plan and apply), and the pure offset-reset plan.
-
-use std::time::{Duration, Instant};
+//! the local broker command, and the pure offset-reset plan (the restart
+//! is in `kafka_restart.rs`).
 
 use serde::Serialize;
 use ticketing_catalog::ServiceName;
@@ -94,7 +93,7 @@ pub struct SavedOffset {
 }
 
 /// One partition of a reset plan.
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq, Clone)]
 pub struct ResetLine {
     pub topic: String,
     pub partition: i32,
@@ -214,81 +213,6 @@ pub async fn ensure_group_stopped(ctx: &Environment, group: &str) -> Result<(), 
         ));
     }
     Ok(())
-}
-
-/// Where and how the broker is restarted.
-#[derive(Serialize)]
-#[serde(tag = "via", rename_all = "snake_case")]
-pub enum RestartPlan {
-    Ssm {
-        region: String,
-        document: &'static str,
-        target_tag: String,
-        command: &'static str,
-    },
-    Local {
-        command: String,
-    },
-}
-
-#[derive(Serialize)]
-pub struct RestartReport {
-    pub plan: RestartPlan,
-    pub command_seconds: f64,
-    pub broker_answered_after_seconds: f64,
-    pub instances: Vec<String>,
-}
-
-pub fn restart_plan(ctx: &Environment) -> Result<RestartPlan, OpsError> {
-    use ticketing_catalog::aws;
-    Ok(match (&ctx.settings.stack, ctx.profile) {
-        (Some(stack), ticketing_config::Profile::Local) => RestartPlan::Local {
-            command: stack.kafka_restart_command.clone(),
-        },
-        _ => RestartPlan::Ssm {
-            region: ctx.region.clone(),
-            document: aws::RUN_SHELL_DOCUMENT,
-            target_tag: format!("{}={}", aws::KAFKA_BROKER_OF_TAG_KEY, ctx.profile.as_str()),
-            command: aws::KAFKA_RESTART_COMMAND,
-        },
-    })
-}
-
-/// Restarts and waits for the broker; the caller's change records it (the
-/// DR runbook calls it as a step).
-pub async fn restart_now(
-    ctx: &Environment,
-    plan: RestartPlan,
-    timeout: std::time::Duration,
-) -> Result<RestartReport, OpsError> {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let outcome = match &plan {
-        RestartPlan::Local { command } => run_local(command, timeout).await.map(|()| Vec::new()),
-        RestartPlan::Ssm { .. } => crate::aws::restart_broker(ctx, deadline).await,
-    };
-    let instances = outcome?;
-    let command_seconds = started.elapsed().as_secs_f64();
-    let waited = Instant::now();
-    loop {
-        match ticketing_kafka::cluster_info(&ctx.settings.kafka).await {
-            Ok(_) => break,
-            Err(e) if Instant::now() >= deadline => {
-                return Err(OpsError::Failed(anyhow::anyhow!(
-                    "the restart command ran but the broker did not answer within {} s: {e}; check the broker's log",
-                    timeout.as_secs()
-                )));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-    let report = RestartReport {
-        plan,
-        command_seconds,
-        broker_answered_after_seconds: waited.elapsed().as_secs_f64(),
-        instances,
-    };
-    Ok(report)
 }
 
 pub async fn run_local(command: &str, timeout: std::time::Duration) -> Result<(), OpsError> {

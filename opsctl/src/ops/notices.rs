@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use crate::environment::Environment;
 use crate::error::OpsError;
+use crate::ops::operation::{Procedure, Stopped};
+use crate::runbook::Runbook;
 
 /// How long an operator token minted for one command lives.
 pub const OPERATOR_TOKEN_SECONDS: i64 = 300;
@@ -231,5 +233,104 @@ impl crate::ops::operation::Operation for Ending {
 
     fn summary(&self, done: usize) -> String {
         format!("{done} notice(s) ended\n")
+    }
+}
+
+/// A notice `notice post` would post: a [`Procedure`] of one action.
+pub struct Posting<'a> {
+    env: &'a Environment,
+    template: &'a Template,
+    body: serde_json::Value,
+}
+
+/// What a post changed, and the notice it made (for people).
+#[derive(serde::Serialize)]
+pub struct Posted {
+    changed: usize,
+    #[serde(skip)]
+    id: Uuid,
+}
+
+impl<'a> Posting<'a> {
+    pub fn plan(
+        env: &'a Environment,
+        template: &'a Template,
+        until: Option<DateTime<Utc>>,
+    ) -> Posting<'a> {
+        Posting {
+            env,
+            template,
+            body: body(template, until),
+        }
+    }
+}
+
+impl Procedure for Posting<'_> {
+    type Report = Posted;
+
+    fn command(&self) -> &'static str {
+        "notice post"
+    }
+
+    fn doing(&self) -> String {
+        "posting a customer notice".into()
+    }
+
+    fn plan(&self) -> serde_json::Value {
+        self.body.clone()
+    }
+
+    fn changes(&self) -> usize {
+        1
+    }
+
+    fn render(&self) -> String {
+        let t = self.template;
+        format!(
+            "plan: post the {} notice ({}, flows {}) at {}:\n  ko: {}\n  en: {}\n",
+            t.name,
+            t.severity,
+            t.flows.join(", "),
+            self.env
+                .settings
+                .services
+                .endpoint(ServiceName::ApiGateway)
+                .url,
+            t.message_ko,
+            t.message_en
+        )
+    }
+
+    fn label(&self) -> &'static str {
+        "notice"
+    }
+
+    fn resume(&self, _step: &str) -> String {
+        "post it again once the gateway answers".into()
+    }
+
+    /// One action, no steps: the post is recorded by its end.
+    async fn run(&self, _book: &mut Runbook<'_>) -> Result<Posted, Stopped<Posted>> {
+        let posted = match Api::new(self.env, true) {
+            Ok(api) => api.post(&self.body).await,
+            Err(e) => Err(e),
+        };
+        match posted {
+            Ok(notice) => Ok(Posted {
+                changed: 1,
+                id: notice.id,
+            }),
+            Err(e) => {
+                let detail = serde_json::json!({"error": e.to_string()});
+                Err(Stopped::by(e, detail))
+            }
+        }
+    }
+
+    fn render_report(posted: &Posted) -> String {
+        format!(
+            "notice {} posted: customers see it at GET /api/notices\n",
+            posted.id
+        )
     }
 }

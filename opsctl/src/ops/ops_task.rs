@@ -72,8 +72,7 @@ async fn placement(sdk: &aws_config::SdkConfig, env: &str) -> Result<Placement, 
     let mut security_group = None;
     let mut pages = cfn.list_exports().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| failed("reading the network layer's exports", sdk_error(&e)))?;
+        let page = page.map_err(crate::aws::call("reading the network layer's exports"))?;
         for export in page.exports() {
             let value = export.value().unwrap_or_default().to_owned();
             match export.name() {
@@ -104,7 +103,7 @@ pub async fn requester(ctx: &Environment) -> Result<String, OpsError> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| crate::aws::failed("STS GetCallerIdentity", crate::aws::sdk_error(&e)))?;
+        .map_err(crate::aws::call("STS GetCallerIdentity"))?;
     Ok(format!(
         "{} ({})",
         who.arn().unwrap_or("unknown"),
@@ -245,7 +244,7 @@ impl OpsTask {
             .tasks(&self.task_arn)
             .send()
             .await
-            .map_err(|e| failed("reading the ops task's state", sdk_error(&e)))?;
+            .map_err(crate::aws::call("reading the ops task's state"))?;
         let Some(task) = answer.tasks().first() else {
             return Ok(None);
         };
@@ -275,7 +274,7 @@ impl OpsTask {
             .reason(reason)
             .send()
             .await
-            .map_err(|e| failed("stopping the ops task", sdk_error(&e)))?;
+            .map_err(crate::aws::call("stopping the ops task"))?;
         Ok(())
     }
 }

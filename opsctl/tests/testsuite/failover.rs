@@ -159,9 +159,31 @@ async fn the_leader_is_killed_mid_booking_and_nothing_is_lost() {
         booked.len(),
         "every paid booking CONFIRMED: {report}"
     );
+    // The envelope's phases, as before the drill ran on the runbook engine
+    // (issue 27); between them, a `progress` entry each step of the drill.
+    let phases = common::audit_phases(&audit);
+    let envelope: Vec<&str> = phases
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "progress")
+        .collect();
+    assert_eq!(envelope, ["planned", "planned", "started", "done"]);
+    let steps: Vec<String> = common::audit_entries(&audit)
+        .iter()
+        .filter(|e| e["phase"] == "progress")
+        .filter_map(|e| e["detail"]["step"].as_str().map(str::to_owned))
+        .collect();
     assert_eq!(
-        common::audit_phases(&audit),
-        ["planned", "planned", "started", "done"]
+        steps,
+        [
+            "stop the leader",
+            "wait for a serving leader",
+            "stop the probes",
+            "wait for the outboxes",
+            "start the broker again",
+            "wait until in sync",
+            "count the drill's events"
+        ]
     );
 
     let _ = std::fs::remove_file(&audit);

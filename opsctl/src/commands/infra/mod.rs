@@ -11,14 +11,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::args::SizeProfile;
-use crate::change::{self, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
 use crate::error::{OpsError, EXIT_PROBLEM};
+use crate::ops::infra::deploying::LayerDeploy;
+use crate::ops::infra::render::{markdown, render};
 use crate::ops::infra::{Layer, StackRequest, Stacks};
-use crate::output;
-
-mod render;
-use render::{markdown, render};
+use crate::{driver, output};
 
 #[derive(Subcommand, Debug)]
 pub enum InfraCommand {
@@ -122,44 +121,21 @@ async fn plan(ctx: &Context, stacks: &Stacks, args: &PlanArgs) -> Result<ExitCod
     })
 }
 
-/// Each layer in order, stopping at the first that fails: the layers
+/// Each layer in order, each its own driven change (planned once the
+/// layers before it stand), stopping at the first that fails: the layers
 /// before it stand.
 async fn deploy(ctx: &Context, stacks: &Stacks, args: &DeployArgs) -> Result<ExitCode, OpsError> {
     let mut done = Vec::new();
     for layer in layers(&args.plan) {
-        let plan = stacks
-            .planned(ctx, &request(&args.plan, true)?, layer)
-            .await?;
-        eprint!("{}", render(std::slice::from_ref(&plan)));
-        let applying = change::Change::new(ctx, "infra deploy", &args.execute)
-            .prints_its_own_result()
-            .begin(
-                &format!("deploying {}", plan.stack),
-                &plan,
-                usize::from(plan.change_set.is_some()),
-            )?;
-        let (Some(applying), Some(set)) = (applying, plan.change_set.clone()) else {
-            stacks.discard(&plan).await;
-            done.push(plan);
-            continue;
-        };
-        let timeout = Duration::from_secs(args.plan.timeout);
-        match stacks.execute(&plan.stack, &set, timeout).await {
-            Ok(status) => {
-                let detail = serde_json::json!({"stack": plan.stack, "status": status.as_str()});
-                applying.done(detail)?;
-                eprintln!("{}: {}", plan.stack, status.as_str());
-            }
-            Err(e) => {
-                let message = format!(
-                    "deploying {} failed: {e}; the layers before it stand",
-                    plan.stack
-                );
-                let detail = serde_json::json!({"stack": plan.stack, "error": e});
-                return Err(applying.failed(detail, message));
-            }
+        let request = request(&args.plan, true)?;
+        let deploying = LayerDeploy::observe(ctx, stacks, &request, layer).await?;
+        if driver::applied(ctx, &deploying, &args.execute)
+            .await?
+            .is_none()
+        {
+            deploying.discard().await;
         }
-        done.push(plan);
+        done.push(deploying.plan);
     }
     output::emit(ctx.output, &done, || render(&done));
     Ok(ExitCode::SUCCESS)

@@ -13,20 +13,17 @@
 //! ```
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::Args;
-use serde::Serialize;
 
-use crate::change::{Change, ExecuteArgs};
+use crate::change::ExecuteArgs;
 use crate::context::Context;
+use crate::driver;
 use crate::error::OpsError;
-use crate::ops;
-use crate::ops::dr::{run_step, Counts, DrOptions, Step};
-use crate::ops::guard::{self, GuardReport};
-use crate::output;
-use crate::runbook::{Runbook, StepLog};
+use crate::ops::dr::runbook::DrRun;
+use crate::ops::dr::{DrOptions, Step};
 
 /// `--resume-from`: one of the steps' names.
 fn resume_step() -> impl clap::builder::TypedValueParser<Value = Step> {
@@ -68,18 +65,6 @@ pub struct DrArgs {
     pub reconcile_older_than: Duration,
     #[command(flatten)]
     pub execute: ExecuteArgs,
-}
-
-#[derive(Serialize)]
-struct DrReport {
-    recovery_seconds: f64,
-    events_replayed: u64,
-    events_lost: i64,
-    reservations_reconciled: usize,
-    steps: Vec<StepLog>,
-    /// What `--guard-sales` did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guard: Option<GuardReport>,
 }
 
 /// The command that resumes this run at `step`: the same environment and
@@ -170,12 +155,6 @@ fn replay_since(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc
 
 pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, OpsError> {
     check_resume(ctx, &args)?;
-    let first = args.resume_from.unwrap_or(Step::Detect);
-    let steps: Vec<Step> = Step::ALL
-        .into_iter()
-        .filter(|s| args.notify_customers || !s.tells_customers())
-        .collect();
-    let planned: Vec<Step> = steps.iter().copied().filter(|s| *s >= first).collect();
     let options = DrOptions {
         force_restart: args.force_restart,
         segments: args.segments.clone(),
@@ -184,104 +163,13 @@ pub async fn exec(ctx: &Context, args: DrArgs) -> Result<ExitCode, OpsError> {
         reconcile_older_than: args.reconcile_older_than,
         replay_since: replay_since(args.replay_since.as_deref())?,
     };
-    eprintln!("Kafka disaster recovery, {} step(s):", planned.len());
-    if args.guard_sales {
-        guard::check(ctx)?;
-        eprintln!("  first, sales are guarded: admission paused, open holds kept open (extended by the outage's length at the end)");
-    }
-    for (i, s) in planned.iter().enumerate() {
-        eprintln!("  {}. {:<16} {}", i + 1, s.name(), ctx.complete(s.plan()));
-    }
-    let Some(applying) = Change::new(ctx, "kafka dr", &args.execute).begin(
-        "running the Kafka DR runbook",
-        &serde_json::json!({"from": first, "steps": planned}),
-        planned.len(),
-    )?
-    else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    let started = Instant::now();
-    let budget = Duration::from_secs(args.restart_timeout + args.drain_timeout + 600);
-    let guard = guard::begin_for(ctx, args.guard_sales, budget, &applying).await?;
-    let marks = ops::outbox::marks(ctx).await?;
-    // Resuming at `restart` is asking for it; otherwise a run without
-    // `detect` assumes the broker answers (restart only with --force-restart).
-    let mut broker_up = first != Step::Restart && !planned.contains(&Step::Detect);
-    let mut book = Runbook::new(&applying, "dr", |step| {
-        format!("fix it, then run `{}`", resume_command(ctx, &args, step))
-    })
-    .resume_from(planned.first().map(|s| s.name()));
-    let mut counts = Counts::default();
-    for step in steps {
-        let run = run_step(ctx, &options, step, &mut broker_up, &mut counts);
-        if let Err(e) = book.step(step.name(), run).await {
-            drop(book);
-            let guarded = guard::end(guard).await;
-            if let Some(g) = &guarded {
-                eprintln!("{}", g.summary());
-            }
-            return Err(applying.failed(
-                serde_json::json!({"step": step, "error": e.to_string(), "guard": guarded}),
-                e,
-            ));
-        }
-    }
-    let report = DrReport {
-        guard: guard::end(guard).await,
-        steps: book.into_log(),
-        events_replayed: counts.events_replayed,
-        reservations_reconciled: counts.reservations_reconciled,
-        events_lost: settled_lost(&marks).await?,
-        recovery_seconds: started.elapsed().as_secs_f64(),
-    };
-    applying.done(serde_json::to_value(&report).unwrap_or_default())?;
-    output::emit(ctx.output, &report, || render(&report));
-    Ok(if report.events_lost == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::error::EXIT_PROBLEM)
-    })
-}
-
-/// The events written before the run still unpublished. The services'
-/// relays may still be publishing rows they claimed before the replay
-/// step (it skips rows a relay holds): they get a moment before anything
-/// is called lost.
-async fn settled_lost(marks: &ops::outbox::Marks) -> Result<i64, OpsError> {
-    let settle = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n = ops::outbox::lost(marks).await?;
-        if n == 0 || Instant::now() >= settle {
-            return Ok(n);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-fn render(report: &DrReport) -> String {
-    let rows: Vec<Vec<String>> = report
-        .steps
-        .iter()
-        .map(|s| {
-            vec![
-                s.step.clone(),
-                if s.ok { "ok" } else { "failed" }.to_owned(),
-                format!("{:.1} s", s.seconds),
-                s.detail.clone(),
-            ]
-        })
-        .collect();
-    format!(
-        "{}recovered in {:.1} s: {} event(s) replayed, {} lost, {} reservation(s) reconciled\n{}",
-        output::table(&["STEP", "OUTCOME", "TIME", "DETAIL"], &rows),
-        report.recovery_seconds,
-        report.events_replayed,
-        report.events_lost,
-        report.reservations_reconciled,
-        report
-            .guard
-            .as_ref()
-            .map(|g| g.summary() + "\n")
-            .unwrap_or_default()
-    )
+    let run = DrRun::plan(
+        ctx,
+        options,
+        args.notify_customers,
+        args.resume_from,
+        args.guard_sales,
+        |step| format!("fix it, then run `{}`", resume_command(ctx, &args, step)),
+    )?;
+    driver::run(ctx, &run, &args.execute).await
 }

@@ -11,7 +11,6 @@ use serde::Serialize;
 pub use super::compare::FieldChange;
 use super::compare::{diff, found};
 use super::spec::{check_billing_region, wanted, AlarmSpec, Group};
-use crate::aws::failed;
 use crate::environment::Environment;
 use crate::error::OpsError;
 
@@ -100,7 +99,7 @@ pub async fn topic_arns(sns: &aws_sdk_sns::Client) -> Result<BTreeMap<String, St
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| failed("SNS ListTopics failed", crate::aws::sdk_error(&e)))?;
+            .map_err(crate::aws::call("SNS ListTopics failed"))?;
         for t in page.topics() {
             if let Some(arn) = t.topic_arn() {
                 let name = arn.rsplit(':').next().unwrap_or(arn);
@@ -156,12 +155,7 @@ pub async fn plan(
             .set_alarm_names(Some(here.iter().map(|s| s.name.clone()).collect()))
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "CloudWatch DescribeAlarms failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
+            .map_err(crate::aws::call("CloudWatch DescribeAlarms failed"))?;
         for spec in here {
             let now = described
                 .metric_alarms()

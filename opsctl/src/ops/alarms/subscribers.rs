@@ -3,7 +3,6 @@
 //! link) has the ARN `PendingConfirmation` and receives nothing (SNS API
 //! Reference, "ListSubscriptionsByTopic" and "Subscription").
 
-use crate::aws::failed;
 use crate::error::OpsError;
 
 /// Whether a listed subscription delivers: its ARN is a real one.
@@ -22,12 +21,7 @@ pub async fn confirmed(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<usi
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "SNS ListSubscriptionsByTopic failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
+            .map_err(crate::aws::call("SNS ListSubscriptionsByTopic failed"))?;
         count += page
             .subscriptions()
             .iter()

@@ -5,6 +5,7 @@
 //! `ticketing:rollout=COMPLETED` or `FAILED`.
 
 mod observe;
+pub mod runbook;
 pub use observe::{observe, valid_tag, Deployment, Request};
 
 use std::time::Duration;
@@ -14,7 +15,6 @@ use ticketing_catalog::ecs::{self as names, EcsService};
 use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::ServiceName;
 
-use crate::aws::failed;
 use crate::error::OpsError;
 use crate::ops::ecs::{
     add_last_lines, describe, register_with_image, service_image, stopped_tasks, tag,
@@ -277,12 +277,7 @@ pub async fn found(
             .task_definition(&arn)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "ECS DescribeTaskDefinition failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
+            .map_err(crate::aws::call("ECS DescribeTaskDefinition failed"))?;
         let image = td
             .task_definition()
             .and_then(|td| service_image(td, service.name()))

@@ -17,7 +17,6 @@ use ticketing_catalog::ecs::{self as names, EcsService};
 use ticketing_catalog::footprint::ComputeLayout;
 use ticketing_catalog::ServiceName;
 
-use crate::aws::failed;
 use crate::error::OpsError;
 
 /// One revision of the family and what is known about its rollouts.
@@ -106,7 +105,7 @@ pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Re
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| failed("ECS ListTaskDefinitions failed", crate::aws::sdk_error(&e)))?;
+            .map_err(crate::aws::call("ECS ListTaskDefinitions failed"))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -130,7 +129,7 @@ pub async fn revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<Re
             .resource_arn(&arn)
             .send()
             .await
-            .map_err(|e| failed("ECS ListTagsForResource failed", crate::aws::sdk_error(&e)))?;
+            .map_err(crate::aws::call("ECS ListTagsForResource failed"))?;
         let rollout = tags
             .tags()
             .iter()
@@ -178,7 +177,7 @@ pub async fn describe_all(
         .set_services(Some(services.iter().map(|s| (*s).to_owned()).collect()))
         .send()
         .await
-        .map_err(|e| failed("ECS DescribeServices failed", crate::aws::sdk_error(&e)))?;
+        .map_err(crate::aws::call("ECS DescribeServices failed"))?;
     Ok(described.services().to_vec())
 }
 

@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use crate::aws::failed;
 use crate::error::OpsError;
 
 /// A stopped task of the revision being rolled out.
@@ -64,7 +63,7 @@ pub async fn stopped_tasks(
         .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
         .send()
         .await
-        .map_err(|e| failed("ECS ListTasks", crate::aws::sdk_error(&e)))?;
+        .map_err(crate::aws::call("ECS ListTasks"))?;
     let arns = listed.task_arns();
     if arns.is_empty() {
         return Ok(Vec::new());
@@ -76,7 +75,7 @@ pub async fn stopped_tasks(
         .set_tasks(Some(arns.iter().take(100).cloned().collect()))
         .send()
         .await
-        .map_err(|e| failed("ECS DescribeTasks", crate::aws::sdk_error(&e)))?;
+        .map_err(crate::aws::call("ECS DescribeTasks"))?;
     let mut tasks: Vec<&aws_sdk_ecs::types::Task> = described
         .tasks()
         .iter()

@@ -7,7 +7,7 @@ use serde::Serialize;
 use ticketing_catalog::{topics, ServiceName};
 use ticketing_config::Profile;
 
-use super::plan::{tally, DrillPlan, Executor, NodeAction, Tally};
+use super::plan::{DrillPlan, Executor, NodeAction, Tally};
 use crate::environment::Environment;
 use crate::error::OpsError;
 use crate::ops;
@@ -73,78 +73,13 @@ pub async fn node(
     }
 }
 
-/// Runs the drill; `progress` hears each milestone as it is reached.
-pub async fn run(
-    ctx: &Environment,
-    plan: &DrillPlan,
-    timeout: Duration,
-    progress: impl Fn(String),
-) -> Result<Report, OpsError> {
-    let began = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let start_marks = ops::outbox::marks(ctx).await?;
-    let probes = Probes::start(ctx, &plan.topic)?;
-    let stopped = Instant::now();
-    if let Err(e) = node(ctx, &plan.action, true, timeout).await {
-        // The stop's error is the one to report.
-        let _ = probes.finish().await;
-        return Err(e);
-    }
-    progress(format!("broker {} stopped", plan.leader));
-    let deadline = stopped + timeout;
-    let Some(new_leader) = serving_leader(ctx, plan, deadline).await else {
-        let _ = probes.finish().await;
-        return Err(OpsError::Failed(anyhow::anyhow!(
-            "no other broker took over {}/{} within {} s",
-            plan.topic,
-            plan.partition,
-            timeout.as_secs()
-        )));
-    };
-    let rto = stopped.elapsed().as_secs_f64();
-    progress(format!(
-        "broker {new_leader} leads and serves after {rto:.1} s"
-    ));
-    let probes_sent = probes.finish().await?;
-    progress(format!(
-        "{probes_sent} probe event(s) written while the broker was down"
-    ));
-    drained(ctx, deadline, timeout).await?;
-    let drained = stopped.elapsed().as_secs_f64();
-    progress(format!("outboxes drained after {drained:.1} s"));
-
-    // The broker back, and in sync again.
-    let starting = Instant::now();
-    node(ctx, &plan.action, false, timeout).await?;
-    in_sync(ctx, plan, starting + timeout, timeout).await?;
-    let rejoined = starting.elapsed().as_secs_f64();
-    progress(format!(
-        "broker {} back in sync after {rejoined:.1} s",
-        plan.leader
-    ));
-
-    // What was written during the drill, against what the topics hold.
-    let written = written_between(&start_marks, &ops::outbox::marks(ctx).await?).await?;
-    let found = published_ids(ctx, began).await?;
-    let tally = tally(&written, &found);
-    let met = tally.events_lost as u64 <= topics::SCALE_10X_FAILOVER_RPO_EVENTS
-        && rto <= topics::SCALE_10X_FAILOVER_RTO_SECONDS as f64;
-    Ok(Report {
-        plan: plan.clone(),
-        new_leader,
-        rto_seconds: rto,
-        outbox_drained_seconds: drained,
-        rejoined_seconds: rejoined,
-        probes_sent,
-        tally,
-        rto_target_seconds: topics::SCALE_10X_FAILOVER_RTO_SECONDS,
-        rpo_target_events: topics::SCALE_10X_FAILOVER_RPO_EVENTS,
-        met,
-    })
-}
-
 /// The new leader of the drill's partition once it answers for it; `None`
 /// at `deadline`.
-async fn serving_leader(ctx: &Environment, plan: &DrillPlan, deadline: Instant) -> Option<i32> {
+pub(super) async fn serving_leader(
+    ctx: &Environment,
+    plan: &DrillPlan,
+    deadline: Instant,
+) -> Option<i32> {
     let kafka = &ctx.settings.kafka;
     loop {
         if let Ok((_, partitions)) = ticketing_kafka::partition_leaders(kafka, &plan.topic).await {
@@ -167,7 +102,11 @@ async fn serving_leader(ctx: &Environment, plan: &DrillPlan, deadline: Instant) 
 }
 
 /// Waits until everything written so far is published.
-async fn drained(ctx: &Environment, deadline: Instant, timeout: Duration) -> Result<(), OpsError> {
+pub(super) async fn drained(
+    ctx: &Environment,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), OpsError> {
     let marks = ops::outbox::marks(ctx).await?;
     while ops::outbox::lost(&marks).await? != 0 {
         if Instant::now() >= deadline {
@@ -182,7 +121,7 @@ async fn drained(ctx: &Environment, deadline: Instant, timeout: Duration) -> Res
 }
 
 /// Waits until the stopped broker is in sync for the partition again.
-async fn in_sync(
+pub(super) async fn in_sync(
     ctx: &Environment,
     plan: &DrillPlan,
     deadline: Instant,
@@ -212,7 +151,7 @@ async fn in_sync(
 }
 
 /// The outbox entries each service wrote between two marks.
-async fn written_between(
+pub(super) async fn written_between(
     from: &ops::outbox::Marks,
     until: &ops::outbox::Marks,
 ) -> Result<Vec<ticketing_messaging::outbox::OutboxEntry>, OpsError> {
@@ -232,7 +171,7 @@ async fn written_between(
 /// Probes written at a steady rate from the stop until the new leader
 /// serves (at least [`MIN_PROBES`]): the drill's own traffic, so a quiet
 /// platform still gives it events to count.
-struct Probes {
+pub(super) struct Probes {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<Result<u64, String>>,
 }
@@ -242,7 +181,7 @@ const PROBES_PER_SECOND: u64 = 20;
 const MIN_PROBES: u64 = 20;
 
 impl Probes {
-    fn start(ctx: &Environment, physical_topic: &str) -> Result<Probes, OpsError> {
+    pub(super) fn start(ctx: &Environment, physical_topic: &str) -> Result<Probes, OpsError> {
         let logical = physical_topic
             .strip_prefix(ctx.settings.kafka.topic_prefix.as_str())
             .unwrap_or(physical_topic)
@@ -279,7 +218,7 @@ impl Probes {
     }
 
     /// Stops writing; how many were written.
-    async fn finish(self) -> Result<u64, OpsError> {
+    pub(super) async fn finish(self) -> Result<u64, OpsError> {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         match self.task.await {
             Ok(Ok(n)) => Ok(n),

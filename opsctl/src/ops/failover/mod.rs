@@ -2,3 +2,4 @@
 
 pub mod drill;
 pub mod plan;
+pub mod runbook;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
 
 use super::{Change, Layer, ParamSource};
-use crate::aws::failed;
 use crate::error::OpsError;
 
 /// The change set to make: its stack, name, template and parameters.
@@ -106,12 +105,7 @@ async fn wait_computed(
             .change_set_name(request.name)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "CloudFormation DescribeChangeSet failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
+            .map_err(crate::aws::call("CloudFormation DescribeChangeSet failed"))?;
         match d.status() {
             Some(ChangeSetStatus::CreateComplete) => {
                 return Ok(Some(d.changes().iter().filter_map(change).collect()));

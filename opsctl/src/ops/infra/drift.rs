@@ -9,7 +9,6 @@ use ticketing_catalog::ecs::{self as names, EcsService};
 use ticketing_catalog::ServiceName;
 
 use super::Change;
-use crate::aws::failed;
 use crate::error::OpsError;
 
 /// One service that does not run the revision the stack names.
@@ -81,12 +80,7 @@ pub async fn compute_drift(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    "CloudFormation ListStackResources failed",
-                    crate::aws::sdk_error(&e),
-                )
-            })?;
+            .map_err(crate::aws::call("CloudFormation ListStackResources failed"))?;
         for r in page.stack_resource_summaries() {
             if r.resource_type() == Some("AWS::ECS::TaskDefinition") {
                 if let (Some(l), Some(p)) = (r.logical_resource_id(), r.physical_resource_id()) {

@@ -13,9 +13,11 @@ use crate::error::OpsError;
 use crate::ops::profile::SizeProfile;
 
 mod change_set;
+pub mod deploying;
 pub mod drift;
 mod layer;
 mod params;
+pub mod render;
 pub mod replacement;
 
 pub use layer::Layer;

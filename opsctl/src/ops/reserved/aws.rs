@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::plan::{
     plan_line, targets, Engine, Offering, Plan, Reservation, OFFERING_TYPE, ONE_YEAR_SECONDS,
 };
-use crate::aws::failed;
 use crate::environment::Environment;
 use crate::error::OpsError;
 use crate::ops::cost::round2;
@@ -81,12 +80,9 @@ pub async fn rds_state(
         .multi_az(false)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "RDS DescribeReservedDBInstancesOfferings failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
+        .map_err(crate::aws::call(
+            "RDS DescribeReservedDBInstancesOfferings failed",
+        ))?;
     let offerings = offered
         .reserved_db_instances_offerings()
         .iter()
@@ -109,12 +105,7 @@ pub async fn rds_state(
         .describe_reserved_db_instances()
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "RDS DescribeReservedDBInstances failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
+        .map_err(crate::aws::call("RDS DescribeReservedDBInstances failed"))?;
     let reservations = held
         .reserved_db_instances()
         .iter()
@@ -145,12 +136,9 @@ pub async fn cache_state(
         .product_description(Engine::Elasticache.product())
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "ElastiCache DescribeReservedCacheNodesOfferings failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
+        .map_err(crate::aws::call(
+            "ElastiCache DescribeReservedCacheNodesOfferings failed",
+        ))?;
     let offerings = offered
         .reserved_cache_nodes_offerings()
         .iter()
@@ -173,12 +161,9 @@ pub async fn cache_state(
         .describe_reserved_cache_nodes()
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "ElastiCache DescribeReservedCacheNodes failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
+        .map_err(crate::aws::call(
+            "ElastiCache DescribeReservedCacheNodes failed",
+        ))?;
     let reservations = held
         .reserved_cache_nodes()
         .iter()
@@ -273,12 +258,9 @@ pub async fn savings_plan(
         .lookback_period_in_days(LookbackPeriodInDays::ThirtyDays)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                "Cost Explorer GetSavingsPlansPurchaseRecommendation failed",
-                crate::aws::sdk_error(&e),
-            )
-        })?;
+        .map_err(crate::aws::call(
+            "Cost Explorer GetSavingsPlansPurchaseRecommendation failed",
+        ))?;
     let summary = answer
         .savings_plans_purchase_recommendation()
         .and_then(|r| r.savings_plans_purchase_recommendation_summary())

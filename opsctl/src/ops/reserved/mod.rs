@@ -3,3 +3,4 @@
 pub mod aws;
 pub mod inventory;
 pub mod plan;
+pub mod purchase;

@@ -181,11 +181,18 @@ impl Drop for TempAudit {
 /// exist).
 #[allow(dead_code)]
 pub fn audit_phases(path: &std::path::Path) -> Vec<String> {
+    audit_entries(path)
+        .iter()
+        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every entry of a local audit log, in order.
+pub fn audit_entries(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("an audit line is JSON"))
-        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
         .collect()
 }
 

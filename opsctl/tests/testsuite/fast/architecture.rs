@@ -529,6 +529,31 @@ fn commands_do_no_io_of_their_own() {
     );
 }
 
+/// Every change goes through the one driver (issue 27): it alone opens
+/// the change envelope, so the plan, the dry run, the lock, the
+/// confirmation and the audit entries are written once.
+#[test]
+fn only_the_driver_opens_a_change() {
+    let src = repo().join("opsctl/src");
+    let mut sources = Vec::new();
+    files(&src, "rs", &mut sources);
+    let allowed = [src.join("driver.rs"), src.join("change.rs")];
+    let mut found = Vec::new();
+    for file in sources.iter().filter(|f| !allowed.contains(f)) {
+        let text = std::fs::read_to_string(file).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains("Change::new(") || code.contains(".begin(") {
+                found.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a change opened outside driver.rs (give the driver an Operation or a Procedure): {found:#?}"
+    );
+}
+
 /// `infra/local/test.sh` runs the unit tests before it starts the stack,
 /// skipping modules named `on_the_stack` (run after it). A unit test that
 /// makes a test environment on the stack outside such a module would fail

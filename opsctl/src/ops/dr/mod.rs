@@ -1,5 +1,8 @@
 //! The Kafka disaster-recovery runbook's steps and what each one does;
-//! `opsctl kafka dr` runs them in order through the runbook engine.
+//! `opsctl kafka dr` runs them in order through the runbook engine
+//! ([`runbook::DrRun`]).
+
+pub mod runbook;
 
 use std::time::{Duration, Instant};
 
@@ -138,8 +141,8 @@ pub async fn run_step(
             Ok("skipped: the broker answers".into())
         }
         Step::Restart => {
-            let plan = ops::kafka::restart_plan(ctx)?;
-            let done = ops::kafka::restart_now(ctx, plan, args.restart_timeout).await?;
+            let plan = ops::kafka_restart::restart_plan(ctx)?;
+            let done = ops::kafka_restart::restart_now(ctx, plan, args.restart_timeout).await?;
             *broker_up = true;
             Ok(format!(
                 "restarted; the broker answered {:.1} s after the command",

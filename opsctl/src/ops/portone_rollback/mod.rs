@@ -1,6 +1,10 @@
 //! What `portone rollback` finds before it changes anything: where the
 //! payment service runs, the revision it runs, and the last known-good one
-//! to restore.
+//! to restore; the report both procedures print (`report.rs`) and the
+//! procedures themselves (`runbook.rs`).
+
+pub mod report;
+pub mod runbook;
 
 use aws_sdk_ecs::types::DeploymentRolloutState;
 use ticketing_catalog::portone as names;

@@ -2,9 +2,8 @@
 //! people, Markdown for a pull request's comment.
 
 use crate::ops::infra::StackPlan;
-use crate::output;
 
-pub(super) fn render(plans: &[StackPlan]) -> String {
+pub fn render(plans: &[StackPlan]) -> String {
     let mut rows = Vec::new();
     for p in plans {
         if p.changes.is_empty() {
@@ -26,7 +25,7 @@ pub(super) fn render(plans: &[StackPlan]) -> String {
             ]);
         }
     }
-    let mut out = output::table(
+    let mut out = crate::table::table(
         &["STACK", "ACTION", "RESOURCE", "TYPE", "REPLACEMENT"],
         &rows,
     );
@@ -72,7 +71,7 @@ fn notes(plans: &[StackPlan]) -> Vec<String> {
 
 /// The plan as a pull-request comment: a table per stack, replacements in
 /// bold (a replaced resource is a new one: new address, new data).
-pub(super) fn markdown(plans: &[StackPlan], env: &str) -> String {
+pub fn markdown(plans: &[StackPlan], env: &str) -> String {
     let mut out = format!("### Infrastructure (`opsctl --env {env} infra plan`)\n\n");
     for p in plans {
         let verb = if p.exists { "update" } else { "create" };
@@ -108,7 +107,7 @@ pub(super) fn markdown(plans: &[StackPlan], env: &str) -> String {
                 ]
             })
             .collect();
-        out.push_str(&output::markdown_table(
+        out.push_str(&crate::table::markdown_table(
             &["action", "resource", "type", "replacement"],
             &[],
             &rows,
