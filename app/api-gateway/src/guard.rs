@@ -15,6 +15,8 @@ use ticketing_http::{ApiError, Authenticator};
 use ticketing_redis::Redis;
 use ticketing_tokens::{Keyring, ReservationClaims};
 
+use crate::rate_limit::{granted, Bucket, Leases};
+
 /// The header carrying the `qr_` token (as the reservation service reads it).
 pub const QUEUE_TOKEN_HEADER: &str = "x-queue-token";
 
@@ -30,6 +32,8 @@ pub(crate) struct Guard {
     pub(crate) webhook_sources: Vec<ipnet::IpNet>,
     /// Proxies in front whose `X-Forwarded-For` entries are believed.
     pub(crate) trusted_proxies: usize,
+    /// The rate limit's tokens this instance holds (`rate_limit.rs`).
+    pub(crate) leases: Arc<Leases>,
 }
 
 /// Routes anyone may call without an access token.
@@ -64,19 +68,6 @@ fn client_of(request: &Request, trusted_proxies: usize) -> String {
 /// The webhook's path (PortOne posts its notices there).
 pub const WEBHOOK_PATH: &str = "/webhooks/portone";
 
-/// Which rate-limit bucket a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bucket {
-    /// The API: `booking.rate_limit_per_second` per client.
-    Api,
-    /// PortOne's webhook: `booking.webhook_rate_limit_per_second` per
-    /// source, apart from the API's, so a customer's browsing never holds
-    /// back a notice and a flood of notices never a customer.
-    Webhook,
-    /// A notice from one of PortOne's networks: never limited.
-    PortOne,
-}
-
 /// The bucket of a request for `path` from `client`, given PortOne's
 /// networks.
 fn bucket_of(path: &str, client: &str, portone: &[ipnet::IpNet]) -> Bucket {
@@ -94,9 +85,11 @@ fn bucket_of(path: &str, client: &str, portone: &[ipnet::IpNet]) -> Bucket {
 }
 
 impl Guard {
-    /// A fixed one-second window per client and bucket in Redis (shared by
-    /// every gateway instance). When Redis is down the limit is not
-    /// enforced: availability of the booking path wins over the limit.
+    /// Whether `client` is within its limit this second (`rate_limit.rs`:
+    /// a window in Redis shared by every gateway instance, its tokens
+    /// leased to this one in growing batches). When Redis is down the
+    /// limit is not enforced: availability of the booking path wins over
+    /// the limit.
     async fn within_limit(&self, bucket: Bucket, client: &str) -> bool {
         let (prefix, limit) = match bucket {
             Bucket::Api => ("rl", self.per_second),
@@ -104,19 +97,27 @@ impl Guard {
             Bucket::PortOne => return true,
         };
         let second = Utc::now().timestamp();
+        let Err(ask) = self.leases.take(second, bucket, client) else {
+            return true;
+        };
         let key = self.redis.key(&format!("{prefix}:{client}:{second}"));
         let Ok(mut conn) = self.redis.conn().await else {
             return true;
         };
         let counted: Result<(i64,), _> = redis::pipe()
             .atomic()
-            .incr(&key, 1)
+            .incr(&key, ask.tokens)
             .expire(&key, 2)
             .ignore()
             .query_async(&mut conn)
             .await;
         match counted {
-            Ok((n,)) => n <= i64::from(limit),
+            Ok((after,)) => {
+                let granted = granted(limit, after, ask.tokens);
+                self.leases
+                    .keep(second, bucket, client, ask, granted, limit);
+                granted > 0
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "rate limit not checked");
                 true

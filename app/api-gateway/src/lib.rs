@@ -7,6 +7,7 @@
 
 pub mod guard;
 mod proxy;
+mod rate_limit;
 mod seat_maps;
 
 use axum::extract::FromRef;
@@ -47,6 +48,7 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         webhook_per_second: ctx.settings.booking.webhook_rate_limit_per_second,
         webhook_sources: ctx.settings.booking.webhook_sources.clone(),
         trusted_proxies: ctx.settings.booking.trusted_proxies,
+        leases: Default::default(),
     });
     let state = Gateway {
         upstreams,
