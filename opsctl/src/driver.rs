@@ -60,14 +60,6 @@ impl<O: Operation> Procedure for Changes<'_, O> {
         self.0.render()
     }
 
-    fn label(&self) -> &'static str {
-        self.0.command()
-    }
-
-    fn resume(&self, _step: &str) -> String {
-        String::new()
-    }
-
     async fn run(&self, book: &mut Runbook<'_>) -> Result<Changed, Stopped<Changed>> {
         let changes = self.0.changes();
         for (done, item) in changes.iter().enumerate() {

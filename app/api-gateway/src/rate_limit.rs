@@ -69,7 +69,9 @@ pub(crate) struct Ask {
 #[derive(Debug, Default)]
 struct Window {
     second: i64,
-    leases: HashMap<(Bucket, String), Lease>,
+    /// By bucket, then client (looked up by `&str`: no key is built for
+    /// a client that has its lease).
+    leases: HashMap<Bucket, HashMap<String, Lease>>,
 }
 
 /// The tokens this instance holds, by client.
@@ -91,8 +93,11 @@ impl Leases {
             window.second = second;
             window.leases.clear();
         }
-        let lease = window.leases.entry((key.0, key.1.to_owned())).or_default();
-        f(lease)
+        let clients = window.leases.entry(key.0).or_default();
+        if let Some(lease) = clients.get_mut(key.1) {
+            return f(lease);
+        }
+        f(clients.entry(key.1.to_owned()).or_default())
     }
 
     /// Spends a token held for `client` in `second`: `Ok` if one was

@@ -95,14 +95,6 @@ impl Procedure for LetterReplay<'_> {
         out + "\n"
     }
 
-    fn label(&self) -> &'static str {
-        "dlq"
-    }
-
-    fn resume(&self, _step: &str) -> String {
-        String::new()
-    }
-
     /// One action, no steps: a `progress` entry a letter re-sent.
     async fn run(&self, book: &mut Runbook<'_>) -> Result<Resent, Stopped<Resent>> {
         let applying = book.applying();

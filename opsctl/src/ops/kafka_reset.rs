@@ -183,14 +183,6 @@ impl Procedure for Reset<'_> {
         )
     }
 
-    fn label(&self) -> &'static str {
-        "reset-offsets"
-    }
-
-    fn resume(&self, _step: &str) -> String {
-        String::new()
-    }
-
     /// Kafka moves the offsets of a group only while it has no members:
     /// checked before anything is confirmed or recorded as started.
     async fn ready(&self) -> Result<(), OpsError> {

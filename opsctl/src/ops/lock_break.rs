@@ -96,14 +96,6 @@ impl Procedure for Break<'_> {
         describe(&self.table, self.holder.as_ref()) + "\n"
     }
 
-    fn label(&self) -> &'static str {
-        "lock"
-    }
-
-    fn resume(&self, _step: &str) -> String {
-        String::new()
-    }
-
     /// It removes the lock: it cannot hold it too.
     fn takes_lock(&self) -> bool {
         false

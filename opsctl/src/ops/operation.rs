@@ -70,9 +70,14 @@ pub trait Procedure {
         None
     }
     /// What prefixes its steps' lines on stderr (`"dr"`).
-    fn label(&self) -> &'static str;
-    /// What to do after `step` failed.
-    fn resume(&self, step: &str) -> String;
+    /// (A procedure of one action has no steps: the command names it.)
+    fn label(&self) -> &'static str {
+        self.command()
+    }
+    /// What to do after `step` failed (nothing more to say by default).
+    fn resume(&self, _step: &str) -> String {
+        String::new()
+    }
     /// The step a resumed run starts at.
     fn resume_from(&self) -> Option<&str> {
         None

@@ -74,14 +74,6 @@ impl Procedure for Reconcile<'_> {
         )
     }
 
-    fn label(&self) -> &'static str {
-        "reconcile"
-    }
-
-    fn resume(&self, _step: &str) -> String {
-        String::new()
-    }
-
     fn prints_its_own_result(&self) -> bool {
         true
     }
