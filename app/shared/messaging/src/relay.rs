@@ -9,21 +9,24 @@
 //! that key in the pass was acknowledged too; the rest are re-sent later
 //! (at-least-once; consumers are idempotent). A relay killed between
 //! publishing and marking rolls back, and the rows are published again.
+//!
+//! While full batches wait, a loop overlaps its passes (`batch.rs`): the
+//! next batch is claimed and sent while the previous one's acknowledgements
+//! arrive and its rows are marked.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rdkafka::error::KafkaError as RdKafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{FutureProducer, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use ticketing_config::KafkaSettings;
 use tokio_util::sync::CancellationToken;
+
+mod batch;
 
 /// Tunables of a relay.
 #[derive(Debug, Clone)]
@@ -96,6 +99,15 @@ pub(crate) struct Row {
     pub(crate) created_at: DateTime<Utc>,
     /// An older unsent row of the same key is held by another relay.
     pub(crate) blocked: bool,
+}
+
+impl PassReport {
+    fn add(&mut self, other: PassReport) {
+        self.claimed += other.claimed;
+        self.published += other.published;
+        self.failed += other.failed;
+        self.deferred += other.deferred;
+    }
 }
 
 /// Publishes one schema's outbox.
@@ -205,172 +217,6 @@ impl Relay {
         self.drain_with(timeout, Publish::Nowhere).await
     }
 
-    async fn pass(
-        &self,
-        limit: i64,
-        max_id: i64,
-        publish: Publish,
-    ) -> Result<PassReport, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let claimed: Vec<Row> = sqlx::query_as(CLAIM)
-            .bind(limit.max(1))
-            .bind(max_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut report = PassReport {
-            claimed: claimed.len(),
-            ..PassReport::default()
-        };
-        if claimed.is_empty() {
-            tx.commit().await?;
-            return Ok(report);
-        }
-        // A blocked row blocks the later rows of its key in this pass too.
-        let mut blocked_keys: HashSet<String> = HashSet::new();
-        let mut rows = Vec::with_capacity(claimed.len());
-        for row in claimed {
-            if row.blocked || blocked_keys.contains(&row.partition_key) {
-                blocked_keys.insert(row.partition_key.clone());
-                report.deferred += 1;
-            } else {
-                rows.push(row);
-            }
-        }
-
-        let outcomes = match publish {
-            Publish::Broker => self.publish(&rows).await?,
-            Publish::Nowhere => vec![Ok(()); rows.len()],
-        };
-
-        if self.crash_after_publish.swap(false, Ordering::SeqCst) {
-            // A killed relay's connection closes and PostgreSQL rolls its
-            // transaction back: nothing is marked sent and the row locks go.
-            // Rolled back here explicitly: a dropped transaction is only
-            // rolled back when its pooled connection is next used, and until
-            // then its locks would make the next pass skip the rows (seen
-            // as a flaky "second pass published 0" under load).
-            tx.rollback().await?;
-            return Err(RelayError::InjectedCrash);
-        }
-
-        let (sent, failed, last_error) = self.sorted(&rows, outcomes);
-        if !sent.is_empty() {
-            sqlx::query(
-                "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY($1)",
-            )
-            .bind(&sent)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !failed.is_empty() {
-            sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
-            )
-            .bind(&failed)
-            .bind(last_error.as_deref().unwrap_or("not acknowledged"))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        report.published = sent.len();
-        report.failed = failed.len();
-        metrics::counter!("outbox.published.total", "schema" => self.schema.clone())
-            .increment(sent.len() as u64);
-        if !failed.is_empty() {
-            metrics::counter!("outbox.publish.errors.total", "schema" => self.schema.clone())
-                .increment(failed.len() as u64);
-            tracing::warn!(
-                schema = %self.schema,
-                failed = failed.len(),
-                error = last_error.as_deref().unwrap_or(""),
-                "broker did not acknowledge some events; they stay in the outbox"
-            );
-        }
-        Ok(report)
-    }
-
-    /// The rows the broker acknowledged and those it did not, with the
-    /// last error: a failed row fails the later rows of its key in this
-    /// pass too (each key's events stay in order).
-    fn sorted(
-        &self,
-        rows: &[Row],
-        outcomes: Vec<Result<(), String>>,
-    ) -> (Vec<i64>, Vec<i64>, Option<String>) {
-        let mut sent = Vec::new();
-        let mut failed = Vec::new();
-        let mut failed_keys: HashSet<&str> = HashSet::new();
-        let mut last_error = None;
-        let now = Utc::now();
-        for (row, outcome) in rows.iter().zip(outcomes) {
-            match outcome {
-                Ok(()) if !failed_keys.contains(row.partition_key.as_str()) => {
-                    sent.push(row.id);
-                    let latency =
-                        (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone())
-                            .record(latency.max(0.0));
-                }
-                Ok(()) => failed.push(row.id),
-                Err(e) => {
-                    failed_keys.insert(row.partition_key.as_str());
-                    failed.push(row.id);
-                    last_error = Some(e);
-                }
-            }
-        }
-        (sent, failed, last_error)
-    }
-
-    /// Enqueues every row at once (never one round trip per message), then
-    /// waits for all acknowledgements.
-    pub(crate) async fn publish(
-        &self,
-        rows: &[Row],
-    ) -> Result<Vec<Result<(), String>>, RelayError> {
-        let topics: Vec<String> = rows.iter().map(|r| self.kafka.topic(&r.topic)).collect();
-        let mut pending = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let headers = OwnedHeaders::new().insert(Header {
-                key: "event_type",
-                value: Some(row.event_type.as_str()),
-            });
-            let mut record = FutureRecord::to(&topics[i])
-                .key(row.partition_key.as_str())
-                .payload(row.envelope.as_bytes())
-                .headers(headers);
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push(Some(delivery));
-                        break;
-                    }
-                    Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => {
-                        tracing::warn!(error = %e, "enqueue failed");
-                        pending.push(None);
-                        break;
-                    }
-                }
-            }
-        }
-        let results = join_all(pending.into_iter().map(|p| async move {
-            match p {
-                None => Err("could not be enqueued".to_owned()),
-                Some(delivery) => match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e.to_string()),
-                    Err(_) => Err("producer dropped the message".to_owned()),
-                },
-            }
-        }))
-        .await;
-        Ok(results)
-    }
-
     /// Passes until the outbox has nothing publishable, or `timeout` passes.
     /// Returns the total published.
     pub async fn drain(&self, timeout: Duration) -> Result<usize, RelayError> {
@@ -395,9 +241,7 @@ impl Relay {
     ) -> Result<usize, RelayError> {
         let mut total = 0;
         loop {
-            let report = self
-                .pass(self.options.batch_size, i64::MAX, publish)
-                .await?;
+            let report = self.burst(publish, deadline).await?;
             total += report.published;
             if report.claimed == 0 || tokio::time::Instant::now() >= deadline {
                 return Ok(total);
@@ -473,7 +317,10 @@ impl Relay {
                 };
             }
             let mut failing = false;
-            let wait = match self.run_once().await {
+            // A burst ends within a second, so a shutdown is not kept
+            // waiting behind a long backlog.
+            let burst_ends = tokio::time::Instant::now() + Duration::from_secs(1);
+            let wait = match self.burst(Publish::Broker, burst_ends).await {
                 Ok(report) if report.failed > 0 => {
                     failing = true;
                     backoff = (backoff * 2).min(self.options.max_backoff);
