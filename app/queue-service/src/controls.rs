@@ -260,7 +260,7 @@ pub async fn room_status(
         None
     } else {
         let rank = i64::try_from(waiting - 1).unwrap_or(i64::MAX);
-        match waiting_at(rank, per_interval, settings.queue_admit_interval_ms) {
+        match waiting_at(rank, crate::domain::Pace::of(per_interval, settings)) {
             Some(QueueStatus::Waiting {
                 estimated_wait_seconds,
                 ..

@@ -11,6 +11,11 @@ pub enum QueueStatus {
         position: u64,
         ahead: u64,
         estimated_wait_seconds: u64,
+        /// When to ask again: the server paces the polling, as a CDN's
+        /// waiting room does with its refresh interval, so a customer far
+        /// back in a 100,000-strong queue asks every few tens of seconds
+        /// and one about to be admitted every second.
+        refresh_after_seconds: u64,
     },
     Admitted {
         reservation_token: String,
@@ -37,19 +42,49 @@ pub fn holding(value: &str) -> Option<QueueStatus> {
     })
 }
 
+/// How the admission is paced: `per_interval` customers every
+/// `interval_ms`, and the longest a waiting customer is told to wait before
+/// asking again.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub per_interval: u32,
+    pub interval_ms: u64,
+    pub refresh_max_seconds: u64,
+}
+
+impl Pace {
+    /// `per_interval` (the rate in force, `controls::effective`) with the
+    /// interval and the refresh bound of `settings`.
+    pub fn of(per_interval: u32, settings: &ticketing_config::BookingSettings) -> Pace {
+        Pace {
+            per_interval,
+            interval_ms: settings.queue_admit_interval_ms,
+            refresh_max_seconds: settings.queue_refresh_max_seconds,
+        }
+    }
+}
+
 /// The standing of a customer with `rank` customers ahead (`-1`: not
-/// waiting), when `per_interval` are admitted every `interval_ms`: their
-/// position and the wait until the round that admits them, rounded up to
-/// whole seconds.
-pub fn waiting_at(rank: i64, per_interval: u32, interval_ms: u64) -> Option<QueueStatus> {
+/// waiting) at `pace`: their position, the wait until the round that
+/// admits them (rounded up to whole seconds), and when to ask again.
+pub fn waiting_at(rank: i64, pace: Pace) -> Option<QueueStatus> {
     let ahead = u64::try_from(rank).ok()?;
-    let per_interval = u64::from(per_interval.max(1));
+    let per_interval = u64::from(pace.per_interval.max(1));
     let rounds = ahead / per_interval + 1;
+    let wait = rounds.saturating_mul(pace.interval_ms).div_ceil(1000);
     Some(QueueStatus::Waiting {
         position: ahead + 1,
         ahead,
-        estimated_wait_seconds: rounds.saturating_mul(interval_ms).div_ceil(1000),
+        estimated_wait_seconds: wait,
+        refresh_after_seconds: refresh_after(wait, pace.refresh_max_seconds),
     })
+}
+
+/// Half the estimated wait, at least a second and at most `max_seconds`:
+/// halving keeps a customer close to their turn when the rate is raised,
+/// the bound spares the queue's far end.
+pub fn refresh_after(wait_seconds: u64, max_seconds: u64) -> u64 {
+    (wait_seconds / 2).clamp(1, max_seconds.max(1))
 }
 
 #[cfg(test)]
@@ -82,17 +117,48 @@ mod tests {
         assert_eq!(holding("held:not-a-uuid:1"), None);
     }
 
+    fn pace(per_interval: u32, interval_ms: u64) -> Pace {
+        Pace {
+            per_interval,
+            interval_ms,
+            refresh_max_seconds: 20,
+        }
+    }
+
     #[test]
     fn the_wait_counts_the_rounds_until_ones_turn() {
         // 100 admitted per second: the first 100 go in the next round.
-        assert_eq!(wait(waiting_at(0, 100, 1000)), Some((1, 1)));
-        assert_eq!(wait(waiting_at(99, 100, 1000)), Some((100, 1)));
-        assert_eq!(wait(waiting_at(100, 100, 1000)), Some((101, 2)));
+        assert_eq!(wait(waiting_at(0, pace(100, 1000))), Some((1, 1)));
+        assert_eq!(wait(waiting_at(99, pace(100, 1000))), Some((100, 1)));
+        assert_eq!(wait(waiting_at(100, pace(100, 1000))), Some((101, 2)));
         // Sub-second rounds round up to whole seconds.
-        assert_eq!(wait(waiting_at(0, 7, 10)), Some((1, 1)));
+        assert_eq!(wait(waiting_at(0, pace(7, 10))), Some((1, 1)));
         // Not waiting.
-        assert_eq!(waiting_at(-1, 100, 1000), None);
+        assert_eq!(waiting_at(-1, pace(100, 1000)), None);
         // A zero admission rate is read as one, never a division by zero.
-        assert_eq!(wait(waiting_at(4, 0, 1000)), Some((5, 5)));
+        assert_eq!(wait(waiting_at(4, pace(0, 1000))), Some((5, 5)));
+    }
+
+    #[test]
+    fn the_far_end_of_the_queue_is_told_to_ask_rarely_the_front_every_second() {
+        let refresh = |rank| match waiting_at(rank, pace(100, 100)) {
+            Some(QueueStatus::Waiting {
+                refresh_after_seconds,
+                ..
+            }) => refresh_after_seconds,
+            other => panic!("not waiting: {other:?}"),
+        };
+        // 1,000 admitted a second: the next thousand ask again in a second.
+        assert_eq!(refresh(0), 1);
+        assert_eq!(refresh(999), 1);
+        // Ten seconds out: in five (half the wait).
+        assert_eq!(refresh(9_999), 5);
+        // A hundred seconds out: at the bound, never more.
+        assert_eq!(refresh(99_999), 20);
+        assert_eq!(
+            refresh_after(1_000, 0),
+            1,
+            "a zero bound reads as one second"
+        );
     }
 }

@@ -17,7 +17,7 @@ pub mod controls;
 mod domain;
 pub mod repository;
 
-pub use domain::{holding, waiting_at, QueueStatus};
+pub use domain::{holding, waiting_at, Pace, QueueStatus};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -208,7 +208,7 @@ impl WaitingRoom {
             per_second: raw.parse().ok(),
         };
         let (_, per_interval, _) = controls::effective(rate(own), rate(all), &self.settings);
-        waiting_at(rank, per_interval, self.settings.queue_admit_interval_ms)
+        waiting_at(rank, domain::Pace::of(per_interval, &self.settings))
     }
 
     /// Admits the next users of every active queue, once per interval.

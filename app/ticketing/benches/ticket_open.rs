@@ -18,7 +18,8 @@
 //! gateway's code), at most `BENCH_IN_FLIGHT` (default 256) requests at
 //! once: arrivals are scheduled evenly over the arrival window and wait
 //! for a free slot when the platform falls behind. A waiting user polls
-//! again after half its estimated wait, between 0.5 s and 5 s.
+//! again when the waiting room says (`refresh_after_seconds`: half its
+//! estimated wait, between 1 s and `booking.queue_refresh_max_seconds`).
 //!
 //! Reported: enter and poll throughput and p50/p99; the same for a
 //! baseline (the gateway's static liveness route, as many requests through
@@ -244,8 +245,11 @@ async fn run() -> anyhow::Result<()> {
             };
             while status["status"] != "admitted" {
                 anyhow::ensure!(Instant::now() < deadline, "not admitted within {timeout:?}");
-                let wait = status["estimated_wait_seconds"].as_f64().unwrap_or(1.0);
-                tokio::time::sleep(Duration::from_secs_f64((wait / 2.0).clamp(0.5, 5.0))).await;
+                // As the waiting room says (`refresh_after_seconds`).
+                let refresh = status["refresh_after_seconds"]
+                    .as_u64()
+                    .context("a waiting status without refresh_after_seconds")?;
+                tokio::time::sleep(Duration::from_secs(refresh)).await;
                 let _slot = gate.acquire().await?;
                 let t = Instant::now();
                 let r = http

@@ -275,6 +275,11 @@ pub struct BookingSettings {
     /// Users let out of each waiting room per admission interval.
     pub queue_admit_per_interval: u32,
     pub queue_admit_interval_ms: u64,
+    /// The longest a waiting customer is told to wait before asking again
+    /// (`refresh_after_seconds`: half their estimated wait, within 1 s and
+    /// this). Below `reservation_token_ttl_seconds`, so an admission is
+    /// seen long before it lapses.
+    pub queue_refresh_max_seconds: u64,
     /// Lifetime of a `qr_` reservation token.
     pub reservation_token_ttl_seconds: i64,
     /// How long held seats wait for payment before they are released.
@@ -333,6 +338,7 @@ impl Default for BookingSettings {
             access_token_ttl_seconds: 900,
             queue_admit_per_interval: 50,
             queue_admit_interval_ms: 1000,
+            queue_refresh_max_seconds: 20,
             reservation_token_ttl_seconds: 600,
             hold_ttl_seconds: 300,
             max_seats_per_hold: 4,
@@ -565,6 +571,10 @@ impl Settings {
                 booking.queue_admit_interval_ms as i64,
             ),
             (
+                "booking.queue_refresh_max_seconds",
+                booking.queue_refresh_max_seconds as i64,
+            ),
+            (
                 "booking.expiry_sweep_interval_ms",
                 booking.expiry_sweep_interval_ms as i64,
             ),
@@ -608,6 +618,17 @@ impl Settings {
                     "a whole number of at least 1",
                 ));
             }
+        }
+        if booking.queue_refresh_max_seconds as i64 >= booking.reservation_token_ttl_seconds {
+            return Err(value(
+                "booking.queue_refresh_max_seconds",
+                format!(
+                    "{} is not below booking.reservation_token_ttl_seconds ({}): an admitted \
+                     customer could ask again only after their admission lapsed",
+                    booking.queue_refresh_max_seconds, booking.reservation_token_ttl_seconds
+                ),
+                "a whole number of seconds below booking.reservation_token_ttl_seconds",
+            ));
         }
         if !(0.0..=1.0).contains(&booking.recaptcha_min_score) {
             return Err(value(

@@ -268,3 +268,24 @@ fn a_pool_kept_larger_than_its_limit_is_refused_at_load() {
     assert!(msg.contains("database.min_connections"), "{msg}");
     assert!(msg.contains("max_connections (3)"), "{msg}");
 }
+
+#[test]
+fn a_refresh_bound_past_the_admissions_lifetime_is_refused() {
+    let err = load_from(
+        Profile::Local,
+        &vars(&[
+            ("TICKETING__BOOKING__QUEUE_REFRESH_MAX_SECONDS", "600"),
+            ("TICKETING__BOOKING__RESERVATION_TOKEN_TTL_SECONDS", "600"),
+        ]),
+    )
+    .expect_err("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("booking.queue_refresh_max_seconds"), "{msg}");
+    assert!(msg.contains("reservation_token_ttl_seconds"), "{msg}");
+    let fine = load_from(
+        Profile::Local,
+        &vars(&[("TICKETING__BOOKING__QUEUE_REFRESH_MAX_SECONDS", "30")]),
+    )
+    .expect("30 s is below the default 600 s");
+    assert_eq!(fine.booking.queue_refresh_max_seconds, 30);
+}
