@@ -30,7 +30,11 @@ struct Gateway {
 
 /// Builds the gateway from its context.
 pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
-    let upstreams = proxy::Upstreams::new(&ctx.settings.services, ctx.http.clone());
+    let upstreams = proxy::Upstreams::new(
+        &ctx.settings.services,
+        ctx.http.clone(),
+        ctx.co_located.clone(),
+    );
     let probes = ServiceName::ALL
         .into_iter()
         .filter(|s| *s != ServiceName::ApiGateway)

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -6,7 +7,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::response::{IntoResponse, Response};
 use ticketing_catalog::ServiceName;
 use ticketing_config::ServicesSettings;
-use ticketing_http::{ApiError, MAX_BODY_BYTES};
+use ticketing_http::{ApiError, CoLocated, MAX_BODY_BYTES};
+use tower::ServiceExt;
 use url::Url;
 
 /// Path prefixes and the service that owns them. The first match wins.
@@ -30,17 +32,28 @@ pub fn route_for(path: &str) -> Option<ServiceName> {
     })
 }
 
+/// How long an upstream may take to answer: the HTTP client's timeout
+/// (`ServiceContext::http`), applied to an in-process call too.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub(crate) struct Upstreams {
     services: Arc<ServicesSettings>,
     client: reqwest::Client,
+    /// Services this process serves: called through their routers.
+    co_located: CoLocated,
 }
 
 impl Upstreams {
-    pub(crate) fn new(services: &ServicesSettings, client: reqwest::Client) -> Upstreams {
+    pub(crate) fn new(
+        services: &ServicesSettings,
+        client: reqwest::Client,
+        co_located: CoLocated,
+    ) -> Upstreams {
         Upstreams {
             services: Arc::new(services.clone()),
             client,
+            co_located,
         }
     }
 
@@ -63,6 +76,10 @@ impl Upstreams {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Answer, ApiError> {
+        if let Some(router) = self.co_located.router(service) {
+            let request = in_process_request(method, path_and_query, headers, body)?;
+            return call_router(router.clone(), service, request).await;
+        }
         let url = self.url(service, path_and_query)?;
         let upstream = self
             .client
@@ -100,6 +117,56 @@ impl Upstreams {
         self.send(service, Method::GET, path, HeaderMap::new(), Bytes::new())
             .await
     }
+}
+
+/// The request an in-process call hands the service's router: what the
+/// HTTP call would have sent.
+fn in_process_request(
+    method: Method,
+    path_and_query: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Request, ApiError> {
+    let uri: axum::http::Uri = path_and_query.parse().map_err(|e| {
+        ApiError::bad_request("bad_path", format!("the path cannot be forwarded: {e}"))
+    })?;
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// `request` answered by `service`'s router in this process, read whole
+/// as an HTTP answer would be.
+async fn call_router(
+    router: axum::Router,
+    service: ServiceName,
+    request: Request,
+) -> Result<Answer, ApiError> {
+    let unavailable = |detail: &str| {
+        tracing::warn!(%service, detail, "in-process upstream call failed");
+        ApiError::bad_gateway(
+            "upstream_unavailable",
+            format!("{service} is unavailable right now; try again shortly"),
+        )
+    };
+    let response = match tokio::time::timeout(UPSTREAM_TIMEOUT, router.oneshot(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => return Err(unavailable("timed out")),
+    };
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| unavailable("the body could not be read"))?;
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    Ok(Answer {
+        status: parts.status,
+        headers,
+        body,
+    })
 }
 
 /// An upstream's answer, read whole: cheap to clone (the body is shared), so
@@ -200,6 +267,73 @@ async fn forward_inner(upstreams: &Upstreams, req: Request) -> Result<Answer, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real parts: a real axum router as the co-located service, and a real
+    /// refused connection for the one that is not.
+    #[tokio::test]
+    async fn a_co_located_service_is_called_through_its_router_and_any_other_over_http() {
+        let mut settings = ticketing_config::load_from(ticketing_config::Profile::Local, &[])
+            .expect("the local settings");
+        // A port nothing listens on: over HTTP, both calls would be refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        for service in [ServiceName::EventService, ServiceName::QueueService] {
+            settings.services.endpoint_mut(service).url =
+                Url::parse(&format!("http://{closed}")).expect("url");
+        }
+        let events = axum::Router::new().route(
+            "/api/events/{id}",
+            axum::routing::post(
+                |axum::extract::Path(id): axum::extract::Path<String>,
+                 axum::extract::RawQuery(query): axum::extract::RawQuery,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    let seen = headers
+                        .get(ticketing_http::REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        StatusCode::CREATED,
+                        [("x-seen-request-id", seen)],
+                        format!("{id} {} {}", query.unwrap_or_default(), body.len()),
+                    )
+                },
+            ),
+        );
+        let co_located = CoLocated::default();
+        co_located.set([(ServiceName::EventService, events)].into_iter().collect());
+        let upstreams = Upstreams::new(&settings.services, reqwest::Client::new(), co_located);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ticketing_http::REQUEST_ID_HEADER,
+            HeaderValue::from_static("req-1"),
+        );
+        let answer = upstreams
+            .send(
+                ServiceName::EventService,
+                Method::POST,
+                "/api/events/42?detail=full",
+                headers,
+                Bytes::from_static(b"{}"),
+            )
+            .await
+            .expect("the co-located router answers; its port is closed");
+        assert_eq!(answer.status, StatusCode::CREATED);
+        assert_eq!(&answer.body[..], b"42 detail=full 2");
+        assert_eq!(
+            answer.headers.get("x-seen-request-id").map(|v| v.as_bytes()),
+            Some(&b"req-1"[..])
+        );
+
+        let refused = upstreams
+            .get(ServiceName::QueueService, "/api/queue/x/status")
+            .await
+            .expect_err("not co-located: over HTTP, to a closed port");
+        assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    }
 
     #[test]
     fn prefixes_match_whole_segments() {

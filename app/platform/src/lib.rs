@@ -233,13 +233,18 @@ pub async fn start(
     }
 
     let shutdown = CancellationToken::new();
+    // The gateway reaches the services started here through their routers
+    // (`CoLocated`), set once every router is built; until then, and for a
+    // service not started here, over HTTP.
+    let co_located = ticketing_http::CoLocated::default();
     // One context (and so one pool) per service, for its migrations and then
     // for serving.
     let mut contexts = Vec::new();
     for (service, listener) in listeners {
         let ctx = ServiceContext::new(service, settings.clone(), secrets.clone())
             .map_err(|source| PlatformError::Start { service, source })?
-            .with_shutdown(shutdown.child_token());
+            .with_shutdown(shutdown.child_token())
+            .with_co_located(co_located.clone());
         migrate(&ctx).await?;
         ctx.warm_pool();
         contexts.push((ctx, listener));
@@ -248,6 +253,7 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut background = JoinSet::new();
     let mut listening = Vec::new();
+    let mut routers = std::collections::HashMap::new();
     for (ctx, listener) in contexts {
         let service = ctx.service;
         let mut app: ServiceApp =
@@ -260,6 +266,9 @@ pub async fn start(
             .local_addr()
             .map_err(|source| PlatformError::Stopped { service, source })?;
         let router = ticketing_http::service_router(app);
+        if service != ServiceName::ApiGateway {
+            routers.insert(service, router.clone());
+        }
         let token = shutdown.clone();
         tasks.spawn(async move {
             let result = ticketing_http::serve(listener, router, token).await;
@@ -268,6 +277,7 @@ pub async fn start(
         tracing::info!(%service, %addr, "listening");
         listening.push(Listening { service, addr });
     }
+    co_located.set(routers);
     Ok(Platform {
         listening,
         settings,

@@ -11,12 +11,14 @@
 
 pub mod auth;
 pub mod client;
+mod co_located;
 mod extract;
 mod problem;
 mod server;
 
 pub use auth::{AuthUser, Authenticator, Operator, Organiser};
 pub use client::client_address;
+pub use co_located::CoLocated;
 pub use extract::{Json, Query};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use server::{

@@ -44,6 +44,9 @@ pub struct ServiceContext {
     pub http: reqwest::Client,
     /// Cancelled when the service is to stop; background tasks watch it.
     pub shutdown: CancellationToken,
+    /// The other services this process serves (the gateway calls them
+    /// without a socket); none when the service runs alone.
+    pub co_located: ticketing_http::CoLocated,
 }
 
 impl ServiceContext {
@@ -75,6 +78,7 @@ impl ServiceContext {
             redis,
             http,
             shutdown: CancellationToken::new(),
+            co_located: ticketing_http::CoLocated::default(),
         })
     }
 
@@ -90,6 +94,12 @@ impl ServiceContext {
     /// The same context stopping with `shutdown`.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> ServiceContext {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The same context seeing the services of `co_located`.
+    pub fn with_co_located(mut self, co_located: ticketing_http::CoLocated) -> ServiceContext {
+        self.co_located = co_located;
         self
     }
 

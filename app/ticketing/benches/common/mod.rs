@@ -7,6 +7,11 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// The allocator `ticketing serve` runs with (`src/main.rs`): these benches
+/// run the platform in their own process, so they name it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A whole-number knob from the environment, or its default.
 pub fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
