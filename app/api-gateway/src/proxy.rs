@@ -324,7 +324,10 @@ mod tests {
         assert_eq!(answer.status, StatusCode::CREATED);
         assert_eq!(&answer.body[..], b"42 detail=full 2");
         assert_eq!(
-            answer.headers.get("x-seen-request-id").map(|v| v.as_bytes()),
+            answer
+                .headers
+                .get("x-seen-request-id")
+                .map(|v| v.as_bytes()),
             Some(&b"req-1"[..])
         );
 

@@ -72,6 +72,7 @@ async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
         }
     });
     let outcome = join_all(users).await;
+    let most = stack.settings.booking.queue_refresh_max_seconds;
     for (_, answers) in &outcome {
         for (status, body) in answers {
             assert!(
@@ -79,6 +80,14 @@ async fn a_crowd_entering_while_the_loop_admits_always_gets_a_standing() {
                     && matches!(body["status"].as_str(), Some("waiting" | "admitted")),
                 "every answer is a standing: {status} {body}"
             );
+            if body["status"] == "waiting" {
+                // The room paces the polling: within 1 s and the bound.
+                let refresh = body["refresh_after_seconds"].as_u64().unwrap_or(0);
+                assert!(
+                    (1..=most).contains(&refresh),
+                    "a waiting answer says when to ask again: {body}"
+                );
+            }
         }
     }
     let admitted = outcome.iter().filter(|(a, _)| *a).count();
