@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -8,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use ticketing_catalog::ServiceName;
 use ticketing_config::ServicesSettings;
 use ticketing_http::{ApiError, CoLocated, MAX_BODY_BYTES};
+use ticketing_runtime::UPSTREAM_TIMEOUT;
 use tower::ServiceExt;
 use url::Url;
 
@@ -31,10 +31,6 @@ pub fn route_for(path: &str) -> Option<ServiceName> {
         (rest.is_empty() || rest.starts_with('/')).then_some(*service)
     })
 }
-
-/// How long an upstream may take to answer: the HTTP client's timeout
-/// (`ServiceContext::http`), applied to an in-process call too.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub(crate) struct Upstreams {

@@ -31,6 +31,11 @@ pub enum RuntimeError {
     NoSchema { service: ServiceName },
 }
 
+/// How long a call to another service (or an external API) may take to
+/// answer: the HTTP client's timeout, and the gateway's for a service it
+/// calls in process.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything one service needs to start.
 #[derive(Clone, Debug)]
 pub struct ServiceContext {
@@ -68,7 +73,7 @@ impl ServiceContext {
         let redis = Redis::new(&settings.redis)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
+            .timeout(UPSTREAM_TIMEOUT)
             .build()?;
         Ok(ServiceContext {
             service,
