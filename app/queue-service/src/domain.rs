@@ -12,9 +12,10 @@ pub enum QueueStatus {
         ahead: u64,
         estimated_wait_seconds: u64,
         /// When to ask again: the server paces the polling, as a CDN's
-        /// waiting room does with its refresh interval, so a customer far
-        /// back in a 100,000-strong queue asks every few tens of seconds
-        /// and one about to be admitted every second.
+        /// waiting room does with its refresh interval. A customer is told
+        /// to come back when their round is due (the estimated wait), a
+        /// customer far back in a 100,000-strong queue every few tens of
+        /// seconds until then.
         refresh_after_seconds: u64,
     },
     Admitted {
@@ -80,11 +81,17 @@ pub fn waiting_at(rank: i64, pace: Pace) -> Option<QueueStatus> {
     })
 }
 
-/// Half the estimated wait, at least a second and at most `max_seconds`:
-/// halving keeps a customer close to their turn when the rate is raised,
-/// the bound spares the queue's far end.
+/// The estimated wait, at least a second and at most `max_seconds`.
+///
+/// The wait is rounded up to the end of the round that admits the
+/// customer, so asking then finds them admitted: one answer where halving
+/// the wait took several (at 1,000 admitted a second, the front 3,000 of
+/// the queue asked every second, and most were told to wait). If the rate
+/// is lowered or paused meanwhile, the answer is a new estimate; if it is
+/// raised, they are admitted sooner and learn it within the bound, which is
+/// below the admission token's lifetime, so the admission waits for them.
 pub fn refresh_after(wait_seconds: u64, max_seconds: u64) -> u64 {
-    (wait_seconds / 2).clamp(1, max_seconds.max(1))
+    wait_seconds.clamp(1, max_seconds.max(1))
 }
 
 #[cfg(test)]
@@ -151,8 +158,8 @@ mod tests {
         // 1,000 admitted a second: the next thousand ask again in a second.
         assert_eq!(refresh(0), 1);
         assert_eq!(refresh(999), 1);
-        // Ten seconds out: in five (half the wait).
-        assert_eq!(refresh(9_999), 5);
+        // Ten seconds out: in ten, when their round is due.
+        assert_eq!(refresh(9_999), 10);
         // A hundred seconds out: at the bound, never more.
         assert_eq!(refresh(99_999), 20);
         assert_eq!(
@@ -160,5 +167,34 @@ mod tests {
             1,
             "a zero bound reads as one second"
         );
+    }
+
+    #[test]
+    fn asking_again_when_told_finds_the_round_that_admits_one_passed() {
+        // Rounds of 100 every 100 ms (1,000 a second) and of 7 every 330 ms:
+        // within the bound, the refresh is never earlier than the end of
+        // the customer's round, so the next answer is the admission.
+        for pace in [pace(100, 100), pace(7, 330)] {
+            for rank in [0_i64, 1, 99, 100, 999, 1_000, 4_321, 12_345] {
+                let Some(QueueStatus::Waiting {
+                    estimated_wait_seconds,
+                    refresh_after_seconds,
+                    ..
+                }) = waiting_at(rank, pace)
+                else {
+                    panic!("rank {rank} is waiting");
+                };
+                let ahead = u64::try_from(rank).unwrap_or(0);
+                let due_ms = (ahead / u64::from(pace.per_interval) + 1) * pace.interval_ms;
+                if estimated_wait_seconds <= pace.refresh_max_seconds {
+                    assert!(
+                        refresh_after_seconds * 1000 >= due_ms,
+                        "rank {rank}: asked again after {refresh_after_seconds} s, due after {due_ms} ms"
+                    );
+                } else {
+                    assert_eq!(refresh_after_seconds, pace.refresh_max_seconds);
+                }
+            }
+        }
     }
 }

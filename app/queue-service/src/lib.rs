@@ -20,7 +20,7 @@ pub mod repository;
 pub use domain::{holding, waiting_at, Pace, QueueStatus};
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::{FromRef, Path, State};
@@ -55,8 +55,10 @@ struct AppState {
     http: reqwest::Client,
     event_service: Arc<Url>,
     /// Performances event-service said exist, for a while: a crowd
-    /// entering one waiting room asks once, not once per person.
-    known: moka::sync::Cache<Uuid, ()>,
+    /// entering one waiting room asks once, not once per person. Shared
+    /// behind an `Arc`: the state is cloned for every request, and a
+    /// cache's clone is several reference counts and channel ends.
+    known: Arc<moka::sync::Cache<Uuid, ()>>,
 }
 
 /// How long a performance event-service confirmed is taken as existing
@@ -77,10 +79,12 @@ pub fn build(ctx: &ServiceContext) -> Result<ServiceApp, RuntimeError> {
         recaptcha: Arc::new(ctx.recaptcha()),
         http: ctx.http.clone(),
         event_service: Arc::new(ctx.settings.services.event_service.url.clone()),
-        known: moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(KNOWN_PERFORMANCE_TTL)
-            .build(),
+        known: Arc::new(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KNOWN_PERFORMANCE_TTL)
+                .build(),
+        ),
     };
     let shutdown = ctx.shutdown.clone();
     Ok(ServiceApp::new(
@@ -336,9 +340,10 @@ impl WaitingRoom {
 /// step: user i (from 1) has its token key in KEYS[i + 2], its member in
 /// ARGV[2i] and its token in ARGV[2i + 1]. Returns the members this call
 /// took (not those no longer waiting: another instance admitted them).
-fn admit_script() -> redis::Script {
-    redis::Script::new(
-        "local taken = {} \
+fn admit_script() -> &'static redis::Script {
+    static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            "local taken = {} \
          for i = 3, #KEYS do \
            local member = ARGV[2 * i - 4] \
            if redis.call('ZREM', KEYS[1], member) == 1 then \
@@ -348,19 +353,24 @@ fn admit_script() -> redis::Script {
            end \
          end \
          return taken",
-    )
+        )
+    });
+    &SCRIPT
 }
 
 /// Drops performance ARGV[1] from the active queues (KEYS[2]), its
 /// arrival counter (KEYS[3]) and arrival times (KEYS[4]) only if its queue
 /// (KEYS[1]) is empty, in one step with the check.
-fn retire_script() -> redis::Script {
-    redis::Script::new(
-        "if redis.call('ZCARD', KEYS[1]) == 0 then \
-           redis.call('DEL', KEYS[3], KEYS[4]) \
-           return redis.call('SREM', KEYS[2], ARGV[1]) \
-         end return 0",
-    )
+fn retire_script() -> &'static redis::Script {
+    static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            "if redis.call('ZCARD', KEYS[1]) == 0 then \
+               redis.call('DEL', KEYS[3], KEYS[4]) \
+               return redis.call('SREM', KEYS[2], ARGV[1]) \
+             end return 0",
+        )
+    });
+    &SCRIPT
 }
 
 /// What the standing scripts answer: the user's token (or ''), queue rank
@@ -379,21 +389,26 @@ const READ_STANDING: &str = "local t = redis.call('GET', KEYS[2]) or '' \
 /// Joins the queue (KEYS[1]) with the next arrival number (KEYS[4]),
 /// noting when (KEYS[5], Unix ms by the server's clock), and marks it
 /// active (KEYS[3], ARGV[2]) unless already admitted (KEYS[2]) or already
-/// waiting, then reads the standing.
-fn enter_script() -> redis::Script {
-    redis::Script::new(&format!(
+/// waiting, then reads the standing. Built (and its SHA1 taken) once, not
+/// per request.
+fn enter_script() -> &'static redis::Script {
+    static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(&format!(
         "if redis.call('EXISTS', KEYS[2]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then \
            redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[1]) \
            local now = redis.call('TIME') \
            redis.call('HSET', KEYS[5], ARGV[1], now[1] * 1000 + math.floor(now[2] / 1000)) \
            redis.call('SADD', KEYS[3], ARGV[2]) \
          end {READ_STANDING}"
-    ))
+        ))
+    });
+    &SCRIPT
 }
 
 /// Reads the standing only.
-fn standing_script() -> redis::Script {
-    redis::Script::new(READ_STANDING)
+fn standing_script() -> &'static redis::Script {
+    static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(READ_STANDING));
+    &SCRIPT
 }
 
 fn parse_performance(raw: &str) -> Result<Uuid, ApiError> {

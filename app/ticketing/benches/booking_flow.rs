@@ -41,7 +41,7 @@ use ticketing_tokens::{Keyring, ReservationClaims};
 use uuid::Uuid;
 
 mod common;
-use common::{knob, percentile_ms};
+use common::{counter, knob, percentile_ms, server_ms};
 
 struct Run {
     requests: usize,
@@ -105,24 +105,6 @@ async fn hammer(
         all.extend(l?);
     }
     Ok(Run::of(all, started.elapsed()))
-}
-
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// A summary's quantile of `http.request.duration.seconds` for `service`'s
-/// `method route`, in ms, from a `/metrics` text (the exporter's rolling
-/// window, which here holds only the phase just run for these routes).
-fn server_ms(metrics: &str, service: &str, method: &str, route: &str, quantile: &str) -> f64 {
-    let prefix = format!(
-        "http_request_duration_seconds{{service=\"{service}\",method=\"{method}\",route=\"{route}\",quantile=\"{quantile}\"}}"
-    );
-    counter(metrics, &prefix) * 1e3
 }
 
 fn main() -> anyhow::Result<()> {

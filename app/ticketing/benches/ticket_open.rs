@@ -18,7 +18,7 @@
 //! gateway's code), at most `BENCH_IN_FLIGHT` (default 256) requests at
 //! once: arrivals are scheduled evenly over the arrival window and wait
 //! for a free slot when the platform falls behind. A waiting user polls
-//! again when the waiting room says (`refresh_after_seconds`: half its
+//! again when the waiting room says (`refresh_after_seconds`: its
 //! estimated wait, between 1 s and `booking.queue_refresh_max_seconds`).
 //!
 //! Reported: enter and poll throughput and p50/p99; the same for a
@@ -45,7 +45,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 mod common;
-use common::{knob, percentile_ms};
+use common::{knob, percentile_ms, server_ms};
 
 /// Requests of one kind: count, rate over their span, p50/p99.
 struct Figures {
@@ -89,6 +89,8 @@ struct Run {
     first_admitted: Mutex<Option<Instant>>,
     sold_out_at: Mutex<Option<Instant>>,
     held: AtomicUsize,
+    /// Entries answered so far.
+    entered: AtomicUsize,
     sold_out: AtomicBool,
 }
 
@@ -210,6 +212,18 @@ async fn run() -> anyhow::Result<()> {
     };
 
     let state = Arc::new(Run::default());
+    // The servers' own figures for the arrival: read once every entry has
+    // been answered (the exporter's window is a minute; the run is longer).
+    let arrival_metrics = {
+        let (http, state) = (http.clone(), state.clone());
+        let url = format!("{gateway}{}", ticketing_catalog::http::METRICS_PATH);
+        tokio::spawn(async move {
+            while state.entered.load(Ordering::Relaxed) < users {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(http.get(url).send().await?.text().await?)
+        })
+    };
     let opened = Instant::now();
     let deadline = opened + timeout;
     let outcomes = join_all(tokens.into_iter().enumerate().map(|(i, (user, access))| {
@@ -241,6 +255,7 @@ async fn run() -> anyhow::Result<()> {
                     .lock()
                     .map_err(|_| anyhow::anyhow!("poisoned"))?
                     .push(answered - sent);
+                state.entered.fetch_add(1, Ordering::Relaxed);
                 (sent, answered, body)
             };
             while status["status"] != "admitted" {
@@ -321,6 +336,7 @@ async fn run() -> anyhow::Result<()> {
     for o in outcomes {
         seen.push(o?);
     }
+    let arrival_metrics = arrival_metrics.await??;
 
     // Rounds from the admission log: one issued_at per round.
     let pool = env.pool(ServiceName::QueueService.schema());
@@ -372,6 +388,37 @@ async fn run() -> anyhow::Result<()> {
     enter.print("enter (through the gateway)");
     poll.print("poll status (through the gateway)");
     baseline.print("baseline: static /health, all at once");
+    println!("  during the arrival, as the servers measured it:");
+    for (label, service, method, route) in [
+        (
+            "gateway, POST (enter, holds)",
+            "api-gateway",
+            "POST",
+            "/api/{*rest}",
+        ),
+        (
+            "gateway, GET (status)",
+            "api-gateway",
+            "GET",
+            "/api/{*rest}",
+        ),
+        (
+            "queue-service, enter",
+            "queue-service",
+            "POST",
+            "/api/queue/{performance_id}/enter",
+        ),
+        (
+            "queue-service, status",
+            "queue-service",
+            "GET",
+            "/api/queue/{performance_id}/status",
+        ),
+    ] {
+        let [p50, p99] =
+            ["0.5", "0.99"].map(|q| server_ms(&arrival_metrics, service, method, route, q));
+        println!("    {label:<32} p50 {p50:>8.2} ms  p99 {p99:>8.2} ms");
+    }
     println!(
         "  enter/baseline throughput {:.2}, poll/baseline {:.2}",
         enter.per_second / baseline.per_second,

@@ -276,7 +276,7 @@ pub struct BookingSettings {
     pub queue_admit_per_interval: u32,
     pub queue_admit_interval_ms: u64,
     /// The longest a waiting customer is told to wait before asking again
-    /// (`refresh_after_seconds`: half their estimated wait, within 1 s and
+    /// (`refresh_after_seconds`: their estimated wait, within 1 s and
     /// this). Below `reservation_token_ttl_seconds`, so an admission is
     /// seen long before it lapses.
     pub queue_refresh_max_seconds: u64,

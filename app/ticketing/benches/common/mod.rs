@@ -31,6 +31,26 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+/// The sum of the samples named `name` (with any labels after it) in a
+/// Prometheus text.
+pub fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A summary's quantile of `http.request.duration.seconds` for `service`'s
+/// `method route`, in ms, from a `/metrics` text (the exporter's rolling
+/// window, which here holds only the phase just run for these routes).
+pub fn server_ms(metrics: &str, service: &str, method: &str, route: &str, quantile: &str) -> f64 {
+    let prefix = format!(
+        "http_request_duration_seconds{{service=\"{service}\",method=\"{method}\",route=\"{route}\",quantile=\"{quantile}\"}}"
+    );
+    counter(metrics, &prefix) * 1e3
+}
+
 /// Creates a performance of `rows` rows of 20 seats through the gateway
 /// (as `organiser`); returns its id and its seats' ids.
 pub async fn create_performance(
