@@ -20,6 +20,16 @@ fn node_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../infra/local/kafka-node.sh")
 }
 
+/// Starts of a private broker or cluster before giving up on port races.
+const START_ATTEMPTS: u32 = 3;
+
+/// Whether a node's start failed only because another process took one of
+/// its ports between [`free_port`] and the bind (tests run in parallel, and
+/// each picks free ports): worth another start on fresh ports.
+fn lost_a_port_race(exited: &str) -> bool {
+    exited.contains("Address already in use")
+}
+
 /// A port nothing listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -89,15 +99,23 @@ impl Node {
     }
 
     fn wait_ready(&mut self) {
+        if let Err(exited) = self.try_ready() {
+            panic!("{exited}");
+        }
+    }
+
+    /// Waits until the node listens; `Err` (with its last log lines) when
+    /// it exits first. Panics when it neither listens nor exits in time.
+    fn try_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
+                return Err(format!(
                     "private Kafka node {} exited ({status}) before listening; last log lines:\n{}\n\
                      (is Apache Kafka installed? run infra/local/install-tools.sh)",
                     self.id,
                     self.log_tail()
-                );
+                ));
             }
             assert!(
                 Instant::now() < deadline,
@@ -108,6 +126,7 @@ impl Node {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 
     fn log_tail(&self) -> String {
@@ -177,17 +196,31 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
-    /// Starts a broker and waits until it listens; panics (this is test
-    /// code) when Kafka is missing or does not start.
+    /// Starts a broker and waits until it listens (again on fresh ports
+    /// when it lost a port race); panics (this is test code) when Kafka is
+    /// missing or does not start.
     pub fn start_new() -> PrivateBroker {
         let root = std::env::temp_dir().join(format!(
             "ticketing-broker-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        let node = Node::new(1, root.join("node-1"), free_port(), free_port(), Vec::new());
-        let mut broker = PrivateBroker { root, node };
-        broker.start();
-        broker
+        for attempt in 1..=START_ATTEMPTS {
+            let node = Node::new(1, root.join("node-1"), free_port(), free_port(), Vec::new());
+            let mut broker = PrivateBroker {
+                root: root.clone(),
+                node,
+            };
+            broker.node.spawn();
+            match broker.node.try_ready() {
+                Ok(()) => return broker,
+                Err(exited) if attempt < START_ATTEMPTS && lost_a_port_race(&exited) => {
+                    // Dropping it kills the node and removes its directory.
+                    drop(broker);
+                }
+                Err(exited) => panic!("{exited}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     pub fn bootstrap(&self) -> String {
@@ -248,8 +281,27 @@ pub struct PrivateCluster {
 }
 
 impl PrivateCluster {
-    /// Starts `brokers` nodes and waits until all listen.
+    /// Starts `brokers` nodes and waits until all listen; starts them all
+    /// again on fresh ports when one lost a port race.
     pub fn start_new(brokers: usize, replication_factor: i32, min_insync: i32) -> PrivateCluster {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut cluster = PrivateCluster::spawn(brokers, replication_factor, min_insync);
+            match cluster.nodes.iter_mut().try_for_each(Node::try_ready) {
+                Ok(()) => return cluster,
+                Err(exited) if attempt < START_ATTEMPTS && lost_a_port_race(&exited) => {
+                    // Every node again on fresh ports: the voters name them
+                    // all. Dropping it kills the nodes and removes the root.
+                    drop(cluster);
+                }
+                Err(exited) => panic!("{exited}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts `brokers` nodes on free ports, all at once (the controllers
+    /// need each other for a quorum), without waiting for them.
+    fn spawn(brokers: usize, replication_factor: i32, min_insync: i32) -> PrivateCluster {
         let root = std::env::temp_dir().join(format!(
             "ticketing-cluster-{}",
             uuid::Uuid::new_v4().simple()
@@ -289,12 +341,8 @@ impl PrivateCluster {
                 )
             })
             .collect();
-        // All at once: the controllers need each other for a quorum.
         for node in &mut nodes {
             node.spawn();
-        }
-        for node in &mut nodes {
-            node.wait_ready();
         }
         PrivateCluster { root, nodes }
     }
@@ -355,5 +403,23 @@ impl Drop for PrivateCluster {
             node.kill();
         }
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lost_a_port_race;
+
+    #[test]
+    fn only_a_port_taken_meanwhile_is_worth_another_start() {
+        // As node 2 of a cluster logged it when another test took its port.
+        assert!(lost_a_port_race(
+            "private Kafka node 2 exited (exit status: 1) before listening; last log lines:\n\
+             Caused by: java.net.BindException: Address already in use"
+        ));
+        assert!(!lost_a_port_race(
+            "private Kafka node 1 exited (exit status: 127) before listening; last log lines:\n\
+             kafka-server-start.sh: command not found"
+        ));
     }
 }
