@@ -156,9 +156,11 @@ impl Relay {
 
     /// Passes back to back while full batches wait, each next batch claimed
     /// and sent while the previous one settles. Ends after a batch that was
-    /// not full, a batch the broker did not wholly acknowledge, or at
-    /// `deadline`; every batch it claimed is settled or released by then.
-    /// Returns the sum of its passes.
+    /// not full, a batch the broker did not wholly acknowledge, at
+    /// `deadline`, or when the pool is short ([`may_claim_ahead`]: the
+    /// caller's next burst starts at once, one batch at a time until the
+    /// pool has room); every batch it claimed is settled or released by
+    /// then. Returns the sum of its passes.
     pub(super) async fn burst(
         &self,
         publish: Publish,
@@ -174,7 +176,7 @@ impl Relay {
         let mut full = first.report.claimed as i64 >= limit;
         let mut sending = self.send(first, publish).await;
         loop {
-            if !full || Instant::now() >= deadline {
+            if !full || Instant::now() >= deadline || !self.may_claim_ahead() {
                 total.add(self.settle(sending).await?);
                 return Ok(total);
             }
@@ -212,6 +214,15 @@ impl Relay {
             }
             sending = next;
         }
+    }
+
+    /// Whether the pool can lend this loop a second connection now
+    /// ([`may_claim_ahead`] of what it can still lend).
+    fn may_claim_ahead(&self) -> bool {
+        let max = self.pool.options().get_max_connections();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        let in_use = self.pool.size().saturating_sub(idle);
+        may_claim_ahead(max.saturating_sub(in_use), max)
     }
 
     /// Records a settled batch in the metrics, and warns of what the broker
@@ -305,6 +316,18 @@ impl Relay {
     }
 }
 
+/// Whether a loop may take a second connection to claim ahead, with `free`
+/// of the pool's `max` connections still to lend: only while more than
+/// half the pool is free. The pool is the service's: while a backlog
+/// drains (after a broker outage, with customers still booking), three
+/// loops claiming ahead would hold six connections and LISTEN a seventh of
+/// the default ten, and request handlers would queue for the other three.
+/// Busy handlers count as in use, so the relay steps back when they need
+/// the pool.
+pub(super) fn may_claim_ahead(free: u32, max: u32) -> bool {
+    free > max / 2
+}
+
 /// Each delivery's outcome, in the order the rows were enqueued.
 async fn acknowledged(pending: Vec<Option<DeliveryFuture>>) -> Vec<Result<(), String>> {
     join_all(pending.into_iter().map(|p| async move {
@@ -318,4 +341,24 @@ async fn acknowledged(pending: Vec<Option<DeliveryFuture>>) -> Vec<Result<(), St
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_claim_ahead;
+
+    #[test]
+    fn a_loop_claims_ahead_only_while_more_than_half_the_pool_is_free() {
+        // The default pool of ten: three loops and LISTEN leave six free.
+        assert!(may_claim_ahead(6, 10));
+        // One loop claiming ahead leaves five: the others wait their turn.
+        assert!(!may_claim_ahead(5, 10));
+        // Busy request handlers stop it altogether.
+        assert!(!may_claim_ahead(2, 10));
+        // A pool of one or two never lends a loop a second connection (the
+        // loop's own claim is in use when it asks).
+        assert!(!may_claim_ahead(0, 1));
+        assert!(!may_claim_ahead(1, 2));
+        assert!(!may_claim_ahead(0, 0));
+    }
 }
