@@ -5,12 +5,13 @@
 //! local stack uses too) with a small heap; a node takes a few seconds to
 //! start, so tests use as few as they can and the shared broker otherwise.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ticketing_config::KafkaSettings;
+
+use crate::free_port;
 
 /// How long a node may take to open its port (JVM start, log recovery after
 /// a kill; slow while the rest of the suite compiles and runs).
@@ -24,18 +25,11 @@ fn node_script() -> PathBuf {
 const START_ATTEMPTS: u32 = 3;
 
 /// Whether a node's start failed only because another process took one of
-/// its ports between [`free_port`] and the bind (tests run in parallel, and
-/// each picks free ports): worth another start on fresh ports.
+/// its ports between [`free_port`] and the bind (`free_port` keeps clear of
+/// source ports and of its own process's ports; another program may still
+/// bind one meanwhile): worth another start on fresh ports.
 fn lost_a_port_race(exited: &str) -> bool {
     exited.contains("Address already in use")
-}
-
-/// A port nothing listens on right now (the OS picks it).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn shell_quote(s: &str) -> String {

@@ -9,10 +9,12 @@
 //! message is how a test reports that the stack is missing.
 
 mod broker;
+mod ports;
 mod redis_server;
 pub mod task_definitions;
 
-pub use broker::{free_port, PrivateBroker, PrivateCluster};
+pub use broker::{PrivateBroker, PrivateCluster};
+pub use ports::free_port;
 pub use redis_server::PrivateRedis;
 
 use std::sync::atomic::{AtomicBool, Ordering};

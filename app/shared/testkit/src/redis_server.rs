@@ -1,7 +1,6 @@
 //! A Redis server of a test's own, for tests that stop Redis mid-run:
 //! stopping the shared one would disturb parallel tests.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,10 +13,7 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts it; panics (this is test code) when `redis-server` is missing.
     pub fn start_new() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = crate::free_port();
         let child = Command::new("redis-server")
             .args([
                 "--port",
