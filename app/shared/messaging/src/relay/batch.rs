@@ -194,8 +194,13 @@ impl Relay {
                 (Ok(next), Err(e)) => {
                     // As a relay killed here: the next batch may have been
                     // published; unmarked, it is published again later.
+                    // The settle's error is the one to report; a release
+                    // that fails too leaves the transaction to sqlx, which
+                    // rolls it back when its connection is next used.
                     if let Some(next) = next {
-                        next.claimed.release().await?;
+                        if let Err(release) = next.claimed.release().await {
+                            tracing::warn!(schema = %self.schema, error = %release, "the next batch was not released");
+                        }
                     }
                     return Err(e);
                 }
@@ -255,14 +260,16 @@ impl Relay {
         let mut failed_keys: HashSet<&str> = HashSet::new();
         let mut last_error = None;
         let now = Utc::now();
+        // Looked up once a batch, not once a row (its key is built and
+        // hashed on every lookup).
+        let commit_to_publish = metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone());
         for (row, outcome) in rows.iter().zip(outcomes) {
             match outcome {
                 Ok(()) if !failed_keys.contains(row.partition_key.as_str()) => {
                     sent.push(row.id);
                     let latency =
                         (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    metrics::histogram!("outbox.commit_to_publish.seconds", "schema" => self.schema.clone())
-                            .record(latency.max(0.0));
+                    commit_to_publish.record(latency.max(0.0));
                 }
                 Ok(()) => failed.push(row.id),
                 Err(e) => {
