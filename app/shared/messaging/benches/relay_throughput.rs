@@ -225,7 +225,6 @@ async fn raw_producer_rate(
     Ok(rate)
 }
 
-/// Commits `events` outbox rows, 500 per transaction (setup, not measured).
 /// Empties the outbox of the rows earlier drains sent and vacuums it, so
 /// every timed drain starts from the same table. Without it the
 /// PostgreSQL-bound drain, which always followed the relay's, ran on a
@@ -266,6 +265,7 @@ async fn timed_drain(
     Ok(took)
 }
 
+/// Commits `events` outbox rows, 500 per transaction (setup, not measured).
 async fn write_backlog(pool: &PgPool, events: u64) -> anyhow::Result<()> {
     let mut left = events;
     while left > 0 {
