@@ -6,15 +6,14 @@
 //! cargo bench -p ticketing-messaging --bench relay_throughput
 //! ```
 //!
-//! Knobs (environment): `BENCH_EVENTS` (default 20000) for the two
+//! Knobs (environment): `BENCH_EVENTS` (default 20000) for the
 //! throughput runs, `BENCH_BATCH` and `BENCH_CONCURRENCY` (the relay's rows
-//! per pass and claim loops; default: `RelayOptions::default()`), `BENCH_STEADY_RATE` (default 1000 events/s) and
-//! `BENCH_STEADY_SECONDS` (default 10) for the latency run. It runs its own
-//! tansu broker (so the shared one is not filled up) next to the stack's
-//! PostgreSQL; the stack's
-//! PostgreSQL runs with `fsync=off` (a local stack), so the database is not
-//! the bottleneck it would be on RDS; the ratio is about the relay's own
-//! overhead on top of the producer.
+//! per pass and claim loops; default: `RelayOptions::default()`),
+//! `BENCH_STEADY_RATE` (default 1000 events/s) and `BENCH_STEADY_SECONDS`
+//! (default 10) for the latency run. It runs an Apache Kafka broker of its
+//! own (so the stack's is not filled up) next to the stack's PostgreSQL,
+//! which runs with `fsync=off` (a local stack): the database work is CPU,
+//! not the disk waits it would be on RDS.
 //!
 //! What is measured:
 //! 1. raw: the relay's producer settings (`acks=all`), every message enqueued
@@ -83,8 +82,8 @@ async fn run() -> anyhow::Result<()> {
 
     let mut env = TestEnv::new().await;
     env.settings.database.max_connections = 16;
-    // A broker of its own: tens of thousands of messages would slow the
-    // shared local broker (SQLite storage) for every test after this run.
+    // A broker of its own: the stack's broker is shared by every test, and
+    // hundreds of thousands of messages would stay in its log after this run.
     let broker = PrivateBroker::start_new();
     let kafka = broker.settings(&env.settings.kafka);
     ticketing_kafka::ensure_topics(&kafka, &topics::ALL, 1, 1).await?;
@@ -123,6 +122,15 @@ async fn run() -> anyhow::Result<()> {
     let (mut relay_time, mut pg_time) = (Duration::ZERO, Duration::ZERO);
     for broker in [true, false, false, true] {
         let took = timed_drain(&pool, &relay, events, broker).await?;
+        println!(
+            "  {:<16} {:>10.0} events/s",
+            if broker {
+                "relay drain"
+            } else {
+                "PostgreSQL-bound"
+            },
+            events as f64 / took.as_secs_f64()
+        );
         if broker {
             relay_time += took;
         } else {

@@ -31,7 +31,10 @@ mod batch;
 /// Tunables of a relay.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
-    /// Rows claimed per pass.
+    /// Rows claimed per pass. 1,000: half the round trips per event of
+    /// 500, to the database and to the broker (a produce request per pass),
+    /// for a pass that still holds its locks for tens of milliseconds
+    /// (`benches/profiles/relay.md`: 2026-12-07, 500 against 1,000).
     pub batch_size: i64,
     /// Longest sleep between passes when no notification arrives.
     pub poll_interval: Duration,
@@ -52,7 +55,7 @@ pub struct RelayOptions {
 impl Default for RelayOptions {
     fn default() -> RelayOptions {
         RelayOptions {
-            batch_size: 500,
+            batch_size: 1_000,
             poll_interval: Duration::from_millis(500),
             max_backoff: Duration::from_secs(5),
             message_timeout: Duration::from_secs(10),

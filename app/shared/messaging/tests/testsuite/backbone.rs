@@ -1,5 +1,5 @@
-//! The event backbone against real PostgreSQL and a real Kafka-protocol
-//! broker (tansu): outage, crash before marking, two relays, poison messages.
+//! The event backbone against real PostgreSQL and a real Apache Kafka
+//! broker: outage, crash before marking, two relays, poison messages.
 
 use crate::common;
 

@@ -1,5 +1,5 @@
-//! Replay and lag against real PostgreSQL and a real Kafka-protocol broker
-//! (tansu): a range re-sent to a broker that lost its disk, the unsent
+//! Replay and lag against real PostgreSQL and a real Apache Kafka broker:
+//! a range re-sent to a broker that lost its disk, the unsent
 //! backlog re-sent after an outage, and a consumer group's lag.
 
 use crate::common;
