@@ -25,7 +25,8 @@
 //! baseline (the gateway's static liveness route, as many requests through
 //! the same client and in-flight limit, all at once, in the same run); the
 //! polls and hold requests answered while entries were still arriving;
-//! time from the first admission to the house sold out; Redis bytes per waiting user; and fairness: a
+//! time from the first admission to the house sold out; Redis bytes per
+//! waiting user; and fairness: a
 //! user is admitted out of order when someone whose entry began after
 //! theirs had been answered was admitted in an earlier round. That share
 //! must be 0.

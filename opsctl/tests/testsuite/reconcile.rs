@@ -133,9 +133,8 @@ async fn an_order_left_ready_after_its_hold_expired_is_found_and_refunded() {
     let mut settings = env.settings.clone();
     settings.booking.hold_ttl_seconds = 1;
     // The payment service's own sweep and ledger walk stay out of the way:
-    // reconciliation is what is tested here. (The walk's default minute
-    // once passed on a loaded CI run, settled the paid order first, and
-    // left reconciliation nothing to find.)
+    // reconciliation is what is tested here (on a slow run the walk's
+    // default minute could pass and settle the paid order first).
     settings.booking.payment_check_after_seconds = 3_600;
     settings.booking.payment_ledger_interval_ms = 3_600_000;
     let booking = Stack::start_with(env, settings).await;
@@ -169,15 +168,13 @@ async fn an_order_left_ready_after_its_hold_expired_is_found_and_refunded() {
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
     if lines.len() != 1 {
-        // What became of the order, so that a failure says who settled it.
+        // What became of the order, so that a failure says who settled it
+        // (the reservation's orders as payment-service's repository reads them).
         let pool = booking.env.pool(Some("payment_service"));
-        let orders: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT status, failure_code FROM payments WHERE reservation_id = $1::uuid",
-        )
-        .bind(&reservation)
-        .fetch_all(&pool)
-        .await
-        .expect("orders");
+        let id = uuid::Uuid::parse_str(&reservation).expect("reservation id");
+        let orders = payment_service::repository::orders_of(&pool, id)
+            .await
+            .expect("orders");
         pool.close().await;
         panic!("reconcile found {lines:?}; the reservation's orders: {orders:?}; {stderr}");
     }

@@ -151,15 +151,16 @@ async fn run() -> anyhow::Result<()> {
             pg_time += took;
         }
     }
-    let drains = DRAIN_ORDER.iter().filter(|broker| **broker).count();
-    let relay_rate = (drains as u64 * events) as f64 / relay_time.as_secs_f64();
-    let pg_rate = (drains as u64 * events) as f64 / pg_time.as_secs_f64();
-    println!("relay             {relay_rate:>10.0} events/s  ({drains} x {events} events)");
+    let relay_drains = DRAIN_ORDER.iter().filter(|broker| **broker).count() as u64;
+    let pg_drains = DRAIN_ORDER.len() as u64 - relay_drains;
+    let relay_rate = (relay_drains * events) as f64 / relay_time.as_secs_f64();
+    let pg_rate = (pg_drains * events) as f64 / pg_time.as_secs_f64();
+    println!("relay             {relay_rate:>10.0} events/s  ({relay_drains} x {events} events)");
     println!(
         "ratio             {:>10.2}  (relay / raw; aim >= 0.80)",
         relay_rate / raw
     );
-    println!("PostgreSQL-bound  {pg_rate:>10.0} events/s  (claim and mark, no broker; {drains} x {events} events)");
+    println!("PostgreSQL-bound  {pg_rate:>10.0} events/s  (claim and mark, no broker; {pg_drains} x {events} events)");
     println!(
         "ratio             {:>10.2}  (relay / PostgreSQL-bound; aim >= 0.80)",
         relay_rate / pg_rate
